@@ -1,0 +1,587 @@
+//! Typed configuration, read once at init from the environment. Every variable has a safe default
+//! (except the resource names each function needs), and a bad value is an error that names the
+//! variable and the values it accepts. The names are the same in `template.yaml`, in the local stack
+//! and here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration value that was present but not acceptable, or a required one that was missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The variable is set to a value outside what it accepts.
+    #[error("{variable}={value:?} is not valid: expected {expected}")]
+    Invalid { variable: &'static str, value: String, expected: &'static str },
+    /// A variable this function cannot run without is not set.
+    #[error("{variable} is not set: {expected}")]
+    Missing { variable: &'static str, expected: &'static str },
+}
+
+/// What keyward does with the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Dry run: the full plan is computed and reported; nothing acts.
+    Report,
+    /// Nothing acts without a human decision (the default).
+    #[default]
+    Approve,
+    /// No approval; still capped and re-checked live before acting.
+    Auto,
+}
+
+/// Which users the `no-mfa` rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MfaScope {
+    /// Only users with a console password (Security Hub IAM.5).
+    #[default]
+    Console,
+    /// Every user, programmatic-only ones too (Security Hub IAM.19).
+    All,
+}
+
+/// What the `no-mfa` rule proposes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoMfaAction {
+    /// Report the user only.
+    Warn,
+    /// Propose each active key of the user for deactivation.
+    #[default]
+    DeactivateKeys,
+}
+
+/// How `list-users` decides which users get a live per-user check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Screening {
+    /// Screen with the credential report; check live only the candidates (the default).
+    #[default]
+    Report,
+    /// Check every user live (per-user freshness; the benchmark baseline).
+    Live,
+}
+
+/// One entry of `EXEMPT_USERS`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+pub enum ExemptEntry {
+    /// A user name, matched exactly.
+    Name(String),
+    /// An IAM path prefix such as `/breakglass/`, matched against the user's path.
+    PathPrefix(String),
+}
+
+impl ExemptEntry {
+    /// Whether this entry exempts the user with this name and path.
+    pub fn matches(&self, name: &str, path: &str) -> bool {
+        match self {
+            ExemptEntry::Name(n) => n == name,
+            ExemptEntry::PathPrefix(p) => path.starts_with(p.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for ExemptEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExemptEntry::Name(n) => f.write_str(n),
+            ExemptEntry::PathPrefix(p) => f.write_str(p),
+        }
+    }
+}
+
+/// The policy settings of DESIGN.md §3: everything the pure evaluation depends on besides the users
+/// and the evaluation time. Recorded in every run report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyConfig {
+    /// `KEYWARD_MODE`.
+    pub mode: Mode,
+    /// `MAX_KEY_AGE_DAYS`: an active key older than this is `key-too-old`.
+    pub max_key_age_days: u32,
+    /// `UNUSED_KEY_DAYS`: an active key not used for this long is `key-unused`.
+    pub unused_key_days: u32,
+    /// `WARN_DAYS`: a key within this many days of either limit is a warning.
+    pub warn_days: u32,
+    /// `MFA_SCOPE`.
+    pub mfa_scope: MfaScope,
+    /// `NO_MFA_ACTION`.
+    pub no_mfa_action: NoMfaAction,
+    /// `EXEMPT_USERS`: names or path prefixes (entries starting with `/`).
+    pub exempt_users: Vec<ExemptEntry>,
+    /// `MAX_DEACTIVATIONS_PER_RUN`: a larger plan deactivates nothing.
+    pub max_deactivations_per_run: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            mode: Mode::Approve,
+            max_key_age_days: 90,
+            unused_key_days: 90,
+            warn_days: 14,
+            mfa_scope: MfaScope::Console,
+            no_mfa_action: NoMfaAction::DeactivateKeys,
+            exempt_users: Vec::new(),
+            max_deactivations_per_run: 25,
+        }
+    }
+}
+
+/// A secret value (Slack signing secret, webhook URL) that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Everything keyward reads from the environment. Resource names are optional here; a function
+/// asks for the ones it needs with [`Config::require`], which names the missing variable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The policy settings.
+    pub policy: PolicyConfig,
+    /// `APPROVAL_TIMEOUT_SECONDS`: how long an approval request stays open (default one day).
+    pub approval_timeout_seconds: u32,
+    /// `SCREENING`.
+    pub screening: Screening,
+    /// `BATCH_SIZE`: users per Distributed Map item (default 50).
+    pub batch_size: u32,
+    /// `MAX_CONCURRENCY`: the Map's concurrent children (default 5).
+    pub max_concurrency: u32,
+    /// `IAM_MAX_RPS`: IAM requests per second for the whole account (default 10).
+    pub iam_max_rps: f64,
+    /// `SLACK_WEBHOOK_URL`: incoming webhook; Slack messages are sent only when set.
+    pub slack_webhook_url: Option<Secret>,
+    /// `SLACK_SIGNING_SECRET`: verifies Slack interactivity requests; buttons are refused without it.
+    pub slack_signing_secret: Option<Secret>,
+    /// `SLACK_APPROVER_IDS`: Slack user ids allowed to decide (comma-separated).
+    pub slack_approver_ids: Vec<String>,
+    /// `KEYWARD_REPORT_BUCKET`.
+    pub report_bucket: Option<String>,
+    /// `KEYWARD_TOPIC_ARN`.
+    pub topic_arn: Option<String>,
+    /// `KEYWARD_APPROVALS_TABLE`.
+    pub approvals_table: Option<String>,
+    /// `KEYWARD_APPROVAL_BASE_URL`: the approval function's URL, without a trailing slash.
+    pub approval_base_url: Option<String>,
+}
+
+/// Names of the environment variables, shared with `template.yaml` and the local stack.
+pub mod vars {
+    pub const MODE: &str = "KEYWARD_MODE";
+    pub const MAX_KEY_AGE_DAYS: &str = "MAX_KEY_AGE_DAYS";
+    pub const UNUSED_KEY_DAYS: &str = "UNUSED_KEY_DAYS";
+    pub const WARN_DAYS: &str = "WARN_DAYS";
+    pub const MFA_SCOPE: &str = "MFA_SCOPE";
+    pub const NO_MFA_ACTION: &str = "NO_MFA_ACTION";
+    pub const EXEMPT_USERS: &str = "EXEMPT_USERS";
+    pub const MAX_DEACTIVATIONS_PER_RUN: &str = "MAX_DEACTIVATIONS_PER_RUN";
+    pub const APPROVAL_TIMEOUT_SECONDS: &str = "APPROVAL_TIMEOUT_SECONDS";
+    pub const SCREENING: &str = "SCREENING";
+    pub const BATCH_SIZE: &str = "BATCH_SIZE";
+    pub const MAX_CONCURRENCY: &str = "MAX_CONCURRENCY";
+    pub const IAM_MAX_RPS: &str = "IAM_MAX_RPS";
+    pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
+    pub const SLACK_SIGNING_SECRET: &str = "SLACK_SIGNING_SECRET";
+    pub const SLACK_APPROVER_IDS: &str = "SLACK_APPROVER_IDS";
+    pub const REPORT_BUCKET: &str = "KEYWARD_REPORT_BUCKET";
+    pub const TOPIC_ARN: &str = "KEYWARD_TOPIC_ARN";
+    pub const APPROVALS_TABLE: &str = "KEYWARD_APPROVALS_TABLE";
+    pub const APPROVAL_BASE_URL: &str = "KEYWARD_APPROVAL_BASE_URL";
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            policy: PolicyConfig::default(),
+            approval_timeout_seconds: 86_400,
+            screening: Screening::Report,
+            batch_size: 50,
+            max_concurrency: 5,
+            iam_max_rps: 10.0,
+            slack_webhook_url: None,
+            slack_signing_secret: None,
+            slack_approver_ids: Vec::new(),
+            report_bucket: None,
+            topic_arn: None,
+            approvals_table: None,
+            approval_base_url: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (a variable name → its value). An unset or empty
+    /// variable takes its default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let d = Config::default();
+        let p = &d.policy;
+        let policy = PolicyConfig {
+            mode: choice(
+                &get,
+                vars::MODE,
+                p.mode,
+                &[("report", Mode::Report), ("approve", Mode::Approve), ("auto", Mode::Auto)],
+            )?,
+            max_key_age_days: number(&get, vars::MAX_KEY_AGE_DAYS, p.max_key_age_days, 1, 3650)?,
+            unused_key_days: number(&get, vars::UNUSED_KEY_DAYS, p.unused_key_days, 1, 3650)?,
+            warn_days: number(&get, vars::WARN_DAYS, p.warn_days, 0, 365)?,
+            mfa_scope: choice(
+                &get,
+                vars::MFA_SCOPE,
+                p.mfa_scope,
+                &[("console", MfaScope::Console), ("all", MfaScope::All)],
+            )?,
+            no_mfa_action: choice(
+                &get,
+                vars::NO_MFA_ACTION,
+                p.no_mfa_action,
+                &[("warn", NoMfaAction::Warn), ("deactivate-keys", NoMfaAction::DeactivateKeys)],
+            )?,
+            exempt_users: exempt_users(get(vars::EXEMPT_USERS))?,
+            max_deactivations_per_run: number(
+                &get,
+                vars::MAX_DEACTIVATIONS_PER_RUN,
+                p.max_deactivations_per_run,
+                0,
+                10_000,
+            )?,
+        };
+        Ok(Config {
+            policy,
+            approval_timeout_seconds: number(
+                &get,
+                vars::APPROVAL_TIMEOUT_SECONDS,
+                d.approval_timeout_seconds,
+                60,
+                604_800,
+            )?,
+            screening: choice(
+                &get,
+                vars::SCREENING,
+                d.screening,
+                &[("report", Screening::Report), ("live", Screening::Live)],
+            )?,
+            batch_size: number(&get, vars::BATCH_SIZE, d.batch_size, 1, 500)?,
+            max_concurrency: number(&get, vars::MAX_CONCURRENCY, d.max_concurrency, 1, 1000)?,
+            iam_max_rps: rate(&get, vars::IAM_MAX_RPS, d.iam_max_rps)?,
+            slack_webhook_url: slack_webhook(get(vars::SLACK_WEBHOOK_URL))?,
+            slack_signing_secret: get(vars::SLACK_SIGNING_SECRET).map(Secret),
+            slack_approver_ids: slack_ids(get(vars::SLACK_APPROVER_IDS))?,
+            report_bucket: get(vars::REPORT_BUCKET),
+            topic_arn: get(vars::TOPIC_ARN),
+            approvals_table: get(vars::APPROVALS_TABLE),
+            approval_base_url: approval_base_url(get(vars::APPROVAL_BASE_URL))?,
+        })
+    }
+
+    /// The value of a resource setting this function needs, or an error naming the variable.
+    pub fn require<'a>(value: &'a Option<String>, variable: &'static str) -> Result<&'a str, ConfigError> {
+        value.as_deref().ok_or(ConfigError::Missing {
+            variable,
+            expected: "set it to the resource name (template.yaml sets it for every function that needs it)",
+        })
+    }
+
+    /// Each Map child's share of the account's IAM budget, in requests per second.
+    pub fn iam_rps_per_invocation(&self) -> f64 {
+        self.iam_max_rps / f64::from(self.max_concurrency.max(1))
+    }
+}
+
+fn choice<T: Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+    accepted: &[(&'static str, T)],
+) -> Result<T, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(default) };
+    accepted
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&raw))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| ConfigError::Invalid { variable, value: raw, expected: expected_choice(variable) })
+}
+
+fn expected_choice(variable: &str) -> &'static str {
+    match variable {
+        vars::MODE => "one of report, approve, auto",
+        vars::MFA_SCOPE => "one of console, all",
+        vars::NO_MFA_ACTION => "one of warn, deactivate-keys",
+        vars::SCREENING => "one of report, live",
+        _ => "one of the documented values",
+    }
+}
+
+fn number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + Copy,
+{
+    let Some(raw) = get(variable) else { return Ok(default) };
+    match raw.parse::<T>() {
+        Ok(v) if v >= min && v <= max => Ok(v),
+        _ => Err(ConfigError::Invalid { variable, value: raw, expected: expected_range(variable) }),
+    }
+}
+
+fn expected_range(variable: &str) -> &'static str {
+    match variable {
+        vars::MAX_KEY_AGE_DAYS | vars::UNUSED_KEY_DAYS => "a whole number of days from 1 to 3650",
+        vars::WARN_DAYS => "a whole number of days from 0 to 365",
+        vars::MAX_DEACTIVATIONS_PER_RUN => "a whole number from 0 to 10000",
+        vars::APPROVAL_TIMEOUT_SECONDS => "a whole number of seconds from 60 to 604800 (7 days)",
+        vars::BATCH_SIZE => "a whole number of users from 1 to 500",
+        vars::MAX_CONCURRENCY => "a whole number from 1 to 1000",
+        _ => "a whole number in the documented range",
+    }
+}
+
+fn rate(get: &impl Fn(&str) -> Option<String>, variable: &'static str, default: f64) -> Result<f64, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(default) };
+    match raw.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            value: raw,
+            expected: "a number of requests per second above 0 and at most 1000",
+        }),
+    }
+}
+
+fn exempt_users(raw: Option<String>) -> Result<Vec<ExemptEntry>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut entries = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let entry = if item.starts_with('/') {
+            if !item.ends_with('/') || item.len() < 2 {
+                return Err(ConfigError::Invalid {
+                    variable: vars::EXEMPT_USERS,
+                    value: raw.clone(),
+                    expected: "comma-separated user names or IAM path prefixes that start and end with '/', e.g. alice,/breakglass/",
+                });
+            }
+            ExemptEntry::PathPrefix(item.to_owned())
+        } else if is_iam_user_name(item) {
+            ExemptEntry::Name(item.to_owned())
+        } else {
+            return Err(ConfigError::Invalid {
+                variable: vars::EXEMPT_USERS,
+                value: raw.clone(),
+                expected: "comma-separated user names (letters, digits and +=.@_-) or path prefixes such as /breakglass/",
+            });
+        };
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Whether `name` is a valid IAM user name (1–64 of `A-Za-z0-9+=,.@_-`). A comma is valid in IAM
+/// but cannot be written in the comma-separated `EXEMPT_USERS`.
+pub fn is_iam_user_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+fn slack_webhook(raw: Option<String>) -> Result<Option<Secret>, ConfigError> {
+    match raw {
+        None => Ok(None),
+        Some(url)
+            if url.starts_with("https://")
+                || url.starts_with("http://127.0.0.1")
+                || url.starts_with("http://localhost") =>
+        {
+            Ok(Some(Secret(url)))
+        }
+        // The value is a secret: the error names the variable, not the value.
+        Some(_) => Err(ConfigError::Invalid {
+            variable: vars::SLACK_WEBHOOK_URL,
+            value: "(hidden)".to_owned(),
+            expected: "an https:// Slack incoming-webhook URL",
+        }),
+    }
+}
+
+fn slack_ids(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let ids: Vec<String> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if ids.iter().all(|id| id.len() >= 2 && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())) {
+        Ok(ids)
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::SLACK_APPROVER_IDS,
+            value: raw,
+            expected: "comma-separated Slack member ids such as U012ABCDEF",
+        })
+    }
+}
+
+fn approval_base_url(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.starts_with("https://") || raw.starts_with("http://127.0.0.1") || raw.starts_with("http://localhost") {
+        Ok(Some(raw.trim_end_matches('/').to_owned()))
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::APPROVAL_BASE_URL,
+            value: raw,
+            expected: "an https:// URL (the approval Function URL), or http://127.0.0.1 in the local stack",
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn empty_environment_gives_safe_defaults() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.policy.mode, Mode::Approve);
+        assert_eq!(c.policy.max_key_age_days, 90);
+        assert_eq!(c.policy.unused_key_days, 90);
+        assert_eq!(c.policy.warn_days, 14);
+        assert_eq!(c.policy.mfa_scope, MfaScope::Console);
+        assert_eq!(c.policy.no_mfa_action, NoMfaAction::DeactivateKeys);
+        assert_eq!(c.policy.max_deactivations_per_run, 25);
+        assert_eq!(c.screening, Screening::Report);
+        assert_eq!(c.batch_size, 50);
+        assert_eq!(c.iam_max_rps, 10.0);
+        assert!(c.slack_webhook_url.is_none());
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = from(&[
+            ("KEYWARD_MODE", "AUTO"),
+            ("MAX_KEY_AGE_DAYS", "30"),
+            ("UNUSED_KEY_DAYS", "45"),
+            ("WARN_DAYS", "0"),
+            ("MFA_SCOPE", "all"),
+            ("NO_MFA_ACTION", "warn"),
+            ("EXEMPT_USERS", "alice, /breakglass/ ,svc-ci"),
+            ("MAX_DEACTIVATIONS_PER_RUN", "3"),
+            ("APPROVAL_TIMEOUT_SECONDS", "120"),
+            ("SCREENING", "live"),
+            ("BATCH_SIZE", "10"),
+            ("MAX_CONCURRENCY", "4"),
+            ("IAM_MAX_RPS", "8"),
+            ("SLACK_APPROVER_IDS", "U012AB,U99"),
+            ("KEYWARD_APPROVAL_BASE_URL", "https://x.lambda-url.us-east-1.on.aws/"),
+        ])
+        .unwrap();
+        assert_eq!(c.policy.mode, Mode::Auto);
+        assert_eq!(c.policy.max_key_age_days, 30);
+        assert_eq!(c.policy.unused_key_days, 45);
+        assert_eq!(c.policy.warn_days, 0);
+        assert_eq!(c.policy.mfa_scope, MfaScope::All);
+        assert_eq!(c.policy.no_mfa_action, NoMfaAction::Warn);
+        assert_eq!(
+            c.policy.exempt_users,
+            vec![
+                ExemptEntry::Name("alice".into()),
+                ExemptEntry::PathPrefix("/breakglass/".into()),
+                ExemptEntry::Name("svc-ci".into())
+            ]
+        );
+        assert_eq!(c.policy.max_deactivations_per_run, 3);
+        assert_eq!(c.approval_timeout_seconds, 120);
+        assert_eq!(c.screening, Screening::Live);
+        assert_eq!(c.batch_size, 10);
+        assert_eq!(c.iam_rps_per_invocation(), 2.0);
+        assert_eq!(c.slack_approver_ids, vec!["U012AB", "U99"]);
+        assert_eq!(c.approval_base_url.as_deref(), Some("https://x.lambda-url.us-east-1.on.aws"));
+    }
+
+    #[test]
+    fn bad_mode_names_variable_and_accepted_values() {
+        let err = from(&[("KEYWARD_MODE", "yolo")]).unwrap_err().to_string();
+        assert!(err.contains("KEYWARD_MODE"), "{err}");
+        assert!(err.contains("\"yolo\""), "{err}");
+        assert!(err.contains("report, approve, auto"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_and_non_numeric_numbers_are_refused() {
+        for (var, value) in [
+            ("MAX_KEY_AGE_DAYS", "0"),
+            ("MAX_KEY_AGE_DAYS", "-5"),
+            ("UNUSED_KEY_DAYS", "ninety"),
+            ("WARN_DAYS", "366"),
+            ("BATCH_SIZE", "0"),
+            ("APPROVAL_TIMEOUT_SECONDS", "5"),
+            ("IAM_MAX_RPS", "0"),
+            ("IAM_MAX_RPS", "NaN"),
+            ("MAX_DEACTIVATIONS_PER_RUN", "1.5"),
+        ] {
+            let err = from(&[(var, value)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable, .. } if variable == var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn exempt_path_must_end_with_slash() {
+        let err = from(&[("EXEMPT_USERS", "/breakglass")]).unwrap_err().to_string();
+        assert!(err.contains("EXEMPT_USERS"), "{err}");
+    }
+
+    #[test]
+    fn exempt_users_refuses_invalid_names() {
+        assert!(from(&[("EXEMPT_USERS", "alice;bob")]).is_err());
+    }
+
+    #[test]
+    fn webhook_error_never_shows_the_secret() {
+        let err = from(&[("SLACK_WEBHOOK_URL", "ftp://hooks/T000/B000/SECRET")]).unwrap_err().to_string();
+        assert!(err.contains("SLACK_WEBHOOK_URL"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+        let ok = from(&[("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/SECRET")]).unwrap();
+        assert!(!format!("{ok:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn required_resource_names_the_variable() {
+        let c = from(&[]).unwrap();
+        let err = Config::require(&c.report_bucket, vars::REPORT_BUCKET).unwrap_err().to_string();
+        assert!(err.contains("KEYWARD_REPORT_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn bad_slack_approver_ids_are_refused() {
+        assert!(from(&[("SLACK_APPROVER_IDS", "alice@example.com")]).is_err());
+    }
+}

@@ -1,0 +1,326 @@
+//! The payloads that cross Step Functions states (DESIGN.md §4). Each is a serde type with a sample
+//! in `events/<fn>/`. States pass pointers and counts; lists of users and findings travel through S3
+//! under `runs/<execution-name>/`, so no payload grows with the account.
+//!
+//! Evaluation time is never held in state output (moto's DescribeExecution fails on timestamps
+//! there): every task that needs it receives `$$.Execution.StartTime` in its own payload.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::decision::Decision;
+use crate::policy::PlanStatus;
+
+/// Where a run keeps its state: `s3://{bucket}/runs/{execution_name}/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRef {
+    /// The report bucket.
+    pub bucket: String,
+    /// The Step Functions execution name (unique per state machine).
+    pub execution_name: String,
+}
+
+impl RunRef {
+    /// The key prefix of this run, `runs/<execution-name>/`.
+    pub fn prefix(&self) -> String {
+        format!("runs/{}/", self.execution_name)
+    }
+    /// The key of the S3 JSON array the Distributed Map reads (one item per batch).
+    pub fn batches_key(&self) -> String {
+        format!("{}batches.json", self.prefix())
+    }
+    /// The key of one batch's live results.
+    pub fn batch_result_key(&self, index: u32) -> String {
+        format!("{}results/batch-{index:05}.json", self.prefix())
+    }
+    /// The key of the run report.
+    pub fn report_key(&self) -> String {
+        format!("{}report.json", self.prefix())
+    }
+}
+
+/// Whether `name` is acceptable as an execution name in a key: Step Functions allows 1–80 of
+/// `A-Za-z0-9-_`; we refuse anything else (no `/`, no `..`) so keys cannot escape `runs/`.
+pub fn is_valid_execution_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 80 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Input of `list-users`: `{"execution_name.$": "$$.Execution.Name", "evaluated_at.$": "$$.Execution.StartTime"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListUsersInput {
+    /// The execution name.
+    pub execution_name: String,
+    /// The execution's start time: the evaluation time of the whole run.
+    pub evaluated_at: DateTime<Utc>,
+}
+
+/// Output of `list-users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListUsersOutput {
+    /// Where the run's state is.
+    pub run: RunRef,
+    /// Users listed by ListUsers.
+    pub users_listed: usize,
+    /// Users to check live.
+    pub candidates: usize,
+    /// Batches written to [`RunRef::batches_key`].
+    pub batches: usize,
+    /// The S3 key of the batches array (the Map's ItemReader reads it).
+    pub batches_key: String,
+    /// `candidates > 0`; the `Has Candidates?` choice reads this.
+    pub has_candidates: bool,
+}
+
+/// One item of the Distributed Map: a batch of candidate users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserBatch {
+    /// The batch number, from 0.
+    pub index: u32,
+    /// The users' names.
+    pub users: Vec<String>,
+}
+
+/// Input of `check-user` (the Map's ItemSelector builds it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckUserInput {
+    /// Where the run's state is.
+    pub run: RunRef,
+    /// The batch.
+    pub batch: UserBatch,
+}
+
+/// Output of `check-user`: a small summary; the users themselves are in S3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckUserOutput {
+    /// The batch number.
+    pub index: u32,
+    /// Users read live.
+    pub users_checked: usize,
+    /// Users deleted since they were listed.
+    pub users_gone: usize,
+    /// Where the [`BatchResult`] is.
+    pub result_key: String,
+}
+
+/// What `check-user` writes to S3 for one batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResult {
+    /// The batch number.
+    pub index: u32,
+    /// The users as read live.
+    pub users: Vec<crate::model::User>,
+    /// Users deleted since they were listed.
+    pub gone: Vec<String>,
+    /// IAM calls made, by operation.
+    #[serde(default)]
+    pub api_calls: std::collections::BTreeMap<String, u64>,
+}
+
+/// Input of `validate-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateKeysInput {
+    /// `list-users`' output.
+    pub listed: ListUsersOutput,
+    /// The execution's start time.
+    pub evaluated_at: DateTime<Utc>,
+}
+
+/// What the state machine does after `validate-keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NextStep {
+    /// Ask a human (`KEYWARD_MODE=approve`, plan within the cap).
+    RequestApproval,
+    /// Deactivate without approval (`KEYWARD_MODE=auto`, plan within the cap).
+    Deactivate,
+    /// Nothing to act on: empty plan, report mode, or cap exceeded.
+    Done,
+}
+
+/// Output of `validate-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateKeysOutput {
+    /// Where the run's state is.
+    pub run: RunRef,
+    /// The key of the run report.
+    pub report_key: String,
+    /// What the plan may do.
+    pub status: PlanStatus,
+    /// What the state machine does next.
+    pub next: NextStep,
+    /// Findings.
+    pub findings: usize,
+    /// Warnings.
+    pub warnings: usize,
+    /// Keys in the plan.
+    pub planned: usize,
+    /// Candidates that could not be evaluated.
+    pub users_not_evaluated: usize,
+}
+
+/// Input of `notify`: which message to send about which run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum NotifyEvent {
+    /// The account is clean: no candidates at all.
+    Clean { run: RunRef, users_listed: usize },
+    /// The findings digest of a run.
+    Digest { run: RunRef },
+    /// Ask for approval; `task_token` is `$$.Task.Token` and is stored, never sent or logged.
+    ApprovalRequest { run: RunRef, task_token: String },
+    /// The approver rejected everything.
+    Rejected { run: RunRef },
+    /// Nobody decided before the timeout: nothing was done.
+    Expired { run: RunRef },
+    /// What deactivate did.
+    Outcome { run: RunRef },
+}
+
+impl NotifyEvent {
+    /// The run the message is about.
+    pub fn run(&self) -> &RunRef {
+        match self {
+            NotifyEvent::Clean { run, .. }
+            | NotifyEvent::Digest { run }
+            | NotifyEvent::ApprovalRequest { run, .. }
+            | NotifyEvent::Rejected { run }
+            | NotifyEvent::Expired { run }
+            | NotifyEvent::Outcome { run } => run,
+        }
+    }
+}
+
+/// Output of `notify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyOutput {
+    /// The SNS message id.
+    pub sns_message_id: Option<String>,
+    /// Whether a Slack message was sent.
+    pub slack_sent: bool,
+}
+
+/// Input of `deactivate`. In `approve` mode `decision` is the approver's (SendTaskSuccess output);
+/// in `auto` mode it is absent and the whole plan is approved by configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateInput {
+    /// Where the run's state is.
+    pub run: RunRef,
+    /// The decision, when a human made one.
+    #[serde(default)]
+    pub decision: Option<Decision>,
+}
+
+/// Output of `deactivate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeactivateOutput {
+    /// Where the run's state is.
+    pub run: RunRef,
+    /// Keys deactivated and verified.
+    pub deactivated: usize,
+    /// Keys skipped by the re-check or the cap.
+    pub skipped: usize,
+    /// Keys whose deactivation failed.
+    pub failed: usize,
+}
+
+/// An event that does not match its contract. Named [`crate::errors::INVALID_INPUT`]; never retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {contract} event: {message}")]
+pub struct InvalidEvent {
+    /// The contract type, e.g. `ListUsersInput`.
+    pub contract: &'static str,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+impl crate::errors::NamedError for InvalidEvent {
+    fn error_name(&self) -> &'static str {
+        crate::errors::INVALID_INPUT
+    }
+}
+
+/// A contract whose values need checks beyond their shape.
+pub trait Contract: serde::de::DeserializeOwned {
+    /// The contract's name in error messages.
+    const NAME: &'static str;
+    /// Checks beyond the shape; the default accepts everything.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn check_run(run: &RunRef) -> Result<(), String> {
+    if run.bucket.is_empty() {
+        return Err("run.bucket is empty".to_owned());
+    }
+    if !is_valid_execution_name(&run.execution_name) {
+        return Err(format!(
+            "run.execution_name {:?} is not a Step Functions execution name (1-80 of A-Z a-z 0-9 - _)",
+            run.execution_name
+        ));
+    }
+    Ok(())
+}
+
+impl Contract for ListUsersInput {
+    const NAME: &'static str = "ListUsersInput";
+    fn validate(&self) -> Result<(), String> {
+        if is_valid_execution_name(&self.execution_name) {
+            Ok(())
+        } else {
+            Err(format!("execution_name {:?} is not a Step Functions execution name", self.execution_name))
+        }
+    }
+}
+
+impl Contract for CheckUserInput {
+    const NAME: &'static str = "CheckUserInput";
+    fn validate(&self) -> Result<(), String> {
+        check_run(&self.run)?;
+        match self.batch.users.iter().find(|u| !crate::config::is_iam_user_name(u)) {
+            Some(bad) => Err(format!("batch.users holds {bad:?}, which is not an IAM user name")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Contract for ValidateKeysInput {
+    const NAME: &'static str = "ValidateKeysInput";
+    fn validate(&self) -> Result<(), String> {
+        check_run(&self.listed.run)
+    }
+}
+
+impl Contract for NotifyEvent {
+    const NAME: &'static str = "NotifyEvent";
+    fn validate(&self) -> Result<(), String> {
+        check_run(self.run())?;
+        match self {
+            NotifyEvent::ApprovalRequest { task_token, .. } if task_token.is_empty() => {
+                Err("task_token is empty".to_owned())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Contract for DeactivateInput {
+    const NAME: &'static str = "DeactivateInput";
+    fn validate(&self) -> Result<(), String> {
+        check_run(&self.run)
+    }
+}
+
+/// Decodes and checks an event: the one way a function reads its payload.
+pub fn decode<T: Contract>(event: serde_json::Value) -> Result<T, InvalidEvent> {
+    let value: T =
+        serde_json::from_value(event).map_err(|e| InvalidEvent { contract: T::NAME, message: e.to_string() })?;
+    value.validate().map_err(|message| InvalidEvent { contract: T::NAME, message })?;
+    Ok(value)
+}

@@ -1,0 +1,44 @@
+//! Error names that cross the Lambda boundary. Step Functions sees these strings as the error of a
+//! failed task; the ASL retries and catches them by name, so they are constants here, never a Rust
+//! type name.
+
+/// The approver rejected every key (SendTaskFailure). Caught: NotifyRejected, no action.
+pub const APPROVAL_REJECTED: &str = "ApprovalRejected";
+/// IAM throttled a call past all retries. Retried by the ASL with backoff.
+pub const IAM_THROTTLED: &str = "IamThrottled";
+/// A user named in the run no longer exists.
+pub const USER_NOT_FOUND: &str = "UserNotFound";
+/// The event a function received does not match its contract. Never retried.
+pub const INVALID_INPUT: &str = "InvalidInput";
+/// A configuration variable is missing or not valid. Never retried.
+pub const INVALID_CONFIG: &str = "InvalidConfig";
+/// The IAM credential report could not be parsed (AWS changed its format, or it is corrupt).
+pub const CREDENTIAL_REPORT_INVALID: &str = "CredentialReportInvalid";
+/// The IAM credential report could not be generated within the bounded wait.
+pub const CREDENTIAL_REPORT_UNAVAILABLE: &str = "CredentialReportUnavailable";
+/// An AWS call failed for a reason other than throttling (after the SDK's retries).
+pub const AWS_CALL_FAILED: &str = "AwsCallFailed";
+/// A notification (SNS, Slack) could not be delivered.
+pub const NOTIFY_FAILED: &str = "NotifyFailed";
+/// The run's stored state (S3 objects under `runs/<execution>/`) is missing or unreadable.
+pub const RUN_STATE_INVALID: &str = "RunStateInvalid";
+
+/// Every name above, for contract tests that check the ASL only catches names that exist.
+pub const ALL: &[&str] = &[
+    APPROVAL_REJECTED,
+    IAM_THROTTLED,
+    USER_NOT_FOUND,
+    INVALID_INPUT,
+    INVALID_CONFIG,
+    CREDENTIAL_REPORT_INVALID,
+    CREDENTIAL_REPORT_UNAVAILABLE,
+    AWS_CALL_FAILED,
+    NOTIFY_FAILED,
+    RUN_STATE_INVALID,
+];
+
+/// An error with a stable name that Step Functions can catch.
+pub trait NamedError: std::error::Error {
+    /// One of the constants of this module.
+    fn error_name(&self) -> &'static str;
+}

@@ -1,0 +1,239 @@
+//! In-memory fakes of the ports, for handler and domain tests (feature `fakes`, dev-dependencies
+//! only). Each records what was done to it and can be told to fail, so tests assert on outcomes:
+//! which keys became inactive, what was published, what was stored.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{KeyStatus, User};
+use crate::ports::{
+    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError, Iam, ObjectStore, Randomness, Slack,
+    TaskCallback, Topic, UserSummary,
+};
+
+/// A fake IAM account.
+#[derive(Default)]
+pub struct FakeIam {
+    /// The account's users, by name.
+    pub users: Mutex<BTreeMap<String, User>>,
+    /// The credential report to return; `None` makes `credential_report` fail as unavailable.
+    pub report: Mutex<Option<Vec<u8>>>,
+    /// Users whose live read fails as throttled.
+    pub throttled_users: Mutex<Vec<String>>,
+    /// Keys whose deactivation fails.
+    pub failing_keys: Mutex<Vec<String>>,
+    /// Keys whose deactivation "succeeds" but leaves the key active (to test verification).
+    pub sticky_keys: Mutex<Vec<String>>,
+    calls: Mutex<BTreeMap<String, u64>>,
+    /// Every deactivation requested, in order: (user, key).
+    pub deactivations: Mutex<Vec<(String, String)>>,
+}
+
+impl FakeIam {
+    /// An account holding these users.
+    pub fn with_users(users: impl IntoIterator<Item = User>) -> Self {
+        let fake = FakeIam::default();
+        *fake.users.lock().unwrap() = users.into_iter().map(|u| (u.name.clone(), u)).collect();
+        fake
+    }
+
+    /// The status of a key now, if the user and key exist.
+    pub fn key_status(&self, user: &str, key: &str) -> Option<KeyStatus> {
+        let users = self.users.lock().unwrap();
+        users.get(user)?.access_keys.iter().find(|k| k.id == key).map(|k| k.status)
+    }
+
+    fn count(&self, op: &str) {
+        *self.calls.lock().unwrap().entry(format!("iam:{op}")).or_default() += 1;
+    }
+}
+
+impl Iam for FakeIam {
+    async fn list_users(&self) -> Result<Vec<UserSummary>, AwsError> {
+        self.count("ListUsers");
+        Ok(self
+            .users
+            .lock()
+            .unwrap()
+            .values()
+            .map(|u| UserSummary { name: u.name.clone(), path: u.path.clone() })
+            .collect())
+    }
+
+    async fn credential_report(&self) -> Result<Vec<u8>, AwsError> {
+        self.count("GetCredentialReport");
+        self.report.lock().unwrap().clone().ok_or(AwsError::ReportUnavailable { reason: "fake: no report".into() })
+    }
+
+    async fn read_user(&self, name: &str) -> Result<Option<User>, AwsError> {
+        self.count("GetUser");
+        if self.throttled_users.lock().unwrap().iter().any(|u| u == name) {
+            return Err(AwsError::Throttled { operation: "ListAccessKeys" });
+        }
+        Ok(self.users.lock().unwrap().get(name).cloned())
+    }
+
+    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {
+        self.count("UpdateAccessKey");
+        self.deactivations.lock().unwrap().push((user_name.to_owned(), access_key_id.to_owned()));
+        if self.failing_keys.lock().unwrap().iter().any(|k| k == access_key_id) {
+            return Err(AwsError::Failed { operation: "UpdateAccessKey", message: "fake: AccessDenied".into() });
+        }
+        if self.sticky_keys.lock().unwrap().iter().any(|k| k == access_key_id) {
+            return Ok(());
+        }
+        let mut users = self.users.lock().unwrap();
+        let key = users
+            .get_mut(user_name)
+            .and_then(|u| u.access_keys.iter_mut().find(|k| k.id == access_key_id))
+            .ok_or(AwsError::Failed { operation: "UpdateAccessKey", message: "NoSuchEntity".into() })?;
+        key.status = KeyStatus::Inactive;
+        Ok(())
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+/// A fake bucket.
+#[derive(Default)]
+pub struct FakeStore {
+    /// Objects by (bucket, key).
+    pub objects: Mutex<BTreeMap<(String, String), Vec<u8>>>,
+    /// When true, every call fails.
+    pub broken: Mutex<bool>,
+}
+
+impl FakeStore {
+    /// The object at `key` in any bucket, parsed as JSON.
+    pub fn json(&self, key: &str) -> Option<serde_json::Value> {
+        let objects = self.objects.lock().unwrap();
+        objects.iter().find(|((_, k), _)| k == key).map(|(_, v)| serde_json::from_slice(v).unwrap())
+    }
+
+    fn check(&self, operation: &'static str) -> Result<(), AwsError> {
+        if *self.broken.lock().unwrap() {
+            return Err(AwsError::Failed { operation, message: "fake: bucket unavailable".into() });
+        }
+        Ok(())
+    }
+}
+
+impl ObjectStore for FakeStore {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+        self.check("PutObject")?;
+        self.objects.lock().unwrap().insert((bucket.to_owned(), key.to_owned()), body);
+        Ok(())
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        self.check("GetObject")?;
+        Ok(self.objects.lock().unwrap().get(&(bucket.to_owned(), key.to_owned())).cloned())
+    }
+}
+
+/// A fake SNS topic.
+#[derive(Default)]
+pub struct FakeTopic {
+    /// Published (topic, subject, text).
+    pub published: Mutex<Vec<(String, String, String)>>,
+    /// When true, publishing fails.
+    pub broken: Mutex<bool>,
+}
+
+impl Topic for FakeTopic {
+    async fn publish(&self, topic_arn: &str, subject: &str, text: &str) -> Result<String, AwsError> {
+        if *self.broken.lock().unwrap() {
+            return Err(AwsError::Failed { operation: "Publish", message: "fake: topic unavailable".into() });
+        }
+        let mut published = self.published.lock().unwrap();
+        published.push((topic_arn.to_owned(), subject.to_owned(), text.to_owned()));
+        Ok(format!("msg-{}", published.len()))
+    }
+}
+
+/// A fake Slack.
+#[derive(Default)]
+pub struct FakeSlack {
+    /// Posted (url, payload).
+    pub posted: Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+impl Slack for FakeSlack {
+    async fn post(&self, url: &str, payload: &serde_json::Value) -> Result<(), AwsError> {
+        self.posted.lock().unwrap().push((url.to_owned(), payload.clone()));
+        Ok(())
+    }
+}
+
+/// What a task-token callback received.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callback {
+    /// SendTaskSuccess(token, output).
+    Success(String, serde_json::Value),
+    /// SendTaskFailure(token, error, cause).
+    Failure(String, String, String),
+}
+
+/// A fake Step Functions.
+#[derive(Default)]
+pub struct FakeCallback {
+    /// Callbacks received, in order.
+    pub calls: Mutex<Vec<Callback>>,
+}
+
+impl TaskCallback for FakeCallback {
+    async fn succeed(&self, task_token: &str, output: &serde_json::Value) -> Result<(), AwsError> {
+        self.calls.lock().unwrap().push(Callback::Success(task_token.to_owned(), output.clone()));
+        Ok(())
+    }
+
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), AwsError> {
+        self.calls.lock().unwrap().push(Callback::Failure(task_token.to_owned(), error.to_owned(), cause.to_owned()));
+        Ok(())
+    }
+}
+
+/// A fake approvals table with the same conditional-write semantics as DynamoDB's.
+#[derive(Default)]
+pub struct FakeApprovals {
+    /// Records by id hash.
+    pub records: Mutex<BTreeMap<String, ApprovalRecord>>,
+}
+
+impl ApprovalStore for FakeApprovals {
+    async fn put_pending(&self, record: &ApprovalRecord) -> Result<(), AwsError> {
+        self.records.lock().unwrap().insert(record.id_hash.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, AwsError> {
+        Ok(self.records.lock().unwrap().get(id_hash).cloned())
+    }
+
+    async fn decide(&self, id_hash: &str, outcome: &str, decided_at: DateTime<Utc>) -> Result<(), DecideError> {
+        let mut records = self.records.lock().unwrap();
+        let record = records.get_mut(id_hash).ok_or(DecideError::NotFound)?;
+        if record.state != ApprovalState::Pending {
+            return Err(DecideError::AlreadyDecided);
+        }
+        record.state = ApprovalState::Decided { outcome: outcome.to_owned(), decided_at };
+        Ok(())
+    }
+}
+
+/// Predictable "randomness": each call returns the next counter value in every byte.
+#[derive(Default)]
+pub struct CountingRandom(Mutex<u8>);
+
+impl Randomness for CountingRandom {
+    fn bytes32(&self) -> [u8; 32] {
+        let mut n = self.0.lock().unwrap();
+        *n = n.wrapping_add(1);
+        [*n; 32]
+    }
+}

@@ -1,0 +1,87 @@
+//! The IAM facts keyward reasons about: users, their MFA devices, console passwords, tags and access
+//! keys. These are plain data, filled by the IAM adapter (live) or the credential-report parser, and
+//! read by the policy.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An IAM user as keyward sees it at one instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The user name (unique in the account).
+    pub name: String,
+    /// The user's ARN.
+    pub arn: String,
+    /// The IAM path, `/` by default, e.g. `/breakglass/`.
+    pub path: String,
+    /// When the user was created.
+    pub created: DateTime<Utc>,
+    /// Whether the user has a console password (an IAM login profile).
+    pub has_console_password: bool,
+    /// Serial numbers (ARNs) of the MFA devices assigned to the user.
+    pub mfa_devices: Vec<String>,
+    /// The user's tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The user's access keys (IAM allows at most two).
+    pub access_keys: Vec<AccessKey>,
+}
+
+impl User {
+    /// Whether the user has at least one MFA device.
+    pub fn has_mfa(&self) -> bool {
+        !self.mfa_devices.is_empty()
+    }
+
+    /// The access keys whose status is `Active`.
+    pub fn active_keys(&self) -> impl Iterator<Item = &AccessKey> {
+        self.access_keys.iter().filter(|k| k.status == KeyStatus::Active)
+    }
+}
+
+/// An IAM access key: exactly one `AccessKeyId` of exactly one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    /// The `AccessKeyId`, e.g. `AKIAIOSFODNN7EXAMPLE`. Never the secret.
+    pub id: String,
+    /// Whether the key can sign requests.
+    pub status: KeyStatus,
+    /// When the key was created.
+    pub created: DateTime<Utc>,
+    /// When, where and for which service the key was last used; `None` if it never was.
+    pub last_used: Option<KeyUse>,
+}
+
+impl AccessKey {
+    /// The instant from which unused-ness is counted: the last use, or creation for a never-used key.
+    pub fn last_activity(&self) -> DateTime<Utc> {
+        self.last_used.as_ref().map_or(self.created, |u| u.at)
+    }
+}
+
+/// Status of an access key, as IAM spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum KeyStatus {
+    /// The key can sign requests.
+    Active,
+    /// The key was deactivated; keyward reports it and never touches it.
+    Inactive,
+}
+
+/// The last recorded use of an access key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    /// When the key was last used (IAM records this to the hour or better).
+    pub at: DateTime<Utc>,
+    /// The service it was used with, e.g. `s3`, when IAM knows it.
+    pub service: Option<String>,
+    /// The region it was used in, e.g. `us-east-1`, when IAM knows it.
+    pub region: Option<String>,
+}
+
+/// Whole days from `from` to `to`, rounding down; negative when `from` is in the future.
+pub fn whole_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_days()
+}

@@ -1,0 +1,163 @@
+//! Ports: the small traits through which handlers reach the outside world. `keyward-aws` implements
+//! them over the AWS SDK and the Slack webhook; [`crate::fakes`] implements them in memory for
+//! handler tests. Every error is typed: a throttled or failed read is an error, never "no MFA",
+//! "no keys" or "never used".
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::errors::{self, NamedError};
+use crate::model::User;
+
+/// A user as ListUsers returns it (no per-user detail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// The user name.
+    pub name: String,
+    /// The IAM path.
+    pub path: String,
+}
+
+/// Why an AWS call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwsError {
+    /// Throttled past every retry.
+    #[error("{operation} was throttled past all retries")]
+    Throttled { operation: &'static str },
+    /// The credential report could not be had within the bounded wait.
+    #[error("the IAM credential report is unavailable: {reason}")]
+    ReportUnavailable { reason: String },
+    /// Any other failure after the SDK's retries (access denied, network, service error).
+    #[error("{operation} failed: {message}")]
+    Failed { operation: &'static str, message: String },
+}
+
+impl NamedError for AwsError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            AwsError::Throttled { .. } => errors::IAM_THROTTLED,
+            AwsError::ReportUnavailable { .. } => errors::CREDENTIAL_REPORT_UNAVAILABLE,
+            AwsError::Failed { .. } => errors::AWS_CALL_FAILED,
+        }
+    }
+}
+
+/// Reads and writes IAM. One instance per invocation shares one rate limiter and one call counter.
+pub trait Iam: Send + Sync {
+    /// Every user of the account (all pages).
+    fn list_users(&self) -> impl Future<Output = Result<Vec<UserSummary>, AwsError>> + Send;
+    /// The credential report CSV: generates it if needed and waits, bounded, for it to complete.
+    fn credential_report(&self) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
+    /// The user read live with every detail the policy needs; `None` if the user does not exist.
+    fn read_user(&self, name: &str) -> impl Future<Output = Result<Option<User>, AwsError>> + Send;
+    /// Sets one key of one user to `Inactive`. Never deletes.
+    fn deactivate_key(&self, user_name: &str, access_key_id: &str)
+    -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Calls made so far through this instance, by `iam:Operation`.
+    fn api_calls(&self) -> BTreeMap<String, u64>;
+}
+
+/// The report bucket.
+pub trait ObjectStore: Send + Sync {
+    /// Writes an object (JSON, server-side encrypted by the bucket's default).
+    fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Reads an object; `None` if it does not exist.
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
+}
+
+/// SNS.
+pub trait Topic: Send + Sync {
+    /// Publishes a message; returns its message id.
+    fn publish(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        text: &str,
+    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+}
+
+/// A Slack incoming webhook (or a `response_url`).
+pub trait Slack: Send + Sync {
+    /// Posts a Block Kit payload.
+    fn post(&self, url: &str, payload: &serde_json::Value) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// Step Functions task-token callbacks.
+pub trait TaskCallback: Send + Sync {
+    /// SendTaskSuccess with a JSON output.
+    fn succeed(
+        &self,
+        task_token: &str,
+        output: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// SendTaskFailure with an error name and a cause.
+    fn fail(&self, task_token: &str, error: &str, cause: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// The state of an approval request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum ApprovalState {
+    /// Waiting for a decision.
+    Pending,
+    /// Decided; the decision is in the run report and was sent to Step Functions.
+    Decided { outcome: String, decided_at: DateTime<Utc> },
+}
+
+/// An approval request as stored (DynamoDB `approvals` table). The key is the SHA-256 of the
+/// approval id; the id itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// Hex SHA-256 of the approval id.
+    pub id_hash: String,
+    /// The Step Functions task token. Never logged, never sent.
+    pub task_token: String,
+    /// The run.
+    pub run: crate::contracts::RunRef,
+    /// A random value bound into the confirm form's CSRF token.
+    pub form_nonce: String,
+    /// When the request was made.
+    pub created_at: DateTime<Utc>,
+    /// When the link stops working (the state's timeout).
+    pub expires_at: DateTime<Utc>,
+    /// Pending or decided.
+    pub state: ApprovalState,
+}
+
+/// Why a conditional decision write did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    /// Someone decided first.
+    #[error("this approval was already decided")]
+    AlreadyDecided,
+    /// No such approval.
+    #[error("no such approval")]
+    NotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] AwsError),
+}
+
+/// The approvals table.
+pub trait ApprovalStore: Send + Sync {
+    /// Stores a new pending request.
+    fn put_pending(&self, record: &ApprovalRecord) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// Reads a request by id hash.
+    fn get(&self, id_hash: &str) -> impl Future<Output = Result<Option<ApprovalRecord>, AwsError>> + Send;
+    /// Moves a request from pending to decided, only if it is still pending (a conditional write).
+    fn decide(
+        &self,
+        id_hash: &str,
+        outcome: &str,
+        decided_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), DecideError>> + Send;
+}
+
+/// 32 bytes from the operating system's random source.
+pub trait Randomness: Send + Sync {
+    /// Fresh random bytes.
+    fn bytes32(&self) -> [u8; 32];
+}
