@@ -168,7 +168,7 @@ pub struct ValidateKeysOutput {
 #[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum NotifyEvent {
     /// The account is clean: no candidates at all.
-    Clean { run: RunRef, users_listed: usize },
+    Clean { run: RunRef, users_listed: usize, evaluated_at: DateTime<Utc> },
     /// The findings digest of a run.
     Digest { run: RunRef },
     /// Ask for approval; `task_token` is `$$.Task.Token` and is stored, never sent or logged.

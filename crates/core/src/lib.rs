@@ -13,6 +13,7 @@ pub mod errors;
 pub mod exemption;
 #[cfg(feature = "fakes")]
 pub mod fakes;
+pub mod message;
 pub mod model;
 pub mod policy;
 pub mod ports;

@@ -1,0 +1,740 @@
+//! Behaviour of message rendering: the same facts in the plain text (SNS) and in Slack, the
+//! decision buttons, what each message says happens next, escaping, and the size limits at 5,000
+//! users.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
+use keyward_core::decision::{Approver, Decision, KeyRef};
+use keyward_core::exemption::EXEMPT_TAG;
+use keyward_core::message::{
+    DECISION_BLOCK_ID, MAX_SUBJECT_CHARS, Message, SLACK_LIST_LINES, SLACK_MAX_BLOCKS, SLACK_MAX_TEXT_CHARS,
+    TEXT_LIST_LINES, approval_request, clean, digest, expired, outcome, rejected,
+};
+use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
+use keyward_core::policy::{PlanStatus, evaluate};
+use keyward_core::recheck::SkipReason;
+use keyward_core::report::{ActionOutcome, ActionRecord, REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
+use serde_json::Value;
+
+const LOCATION: &str = "s3://keyward-reports/runs/keyward-2026-11-21/report.json";
+const LINK: &str = "https://abc123.lambda-url.eu-west-1.on.aws/approvals/0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+const APPROVAL_ID: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+fn now() -> DateTime<Utc> {
+    "2026-11-21T06:00:00Z".parse().unwrap()
+}
+
+fn days_ago(days: i64) -> DateTime<Utc> {
+    now() - Duration::days(days)
+}
+
+/// A user with MFA and no console password: compliant unless keys say otherwise.
+fn user(name: &str) -> User {
+    User {
+        name: name.into(),
+        arn: format!("arn:aws:iam::123456789012:user/{name}"),
+        path: "/".into(),
+        created: days_ago(400),
+        has_console_password: false,
+        mfa_devices: vec![format!("arn:aws:iam::123456789012:mfa/{name}")],
+        tags: Default::default(),
+        access_keys: vec![],
+    }
+}
+
+/// An active key created `age` days ago, last used `used` days ago with s3 in us-east-1 (`None`: never).
+fn key(id: &str, age: i64, used: Option<i64>) -> AccessKey {
+    AccessKey {
+        id: id.into(),
+        status: KeyStatus::Active,
+        created: days_ago(age),
+        last_used: used.map(|d| KeyUse {
+            at: days_ago(d),
+            service: Some("s3".into()),
+            region: Some("us-east-1".into()),
+        }),
+    }
+}
+
+fn with_keys(mut u: User, keys: Vec<AccessKey>) -> User {
+    u.access_keys = keys;
+    u
+}
+
+fn no_mfa(mut u: User, console: bool) -> User {
+    u.mfa_devices.clear();
+    u.has_console_password = console;
+    u
+}
+
+fn tagged(mut u: User, value: &str) -> User {
+    u.tags.insert(EXEMPT_TAG.into(), value.into());
+    u
+}
+
+fn report_of(users: &[User], config: PolicyConfig) -> RunReport {
+    let evaluation = evaluate(users, &config, now());
+    RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        execution_name: "keyward-2026-11-21".into(),
+        config,
+        screening: Screening::Report,
+        users_listed: 5000,
+        users_checked: users.len(),
+        users_gone: vec![],
+        users_not_evaluated: vec![],
+        evaluation,
+        decision: None,
+        actions: vec![],
+        api_calls: BTreeMap::new(),
+    }
+}
+
+/// An account with one of everything the digest reports.
+fn account() -> Vec<User> {
+    let mut inactive = key("AKIAFRANKOFF", 700, None);
+    inactive.status = KeyStatus::Inactive;
+    let mut breakglass = with_keys(user("root-breakglass"), vec![key("AKIABREAK", 900, None)]);
+    breakglass.path = "/breakglass/".into();
+    vec![
+        // Old and unused: key-too-old, key-unused.
+        with_keys(user("alice"), vec![key("AKIAALICEOLD", 300, Some(200)), key("AKIAALICENEW", 5, Some(1))]),
+        // No MFA with a console password; a never-used key.
+        with_keys(no_mfa(user("bob"), true), vec![key("AKIABOBNEVER", 20, None)]),
+        // Close to both limits.
+        with_keys(user("carol"), vec![key("AKIACAROL", 80, Some(85))]),
+        // Exempt by tag, with a reason.
+        tagged(with_keys(user("dave"), vec![key("AKIADAVE", 500, None)]), "until=2026-12-31;reason=INC-42 migration"),
+        // Expired tag: not exempt, and said so.
+        tagged(with_keys(user("erin"), vec![key("AKIAERIN", 200, Some(1))]), "until=2026-01-31"),
+        // Inactive key only.
+        with_keys(user("frank"), vec![inactive]),
+        // Exempt by path prefix and by name.
+        breakglass,
+        with_keys(user("ci-deployer"), vec![key("AKIACI", 800, Some(0))]),
+        // No MFA, programmatic only (reported with MFA_SCOPE=all).
+        with_keys(no_mfa(user("svc-etl"), false), vec![key("AKIASVC", 10, Some(0))]),
+    ]
+}
+
+fn account_config() -> PolicyConfig {
+    PolicyConfig {
+        mfa_scope: MfaScope::All,
+        exempt_users: vec![ExemptEntry::PathPrefix("/breakglass/".into()), ExemptEntry::Name("ci-deployer".into())],
+        ..Default::default()
+    }
+}
+
+fn account_report() -> RunReport {
+    let mut report = report_of(&account(), account_config());
+    report.users_not_evaluated = vec!["gina".into()];
+    report.users_gone = vec!["hank".into()];
+    report
+}
+
+/// Every string in a JSON value (keys excluded).
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().flat_map(strings).collect(),
+        Value::Object(map) => map.values().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+fn slack_text(message: &Message) -> String {
+    strings(&message.slack).join("\n")
+}
+
+/// The Slack strings as a reader sees them: without mrkdwn markers, entities decoded.
+fn slack_read(message: &Message) -> String {
+    slack_text(message).replace(['`', '*'], "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+#[track_caller]
+fn assert_in_both(message: &Message, fact: &str) {
+    assert!(message.text.contains(fact), "text lacks {fact:?}:\n{}", message.text);
+    assert!(slack_read(message).contains(fact), "slack lacks {fact:?}:\n{}", slack_text(message));
+}
+
+fn blocks(message: &Message) -> &Vec<Value> {
+    message.slack["blocks"].as_array().expect("blocks")
+}
+
+fn actions_block(message: &Message) -> &Value {
+    blocks(message).iter().find(|b| b["type"] == "actions").expect("an actions block")
+}
+
+/// Every Slack limit keyward relies on, and the subject's.
+#[track_caller]
+fn assert_within_limits(message: &Message) {
+    assert!(message.subject.chars().count() <= MAX_SUBJECT_CHARS, "{}", message.subject);
+    assert!(message.subject.chars().all(|c| c == ' ' || c.is_ascii_graphic()), "{}", message.subject);
+    assert!(message.text.len() < 256 * 1024, "text is {} bytes", message.text.len());
+    assert!(message.slack["text"].is_string(), "fallback text");
+    let blocks = blocks(message);
+    assert!(!blocks.is_empty() && blocks.len() <= SLACK_MAX_BLOCKS, "{} blocks", blocks.len());
+    for block in blocks {
+        match block["type"].as_str().unwrap() {
+            "section" => {
+                let text = block["text"]["text"].as_str().unwrap();
+                assert!(!text.is_empty());
+                assert!(text.chars().count() <= SLACK_MAX_TEXT_CHARS, "section of {} chars", text.chars().count());
+            }
+            "header" => assert!(block["text"]["text"].as_str().unwrap().chars().count() <= 150),
+            "context" => {
+                for element in block["elements"].as_array().unwrap() {
+                    assert!(element["text"].as_str().unwrap().chars().count() <= SLACK_MAX_TEXT_CHARS);
+                }
+            }
+            "divider" | "actions" => {}
+            other => panic!("unexpected block type {other}"),
+        }
+    }
+    let payload = serde_json::to_string(&message.slack).unwrap();
+    assert!(payload.len() < 40_000, "slack payload is {} bytes", payload.len());
+}
+
+/// The number in "… and N more" on the line after a list's last shown item, and the items shown.
+fn shown_and_more(lines: &[&str], title_prefix: &str, bullet: &str) -> (usize, usize) {
+    let start = lines.iter().position(|l| l.contains(title_prefix)).expect("list title");
+    let mut shown = 0;
+    for line in &lines[start + 1..] {
+        let line = line.trim_start();
+        if line.starts_with(bullet) {
+            shown += 1;
+        } else if let Some(rest) = line.strip_prefix("… and ") {
+            let n = rest.split(' ').next().unwrap().parse().unwrap();
+            return (shown, n);
+        } else if shown > 0 {
+            break;
+        }
+    }
+    (shown, 0)
+}
+
+// ---- digest ----
+
+#[test]
+fn digest_states_each_fact_in_both_text_and_slack() {
+    let message = digest(&account_report(), LOCATION);
+    for fact in [
+        // time, mode, counts
+        "2026-11-21 06:00 UTC",
+        "approve",
+        "5000 listed, 9 checked live",
+        "keyward-2026-11-21",
+        // keys to deactivate, with rules, age and last use
+        "AKIAALICEOLD",
+        "key-too-old, key-unused",
+        "300 days old, last used 2026-05-05 via s3 in us-east-1 (200 days ago)",
+        "AKIABOBNEVER",
+        "20 days old, never used",
+        "AKIAERIN",
+        "AKIASVC",
+        // users without MFA
+        "bob",
+        "console password, no MFA device",
+        "svc-etl",
+        "programmatic access only, no MFA device",
+        // warnings with days left
+        "AKIACAROL",
+        "key-too-old in 11 days",
+        "key-unused in 6 days",
+        // inactive keys
+        "1 inactive key",
+        // exemptions honoured
+        "dave",
+        "tag keyward:exempt until 2026-12-31, reason: INC-42 migration",
+        "root-breakglass",
+        "path prefix",
+        "/breakglass/",
+        "ci-deployer",
+        "listed by name in EXEMPT_USERS",
+        "held back: key-too-old, key-unused",
+        // exemption problems
+        "erin",
+        "until=2026-01-31",
+        "expired on 2026-01-31: not exempt",
+        // users not evaluated and gone
+        "Users not evaluated (1)",
+        "gina",
+        "Users gone (1)",
+        "hank",
+        // what happens next
+        "Next: approval needed.",
+        "nothing is deactivated without a human decision",
+        LOCATION,
+    ] {
+        assert_in_both(&message, fact);
+    }
+    // The compliant key of alice and the exempt keys are not proposed.
+    assert!(!message.text.contains("AKIAALICENEW"));
+    assert!(!message.text.contains("AKIADAVE —"));
+    assert_within_limits(&message);
+}
+
+#[test]
+fn digest_subject_names_the_account_state() {
+    let message = digest(&account_report(), LOCATION);
+    // The two warnings do not fit in the subject; the digest body has them.
+    assert_eq!(
+        message.subject,
+        "keyward: 4 keys to deactivate, 2 users without MFA, 1 user not evaluated - approval needed"
+    );
+}
+
+#[test]
+fn cap_exceeded_says_nothing_will_be_deactivated() {
+    let config = PolicyConfig { max_deactivations_per_run: 2, ..account_config() };
+    let report = report_of(&account(), config);
+    assert_eq!(report.evaluation.plan.status, PlanStatus::CapExceeded { planned: 4, cap: 2 });
+    let message = digest(&report, LOCATION);
+    assert_in_both(&message, "CAP EXCEEDED");
+    assert_in_both(&message, "4 keys planned, over the cap of 2: nothing will be deactivated in this run");
+    assert_in_both(&message, "None of these will be deactivated in this run.");
+    assert!(message.subject.contains("CAP EXCEEDED") && message.subject.contains("nothing deactivated"));
+    assert!(!message.text.contains("approval needed"));
+    assert_within_limits(&message);
+}
+
+#[test]
+fn report_mode_says_dry_run() {
+    let config = PolicyConfig { mode: Mode::Report, ..account_config() };
+    let message = digest(&report_of(&account(), config), LOCATION);
+    assert!(message.subject.contains("dry run"), "{}", message.subject);
+    assert_in_both(&message, "dry run");
+    assert_in_both(&message, "Report only (dry run):");
+    assert_in_both(&message, "nothing will be deactivated");
+    assert_in_both(&message, "4 keys would be proposed");
+    assert!(!message.text.contains("approval needed"));
+}
+
+#[test]
+fn auto_mode_says_keys_are_deactivated_without_approval() {
+    let config = PolicyConfig { mode: Mode::Auto, ..account_config() };
+    let message = digest(&report_of(&account(), config), LOCATION);
+    assert_in_both(&message, "Next: automatic deactivation.");
+    assert_in_both(&message, "re-checked live and deactivated without approval");
+    assert!(message.subject.ends_with("deactivating (auto mode)"), "{}", message.subject);
+}
+
+#[test]
+fn empty_plan_says_nothing_to_do() {
+    let users = [with_keys(user("carol"), vec![key("AKIACAROL", 80, Some(85))])];
+    let message = digest(&report_of(&users, PolicyConfig::default()), LOCATION);
+    assert_eq!(message.subject, "keyward: nothing to deactivate, 2 warnings");
+    assert_in_both(&message, "Nothing to do:");
+    assert_in_both(&message, "AKIACAROL");
+    assert!(!message.text.contains("Keys proposed for deactivation"));
+}
+
+#[test]
+fn no_mfa_warn_action_reports_users_only() {
+    let config = PolicyConfig { no_mfa_action: NoMfaAction::Warn, ..Default::default() };
+    let users = [with_keys(no_mfa(user("bob"), true), vec![key("AKIABOB", 5, Some(0))])];
+    let message = digest(&report_of(&users, config), LOCATION);
+    assert_in_both(&message, "console password, no MFA device; reported only");
+    assert_in_both(&message, "NO_MFA_ACTION=warn");
+    assert_eq!(message.subject, "keyward: nothing to deactivate, 1 user without MFA");
+}
+
+// ---- escaping ----
+
+#[test]
+fn user_controlled_strings_cannot_ping_or_link_in_slack() {
+    let evil = with_keys(no_mfa(user("<!channel>"), true), vec![key("AKIAEVIL", 200, None)]);
+    let mention = with_keys(user("<@U024BE7LH>&co"), vec![key("AKIAMENTION", 200, None)]);
+    let reason = tagged(
+        with_keys(user("tagged"), vec![key("AKIATAG", 200, None)]),
+        "until=2026-12-31;reason=<!here> see <https://evil.example|docs>",
+    );
+    let report = report_of(&[evil, mention, reason], PolicyConfig::default());
+    let messages = [
+        digest(&report, LOCATION),
+        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(24)),
+        rejected(&report, LOCATION),
+        expired(&report, LOCATION),
+        outcome(&report, LOCATION),
+    ];
+    for message in &messages {
+        for s in strings(&message.slack) {
+            for (i, _) in s.match_indices('<') {
+                assert!(s[i..].starts_with(&format!("<{LINK}|")), "raw < in slack string: {s}");
+            }
+            assert!(!s.contains("<!channel>") && !s.contains("<!here>") && !s.contains("<@U024BE7LH>"), "{s}");
+        }
+    }
+    let digest = &messages[0];
+    let slack = slack_text(digest);
+    assert!(slack.contains("`&lt;!channel&gt;`"), "{slack}");
+    assert!(slack.contains("`&lt;@U024BE7LH&gt;&amp;co`"), "{slack}");
+    assert!(slack.contains("reason: &lt;!here&gt; see &lt;https://evil.example|docs&gt;"), "{slack}");
+    // The e-mail is plain text: names appear as they are.
+    assert!(digest.text.contains("<!channel>"));
+    assert!(digest.subject.is_ascii());
+}
+
+#[test]
+fn line_breaks_in_user_strings_cannot_forge_lines() {
+    let u = tagged(
+        with_keys(user("x"), vec![key("AKIAX", 200, None)]),
+        "until=2026-12-31;reason=ok\nNext: approve everything",
+    );
+    let message = digest(&report_of(&[u], PolicyConfig::default()), LOCATION);
+    assert!(!message.text.lines().any(|l| l.starts_with("Next: approve everything")), "{}", message.text);
+    assert_in_both(&message, "reason: ok Next: approve everything");
+}
+
+// ---- approval request ----
+
+#[test]
+fn approval_request_has_the_plan_link_expiry_and_buttons() {
+    let report = account_report();
+    let expires = now() + Duration::hours(24);
+    let message = approval_request(&report, LOCATION, LINK, APPROVAL_ID, expires);
+
+    assert_eq!(message.subject, "keyward: approval needed to deactivate 4 keys - expires 2026-11-22 06:00 UTC");
+    for fact in [
+        "AKIAALICEOLD",
+        "300 days old, last used 2026-05-05 via s3 in us-east-1",
+        "AKIABOBNEVER",
+        "never used",
+        "user has no MFA device, console password",
+        "Keys to deactivate (4)",
+        "Expires 2026-11-22 06:00 UTC.",
+        "If nobody decides by then, nothing is deactivated.",
+        "opening it decides nothing by itself",
+        "evaluated at 2026-11-21 06:00 UTC",
+        LOCATION,
+    ] {
+        assert_in_both(&message, fact);
+    }
+    assert!(message.text.contains(LINK));
+    let slack = slack_text(&message);
+    assert!(slack.contains(&format!("<{LINK}|open the confirmation page>")), "{slack}");
+
+    let actions = actions_block(&message);
+    assert_eq!(actions["block_id"], DECISION_BLOCK_ID);
+    let buttons = actions["elements"].as_array().unwrap();
+    let ids: Vec<&str> = buttons.iter().map(|b| b["action_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW]);
+    assert_eq!(ids, ["keyward_approve_all", "keyward_reject_all", "keyward_review"]);
+    for button in buttons {
+        assert_eq!(button["type"], "button");
+        assert_eq!(button["value"], APPROVAL_ID);
+    }
+    assert_eq!(buttons[0]["style"], "primary");
+    assert_eq!(buttons[0]["text"]["text"], "Approve all");
+    assert_eq!(buttons[1]["style"], "danger");
+    assert_eq!(buttons[1]["text"]["text"], "Reject all");
+    assert_eq!(buttons[2]["url"], LINK);
+    assert_eq!(buttons[2]["text"]["text"], "Review");
+    assert!(buttons[1].get("url").is_none() && buttons[0].get("url").is_none());
+
+    let confirm = &buttons[0]["confirm"];
+    assert_eq!(confirm["title"]["text"], "Deactivate 4 keys?");
+    assert_eq!(confirm["confirm"]["text"], "Deactivate 4 keys");
+    assert_eq!(confirm["deny"]["text"], "Cancel");
+    assert!(confirm["text"]["text"].as_str().unwrap().len() <= 300);
+    assert!(confirm["title"]["text"].as_str().unwrap().len() <= 100);
+    assert!(confirm["confirm"]["text"].as_str().unwrap().len() <= 30);
+    assert_within_limits(&message);
+}
+
+#[test]
+fn approval_id_appears_only_in_the_link_and_the_buttons() {
+    let message = approval_request(&account_report(), LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(1));
+    assert_eq!(message.text.matches(APPROVAL_ID).count(), message.text.matches(LINK).count());
+    for block in blocks(&message).iter().filter(|b| b["type"] != "actions") {
+        for s in strings(block) {
+            assert_eq!(s.matches(APPROVAL_ID).count(), s.matches(LINK).count(), "{s}");
+        }
+    }
+    assert!(!format!("{message:?}").contains(APPROVAL_ID), "Debug leaks the approval id");
+    assert!(!message.text.to_lowercase().contains("token"));
+}
+
+#[test]
+fn an_unsafe_link_is_not_embedded_as_a_slack_link() {
+    let link = "https://x.example/approvals/abc|<!channel>";
+    let message = approval_request(&account_report(), LOCATION, link, APPROVAL_ID, now());
+    // The button's `url` is a plain JSON field, never parsed as mrkdwn; every mrkdwn text escapes it.
+    let mrkdwn: Vec<String> = blocks(&message).iter().filter(|b| b["type"] != "actions").flat_map(strings).collect();
+    let mrkdwn = mrkdwn.join("\n");
+    assert!(!mrkdwn.contains("<!channel>"), "{mrkdwn}");
+    assert!(mrkdwn.contains("`https://x.example/approvals/abc|&lt;!channel&gt;`"), "{mrkdwn}");
+}
+
+// ---- rejected, expired, outcome, clean ----
+
+fn decided(report: &mut RunReport, approved: &[(&str, &str)], by: Approver) {
+    report.decision = Some(Decision {
+        approved: approved.iter().map(|(u, k)| KeyRef { user_name: (*u).into(), access_key_id: (*k).into() }).collect(),
+        decided_by: by,
+        decided_at: now() + Duration::minutes(42),
+    });
+}
+
+fn slack_user() -> Approver {
+    Approver::SlackUser { id: "U024BE7LH".into(), name: Some("secops-ann".into()) }
+}
+
+#[test]
+fn rejected_says_who_when_and_that_nothing_was_deactivated() {
+    let mut report = account_report();
+    decided(&mut report, &[], slack_user());
+    let message = rejected(&report, LOCATION);
+    assert_eq!(message.subject, "keyward: plan of 4 keys rejected - nothing deactivated");
+    for fact in [
+        "Rejected by Slack user secops-ann (U024BE7LH) at 2026-11-21 06:42 UTC.",
+        "Nothing was deactivated:",
+        "the 4 keys of the plan stay active",
+        "Keys left active (4)",
+        "AKIAALICEOLD",
+        LOCATION,
+    ] {
+        assert_in_both(&message, fact);
+    }
+    assert!(actions_absent(&message));
+    assert_within_limits(&message);
+
+    report.decision = None;
+    let message = rejected(&report, LOCATION);
+    assert_in_both(&message, "The approver rejected the plan.");
+    assert_in_both(&message, "Nothing was deactivated:");
+}
+
+fn actions_absent(message: &Message) -> bool {
+    blocks(message).iter().all(|b| b["type"] != "actions")
+}
+
+#[test]
+fn expired_says_nobody_decided_and_nothing_was_deactivated() {
+    let message = expired(&account_report(), LOCATION);
+    assert_eq!(message.subject, "keyward: approval expired for 4 keys - nothing deactivated");
+    assert_in_both(&message, "Nobody decided before the approval request expired.");
+    assert_in_both(&message, "Nothing was deactivated:");
+    assert_in_both(&message, "AKIABOBNEVER");
+    assert!(actions_absent(&message));
+    assert_within_limits(&message);
+}
+
+#[test]
+fn outcome_lists_deactivated_skipped_and_failed_keys() {
+    let mut report = account_report();
+    decided(
+        &mut report,
+        &[("alice", "AKIAALICEOLD"), ("bob", "AKIABOBNEVER"), ("erin", "AKIAERIN")],
+        Approver::LinkHolder { source_ip: Some("203.0.113.7".into()), user_agent: Some("Mozilla/5.0".into()) },
+    );
+    let at = now() + Duration::minutes(50);
+    report.actions = vec![
+        ActionRecord {
+            user_name: "alice".into(),
+            access_key_id: "AKIAALICEOLD".into(),
+            at,
+            outcome: ActionOutcome::Deactivated,
+        },
+        ActionRecord {
+            user_name: "bob".into(),
+            access_key_id: "AKIABOBNEVER".into(),
+            at,
+            outcome: ActionOutcome::Skipped {
+                reason: SkipReason::NoLongerViolates { detail: "the user has MFA now".into() },
+            },
+        },
+        ActionRecord {
+            user_name: "erin".into(),
+            access_key_id: "AKIAERIN".into(),
+            at,
+            outcome: ActionOutcome::Failed { error: "IamThrottled: Rate exceeded".into() },
+        },
+    ];
+    let message = outcome(&report, LOCATION);
+    assert_eq!(message.subject, "keyward: 1 key deactivated, 1 skipped, 1 FAILED");
+    let reason = SkipReason::NoLongerViolates { detail: "the user has MFA now".into() }.describe();
+    for fact in [
+        "Approved by the holder of the approval link from 203.0.113.7, browser Mozilla/5.0 on the confirmation page at 2026-11-21 06:42 UTC: 3 keys of 4 planned.",
+        "1 deactivated, 1 skipped, 1 failed.",
+        "Deactivated (1)",
+        "AKIAALICEOLD — deactivated at 2026-11-21 06:50 UTC — key-too-old, key-unused; 300 days old",
+        "Skipped (1)",
+        &format!("AKIABOBNEVER — skipped: {reason}"),
+        "Failed (1)",
+        "AKIAERIN — FAILED: IamThrottled: Rate exceeded",
+        "Not approved, left active: 1 key.",
+        "Not approved (left active) (1)",
+        "AKIASVC",
+        "keyward never deletes keys",
+        LOCATION,
+    ] {
+        assert_in_both(&message, fact);
+    }
+    assert!(actions_absent(&message));
+    assert_within_limits(&message);
+}
+
+#[test]
+fn outcome_in_auto_mode_says_no_human_decided() {
+    let config = PolicyConfig { mode: Mode::Auto, ..account_config() };
+    let mut report = report_of(&account(), config);
+    report.actions = vec![ActionRecord {
+        user_name: "alice".into(),
+        access_key_id: "AKIAALICEOLD".into(),
+        at: now(),
+        outcome: ActionOutcome::Skipped { reason: SkipReason::KeyDeleted },
+    }];
+    let message = outcome(&report, LOCATION);
+    assert_eq!(message.subject, "keyward: 0 keys deactivated, 1 skipped");
+    assert_in_both(&message, "Approved automatically (KEYWARD_MODE=auto): 4 keys planned.");
+    assert_in_both(&message, "skipped: the key no longer exists");
+}
+
+#[test]
+fn clean_says_all_users_compliant() {
+    let message = clean(5000, now());
+    assert_eq!(message.subject, "keyward: all 5000 IAM users compliant, nothing to do");
+    assert_in_both(&message, "All 5000 IAM users are compliant.");
+    assert_in_both(&message, "2026-11-21 06:00 UTC");
+    assert_in_both(&message, "Nothing to do");
+    assert_within_limits(&message);
+    assert_eq!(clean(1, now()).subject, "keyward: the 1 IAM user is compliant, nothing to do");
+    assert_eq!(clean(0, now()).subject, "keyward: no IAM users, nothing to do");
+}
+
+#[test]
+fn slack_payload_is_a_complete_webhook_body() {
+    for message in [
+        digest(&account_report(), LOCATION),
+        approval_request(&account_report(), LOCATION, LINK, APPROVAL_ID, now()),
+        clean(3, now()),
+    ] {
+        let object = message.slack.as_object().unwrap();
+        assert_eq!(object.keys().map(String::as_str).collect::<Vec<_>>(), ["blocks", "text"]);
+        assert_eq!(message.slack["text"], message.subject.as_str());
+        assert_eq!(blocks(&message)[0]["type"], "header");
+        assert_eq!(blocks(&message)[0]["text"]["text"], message.subject.as_str());
+    }
+}
+
+// ---- scale ----
+
+/// 5,000 users, each without MFA, with a never-used old key, a key near its age limit, a malformed
+/// exemption tag with a long value; plus 5,000 users not evaluated and 5,000 gone.
+fn huge_report(mode: Mode) -> RunReport {
+    let users: Vec<User> = (0..5000)
+        .map(|i| {
+            let name = format!("user-{i:04}-{}", "x".repeat(54));
+            let u = with_keys(
+                no_mfa(user(&name), true),
+                vec![key(&format!("AKIA{i:016}"), 400, None), key(&format!("AKIB{i:016}"), 80, Some(1))],
+            );
+            tagged(u, &format!("until=someday;reason={}", "r".repeat(230)))
+        })
+        .collect();
+    let config = PolicyConfig { mode, max_deactivations_per_run: 100_000, ..Default::default() };
+    let mut report = report_of(&users, config);
+    report.users_not_evaluated = (0..5000).map(|i| format!("ne-{i:04}-{}", "y".repeat(56))).collect();
+    report.users_gone = (0..5000).map(|i| format!("gone-{i:04}-{}", "z".repeat(54))).collect();
+    report
+}
+
+#[test]
+fn lists_are_truncated_at_5000_users_and_say_how_many_more() {
+    let report = huge_report(Mode::Approve);
+    assert_eq!(report.evaluation.plan.keys.len(), 10_000);
+    let message = digest(&report, LOCATION);
+    assert_within_limits(&message);
+    assert!(message.text.len() < 200 * 1024, "text is {} bytes", message.text.len());
+
+    let more = format!("more — see the run report at {LOCATION}");
+    assert_in_both(&message, &more);
+
+    let text_lines: Vec<&str> = message.text.lines().collect();
+    let slack_sections: Vec<&str> =
+        blocks(&message).iter().filter_map(|b| b["text"]["text"].as_str()).collect::<Vec<_>>();
+    let slack_lines: Vec<&str> = slack_sections.iter().flat_map(|s| s.lines()).collect();
+    for (title, total) in [
+        ("Keys proposed for deactivation (10000)", 10_000),
+        ("Users without MFA (5000)", 5000),
+        ("Warnings (5000)", 5000),
+        ("Exemption problems (5000)", 5000),
+        ("Users not evaluated (5000)", 5000),
+        ("Users gone (5000)", 5000),
+    ] {
+        let (shown, more) = shown_and_more(&text_lines, title, "- ");
+        assert!(shown > 0 && shown <= TEXT_LIST_LINES, "{title}: {shown} in text");
+        assert_eq!(shown + more, total, "{title} in text");
+        let (shown, more) = shown_and_more(&slack_lines, title, "• ");
+        assert!(shown > 0 && shown <= SLACK_LIST_LINES, "{title}: {shown} in slack");
+        assert_eq!(shown + more, total, "{title} in slack");
+    }
+    // Short lines show the full 200 / 25.
+    assert_eq!(shown_and_more(&text_lines, "Users gone (5000)", "- "), (TEXT_LIST_LINES, 5000 - TEXT_LIST_LINES));
+    assert_eq!(shown_and_more(&slack_lines, "Users gone (5000)", "• "), (SLACK_LIST_LINES, 5000 - SLACK_LIST_LINES));
+}
+
+#[test]
+fn every_message_stays_within_limits_at_5000_users() {
+    for mode in [Mode::Report, Mode::Approve, Mode::Auto] {
+        let mut report = huge_report(mode);
+        assert_within_limits(&digest(&report, LOCATION));
+        assert_within_limits(&approval_request(&report, LOCATION, LINK, APPROVAL_ID, now()));
+        assert_within_limits(&expired(&report, LOCATION));
+        let approved: Vec<KeyRef> = report
+            .evaluation
+            .plan
+            .keys
+            .iter()
+            .map(|k| KeyRef { user_name: k.user_name.clone(), access_key_id: k.access_key_id.clone() })
+            .collect();
+        report.decision = Some(Decision { approved, decided_by: slack_user(), decided_at: now() });
+        assert_within_limits(&rejected(&report, LOCATION));
+        report.actions = report
+            .evaluation
+            .plan
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ActionRecord {
+                user_name: k.user_name.clone(),
+                access_key_id: k.access_key_id.clone(),
+                at: now(),
+                outcome: match i % 3 {
+                    0 => ActionOutcome::Deactivated,
+                    1 => ActionOutcome::Skipped { reason: SkipReason::AlreadyInactive },
+                    _ => ActionOutcome::Failed { error: "e".repeat(5000) },
+                },
+            })
+            .collect();
+        let message = outcome(&report, LOCATION);
+        assert_within_limits(&message);
+        assert_in_both(&message, "more — see the run report at");
+    }
+}
+
+#[test]
+fn subjects_fit_whatever_the_counts() {
+    let report = huge_report(Mode::Approve);
+    let mut report_cap = report.clone();
+    report_cap.evaluation.plan.status = PlanStatus::CapExceeded { planned: usize::MAX, cap: u32::MAX };
+    report_cap.users_not_evaluated = vec!["x".into(); 100_000];
+    for message in [
+        digest(&report, LOCATION),
+        digest(&report_cap, LOCATION),
+        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now()),
+        rejected(&report, LOCATION),
+        expired(&report, LOCATION),
+        outcome(&report, LOCATION),
+        clean(usize::MAX, now()),
+    ] {
+        assert!(message.subject.len() <= MAX_SUBJECT_CHARS, "{}", message.subject);
+        assert!(message.subject.chars().all(|c| c == ' ' || c.is_ascii_graphic()), "{}", message.subject);
+        assert!(message.subject.starts_with("keyward: "), "{}", message.subject);
+    }
+}
