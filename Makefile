@@ -3,15 +3,20 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: demo test lint fmt unit build deploy bench
+.PHONY: demo test tools lint fmt unit build deploy bench
 
 ## demo: a sweep on the local stack (emulated AWS), ending with the approval link and the outcome.
 demo:
 	@echo "make demo needs the state machine, SAM template and local stack (issue #4), which are not built yet." >&2
 	@exit 1
 
-## test: everything — fmt, clippy -D warnings, unit, property, handler and contract tests.
-test: lint unit
+## test: everything — fmt, clippy -D warnings, unit, property, adapter (aws-smithy-mocks), handler
+## (in-memory fakes) and integration tests against a real moto server on 127.0.0.1.
+test: tools lint unit
+
+## tools: the project-local Python tools (.venv/: moto), pinned in requirements.txt.
+tools:
+	scripts/venv
 
 lint:
 	$(CARGO) fmt --all -- --check

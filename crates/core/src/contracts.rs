@@ -26,6 +26,10 @@ impl RunRef {
     pub fn prefix(&self) -> String {
         format!("runs/{}/", self.execution_name)
     }
+    /// The key of what list-users found ([`Listing`]).
+    pub fn listing_key(&self) -> String {
+        format!("{}listing.json", self.prefix())
+    }
     /// The key of the S3 JSON array the Distributed Map reads (one item per batch).
     pub fn batches_key(&self) -> String {
         format!("{}batches.json", self.prefix())
@@ -71,6 +75,22 @@ pub struct ListUsersOutput {
     pub batches_key: String,
     /// `candidates > 0`; the `Has Candidates?` choice reads this.
     pub has_candidates: bool,
+}
+
+/// What list-users found, kept at [`RunRef::listing_key`] for validate-keys and the audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// Users ListUsers returned.
+    pub users_listed: usize,
+    /// How users were screened.
+    pub screening: crate::config::Screening,
+    /// Users to check live, and why.
+    pub candidates: Vec<crate::screening::Candidate>,
+    /// Report rows whose user no longer exists (ignored).
+    pub deleted_since_report: usize,
+    /// IAM calls made by list-users, by `iam:Operation`.
+    #[serde(default)]
+    pub api_calls: std::collections::BTreeMap<String, u64>,
 }
 
 /// One item of the Distributed Map: a batch of candidate users.

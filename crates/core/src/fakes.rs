@@ -231,9 +231,9 @@ impl ApprovalStore for FakeApprovals {
 pub struct CountingRandom(Mutex<u8>);
 
 impl Randomness for CountingRandom {
-    fn bytes32(&self) -> [u8; 32] {
+    fn bytes32(&self) -> Result<[u8; 32], AwsError> {
         let mut n = self.0.lock().unwrap();
         *n = n.wrapping_add(1);
-        [*n; 32]
+        Ok([*n; 32])
     }
 }

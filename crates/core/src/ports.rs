@@ -158,6 +158,7 @@ pub trait ApprovalStore: Send + Sync {
 
 /// 32 bytes from the operating system's random source.
 pub trait Randomness: Send + Sync {
-    /// Fresh random bytes.
-    fn bytes32(&self) -> [u8; 32];
+    /// Fresh random bytes; an error if the source fails (there is no weaker fallback: the caller
+    /// fails rather than mint a guessable id).
+    fn bytes32(&self) -> Result<[u8; 32], AwsError>;
 }

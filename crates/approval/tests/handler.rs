@@ -1,0 +1,589 @@
+//! The approval handler against in-memory ports: the confirm page, the form decision and its
+//! refusals, and Slack's buttons. Every test asserts outcomes: the record's state, the run report,
+//! the callbacks Step Functions received, what was posted to Slack.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use chrono::Duration;
+use keyward_aws::sfn::TASK_EXPIRED;
+use keyward_core::decision::{Approver, Decision, KeyRef};
+use keyward_core::errors::APPROVAL_REJECTED;
+use keyward_core::fakes::Callback;
+use keyward_core::ports::{ApprovalState, AwsError};
+use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
+use support::*;
+
+fn key(user: &str, id: &str) -> KeyRef {
+    KeyRef { user_name: user.into(), access_key_id: id.into() }
+}
+
+/// The Decision SendTaskSuccess carried.
+#[track_caller]
+fn only_success(world: &World) -> Decision {
+    match world.callbacks().as_slice() {
+        [Callback::Success(token, output)] => {
+            assert_eq!(token, TASK_TOKEN);
+            serde_json::from_value(output.clone()).unwrap()
+        }
+        other => panic!("expected one SendTaskSuccess, got {other:?}"),
+    }
+}
+
+// ---- GET / HEAD ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn get_renders_every_planned_key_with_a_ticked_checkbox() {
+    let world = World::new();
+    let response = world.send(get(&approval_path())).await;
+    assert_eq!(response.status(), 200);
+    assert_html_headers(&response);
+    let html = text(&response);
+    for key in [ALICE_KEY, BOB_KEY, CAROL_KEY] {
+        assert!(html.contains(&format!(r#"name="key" value="{key}" checked"#)), "{key} has no ticked checkbox");
+    }
+    assert_eq!(html.matches(r#"type="checkbox""#).count(), 3);
+    assert!(html.contains(&format!(r#"name="token" value="{}""#, good_token())));
+    assert!(html.contains(r#"<form method="post">"#));
+    assert!(html.contains(r#"name="decision" value="approve">Deactivate selected</button>"#));
+    assert!(html.contains(r#"name="decision" value="reject">Reject all</button>"#));
+    assert!(html.contains(EXECUTION));
+    assert!(html.contains("2026-11-21 07:00 UTC"), "evaluation time");
+    assert!(html.contains("2026-11-22 07:05 UTC"), "expiry");
+    assert!(html.contains("2026-05-05 · s3 · eu-west-1"), "alice's last use");
+    assert!(html.contains("never"), "bob never used his key");
+    assert!(html.contains("key-too-old, key-unused"));
+    assert!(html.contains("<td>300</td>"), "alice's key age");
+    assert!(!html.contains("<script"), "no script on the page");
+}
+
+#[tokio::test]
+async fn get_escapes_user_names_and_evidence() {
+    let world = World::new();
+    let html = text(&world.send(get(&approval_path())).await);
+    assert!(!html.contains(CAROL));
+    assert!(html.contains("carol&lt;script&gt;&amp;&quot;quote&#39;"), "{html}");
+    assert!(html.contains("no MFA &amp; a &lt;console&gt; password"));
+}
+
+#[tokio::test]
+async fn get_never_shows_the_task_token_or_the_nonce() {
+    let world = World::new();
+    let html = text(&world.send(get(&approval_path())).await);
+    assert!(!html.contains(TASK_TOKEN));
+    assert!(!html.contains(NONCE));
+}
+
+#[tokio::test]
+async fn get_and_head_twenty_times_change_nothing() {
+    let world = World::new();
+    for _ in 0..20 {
+        assert_eq!(world.send(get(&approval_path())).await.status(), 200);
+        assert_eq!(world.send(head(&approval_path())).await.status(), 200);
+    }
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty());
+    // The link still works for the real decision.
+    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn head_has_the_status_and_headers_of_get_and_no_body() {
+    let world = World::new();
+    let response = world.send(head(&approval_path())).await;
+    assert_eq!(response.status(), 200);
+    assert_html_headers(&response);
+    assert!(response.body().is_empty());
+    let gone = world.send_at(head(&approval_path()), expires_at()).await;
+    assert_eq!(gone.status(), 410);
+    assert!(gone.body().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_id_is_an_unknown_link_without_a_lookup() {
+    let world = World::new();
+    for path in [
+        "/approvals/".to_owned(),
+        "/approvals/abc".to_owned(),
+        format!("/approvals/{}", ID.to_uppercase()),
+        format!("/approvals/{ID}0"),
+        format!("/approvals/{ID}/"),
+    ] {
+        let response = world.send(get(&path)).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_html_headers(&response);
+        assert!(text(&response).contains("Unknown link"), "{path}");
+    }
+    let response = world.send(request("POST", "/approvals/zz", &[], Some(b"decision=approve"), false)).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(world.gets(), 0, "a malformed id reached the table");
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn unknown_id_is_404() {
+    let world = World::new();
+    let other = "0".repeat(64);
+    let response = world.send(get(&format!("/approvals/{other}"))).await;
+    assert_eq!(response.status(), 404);
+    assert!(text(&response).contains("Unknown link"));
+    assert_eq!(world.gets(), 1);
+}
+
+#[tokio::test]
+async fn expired_link_is_410_and_says_nothing_was_deactivated() {
+    let world = World::new();
+    let response = world.send_at(get(&approval_path()), expires_at()).await;
+    assert_eq!(response.status(), 410);
+    assert_html_headers(&response);
+    let html = text(&response);
+    assert!(html.contains("expired"), "{html}");
+    assert!(html.contains("nothing was deactivated"), "{html}");
+    let post = world.send_at(post_form(&form(&good_token(), "approve", &[ALICE_KEY])), expires_at()).await;
+    assert_eq!(post.status(), 410);
+    world.assert_nothing_decided();
+    // One second earlier it still works.
+    assert_eq!(world.send_at(get(&approval_path()), expires_at() - Duration::seconds(1)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn decided_link_is_409_with_outcome_and_time() {
+    let world = World::new();
+    let mut record = pending_record();
+    record.state = ApprovalState::Decided { outcome: "rejected".into(), decided_at: now() - Duration::minutes(3) };
+    world.set_record(record);
+    let response = world.send(get(&approval_path())).await;
+    assert_eq!(response.status(), 409);
+    assert_html_headers(&response);
+    let html = text(&response);
+    assert!(html.contains("Already decided"));
+    assert!(html.contains("rejected at 2026-11-21 07:07 UTC"), "{html}");
+}
+
+#[tokio::test]
+async fn local_stack_prefix_is_stripped() {
+    let world = World::new();
+    let response = world.send(get(&format!("/lambda-url/approval{}", approval_path()))).await;
+    assert_eq!(response.status(), 200);
+    assert!(text(&response).contains(ALICE_KEY));
+    let body = form(&good_token(), "approve", &[BOB_KEY]);
+    let post = request(
+        "POST",
+        &format!("/lambda-url/approval{}", approval_path()),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(body.as_bytes()),
+        false,
+    );
+    assert_eq!(world.send(post).await.status(), 200);
+    assert_eq!(only_success(&world).approved, vec![key("bob", BOB_KEY)]);
+    // Only that exact prefix: a look-alike is not stripped.
+    assert_eq!(world.send(get(&format!("/lambda-url/approvalx{}", approval_path()))).await.status(), 404);
+}
+
+#[tokio::test]
+async fn other_paths_are_404_and_other_methods_405() {
+    let world = World::new();
+    for path in ["/", "/approvals", "/favicon.ico", "/slack/actions/x"] {
+        let response = world.send(get(path)).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_html_headers(&response);
+    }
+    for method in ["PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let response = world.send(request(method, &approval_path(), &[], None, false)).await;
+        assert_eq!(response.status(), 405, "{method}");
+        assert_eq!(header(&response, "allow"), "GET, HEAD, POST");
+        assert_html_headers(&response);
+    }
+    let response = world.send(get("/slack/actions")).await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(header(&response, "allow"), "POST");
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn storage_failure_is_503_and_decides_nothing() {
+    let world = World::new();
+    *world.store.inner.broken.lock().unwrap() = true;
+    assert_eq!(world.send(get(&approval_path())).await.status(), 503);
+    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
+    assert_eq!(response.status(), 503);
+    assert!(text(&response).contains("Nothing was decided"));
+    assert_eq!(world.record().state, ApprovalState::Pending);
+    assert!(world.callbacks().is_empty());
+}
+
+#[tokio::test]
+async fn missing_run_report_is_500_and_decides_nothing() {
+    let world = World::new();
+    world.store.inner.objects.lock().unwrap().clear();
+    assert_eq!(world.send(get(&approval_path())).await.status(), 500);
+    let response = world.send(post_form(&form(&good_token(), "reject", &[]))).await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(world.record().state, ApprovalState::Pending);
+    assert!(world.callbacks().is_empty());
+}
+
+// ---- POST (the form) ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn post_approve_subset_sends_exactly_those_keys() {
+    let world = World::new();
+    let response = world.send(post_form(&form(&good_token(), "approve", &[CAROL_KEY, ALICE_KEY]))).await;
+    assert_eq!(response.status(), 200);
+    assert_html_headers(&response);
+
+    let decision = only_success(&world);
+    assert_eq!(decision.approved, vec![key("alice", ALICE_KEY), key(CAROL, CAROL_KEY)]);
+    assert_eq!(decision.decided_at, now());
+    assert_eq!(
+        decision.decided_by,
+        Approver::LinkHolder { source_ip: Some(SOURCE_IP.into()), user_agent: Some(USER_AGENT.into()) }
+    );
+    assert_eq!(world.record().state, ApprovalState::Decided { outcome: "approved".into(), decided_at: now() });
+    assert_eq!(world.stored_report().decision, Some(decision));
+
+    let html = text(&response);
+    assert!(html.contains("Approved: 2 access keys will be deactivated"), "{html}");
+    let (approved, kept) = html.split_once("Not approved").unwrap();
+    assert!(approved.contains(ALICE_KEY) && approved.contains(CAROL_KEY));
+    assert!(kept.contains(BOB_KEY) && !kept.contains(ALICE_KEY));
+    assert!(html.contains("carol&lt;script&gt;"));
+    assert!(!html.contains(CAROL));
+}
+
+#[tokio::test]
+async fn the_report_keeps_everything_else_when_the_decision_is_added() {
+    let world = World::new();
+    world.send(post_form(&form(&good_token(), "approve", &[BOB_KEY]))).await;
+    let stored = world.stored_report();
+    assert_eq!(stored.evaluation, report().evaluation);
+    assert_eq!(stored.users_listed, 40);
+    assert_eq!(stored.decision.unwrap().approved, vec![key("bob", BOB_KEY)]);
+}
+
+#[tokio::test]
+async fn second_post_is_409_and_sends_no_second_callback() {
+    let world = World::new();
+    assert_eq!(world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await.status(), 200);
+    let report_after_first = world.stored_report();
+    for body in [form(&good_token(), "approve", &[BOB_KEY]), form(&good_token(), "reject", &[])] {
+        let response = world.send(post_form(&body)).await;
+        assert_eq!(response.status(), 409);
+        assert!(text(&response).contains("Already decided"));
+    }
+    assert_eq!(world.callbacks().len(), 1);
+    assert_eq!(world.stored_report(), report_after_first);
+    assert_eq!(world.send(get(&approval_path())).await.status(), 409);
+}
+
+#[tokio::test]
+async fn post_with_bad_token_is_403_and_decides_nothing() {
+    let world = World::new();
+    let other_nonce = keyward_core::approval::form_token(&id(), "another-nonce");
+    let bodies = [
+        form(&other_nonce, "approve", &[ALICE_KEY]),
+        form("", "approve", &[ALICE_KEY]),
+        format!("key={ALICE_KEY}&decision=approve"),
+        format!("{}&token={}", form(&good_token(), "approve", &[ALICE_KEY]), good_token()),
+    ];
+    for body in bodies {
+        let response = world.send(post_form(&body)).await;
+        assert_eq!(response.status(), 403, "{body}");
+        assert_html_headers(&response);
+        assert!(text(&response).contains("This form is not valid for this approval"));
+    }
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn post_with_forged_key_is_400_names_the_key_and_decides_nothing() {
+    let world = World::new();
+    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY, "AKIAFORGED0000000099"]))).await;
+    assert_eq!(response.status(), 400);
+    assert_html_headers(&response);
+    assert!(text(&response).contains("AKIAFORGED0000000099"));
+    world.assert_nothing_decided();
+    assert_eq!(world.send(get(&approval_path())).await.status(), 200, "the link still works");
+}
+
+#[tokio::test]
+async fn post_with_duplicate_key_is_400_and_decides_nothing() {
+    let world = World::new();
+    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY, ALICE_KEY]))).await;
+    assert_eq!(response.status(), 400);
+    assert!(text(&response).contains("more than once"));
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn post_with_no_key_ticked_is_400_and_decides_nothing() {
+    let world = World::new();
+    let response = world.send(post_form(&form(&good_token(), "approve", &[]))).await;
+    assert_eq!(response.status(), 400);
+    assert!(text(&response).contains("Tick at least one key or use Reject all"));
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn post_without_a_valid_decision_is_400_and_decides_nothing() {
+    let world = World::new();
+    for body in [
+        format!("token={}&key={ALICE_KEY}", good_token()),
+        form(&good_token(), "deactivate-everything", &[ALICE_KEY]),
+        format!("{}&decision=reject", form(&good_token(), "approve", &[ALICE_KEY])),
+        format!("token={}&decision=%zz", good_token()),
+    ] {
+        assert_eq!(world.send(post_form(&body)).await.status(), 400, "{body}");
+    }
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn post_that_is_not_a_form_is_415_and_decides_nothing() {
+    let world = World::new();
+    let body = form(&good_token(), "approve", &[ALICE_KEY]);
+    for content_type in [None, Some("application/json"), Some("text/plain")] {
+        let headers: Vec<(&str, &str)> = content_type.iter().map(|c| ("content-type", *c)).collect();
+        let response = world.send(request("POST", &approval_path(), &headers, Some(body.as_bytes()), false)).await;
+        assert_eq!(response.status(), 415, "{content_type:?}");
+    }
+    world.assert_nothing_decided();
+    let charset = request(
+        "POST",
+        &approval_path(),
+        &[("content-type", "Application/X-WWW-Form-Urlencoded; charset=UTF-8")],
+        Some(body.as_bytes()),
+        false,
+    );
+    assert_eq!(world.send(charset).await.status(), 200);
+}
+
+#[tokio::test]
+async fn post_reject_fails_the_task_with_approval_rejected() {
+    let world = World::new();
+    // The form sends the ticked boxes along with Reject all; they are ignored.
+    let response = world.send(post_form(&form(&good_token(), "reject", &[ALICE_KEY, BOB_KEY]))).await;
+    assert_eq!(response.status(), 200);
+    assert!(text(&response).contains("Rejected: nothing will be deactivated"));
+    match world.callbacks().as_slice() {
+        [Callback::Failure(token, error, cause)] => {
+            assert_eq!(token, TASK_TOKEN);
+            assert_eq!(error, APPROVAL_REJECTED);
+            assert!(cause.contains("rejected"), "{cause}");
+        }
+        other => panic!("expected one SendTaskFailure, got {other:?}"),
+    }
+    assert_eq!(world.record().state, ApprovalState::Decided { outcome: "rejected".into(), decided_at: now() });
+    let decision = world.stored_report().decision.unwrap();
+    assert!(decision.approved.is_empty());
+    assert!(matches!(decision.decided_by, Approver::LinkHolder { source_ip: Some(ref ip), .. } if ip == SOURCE_IP));
+}
+
+#[tokio::test]
+async fn callback_on_a_timed_out_task_says_the_approval_had_expired() {
+    let world = World::new();
+    // As the SFN adapter reports a token Step Functions no longer accepts.
+    *world.callbacks.answer.lock().unwrap() =
+        Some(AwsError::Failed { operation: "SendTaskSuccess", message: format!("{TASK_EXPIRED} (TaskTimedOut)") });
+    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
+    assert_eq!(response.status(), 410);
+    let html = text(&response);
+    assert!(html.contains("This approval had expired"), "{html}");
+    assert!(html.contains("nothing will be deactivated"), "{html}");
+    // Single use holds: the record is decided and the report says what was chosen.
+    assert!(matches!(world.record().state, ApprovalState::Decided { .. }));
+    assert!(world.stored_report().decision.is_some());
+    assert_eq!(world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await.status(), 409);
+}
+
+#[tokio::test]
+async fn callback_failing_otherwise_says_the_decision_could_not_be_delivered() {
+    let world = World::new();
+    *world.callbacks.answer.lock().unwrap() =
+        Some(AwsError::Failed { operation: "SendTaskFailure", message: "service unavailable".into() });
+    let response = world.send(post_form(&form(&good_token(), "reject", &[]))).await;
+    assert_eq!(response.status(), 502);
+    assert!(text(&response).contains("could not be delivered"));
+    assert!(matches!(world.record().state, ApprovalState::Decided { .. }));
+}
+
+#[tokio::test]
+async fn report_write_failure_still_tells_step_functions() {
+    let world = World::new();
+    world.store.fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
+    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
+    assert_eq!(response.status(), 200);
+    assert!(text(&response).contains("could not be added to the run report"));
+    // The decision reaches deactivate through the callback's output.
+    assert_eq!(only_success(&world).approved, vec![key("alice", ALICE_KEY)]);
+    assert!(matches!(world.record().state, ApprovalState::Decided { .. }));
+    assert_eq!(world.stored_report().decision, None);
+}
+
+// ---- Slack --------------------------------------------------------------------------------------
+
+fn slack_button(user: &str, action_id: &str) -> String {
+    slack_payload(user, action_id, ID, RESPONSE_URL)
+}
+
+fn signed(body: &str) -> lambda_http::Request {
+    slack_request(body, SIGNING_SECRET, now().timestamp())
+}
+
+#[tokio::test]
+async fn slack_approve_all_by_an_approver_decides_every_planned_key_and_updates_the_message() {
+    let world = World::new();
+    let response = world.send(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
+    assert_eq!(response.status(), 200);
+    let decision = only_success(&world);
+    assert_eq!(decision.approved, vec![key("alice", ALICE_KEY), key("bob", BOB_KEY), key(CAROL, CAROL_KEY)]);
+    assert_eq!(decision.decided_by, Approver::SlackUser { id: APPROVER.into(), name: Some("dana".into()) });
+    assert_eq!(world.record().state, ApprovalState::Decided { outcome: "approved".into(), decided_at: now() });
+    assert_eq!(world.stored_report().decision, Some(decision));
+    let posts = world.slack_posts();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0].0, RESPONSE_URL);
+    assert_eq!(posts[0].1["replace_original"], true);
+    let text = posts[0].1["text"].as_str().unwrap();
+    assert!(text.contains(&format!("<@{APPROVER}>")), "{text}");
+    assert!(text.contains("3 access keys"), "{text}");
+}
+
+#[tokio::test]
+async fn slack_reject_all_fails_the_task_and_updates_the_message() {
+    let world = World::new();
+    let response = world.send(signed(&slack_button(APPROVER, ACTION_REJECT_ALL))).await;
+    assert_eq!(response.status(), 200);
+    match world.callbacks().as_slice() {
+        [Callback::Failure(token, error, cause)] => {
+            assert_eq!(token, TASK_TOKEN);
+            assert_eq!(error, APPROVAL_REJECTED);
+            assert!(cause.contains(APPROVER), "{cause}");
+        }
+        other => panic!("expected one SendTaskFailure, got {other:?}"),
+    }
+    assert_eq!(world.record().state, ApprovalState::Decided { outcome: "rejected".into(), decided_at: now() });
+    assert!(world.stored_report().decision.unwrap().approved.is_empty());
+    let posts = world.slack_posts();
+    assert!(posts[0].1["text"].as_str().unwrap().starts_with(&format!("Rejected by <@{APPROVER}>")));
+}
+
+#[tokio::test]
+async fn slack_bad_signature_is_401_and_decides_nothing() {
+    let world = World::new();
+    let body = slack_button(APPROVER, ACTION_APPROVE_ALL);
+    let wrong_secret = slack_request(&body, "not-the-secret", now().timestamp());
+    let response = world.send(wrong_secret).await;
+    assert_eq!(response.status(), 401);
+    // A valid signature over another body does not carry over to this one.
+    let signature = keyward_core::slack::sign(SIGNING_SECRET.as_bytes(), now().timestamp(), b"payload=%7B%7D");
+    let ts = now().timestamp().to_string();
+    let tampered = request(
+        "POST",
+        "/slack/actions",
+        &[("x-slack-request-timestamp", &ts), ("x-slack-signature", &signature)],
+        Some(body.as_bytes()),
+        false,
+    );
+    assert_eq!(world.send(tampered).await.status(), 401);
+    let unsigned = request("POST", "/slack/actions", &[], Some(body.as_bytes()), false);
+    assert_eq!(world.send(unsigned).await.status(), 401);
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty());
+    assert_eq!(world.gets(), 0);
+}
+
+#[tokio::test]
+async fn slack_old_timestamp_is_401_and_decides_nothing() {
+    let world = World::new();
+    let body = slack_button(APPROVER, ACTION_APPROVE_ALL);
+    let old = slack_request(&body, SIGNING_SECRET, now().timestamp() - 301);
+    let response = world.send(old).await;
+    assert_eq!(response.status(), 401);
+    assert!(text(&response).contains("X-Slack-Request-Timestamp"));
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn slack_stranger_is_403_and_decides_nothing() {
+    let world = World::new();
+    let response = world.send(signed(&slack_button("U0STRANGER", ACTION_APPROVE_ALL))).await;
+    assert_eq!(response.status(), 403);
+    world.assert_nothing_decided();
+    // The stranger is told, privately; the buttons stay.
+    for (_, payload) in world.slack_posts() {
+        assert_eq!(payload["response_type"], "ephemeral");
+        assert_eq!(payload["replace_original"], false);
+    }
+}
+
+#[tokio::test]
+async fn slack_without_a_signing_secret_is_403_and_decides_nothing() {
+    let mut world = World::new();
+    world.config.slack_signing_secret = None;
+    let response = world.send(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
+    assert_eq!(response.status(), 403);
+    assert!(text(&response).contains("Slack actions are not configured"));
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn slack_review_is_200_and_decides_nothing() {
+    let world = World::new();
+    let response = world.send(signed(&slack_button(APPROVER, ACTION_REVIEW))).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.body().is_empty());
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty());
+}
+
+#[tokio::test]
+async fn slack_on_an_expired_or_decided_approval_answers_privately_and_decides_nothing() {
+    let world = World::new();
+    let response = world
+        .send_at(
+            slack_request(&slack_button(APPROVER, ACTION_APPROVE_ALL), SIGNING_SECRET, expires_at().timestamp()),
+            expires_at(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(text(&response).contains("expired"));
+    world.assert_nothing_decided();
+
+    assert_eq!(world.send(post_form(&form(&good_token(), "reject", &[]))).await.status(), 200);
+    let response = world.send(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
+    assert_eq!(response.status(), 200);
+    assert!(text(&response).contains("already decided"), "{}", text(&response));
+    assert_eq!(world.callbacks().len(), 1, "no second callback");
+    let last = world.slack_posts().pop().unwrap();
+    assert_eq!(last.1["response_type"], "ephemeral");
+}
+
+#[tokio::test]
+async fn slack_response_url_off_slack_is_never_posted_to() {
+    let world = World::new();
+    let body = slack_payload(APPROVER, ACTION_APPROVE_ALL, ID, "https://attacker.example/hooks.slack.com/");
+    let response = world.send(signed(&body)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(only_success(&world).approved.len(), 3);
+    assert!(world.slack_posts().is_empty());
+}
+
+#[tokio::test]
+async fn slack_malformed_approval_id_decides_nothing_without_a_lookup() {
+    let world = World::new();
+    let response = world.send(signed(&slack_payload(APPROVER, ACTION_APPROVE_ALL, "not-an-id", RESPONSE_URL))).await;
+    assert_eq!(response.status(), 200);
+    assert!(text(&response).contains("unknown"));
+    assert_eq!(world.gets(), 0);
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn slack_body_that_is_not_a_button_press_is_400() {
+    let world = World::new();
+    let response = world.send(signed("payload=%7B%22type%22%3A%22view_submission%22%7D")).await;
+    assert_eq!(response.status(), 400);
+    world.assert_nothing_decided();
+}

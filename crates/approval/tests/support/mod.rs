@@ -1,0 +1,440 @@
+//! Shared fixture of the approval tests: one pending approval of a three-key plan, in-memory ports
+//! that count what is done to them, and Function URL (API Gateway v2 HTTP) requests built as the
+//! JSON events Lambda delivers, so lambda_http's own conversion (base64 bodies included) is exercised.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use ::approval::handler::{Ports, handle};
+use chrono::{DateTime, TimeZone, Utc};
+use keyward_core::approval::{self, ApprovalId};
+use keyward_core::config::{Config, PolicyConfig, Screening, Secret};
+use keyward_core::contracts::RunRef;
+use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSlack, FakeStore};
+use keyward_core::model::KeyUse;
+use keyward_core::policy::{Evaluation, Evidence, Plan, PlanStatus, PlannedDeactivation, Rule};
+use keyward_core::ports::{
+    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError, ObjectStore, TaskCallback,
+};
+use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::slack;
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+
+/// The approval id of the fixture (and of every sample event in `events/approval/`).
+pub const ID: &str = "3f9c1e7a5b2d4f608e1a3c5e7b9d0f2a4c6e8a0b2d4f6a8c0e2b4d6f8a1c3e5b";
+pub const NONCE: &str = "9a1c7e3b5d2f4a6c8e0b1d3f5a7c9e1b";
+pub const BUCKET: &str = "keyward-reports-123456789012";
+pub const EXECUTION: &str = "keyward-2026-11-21";
+pub const TASK_TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAexampleTaskToken";
+/// Slack's documented example signing secret.
+pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+pub const APPROVER: &str = "U012APPROVER";
+pub const RESPONSE_URL: &str = "https://hooks.slack.com/actions/T0001EXAMPLE/1795245000123/AbCdEfGhIjKlMnOpQrStUvWx";
+pub const SOURCE_IP: &str = "203.0.113.7";
+pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0";
+
+pub const ALICE_KEY: &str = "AKIAALICE1OLDKEY0001";
+pub const BOB_KEY: &str = "AKIABOB0NEVERUSED002";
+pub const CAROL_KEY: &str = "AKIACAROL0IDLEKEY003";
+/// A user name with every character HTML must escape (IAM would refuse it; the page must not care).
+pub const CAROL: &str = "carol<script>&\"quote'";
+
+/// The time of every request unless a test says otherwise (the sample events' time).
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 7, 10, 0).unwrap()
+}
+
+pub fn evaluated_at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 7, 0, 0).unwrap()
+}
+
+pub fn expires_at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 7, 5, 0).unwrap()
+}
+
+pub fn id() -> ApprovalId {
+    ApprovalId::parse(ID).unwrap()
+}
+
+pub fn id_hash() -> String {
+    id().key_hash()
+}
+
+/// The token the confirm page of the fixture carries.
+pub fn good_token() -> String {
+    approval::form_token(&id(), NONCE)
+}
+
+pub fn run() -> RunRef {
+    RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() }
+}
+
+pub fn pending_record() -> ApprovalRecord {
+    ApprovalRecord {
+        id_hash: id_hash(),
+        task_token: TASK_TOKEN.into(),
+        run: run(),
+        form_nonce: NONCE.into(),
+        created_at: evaluated_at(),
+        expires_at: expires_at(),
+        state: ApprovalState::Pending,
+    }
+}
+
+fn planned(
+    user: &str,
+    key: &str,
+    rules: Vec<Rule>,
+    age: i64,
+    last_used: Option<KeyUse>,
+    summary: &str,
+) -> PlannedDeactivation {
+    PlannedDeactivation {
+        user_name: user.into(),
+        access_key_id: key.into(),
+        rules,
+        evidence: Evidence {
+            key_age_days: Some(age),
+            idle_days: Some(age),
+            last_used,
+            has_console_password: false,
+            mfa_devices: 1,
+            summary: summary.into(),
+        },
+    }
+}
+
+pub fn plan() -> Plan {
+    Plan {
+        keys: vec![
+            planned(
+                "alice",
+                ALICE_KEY,
+                vec![Rule::KeyTooOld, Rule::KeyUnused],
+                300,
+                Some(KeyUse {
+                    at: Utc.with_ymd_and_hms(2026, 5, 5, 12, 0, 0).unwrap(),
+                    service: Some("s3".into()),
+                    region: Some("eu-west-1".into()),
+                }),
+                "key created 300 days ago (limit 90); last used 200 days ago (limit 90)",
+            ),
+            planned("bob", BOB_KEY, vec![Rule::KeyUnused], 120, None, "never used; created 120 days ago (limit 90)"),
+            planned(CAROL, CAROL_KEY, vec![Rule::NoMfa], 30, None, "no MFA & a <console> password"),
+        ],
+        status: PlanStatus::AwaitingApproval,
+    }
+}
+
+pub fn report() -> RunReport {
+    RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        execution_name: EXECUTION.into(),
+        config: PolicyConfig::default(),
+        screening: Screening::Report,
+        users_listed: 40,
+        users_checked: 3,
+        users_gone: vec![],
+        users_not_evaluated: vec![],
+        evaluation: Evaluation {
+            evaluated_at: evaluated_at(),
+            findings: vec![],
+            warnings: vec![],
+            exemptions: vec![],
+            exemption_problems: vec![],
+            inactive_keys: vec![],
+            plan: plan(),
+        },
+        decision: None,
+        actions: vec![],
+        api_calls: BTreeMap::new(),
+    }
+}
+
+/// The approvals table, counting reads and decisions.
+#[derive(Default)]
+pub struct CountingApprovals {
+    pub inner: FakeApprovals,
+    pub gets: AtomicUsize,
+    pub decides: AtomicUsize,
+}
+
+impl ApprovalStore for CountingApprovals {
+    async fn put_pending(&self, record: &ApprovalRecord) -> Result<(), AwsError> {
+        self.inner.put_pending(record).await
+    }
+    async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, AwsError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(id_hash).await
+    }
+    async fn decide(&self, id_hash: &str, outcome: &str, decided_at: DateTime<Utc>) -> Result<(), DecideError> {
+        self.decides.fetch_add(1, Ordering::SeqCst);
+        self.inner.decide(id_hash, outcome, decided_at).await
+    }
+}
+
+/// The report bucket, counting writes.
+#[derive(Default)]
+pub struct CountingStore {
+    pub inner: FakeStore,
+    pub puts: AtomicUsize,
+    /// When set, every write fails (reads still work).
+    pub fail_puts: AtomicBool,
+}
+
+impl ObjectStore for CountingStore {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        if self.fail_puts.load(Ordering::SeqCst) {
+            return Err(AwsError::Failed { operation: "PutObject", message: "test: AccessDenied".into() });
+        }
+        self.inner.put(bucket, key, body).await
+    }
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        self.inner.get(bucket, key).await
+    }
+}
+
+/// Step Functions: records every callback, and answers with `answer` when set (the call is still
+/// recorded, as SendTaskSuccess was attempted).
+#[derive(Default)]
+pub struct ScriptedCallback {
+    pub inner: FakeCallback,
+    pub answer: Mutex<Option<AwsError>>,
+}
+
+impl ScriptedCallback {
+    fn answer(&self) -> Result<(), AwsError> {
+        self.answer.lock().unwrap().clone().map_or(Ok(()), Err)
+    }
+}
+
+impl TaskCallback for ScriptedCallback {
+    async fn succeed(&self, task_token: &str, output: &Value) -> Result<(), AwsError> {
+        self.inner.succeed(task_token, output).await?;
+        self.answer()
+    }
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), AwsError> {
+        self.inner.fail(task_token, error, cause).await?;
+        self.answer()
+    }
+}
+
+/// One pending approval with its run report, and the ports around it.
+pub struct World {
+    pub store: CountingStore,
+    pub approvals: CountingApprovals,
+    pub callbacks: ScriptedCallback,
+    pub slack: FakeSlack,
+    pub config: Config,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let world = World {
+            store: CountingStore::default(),
+            approvals: CountingApprovals::default(),
+            callbacks: ScriptedCallback::default(),
+            slack: FakeSlack::default(),
+            config: Config {
+                slack_signing_secret: Some(Secret::new(SIGNING_SECRET)),
+                slack_approver_ids: vec![APPROVER.into(), "U0OTHERAPPROVER".into()],
+                ..Config::default()
+            },
+        };
+        world.set_record(pending_record());
+        let body = serde_json::to_vec_pretty(&report()).unwrap();
+        world.store.inner.objects.lock().unwrap().insert((BUCKET.into(), run().report_key()), body);
+        world
+    }
+
+    pub fn set_record(&self, record: ApprovalRecord) {
+        self.approvals.inner.records.lock().unwrap().insert(record.id_hash.clone(), record);
+    }
+
+    pub async fn send(&self, request: Request) -> Response<Body> {
+        self.send_at(request, now()).await
+    }
+
+    pub async fn send_at(&self, request: Request, at: DateTime<Utc>) -> Response<Body> {
+        let ports =
+            Ports { objects: &self.store, approvals: &self.approvals, callbacks: &self.callbacks, slack: &self.slack };
+        handle(&ports, &self.config, at, request).await
+    }
+
+    pub fn record(&self) -> ApprovalRecord {
+        self.approvals.inner.records.lock().unwrap().get(&id_hash()).cloned().unwrap()
+    }
+
+    pub fn stored_report(&self) -> RunReport {
+        serde_json::from_value(self.store.inner.json(&run().report_key()).unwrap()).unwrap()
+    }
+
+    pub fn callbacks(&self) -> Vec<Callback> {
+        self.callbacks.inner.calls.lock().unwrap().clone()
+    }
+
+    pub fn slack_posts(&self) -> Vec<(String, Value)> {
+        self.slack.posted.lock().unwrap().clone()
+    }
+
+    pub fn gets(&self) -> usize {
+        self.approvals.gets.load(Ordering::SeqCst)
+    }
+
+    pub fn decides(&self) -> usize {
+        self.approvals.decides.load(Ordering::SeqCst)
+    }
+
+    pub fn puts(&self) -> usize {
+        self.store.puts.load(Ordering::SeqCst)
+    }
+
+    /// Nothing was decided, written or sent: the record is pending, the report untouched.
+    #[track_caller]
+    pub fn assert_nothing_decided(&self) {
+        assert_eq!(self.record().state, ApprovalState::Pending);
+        assert_eq!(self.decides(), 0, "a decision was attempted");
+        assert_eq!(self.puts(), 0, "the report was written");
+        assert!(self.callbacks().is_empty(), "Step Functions was called: {:?}", self.callbacks());
+        assert_eq!(self.stored_report().decision, None);
+    }
+}
+
+pub fn approval_path() -> String {
+    format!("/approvals/{ID}")
+}
+
+/// A Function URL request as Lambda delivers it (API Gateway v2 HTTP payload), converted by lambda_http.
+pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>, base64: bool) -> Request {
+    let mut all_headers = json!({
+        "host": "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws",
+        "user-agent": USER_AGENT,
+        "x-forwarded-proto": "https",
+    });
+    for (name, value) in headers {
+        all_headers[*name] = json!(value);
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": all_headers,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abcdefghijklmnopqrstuvwxyz012345",
+            "domainName": "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": SOURCE_IP, "userAgent": USER_AGENT },
+            "requestId": "test",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "21/Nov/2026:07:10:00 +0000",
+            "timeEpoch": 1_795_245_000_000_i64
+        },
+        "isBase64Encoded": base64,
+    });
+    if let Some(body) = body {
+        event["body"] =
+            if base64 { json!(base64_encode(body)) } else { json!(String::from_utf8(body.to_vec()).unwrap()) };
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+pub fn get(path: &str) -> Request {
+    request("GET", path, &[], None, false)
+}
+
+pub fn head(path: &str) -> Request {
+    request("HEAD", path, &[], None, false)
+}
+
+/// A form post of the confirm page.
+pub fn post_form(body: &str) -> Request {
+    request(
+        "POST",
+        &approval_path(),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(body.as_bytes()),
+        false,
+    )
+}
+
+/// The form body the confirm page sends.
+pub fn form(token: &str, decision: &str, keys: &[&str]) -> String {
+    let mut fields = vec![format!("token={}", slack::encode_form_component(token))];
+    fields.extend(keys.iter().map(|k| format!("key={}", slack::encode_form_component(k))));
+    fields.push(format!("decision={}", slack::encode_form_component(decision)));
+    fields.join("&")
+}
+
+/// Slack's `block_actions` payload for a button.
+pub fn slack_payload(user: &str, action_id: &str, approval_id: &str, response_url: &str) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": "dana", "name": "dana" },
+        "container": { "type": "message", "message_ts": "1795244700.000100" },
+        "response_url": response_url,
+        "actions": [{ "action_id": action_id, "block_id": "keyward-decision", "value": approval_id, "type": "button" }],
+    });
+    format!("payload={}", slack::encode_form_component(&payload.to_string()))
+}
+
+/// A Slack interactivity request signed with `secret` at `timestamp`.
+pub fn slack_request(body: &str, secret: &str, timestamp: i64) -> Request {
+    let signature = slack::sign(secret.as_bytes(), timestamp, body.as_bytes());
+    let timestamp = timestamp.to_string();
+    request(
+        "POST",
+        "/slack/actions",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-slack-request-timestamp", &timestamp),
+            ("x-slack-signature", &signature),
+        ],
+        Some(body.as_bytes()),
+        true,
+    )
+}
+
+pub fn text(response: &Response<Body>) -> String {
+    String::from_utf8_lossy(response.body().as_ref()).into_owned()
+}
+
+pub fn header<'r>(response: &'r Response<Body>, name: &str) -> &'r str {
+    response.headers().get(name).map(|v| v.to_str().unwrap()).unwrap_or_default()
+}
+
+/// The security headers every HTML response carries.
+#[track_caller]
+pub fn assert_html_headers(response: &Response<Body>) {
+    assert_eq!(header(response, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(
+        header(response, "content-security-policy"),
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    assert_eq!(header(response, "x-frame-options"), "DENY");
+    assert_eq!(header(response, "referrer-policy"), "no-referrer");
+    assert_eq!(header(response, "cache-control"), "no-store");
+    assert_eq!(header(response, "x-content-type-options"), "nosniff");
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

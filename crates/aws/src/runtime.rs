@@ -1,0 +1,53 @@
+//! Lambda runtime glue shared by the six functions: JSON logging and the conversion of a named
+//! error into the `Diagnostic` Lambda reports (its `errorType` is what Step Functions catches).
+
+use keyward_core::errors::NamedError;
+use lambda_runtime::Diagnostic;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+
+/// Installs the global subscriber: one JSON object per line on stdout, event fields flattened into
+/// it, no ANSI colours, level from `RUST_LOG` (default `info`; an unparsable directive is ignored).
+/// Calling it twice is harmless: the second call does nothing.
+pub fn init_tracing() {
+    let filter = EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).from_env_lossy();
+    // Err only if a subscriber is already installed, which is fine.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// The Lambda error for `err`: `errorType` is its stable name (one of `keyward_core::errors`),
+/// `errorMessage` its `Display`. Never a Rust type name.
+pub fn diagnostic(err: &dyn NamedError) -> Diagnostic {
+    Diagnostic { error_type: err.error_name().to_owned(), error_message: err.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyward_core::errors;
+    use keyward_core::ports::AwsError;
+
+    use super::*;
+
+    #[test]
+    fn diagnostic_carries_the_stable_name_and_the_message() {
+        let err = AwsError::Throttled { operation: "ListAccessKeys" };
+        let diag = diagnostic(&err);
+        assert_eq!(diag.error_type, errors::IAM_THROTTLED);
+        assert_eq!(diag.error_message, "ListAccessKeys was throttled past all retries");
+    }
+
+    #[test]
+    fn init_tracing_twice_does_not_panic() {
+        init_tracing();
+        init_tracing();
+        tracing::info!(user_count = 3, "logged after init");
+    }
+}

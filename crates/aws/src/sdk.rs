@@ -1,0 +1,61 @@
+//! The one `SdkConfig` every keyward function builds its AWS clients from: region from the
+//! environment, `AWS_ENDPOINT_URL` honoured by aws-config itself (the local stack), adaptive retries
+//! and bounded timeouts.
+
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use keyward_core::config::Config;
+
+/// The region used when the environment names none.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Attempts per SDK call, the first one included (adaptive retry mode).
+pub const MAX_ATTEMPTS: u32 = 10;
+/// Bound on one SDK call, every retry included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on one attempt of an SDK call.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Loads the AWS configuration: credentials and region from the environment (region defaults to
+/// `us-east-1`), `AWS_ENDPOINT_URL` if set, adaptive retry mode with up to 10 attempts, a 60 s
+/// operation timeout and a 20 s attempt timeout.
+pub async fn sdk_config(_config: &Config) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(RegionProviderChain::default_provider().or_else(Region::from_static(DEFAULT_REGION)))
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .load()
+        .await
+}
+
+/// Adaptive retries (client-side rate limiting on throttling) with [`MAX_ATTEMPTS`] attempts.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// [`OPERATION_TIMEOUT`] per call, [`ATTEMPT_TIMEOUT`] per attempt.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder().operation_timeout(OPERATION_TIMEOUT).operation_attempt_timeout(ATTEMPT_TIMEOUT).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_are_adaptive_with_ten_attempts() {
+        let retry = retry_config();
+        assert_eq!(retry.mode(), aws_config::retry::RetryMode::Adaptive);
+        assert_eq!(retry.max_attempts(), 10);
+    }
+
+    #[test]
+    fn calls_are_bounded_to_sixty_seconds_and_attempts_to_twenty() {
+        let timeouts = timeout_config();
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(60)));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(20)));
+    }
+}

@@ -1,0 +1,57 @@
+//! The notification topic over SNS ([`SnsTopic`] implements [`Topic`]).
+
+use aws_config::SdkConfig;
+use keyward_core::ports::{AwsError, Topic};
+
+use crate::objects::sdk_error;
+
+/// The longest subject SNS accepts, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+/// An SNS topic publisher.
+#[derive(Debug, Clone)]
+pub struct SnsTopic {
+    client: aws_sdk_sns::Client,
+}
+
+impl SnsTopic {
+    /// A publisher over the shared SDK configuration.
+    pub fn new(sdk: &SdkConfig) -> SnsTopic {
+        SnsTopic { client: aws_sdk_sns::Client::new(sdk) }
+    }
+
+    /// A publisher over an existing client (tests build one with `aws-smithy-mocks`).
+    pub fn from_client(client: aws_sdk_sns::Client) -> SnsTopic {
+        SnsTopic { client }
+    }
+}
+
+/// A subject SNS accepts: line breaks and control characters become spaces (SNS refuses them),
+/// and anything past [`MAX_SUBJECT_CHARS`] characters is cut on a character boundary, ending in
+/// `…` so a reader sees it was cut.
+pub fn subject_for_sns(subject: &str) -> String {
+    let clean: String = subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let clean = clean.trim();
+    if clean.chars().count() <= MAX_SUBJECT_CHARS {
+        return clean.to_owned();
+    }
+    let mut cut: String = clean.chars().take(MAX_SUBJECT_CHARS - 1).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
+impl Topic for SnsTopic {
+    async fn publish(&self, topic_arn: &str, subject: &str, text: &str) -> Result<String, AwsError> {
+        let subject = subject_for_sns(subject);
+        let mut request = self.client.publish().topic_arn(topic_arn).message(text);
+        // SNS refuses an empty subject; no subject is allowed.
+        if !subject.is_empty() {
+            request = request.subject(subject);
+        }
+        let output = request.send().await.map_err(|e| sdk_error("Publish", &e))?;
+        output
+            .message_id
+            .ok_or(AwsError::Failed { operation: "Publish", message: "the response carried no MessageId".into() })
+    }
+}

@@ -1,0 +1,725 @@
+//! IamAdapter against aws-smithy-mocks: paging, throttling and retries, NoSuchEntity, every
+//! credential-report state, the one write (UpdateAccessKey Inactive), rate limiting and call counts.
+//! Time is paused, so SDK backoffs, report polls and the rate limiter cost no wall time and their
+//! waits can be asserted exactly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::error::ErrorMetadata;
+use aws_sdk_iam::operation::generate_credential_report::{
+    GenerateCredentialReportError, GenerateCredentialReportOutput,
+};
+use aws_sdk_iam::operation::get_access_key_last_used::{GetAccessKeyLastUsedError, GetAccessKeyLastUsedOutput};
+use aws_sdk_iam::operation::get_credential_report::{GetCredentialReportError, GetCredentialReportOutput};
+use aws_sdk_iam::operation::get_login_profile::{GetLoginProfileError, GetLoginProfileOutput};
+use aws_sdk_iam::operation::get_user::{GetUserError, GetUserOutput};
+use aws_sdk_iam::operation::list_access_keys::{ListAccessKeysError, ListAccessKeysOutput};
+use aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput;
+use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
+use aws_sdk_iam::operation::list_users::{ListUsersError, ListUsersOutput};
+use aws_sdk_iam::operation::update_access_key::UpdateAccessKeyOutput;
+use aws_sdk_iam::types::error::{
+    CredentialReportExpiredException, CredentialReportNotPresentException, CredentialReportNotReadyException,
+    LimitExceededException, NoSuchEntityException,
+};
+use aws_sdk_iam::types::{
+    AccessKeyLastUsed, AccessKeyMetadata, LoginProfile, MfaDevice, ReportFormatType, ReportStateType, StatusType, Tag,
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_types::Blob;
+use aws_smithy_types::retry::RetryConfig;
+use chrono::{DateTime, Utc};
+use keyward_aws::iam::{IamAdapter, ReportWait};
+use keyward_core::model::{KeyStatus, KeyUse};
+use keyward_core::ports::{AwsError, Iam, UserSummary};
+use tokio::time::Instant;
+
+const CREATED: i64 = 1_700_000_000;
+const USED: i64 = 1_710_000_000;
+const REPORT: &[u8] =
+    b"user,arn,user_creation_time\nalice,arn:aws:iam::123456789012:user/alice,2023-11-14T22:13:20+00:00\n";
+
+/// An adapter over a mocked client whose SDK retries up to 3 attempts with millisecond backoff.
+fn adapter(rules: &[&Rule]) -> IamAdapter {
+    let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules, |c| {
+        c.retry_config(RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(1)))
+    });
+    IamAdapter::from_client(client, 1000.0)
+}
+
+fn meta(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+fn smithy_time(secs: i64) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs(secs)
+}
+
+fn utc(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap()
+}
+
+fn iam_user(name: &str, path: &str) -> aws_sdk_iam::types::User {
+    aws_sdk_iam::types::User::builder()
+        .user_name(name)
+        .user_id(format!("AIDA{}", name.to_uppercase()))
+        .arn(format!("arn:aws:iam::123456789012:user{path}{name}"))
+        .path(path)
+        .create_date(smithy_time(CREATED))
+        .build()
+        .unwrap()
+}
+
+fn users_page(names: &[&str], next: Option<&str>) -> ListUsersOutput {
+    ListUsersOutput::builder()
+        .set_users(Some(names.iter().map(|n| iam_user(n, "/")).collect()))
+        .is_truncated(next.is_some())
+        .set_marker(next.map(str::to_owned))
+        .build()
+        .unwrap()
+}
+
+fn key(id: &str, status: StatusType) -> AccessKeyMetadata {
+    AccessKeyMetadata::builder()
+        .user_name("alice")
+        .access_key_id(id)
+        .status(status)
+        .create_date(smithy_time(CREATED))
+        .build()
+}
+
+fn keys_page(keys: Vec<AccessKeyMetadata>, next: Option<&str>) -> ListAccessKeysOutput {
+    ListAccessKeysOutput::builder()
+        .set_access_key_metadata(Some(keys))
+        .is_truncated(next.is_some())
+        .set_marker(next.map(str::to_owned))
+        .build()
+        .unwrap()
+}
+
+fn last_used(date: Option<i64>, service: &str, region: &str) -> GetAccessKeyLastUsedOutput {
+    GetAccessKeyLastUsedOutput::builder()
+        .user_name("alice")
+        .access_key_last_used(
+            AccessKeyLastUsed::builder()
+                .set_last_used_date(date.map(smithy_time))
+                .service_name(service)
+                .region(region)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn no_such_entity(what: &str) -> NoSuchEntityException {
+    let message = format!("The {what} cannot be found.");
+    NoSuchEntityException::builder().message(&message).meta(meta("NoSuchEntity", &message)).build()
+}
+
+fn throttling() -> ErrorMetadata {
+    meta("Throttling", "Rate exceeded")
+}
+
+/// Rules for every read of `read_user("alice")` with one page each: no MFA, no login profile, no
+/// tags, no keys. Tests put their own rules first to override one of them.
+fn quiet_alice() -> Vec<Rule> {
+    vec![
+        mock!(Client::get_user)
+            .match_requests(|r| r.user_name() == Some("alice"))
+            .then_output(|| GetUserOutput::builder().user(iam_user("alice", "/")).build()),
+        mock!(Client::list_user_tags)
+            .then_output(|| ListUserTagsOutput::builder().set_tags(Some(vec![])).is_truncated(false).build().unwrap()),
+        mock!(Client::list_mfa_devices).then_output(|| {
+            ListMfaDevicesOutput::builder().set_mfa_devices(Some(vec![])).is_truncated(false).build().unwrap()
+        }),
+        mock!(Client::get_login_profile)
+            .then_error(|| GetLoginProfileError::NoSuchEntityException(no_such_entity("Login Profile for User alice"))),
+        mock!(Client::list_access_keys).then_output(|| keys_page(vec![], None)),
+        mock!(Client::get_access_key_last_used).then_output(|| last_used(None, "N/A", "N/A")),
+    ]
+}
+
+fn with_quiet_alice(first: Vec<Rule>) -> Vec<Rule> {
+    first.into_iter().chain(quiet_alice()).collect()
+}
+
+fn refs(rules: &[Rule]) -> Vec<&Rule> {
+    rules.iter().collect()
+}
+
+fn calls(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+fn csv_report() -> GetCredentialReportOutput {
+    GetCredentialReportOutput::builder()
+        .content(Blob::new(REPORT))
+        .report_format(ReportFormatType::TextCsv)
+        .generated_time(smithy_time(USED))
+        .build()
+}
+
+fn report_state(state: ReportStateType) -> GenerateCredentialReportOutput {
+    GenerateCredentialReportOutput::builder().state(state).build()
+}
+
+fn short_wait() -> ReportWait {
+    ReportWait {
+        max_wait: Duration::from_secs(10),
+        first_poll: Duration::from_secs(1),
+        max_poll: Duration::from_secs(4),
+    }
+}
+
+// ---- ListUsers ----------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn list_users_returns_every_user_across_three_pages() {
+    let first = mock!(Client::list_users)
+        .match_requests(|r| r.marker().is_none() && r.max_items() == Some(1000))
+        .then_output(|| users_page(&["alice", "bob"], Some("m1")));
+    let second = mock!(Client::list_users)
+        .match_requests(|r| r.marker() == Some("m1"))
+        .then_output(|| users_page(&["carol"], Some("m2")));
+    let third = mock!(Client::list_users)
+        .match_requests(|r| r.marker() == Some("m2"))
+        .then_output(|| users_page(&["dave"], None));
+    let iam = adapter(&[&first, &second, &third]);
+
+    let users = iam.list_users().await.unwrap();
+
+    let names: Vec<_> = users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol", "dave"]);
+    assert_eq!(users[0], UserSummary { name: "alice".into(), path: "/".into() });
+    assert_eq!(iam.api_calls(), calls(&[("iam:ListUsers", 3)]), "one count per page");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_truncated_page_without_a_marker_is_an_error_not_the_end() {
+    let page = mock!(Client::list_users).then_output(|| {
+        ListUsersOutput::builder().set_users(Some(vec![iam_user("alice", "/")])).is_truncated(true).build().unwrap()
+    });
+    let iam = adapter(&[&page]);
+
+    let err = iam.list_users().await.unwrap_err();
+
+    assert!(matches!(err, AwsError::Failed { operation: "ListUsers", ref message } if message.contains("marker")));
+}
+
+// ---- Throttling and other failures -------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_call_is_retried_by_the_sdk_and_succeeds() {
+    let rule = mock!(Client::list_users)
+        .sequence()
+        .error(|| ListUsersError::generic(throttling()))
+        .times(2)
+        .output(|| users_page(&["alice"], None))
+        .build();
+    let iam = adapter(&[&rule]);
+
+    let users = iam.list_users().await.unwrap();
+
+    assert_eq!(users.len(), 1);
+    assert_eq!(rule.num_calls(), 3, "two throttled attempts, then success");
+    assert_eq!(iam.api_calls(), calls(&[("iam:ListUsers", 1)]), "the adapter counts requests, not SDK attempts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttling_past_every_retry_is_a_throttled_error() {
+    let rule = mock!(Client::list_users).sequence().error(|| ListUsersError::generic(throttling())).times(3).build();
+    let iam = adapter(&[&rule]);
+
+    let err = iam.list_users().await.unwrap_err();
+
+    assert_eq!(err, AwsError::Throttled { operation: "ListUsers" });
+    assert_eq!(rule.num_calls(), 3, "the SDK made all three attempts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_throttling_code_reads_as_throttled() {
+    for code in ["Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"] {
+        let rule = mock!(Client::list_users)
+            .sequence()
+            .error(move || ListUsersError::generic(meta(code, "slow down")))
+            .repeatedly()
+            .build();
+        let iam = adapter(&[&rule]);
+        assert_eq!(iam.list_users().await.unwrap_err(), AwsError::Throttled { operation: "ListUsers" }, "{code}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_429_without_a_code_reads_as_throttled() {
+    let rule = mock!(Client::list_users).sequence().http_status(429, None).repeatedly().build();
+    let iam = adapter(&[&rule]);
+
+    assert_eq!(iam.list_users().await.unwrap_err(), AwsError::Throttled { operation: "ListUsers" });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_key_listing_fails_the_read_instead_of_reporting_no_keys() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::list_access_keys)
+            .sequence()
+            .error(|| ListAccessKeysError::generic(throttling()))
+            .repeatedly()
+            .build(),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let err = iam.read_user("alice").await.unwrap_err();
+
+    assert_eq!(err, AwsError::Throttled { operation: "ListAccessKeys" });
+}
+
+#[tokio::test(start_paused = true)]
+async fn access_denied_is_a_failure_carrying_the_code_and_message() {
+    let rule = mock!(Client::get_user).then_error(|| {
+        GetUserError::generic(meta("AccessDenied", "User: arn:aws:sts::1:assumed-role/x is not authorized"))
+    });
+    let iam = adapter(&[&rule]);
+
+    let err = iam.read_user("alice").await.unwrap_err();
+
+    assert_eq!(
+        err,
+        AwsError::Failed {
+            operation: "GetUser",
+            message: "AccessDenied: User: arn:aws:sts::1:assumed-role/x is not authorized".into()
+        }
+    );
+}
+
+// ---- read_user ----------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn read_user_assembles_every_detail() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::get_user).then_output(|| GetUserOutput::builder().user(iam_user("alice", "/eng/")).build()),
+        mock!(Client::list_user_tags).match_requests(|r| r.marker().is_none()).then_output(|| {
+            ListUserTagsOutput::builder()
+                .tags(Tag::builder().key("team").value("core").build().unwrap())
+                .is_truncated(true)
+                .marker("t1")
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::list_user_tags).match_requests(|r| r.marker() == Some("t1")).then_output(|| {
+            ListUserTagsOutput::builder()
+                .tags(Tag::builder().key("owner").value("alice@example.com").build().unwrap())
+                .is_truncated(false)
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::list_mfa_devices).then_output(|| {
+            ListMfaDevicesOutput::builder()
+                .mfa_devices(
+                    MfaDevice::builder()
+                        .user_name("alice")
+                        .serial_number("arn:aws:iam::123456789012:mfa/alice")
+                        .enable_date(smithy_time(CREATED))
+                        .build()
+                        .unwrap(),
+                )
+                .is_truncated(false)
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::get_login_profile).then_output(|| {
+            GetLoginProfileOutput::builder()
+                .login_profile(
+                    LoginProfile::builder().user_name("alice").create_date(smithy_time(CREATED)).build().unwrap(),
+                )
+                .build()
+        }),
+        mock!(Client::list_access_keys).then_output(|| {
+            keys_page(vec![key("AKIAUSED", StatusType::Active), key("AKIAOFF", StatusType::Inactive)], None)
+        }),
+        mock!(Client::get_access_key_last_used)
+            .match_requests(|r| r.access_key_id() == Some("AKIAUSED"))
+            .then_output(|| last_used(Some(USED), "s3", "eu-west-1")),
+        mock!(Client::get_access_key_last_used)
+            .match_requests(|r| r.access_key_id() == Some("AKIAOFF"))
+            .then_output(|| last_used(Some(USED), "N/A", "N/A")),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let user = iam.read_user("alice").await.unwrap().unwrap();
+
+    assert_eq!(user.name, "alice");
+    assert_eq!(user.arn, "arn:aws:iam::123456789012:user/eng/alice");
+    assert_eq!(user.path, "/eng/");
+    assert_eq!(user.created, utc(CREATED));
+    assert!(user.has_console_password);
+    assert_eq!(user.mfa_devices, ["arn:aws:iam::123456789012:mfa/alice"]);
+    assert_eq!(
+        user.tags,
+        BTreeMap::from([("owner".to_owned(), "alice@example.com".to_owned()), ("team".to_owned(), "core".to_owned())])
+    );
+    assert_eq!(user.access_keys.len(), 2);
+    let used = &user.access_keys[0];
+    assert_eq!((used.id.as_str(), used.status, used.created), ("AKIAUSED", KeyStatus::Active, utc(CREATED)));
+    assert_eq!(
+        used.last_used,
+        Some(KeyUse { at: utc(USED), service: Some("s3".into()), region: Some("eu-west-1".into()) })
+    );
+    let off = &user.access_keys[1];
+    assert_eq!(off.status, KeyStatus::Inactive);
+    assert_eq!(off.last_used, Some(KeyUse { at: utc(USED), service: None, region: None }), "N/A is unknown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn access_keys_on_every_page_are_read_and_each_page_is_counted() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::list_access_keys)
+            .match_requests(|r| r.marker().is_none())
+            .then_output(|| keys_page(vec![key("AKIAONE", StatusType::Active)], Some("k1"))),
+        mock!(Client::list_access_keys)
+            .match_requests(|r| r.marker() == Some("k1"))
+            .then_output(|| keys_page(vec![key("AKIATWO", StatusType::Active)], None)),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let user = iam.read_user("alice").await.unwrap().unwrap();
+
+    let ids: Vec<_> = user.access_keys.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["AKIAONE", "AKIATWO"]);
+    assert_eq!(
+        iam.api_calls(),
+        calls(&[
+            ("iam:GetAccessKeyLastUsed", 2),
+            ("iam:GetLoginProfile", 1),
+            ("iam:GetUser", 1),
+            ("iam:ListAccessKeys", 2),
+            ("iam:ListMFADevices", 1),
+            ("iam:ListUserTags", 1),
+        ])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_user_reads_as_none() {
+    let rule = mock!(Client::get_user)
+        .then_error(|| GetUserError::NoSuchEntityException(no_such_entity("user with name ghost")));
+    let iam = adapter(&[&rule]);
+
+    assert_eq!(iam.read_user("ghost").await.unwrap(), None);
+    assert_eq!(iam.api_calls(), calls(&[("iam:GetUser", 1)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_deleted_in_the_middle_of_the_read_reads_as_none() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::list_access_keys)
+            .then_error(|| ListAccessKeysError::NoSuchEntityException(no_such_entity("user with name alice"))),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    assert_eq!(iam.read_user("alice").await.unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_login_profile_means_no_console_password() {
+    let rules = quiet_alice();
+    let iam = adapter(&refs(&rules));
+
+    let user = iam.read_user("alice").await.unwrap().unwrap();
+
+    assert!(!user.has_console_password);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_denied_login_profile_read_is_an_error_not_no_password() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::get_login_profile)
+            .then_error(|| GetLoginProfileError::generic(meta("AccessDenied", "not authorized to GetLoginProfile"))),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let err = iam.read_user("alice").await.unwrap_err();
+
+    assert_eq!(
+        err,
+        AwsError::Failed {
+            operation: "GetLoginProfile",
+            message: "AccessDenied: not authorized to GetLoginProfile".into()
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_without_a_last_used_date_was_never_used() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::list_access_keys).then_output(|| keys_page(vec![key("AKIANEW", StatusType::Active)], None)),
+        mock!(Client::get_access_key_last_used).then_output(|| last_used(None, "N/A", "N/A")),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let user = iam.read_user("alice").await.unwrap().unwrap();
+
+    assert_eq!(user.access_keys.len(), 1);
+    assert_eq!(user.access_keys[0].last_used, None);
+    assert_eq!(user.access_keys[0].last_activity(), utc(CREATED));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_deleted_between_listing_and_last_use_is_left_out() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::list_access_keys).then_output(|| {
+            keys_page(vec![key("AKIAGONE", StatusType::Active), key("AKIASTAYS", StatusType::Active)], None)
+        }),
+        mock!(Client::get_access_key_last_used).match_requests(|r| r.access_key_id() == Some("AKIAGONE")).then_error(
+            || GetAccessKeyLastUsedError::generic(meta("NoSuchEntity", "The Access Key AKIAGONE cannot be found")),
+        ),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let user = iam.read_user("alice").await.unwrap().unwrap();
+
+    let ids: Vec<_> = user.access_keys.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["AKIASTAYS"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_last_used_read_is_an_error_not_never_used() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::list_access_keys).then_output(|| keys_page(vec![key("AKIAONE", StatusType::Active)], None)),
+        mock!(Client::get_access_key_last_used)
+            .sequence()
+            .error(|| GetAccessKeyLastUsedError::generic(throttling()))
+            .repeatedly()
+            .build(),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let err = iam.read_user("alice").await.unwrap_err();
+
+    assert_eq!(err, AwsError::Throttled { operation: "GetAccessKeyLastUsed" });
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_reads_through_one_adapter_all_complete() {
+    let rules = quiet_alice().into_iter().chain([mock!(Client::get_user)
+        .match_requests(|r| r.user_name() == Some("bob"))
+        .then_output(|| GetUserOutput::builder().user(iam_user("bob", "/")).build())]);
+    let rules: Vec<Rule> = rules.collect();
+    let iam = adapter(&refs(&rules));
+
+    let (alice, bob) = tokio::join!(iam.read_user("alice"), iam.read_user("bob"));
+
+    assert_eq!(alice.unwrap().unwrap().name, "alice");
+    assert_eq!(bob.unwrap().unwrap().name, "bob");
+    assert_eq!(iam.api_calls()["iam:GetUser"], 2);
+}
+
+// ---- Rate limiting ------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn every_request_waits_for_the_shared_rate_limit() {
+    let rule = mock!(Client::list_users).then_output(|| users_page(&["alice"], None));
+    let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule]);
+    let iam = IamAdapter::from_client(client, 2.0);
+    let start = Instant::now();
+
+    for _ in 0..5 {
+        iam.list_users().await.unwrap();
+    }
+
+    // The first request goes at once, then one every 500 ms.
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_reads_share_one_rate_limit() {
+    let rules = quiet_alice();
+    let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, refs(&rules));
+    let iam = IamAdapter::from_client(client, 5.0);
+    let start = Instant::now();
+
+    let (a, b) = tokio::join!(iam.read_user("alice"), iam.read_user("alice"));
+
+    assert!(a.unwrap().is_some() && b.unwrap().is_some());
+    // Two reads of 5 requests each (no keys): 10 requests at 5/s, the first one free.
+    assert_eq!(iam.api_calls().values().sum::<u64>(), 10);
+    assert_eq!(start.elapsed(), Duration::from_millis(1800));
+}
+
+// ---- deactivate_key -----------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn deactivate_key_sends_exactly_inactive_for_that_user_and_key() {
+    let rule = mock!(Client::update_access_key)
+        .match_requests(|r| {
+            r.user_name() == Some("alice")
+                && r.access_key_id() == Some("AKIAOLD")
+                && r.status() == Some(&StatusType::Inactive)
+        })
+        .then_output(|| UpdateAccessKeyOutput::builder().build());
+    let iam = adapter(&[&rule]);
+
+    iam.deactivate_key("alice", "AKIAOLD").await.unwrap();
+
+    assert_eq!(rule.num_calls(), 1);
+    assert_eq!(iam.api_calls(), calls(&[("iam:UpdateAccessKey", 1)]));
+}
+
+// ---- Credential report --------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_complete_report_is_fetched_at_once() {
+    let generate = mock!(Client::generate_credential_report).then_output(|| report_state(ReportStateType::Complete));
+    let get = mock!(Client::get_credential_report).then_output(csv_report);
+    let iam = adapter(&[&generate, &get]);
+    let start = Instant::now();
+
+    let report = iam.credential_report().await.unwrap();
+
+    assert_eq!(report, REPORT);
+    assert!(start.elapsed() < Duration::from_millis(10), "no poll: only the rate limiter's 1 ms");
+    assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 1), ("iam:GetCredentialReport", 1)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_started_report_is_polled_with_backoff_until_complete() {
+    let generate = mock!(Client::generate_credential_report)
+        .sequence()
+        .output(|| report_state(ReportStateType::Started))
+        .output(|| report_state(ReportStateType::Inprogress))
+        .output(|| report_state(ReportStateType::Complete))
+        .build();
+    let get = mock!(Client::get_credential_report).then_output(csv_report);
+    let iam = adapter(&[&generate, &get]);
+    let start = Instant::now();
+
+    let report = iam.credential_report().await.unwrap();
+
+    assert_eq!(report, REPORT);
+    assert_eq!(start.elapsed(), Duration::from_secs(3), "polls after 1 s then 2 s");
+    assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 3), ("iam:GetCredentialReport", 1)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_exceeded_on_generate_backs_off_and_reads_the_report() {
+    let generate = mock!(Client::generate_credential_report).then_error(|| {
+        GenerateCredentialReportError::LimitExceededException(
+            LimitExceededException::builder().meta(meta("LimitExceeded", "Report generation limit exceeded")).build(),
+        )
+    });
+    let get = mock!(Client::get_credential_report)
+        .sequence()
+        .error(|| {
+            GetCredentialReportError::CredentialReportNotReadyException(
+                CredentialReportNotReadyException::builder().meta(meta("ReportInProgress", "in progress")).build(),
+            )
+        })
+        .output(csv_report)
+        .build();
+    let iam = adapter(&[&generate, &get]);
+
+    let report = iam.credential_report().await.unwrap();
+
+    assert_eq!(report, REPORT);
+    assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 1), ("iam:GetCredentialReport", 2)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_report_is_regenerated_once() {
+    let generate = mock!(Client::generate_credential_report)
+        .sequence()
+        .output(|| report_state(ReportStateType::Complete))
+        .times(2)
+        .build();
+    let get = mock!(Client::get_credential_report)
+        .sequence()
+        .error(|| {
+            GetCredentialReportError::CredentialReportExpiredException(
+                CredentialReportExpiredException::builder().meta(meta("ReportExpired", "expired")).build(),
+            )
+        })
+        .output(csv_report)
+        .build();
+    let iam = adapter(&[&generate, &get]);
+
+    let report = iam.credential_report().await.unwrap();
+
+    assert_eq!(report, REPORT);
+    assert_eq!(generate.num_calls(), 2);
+    assert_eq!(get.num_calls(), 2);
+}
+
+fn not_present() -> GetCredentialReportError {
+    GetCredentialReportError::CredentialReportNotPresentException(
+        CredentialReportNotPresentException::builder().meta(meta("ReportNotPresent", "not present")).build(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_not_present_is_generated_and_read() {
+    let generate = mock!(Client::generate_credential_report)
+        .sequence()
+        .output(|| report_state(ReportStateType::Complete))
+        .output(|| report_state(ReportStateType::Started))
+        .output(|| report_state(ReportStateType::Complete))
+        .build();
+    let get = mock!(Client::get_credential_report).sequence().error(not_present).output(csv_report).build();
+    let iam = adapter(&[&generate, &get]);
+
+    let report = iam.credential_report().await.unwrap();
+
+    assert_eq!(report, REPORT);
+    assert_eq!(generate.num_calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_still_missing_after_regenerating_is_unavailable() {
+    let generate = mock!(Client::generate_credential_report)
+        .sequence()
+        .output(|| report_state(ReportStateType::Complete))
+        .repeatedly()
+        .build();
+    let get = mock!(Client::get_credential_report).sequence().error(not_present).repeatedly().build();
+    let iam = adapter(&[&generate, &get]);
+
+    let err = iam.credential_report().await.unwrap_err();
+
+    assert!(matches!(err, AwsError::ReportUnavailable { ref reason } if reason.contains("ReportNotPresent")), "{err}");
+    assert_eq!(get.num_calls(), 2, "regenerated once, not forever");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_that_never_completes_is_unavailable_after_the_bounded_wait() {
+    let generate = mock!(Client::generate_credential_report)
+        .sequence()
+        .output(|| report_state(ReportStateType::Inprogress))
+        .repeatedly()
+        .build();
+    let iam = adapter(&[&generate]).with_report_wait(short_wait());
+    let start = Instant::now();
+
+    let err = iam.credential_report().await.unwrap_err();
+
+    assert!(matches!(err, AwsError::ReportUnavailable { ref reason } if reason.contains("INPROGRESS")), "{err}");
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    // Polls at 0, 1, 3, 7 and 10 s (the last pause cut to the deadline).
+    assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 5)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_in_another_format_is_unavailable() {
+    let generate = mock!(Client::generate_credential_report).then_output(|| report_state(ReportStateType::Complete));
+    let get = mock!(Client::get_credential_report).then_output(|| {
+        GetCredentialReportOutput::builder()
+            .content(Blob::new(REPORT))
+            .report_format(ReportFormatType::from("application/json"))
+            .build()
+    });
+    let iam = adapter(&[&generate, &get]);
+
+    let err = iam.credential_report().await.unwrap_err();
+
+    assert!(matches!(err, AwsError::ReportUnavailable { ref reason } if reason.contains("application/json")), "{err}");
+}

@@ -1,0 +1,241 @@
+//! check-user over in-memory fakes: every user of the batch is read live, a deleted user is
+//! recorded as gone, any failed read fails the batch (so the Map retries it) without writing, and
+//! the event cannot redirect the write to another bucket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use check_user::handler::{MAX_READS_IN_FLIGHT, handle};
+use keyward_core::config::Config;
+use keyward_core::contracts::BatchResult;
+use keyward_core::errors::{self, NamedError};
+use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::model::User;
+use keyward_core::ports::{AwsError, Iam, UserSummary};
+use serde_json::{Value, json};
+use support::*;
+
+const BUCKET: &str = "keyward-reports-123456789012";
+const EXEC: &str = "keyward-2026-11-21";
+
+fn config() -> Config {
+    Config { report_bucket: Some(BUCKET.into()), ..Config::default() }
+}
+
+fn event(index: u32, users: &[&str]) -> Value {
+    json!({"run": {"bucket": BUCKET, "execution_name": EXEC}, "batch": {"index": index, "users": users}})
+}
+
+fn result(store: &FakeStore, index: u32) -> Option<BatchResult> {
+    store.json(&format!("runs/{EXEC}/results/batch-{index:05}.json")).map(|v| serde_json::from_value(v).unwrap())
+}
+
+fn account() -> Arc<FakeIam> {
+    Arc::new(FakeIam::with_users([
+        with_keys(no_mfa(user("alice"), true), vec![key("AKIAALICE1", 120, Some(3))]),
+        user("bob"),
+        with_keys(user("svc-ci"), vec![key("AKIASVC1", 10, None), key("AKIASVC2", 200, Some(100))]),
+    ]))
+}
+
+#[tokio::test]
+async fn reads_every_user_of_the_batch_and_writes_the_batch_result() {
+    let iam = account();
+    let store = FakeStore::default();
+
+    let out = handle(Arc::clone(&iam), &store, &config(), event(0, &["alice", "bob", "svc-ci"])).await.unwrap();
+
+    let written = result(&store, 0).expect("result written");
+    let expected: Vec<User> = ["alice", "bob", "svc-ci"].map(|n| iam.users.lock().unwrap()[n].clone()).to_vec();
+    assert_eq!(written.users, expected, "the users as read live, in batch order");
+    assert_eq!(written.index, 0);
+    assert!(written.gone.is_empty());
+    assert_eq!(written.api_calls, BTreeMap::from([("iam:GetUser".to_owned(), 3)]));
+    assert_eq!(out.index, 0);
+    assert_eq!((out.users_checked, out.users_gone), (3, 0));
+    assert_eq!(out.result_key, format!("runs/{EXEC}/results/batch-00000.json"));
+    let objects = store.objects.lock().unwrap();
+    assert_eq!(objects.keys().collect::<Vec<_>>(), vec![&(BUCKET.to_owned(), out.result_key.clone())]);
+}
+
+#[tokio::test]
+async fn user_deleted_since_listing_is_recorded_as_gone_not_a_failure() {
+    let iam = account();
+    let store = FakeStore::default();
+
+    let out = handle(iam, &store, &config(), event(3, &["alice", "deleted-yesterday", "bob"])).await.unwrap();
+
+    let written = result(&store, 3).unwrap();
+    assert_eq!(written.gone, vec!["deleted-yesterday".to_owned()]);
+    assert_eq!(written.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
+    assert_eq!((out.users_checked, out.users_gone), (2, 1));
+    assert_eq!(out.result_key, format!("runs/{EXEC}/results/batch-00003.json"));
+}
+
+#[tokio::test]
+async fn throttled_read_fails_the_batch_as_iam_throttled_and_writes_nothing() {
+    // GIVEN bob's live read is throttled past every retry
+    let iam = account();
+    iam.throttled_users.lock().unwrap().push("bob".into());
+    let store = FakeStore::default();
+
+    // WHEN the batch is checked
+    let err = handle(iam, &store, &config(), event(0, &["alice", "bob", "svc-ci"])).await.unwrap_err();
+
+    // THEN the batch fails by name (the Map retries it) and no result says bob has no MFA or no keys
+    assert_eq!(err.error_name(), errors::IAM_THROTTLED);
+    assert!(result(&store, 0).is_none());
+    assert!(store.objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn batch_for_another_bucket_is_refused_before_any_read() {
+    let iam = account();
+    let store = FakeStore::default();
+    let elsewhere = json!({"run": {"bucket": "attacker-bucket", "execution_name": EXEC}, "batch": {"index": 0, "users": ["alice"]}});
+
+    let err = handle(Arc::clone(&iam), &store, &config(), elsewhere).await.unwrap_err();
+
+    assert_eq!(err.error_name(), errors::INVALID_INPUT);
+    assert!(err.to_string().contains("attacker-bucket"), "{err}");
+    assert!(store.objects.lock().unwrap().is_empty());
+    assert!(iam.api_calls().is_empty());
+}
+
+#[tokio::test]
+async fn unconfigured_report_bucket_is_invalid_config() {
+    let err = handle(account(), &FakeStore::default(), &Config::default(), event(0, &["alice"])).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::INVALID_CONFIG);
+    assert!(err.to_string().contains("KEYWARD_REPORT_BUCKET"), "{err}");
+}
+
+#[tokio::test]
+async fn unwritable_bucket_is_aws_call_failed() {
+    let store = FakeStore::default();
+    *store.broken.lock().unwrap() = true;
+    let err = handle(account(), &store, &config(), event(0, &["alice"])).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::AWS_CALL_FAILED);
+}
+
+#[tokio::test]
+async fn api_calls_count_only_this_invocation_on_a_warm_adapter() {
+    let iam = account();
+    let store = FakeStore::default();
+    handle(Arc::clone(&iam), &store, &config(), event(0, &["alice", "bob"])).await.unwrap();
+    handle(Arc::clone(&iam), &store, &config(), event(1, &["svc-ci"])).await.unwrap();
+    assert_eq!(result(&store, 1).unwrap().api_calls, BTreeMap::from([("iam:GetUser".to_owned(), 1)]));
+}
+
+/// IAM whose reads take longer for earlier users, recording how many were in flight at once.
+struct SlowIam {
+    inner: FakeIam,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    slow_user: Option<String>,
+}
+
+impl Iam for SlowIam {
+    async fn list_users(&self) -> Result<Vec<UserSummary>, AwsError> {
+        self.inner.list_users().await
+    }
+    async fn credential_report(&self) -> Result<Vec<u8>, AwsError> {
+        self.inner.credential_report().await
+    }
+    async fn read_user(&self, name: &str) -> Result<Option<User>, AwsError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        let n: u64 = name.trim_start_matches("user-").parse().unwrap();
+        let pause = if self.slow_user.as_deref() == Some(name) { 5_000 } else { 30 - n };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.inner.read_user(name).await
+    }
+    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {
+        self.inner.deactivate_key(user_name, access_key_id).await
+    }
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.inner.api_calls()
+    }
+}
+
+fn slow_account(n: u32, slow_user: Option<&str>) -> (Arc<SlowIam>, Vec<String>) {
+    let names: Vec<String> = (1..=n).map(|i| format!("user-{i}")).collect();
+    let iam = SlowIam {
+        inner: FakeIam::with_users(names.iter().map(|n| user(n))),
+        in_flight: AtomicUsize::new(0),
+        most_in_flight: AtomicUsize::new(0),
+        slow_user: slow_user.map(str::to_owned),
+    };
+    (Arc::new(iam), names)
+}
+
+#[tokio::test]
+async fn reads_run_concurrently_but_never_more_than_four_and_keep_batch_order() {
+    let (iam, names) = slow_account(13, None);
+    let store = FakeStore::default();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+
+    handle(Arc::clone(&iam), &store, &config(), event(0, &refs)).await.unwrap();
+
+    let most = iam.most_in_flight.load(Ordering::SeqCst);
+    assert!(most > 1 && most <= MAX_READS_IN_FLIGHT, "at most {MAX_READS_IN_FLIGHT} in flight, saw {most}");
+    assert_eq!(MAX_READS_IN_FLIGHT, 4);
+    let written = result(&store, 0).unwrap();
+    assert_eq!(written.users.iter().map(|u| u.name.clone()).collect::<Vec<_>>(), names);
+}
+
+#[tokio::test]
+async fn a_failed_read_does_not_wait_for_slow_reads_in_flight() {
+    // GIVEN one read that would take 5 s and another that is throttled
+    let (iam, names) = slow_account(3, Some("user-1"));
+    iam.inner.throttled_users.lock().unwrap().push("user-2".into());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+
+    let started = std::time::Instant::now();
+    let err = handle(iam, &FakeStore::default(), &config(), event(0, &refs)).await.unwrap_err();
+
+    assert_eq!(err.error_name(), errors::IAM_THROTTLED);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn malformed_event_is_invalid_input_not_a_type_name() {
+    for bad in [
+        json!({}),
+        json!([1, 2]),
+        json!({"run": {"bucket": BUCKET, "execution_name": "a/b"}, "batch": {"index": 0, "users": []}}),
+    ] {
+        let err = handle(account(), &FakeStore::default(), &config(), bad.clone()).await.unwrap_err();
+        assert_eq!(err.error_name(), errors::INVALID_INPUT, "{bad}");
+        assert!(err.to_string().starts_with("invalid CheckUserInput event: "), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/check-user");
+    let mut seen = (0, 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let store = FakeStore::default();
+        let result = handle(account(), &store, &config(), event).await;
+        if name.starts_with("invalid-") {
+            assert_eq!(result.unwrap_err().error_name(), errors::INVALID_INPUT, "{name}");
+            assert!(store.objects.lock().unwrap().is_empty(), "{name}");
+            seen.1 += 1;
+        } else {
+            let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(store.json(&out.result_key).is_some(), "{name}");
+            seen.0 += 1;
+        }
+    }
+    assert!(seen.0 >= 1 && seen.1 >= 1, "{seen:?}");
+}

@@ -1,0 +1,530 @@
+//! Behaviour of the deactivate handler on in-memory fakes: exactly the approved planned keys become
+//! inactive, each re-checked live first; forged decisions, missing decisions and non-actionable
+//! plans touch nothing; one failure does not stop the others; the report records it all.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, Utc};
+use deactivate::handler::{DeactivateError, handle};
+use keyward_core::config::{Mode, PolicyConfig, Screening};
+use keyward_core::contracts::DeactivateOutput;
+use keyward_core::decision::{Approver, Decision, KeyRef};
+use keyward_core::errors::{INVALID_INPUT, NamedError, RUN_STATE_INVALID};
+use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
+use keyward_core::policy::{PlanStatus, evaluate};
+use keyward_core::ports::Iam;
+use keyward_core::recheck::SkipReason;
+use keyward_core::report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
+use serde_json::{Value, json};
+
+const BUCKET: &str = "keyward-reports-123456789012";
+const EXECUTION: &str = "keyward-2026-11-21";
+const REPORT_KEY: &str = "runs/keyward-2026-11-21/report.json";
+
+/// alice's old, unused key (the id `events/deactivate/approved.json` approves).
+const A1: &str = "AKIAALICE1OLDKEY0001";
+/// alice's fresh key: never in the plan.
+const A2: &str = "AKIAALICE2FRESHKEY02";
+/// bob has no MFA and a console password: both his keys are planned.
+const B1: &str = "AKIABOB1NOMFAKEY0001";
+const B2: &str = "AKIABOB2NOMFAKEY0002";
+/// carol's key is older than a year.
+const C1: &str = "AKIACAROL1OLDKEY0001";
+
+/// The evaluation time of the run.
+fn evaluated_at() -> DateTime<Utc> {
+    "2026-11-21T06:00:00Z".parse().unwrap()
+}
+
+/// The time of the deactivation (the approver took a while).
+fn now() -> DateTime<Utc> {
+    evaluated_at() + Duration::hours(3)
+}
+
+fn days_ago(days: i64) -> DateTime<Utc> {
+    evaluated_at() - Duration::days(days)
+}
+
+fn key(id: &str, age: i64, used: Option<i64>) -> AccessKey {
+    AccessKey {
+        id: id.into(),
+        status: KeyStatus::Active,
+        created: days_ago(age),
+        last_used: used.map(|d| KeyUse {
+            at: days_ago(d),
+            service: Some("s3".into()),
+            region: Some("us-east-1".into()),
+        }),
+    }
+}
+
+fn user(name: &str, mfa: bool, console: bool, keys: Vec<AccessKey>) -> User {
+    User {
+        name: name.into(),
+        arn: format!("arn:aws:iam::123456789012:user/{name}"),
+        path: "/".into(),
+        created: days_ago(800),
+        has_console_password: console,
+        mfa_devices: if mfa { vec![format!("arn:aws:iam::123456789012:mfa/{name}")] } else { vec![] },
+        tags: Default::default(),
+        access_keys: keys,
+    }
+}
+
+/// alice: A1 unused for 100 days (planned), A2 fresh; bob: no MFA with a console password (B1, B2
+/// planned); carol: C1 created 400 days ago (planned).
+fn users() -> Vec<User> {
+    vec![
+        user("alice", true, false, vec![key(A1, 120, Some(100)), key(A2, 10, Some(1))]),
+        user("bob", false, true, vec![key(B1, 30, Some(1)), key(B2, 40, Some(2))]),
+        user("carol", true, false, vec![key(C1, 400, Some(1))]),
+    ]
+}
+
+fn policy(mode: Mode) -> PolicyConfig {
+    PolicyConfig { mode, max_key_age_days: 365, unused_key_days: 90, ..PolicyConfig::default() }
+}
+
+fn report(mode: Mode) -> RunReport {
+    let config = policy(mode);
+    let evaluation = evaluate(&users(), &config, evaluated_at());
+    RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        execution_name: EXECUTION.into(),
+        config,
+        screening: Screening::Report,
+        users_listed: 3,
+        users_checked: 3,
+        users_gone: vec![],
+        users_not_evaluated: vec![],
+        evaluation,
+        decision: None,
+        actions: vec![],
+        api_calls: Default::default(),
+    }
+}
+
+fn store_with(report: &RunReport) -> FakeStore {
+    let store = FakeStore::default();
+    store.objects.lock().unwrap().insert((BUCKET.into(), REPORT_KEY.into()), serde_json::to_vec(report).unwrap());
+    store
+}
+
+fn stored_report(store: &FakeStore) -> RunReport {
+    serde_json::from_value(store.json(REPORT_KEY).unwrap()).unwrap()
+}
+
+fn decision(keys: &[(&str, &str)]) -> Decision {
+    Decision {
+        approved: keys.iter().map(|(u, k)| KeyRef { user_name: (*u).into(), access_key_id: (*k).into() }).collect(),
+        decided_by: Approver::LinkHolder { source_ip: Some("203.0.113.7".into()), user_agent: None },
+        decided_at: evaluated_at() + Duration::hours(2),
+    }
+}
+
+fn event(decision: Option<&Decision>) -> Value {
+    let mut e = json!({"run": {"bucket": BUCKET, "execution_name": EXECUTION}});
+    if let Some(d) = decision {
+        e["decision"] = serde_json::to_value(d).unwrap();
+    }
+    e
+}
+
+fn status(iam: &FakeIam, user: &str, key: &str) -> Option<KeyStatus> {
+    iam.key_status(user, key)
+}
+
+fn all_keys() -> [(&'static str, &'static str); 5] {
+    [("alice", A1), ("alice", A2), ("bob", B1), ("bob", B2), ("carol", C1)]
+}
+
+fn assert_nothing_touched(iam: &FakeIam) {
+    assert!(iam.deactivations.lock().unwrap().is_empty(), "no UpdateAccessKey call");
+    for (u, k) in all_keys() {
+        assert_eq!(status(iam, u, k), Some(KeyStatus::Active), "{u}/{k}");
+    }
+}
+
+fn outcome_of(report: &RunReport, key: &str) -> ActionOutcome {
+    report
+        .actions
+        .iter()
+        .find(|a| a.access_key_id == key)
+        .unwrap_or_else(|| panic!("no action for {key}"))
+        .outcome
+        .clone()
+}
+
+fn counts(deactivated: usize, skipped: usize, failed: usize) -> DeactivateOutput {
+    DeactivateOutput {
+        run: keyward_core::contracts::RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() },
+        deactivated,
+        skipped,
+        failed,
+    }
+}
+
+#[test]
+fn fixture_plan_holds_a1_b1_b2_c1_and_not_a2() {
+    let plan = report(Mode::Approve).evaluation.plan;
+    let ids: Vec<&str> = plan.keys.iter().map(|k| k.access_key_id.as_str()).collect();
+    assert_eq!(ids, [A1, B1, B2, C1]);
+    assert_eq!(plan.status, PlanStatus::AwaitingApproval);
+}
+
+#[tokio::test]
+async fn approving_a_subset_deactivates_exactly_that_subset() {
+    let iam = FakeIam::with_users(users());
+    let store = store_with(&report(Mode::Approve));
+    let d = decision(&[("alice", A1), ("bob", B2)]);
+
+    let out = handle(&iam, &store, now(), event(Some(&d))).await.unwrap();
+
+    assert_eq!(out, counts(2, 0, 0));
+    assert_eq!(status(&iam, "alice", A1), Some(KeyStatus::Inactive));
+    assert_eq!(status(&iam, "bob", B2), Some(KeyStatus::Inactive));
+    // In the plan but not approved, and not in the plan at all: untouched.
+    assert_eq!(status(&iam, "bob", B1), Some(KeyStatus::Active));
+    assert_eq!(status(&iam, "carol", C1), Some(KeyStatus::Active));
+    assert_eq!(status(&iam, "alice", A2), Some(KeyStatus::Active));
+    assert_eq!(*iam.deactivations.lock().unwrap(), vec![("alice".into(), A1.into()), ("bob".into(), B2.into())]);
+}
+
+#[tokio::test]
+async fn report_is_written_back_with_decision_actions_and_api_calls() {
+    let iam = FakeIam::with_users(users());
+    let before = report(Mode::Approve);
+    let store = store_with(&before);
+    let d = decision(&[("alice", A1), ("carol", C1)]);
+    // A warm instance: calls of an earlier invocation are not this run's.
+    iam.read_user("alice").await.unwrap();
+
+    handle(&iam, &store, now(), event(Some(&d))).await.unwrap();
+
+    let after = stored_report(&store);
+    assert_eq!(after.decision, Some(d));
+    assert_eq!(after.actions.len(), 2);
+    assert!(after.actions.iter().all(|a| a.at == now() && a.outcome == ActionOutcome::Deactivated));
+    assert_eq!(after.actions.iter().map(|a| a.access_key_id.as_str()).collect::<Vec<_>>(), [A1, C1]);
+    // Re-check and read-back per key, one UpdateAccessKey per key.
+    assert_eq!(after.api_calls.get("iam:UpdateAccessKey"), Some(&2));
+    assert_eq!(after.api_calls.get("iam:GetUser"), Some(&4));
+    // The rest of the audit record is kept as it was.
+    assert_eq!(after.evaluation, before.evaluation);
+    assert_eq!(after.config, before.config);
+}
+
+#[tokio::test]
+async fn forged_key_in_decision_is_refused_and_nothing_changes() {
+    for forged in [
+        vec![("alice", A1), ("alice", A2)], // a real key that is not in the plan
+        vec![("alice", A1), ("alice", "AKIAFORGED000000001")], // a key that does not exist
+        vec![("alice", B1)],                // a planned key attributed to another user
+    ] {
+        let iam = FakeIam::with_users(users());
+        let before = report(Mode::Approve);
+        let store = store_with(&before);
+
+        let err = handle(&iam, &store, now(), event(Some(&decision(&forged)))).await.unwrap_err();
+
+        assert_eq!(err.error_name(), INVALID_INPUT, "{forged:?}: {err}");
+        assert!(err.to_string().contains("not in this run's plan"), "{err}");
+        assert_nothing_touched(&iam);
+        assert_eq!(stored_report(&store), before, "the report is not rewritten");
+    }
+}
+
+#[tokio::test]
+async fn key_rotated_since_the_plan_is_skipped_as_deleted() {
+    let iam = FakeIam::with_users(users());
+    iam.users.lock().unwrap().get_mut("alice").unwrap().access_keys.retain(|k| k.id != A1);
+    let store = store_with(&report(Mode::Approve));
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+
+    assert_eq!(out, counts(1, 1, 0));
+    assert_eq!(outcome_of(&stored_report(&store), A1), ActionOutcome::Skipped { reason: SkipReason::KeyDeleted });
+    assert_eq!(status(&iam, "carol", C1), Some(KeyStatus::Inactive));
+    assert_eq!(*iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
+}
+
+#[tokio::test]
+async fn key_used_since_the_plan_is_skipped_as_no_longer_violating() {
+    let iam = FakeIam::with_users(users());
+    {
+        let mut users = iam.users.lock().unwrap();
+        let a1 = users.get_mut("alice").unwrap().access_keys.iter_mut().find(|k| k.id == A1).unwrap();
+        a1.last_used = Some(KeyUse { at: now() - Duration::hours(1), service: Some("sts".into()), region: None });
+    }
+    let store = store_with(&report(Mode::Approve));
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap();
+
+    assert_eq!(out, counts(0, 1, 0));
+    assert!(matches!(
+        outcome_of(&stored_report(&store), A1),
+        ActionOutcome::Skipped { reason: SkipReason::NoLongerViolates { .. } }
+    ));
+    assert_nothing_touched(&iam);
+}
+
+#[tokio::test]
+async fn deleted_user_is_skipped() {
+    let iam = FakeIam::with_users(users());
+    iam.users.lock().unwrap().remove("carol");
+    let store = store_with(&report(Mode::Approve));
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
+
+    assert_eq!(out, counts(0, 1, 0));
+    assert_eq!(outcome_of(&stored_report(&store), C1), ActionOutcome::Skipped { reason: SkipReason::UserDeleted });
+    assert!(iam.deactivations.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn mfa_enabled_since_a_no_mfa_plan_skips_the_users_keys() {
+    let iam = FakeIam::with_users(users());
+    iam.users.lock().unwrap().get_mut("bob").unwrap().mfa_devices.push("arn:aws:iam::123456789012:mfa/bob".into());
+    let store = store_with(&report(Mode::Approve));
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("bob", B1), ("bob", B2)])))).await.unwrap();
+
+    assert_eq!(out, counts(0, 2, 0));
+    let after = stored_report(&store);
+    for k in [B1, B2] {
+        assert_eq!(
+            outcome_of(&after, k),
+            ActionOutcome::Skipped { reason: SkipReason::NoLongerViolates { detail: "the user has MFA now".into() } }
+        );
+    }
+    assert_nothing_touched(&iam);
+}
+
+#[tokio::test]
+async fn already_inactive_key_is_skipped_without_a_call() {
+    let iam = FakeIam::with_users(users());
+    {
+        let mut users = iam.users.lock().unwrap();
+        users.get_mut("carol").unwrap().access_keys[0].status = KeyStatus::Inactive;
+    }
+    let store = store_with(&report(Mode::Approve));
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
+
+    assert_eq!(out, counts(0, 1, 0));
+    assert_eq!(outcome_of(&stored_report(&store), C1), ActionOutcome::Skipped { reason: SkipReason::AlreadyInactive });
+    assert!(iam.deactivations.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn approvals_over_the_cap_at_deactivate_time_touch_nothing() {
+    let iam = FakeIam::with_users(users());
+    let mut r = report(Mode::Approve);
+    r.config.max_deactivations_per_run = 1;
+    let store = store_with(&r);
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+
+    assert_eq!(out, counts(0, 2, 0));
+    let after = stored_report(&store);
+    for k in [A1, C1] {
+        assert_eq!(
+            outcome_of(&after, k),
+            ActionOutcome::Skipped { reason: SkipReason::CapExceeded { approved: 2, cap: 1 } }
+        );
+    }
+    assert_nothing_touched(&iam);
+    assert_eq!(iam.api_calls().get("iam:GetUser"), None, "not even a live read");
+}
+
+#[tokio::test]
+async fn one_failed_deactivation_does_not_stop_the_others() {
+    let iam = FakeIam::with_users(users());
+    iam.failing_keys.lock().unwrap().push(A1.into());
+    let store = store_with(&report(Mode::Approve));
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1), ("bob", B1), ("carol", C1)]))))
+        .await
+        .unwrap();
+
+    assert_eq!(out, counts(2, 0, 1));
+    let after = stored_report(&store);
+    assert!(matches!(outcome_of(&after, A1), ActionOutcome::Failed { error } if error.contains("AccessDenied")));
+    assert_eq!(status(&iam, "alice", A1), Some(KeyStatus::Active));
+    assert_eq!(status(&iam, "bob", B1), Some(KeyStatus::Inactive));
+    assert_eq!(status(&iam, "carol", C1), Some(KeyStatus::Inactive));
+    // Never retried blindly: exactly one UpdateAccessKey per approved key.
+    assert_eq!(iam.deactivations.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn failed_live_recheck_fails_that_key_only_and_leaves_it_untouched() {
+    let iam = FakeIam::with_users(users());
+    iam.throttled_users.lock().unwrap().push("alice".into());
+    let store = store_with(&report(Mode::Approve));
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+
+    assert_eq!(out, counts(1, 0, 1));
+    assert!(
+        matches!(outcome_of(&stored_report(&store), A1), ActionOutcome::Failed { error } if error.contains("throttled"))
+    );
+    assert_eq!(*iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
+}
+
+#[tokio::test]
+async fn key_that_does_not_read_back_inactive_is_a_failure() {
+    let iam = FakeIam::with_users(users());
+    iam.sticky_keys.lock().unwrap().push(C1.into());
+    let store = store_with(&report(Mode::Approve));
+
+    let out = handle(&iam, &store, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
+
+    assert_eq!(out, counts(0, 0, 1));
+    assert!(matches!(
+        outcome_of(&stored_report(&store), C1),
+        ActionOutcome::Failed { error } if error.contains("did not read back Inactive")
+    ));
+    assert_eq!(status(&iam, "carol", C1), Some(KeyStatus::Active));
+}
+
+#[tokio::test]
+async fn auto_mode_without_decision_deactivates_the_whole_plan() {
+    let iam = FakeIam::with_users(users());
+    let store = store_with(&report(Mode::Auto));
+
+    let out = handle(&iam, &store, now(), event(None)).await.unwrap();
+
+    assert_eq!(out, counts(4, 0, 0));
+    for (u, k) in [("alice", A1), ("bob", B1), ("bob", B2), ("carol", C1)] {
+        assert_eq!(status(&iam, u, k), Some(KeyStatus::Inactive), "{u}/{k}");
+    }
+    assert_eq!(status(&iam, "alice", A2), Some(KeyStatus::Active), "not in the plan");
+    let recorded = stored_report(&store).decision.unwrap();
+    assert_eq!(recorded.decided_by, Approver::Automatic);
+    assert_eq!(recorded.decided_at, now());
+    assert_eq!(recorded.approved.len(), 4);
+}
+
+#[tokio::test]
+async fn approve_mode_without_decision_is_refused_and_touches_nothing() {
+    let iam = FakeIam::with_users(users());
+    let before = report(Mode::Approve);
+    let store = store_with(&before);
+
+    let err = handle(&iam, &store, now(), event(None)).await.unwrap_err();
+
+    assert_eq!(err.error_name(), INVALID_INPUT);
+    assert!(err.to_string().contains("no decision"), "{err}");
+    assert_nothing_touched(&iam);
+    assert_eq!(stored_report(&store), before);
+}
+
+#[tokio::test]
+async fn report_mode_deactivates_nothing_with_or_without_decision() {
+    for d in [None, Some(decision(&[("alice", A1)]))] {
+        let iam = FakeIam::with_users(users());
+        let before = report(Mode::Report);
+        assert_eq!(before.evaluation.plan.status, PlanStatus::ReportOnly);
+        let store = store_with(&before);
+
+        let err = handle(&iam, &store, now(), event(d.as_ref())).await.unwrap_err();
+
+        assert_eq!(err.error_name(), INVALID_INPUT);
+        assert!(err.to_string().contains("report-only"), "{err}");
+        assert_nothing_touched(&iam);
+        assert_eq!(stored_report(&store), before);
+    }
+}
+
+#[tokio::test]
+async fn plan_over_the_cap_deactivates_nothing_even_in_auto_mode() {
+    let iam = FakeIam::with_users(users());
+    let mut config = policy(Mode::Auto);
+    config.max_deactivations_per_run = 3;
+    let mut r = report(Mode::Auto);
+    r.evaluation = evaluate(&users(), &config, evaluated_at());
+    r.config = config;
+    assert_eq!(r.evaluation.plan.status, PlanStatus::CapExceeded { planned: 4, cap: 3 });
+    let store = store_with(&r);
+
+    let err = handle(&iam, &store, now(), event(None)).await.unwrap_err();
+
+    assert_eq!(err.error_name(), INVALID_INPUT);
+    assert!(err.to_string().contains("over the cap"), "{err}");
+    assert_nothing_touched(&iam);
+}
+
+#[tokio::test]
+async fn decision_on_an_automatic_plan_is_refused() {
+    let iam = FakeIam::with_users(users());
+    let store = store_with(&report(Mode::Auto));
+
+    let err = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
+
+    assert_eq!(err.error_name(), INVALID_INPUT);
+    assert_nothing_touched(&iam);
+}
+
+#[tokio::test]
+async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
+    let iam = FakeIam::with_users(users());
+    let missing = FakeStore::default();
+    let garbage = FakeStore::default();
+    garbage.objects.lock().unwrap().insert((BUCKET.into(), REPORT_KEY.into()), b"{not json".to_vec());
+    let mut other = report(Mode::Approve);
+    other.execution_name = "another-run".into();
+    let misplaced = store_with(&other);
+
+    for store in [missing, garbage, misplaced] {
+        let err = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
+        assert_eq!(err.error_name(), RUN_STATE_INVALID, "{err}");
+        assert!(err.to_string().contains(REPORT_KEY), "{err}");
+        assert!(matches!(err, DeactivateError::RunStateInvalid { .. }));
+    }
+    assert_nothing_touched(&iam);
+}
+
+#[tokio::test]
+async fn broken_bucket_is_an_aws_error_and_touches_nothing() {
+    let iam = FakeIam::with_users(users());
+    let store = store_with(&report(Mode::Approve));
+    *store.broken.lock().unwrap() = true;
+
+    let err = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
+
+    assert_eq!(err.error_name(), keyward_core::errors::AWS_CALL_FAILED);
+    assert_nothing_touched(&iam);
+}
+
+/// Every sample in `events/deactivate/`: `approved.json` against a run awaiting approval, `auto.json`
+/// against an automatic run, and every `invalid-*` refused before anything is read.
+#[tokio::test]
+async fn every_sample_event_behaves() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/deactivate");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let sample: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let iam = FakeIam::with_users(users());
+        let mode = if sample.get("decision").is_some() { Mode::Approve } else { Mode::Auto };
+        let store = store_with(&report(mode));
+
+        let result = handle(&iam, &store, now(), sample).await;
+
+        if name.starts_with("invalid-") {
+            let err = result.err().unwrap_or_else(|| panic!("{name} was accepted"));
+            assert_eq!(err.error_name(), INVALID_INPUT, "{name}: {err}");
+            assert_nothing_touched(&iam);
+        } else {
+            let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(out.deactivated > 0 && out.failed == 0, "{name}: {out:?}");
+            assert_eq!(stored_report(&store).actions.len(), out.deactivated + out.skipped, "{name}");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+}

@@ -1,0 +1,121 @@
+//! deactivate against a real moto server (`.venv/bin/moto_server`, installed by `scripts/venv`):
+//! the real IAM and S3 adapters, a run report in a real bucket, and a decision approving one of a
+//! user's two keys. A missing moto fails this test; it never skips it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_sdk_iam::types::StatusType;
+use chrono::{Duration, Utc};
+use deactivate::handler::handle;
+use keyward_aws::iam::IamAdapter;
+use keyward_aws::objects::S3Store;
+use keyward_aws::testing::MotoServer;
+use keyward_core::config::{MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
+use keyward_core::contracts::RunRef;
+use keyward_core::decision::{Approver, Decision, KeyRef};
+use keyward_core::model::{AccessKey, KeyStatus, User};
+use keyward_core::policy::{PlanStatus, evaluate};
+use keyward_core::report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
+use serde_json::json;
+
+const BUCKET: &str = "keyward-reports";
+const EXECUTION: &str = "keyward-moto-run";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    let iam_client = aws_sdk_iam::Client::new(&sdk);
+    let s3_client =
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+
+    // GIVEN a user without MFA and with two active keys in moto
+    let created = iam_client.create_user().user_name("dora").send().await.unwrap().user.unwrap();
+    let mut key_ids = Vec::new();
+    for _ in 0..2 {
+        let key = iam_client.create_access_key().user_name("dora").send().await.unwrap().access_key.unwrap();
+        key_ids.push(key.access_key_id);
+    }
+    let (approved, left) = (key_ids[0].clone(), key_ids[1].clone());
+
+    // AND a run report whose plan holds both keys: no-mfa with MFA_SCOPE=all, which still holds
+    // live (moto dates every key "now", so age rules would not survive the re-check)
+    let evaluated_at = Utc::now() - Duration::hours(1);
+    let config = PolicyConfig {
+        mode: Mode::Approve,
+        mfa_scope: MfaScope::All,
+        no_mfa_action: NoMfaAction::DeactivateKeys,
+        ..PolicyConfig::default()
+    };
+    let mirrored = User {
+        name: "dora".into(),
+        arn: created.arn,
+        path: created.path,
+        created: evaluated_at - Duration::days(400),
+        has_console_password: false,
+        mfa_devices: vec![],
+        tags: Default::default(),
+        access_keys: key_ids
+            .iter()
+            .map(|id| AccessKey {
+                id: id.clone(),
+                status: KeyStatus::Active,
+                created: evaluated_at - Duration::days(200),
+                last_used: None,
+            })
+            .collect(),
+    };
+    let evaluation = evaluate(&[mirrored], &config, evaluated_at);
+    assert_eq!(evaluation.plan.status, PlanStatus::AwaitingApproval);
+    assert_eq!(evaluation.plan.keys.len(), 2);
+    let report = RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        execution_name: EXECUTION.into(),
+        config,
+        screening: Screening::Report,
+        users_listed: 1,
+        users_checked: 1,
+        users_gone: vec![],
+        users_not_evaluated: vec![],
+        evaluation,
+        decision: None,
+        actions: vec![],
+        api_calls: Default::default(),
+    };
+    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    s3_client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    s3_client
+        .put_object()
+        .bucket(BUCKET)
+        .key(run.report_key())
+        .body(serde_json::to_vec(&report).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+
+    // WHEN deactivate runs with a decision approving only the first key
+    let decision = Decision {
+        approved: vec![KeyRef { user_name: "dora".into(), access_key_id: approved.clone() }],
+        decided_by: Approver::LinkHolder { source_ip: Some("127.0.0.1".into()), user_agent: None },
+        decided_at: Utc::now(),
+    };
+    let event = json!({"run": run, "decision": decision});
+    let iam = IamAdapter::new(&sdk, 50.0);
+    let store = S3Store::new(&sdk);
+    let out = handle(&iam, &store, Utc::now(), event).await.unwrap();
+
+    // THEN exactly that key is Inactive in moto, the other still Active
+    assert_eq!((out.deactivated, out.skipped, out.failed), (1, 0, 0), "{out:?}");
+    let keys = iam_client.list_access_keys().user_name("dora").send().await.unwrap().access_key_metadata;
+    let status_of = |id: &str| keys.iter().find(|k| k.access_key_id() == Some(id)).unwrap().status().cloned();
+    assert_eq!(status_of(&approved), Some(StatusType::Inactive));
+    assert_eq!(status_of(&left), Some(StatusType::Active));
+
+    // AND the report in the bucket records the decision and the action
+    let body = s3_client.get_object().bucket(BUCKET).key(run.report_key()).send().await.unwrap().body;
+    let stored: RunReport = serde_json::from_slice(&body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(stored.decision, Some(decision));
+    assert_eq!(stored.actions.len(), 1);
+    assert_eq!(stored.actions[0].access_key_id, approved);
+    assert_eq!(stored.actions[0].outcome, ActionOutcome::Deactivated);
+    assert_eq!(stored.api_calls.get("iam:UpdateAccessKey"), Some(&1));
+}

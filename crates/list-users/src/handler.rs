@@ -1,0 +1,121 @@
+//! The list-users handler: ListUsers, screening, and the run's `batches.json` and `listing.json`.
+//! A plain async function over the [`Iam`] and [`ObjectStore`] ports.
+
+use std::collections::BTreeMap;
+
+use keyward_core::config::{Config, Screening};
+use keyward_core::contracts::{InvalidEvent, ListUsersInput, ListUsersOutput, Listing, RunRef, UserBatch, decode};
+use keyward_core::credential_report::{self, CredentialReportError};
+use keyward_core::errors::{self, NamedError};
+use keyward_core::ports::{AwsError, Iam, ObjectStore};
+use keyward_core::screening::{self, Screened};
+use serde::Serialize;
+
+/// Why list-users failed. Each maps to a stable error name.
+#[derive(Debug, thiserror::Error)]
+pub enum ListUsersError {
+    /// The event does not match [`ListUsersInput`]: `InvalidInput`.
+    #[error(transparent)]
+    InvalidEvent(#[from] InvalidEvent),
+    /// An IAM or S3 call failed: `IamThrottled`, `CredentialReportUnavailable` or `AwsCallFailed`.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// The credential report could not be parsed: `CredentialReportInvalid`.
+    #[error(transparent)]
+    CredentialReport(#[from] CredentialReportError),
+    /// A run-state object could not be encoded: `RunStateInvalid`.
+    #[error("could not encode {key}: {message}")]
+    Encode { key: String, message: String },
+}
+
+impl NamedError for ListUsersError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            ListUsersError::InvalidEvent(e) => e.error_name(),
+            ListUsersError::Aws(e) => e.error_name(),
+            ListUsersError::CredentialReport(e) => e.error_name(),
+            ListUsersError::Encode { .. } => errors::RUN_STATE_INVALID,
+        }
+    }
+}
+
+/// Lists and screens the account's users and writes the run's batches (to `bucket`, the configured
+/// report bucket) and listing. Nothing is written when any IAM call or the report parse fails.
+pub async fn handle<I: Iam, S: ObjectStore>(
+    iam: &I,
+    store: &S,
+    config: &Config,
+    bucket: &str,
+    event: serde_json::Value,
+) -> Result<ListUsersOutput, ListUsersError> {
+    let input: ListUsersInput = decode(event)?;
+    let run = RunRef { bucket: bucket.to_owned(), execution_name: input.execution_name };
+    // The adapter lives across warm invocations: count only this invocation's calls.
+    let calls_before = iam.api_calls();
+
+    let names: Vec<String> = iam.list_users().await?.into_iter().map(|u| u.name).collect();
+    let screened: Screened = match config.screening {
+        Screening::Report => {
+            let report = iam.credential_report().await?;
+            let rows = credential_report::parse_bytes(&report)?;
+            screening::screen(&rows, &names, &config.policy, input.evaluated_at)
+        }
+        Screening::Live => screening::all_candidates(&names),
+    };
+
+    let batch_size = usize::try_from(config.batch_size).unwrap_or(usize::MAX).max(1);
+    let batches: Vec<UserBatch> = (0u32..)
+        .zip(screened.candidates.chunks(batch_size))
+        .map(|(index, chunk)| UserBatch { index, users: chunk.iter().map(|c| c.user.clone()).collect() })
+        .collect();
+    let listing = Listing {
+        users_listed: names.len(),
+        screening: config.screening,
+        candidates: screened.candidates,
+        deleted_since_report: screened.deleted_since_report,
+        api_calls: calls_since(&calls_before, &iam.api_calls()),
+    };
+
+    put_json(store, &run.bucket, &run.listing_key(), &listing).await?;
+    let batches_key = run.batches_key();
+    put_json(store, &run.bucket, &batches_key, &batches).await?;
+
+    tracing::info!(
+        execution = %run.execution_name,
+        screening = ?config.screening,
+        users_listed = listing.users_listed,
+        candidates = listing.candidates.len(),
+        batches = batches.len(),
+        deleted_since_report = listing.deleted_since_report,
+        "listed and screened users"
+    );
+    Ok(ListUsersOutput {
+        users_listed: listing.users_listed,
+        candidates: listing.candidates.len(),
+        batches: batches.len(),
+        batches_key,
+        has_candidates: !listing.candidates.is_empty(),
+        run,
+    })
+}
+
+/// Calls counted in `after` beyond those already in `before`.
+fn calls_since(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(op, n)| (op.clone(), n.saturating_sub(before.get(op).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+async fn put_json<S: ObjectStore, T: Serialize>(
+    store: &S,
+    bucket: &str,
+    key: &str,
+    value: &T,
+) -> Result<(), ListUsersError> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ListUsersError::Encode { key: key.to_owned(), message: e.to_string() })?;
+    store.put(bucket, key, body).await?;
+    Ok(())
+}

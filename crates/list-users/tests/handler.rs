@@ -1,0 +1,274 @@
+//! list-users over in-memory fakes: what it screens, how it batches, what it writes to the run's
+//! S3 prefix, and the error names Step Functions sees.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::PathBuf;
+
+use keyward_core::config::{Config, MfaScope, Screening};
+use keyward_core::contracts::Listing;
+use keyward_core::contracts::UserBatch;
+use keyward_core::errors::{self, NamedError};
+use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::model::User;
+use keyward_core::screening::ScreenReason;
+use list_users::handler::handle;
+use serde_json::{Value, json};
+use support::*;
+
+const BUCKET: &str = "keyward-reports-test";
+const EXEC: &str = "keyward-2026-11-21";
+
+fn event() -> Value {
+    json!({"execution_name": EXEC, "evaluated_at": now()})
+}
+
+/// An account holding `users` whose credential report shows `in_report` (a subset: the others were
+/// created after the report was generated).
+fn account(users: Vec<User>, in_report: &[User]) -> FakeIam {
+    let iam = FakeIam::with_users(users);
+    *iam.report.lock().unwrap() = Some(credential_report(in_report).into_bytes());
+    iam
+}
+
+fn batches(store: &FakeStore) -> Vec<UserBatch> {
+    serde_json::from_value(store.json(&format!("runs/{EXEC}/batches.json")).expect("batches.json written")).unwrap()
+}
+
+fn listing(store: &FakeStore) -> Listing {
+    serde_json::from_value(store.json(&format!("runs/{EXEC}/listing.json")).expect("listing.json written")).unwrap()
+}
+
+fn live(batch_size: u32) -> Config {
+    Config { screening: Screening::Live, batch_size, ..Config::default() }
+}
+
+#[tokio::test]
+async fn report_screening_checks_only_users_the_policy_could_report() {
+    // GIVEN a compliant user, a user with a 200-day-old key, a console user without MFA, all in the
+    // report, and a user created after the report was generated
+    let compliant = with_keys(user("compliant"), vec![key("AKIACOMPLIANT", 10, Some(1))]);
+    let old_key = with_keys(user("old-key"), vec![key("AKIAOLD", 200, Some(1))]);
+    let no_mfa_console = no_mfa(user("console-no-mfa"), true);
+    let newcomer = user("newcomer");
+    let in_report = [compliant.clone(), old_key.clone(), no_mfa_console.clone()];
+    let iam = account(vec![compliant, old_key, no_mfa_console, newcomer], &in_report);
+    let store = FakeStore::default();
+
+    // WHEN list-users runs in the default (report) screening
+    let out = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+
+    // THEN exactly the three users the policy could report are candidates, with their reasons
+    let listing = listing(&store);
+    let candidates: Vec<(&str, &[ScreenReason])> =
+        listing.candidates.iter().map(|c| (c.user.as_str(), c.reasons.as_slice())).collect();
+    assert_eq!(
+        candidates,
+        vec![
+            ("console-no-mfa", &[ScreenReason::NoMfa][..]),
+            ("newcomer", &[ScreenReason::MissingFromReport][..]),
+            ("old-key", &[ScreenReason::KeyNearAge][..]),
+        ]
+    );
+    assert_eq!(
+        batches(&store),
+        vec![UserBatch { index: 0, users: vec!["console-no-mfa".into(), "newcomer".into(), "old-key".into()] }]
+    );
+    assert_eq!(listing.users_listed, 4);
+    assert_eq!(listing.screening, Screening::Report);
+    assert_eq!(out.users_listed, 4);
+    assert_eq!(out.candidates, 3);
+    assert_eq!(out.batches, 1);
+    assert!(out.has_candidates);
+    // AND no user was read one by one: the report did the screening
+    assert_eq!(listing.api_calls.get("iam:ListUsers"), Some(&1));
+    assert_eq!(listing.api_calls.get("iam:GetCredentialReport"), Some(&1));
+    assert_eq!(listing.api_calls.get("iam:GetUser"), None);
+}
+
+#[tokio::test]
+async fn mfa_scope_all_makes_programmatic_users_without_mfa_candidates() {
+    let svc = no_mfa(with_keys(user("svc-ci"), vec![key("AKIASVC", 5, Some(1))]), false);
+    let iam = account(vec![svc.clone()], &[svc]);
+    let store = FakeStore::default();
+
+    let console_only = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+    assert_eq!(console_only.candidates, 0);
+
+    let mut all = Config::default();
+    all.policy.mfa_scope = MfaScope::All;
+    let out = handle(&iam, &store, &all, BUCKET, event()).await.unwrap();
+    assert_eq!(out.candidates, 1);
+    assert_eq!(listing(&store).candidates[0].reasons, vec![ScreenReason::NoMfa]);
+}
+
+#[tokio::test]
+async fn candidates_are_batched_by_batch_size_with_consecutive_indexes() {
+    let users: Vec<User> = (1..=7).map(|n| user(&format!("user-{n}"))).collect();
+    let iam = FakeIam::with_users(users);
+    let store = FakeStore::default();
+
+    let out = handle(&iam, &store, &live(3), BUCKET, event()).await.unwrap();
+
+    let names = |ns: &[u32]| ns.iter().map(|n| format!("user-{n}")).collect::<Vec<_>>();
+    assert_eq!(
+        batches(&store),
+        vec![
+            UserBatch { index: 0, users: names(&[1, 2, 3]) },
+            UserBatch { index: 1, users: names(&[4, 5, 6]) },
+            UserBatch { index: 2, users: names(&[7]) },
+        ]
+    );
+    assert_eq!((out.candidates, out.batches), (7, 3));
+}
+
+#[tokio::test]
+async fn a_batch_size_dividing_the_candidates_leaves_no_empty_batch() {
+    let iam = FakeIam::with_users((1..=4).map(|n| user(&format!("u{n}"))));
+    let store = FakeStore::default();
+    let out = handle(&iam, &store, &live(2), BUCKET, event()).await.unwrap();
+    assert_eq!(out.batches, 2);
+    assert!(batches(&store).iter().all(|b| b.users.len() == 2));
+}
+
+#[tokio::test]
+async fn empty_account_writes_an_empty_batches_array_and_has_no_candidates() {
+    let iam = account(vec![], &[]);
+    let store = FakeStore::default();
+
+    let out = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+
+    assert!(!out.has_candidates);
+    assert_eq!((out.users_listed, out.candidates, out.batches), (0, 0, 0));
+    assert_eq!(store.json(&format!("runs/{EXEC}/batches.json")), Some(json!([])));
+    assert_eq!(listing(&store).users_listed, 0);
+}
+
+#[tokio::test]
+async fn compliant_account_has_no_candidates() {
+    let alice = with_keys(user("alice"), vec![key("AKIAALICE", 3, Some(0))]);
+    let iam = account(vec![alice.clone()], &[alice]);
+    let store = FakeStore::default();
+    let out = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+    assert!(!out.has_candidates);
+    assert_eq!(out.users_listed, 1);
+    assert_eq!(batches(&store), vec![]);
+}
+
+#[tokio::test]
+async fn live_screening_checks_every_user_without_the_credential_report() {
+    // GIVEN compliant users and no credential report at all
+    let iam = FakeIam::with_users([user("alice"), with_keys(user("bob"), vec![key("AKIABOB", 1, Some(0))])]);
+    let store = FakeStore::default();
+
+    let out = handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap();
+
+    let listing = listing(&store);
+    assert_eq!(out.candidates, 2);
+    assert_eq!(listing.screening, Screening::Live);
+    assert!(listing.candidates.iter().all(|c| c.reasons == vec![ScreenReason::Live]));
+    assert_eq!(listing.api_calls.get("iam:GetCredentialReport"), None);
+}
+
+#[tokio::test]
+async fn unavailable_credential_report_is_named_and_writes_nothing() {
+    let iam = FakeIam::with_users([user("alice")]);
+    let store = FakeStore::default();
+
+    let err = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap_err();
+
+    assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_UNAVAILABLE);
+    assert!(store.objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_credential_report_names_line_and_column_and_writes_nothing() {
+    let alice = user("alice");
+    let iam = FakeIam::with_users([alice.clone()]);
+    let report = credential_report(&[alice]).replace("alice,arn:aws:iam::123456789012:user/alice,", "alice,,");
+    *iam.report.lock().unwrap() = Some(report.into_bytes());
+    let store = FakeStore::default();
+
+    let err = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap_err();
+
+    assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_INVALID);
+    let message = err.to_string();
+    assert!(message.contains("line 3") && message.contains("column arn"), "{message}");
+    assert!(store.objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn report_that_is_not_a_credential_report_is_invalid() {
+    let iam = FakeIam::with_users([user("alice")]);
+    *iam.report.lock().unwrap() = Some(b"<html>Service Unavailable</html>\n".to_vec());
+    let err = handle(&iam, &FakeStore::default(), &Config::default(), BUCKET, event()).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_INVALID);
+    assert!(err.to_string().contains("line 1"), "{err}");
+}
+
+#[tokio::test]
+async fn unwritable_bucket_is_aws_call_failed() {
+    let iam = FakeIam::with_users([user("alice")]);
+    let store = FakeStore::default();
+    *store.broken.lock().unwrap() = true;
+    let err = handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::AWS_CALL_FAILED);
+}
+
+#[tokio::test]
+async fn run_points_at_the_configured_bucket_and_execution() {
+    let iam = FakeIam::with_users([user("alice")]);
+    let store = FakeStore::default();
+    let out = handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap();
+    assert_eq!(out.run.bucket, BUCKET);
+    assert_eq!(out.run.execution_name, EXEC);
+    assert_eq!(out.batches_key, format!("runs/{EXEC}/batches.json"));
+    let objects = store.objects.lock().unwrap();
+    assert!(objects.keys().all(|(bucket, key)| bucket == BUCKET && key.starts_with(&format!("runs/{EXEC}/"))));
+}
+
+#[tokio::test]
+async fn api_calls_count_only_this_invocation_on_a_warm_adapter() {
+    let iam = FakeIam::with_users([user("alice")]);
+    let store = FakeStore::default();
+    handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap();
+    handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap();
+    assert_eq!(listing(&store).api_calls.get("iam:ListUsers"), Some(&1));
+}
+
+#[tokio::test]
+async fn malformed_event_is_invalid_input_not_a_type_name() {
+    let iam = FakeIam::with_users([user("alice")]);
+    let store = FakeStore::default();
+    for bad in [json!({}), json!("scheduled"), json!({"execution_name": EXEC, "evaluated_at": "yesterday"})] {
+        let err = handle(&iam, &store, &live(50), BUCKET, bad.clone()).await.unwrap_err();
+        assert_eq!(err.error_name(), errors::INVALID_INPUT, "{bad}");
+        assert!(err.to_string().starts_with("invalid ListUsersInput event: "), "{err}");
+    }
+    assert!(store.objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/list-users");
+    let mut seen = (0, 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let iam = account(vec![user("alice")], &[user("alice")]);
+        let store = FakeStore::default();
+        let result = handle(&iam, &store, &Config::default(), BUCKET, event).await;
+        if name.starts_with("invalid-") {
+            assert_eq!(result.unwrap_err().error_name(), errors::INVALID_INPUT, "{name}");
+            assert!(store.objects.lock().unwrap().is_empty(), "{name}");
+            seen.1 += 1;
+        } else {
+            let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(out.users_listed, 1, "{name}");
+            seen.0 += 1;
+        }
+    }
+    assert!(seen.0 >= 1 && seen.1 >= 1, "{seen:?}");
+}

@@ -1,0 +1,444 @@
+//! Behaviour of the notify handler on in-memory fakes: each kind of event publishes its message to
+//! SNS (and to Slack only when configured), SNS failures fail loudly, and an approval request stores
+//! exactly one pending record before anything is sent, without the task token or the approval id
+//! ever reaching a log, the output or a message (the id only inside the link and the buttons).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use keyward_core::config::{Config, PolicyConfig, Screening, Secret};
+use keyward_core::contracts::RunRef;
+use keyward_core::errors::{
+    AWS_CALL_FAILED, INVALID_CONFIG, INVALID_INPUT, NOTIFY_FAILED, NamedError, RUN_STATE_INVALID,
+};
+use keyward_core::fakes::{CountingRandom, FakeApprovals, FakeSlack, FakeStore, FakeTopic};
+use keyward_core::message::{self, Message};
+use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
+use keyward_core::policy::evaluate;
+use keyward_core::ports::{ApprovalState, AwsError, Randomness, Slack};
+use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use notify::handler::{NotifyPorts, handle};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const BUCKET: &str = "keyward-reports-123456789012";
+const EXECUTION: &str = "keyward-2026-11-21";
+const REPORT_KEY: &str = "runs/keyward-2026-11-21/report.json";
+const LOCATION: &str = "s3://keyward-reports-123456789012/runs/keyward-2026-11-21/report.json";
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:keyward";
+const BASE_URL: &str = "https://abc123.lambda-url.us-east-1.on.aws";
+const WEBHOOK: &str = "https://hooks.slack.com/services/T000/B000/WEBHOOKSECRET";
+/// The task token of `events/notify/approval-request.json`.
+const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAexampleTaskToken";
+const TIMEOUT_SECONDS: u32 = 3600;
+
+type Ports<K = FakeSlack, R = CountingRandom> = NotifyPorts<FakeTopic, FakeStore, K, FakeApprovals, R>;
+
+fn now() -> DateTime<Utc> {
+    "2026-11-21T06:05:00Z".parse().unwrap()
+}
+
+fn evaluated_at() -> DateTime<Utc> {
+    "2026-11-21T06:00:00Z".parse().unwrap()
+}
+
+fn user(name: &str, mfa: bool, key_age_days: i64) -> User {
+    User {
+        name: name.into(),
+        arn: format!("arn:aws:iam::123456789012:user/{name}"),
+        path: "/".into(),
+        created: evaluated_at() - Duration::days(800),
+        has_console_password: true,
+        mfa_devices: if mfa { vec![format!("arn:aws:iam::123456789012:mfa/{name}")] } else { vec![] },
+        tags: Default::default(),
+        access_keys: vec![AccessKey {
+            id: format!("AKIA{}KEY00000001", name.to_uppercase()),
+            status: KeyStatus::Active,
+            created: evaluated_at() - Duration::days(key_age_days),
+            last_used: Some(KeyUse { at: evaluated_at() - Duration::days(1), service: None, region: None }),
+        }],
+    }
+}
+
+/// An approve-mode run with two keys in the plan.
+fn report() -> RunReport {
+    let config = PolicyConfig::default();
+    let users = [user("alice", true, 200), user("bob", false, 5), user("carol", true, 10)];
+    RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        execution_name: EXECUTION.into(),
+        evaluation: evaluate(&users, &config, evaluated_at()),
+        config,
+        screening: Screening::Report,
+        users_listed: 3,
+        users_checked: 3,
+        users_gone: vec![],
+        users_not_evaluated: vec![],
+        decision: None,
+        actions: vec![],
+        api_calls: Default::default(),
+    }
+}
+
+fn config(slack: bool) -> Config {
+    Config {
+        topic_arn: Some(TOPIC.into()),
+        approval_base_url: Some(BASE_URL.into()),
+        approval_timeout_seconds: TIMEOUT_SECONDS,
+        slack_webhook_url: slack.then(|| Secret::new(WEBHOOK)),
+        ..Config::default()
+    }
+}
+
+fn ports_with<K: Slack, R: Randomness>(slack: K, random: R) -> Ports<K, R> {
+    let store = FakeStore::default();
+    store.objects.lock().unwrap().insert((BUCKET.into(), REPORT_KEY.into()), serde_json::to_vec(&report()).unwrap());
+    NotifyPorts { topic: FakeTopic::default(), store, slack, approvals: FakeApprovals::default(), random }
+}
+
+fn ports() -> Ports {
+    ports_with(FakeSlack::default(), CountingRandom::default())
+}
+
+fn run() -> Value {
+    json!({"bucket": BUCKET, "execution_name": EXECUTION})
+}
+
+fn event(kind: &str) -> Value {
+    match kind {
+        "clean" => json!({"kind": "clean", "run": run(), "users_listed": 12, "evaluated_at": evaluated_at()}),
+        "approval-request" => json!({"kind": kind, "run": run(), "task_token": TOKEN}),
+        _ => json!({"kind": kind, "run": run()}),
+    }
+}
+
+/// The message each kind should render, from the same report.
+fn expected(kind: &str) -> Message {
+    let r = report();
+    match kind {
+        "clean" => message::clean(12, evaluated_at()),
+        "digest" => message::digest(&r, LOCATION),
+        "rejected" => message::rejected(&r, LOCATION),
+        "expired" => message::expired(&r, LOCATION),
+        "outcome" => message::outcome(&r, LOCATION),
+        "approval-request" => message::approval_request(
+            &r,
+            LOCATION,
+            "https://example/approvals/x",
+            "x",
+            now() + Duration::seconds(TIMEOUT_SECONDS.into()),
+        ),
+        other => panic!("no such kind {other}"),
+    }
+}
+
+const KINDS: [&str; 6] = ["clean", "digest", "approval-request", "rejected", "expired", "outcome"];
+
+fn published(ports: &Ports<impl Slack, impl Randomness>) -> Vec<(String, String, String)> {
+    ports.topic.published.lock().unwrap().clone()
+}
+
+/// The approval id inside the link of a published text.
+fn id_in(text: &str) -> String {
+    let marker = format!("{BASE_URL}/approvals/");
+    let start = text.find(&marker).unwrap_or_else(|| panic!("no link in {text}")) + marker.len();
+    text[start..start + 64].to_owned()
+}
+
+/// A Slack webhook that always fails, with an error quoting the URL (as a careless client might).
+#[derive(Default)]
+struct BrokenSlack;
+
+impl Slack for BrokenSlack {
+    async fn post(&self, url: &str, _payload: &Value) -> Result<(), AwsError> {
+        Err(AwsError::Failed { operation: "SlackWebhook", message: format!("error sending request for url ({url})") })
+    }
+}
+
+/// A random source that fails.
+struct BrokenRandom;
+
+impl Randomness for BrokenRandom {
+    fn bytes32(&self) -> Result<[u8; 32], AwsError> {
+        Err(AwsError::Failed { operation: "getrandom", message: "fake: no entropy".into() })
+    }
+}
+
+/// Everything logged (every level) by this test binary.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    /// The logs of this whole test binary. One global subscriber, installed once: a scoped
+    /// (`set_default`) subscriber misses events when tests run in parallel, because tracing caches a
+    /// callsite's interest from whichever thread hits it first. Sharing the buffer only makes the
+    /// "never logged" assertions stronger: they then cover every test's logs.
+    fn capture() -> Logs {
+        static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+        let logs = LOGS.get_or_init(|| {
+            let logs = Logs::default();
+            let writer = logs.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            logs
+        });
+        logs.clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn each_kind_publishes_its_subject_to_the_topic() {
+    for kind in KINDS {
+        let ports = ports();
+        let out = handle(&ports, &config(false), now(), event(kind)).await.unwrap();
+
+        let sent = published(&ports);
+        assert_eq!(sent.len(), 1, "{kind}");
+        let (topic, subject, text) = &sent[0];
+        assert_eq!(topic, TOPIC);
+        assert_eq!(subject, &expected(kind).subject, "{kind}");
+        if kind != "approval-request" {
+            assert_eq!(text, &expected(kind).text, "{kind}");
+        }
+        assert_eq!(out.sns_message_id.as_deref(), Some("msg-1"));
+        assert!(!out.slack_sent);
+    }
+}
+
+#[tokio::test]
+async fn slack_is_posted_only_when_a_webhook_is_configured() {
+    let without = ports();
+    let out = handle(&without, &config(false), now(), event("digest")).await.unwrap();
+    assert!(!out.slack_sent);
+    assert!(without.slack.posted.lock().unwrap().is_empty());
+
+    let with = ports();
+    let out = handle(&with, &config(true), now(), event("digest")).await.unwrap();
+    assert!(out.slack_sent);
+    assert_eq!(*with.slack.posted.lock().unwrap(), vec![(WEBHOOK.to_owned(), expected("digest").slack)]);
+    assert_eq!(published(&with).len(), 1, "SNS gets it too");
+}
+
+#[tokio::test]
+async fn slack_failure_after_sns_is_reported_as_not_sent_and_never_logs_the_url() {
+    let logs = Logs::capture();
+    let ports = ports_with(BrokenSlack, CountingRandom::default());
+
+    let out = handle(&ports, &config(true), now(), event("outcome")).await.unwrap();
+
+    assert!(!out.slack_sent);
+    assert_eq!(out.sns_message_id.as_deref(), Some("msg-1"));
+    let logs = logs.text();
+    assert!(logs.contains("Slack post failed"), "{logs}");
+    assert!(!logs.contains("WEBHOOKSECRET"), "{logs}");
+}
+
+#[tokio::test]
+async fn sns_failure_is_notify_failed_and_nothing_claims_success() {
+    for kind in KINDS {
+        let ports = ports();
+        *ports.topic.broken.lock().unwrap() = true;
+
+        let err = handle(&ports, &config(true), now(), event(kind)).await.unwrap_err();
+
+        assert_eq!(err.error_name(), NOTIFY_FAILED, "{kind}: {err}");
+        assert!(ports.slack.posted.lock().unwrap().is_empty(), "{kind}: no Slack message claims it was sent");
+        let records = ports.approvals.records.lock().unwrap();
+        if kind == "approval-request" {
+            // Stored first: the record exists (and will expire), but the run fails loudly.
+            assert_eq!(records.len(), 1);
+            assert!(records.values().all(|r| r.state == ApprovalState::Pending));
+            assert!(!err.to_string().contains(TOKEN));
+        } else {
+            assert!(records.is_empty(), "{kind}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn approval_request_stores_exactly_one_pending_record_keyed_by_the_links_id_hash() {
+    let ports = ports();
+
+    handle(&ports, &config(true), now(), event("approval-request")).await.unwrap();
+
+    let (_, _, text) = published(&ports).remove(0);
+    let id = id_in(&text);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+    let records = ports.approvals.records.lock().unwrap();
+    assert_eq!(records.len(), 1);
+    let (key, record) = records.iter().next().unwrap();
+    let hash = hex::encode(Sha256::digest(id.as_bytes()));
+    assert_eq!(key, &hash);
+    assert_eq!(record.id_hash, hash);
+    assert_eq!(record.task_token, TOKEN);
+    assert_eq!(record.run, RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() });
+    assert_eq!(record.created_at, now());
+    assert_eq!(record.expires_at, now() + Duration::seconds(i64::from(TIMEOUT_SECONDS)));
+    assert_eq!(record.state, ApprovalState::Pending);
+    assert_eq!(record.form_nonce.len(), 64);
+    assert_ne!(record.form_nonce, id, "the nonce is drawn separately from the id");
+    assert!(!serde_json::to_string(record).unwrap().contains(&id), "the id itself is stored nowhere");
+}
+
+/// Collects every (field name, string) of a JSON value.
+fn strings<'a>(value: &'a Value, field: &'a str, out: &mut Vec<(&'a str, &'a str)>) {
+    match value {
+        Value::String(s) => out.push((field, s)),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, field, out)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| strings(v, k, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn approval_request_never_reveals_the_token_and_shows_the_id_only_in_link_and_buttons() {
+    let logs = Logs::capture();
+    let ports = ports();
+
+    let out = handle(&ports, &config(true), now(), event("approval-request")).await.unwrap();
+
+    let (_, subject, text) = published(&ports).remove(0);
+    let id = id_in(&text);
+    let link = format!("{BASE_URL}/approvals/{id}");
+    let output = serde_json::to_string(&out).unwrap();
+    let (_, slack) = ports.slack.posted.lock().unwrap().remove(0);
+    let logs = logs.text();
+    assert!(logs.contains("approval request stored"), "the capture works: {logs}");
+
+    for (what, seen) in [("output", &output), ("subject", &subject), ("text", &text), ("logs", &logs)] {
+        assert!(!seen.contains(TOKEN), "token in {what}");
+    }
+    assert!(!slack.to_string().contains(TOKEN), "token in the Slack payload");
+    assert!(!output.contains(&id) && !subject.contains(&id) && !logs.contains(&id), "id outside a link");
+    assert!(text.contains(&link));
+    assert!(!text.replace(&link, "").contains(&id), "the text shows the id only inside the link");
+
+    let mut fields = Vec::new();
+    strings(&slack, "", &mut fields);
+    let values = fields.iter().filter(|(f, s)| *f == "value" && *s == id).count();
+    assert_eq!(values, 3, "Approve all, Reject all and Review carry the id");
+    for (field, s) in fields {
+        if field != "value" {
+            assert!(!s.replace(&link, "").contains(&id), "id outside the link in Slack field {field}: {s}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn approval_request_without_a_base_url_is_invalid_config_and_sends_nothing() {
+    let ports = ports();
+    let config = Config { approval_base_url: None, ..config(true) };
+
+    let err = handle(&ports, &config, now(), event("approval-request")).await.unwrap_err();
+
+    assert_eq!(err.error_name(), INVALID_CONFIG);
+    assert!(err.to_string().contains("KEYWARD_APPROVAL_BASE_URL"), "{err}");
+    assert!(ports.approvals.records.lock().unwrap().is_empty());
+    assert!(published(&ports).is_empty());
+}
+
+#[tokio::test]
+async fn missing_topic_is_invalid_config() {
+    let ports = ports();
+    let config = Config { topic_arn: None, ..config(false) };
+
+    let err = handle(&ports, &config, now(), event("digest")).await.unwrap_err();
+
+    assert_eq!(err.error_name(), INVALID_CONFIG);
+    assert!(err.to_string().contains("KEYWARD_TOPIC_ARN"), "{err}");
+}
+
+#[tokio::test]
+async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
+    for kind in ["digest", "approval-request", "rejected", "expired", "outcome"] {
+        for body in [None, Some(b"[1, 2".to_vec())] {
+            let ports = ports();
+            {
+                let mut objects = ports.store.objects.lock().unwrap();
+                objects.clear();
+                if let Some(body) = body.clone() {
+                    objects.insert((BUCKET.into(), REPORT_KEY.into()), body);
+                }
+            }
+
+            let err = handle(&ports, &config(true), now(), event(kind)).await.unwrap_err();
+
+            assert_eq!(err.error_name(), RUN_STATE_INVALID, "{kind}: {err}");
+            assert!(err.to_string().contains(REPORT_KEY), "{err}");
+            assert!(published(&ports).is_empty());
+            assert!(ports.approvals.records.lock().unwrap().is_empty(), "no record for a run without a report");
+        }
+    }
+}
+
+#[tokio::test]
+async fn clean_needs_no_report() {
+    let ports = ports();
+    ports.store.objects.lock().unwrap().clear();
+
+    handle(&ports, &config(false), now(), event("clean")).await.unwrap();
+
+    assert_eq!(published(&ports)[0].1, expected("clean").subject);
+}
+
+#[tokio::test]
+async fn failing_randomness_stores_and_sends_nothing() {
+    let ports = ports_with(FakeSlack::default(), BrokenRandom);
+
+    let err = handle(&ports, &config(true), now(), event("approval-request")).await.unwrap_err();
+
+    assert_eq!(err.error_name(), AWS_CALL_FAILED);
+    assert!(ports.approvals.records.lock().unwrap().is_empty());
+    assert!(published(&ports).is_empty());
+}
+
+/// Every sample in `events/notify/`: valid ones publish their kind's subject, `invalid-*` ones are
+/// refused as InvalidInput before anything is read, stored or sent.
+#[tokio::test]
+async fn every_sample_event_behaves() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/notify");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let sample: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let kind = sample["kind"].as_str().unwrap_or_default().to_owned();
+        let ports = ports();
+
+        let result = handle(&ports, &config(true), now(), sample).await;
+
+        if name.starts_with("invalid-") {
+            let err = result.err().unwrap_or_else(|| panic!("{name} was accepted"));
+            assert_eq!(err.error_name(), INVALID_INPUT, "{name}: {err}");
+            assert!(published(&ports).is_empty(), "{name}");
+            assert!(ports.approvals.records.lock().unwrap().is_empty(), "{name}");
+        } else {
+            result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(published(&ports)[0].1, expected(&kind).subject, "{name}");
+            assert_eq!(ports.slack.posted.lock().unwrap().len(), 1, "{name}");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 8);
+}

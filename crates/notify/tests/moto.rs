@@ -1,0 +1,155 @@
+//! notify against a real moto server (`.venv/bin/moto_server`, installed by `scripts/venv`): an
+//! approval request reads the run report from a real bucket, stores its pending record in a real
+//! DynamoDB table and publishes to a real SNS topic. A missing moto fails this test; it never skips.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use chrono::{Duration, SubsecRound, Utc};
+use keyward_aws::approvals::DynamoApprovals;
+use keyward_aws::objects::S3Store;
+use keyward_aws::random::OsRandom;
+use keyward_aws::sns::SnsTopic;
+use keyward_aws::testing::MotoServer;
+use keyward_core::config::{Config, PolicyConfig, Screening};
+use keyward_core::contracts::RunRef;
+use keyward_core::fakes::FakeSlack;
+use keyward_core::model::{AccessKey, KeyStatus, User};
+use keyward_core::policy::evaluate;
+use keyward_core::ports::{ApprovalState, ApprovalStore};
+use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use notify::handler::{NotifyPorts, handle};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const BUCKET: &str = "keyward-reports";
+const EXECUTION: &str = "keyward-moto-run";
+const TABLE: &str = "keyward-approvals";
+const BASE_URL: &str = "http://127.0.0.1:9000";
+const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAmotoTaskToken";
+
+fn report() -> RunReport {
+    let evaluated_at = Utc::now() - Duration::minutes(5);
+    let config = PolicyConfig::default();
+    let user = User {
+        name: "erin".into(),
+        arn: "arn:aws:iam::123456789012:user/erin".into(),
+        path: "/".into(),
+        created: evaluated_at - Duration::days(500),
+        has_console_password: false,
+        mfa_devices: vec!["arn:aws:iam::123456789012:mfa/erin".into()],
+        tags: Default::default(),
+        access_keys: vec![AccessKey {
+            id: "AKIAERINOLDKEY000001".into(),
+            status: KeyStatus::Active,
+            created: evaluated_at - Duration::days(300),
+            last_used: None,
+        }],
+    };
+    RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        execution_name: EXECUTION.into(),
+        evaluation: evaluate(&[user], &config, evaluated_at),
+        config,
+        screening: Screening::Report,
+        users_listed: 1,
+        users_checked: 1,
+        users_gone: vec![],
+        users_not_evaluated: vec![],
+        decision: None,
+        actions: vec![],
+        api_calls: Default::default(),
+    }
+}
+
+/// What moto's SNS backend recorded as published to `topic_arn`: (message, subject) pairs.
+async fn published_in_moto(moto: &MotoServer, topic_arn: &str) -> Vec<(String, String)> {
+    let data: Value =
+        reqwest::get(format!("{}/moto-api/data.json", moto.endpoint())).await.unwrap().json().await.unwrap();
+    let topics = data["sns"]["Topic"].as_array().expect("moto's data.json lists SNS topics");
+    let topic = topics.iter().find(|t| t["arn"] == topic_arn).expect("the topic is in moto");
+    topic["sent_notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n[1].as_str().unwrap().to_owned(), n[2].as_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_moto() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+
+    // GIVEN a bucket holding the run report, a topic and the approvals table
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(run.report_key())
+        .body(serde_json::to_vec(&report()).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let topic_arn =
+        aws_sdk_sns::Client::new(&sdk).create_topic().name("keyward").send().await.unwrap().topic_arn.unwrap();
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .create_table()
+        .table_name(TABLE)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id_hash")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("id_hash").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let config = Config {
+        topic_arn: Some(topic_arn.clone()),
+        approval_base_url: Some(BASE_URL.into()),
+        approvals_table: Some(TABLE.into()),
+        approval_timeout_seconds: 7200,
+        ..Config::default()
+    };
+    let ports = NotifyPorts {
+        topic: SnsTopic::new(&sdk),
+        store: S3Store::new(&sdk),
+        slack: FakeSlack::default(),
+        approvals: DynamoApprovals::new(&sdk, TABLE),
+        random: OsRandom,
+    };
+    // DynamoDB keeps milliseconds: compare at that precision.
+    let now = Utc::now().trunc_subsecs(3);
+
+    // WHEN notify is invoked with the task token
+    let event = json!({"kind": "approval-request", "run": run, "task_token": TOKEN});
+    let out = handle(&ports, &config, now, event).await.unwrap();
+
+    // THEN moto's topic holds the message, with the link and without the token
+    let published = published_in_moto(&moto, &topic_arn).await;
+    assert_eq!(published.len(), 1);
+    let (text, subject) = &published[0];
+    assert!(subject.contains("approval needed"), "{subject}");
+    assert!(!text.contains(TOKEN) && !subject.contains(TOKEN));
+    assert!(!serde_json::to_string(&out).unwrap().contains(TOKEN));
+    assert!(out.sns_message_id.is_some_and(|id| !id.is_empty()));
+    let marker = format!("{BASE_URL}/approvals/");
+    let start = text.find(&marker).expect("the message holds the approval link") + marker.len();
+    let id = &text[start..start + 64];
+
+    // AND the table holds exactly one pending record under the SHA-256 of that id, with the token
+    let hash = hex::encode(Sha256::digest(id.as_bytes()));
+    let record = ports.approvals.get(&hash).await.unwrap().expect("a record under the id's hash");
+    assert_eq!(record.task_token, TOKEN);
+    assert_eq!(record.run, run);
+    assert_eq!(record.state, ApprovalState::Pending);
+    assert_eq!(record.created_at, now);
+    assert_eq!(record.expires_at, now + Duration::seconds(7200));
+    let items = aws_sdk_dynamodb::Client::new(&sdk).scan().table_name(TABLE).send().await.unwrap();
+    assert_eq!(items.count(), 1);
+    assert!(!format!("{:?}", items.items()).contains(id), "the id itself is stored nowhere");
+}

@@ -1,0 +1,86 @@
+//! A run's first half against moto with the real adapters: list-users, check-user for each batch,
+//! then validate-keys, with every object going through S3. moto creates keys "now", so the plan
+//! here comes from the no-MFA rule: the active key of a console user without MFA.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use keyward_aws::iam::IamAdapter;
+use keyward_aws::objects::S3Store;
+use keyward_aws::testing::MotoServer;
+use keyward_core::config::Config;
+use keyward_core::contracts::{NextStep, UserBatch};
+use keyward_core::policy::{PlanStatus, Rule};
+use keyward_core::report::RunReport;
+use serde_json::json;
+
+const BUCKET: &str = "keyward-reports-moto";
+const EXEC: &str = "keyward-moto-validate";
+
+#[tokio::test]
+async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
+    // GIVEN alice (console password, no MFA, one key), bob (one key, MFA), carol (console password,
+    // no MFA, no key)
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    for name in ["alice", "bob", "carol"] {
+        iam.create_user().user_name(name).send().await.unwrap();
+    }
+    for name in ["alice", "carol"] {
+        iam.create_login_profile().user_name(name).password("Correct-Horse-9").send().await.unwrap();
+    }
+    let alice_key = iam.create_access_key().user_name("alice").send().await.unwrap().access_key.unwrap().access_key_id;
+    iam.create_access_key().user_name("bob").send().await.unwrap();
+    let device = iam.create_virtual_mfa_device().virtual_mfa_device_name("bob-mfa").send().await.unwrap();
+    iam.enable_mfa_device()
+        .user_name("bob")
+        .serial_number(device.virtual_mfa_device.unwrap().serial_number)
+        .authentication_code1("123456")
+        .authentication_code2("654321")
+        .send()
+        .await
+        .unwrap();
+    let config = Config { report_bucket: Some(BUCKET.into()), batch_size: 1, ..Config::default() };
+    let store = S3Store::new(&sdk);
+    let evaluated_at = Utc::now();
+
+    // WHEN the run goes list-users → check-user per batch → validate-keys
+    let lister = IamAdapter::new(&sdk, 50.0);
+    let started = json!({"execution_name": EXEC, "evaluated_at": evaluated_at});
+    let listed = list_users::handler::handle(&lister, &store, &config, BUCKET, started).await.unwrap();
+    let object = s3.get_object().bucket(BUCKET).key(&listed.batches_key).send().await.unwrap();
+    let batches: Vec<UserBatch> = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+    let checker = Arc::new(IamAdapter::new(&sdk, 50.0));
+    for batch in batches {
+        let item = json!({"run": listed.run, "batch": batch});
+        check_user::handler::handle(Arc::clone(&checker), &store, &config, item).await.unwrap();
+    }
+    let after_map = json!({"listed": listed, "evaluated_at": evaluated_at});
+    let out = validate_keys::handler::handle(&store, &config, after_map).await.unwrap();
+
+    // THEN the report in S3 plans exactly alice's key, and asks for approval
+    assert_eq!(listed.candidates, 2, "alice and carol: console users without MFA");
+    assert_eq!((out.status, out.next, out.planned), (PlanStatus::AwaitingApproval, NextStep::RequestApproval, 1));
+    let object = s3.get_object().bucket(BUCKET).key(&out.report_key).send().await.unwrap();
+    let report: RunReport = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+    let plan: Vec<(&str, &str, &[Rule])> = report
+        .evaluation
+        .plan
+        .keys
+        .iter()
+        .map(|k| (k.user_name.as_str(), k.access_key_id.as_str(), k.rules.as_slice()))
+        .collect();
+    assert_eq!(plan, vec![("alice", alice_key.as_str(), &[Rule::NoMfa][..])]);
+    let no_mfa: Vec<&str> = report.evaluation.findings.iter().map(|f| f.user_name.as_str()).collect();
+    assert_eq!(no_mfa, ["alice", "carol"]);
+    assert_eq!((report.users_listed, report.users_checked), (3, 2));
+    assert_eq!(report.evaluated_at(), evaluated_at);
+    assert!(report.api_calls.contains_key("iam:ListUsers") && report.api_calls.contains_key("iam:GetUser"));
+    // AND validate-keys acted on nothing: alice's key is still active
+    let keys = iam.list_access_keys().user_name("alice").send().await.unwrap();
+    assert_eq!(keys.access_key_metadata[0].status.as_ref().map(|s| s.as_str()), Some("Active"));
+}

@@ -1,0 +1,215 @@
+//! The first half of a run over in-memory fakes, as the state machine drives it: list-users, then
+//! check-user for every item of `batches.json` (as the Distributed Map does), then validate-keys.
+//! The run report's plan must hold exactly the violating keys.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use keyward_core::config::{Config, ExemptEntry, Mode};
+use keyward_core::contracts::{ListUsersOutput, NextStep, UserBatch, ValidateKeysOutput};
+use keyward_core::errors::{self, NamedError};
+use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::model::{KeyStatus, User};
+use keyward_core::policy::{PlanStatus, Rule};
+use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use serde_json::json;
+use support::*;
+
+const BUCKET: &str = "keyward-reports-test";
+const EXEC: &str = "keyward-2026-11-21";
+
+/// An account with one user per case of the policy, its credential report generated before
+/// `newcomer` was created.
+fn account() -> Arc<FakeIam> {
+    let mut inactive = key("AKIAINACTIVE", 300, None);
+    inactive.status = KeyStatus::Inactive;
+    let users = vec![
+        with_keys(user("compliant"), vec![key("AKIACOMPLIANT", 10, Some(1))]),
+        with_keys(user("old-key"), vec![key("AKIAOLD", 200, Some(1)), key("AKIAFRESH", 5, Some(1))]),
+        with_keys(user("idle"), vec![key("AKIAIDLE", 60, None)]),
+        with_keys(no_mfa(user("console-no-mfa"), true), vec![key("AKIANOMFA", 10, Some(0))]),
+        with_keys(user("almost-old"), vec![key("AKIAALMOST", 85, Some(1))]),
+        with_keys(user("retired"), vec![inactive]),
+        with_keys(user("breakglass"), vec![key("AKIABREAKGLASS", 400, None)]),
+        with_keys(user("newcomer"), vec![key("AKIANEWCOMER", 150, Some(1))]),
+        user("no-keys"),
+    ];
+    let in_report: Vec<User> = users.iter().filter(|u| u.name != "newcomer").cloned().collect();
+    let iam = FakeIam::with_users(users);
+    *iam.report.lock().unwrap() = Some(credential_report(&in_report).into_bytes());
+    Arc::new(iam)
+}
+
+fn config(mode: Mode) -> Config {
+    let mut config = Config { report_bucket: Some(BUCKET.into()), batch_size: 2, ..Config::default() };
+    config.policy.mode = mode;
+    config.policy.unused_key_days = 45;
+    config.policy.exempt_users = vec![ExemptEntry::Name("breakglass".into())];
+    config
+}
+
+/// Runs list-users → check-user per batch → validate-keys. A batch whose check fails is left
+/// without a result, as the Map leaves it when it tolerates the failure.
+async fn run(iam: &Arc<FakeIam>, store: &FakeStore, config: &Config) -> (ListUsersOutput, ValidateKeysOutput) {
+    let started = json!({"execution_name": EXEC, "evaluated_at": now()});
+    let listed = list_users::handler::handle(iam.as_ref(), store, config, BUCKET, started).await.unwrap();
+    let batches: Vec<UserBatch> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
+    for batch in batches {
+        let item = json!({"run": listed.run, "batch": batch});
+        let _tolerated = check_user::handler::handle(Arc::clone(iam), store, config, item).await;
+    }
+    let after_map = json!({"listed": listed, "evaluated_at": now()});
+    let validated = validate_keys::handler::handle(store, config, after_map).await.unwrap();
+    (listed, validated)
+}
+
+fn report(store: &FakeStore) -> RunReport {
+    serde_json::from_value(store.json(&format!("runs/{EXEC}/report.json")).expect("report written")).unwrap()
+}
+
+fn planned(report: &RunReport) -> BTreeSet<&str> {
+    report.evaluation.plan.keys.iter().map(|k| k.access_key_id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn plan_holds_exactly_the_violating_keys() {
+    let iam = account();
+    let store = FakeStore::default();
+
+    let (listed, out) = run(&iam, &store, &config(Mode::Approve)).await;
+
+    let report = report(&store);
+    // too old; never used for 60 days (limit 45); no MFA with a console password; created since
+    // the report and too old
+    assert_eq!(planned(&report), BTreeSet::from(["AKIANOMFA", "AKIAOLD", "AKIAIDLE", "AKIANEWCOMER"]));
+    let old = report.evaluation.plan.keys.iter().find(|k| k.access_key_id == "AKIAOLD").unwrap();
+    assert_eq!((old.user_name.as_str(), old.rules.as_slice()), ("old-key", &[Rule::KeyTooOld][..]));
+    // the fresh second key of the same user is not touched
+    assert!(!report.evaluation.plan.contains("old-key", "AKIAFRESH"));
+    // near the limit: a warning, not an action; exempt: honoured and reported
+    assert!(report.evaluation.warnings.iter().any(|w| w.access_key_id == "AKIAALMOST"));
+    assert_eq!(report.evaluation.exemptions.iter().map(|e| e.user_name.as_str()).collect::<Vec<_>>(), ["breakglass"]);
+    assert_eq!(report.evaluation.plan.status, PlanStatus::AwaitingApproval);
+
+    assert_eq!(out.status, PlanStatus::AwaitingApproval);
+    assert_eq!(out.next, NextStep::RequestApproval);
+    assert_eq!(out.planned, 4);
+    assert_eq!(out.findings, report.evaluation.findings.len());
+    assert_eq!(out.warnings, report.evaluation.warnings.len());
+    assert_eq!(out.users_not_evaluated, 0);
+    assert_eq!(out.report_key, format!("runs/{EXEC}/report.json"));
+    assert_eq!(out.run, listed.run);
+
+    assert_eq!(report.schema_version, REPORT_SCHEMA_VERSION);
+    assert_eq!(report.execution_name, EXEC);
+    assert_eq!(report.evaluated_at(), now());
+    assert_eq!(report.config, config(Mode::Approve).policy);
+    assert_eq!(report.users_listed, 9);
+    assert_eq!(report.users_checked, listed.candidates);
+    assert!(report.decision.is_none() && report.actions.is_empty());
+    // screening kept compliant and no-keys users away from the live reads
+    assert_eq!(report.api_calls.get("iam:ListUsers"), Some(&1));
+    assert_eq!(report.api_calls.get("iam:GetCredentialReport"), Some(&1));
+    assert_eq!(report.api_calls.get("iam:GetUser"), Some(&(listed.candidates as u64)));
+    assert!(listed.candidates < 9, "{listed:?}");
+}
+
+#[tokio::test]
+async fn missing_batch_result_leaves_its_users_not_evaluated_and_out_of_the_plan() {
+    // GIVEN the live read of old-key keeps being throttled, so its batch never writes a result
+    let iam = account();
+    iam.throttled_users.lock().unwrap().push("old-key".into());
+    let store = FakeStore::default();
+
+    let (listed, out) = run(&iam, &store, &config(Mode::Approve)).await;
+
+    // THEN the report names every user of that batch, and the plan holds none of their keys
+    let batches: Vec<UserBatch> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
+    let failed = batches.iter().find(|b| b.users.contains(&"old-key".to_owned())).unwrap();
+    let report = report(&store);
+    assert_eq!(report.users_not_evaluated, failed.users);
+    assert_eq!(out.users_not_evaluated, failed.users.len());
+    for name in &failed.users {
+        assert!(report.evaluation.plan.keys.iter().all(|k| &k.user_name != name), "{name} is in the plan");
+    }
+    assert_eq!(failed.users, ["newcomer", "old-key"], "candidates are batched in name order, two by two");
+    // AND the other batches are still judged: their violating keys stay in the plan
+    assert_eq!(planned(&report), BTreeSet::from(["AKIANOMFA", "AKIAIDLE"]));
+    assert_eq!(report.users_checked + failed.users.len(), listed.candidates);
+}
+
+#[tokio::test]
+async fn user_deleted_between_listing_and_check_is_reported_as_gone() {
+    let iam = account();
+    let store = FakeStore::default();
+    let config = config(Mode::Approve);
+    let started = json!({"execution_name": EXEC, "evaluated_at": now()});
+    let listed = list_users::handler::handle(iam.as_ref(), &store, &config, BUCKET, started).await.unwrap();
+    iam.users.lock().unwrap().remove("old-key");
+    let batches: Vec<UserBatch> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
+    for batch in batches {
+        check_user::handler::handle(Arc::clone(&iam), &store, &config, json!({"run": listed.run, "batch": batch}))
+            .await
+            .unwrap();
+    }
+    validate_keys::handler::handle(&store, &config, json!({"listed": listed, "evaluated_at": now()})).await.unwrap();
+
+    let report = report(&store);
+    assert_eq!(report.users_gone, vec!["old-key".to_owned()]);
+    assert!(!planned(&report).contains("AKIAOLD"));
+    assert!(report.users_not_evaluated.is_empty());
+}
+
+#[tokio::test]
+async fn report_mode_computes_the_plan_and_is_done() {
+    let store = FakeStore::default();
+    let (_, out) = run(&account(), &store, &config(Mode::Report)).await;
+    assert_eq!(out.status, PlanStatus::ReportOnly);
+    assert_eq!(out.next, NextStep::Done);
+    assert_eq!(out.planned, 4);
+    assert_eq!(planned(&report(&store)).len(), 4);
+}
+
+#[tokio::test]
+async fn plan_over_the_cap_is_done_with_cap_exceeded() {
+    let mut config = config(Mode::Auto);
+    config.policy.max_deactivations_per_run = 3;
+    let (_, out) = run(&account(), &FakeStore::default(), &config).await;
+    assert_eq!(out.status, PlanStatus::CapExceeded { planned: 4, cap: 3 });
+    assert_eq!(out.next, NextStep::Done);
+}
+
+#[tokio::test]
+async fn auto_mode_within_the_cap_goes_to_deactivate() {
+    let (_, out) = run(&account(), &FakeStore::default(), &config(Mode::Auto)).await;
+    assert_eq!(out.status, PlanStatus::Automatic);
+    assert_eq!(out.next, NextStep::Deactivate);
+}
+
+#[tokio::test]
+async fn compliant_account_has_an_empty_plan_and_is_done() {
+    let alice = with_keys(user("alice"), vec![key("AKIAALICE", 3, Some(0))]);
+    let iam = FakeIam::with_users([alice.clone(), user("newcomer")]);
+    *iam.report.lock().unwrap() = Some(credential_report(&[alice]).into_bytes());
+    let store = FakeStore::default();
+
+    let (listed, out) = run(&Arc::new(iam), &store, &config(Mode::Auto)).await;
+
+    assert_eq!(listed.candidates, 1, "the newcomer is checked live");
+    assert_eq!(out.status, PlanStatus::Empty);
+    assert_eq!(out.next, NextStep::Done);
+    assert_eq!((out.findings, out.planned), (0, 0));
+}
+
+#[tokio::test]
+async fn failed_batch_check_error_is_the_name_the_map_retries() {
+    let iam = account();
+    iam.throttled_users.lock().unwrap().push("idle".into());
+    let store = FakeStore::default();
+    let item = json!({"run": {"bucket": BUCKET, "execution_name": EXEC}, "batch": {"index": 0, "users": ["idle"]}});
+    let err = check_user::handler::handle(iam, &store, &config(Mode::Approve), item).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::IAM_THROTTLED);
+}
