@@ -10,14 +10,14 @@ use keyward_aws::objects::S3Store;
 use keyward_aws::sfn::SfnCallbacks;
 use keyward_aws::slack::SlackWebhook;
 use keyward_aws::{runtime, sdk};
-use keyward_core::config::{Config, vars};
+use keyward_core::config::vars;
 use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config = Config::from_env()?;
-    let table = Config::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned();
+    let config = runtime::config_from_env()?;
+    let table = runtime::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned();
     let sdk = sdk::sdk_config(&config).await;
     let objects = S3Store::new(&sdk);
     let approvals = DynamoApprovals::new(&sdk, table);

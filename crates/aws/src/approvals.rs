@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use keyward_core::contracts::RunRef;
 use keyward_core::ports::{ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError};
 
-use crate::objects::sdk_error;
+use crate::error::sdk_error;
 
 const ID_HASH: &str = "id_hash";
 const TASK_TOKEN: &str = "task_token";

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::error::{error_chain, is_throttling_code};
 use aws_config::SdkConfig;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
@@ -23,17 +24,6 @@ use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
 use keyward_core::ports::{AwsError, Iam, UserSummary};
 use tokio::time::Instant;
 
-/// Error codes IAM (or the AWS front end) uses for throttling.
-const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "SlowDown",
-];
 const NO_SUCH_ENTITY: &str = "NoSuchEntity";
 /// GenerateCredentialReport: a report was generated too recently or is being generated.
 const LIMIT_EXCEEDED: &str = "LimitExceeded";
@@ -340,7 +330,7 @@ impl CallError {
     {
         let code = err.code().map(str::to_owned);
         let status = err.raw_response().map(|response| response.status().as_u16());
-        let throttled = code.as_deref().is_some_and(|c| THROTTLING_CODES.contains(&c)) || status == Some(429);
+        let throttled = code.as_deref().is_some_and(is_throttling_code) || status == Some(429);
         let message = match (err.code(), err.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
             (Some(code), None) => code.to_owned(),
@@ -373,18 +363,6 @@ impl From<CallError> for AwsError {
             AwsError::Failed { operation: err.operation, message: err.message }
         }
     }
-}
-
-/// Every message of an error and its sources, joined with ": ".
-fn error_chain(err: &dyn StdError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The marker of the next page, `None` after the last page. A truncated page without a new marker

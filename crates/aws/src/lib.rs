@@ -3,6 +3,7 @@
 //! shared by the six functions (logging, error names).
 
 pub mod approvals;
+mod error;
 pub mod iam;
 pub mod objects;
 pub mod random;

@@ -1,6 +1,7 @@
 //! Lambda runtime glue shared by the six functions: JSON logging and the conversion of a named
 //! error into the `Diagnostic` Lambda reports (its `errorType` is what Step Functions catches).
 
+use keyward_core::config::{Config, ConfigError};
 use keyward_core::errors::NamedError;
 use lambda_runtime::Diagnostic;
 use tracing_subscriber::EnvFilter;
@@ -21,6 +22,22 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stdout)
         .try_init();
+}
+
+/// Reads the configuration at init. A bad value is logged (JSON, naming the variable and what it
+/// accepts) and stops the function with that sentence, not a Rust `Debug` dump.
+pub fn config_from_env() -> Result<Config, lambda_runtime::Error> {
+    Config::from_env().map_err(init_error)
+}
+
+/// A resource setting this function cannot start without (see [`Config::require`]).
+pub fn require<'a>(value: &'a Option<String>, variable: &'static str) -> Result<&'a str, lambda_runtime::Error> {
+    Config::require(value, variable).map_err(init_error)
+}
+
+fn init_error(err: ConfigError) -> lambda_runtime::Error {
+    tracing::error!(error = %err, error_type = keyward_core::errors::INVALID_CONFIG, "invalid configuration");
+    err.to_string().into()
 }
 
 /// The Lambda error for `err`: `errorType` is its stable name (one of `keyward_core::errors`),

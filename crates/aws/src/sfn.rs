@@ -14,7 +14,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use keyward_core::ports::{AwsError, TaskCallback};
 
-use crate::objects::sdk_error;
+use crate::error::sdk_error;
 
 /// The start of the message of an [`AwsError::Failed`] for a token Step Functions no longer accepts.
 pub const TASK_EXPIRED: &str = "the task token is no longer accepted (expired, already answered or unknown)";

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use keyward_core::ports::{AwsError, Slack};
 
-use crate::objects::error_chain;
+use crate::error::error_chain;
 
 /// The whole-request timeout of one post.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

@@ -3,7 +3,7 @@
 use aws_config::SdkConfig;
 use keyward_core::ports::{AwsError, Topic};
 
-use crate::objects::sdk_error;
+use crate::error::sdk_error;
 
 /// The longest subject SNS accepts, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 100;

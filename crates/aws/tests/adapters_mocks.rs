@@ -118,7 +118,9 @@ async fn s3_throttling_past_retries_is_throttled() {
     let store = S3Store::from_client(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]));
 
     let err = store.put("bucket", "k", b"{}".to_vec()).await.unwrap_err();
-    assert_eq!(err, AwsError::Throttled { operation: "PutObject" });
+    assert_eq!(err, AwsError::ServiceThrottled { operation: "PutObject" });
+    // Named for what throttled: S3, not IAM.
+    assert_eq!(keyward_core::errors::NamedError::error_name(&err), "AwsThrottled");
 }
 
 // ---------------------------------------------------------------- SNS
@@ -389,7 +391,7 @@ async fn dynamo_throttling_on_decide_is_a_store_error() {
 
     assert_eq!(
         table.decide("x", "approved", at(11)).await,
-        Err(DecideError::Store(AwsError::Throttled { operation: "UpdateItem" }))
+        Err(DecideError::Store(AwsError::ServiceThrottled { operation: "UpdateItem" }))
     );
 }
 

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use keyward_aws::{iam::IamAdapter, objects::S3Store, runtime};
-use keyward_core::config::{Config, vars};
+use keyward_core::config::vars;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_tracing();
-    let config = Config::from_env()?;
-    Config::require(&config.report_bucket, vars::REPORT_BUCKET)?;
+    let config = runtime::config_from_env()?;
+    runtime::require(&config.report_bucket, vars::REPORT_BUCKET)?;
     let sdk = keyward_aws::sdk::sdk_config(&config).await;
     // The Map's children share the account's IAM budget: each takes IAM_MAX_RPS / MAX_CONCURRENCY.
     let iam = Arc::new(IamAdapter::new(&sdk, config.iam_rps_per_invocation()));

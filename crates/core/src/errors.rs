@@ -6,6 +6,8 @@
 pub const APPROVAL_REJECTED: &str = "ApprovalRejected";
 /// IAM throttled a call past all retries. Retried by the ASL with backoff.
 pub const IAM_THROTTLED: &str = "IamThrottled";
+/// S3, SNS, Step Functions or DynamoDB throttled a call past all retries. Retried by the ASL.
+pub const AWS_THROTTLED: &str = "AwsThrottled";
 /// A user named in the run no longer exists.
 pub const USER_NOT_FOUND: &str = "UserNotFound";
 /// The event a function received does not match its contract. Never retried.
@@ -27,6 +29,7 @@ pub const RUN_STATE_INVALID: &str = "RunStateInvalid";
 pub const ALL: &[&str] = &[
     APPROVAL_REJECTED,
     IAM_THROTTLED,
+    AWS_THROTTLED,
     USER_NOT_FOUND,
     INVALID_INPUT,
     INVALID_CONFIG,

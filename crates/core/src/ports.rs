@@ -24,9 +24,12 @@ pub struct UserSummary {
 /// Why an AWS call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AwsError {
-    /// Throttled past every retry.
+    /// IAM throttled a call past every retry.
     #[error("{operation} was throttled past all retries")]
     Throttled { operation: &'static str },
+    /// Another service (S3, SNS, Step Functions, DynamoDB) throttled a call past every retry.
+    #[error("{operation} was throttled past all retries")]
+    ServiceThrottled { operation: &'static str },
     /// The credential report could not be had within the bounded wait.
     #[error("the IAM credential report is unavailable: {reason}")]
     ReportUnavailable { reason: String },
@@ -39,6 +42,7 @@ impl NamedError for AwsError {
     fn error_name(&self) -> &'static str {
         match self {
             AwsError::Throttled { .. } => errors::IAM_THROTTLED,
+            AwsError::ServiceThrottled { .. } => errors::AWS_THROTTLED,
             AwsError::ReportUnavailable { .. } => errors::CREDENTIAL_REPORT_UNAVAILABLE,
             AwsError::Failed { .. } => errors::AWS_CALL_FAILED,
         }

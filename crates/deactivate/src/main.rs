@@ -6,14 +6,13 @@ use deactivate::handler;
 use keyward_aws::iam::IamAdapter;
 use keyward_aws::objects::S3Store;
 use keyward_aws::{runtime, sdk};
-use keyward_core::config::Config;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config = Config::from_env()?;
+    let config = runtime::config_from_env()?;
     let sdk = sdk::sdk_config(&config).await;
     // deactivate runs alone (after the Map), so it may use the account's whole IAM budget.
     let iam = IamAdapter::new(&sdk, config.iam_max_rps);

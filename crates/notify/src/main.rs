@@ -8,7 +8,7 @@ use keyward_aws::random::OsRandom;
 use keyward_aws::slack::SlackWebhook;
 use keyward_aws::sns::SnsTopic;
 use keyward_aws::{runtime, sdk};
-use keyward_core::config::{Config, vars};
+use keyward_core::config::vars;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use notify::handler::{self, NotifyPorts};
 use serde_json::Value;
@@ -16,8 +16,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
-    let config = Config::from_env()?;
-    let table = Config::require(&config.approvals_table, vars::APPROVALS_TABLE)?;
+    let config = runtime::config_from_env()?;
+    let table = runtime::require(&config.approvals_table, vars::APPROVALS_TABLE)?;
     let sdk = sdk::sdk_config(&config).await;
     let ports = NotifyPorts {
         topic: SnsTopic::new(&sdk),

@@ -1,14 +1,14 @@
 //! The validate-keys Lambda: wiring only (logging, configuration, clients built once, the runtime).
 
 use keyward_aws::{objects::S3Store, runtime};
-use keyward_core::config::{Config, vars};
+use keyward_core::config::vars;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_tracing();
-    let config = Config::from_env()?;
-    Config::require(&config.report_bucket, vars::REPORT_BUCKET)?;
+    let config = runtime::config_from_env()?;
+    runtime::require(&config.report_bucket, vars::REPORT_BUCKET)?;
     let sdk = keyward_aws::sdk::sdk_config(&config).await;
     let store = S3Store::new(&sdk);
     let (store, config) = (&store, &config);
