@@ -24,6 +24,7 @@ use keyward_core::config::Config;
 use keyward_core::contracts::{RunRef, is_valid_execution_name};
 use keyward_core::decision::{Approver, Decision, DecisionError, KeyRef};
 use keyward_core::errors::{self, NamedError};
+use keyward_core::policy::PlanStatus;
 use keyward_core::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError, ObjectStore, Slack, TaskCallback,
 };
@@ -244,7 +245,7 @@ async fn show<S: ObjectStore, A: ApprovalStore, C, K>(
         let record = pending_record(ports.approvals, &id, now).await?;
         let report = read_report(ports.objects, &record.run).await?;
         let token = approval::form_token(&id, &record.form_nonce);
-        let location = report_location(&record.run);
+        let location = record.run.report_location();
         Ok(page::confirm(&Confirm {
             execution_name: &record.run.execution_name,
             report_location: &location,
@@ -415,7 +416,23 @@ async fn apply<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
         Err(DecideError::NotFound) => return Err(Refusal::UnknownLink),
         Err(DecideError::Store(err)) => return Err(Refusal::Storage(err)),
     }
+    // Read again after the conditional write: another link of the same run may have decided since.
+    let report = match read_report(ports.objects, &record.run).await {
+        Ok(fresh) => fresh,
+        Err(Refusal::AlreadyDecided { .. }) => return Err(Refusal::AlreadyDecided { state: None }),
+        Err(_) => report,
+    };
     let report_written = record_decision(ports.objects, &record.run, report, &decision).await;
+    if !report_written {
+        // deactivate acts only on the decision recorded in the report: without it, calling back
+        // would run a deactivation that refuses everything. The run times out; nothing acts.
+        return Ok(Applied {
+            rejected: matches!(callback, Callback::Fail(_)),
+            decision,
+            report_written,
+            delivery: Delivery::Failed,
+        });
+    }
     let result = match &callback {
         Callback::Succeed(output) => ports.callbacks.succeed(&record.task_token, output).await,
         Callback::Fail(cause) => ports.callbacks.fail(&record.task_token, errors::APPROVAL_REJECTED, cause).await,
@@ -479,20 +496,26 @@ async fn pending_record<A: ApprovalStore>(
     Ok(record)
 }
 
+/// The run report, if it is this run's and its plan still awaits this decision: a report that
+/// already holds a decision (made through another link of the same run) is already decided.
 async fn read_report<S: ObjectStore>(objects: &S, run: &RunRef) -> Result<RunReport, Refusal> {
     if !is_valid_execution_name(&run.execution_name) {
         return Err(Refusal::RunState("the record names an invalid execution".to_owned()));
     }
+    let location = run.report_location();
     let bytes = objects
         .get(&run.bucket, &run.report_key())
         .await?
-        .ok_or_else(|| Refusal::RunState(format!("{} is missing", report_location(run))))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Refusal::RunState(format!("{} is not a run report: {e}", report_location(run))))
-}
-
-fn report_location(run: &RunRef) -> String {
-    format!("s3://{}/{}", run.bucket, run.report_key())
+        .ok_or_else(|| Refusal::RunState(format!("{location} is missing")))?;
+    let report = RunReport::parse_for(&bytes, &run.execution_name)
+        .map_err(|reason| Refusal::RunState(format!("{location} {reason}")))?;
+    if report.decision.is_some() {
+        return Err(Refusal::AlreadyDecided { state: None });
+    }
+    if report.evaluation.plan.status != PlanStatus::AwaitingApproval {
+        return Err(Refusal::RunState(format!("{location}: the plan does not await approval")));
+    }
+    Ok(report)
 }
 
 fn planned_keys(report: &RunReport) -> Vec<KeyRef> {
@@ -534,18 +557,20 @@ fn result_page(applied: &Applied, plan_keys: &[KeyRef], expires_at: DateTime<Utc
             (StatusCode::GONE, "This approval had expired".to_owned())
         }
         (Delivery::Failed, _) => {
+            let why = if applied.report_written {
+                "Step Functions did not accept it"
+            } else {
+                "it could not be added to the run report, the record deactivation acts on, so it was not sent on"
+            };
             paragraphs.push(format!(
-                "Your decision was recorded, but Step Functions did not accept it, so nothing will be deactivated \
-                 by it: the run stops waiting at {} and reports the approval as expired.",
+                "Your decision was recorded, but {why}, so nothing will be deactivated by it: the run stops \
+                 waiting at {} and reports the approval as expired.",
                 page::when(expires_at)
             ));
             (StatusCode::BAD_GATEWAY, "The decision could not be delivered".to_owned())
         }
     };
     paragraphs.push(format!("Decided at {decided_at}. A decision is final: this link cannot be used again."));
-    if !applied.report_written {
-        paragraphs.push("The decision could not be added to the run report.".to_owned());
-    }
     let lists = if applied.rejected || applied.delivery != Delivery::Delivered {
         vec![KeyList { caption: "Keys that stay active", keys: plan_keys.to_vec() }]
     } else {

@@ -96,10 +96,12 @@ pub fn confirm(view: &Confirm<'_>) -> String {
     }
     body.push_str("</tbody>\n</table>\n");
     body.push_str(&format!(
-        "<p><button type=\"submit\" class=\"approve\" name=\"{FIELD_DECISION}\" value=\"{DECISION_APPROVE}\">\
-         Deactivate selected</button>\
-         <button type=\"submit\" class=\"reject\" name=\"{FIELD_DECISION}\" value=\"{DECISION_REJECT}\">\
-         Reject all</button></p>\n"
+        // Reject comes first: it is the form's default button, so Enter, or a tool that submits the
+        // form without choosing, rejects rather than approves.
+        "<p><button type=\"submit\" class=\"reject\" name=\"{FIELD_DECISION}\" value=\"{DECISION_REJECT}\">\
+         Reject all</button>\
+         <button type=\"submit\" class=\"approve\" name=\"{FIELD_DECISION}\" value=\"{DECISION_APPROVE}\">\
+         Deactivate selected</button></p>\n"
     ));
     body.push_str("</form>\n");
     body.push_str(
@@ -252,6 +254,14 @@ mod tests {
         assert!(html.contains("key-too-old, key-unused"));
         assert!(html.contains(r#"<form method="post">"#));
         assert!(!html.to_lowercase().contains("<script"));
+        // The form's default (first) submit button rejects: Enter or an auto-submit never approves.
+        let first_submit = html.find(r#"type="submit""#).unwrap();
+        assert!(
+            html[first_submit..].starts_with(&format!(
+                r#"type="submit" class="reject" name="{FIELD_DECISION}" value="{DECISION_REJECT}""#
+            )),
+            "{html}"
+        );
     }
 
     #[test]

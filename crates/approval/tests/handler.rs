@@ -409,16 +409,36 @@ async fn callback_failing_otherwise_says_the_decision_could_not_be_delivered() {
 }
 
 #[tokio::test]
-async fn report_write_failure_still_tells_step_functions() {
+async fn report_write_failure_sends_nothing_on_and_nothing_is_deactivated() {
+    // deactivate acts only on the decision recorded in the run report: without that record the
+    // callback would only start a deactivation that refuses everything, so none is sent.
     let world = World::new();
     world.store.fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
     let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
-    assert_eq!(response.status(), 200);
-    assert!(text(&response).contains("could not be added to the run report"));
-    // The decision reaches deactivate through the callback's output.
-    assert_eq!(only_success(&world).approved, vec![key("alice", ALICE_KEY)]);
+    assert_eq!(response.status(), 502);
+    let page = text(&response);
+    assert!(page.contains("could not be added to the run report"), "{page}");
+    assert!(page.contains("nothing will be deactivated"), "{page}");
+    assert!(world.callbacks().is_empty(), "no callback without the audit record");
     assert!(matches!(world.record().state, ApprovalState::Decided { .. }));
     assert_eq!(world.stored_report().decision, None);
+}
+
+#[tokio::test]
+async fn a_run_already_decided_through_another_link_is_already_decided() {
+    // A retried notify can leave two links for one run; the report holds the first decision.
+    let world = World::new();
+    let mut report = world.stored_report();
+    report.decision = Some(keyward_core::decision::Decision {
+        approved: vec![],
+        decided_by: keyward_core::decision::Approver::LinkHolder { source_ip: None, user_agent: None },
+        decided_at: report.evaluation.evaluated_at,
+    });
+    world.put_report(&report);
+    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
+    assert_eq!(response.status(), 409);
+    assert!(world.callbacks().is_empty());
+    assert!(matches!(world.record().state, ApprovalState::Pending), "this link decided nothing");
 }
 
 // ---- Slack --------------------------------------------------------------------------------------

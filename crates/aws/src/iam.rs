@@ -206,7 +206,14 @@ impl IamAdapter {
     async fn last_use(&self, access_key_id: &str) -> Result<Option<KeyUse>, CallError> {
         const OP: &str = "GetAccessKeyLastUsed";
         let output = self.send(OP, self.client.get_access_key_last_used().access_key_id(access_key_id).send()).await?;
-        let Some(used) = output.access_key_last_used else { return Ok(None) };
+        // No AccessKeyLastUsed at all is a response keyward cannot read, not "never used": reading
+        // it as never used would count the key idle since creation and could propose a key in use.
+        let Some(used) = output.access_key_last_used else {
+            return Err(CallError::invalid(
+                OP,
+                format!("the response for key {access_key_id} has no AccessKeyLastUsed"),
+            ));
+        };
         let Some(at) = used.last_used_date else { return Ok(None) };
         Ok(Some(KeyUse {
             at: timestamp(OP, "LastUsedDate", &at)?,

@@ -467,6 +467,22 @@ async fn a_key_without_a_last_used_date_was_never_used() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_last_used_response_without_its_record_is_an_error_not_never_used() {
+    let rules = with_quiet_alice(vec![
+        mock!(Client::list_access_keys).then_output(|| keys_page(vec![key("AKIAODD", StatusType::Active)], None)),
+        mock!(Client::get_access_key_last_used).then_output(|| GetAccessKeyLastUsedOutput::builder().build()),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let err = iam.read_user("alice").await.unwrap_err();
+
+    assert!(
+        matches!(&err, AwsError::Failed { operation: "GetAccessKeyLastUsed", message } if message.contains("AKIAODD")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_key_deleted_between_listing_and_last_use_is_left_out() {
     let rules = with_quiet_alice(vec![
         mock!(Client::list_access_keys).then_output(|| {

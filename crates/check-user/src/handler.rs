@@ -10,6 +10,7 @@ use keyward_core::contracts::{BatchResult, CheckUserInput, CheckUserOutput, Inva
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::User;
 use keyward_core::ports::{AwsError, Iam, ObjectStore};
+use keyward_core::report::calls_since;
 use tokio::task::JoinSet;
 
 /// Live reads in flight at once within one invocation (the adapter's rate limiter still applies).
@@ -142,14 +143,5 @@ async fn read_users<I: Iam + 'static>(iam: &Arc<I>, names: &[String]) -> Result<
         .map(|(answer, name)| {
             answer.ok_or_else(|| CheckUserError::ReadAborted { user: name.clone(), message: "no answer".to_owned() })
         })
-        .collect()
-}
-
-/// Calls counted in `after` beyond those already in `before`.
-fn calls_since(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(op, n)| (op.clone(), n.saturating_sub(before.get(op).copied().unwrap_or(0))))
-        .filter(|(_, n)| *n > 0)
         .collect()
 }

@@ -111,7 +111,9 @@ impl fmt::Debug for ApprovalId {
 ///   so the POST must carry a value that only a rendered confirm page of this record contains.
 /// - Keying with the id means the token needs both halves: the id (in the link, never stored) and
 ///   the nonce (in the record, never in the link). A reader of the table, which holds the nonce but
-///   only the id's hash, cannot forge a token; neither can someone who has only the link.
+///   only the id's hash, cannot forge a token, and a blind POST to the link carries none. Whoever
+///   can GET the page can read the token, though: a tool that renders the page and submits its
+///   form is stopped only by the form itself (its default button rejects), not by this token.
 /// - No extra server secret to provision, rotate or leak; the token dies with the record (TTL).
 pub fn form_token(id: &ApprovalId, record_nonce: &str) -> String {
     let mut mac = hmac_sha256(id.0.as_bytes());

@@ -42,6 +42,10 @@ impl RunRef {
     pub fn report_key(&self) -> String {
         format!("{}report.json", self.prefix())
     }
+    /// Where the run report is, for people: `s3://bucket/runs/<exec>/report.json`.
+    pub fn report_location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.report_key())
+    }
 }
 
 /// Whether `name` is acceptable as an execution name in a key: Step Functions allows 1–80 of
@@ -183,8 +187,8 @@ pub struct ValidateKeysOutput {
     pub users_not_evaluated: usize,
 }
 
-/// Input of `notify`: which message to send about which run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Input of `notify`: which message to send about which run. `Debug` hides the task token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum NotifyEvent {
     /// The account is clean: no candidates at all.
@@ -199,6 +203,26 @@ pub enum NotifyEvent {
     Expired { run: RunRef },
     /// What deactivate did.
     Outcome { run: RunRef },
+}
+
+impl std::fmt::Debug for NotifyEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotifyEvent::ApprovalRequest { run, .. } => {
+                f.debug_struct("ApprovalRequest").field("run", run).field("task_token", &"***").finish()
+            }
+            NotifyEvent::Clean { run, users_listed, evaluated_at } => f
+                .debug_struct("Clean")
+                .field("run", run)
+                .field("users_listed", users_listed)
+                .field("evaluated_at", evaluated_at)
+                .finish(),
+            NotifyEvent::Digest { run } => f.debug_struct("Digest").field("run", run).finish(),
+            NotifyEvent::Rejected { run } => f.debug_struct("Rejected").field("run", run).finish(),
+            NotifyEvent::Expired { run } => f.debug_struct("Expired").field("run", run).finish(),
+            NotifyEvent::Outcome { run } => f.debug_struct("Outcome").field("run", run).finish(),
+        }
+    }
 }
 
 impl NotifyEvent {

@@ -13,6 +13,8 @@ pub mod errors;
 pub mod exemption;
 #[cfg(feature = "fakes")]
 pub mod fakes;
+#[cfg(feature = "fakes")]
+pub mod fixtures;
 pub mod message;
 pub mod model;
 pub mod policy;

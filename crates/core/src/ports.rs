@@ -112,8 +112,8 @@ pub enum ApprovalState {
 }
 
 /// An approval request as stored (DynamoDB `approvals` table). The key is the SHA-256 of the
-/// approval id; the id itself is never stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// approval id; the id itself is never stored. `Debug` hides the task token and the form nonce.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRecord {
     /// Hex SHA-256 of the approval id.
     pub id_hash: String,
@@ -129,6 +129,20 @@ pub struct ApprovalRecord {
     pub expires_at: DateTime<Utc>,
     /// Pending or decided.
     pub state: ApprovalState,
+}
+
+impl std::fmt::Debug for ApprovalRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApprovalRecord")
+            .field("id_hash", &self.id_hash)
+            .field("task_token", &"***")
+            .field("run", &self.run)
+            .field("form_nonce", &"***")
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("state", &self.state)
+            .finish()
+    }
 }
 
 /// Why a conditional decision write did not happen.

@@ -73,11 +73,25 @@ pub enum ActionOutcome {
 }
 
 impl RunReport {
-    /// Adds `calls` to the report's API-call counts.
-    pub fn add_api_calls(&mut self, calls: &BTreeMap<String, u64>) {
-        for (op, n) in calls {
-            *self.api_calls.entry(op.clone()).or_default() += n;
+    /// Parses the stored report of execution `execution_name`, refusing another schema version or
+    /// another execution's report. The error says what is wrong (for `RunStateInvalid`).
+    pub fn parse_for(bytes: &[u8], execution_name: &str) -> Result<RunReport, String> {
+        let report: RunReport = serde_json::from_slice(bytes).map_err(|e| format!("is not a run report: {e}"))?;
+        if report.schema_version != REPORT_SCHEMA_VERSION {
+            return Err(format!(
+                "has schema version {}, this version of keyward reads {REPORT_SCHEMA_VERSION}",
+                report.schema_version
+            ));
         }
+        if report.execution_name != execution_name {
+            return Err(format!("belongs to execution {:?}", report.execution_name));
+        }
+        Ok(report)
+    }
+
+    /// Adds `calls` to the report's API-call counts.
+    pub fn add_api_calls(&mut self, calls: &ApiCalls) {
+        add_calls(&mut self.api_calls, calls);
     }
 
     /// Counts of actions by outcome: (deactivated, skipped, failed).
@@ -93,4 +107,24 @@ impl RunReport {
     pub fn evaluated_at(&self) -> DateTime<Utc> {
         self.evaluation.evaluated_at
     }
+}
+
+/// API-call counts by `service:Operation`.
+pub type ApiCalls = BTreeMap<String, u64>;
+
+/// Adds `calls` to `total`.
+pub fn add_calls(total: &mut ApiCalls, calls: &ApiCalls) {
+    for (op, n) in calls {
+        *total.entry(op.clone()).or_default() += n;
+    }
+}
+
+/// The calls made between two readings of a counter that only grows (an adapter that lives across
+/// warm invocations): `after - before`, without the operations not called since.
+pub fn calls_since(before: &ApiCalls, after: &ApiCalls) -> ApiCalls {
+    after
+        .iter()
+        .map(|(op, n)| (op.clone(), n.saturating_sub(before.get(op).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }

@@ -76,3 +76,26 @@ fn invalid_events_name_the_problem() {
     .unwrap_err();
     assert!(err.message.contains("extra"), "{err}");
 }
+
+#[test]
+fn debug_output_never_shows_a_task_token() {
+    let token = "AQCEAAAAKgAAAAMAAAAAAAAAAexampleTaskToken";
+    let event: NotifyEvent = decode(serde_json::json!({
+        "kind": "approval-request",
+        "run": {"bucket": "b", "execution_name": "x"},
+        "task_token": token,
+    }))
+    .unwrap();
+    assert!(!format!("{event:?}").contains(token));
+    let record = keyward_core::ports::ApprovalRecord {
+        id_hash: "ab".repeat(32),
+        task_token: token.into(),
+        run: event.run().clone(),
+        form_nonce: "nonce-value".into(),
+        created_at: chrono::Utc::now(),
+        expires_at: chrono::Utc::now(),
+        state: keyward_core::ports::ApprovalState::Pending,
+    };
+    let shown = format!("{record:?} {record:#?}");
+    assert!(!shown.contains(token) && !shown.contains("nonce-value"), "{shown}");
+}

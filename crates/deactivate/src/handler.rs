@@ -1,11 +1,11 @@
 //! The deactivate handler. Deny by default: it acts only on keys that are in the stored plan AND
-//! approved (by the decision in the event, or by `auto` mode for a plan whose status is
-//! `automatic`); any other combination acts on nothing and is an `InvalidInput` error. Then, per key
+//! approved — by a decision that the approval function recorded in the run report (the event's
+//! decision must be that one, so an invoker cannot bring its own), or by `auto` mode for a plan
+//! whose status is `automatic`; any other combination acts on nothing and is an `InvalidInput`
+//! error. Only runs in the configured report bucket are accepted. Then, per key
 //! and in plan order: re-check live, `UpdateAccessKey Inactive`, read back. One key's failure never
 //! stops the others, and a failed deactivation is never retried blindly. The decision and every
 //! action are written back to the run report.
-
-use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::PolicyConfig;
@@ -16,7 +16,8 @@ use keyward_core::model::KeyStatus;
 use keyward_core::policy::{PlanStatus, PlannedDeactivation};
 use keyward_core::ports::{AwsError, Iam, ObjectStore};
 use keyward_core::recheck::{SkipReason, recheck};
-use keyward_core::report::{ActionOutcome, ActionRecord, REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::report::calls_since;
+use keyward_core::report::{ActionOutcome, ActionRecord, RunReport};
 use serde_json::Value;
 
 /// Why deactivate refused or failed. Step Functions sees [`NamedError::error_name`].
@@ -52,11 +53,18 @@ impl NamedError for DeactivateError {
 pub async fn handle<I: Iam, S: ObjectStore>(
     iam: &I,
     store: &S,
+    bucket: &str,
     now: DateTime<Utc>,
     event: Value,
 ) -> Result<DeactivateOutput, DeactivateError> {
     let input: DeactivateInput = decode(event)?;
     let run = input.run;
+    if run.bucket != bucket {
+        return Err(DeactivateError::NotActionable(format!(
+            "the run is in bucket {:?}, not in this stack's report bucket",
+            run.bucket
+        )));
+    }
     // The adapter may live across warm invocations: count only this invocation's calls.
     let calls_before = iam.api_calls();
     let mut report = read_report(store, &run).await?;
@@ -88,7 +96,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
     let output = counts(&run, &actions);
     report.decision = Some(decision);
     report.actions.extend(actions);
-    report.add_api_calls(&calls_since(&calls_before, iam.api_calls()));
+    report.add_api_calls(&calls_since(&calls_before, &iam.api_calls()));
     write_report(store, &run, &report).await?;
     tracing::info!(
         execution_name = run.execution_name,
@@ -110,6 +118,13 @@ fn approved_keys(
     let plan = &report.evaluation.plan;
     match (decision, plan.status) {
         (Some(decision), PlanStatus::AwaitingApproval) => {
+            // The approval function records the decision in the report before it calls back; a
+            // decision that is not that record did not come from an approver.
+            if report.decision.as_ref() != Some(&decision) {
+                return Err(DeactivateError::NotActionable(
+                    "the decision is not the one recorded in the run report by the approval function".to_owned(),
+                ));
+            }
             let approved = decision
                 .approved_in(plan)
                 .map_err(|e| DeactivateError::NotActionable(format!("the decision is refused: {e}")))?;
@@ -177,15 +192,6 @@ async fn act_on(
     }
 }
 
-/// The calls made since `before` was read from the same counter.
-fn calls_since(before: &BTreeMap<String, u64>, mut now: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    for (op, n) in now.iter_mut() {
-        *n = n.saturating_sub(before.get(op).copied().unwrap_or(0));
-    }
-    now.retain(|_, n| *n > 0);
-    now
-}
-
 fn counts(run: &RunRef, actions: &[ActionRecord]) -> DeactivateOutput {
     let mut output = DeactivateOutput { run: run.clone(), deactivated: 0, skipped: 0, failed: 0 };
     for action in actions {
@@ -208,17 +214,7 @@ async fn read_report(store: &impl ObjectStore, run: &RunRef) -> Result<RunReport
         .get(&run.bucket, &run.report_key())
         .await?
         .ok_or_else(|| run_state_invalid(run, "does not exist".into()))?;
-    let report: RunReport =
-        serde_json::from_slice(&bytes).map_err(|e| run_state_invalid(run, format!("is not a run report: {e}")))?;
-    if report.schema_version != REPORT_SCHEMA_VERSION {
-        return Err(run_state_invalid(
-            run,
-            format!("has schema version {}, this function reads {REPORT_SCHEMA_VERSION}", report.schema_version),
-        ));
-    }
-    if report.execution_name != run.execution_name {
-        return Err(run_state_invalid(run, format!("belongs to execution {:?}", report.execution_name)));
-    }
+    let report = RunReport::parse_for(&bytes, &run.execution_name).map_err(|reason| run_state_invalid(run, reason))?;
     Ok(report)
 }
 

@@ -6,6 +6,7 @@ use deactivate::handler;
 use keyward_aws::iam::IamAdapter;
 use keyward_aws::objects::S3Store;
 use keyward_aws::{runtime, sdk};
+use keyward_core::config::vars;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
@@ -13,13 +14,14 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
+    let bucket = runtime::require(&config.report_bucket, vars::REPORT_BUCKET)?;
     let sdk = sdk::sdk_config(&config).await;
     // deactivate runs alone (after the Map), so it may use the account's whole IAM budget.
     let iam = IamAdapter::new(&sdk, config.iam_max_rps);
     let store = S3Store::new(&sdk);
     let (iam, store) = (&iam, &store);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler::handle(iam, store, Utc::now(), event.payload).await.map_err(|e| runtime::diagnostic(&e))
+        handler::handle(iam, store, bucket, Utc::now(), event.payload).await.map_err(|e| runtime::diagnostic(&e))
     }))
     .await
 }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use deactivate::handler::{DeactivateError, handle};
+use deactivate::handler::DeactivateError;
 use keyward_core::config::{Mode, PolicyConfig, Screening};
 use keyward_core::contracts::DeactivateOutput;
 use keyward_core::decision::{Approver, Decision, KeyRef};
@@ -166,6 +166,53 @@ fn counts(deactivated: usize, skipped: usize, failed: usize) -> DeactivateOutput
     }
 }
 
+/// Runs deactivate as the state machine does after an approval: the approval function, which
+/// accepts only keys of a plan awaiting approval, has recorded the event's decision in the run report
+/// before calling back.
+async fn handle(
+    iam: &FakeIam,
+    store: &FakeStore,
+    now: DateTime<Utc>,
+    event: Value,
+) -> Result<DeactivateOutput, DeactivateError> {
+    let decision = event.get("decision").and_then(|d| serde_json::from_value::<Decision>(d.clone()).ok());
+    let stored = store.objects.lock().unwrap().get(&(BUCKET.to_owned(), REPORT_KEY.to_owned())).cloned();
+    let report = stored.and_then(|bytes| serde_json::from_slice::<RunReport>(&bytes).ok());
+    if let (Some(decision), Some(mut report)) = (decision, report) {
+        let plan = &report.evaluation.plan;
+        if plan.status == PlanStatus::AwaitingApproval && decision.approved_in(plan).is_ok() {
+            report.decision = Some(decision);
+            let bytes = serde_json::to_vec(&report).unwrap();
+            store.objects.lock().unwrap().insert((BUCKET.into(), REPORT_KEY.into()), bytes);
+        }
+    }
+    deactivate::handler::handle(iam, store, BUCKET, now, event).await
+}
+
+#[tokio::test]
+async fn a_decision_that_is_not_the_recorded_one_is_refused_and_touches_nothing() {
+    // GIVEN a report awaiting approval in which no approver has recorded a decision
+    let iam = FakeIam::with_users(users());
+    let store = store_with(&report(Mode::Approve));
+    // WHEN an invoker brings its own decision, naming planned keys
+    let event = event(Some(&decision(&[("alice", A1), ("carol", C1)])));
+    let err = deactivate::handler::handle(&iam, &store, BUCKET, now(), event).await.unwrap_err();
+    // THEN it is refused and nothing is touched
+    assert_eq!(err.error_name(), "InvalidInput");
+    assert!(err.to_string().contains("not the one recorded"), "{err}");
+    assert_nothing_touched(&iam);
+}
+
+#[tokio::test]
+async fn a_run_in_another_bucket_is_refused_and_touches_nothing() {
+    let iam = FakeIam::with_users(users());
+    let store = store_with(&report(Mode::Auto));
+    let event = json!({"run": {"bucket": "attacker-bucket", "execution_name": EXECUTION}});
+    let err = deactivate::handler::handle(&iam, &store, BUCKET, now(), event).await.unwrap_err();
+    assert_eq!(err.error_name(), "InvalidInput");
+    assert_nothing_touched(&iam);
+}
+
 #[test]
 fn fixture_plan_holds_a1_b1_b2_c1_and_not_a2() {
     let plan = report(Mode::Approve).evaluation.plan;
@@ -223,11 +270,14 @@ async fn forged_key_in_decision_is_refused_and_nothing_changes() {
         vec![("alice", A1), ("alice", "AKIAFORGED000000001")], // a key that does not exist
         vec![("alice", B1)],                // a planned key attributed to another user
     ] {
+        // Even a forged decision that made it into the report acts only on planned keys.
         let iam = FakeIam::with_users(users());
-        let before = report(Mode::Approve);
+        let mut before = report(Mode::Approve);
+        before.decision = Some(decision(&forged));
         let store = store_with(&before);
 
-        let err = handle(&iam, &store, now(), event(Some(&decision(&forged)))).await.unwrap_err();
+        let event = event(Some(&decision(&forged)));
+        let err = deactivate::handler::handle(&iam, &store, BUCKET, now(), event).await.unwrap_err();
 
         assert_eq!(err.error_name(), INVALID_INPUT, "{forged:?}: {err}");
         assert!(err.to_string().contains("not in this run's plan"), "{err}");

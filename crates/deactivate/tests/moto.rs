@@ -98,10 +98,21 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         decided_by: Approver::LinkHolder { source_ip: Some("127.0.0.1".into()), user_agent: None },
         decided_at: Utc::now(),
     };
+    // (recorded in the run report first, as the approval function does before it calls back)
+    let mut report = report;
+    report.decision = Some(decision.clone());
+    s3_client
+        .put_object()
+        .bucket(BUCKET)
+        .key(run.report_key())
+        .body(serde_json::to_vec(&report).unwrap().into())
+        .send()
+        .await
+        .unwrap();
     let event = json!({"run": run, "decision": decision});
     let iam = IamAdapter::new(&sdk, 50.0);
     let store = S3Store::new(&sdk);
-    let out = handle(&iam, &store, Utc::now(), event).await.unwrap();
+    let out = handle(&iam, &store, BUCKET, Utc::now(), event).await.unwrap();
 
     // THEN exactly that key is Inactive in moto, the other still Active
     assert_eq!((out.deactivated, out.skipped, out.failed), (1, 0, 0), "{out:?}");

@@ -1,13 +1,12 @@
 //! The list-users handler: ListUsers, screening, and the run's `batches.json` and `listing.json`.
 //! A plain async function over the [`Iam`] and [`ObjectStore`] ports.
 
-use std::collections::BTreeMap;
-
 use keyward_core::config::{Config, Screening};
 use keyward_core::contracts::{InvalidEvent, ListUsersInput, ListUsersOutput, Listing, RunRef, UserBatch, decode};
 use keyward_core::credential_report::{self, CredentialReportError};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::ports::{AwsError, Iam, ObjectStore};
+use keyward_core::report::calls_since;
 use keyward_core::screening::{self, Screened};
 use serde::Serialize;
 
@@ -97,15 +96,6 @@ pub async fn handle<I: Iam, S: ObjectStore>(
         has_candidates: !listing.candidates.is_empty(),
         run,
     })
-}
-
-/// Calls counted in `after` beyond those already in `before`.
-fn calls_since(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(op, n)| (op.clone(), n.saturating_sub(before.get(op).copied().unwrap_or(0))))
-        .filter(|(_, n)| *n > 0)
-        .collect()
 }
 
 async fn put_json<S: ObjectStore, T: Serialize>(

@@ -16,7 +16,7 @@ use keyward_core::message::{self, Message};
 use keyward_core::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, AwsError, ObjectStore, Randomness, Slack, Topic,
 };
-use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::report::RunReport;
 use serde_json::Value;
 
 /// The outside world notify talks to.
@@ -81,15 +81,29 @@ where
 {
     let event: NotifyEvent = decode(event)?;
     let topic_arn = Config::require(&config.topic_arn, vars::TOPIC_ARN)?;
+    // Only this stack's runs: the run's bucket also goes into the approval record.
+    let bucket = Config::require(&config.report_bucket, vars::REPORT_BUCKET)?;
+    if event.run().bucket != bucket {
+        return Err(NotifyError::InvalidInput(InvalidEvent {
+            contract: "NotifyEvent",
+            message: format!("run.bucket {:?} is not this stack's report bucket", event.run().bucket),
+        }));
+    }
     let kind = kind_name(&event);
     let execution_name = event.run().execution_name.clone();
 
     let message = match &event {
         NotifyEvent::Clean { users_listed, evaluated_at, .. } => message::clean(*users_listed, *evaluated_at),
-        NotifyEvent::Digest { run } => message::digest(&read_report(&ports.store, run).await?, &location(run)),
-        NotifyEvent::Rejected { run } => message::rejected(&read_report(&ports.store, run).await?, &location(run)),
-        NotifyEvent::Expired { run } => message::expired(&read_report(&ports.store, run).await?, &location(run)),
-        NotifyEvent::Outcome { run } => message::outcome(&read_report(&ports.store, run).await?, &location(run)),
+        NotifyEvent::Digest { run } => message::digest(&read_report(&ports.store, run).await?, &run.report_location()),
+        NotifyEvent::Rejected { run } => {
+            message::rejected(&read_report(&ports.store, run).await?, &run.report_location())
+        }
+        NotifyEvent::Expired { run } => {
+            message::expired(&read_report(&ports.store, run).await?, &run.report_location())
+        }
+        NotifyEvent::Outcome { run } => {
+            message::outcome(&read_report(&ports.store, run).await?, &run.report_location())
+        }
         NotifyEvent::ApprovalRequest { run, task_token } => {
             request_approval(ports, config, now, run, task_token).await?
         }
@@ -134,7 +148,7 @@ where
     ports.approvals.put_pending(&record).await?;
     // `?id` prints only a prefix of the id's hash (ApprovalId's Debug), never the id.
     tracing::info!(approval = ?id, %expires_at, execution_name = run.execution_name, "approval request stored");
-    Ok(message::approval_request(&report, &location(run), &id.link(base_url), id.expose_secret(), expires_at))
+    Ok(message::approval_request(&report, &run.report_location(), &id.link(base_url), id.expose_secret(), expires_at))
 }
 
 /// Posts to Slack when a webhook is configured; a failure is logged and reported as not sent.
@@ -157,21 +171,8 @@ async fn read_report(store: &impl ObjectStore, run: &RunRef) -> Result<RunReport
     let invalid =
         |reason: String| NotifyError::RunStateInvalid { bucket: run.bucket.clone(), key: key.clone(), reason };
     let bytes = store.get(&run.bucket, &key).await?.ok_or_else(|| invalid("does not exist".to_owned()))?;
-    let report: RunReport = serde_json::from_slice(&bytes).map_err(|e| invalid(format!("is not a run report: {e}")))?;
-    if report.schema_version != REPORT_SCHEMA_VERSION {
-        return Err(invalid(format!(
-            "has schema version {}, this function reads {REPORT_SCHEMA_VERSION}",
-            report.schema_version
-        )));
-    }
-    if report.execution_name != run.execution_name {
-        return Err(invalid(format!("belongs to execution {:?}", report.execution_name)));
-    }
+    let report = RunReport::parse_for(&bytes, &run.execution_name).map_err(invalid)?;
     Ok(report)
-}
-
-fn location(run: &RunRef) -> String {
-    format!("s3://{}/{}", run.bucket, run.report_key())
 }
 
 fn kind_name(event: &NotifyEvent) -> &'static str {

@@ -86,6 +86,7 @@ fn report() -> RunReport {
 fn config(slack: bool) -> Config {
     Config {
         topic_arn: Some(TOPIC.into()),
+        report_bucket: Some(BUCKET.into()),
         approval_base_url: Some(BASE_URL.into()),
         approval_timeout_seconds: TIMEOUT_SECONDS,
         slack_webhook_url: slack.then(|| Secret::new(WEBHOOK)),
@@ -441,4 +442,15 @@ async fn every_sample_event_behaves() {
         seen += 1;
     }
     assert_eq!(seen, 8);
+}
+
+#[tokio::test]
+async fn a_run_in_another_bucket_is_refused_and_nothing_is_stored_or_sent() {
+    let ports = ports();
+    let mut e = event("approval-request");
+    e["run"]["bucket"] = json!("attacker-bucket");
+    let err = handle(&ports, &config(true), now(), e).await.unwrap_err();
+    assert_eq!(err.error_name(), "InvalidInput");
+    assert!(ports.approvals.records.lock().unwrap().is_empty());
+    assert!(ports.topic.published.lock().unwrap().is_empty());
 }

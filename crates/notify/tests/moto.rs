@@ -112,6 +112,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
         topic_arn: Some(topic_arn.clone()),
         approval_base_url: Some(BASE_URL.into()),
         approvals_table: Some(TABLE.into()),
+        report_bucket: Some(BUCKET.into()),
         approval_timeout_seconds: 7200,
         ..Config::default()
     };

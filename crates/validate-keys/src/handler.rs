@@ -14,6 +14,7 @@ use keyward_core::errors::{self, NamedError};
 use keyward_core::model::User;
 use keyward_core::policy::{self, PlanStatus};
 use keyward_core::ports::{AwsError, ObjectStore};
+use keyward_core::report::add_calls;
 use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
 use serde::de::DeserializeOwned;
 
@@ -175,12 +176,6 @@ fn build_report(
         decision: None,
         actions: Vec::new(),
         api_calls,
-    }
-}
-
-fn add_calls(total: &mut BTreeMap<String, u64>, calls: &BTreeMap<String, u64>) {
-    for (op, n) in calls {
-        *total.entry(op.clone()).or_default() += n;
     }
 }
 
