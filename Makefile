@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: demo test tools lint fmt unit build deploy bench
+.PHONY: demo test tools node-tools lint fmt unit contract build deploy bench
 
 ## demo: a sweep on the local stack (emulated AWS), ending with the approval link and the outcome.
 demo:
@@ -11,12 +11,22 @@ demo:
 	@exit 1
 
 ## test: everything — fmt, clippy -D warnings, unit, property, adapter (aws-smithy-mocks), handler
-## (in-memory fakes) and integration tests against a real moto server on 127.0.0.1.
-test: tools lint unit
+## (in-memory fakes) and integration tests against a real moto server on 127.0.0.1, the contract
+## checks of the state machine and template.yaml, and the release build of the six functions.
+test: tools lint unit contract build
 
 ## tools: the project-local Python tools (.venv/: moto), pinned in requirements.txt.
 tools:
 	scripts/venv
+
+## node-tools: the project-local Node tools (node_modules/: asl-validator), pinned exactly in
+## package.json and package-lock.json; reinstalled with `npm ci` only when the lock file changed.
+node-tools:
+	@if [ ! -x node_modules/.bin/asl-validator ] || ! cmp -s package-lock.json node_modules/.keyward-package-lock.json; then \
+	  echo "==> installing Node tools into node_modules/ (package-lock.json)"; \
+	  npm ci --no-audit --no-fund; \
+	  cp package-lock.json node_modules/.keyward-package-lock.json; \
+	fi
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -28,12 +38,34 @@ fmt:
 unit:
 	$(CARGO) test --workspace --all-features --locked
 
-build:
-	$(CARGO) build --workspace --locked
+## contract: the ASL through asl-validator and moto's parser, template.yaml through cfn-lint and
+## sam validate (--lint), then the Rust contract tests (crate keyward-tests; they also run in `unit`).
+contract: tools node-tools
+	scripts/contract-checks
+	$(CARGO) test -p keyward-tests --all-features --locked
 
-deploy:
-	@echo "make deploy (sam build && sam deploy --guided) needs template.yaml (issue #4), which is not built yet." >&2
-	@exit 1
+## build: release builds of the six functions with cargo-lambda → target/lambda/<fn>/bootstrap.
+## arm64 (what template.yaml deploys, cross-linked by the zig of .venv/) when the Rust target
+## aarch64-unknown-linux-gnu is installed; otherwise x86_64 with plain cargo (no zig needed).
+LAMBDA_BINS := list-users check-user validate-keys notify deactivate approval
+build: tools
+	@if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then \
+	  arch="--arm64"; else arch="--x86-64 --compiler cargo"; fi; \
+	echo "==> cargo lambda build --release $$arch"; \
+	start=$$(date +%s); \
+	PATH="$$PWD/.venv/bin:$$PATH" $(CARGO) lambda build --release --locked $$arch $(addprefix --bin ,$(LAMBDA_BINS)); \
+	echo "==> built in $$(( $$(date +%s) - start )) s:"; \
+	for bin in $(LAMBDA_BINS); do \
+	  file="target/lambda/$$bin/bootstrap"; \
+	  test -x "$$file" || { echo "missing $$file" >&2; exit 1; }; \
+	  printf '%-14s %6d KiB\n' "$$bin" $$(( $$(stat -c %s "$$file") / 1024 )); \
+	done
+
+## deploy: build the six functions for arm64 with SAM (cargo-lambda from .venv/) and deploy the
+## stack, asking for its parameters the first time (samconfig.toml keeps the answers).
+deploy: tools
+	PATH="$$PWD/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
+	PATH="$$PWD/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
 bench:
 	@echo "make bench needs the local stack (issues #4 and #6), which is not built yet." >&2

@@ -1,0 +1,296 @@
+//! `template.yaml` as data. CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!Sub`, …) stay
+//! tagged values in the parsed document; [`intrinsic`] reads the two the contract depends on, in
+//! short or long form.
+
+use std::collections::BTreeMap;
+
+use serde_norway::Value;
+
+/// The template's path, relative to the workspace root.
+pub const PATH: &str = "template.yaml";
+/// The account id placed in ARNs when the template's substitutions are resolved offline.
+pub const ACCOUNT: &str = "123456789012";
+/// The region placed in ARNs when the template's substitutions are resolved offline.
+pub const REGION: &str = "us-east-1";
+
+/// The ARN of a function named `name` in [`ACCOUNT`] and [`REGION`].
+pub fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+}
+
+/// A reference to another part of the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intrinsic {
+    /// `!Ref X` / `{Ref: X}`: a parameter, a resource or a pseudo parameter.
+    Ref(String),
+    /// `!GetAtt X.Attr` / `{Fn::GetAtt: [X, Attr]}`.
+    GetAtt { resource: String, attribute: String },
+    /// Any other intrinsic function (`!Sub`, `!If`, …), by its name.
+    Other(String),
+}
+
+/// The intrinsic function `value` is, or `None` for a plain value.
+pub fn intrinsic(value: &Value) -> Option<Intrinsic> {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let tag = tag.trim_start_matches('!');
+            match (tag, &tagged.value) {
+                ("Ref", Value::String(name)) => Some(Intrinsic::Ref(name.clone())),
+                ("GetAtt", Value::String(dotted)) => dotted.split_once('.').map(|(resource, attribute)| {
+                    Intrinsic::GetAtt { resource: resource.to_owned(), attribute: attribute.to_owned() }
+                }),
+                ("GetAtt", Value::Sequence(parts)) => get_att_parts(parts),
+                _ => Some(Intrinsic::Other(tag.to_owned())),
+            }
+        }
+        Value::Mapping(map) if map.len() == 1 => {
+            let (key, inner) = map.iter().next()?;
+            match (key.as_str()?, inner) {
+                ("Ref", Value::String(name)) => Some(Intrinsic::Ref(name.clone())),
+                ("Fn::GetAtt", Value::Sequence(parts)) => get_att_parts(parts),
+                (name, _) if name.starts_with("Fn::") => {
+                    Some(Intrinsic::Other(name.trim_start_matches("Fn::").to_owned()))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn get_att_parts(parts: &[Value]) -> Option<Intrinsic> {
+    match parts {
+        [Value::String(resource), Value::String(attribute)] => {
+            Some(Intrinsic::GetAtt { resource: resource.clone(), attribute: attribute.clone() })
+        }
+        _ => None,
+    }
+}
+
+/// A scalar as the string CloudFormation would pass on (`90` → "90", `"10.0"` → "10.0").
+pub fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// One `AWS::Serverless::Function` of the template.
+#[derive(Debug, Clone)]
+pub struct Function<'a> {
+    /// Its logical id, e.g. `ListUsersFunction`.
+    pub logical_id: String,
+    /// `Metadata.BuildProperties.Binary`: the binary cargo-lambda builds for it.
+    pub binary: Option<String>,
+    /// The whole resource.
+    pub resource: &'a Value,
+}
+
+impl Function<'_> {
+    /// A property of the function (after `Properties`).
+    pub fn property(&self, name: &str) -> Option<&Value> {
+        self.resource.get("Properties").and_then(|p| p.get(name))
+    }
+}
+
+/// The parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    root: Value,
+}
+
+impl Template {
+    /// Reads and parses `template.yaml` of the workspace.
+    pub fn load() -> Result<Template, String> {
+        Template::parse(&crate::read(PATH)?)
+    }
+
+    /// Parses a template's text.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let root: Value = serde_norway::from_str(text).map_err(|e| format!("{PATH} is not YAML: {e}"))?;
+        Ok(Template { root })
+    }
+
+    /// The whole document.
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
+    /// `Parameters.<name>`.
+    pub fn parameter(&self, name: &str) -> Option<&Value> {
+        self.root.get("Parameters").and_then(|p| p.get(name))
+    }
+
+    /// Every parameter's name.
+    pub fn parameter_names(&self) -> Vec<String> {
+        names(self.root.get("Parameters"))
+    }
+
+    /// `Parameters.<name>.Default` as the string CloudFormation would substitute.
+    pub fn parameter_default(&self, name: &str) -> Option<String> {
+        self.parameter(name).and_then(|p| p.get("Default")).and_then(scalar)
+    }
+
+    /// Every resource, by logical id.
+    pub fn resources(&self) -> Vec<(String, &Value)> {
+        match self.root.get("Resources").and_then(Value::as_mapping) {
+            Some(map) => map.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v))).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// One resource.
+    pub fn resource(&self, logical_id: &str) -> Option<&Value> {
+        self.root.get("Resources").and_then(|r| r.get(logical_id))
+    }
+
+    /// The `Type` of a resource.
+    pub fn resource_type(&self, logical_id: &str) -> Option<&str> {
+        self.resource(logical_id).and_then(|r| r.get("Type")).and_then(Value::as_str)
+    }
+
+    /// The logical ids of the resources of type `kind`.
+    pub fn resources_of_type(&self, kind: &str) -> Vec<String> {
+        self.resources()
+            .into_iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Every `AWS::Serverless::Function`.
+    pub fn functions(&self) -> Vec<Function<'_>> {
+        self.resources()
+            .into_iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+            .map(|(logical_id, resource)| Function {
+                binary: resource
+                    .get("Metadata")
+                    .and_then(|m| m.get("BuildProperties"))
+                    .and_then(|b| b.get("Binary"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                logical_id,
+                resource,
+            })
+            .collect()
+    }
+
+    /// The function whose binary is `binary`.
+    pub fn function_by_binary(&self, binary: &str) -> Option<Function<'_>> {
+        self.functions().into_iter().find(|f| f.binary.as_deref() == Some(binary))
+    }
+
+    /// `Globals.Function.<name>`.
+    pub fn global_function_property(&self, name: &str) -> Option<&Value> {
+        self.root.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get(name))
+    }
+
+    /// The environment a function runs with: `Globals.Function.Environment.Variables` merged with
+    /// its own `Environment.Variables` (SAM's merge: the function's value wins).
+    pub fn function_environment(&self, logical_id: &str) -> BTreeMap<String, Value> {
+        let mut env = variables(self.global_function_property("Environment"));
+        let own = self.resource(logical_id).and_then(|r| r.get("Properties")).and_then(|p| p.get("Environment"));
+        env.extend(variables(own));
+        env
+    }
+
+    /// Every IAM policy statement of a resource's inline `Policies` (SAM functions and state machines).
+    pub fn policy_statements(&self, logical_id: &str) -> Vec<&Value> {
+        let policies = self
+            .resource(logical_id)
+            .and_then(|r| r.get("Properties"))
+            .and_then(|p| p.get("Policies"))
+            .and_then(Value::as_sequence);
+        policies
+            .into_iter()
+            .flatten()
+            .filter_map(|policy| policy.get("Statement").and_then(Value::as_sequence))
+            .flatten()
+            .collect()
+    }
+
+    /// The one `AWS::Serverless::StateMachine`'s logical id.
+    pub fn state_machine(&self) -> Result<String, String> {
+        match self.resources_of_type("AWS::Serverless::StateMachine").as_slice() {
+            [one] => Ok(one.clone()),
+            other => Err(format!("expected one AWS::Serverless::StateMachine, found {other:?}")),
+        }
+    }
+
+    /// The state machine's `DefinitionSubstitutions`.
+    pub fn definition_substitutions(&self) -> Result<BTreeMap<String, Value>, String> {
+        let id = self.state_machine()?;
+        let subs = self
+            .resource(&id)
+            .and_then(|r| r.get("Properties"))
+            .and_then(|p| p.get("DefinitionSubstitutions"))
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| format!("{id} has no DefinitionSubstitutions"))?;
+        Ok(subs.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone()))).collect())
+    }
+
+    /// The substitutions as a deployment with the parameters' defaults would make them: a
+    /// parameter's default for `!Ref`, and a function ARN named after the function's binary for
+    /// `!GetAtt <Function>.Arn` (the local stack names its functions so, too).
+    pub fn default_substitutions(&self) -> Result<BTreeMap<String, String>, String> {
+        let mut out = BTreeMap::new();
+        for (name, value) in self.definition_substitutions()? {
+            let resolved = match intrinsic(&value) {
+                Some(Intrinsic::Ref(parameter)) => self
+                    .parameter_default(&parameter)
+                    .ok_or_else(|| format!("substitution {name}: parameter {parameter} has no default"))?,
+                Some(Intrinsic::GetAtt { resource, attribute }) if attribute == "Arn" => {
+                    let function =
+                        self.functions().into_iter().find(|f| f.logical_id == resource).ok_or_else(|| {
+                            format!("substitution {name}: {resource} is not a function of the template")
+                        })?;
+                    let binary = function.binary.ok_or_else(|| format!("{resource} has no BuildProperties.Binary"))?;
+                    function_arn(&binary)
+                }
+                None => scalar(&value).ok_or_else(|| format!("substitution {name} is not a scalar"))?,
+                other => return Err(format!("substitution {name}: cannot resolve {other:?} offline")),
+            };
+            out.insert(name, resolved);
+        }
+        Ok(out)
+    }
+}
+
+fn names(mapping: Option<&Value>) -> Vec<String> {
+    match mapping.and_then(Value::as_mapping) {
+        Some(map) => map.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect(),
+        None => Vec::new(),
+    }
+}
+
+fn variables(environment: Option<&Value>) -> BTreeMap<String, Value> {
+    match environment.and_then(|e| e.get("Variables")).and_then(Value::as_mapping) {
+        Some(map) => map.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.clone()))).collect(),
+        None => BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_intrinsics_read_the_same() {
+        let doc: Value = serde_norway::from_str(
+            "a: !Ref Mode\nb: {Ref: Mode}\nc: !GetAtt F.Arn\nd: {'Fn::GetAtt': [F, Arn]}\ne: !Sub 'x'\nf: 5\n",
+        )
+        .unwrap();
+        assert_eq!(intrinsic(doc.get("a").unwrap()), Some(Intrinsic::Ref("Mode".into())));
+        assert_eq!(intrinsic(doc.get("b").unwrap()), Some(Intrinsic::Ref("Mode".into())));
+        let arn = Some(Intrinsic::GetAtt { resource: "F".into(), attribute: "Arn".into() });
+        assert_eq!(intrinsic(doc.get("c").unwrap()), arn);
+        assert_eq!(intrinsic(doc.get("d").unwrap()), arn);
+        assert_eq!(intrinsic(doc.get("e").unwrap()), Some(Intrinsic::Other("Sub".into())));
+        assert_eq!(intrinsic(doc.get("f").unwrap()), None);
+    }
+}

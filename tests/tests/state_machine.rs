@@ -1,0 +1,340 @@
+//! The state machine's shape: placeholders and substitutions agree with template.yaml, every
+//! transition lands on a state, every state is reachable, every Lambda task retries the Lambda
+//! service errors with backoff, every error name exists, the approval step times out and catches
+//! both endings, and the definition stays within what the local stack's engine (moto) runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use keyward_core::errors;
+use keyward_tests::asl::{self, Level};
+use keyward_tests::template::Template;
+use serde_json::Value;
+
+const LAMBDA_SERVICE_ERRORS: [&str; 4] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+
+/// Errors that a retry cannot fix: retrying them only repeats the failure (or, for the approval
+/// endings, would ask again).
+const NEVER_RETRIED: [&str; 6] = [
+    errors::INVALID_INPUT,
+    errors::INVALID_CONFIG,
+    errors::RUN_STATE_INVALID,
+    errors::APPROVAL_REJECTED,
+    "States.Timeout",
+    "States.ALL",
+];
+
+fn raw() -> String {
+    keyward_tests::read(asl::PATH).unwrap()
+}
+
+fn definition() -> Value {
+    let subs = Template::load().unwrap().default_substitutions().unwrap();
+    let text = asl::substitute(&raw(), &subs).unwrap();
+    serde_json::from_str(&text).expect("the ASL is JSON once the template's defaults are substituted")
+}
+
+fn state<'a>(levels: &'a [Level<'a>], name: &str) -> &'a Value {
+    levels.iter().find_map(|l| l.states.get(name)).unwrap_or_else(|| panic!("no state {name:?}"))
+}
+
+#[test]
+fn every_placeholder_is_a_definition_substitution_and_every_substitution_is_used() {
+    let used = asl::placeholders(&raw());
+    let defined: BTreeSet<String> = Template::load().unwrap().definition_substitutions().unwrap().into_keys().collect();
+    assert_eq!(used, defined, "ASL placeholders (left) vs template DefinitionSubstitutions (right)");
+}
+
+#[test]
+fn numbers_are_substituted_unquoted() {
+    let raw = raw();
+    for (key, placeholder) in [
+        ("MaxConcurrency", "MaxConcurrency"),
+        ("ToleratedFailurePercentage", "ToleratedFailurePercentage"),
+        ("TimeoutSeconds", "ApprovalTimeoutSeconds"),
+    ] {
+        let written = format!("\"{key}\": ${{{placeholder}}}");
+        assert!(raw.contains(&written), "expected {written} in {}", asl::PATH);
+    }
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    let map = state(&levels, "Check Users");
+    assert!(map["MaxConcurrency"].is_u64(), "MaxConcurrency must be an integer");
+    assert!(map["ToleratedFailurePercentage"].is_f64(), "moto only accepts a decimal ToleratedFailurePercentage");
+    assert!(state(&levels, "Request Approval")["TimeoutSeconds"].is_u64());
+}
+
+#[test]
+fn every_transition_lands_on_a_state_of_its_level() {
+    let definition = definition();
+    for level in asl::levels(&definition).unwrap() {
+        assert!(
+            level.states.contains_key(&level.start_at),
+            "StartAt {:?} of {:?} is not a state",
+            level.start_at,
+            level.scope
+        );
+        for (name, state) in level.states {
+            for next in asl::transitions(state) {
+                assert!(
+                    level.states.contains_key(&next),
+                    "{name:?} moves to {next:?}, which is not a state of its level"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_state_is_reachable_from_start() {
+    let definition = definition();
+    for level in asl::levels(&definition).unwrap() {
+        let mut seen = BTreeSet::from([level.start_at.clone()]);
+        let mut todo = vec![level.start_at.clone()];
+        while let Some(name) = todo.pop() {
+            for next in asl::transitions(&level.states[&name]) {
+                if seen.insert(next.clone()) {
+                    todo.push(next);
+                }
+            }
+        }
+        let all: BTreeSet<String> = level.states.keys().cloned().collect();
+        let unreachable: Vec<_> = all.difference(&seen).collect();
+        assert!(unreachable.is_empty(), "unreachable states in {:?}: {unreachable:?}", level.scope);
+    }
+}
+
+#[test]
+fn every_state_either_ends_or_moves_on() {
+    let definition = definition();
+    for level in asl::levels(&definition).unwrap() {
+        for (name, state) in level.states {
+            match state["Type"].as_str().unwrap() {
+                "Succeed" | "Fail" => assert!(state.get("Next").is_none(), "{name:?} is terminal"),
+                "Choice" => assert!(state.get("Choices").is_some_and(|c| c.as_array().is_some_and(|c| !c.is_empty()))),
+                other => {
+                    let ends = state.get("End") == Some(&Value::Bool(true));
+                    assert!(
+                        ends ^ state.get("Next").is_some(),
+                        "{other} state {name:?} needs exactly one of Next or End"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn state_names_are_title_case() {
+    let definition = definition();
+    for level in asl::levels(&definition).unwrap() {
+        for name in level.states.keys() {
+            for word in name.trim_end_matches('?').split(' ') {
+                assert!(
+                    word.chars().next().is_some_and(char::is_uppercase),
+                    "state {name:?}: {word:?} is not capitalised"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_lambda_task_calls_a_function_of_the_template() {
+    let template = Template::load().unwrap();
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    let tasks = asl::lambda_tasks(&levels);
+    assert!(!tasks.is_empty());
+    let mut called = BTreeSet::new();
+    for (_, name, state) in &tasks {
+        let arn =
+            state["Parameters"]["FunctionName"].as_str().unwrap_or_else(|| panic!("{name:?} has no FunctionName"));
+        let binary = arn.rsplit(':').next().unwrap();
+        assert_eq!(
+            arn,
+            keyward_tests::template::function_arn(binary),
+            "{name:?}: FunctionName must be a substituted ARN"
+        );
+        assert!(
+            template.function_by_binary(binary).is_some(),
+            "{name:?} calls {binary}, which template.yaml does not define"
+        );
+        called.insert(binary.to_owned());
+    }
+    // The approval function is called by people (its URL), never by the state machine.
+    let expected: BTreeSet<String> =
+        ["list-users", "check-user", "validate-keys", "notify", "deactivate"].map(str::to_owned).into();
+    assert_eq!(called, expected);
+    // Every Task in keyward is a Lambda task.
+    for level in &levels {
+        for (name, state) in level.states {
+            if state["Type"] == "Task" {
+                assert!(asl::is_lambda_task(state), "{name:?} is a Task but not lambda:invoke");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_error_name_is_a_keyward_error_or_a_step_functions_error() {
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    for level in &levels {
+        for (name, state) in level.states {
+            let (retried, caught) = asl::error_names(state);
+            for error in retried.iter().chain(&caught) {
+                let known = errors::ALL.contains(&error.as_str())
+                    || error.starts_with("States.")
+                    || LAMBDA_SERVICE_ERRORS.contains(&error.as_str());
+                assert!(known, "{name:?} names the error {error:?}, which is not in keyward_core::errors::ALL");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_lambda_task_retries_the_lambda_service_errors_with_backoff_and_never_the_hopeless_ones() {
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    for (_, name, state) in asl::lambda_tasks(&levels) {
+        let retriers = state["Retry"].as_array().unwrap_or_else(|| panic!("{name:?} has no Retry"));
+        let lambda = retriers
+            .iter()
+            .find(|r| {
+                LAMBDA_SERVICE_ERRORS.iter().all(|e| r["ErrorEquals"].as_array().unwrap().contains(&Value::from(*e)))
+            })
+            .unwrap_or_else(|| panic!("{name:?} does not retry all of {LAMBDA_SERVICE_ERRORS:?} in one retrier"));
+        for retrier in retriers {
+            assert!(retrier["MaxAttempts"].as_u64().is_some_and(|n| (2..=10).contains(&n)), "{name:?}: MaxAttempts");
+            assert!(retrier["BackoffRate"].as_f64().is_some_and(|r| r >= 1.5), "{name:?}: BackoffRate must back off");
+            assert!(retrier["IntervalSeconds"].as_u64().is_some_and(|s| s >= 1), "{name:?}: IntervalSeconds");
+        }
+        assert_eq!(lambda["JitterStrategy"], "FULL", "{name:?}: the Lambda retrier should jitter");
+        let (retried, _) = asl::error_names(state);
+        for hopeless in NEVER_RETRIED {
+            assert!(!retried.iter().any(|e| e == hopeless), "{name:?} retries {hopeless}");
+        }
+    }
+}
+
+#[test]
+fn tasks_that_call_aws_retry_throttling_by_name() {
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    // Which service a function calls decides which throttling names it can raise.
+    let calls_iam = ["List Users", "Check User", "Deactivate", "Deactivate Approved Keys"];
+    for (_, name, state) in asl::lambda_tasks(&levels) {
+        let (retried, _) = asl::error_names(state);
+        assert!(retried.iter().any(|e| e == errors::AWS_THROTTLED), "{name:?} does not retry AwsThrottled");
+        if calls_iam.contains(&name.as_str()) {
+            assert!(retried.iter().any(|e| e == errors::IAM_THROTTLED), "{name:?} does not retry IamThrottled");
+        }
+    }
+}
+
+#[test]
+fn the_approval_step_waits_for_the_token_times_out_and_catches_both_endings() {
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    let waiting: Vec<_> = asl::lambda_tasks(&levels)
+        .into_iter()
+        .filter(|(_, _, s)| asl::waits_for_task_token(s))
+        .map(|(_, n, _)| n)
+        .collect();
+    assert_eq!(waiting, ["Request Approval"], "exactly one task waits for a human");
+    let approval = state(&levels, "Request Approval");
+    let defaults = Template::load().unwrap().default_substitutions().unwrap();
+    assert_eq!(approval["TimeoutSeconds"].to_string(), defaults["ApprovalTimeoutSeconds"]);
+    assert_eq!(approval["Payload"], Value::Null, "the payload belongs under Parameters");
+    assert_eq!(approval["Parameters"]["Payload"]["task_token.$"], "$$.Task.Token");
+    let catchers = approval["Catch"].as_array().unwrap();
+    let target = |error: &str| {
+        catchers
+            .iter()
+            .find(|c| c["ErrorEquals"].as_array().unwrap().contains(&Value::from(error)))
+            .unwrap_or_else(|| panic!("Request Approval does not catch {error}"))
+    };
+    assert_eq!(target(errors::APPROVAL_REJECTED)["Next"], "Notify Rejected");
+    assert_eq!(target("States.Timeout")["Next"], "Notify Expired");
+    for catcher in catchers {
+        // The default ResultPath ($) would replace the state, and the run with it.
+        let path = catcher["ResultPath"].as_str().unwrap_or("$");
+        assert!(path.starts_with("$.") && !path.starts_with("$.validated"), "a catcher must keep $.validated: {path}");
+    }
+    // No other state catches anything: a failure anywhere else fails the run loudly.
+    for level in &levels {
+        for (name, state) in level.states {
+            if name != "Request Approval" {
+                assert!(state.get("Catch").is_none(), "{name:?} catches errors");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_definition_stays_within_what_moto_runs() {
+    fn keys(value: &Value, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(fields) => {
+                for (key, inner) in fields {
+                    out.insert(key.clone());
+                    keys(inner, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| keys(i, out)),
+            _ => {}
+        }
+    }
+    let definition = definition();
+    let mut used = BTreeSet::new();
+    keys(&definition, &mut used);
+    // JSONata fields, and the two Map features moto 5.2.5 lacks (ResultWriter only writes an empty manifest).
+    for absent in ["QueryLanguage", "Arguments", "Output", "Assign", "ItemBatcher", "ResultWriter"] {
+        assert!(!used.contains(absent), "{} uses {absent}, which the local stack (moto 5.2.5) cannot run", asl::PATH);
+    }
+    let levels = asl::levels(&definition).unwrap();
+    let map = state(&levels, "Check Users");
+    assert_eq!(
+        map["ItemProcessor"]["ProcessorConfig"],
+        serde_json::json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"})
+    );
+    assert_eq!(map["ItemReader"]["Resource"], "arn:aws:states:::s3:getObject");
+    assert_eq!(map["ItemReader"]["ReaderConfig"]["InputType"], "JSON");
+    assert_eq!(map["ResultPath"], Value::Null, "the Map's results are read from S3, not kept in state");
+}
+
+#[test]
+fn choices_compare_with_the_values_the_contracts_serialize() {
+    use keyward_core::contracts::NextStep;
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    let next_step = state(&levels, "Next Step?");
+    let compared: BTreeMap<String, String> = next_step["Choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["Variable"], "$.validated.next");
+            (c["StringEquals"].as_str().unwrap().to_owned(), c["Next"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let expected: BTreeMap<String, String> = [
+        (NextStep::Done, "Done"),
+        (NextStep::Deactivate, "Deactivate"),
+        (NextStep::RequestApproval, "Request Approval"),
+    ]
+    .into_iter()
+    .map(|(step, target)| (serde_json::to_value(step).unwrap().as_str().unwrap().to_owned(), target.to_owned()))
+    .collect();
+    assert_eq!(compared, expected, "every NextStep has exactly one branch");
+    let candidates = state(&levels, "Has Candidates?");
+    assert_eq!(candidates["Choices"][0]["Variable"], "$.listed.has_candidates");
+    assert_eq!(candidates["Choices"][0]["BooleanEquals"], true);
+}
