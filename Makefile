@@ -7,8 +7,7 @@ CARGO ?= cargo
 
 ## demo: a sweep on the local stack (emulated AWS), ending with the approval link and the outcome.
 demo:
-	@echo "make demo needs the state machine, SAM template and local stack (issue #4), which are not built yet." >&2
-	@exit 1
+	scripts/demo
 
 ## test: everything — fmt, clippy -D warnings, unit, property, adapter (aws-smithy-mocks), handler
 ## (in-memory fakes) and integration tests against a real moto server on 127.0.0.1, the contract
