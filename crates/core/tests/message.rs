@@ -5,15 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
 use keyward_core::decision::{Approver, Decision, KeyRef};
 use keyward_core::exemption::EXEMPT_TAG;
+use keyward_core::fixtures::{key, now, user};
 use keyward_core::message::{
     DECISION_BLOCK_ID, MAX_SUBJECT_CHARS, Message, SLACK_LIST_LINES, SLACK_MAX_BLOCKS, SLACK_MAX_TEXT_CHARS,
     TEXT_LIST_LINES, approval_request, clean, digest, expired, outcome, rejected,
 };
-use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
+use keyward_core::model::{AccessKey, KeyStatus, User};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::recheck::SkipReason;
 use keyward_core::report::{ActionOutcome, ActionRecord, REPORT_SCHEMA_VERSION, RunReport};
@@ -23,42 +24,6 @@ use serde_json::Value;
 const LOCATION: &str = "s3://keyward-reports/runs/keyward-2026-11-21/report.json";
 const LINK: &str = "https://abc123.lambda-url.eu-west-1.on.aws/approvals/0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const APPROVAL_ID: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
-
-fn now() -> DateTime<Utc> {
-    "2026-11-21T06:00:00Z".parse().unwrap()
-}
-
-fn days_ago(days: i64) -> DateTime<Utc> {
-    now() - Duration::days(days)
-}
-
-/// A user with MFA and no console password: compliant unless keys say otherwise.
-fn user(name: &str) -> User {
-    User {
-        name: name.into(),
-        arn: format!("arn:aws:iam::123456789012:user/{name}"),
-        path: "/".into(),
-        created: days_ago(400),
-        has_console_password: false,
-        mfa_devices: vec![format!("arn:aws:iam::123456789012:mfa/{name}")],
-        tags: Default::default(),
-        access_keys: vec![],
-    }
-}
-
-/// An active key created `age` days ago, last used `used` days ago with s3 in us-east-1 (`None`: never).
-fn key(id: &str, age: i64, used: Option<i64>) -> AccessKey {
-    AccessKey {
-        id: id.into(),
-        status: KeyStatus::Active,
-        created: days_ago(age),
-        last_used: used.map(|d| KeyUse {
-            at: days_ago(d),
-            service: Some("s3".into()),
-            region: Some("us-east-1".into()),
-        }),
-    }
-}
 
 fn with_keys(mut u: User, keys: Vec<AccessKey>) -> User {
     u.access_keys = keys;

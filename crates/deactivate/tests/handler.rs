@@ -12,6 +12,7 @@ use keyward_core::contracts::DeactivateOutput;
 use keyward_core::decision::{Approver, Decision, KeyRef};
 use keyward_core::errors::{INVALID_INPUT, NamedError, RUN_STATE_INVALID};
 use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::fixtures::{days_ago, key, now as evaluated_at};
 use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::ports::Iam;
@@ -33,31 +34,9 @@ const B2: &str = "AKIABOB2NOMFAKEY0002";
 /// carol's key is older than a year.
 const C1: &str = "AKIACAROL1OLDKEY0001";
 
-/// The evaluation time of the run.
-fn evaluated_at() -> DateTime<Utc> {
-    "2026-11-21T06:00:00Z".parse().unwrap()
-}
-
 /// The time of the deactivation (the approver took a while).
 fn now() -> DateTime<Utc> {
     evaluated_at() + Duration::hours(3)
-}
-
-fn days_ago(days: i64) -> DateTime<Utc> {
-    evaluated_at() - Duration::days(days)
-}
-
-fn key(id: &str, age: i64, used: Option<i64>) -> AccessKey {
-    AccessKey {
-        id: id.into(),
-        status: KeyStatus::Active,
-        created: days_ago(age),
-        last_used: used.map(|d| KeyUse {
-            at: days_ago(d),
-            service: Some("s3".into()),
-            region: Some("us-east-1".into()),
-        }),
-    }
 }
 
 fn user(name: &str, mfa: bool, console: bool, keys: Vec<AccessKey>) -> User {

@@ -81,6 +81,14 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         actions: vec![],
         api_calls: Default::default(),
     };
+    // AND a decision approving only the first key, recorded in the run report as the approval
+    // function records it before it calls back
+    let decision = Decision {
+        approved: vec![KeyRef { user_name: "dora".into(), access_key_id: approved.clone() }],
+        decided_by: Approver::LinkHolder { source_ip: Some("127.0.0.1".into()), user_agent: None },
+        decided_at: Utc::now(),
+    };
+    let report = RunReport { decision: Some(decision.clone()), ..report };
     let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
     s3_client.create_bucket().bucket(BUCKET).send().await.unwrap();
     s3_client
@@ -92,23 +100,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         .await
         .unwrap();
 
-    // WHEN deactivate runs with a decision approving only the first key
-    let decision = Decision {
-        approved: vec![KeyRef { user_name: "dora".into(), access_key_id: approved.clone() }],
-        decided_by: Approver::LinkHolder { source_ip: Some("127.0.0.1".into()), user_agent: None },
-        decided_at: Utc::now(),
-    };
-    // (recorded in the run report first, as the approval function does before it calls back)
-    let mut report = report;
-    report.decision = Some(decision.clone());
-    s3_client
-        .put_object()
-        .bucket(BUCKET)
-        .key(run.report_key())
-        .body(serde_json::to_vec(&report).unwrap().into())
-        .send()
-        .await
-        .unwrap();
+    // WHEN deactivate runs with that decision
     let event = json!({"run": run, "decision": decision});
     let iam = IamAdapter::new(&sdk, 50.0);
     let store = S3Store::new(&sdk);
