@@ -3,16 +3,17 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: demo test tools node-tools lint fmt unit contract build deploy bench
+.PHONY: demo test tools node-tools browser lint fmt unit contract build e2e deploy bench
 
 ## demo: a sweep on the local stack (emulated AWS), ending with the approval link and the outcome.
 demo:
 	scripts/demo
 
-## test: everything — fmt, clippy -D warnings, unit, property, adapter (aws-smithy-mocks), handler
-## (in-memory fakes) and integration tests against a real moto server on 127.0.0.1, the contract
-## checks of the state machine and template.yaml, and the release build of the six functions.
-test: tools lint unit contract build
+## test: everything — fmt, clippy -D warnings, ruff, unit, property, adapter (aws-smithy-mocks),
+## handler (in-memory fakes) and integration tests against a real moto server on 127.0.0.1, the
+## contract checks of the state machine and template.yaml, the release build of the six functions,
+## and the end-to-end tests on the local stack (with the browser test in Debian's headless chromium).
+test: tools lint unit contract build e2e
 
 ## tools: the project-local Python tools (.venv/: moto), pinned in requirements.txt.
 tools:
@@ -27,12 +28,15 @@ node-tools:
 	  cp package-lock.json node_modules/.keyward-package-lock.json; \
 	fi
 
-lint:
+lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+	.venv/bin/ruff check scripts tests/e2e
+	.venv/bin/ruff format --check scripts tests/e2e
 
-fmt:
+fmt: tools
 	$(CARGO) fmt --all
+	.venv/bin/ruff format scripts tests/e2e
 
 unit:
 	$(CARGO) test --workspace --all-features --locked
@@ -60,12 +64,35 @@ build: tools
 	  printf '%-14s %6d KiB\n' "$$bin" $$(( $$(stat -c %s "$$file") / 1024 )); \
 	done
 
+## browser: Debian's chromium for the browser test, with apt-get when /usr/bin/chromium is missing.
+## Not pinned to a version: Debian's security archive keeps only the current chromium build, so a
+## pin would break on its next security update. Playwright (the driver) is pinned in requirements.txt.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "==> installing Debian's chromium (apt-get) for the browser test"; \
+	  sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo"; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -qq chromium >/dev/null \
+	    || { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium >/dev/null; }; \
+	fi
+	@echo "==> $$(/usr/bin/chromium --version 2>/dev/null)"
+
+## e2e: the end-to-end tests (tests/e2e, pytest): the real state machine on moto's engine, the real
+## handlers under cargo lambda watch, every path of DESIGN.md section 1, the approval page in
+## chromium, injected faults and an IAM throttle. The tests bring the local stack up with each
+## module's configuration and stop it at the end; a stack that does not come up fails them.
+e2e: tools browser
+	$(CARGO) build --locked $(addprefix --bin ,$(LAMBDA_BINS))
+	cd tests/e2e && ../../.venv/bin/pytest
+
 ## deploy: build the six functions for arm64 with SAM (cargo-lambda from .venv/) and deploy the
 ## stack, asking for its parameters the first time (samconfig.toml keeps the answers).
 deploy: tools
 	PATH="$$PWD/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
 	PATH="$$PWD/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
+## bench: sweeps of generated 1,000- and 5,000-user accounts on the local stack (report and live
+## screening, and under an IAM throttle); prints the table, writes target/bench/results.json and
+## exits 0 only when every budget holds (scripts/local_stack/bench.py).
 bench:
-	@echo "make bench needs the local stack (issues #4 and #6), which is not built yet." >&2
-	@exit 1
+	scripts/bench

@@ -260,7 +260,8 @@ def state_lock():
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise StackError(f"another scripts/local-stack holds {LOCK_FILE} for over {LOCK_SECONDS} s")
+                    held = f"another scripts/local-stack holds {LOCK_FILE} for over {LOCK_SECONDS} s"
+                    raise StackError(held) from None
                 time.sleep(0.2)
         try:
             yield
@@ -315,9 +316,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         "lambda_port": "LAMBDA_PORT",
         "iam_throttle_rps": THROTTLE_VAR,
     }
-    found = [
-        f"{label} {old.get(key)} → {new.get(key)}" for key, label in names.items() if old.get(key) != new.get(key)
-    ]
+    found = [f"{label} {old.get(key)} → {new.get(key)}" for key, label in names.items() if old.get(key) != new.get(key)]
     old_settings, new_settings = old.get("settings", {}), new.get("settings", {})
     for name in sorted(set(old_settings) | set(new_settings)):
         if old_settings.get(name) != new_settings.get(name):
@@ -834,8 +833,7 @@ def start_stack(config: dict[str, Any], template: Template, concurrency: int, st
     )
     print(f"    ready in {waited:.1f} s")
     say(
-        f"starting cargo lambda watch on 127.0.0.1:{config['lambda_port']}"
-        f" (up to {concurrency} instances per function)"
+        f"starting cargo lambda watch on 127.0.0.1:{config['lambda_port']} (up to {concurrency} instances per function)"
     )
     watch = start_watch(config, template, concurrency)
     waited = wait_until(
@@ -937,9 +935,10 @@ def _reset_iam_counts(config: dict[str, Any]) -> None:
 
 def summary(config: dict[str, Any], state_machine_arn: str, seconds: float, fresh: bool) -> None:
     settings = config["settings"]
-    shown = ", ".join(
-        f"{k}={'***' if k in SECRET_VARS else v}" for k, v in sorted(settings.items())
-    ) or "all defaults (KEYWARD_MODE=approve)"
+    shown = (
+        ", ".join(f"{k}={'***' if k in SECRET_VARS else v}" for k, v in sorted(settings.items()))
+        or "all defaults (KEYWARD_MODE=approve)"
+    )
     state = "up" if fresh else "already up"
     say(f"local stack {state} in {seconds:.1f} s")
     logs = STATE_DIR.relative_to(ROOT)

@@ -15,23 +15,26 @@ sweeps the same small account. Keys of any other user are never approved by the 
 from __future__ import annotations
 
 import datetime as dt
-import html
-import json
 import os
-import re
 import secrets
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = ROOT / "target" / "local-stack"
-ENV_FILE = STATE_DIR / "env"
-CONFIG_FILE = STATE_DIR / "config.json"
+from stackkit import (
+    LocalStackError,
+    Seeder,
+    approval_link,
+    decide,
+    key_statuses,
+    load_env,
+    open_page,
+    read_report,
+    remove_user,
+    sns_messages,
+    stack_settings,
+    user_names,
+)
 
 POLL_SECONDS = 2
 PROGRESS_SECONDS = 10
@@ -40,9 +43,6 @@ RUN_BOUND_SECONDS = 300
 DEFAULT_APPROVAL_TIMEOUT = 86400
 #: What the confirm page records as the approver's browser.
 USER_AGENT = "keyward-demo (make demo, DEMO_AUTO_APPROVE=1)"
-
-#: 127.0.0.1 only: never through a proxy the caller's environment may name.
-HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class DemoError(Exception):
@@ -57,77 +57,8 @@ def line(message: str = "") -> None:
     print(message, flush=True)
 
 
-def load_env() -> dict[str, str]:
-    if not ENV_FILE.exists():
-        raise DemoError(f"{ENV_FILE.relative_to(ROOT)} does not exist: is the local stack up?")
-    env = {}
-    for raw in ENV_FILE.read_text().splitlines():
-        if "=" in raw and not raw.lstrip().startswith("#"):
-            key, value = raw.split("=", 1)
-            env[key.strip()] = value.strip()
-    os.environ.update(env)  # boto3 reads AWS_ENDPOINT_URL, credentials and region from here
-    return env
-
-
-def stack_settings() -> dict[str, str]:
-    try:
-        return dict(json.loads(CONFIG_FILE.read_text()).get("settings", {}))
-    except (OSError, ValueError):
-        return {}
-
-
-def rfc3339(at: dt.datetime) -> str:
-    return at.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def http_json(method: str, url: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    try:
-        with HTTP.open(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        raise DemoError(f"{method} {url}: HTTP {error.code}: {error.read().decode(errors='replace')[:300]}") from None
-
-
 # --------------------------------------------------------------------------------------------------
 # The demo account
-
-
-class Seeder:
-    def __init__(self, iam, endpoint: str, prefix: str, now: dt.datetime):
-        self.iam = iam
-        self.endpoint = endpoint
-        self.prefix = prefix
-        self.now = now
-        self.users: list[tuple[str, str]] = []  # (user name, what it shows)
-
-    def user(self, short: str, shows: str, path: str = "/", console: bool = False, tags: dict | None = None) -> str:
-        name = f"{self.prefix}-{short}"
-        extra = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
-        self.iam.create_user(UserName=name, Path=path, **extra)
-        if console:
-            self.iam.create_login_profile(UserName=name, Password="Demo-password-1!", PasswordResetRequired=False)
-        self.users.append((name, shows))
-        return name
-
-    def key(self, user: str, age_days: int, used_days_ago: int | None, active: bool = True) -> str:
-        key_id = self.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
-        created = self.now - dt.timedelta(days=age_days, hours=1)
-        last_used = None if used_days_ago is None else rfc3339(self.now - dt.timedelta(days=used_days_ago))
-        document = {"user": user, "access_key_id": key_id, "created": rfc3339(created), "last_used": last_used}
-        if last_used:  # a key never used has no last service or region
-            document.update({"last_used_service": "s3", "last_used_region": "us-east-1"})
-        http_json("POST", f"{self.endpoint}/_keyward/keys", document)
-        if not active:
-            self.iam.update_access_key(UserName=user, AccessKeyId=key_id, Status="Inactive")
-        return key_id
-
-    def mfa(self, user: str) -> None:
-        serial = self.iam.create_virtual_mfa_device(VirtualMFADeviceName=user)["VirtualMFADevice"]["SerialNumber"]
-        self.iam.enable_mfa_device(
-            UserName=user, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
-        )
 
 
 def seed(iam, endpoint: str, prefix: str) -> list[tuple[str, str]]:
@@ -148,8 +79,9 @@ def seed(iam, endpoint: str, prefix: str) -> list[tuple[str, str]]:
     s.key(u, age_days=80, used_days_ago=1)
     # A console user without MFA: checked live, so the inactive key is reported (a user whose only
     # finding would be an inactive key is screened out by the credential report under SCREENING=report).
-    u = s.user("frank", "console without MFA, only an inactive key 300 days old -> reported, never touched",
-               console=True)
+    u = s.user(
+        "frank", "console without MFA, only an inactive key 300 days old -> reported, never touched", console=True
+    )
     s.key(u, age_days=300, used_days_ago=250, active=False)
     u = s.user("grace", "programmatic-only user without MFA -> not flagged (MFA_SCOPE=console)")
     s.key(u, age_days=20, used_days_ago=1)
@@ -179,32 +111,6 @@ def seed(iam, endpoint: str, prefix: str) -> list[tuple[str, str]]:
     s.key(u, age_days=30, used_days_ago=1)
     u = s.user("peggy", "console user without MFA and without keys -> no-mfa, nothing to deactivate", console=True)
     return s.users
-
-
-def remove_user(iam, name: str) -> None:
-    """Deletes a demo user and what IAM requires gone first (moto: local stack only)."""
-    try:
-        for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
-            iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
-        for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
-            iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
-            iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
-        try:
-            iam.delete_login_profile(UserName=name)
-        except iam.exceptions.NoSuchEntityException:
-            pass
-        iam.delete_user(UserName=name)
-    except Exception as error:  # a leftover user only makes the sweep bigger
-        line(f"    could not remove {name}: {type(error).__name__}: {error}")
-
-
-def demo_keys(iam, users: list[str]) -> dict[str, tuple[str, str]]:
-    """Every key of these users: key id -> (user, status)."""
-    keys = {}
-    for user in users:
-        for key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
-            keys[key["AccessKeyId"]] = (user, key["Status"])
-    return keys
 
 
 # --------------------------------------------------------------------------------------------------
@@ -239,8 +145,17 @@ class Follower:
                 self.current = entered.get("name", "?")
                 line(f"    {self.elapsed()}  -> {self.current}")
                 self.last_print = time.monotonic()
-            elif kind in ("MapRunStarted", "MapRunSucceeded", "MapRunFailed", "TaskFailed", "LambdaFunctionFailed",
-                          "ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted", "TaskTimedOut"):
+            elif kind in (
+                "MapRunStarted",
+                "MapRunSucceeded",
+                "MapRunFailed",
+                "TaskFailed",
+                "LambdaFunctionFailed",
+                "ExecutionFailed",
+                "ExecutionTimedOut",
+                "ExecutionAborted",
+                "TaskTimedOut",
+            ):
                 details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
                 extra = " ".join(f"{k}={details[k]}" for k in ("error", "cause") if details.get(k))
                 line(f"    {self.elapsed()}     {kind} {extra[:300]}".rstrip())
@@ -253,56 +168,6 @@ class Follower:
         if time.monotonic() - self.last_print >= PROGRESS_SECONDS:
             line(f"    {self.elapsed()}     still {self.status}, in {self.current}; waiting for {waiting_for}")
             self.last_print = time.monotonic()
-
-
-def run_messages(endpoint: str, topic_arn: str, skip: int) -> list[dict[str, Any]]:
-    query = urllib.parse.urlencode({"topic_arn": topic_arn})
-    return http_json("GET", f"{endpoint}/_keyward/sns-messages?{query}")[skip:]
-
-
-APPROVAL_LINK = re.compile(r"https?://[^\s<>\"')\]]+/approvals/[0-9A-Za-z_-]+")
-
-
-def approval_message(messages: list[dict[str, Any]], execution_name: str) -> tuple[dict[str, Any], str] | None:
-    for message in messages:
-        text = message.get("message") or ""
-        found = APPROVAL_LINK.search(text)
-        if found and execution_name in text:
-            return message, found.group(0)
-    return None
-
-
-# --------------------------------------------------------------------------------------------------
-# The confirm page, as a browser would use it
-
-
-def open_page(link: str) -> tuple[str, list[str]]:
-    request = urllib.request.Request(link, headers={"accept": "text/html", "user-agent": USER_AGENT})
-    with HTTP.open(request, timeout=30) as response:
-        page = response.read().decode()
-    token = re.search(r'<input type="hidden" name="token" value="([^"]*)"', page)
-    if not token:
-        raise DemoError(f"the confirm page at {link} has no form token:\n{page[:1500]}")
-    keys = [html.unescape(k) for k in re.findall(r'<input[^>]*name="key" value="([^"]+)"', page)]
-    return html.unescape(token.group(1)), keys
-
-
-def submit(link: str, token: str, keys: list[str]) -> str:
-    fields = [("token", token)] + [("key", key) for key in keys] + [("decision", "approve")]
-    body = urllib.parse.urlencode(fields).encode()
-    request = urllib.request.Request(
-        link,
-        data=body,
-        method="POST",
-        headers={"content-type": "application/x-www-form-urlencoded", "user-agent": USER_AGENT},
-    )
-    try:
-        with HTTP.open(request, timeout=60) as response:
-            page = response.read().decode()
-    except urllib.error.HTTPError as error:
-        raise DemoError(f"the approval POST was refused: HTTP {error.code}: {error.read().decode()[:800]}") from None
-    text = re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<(style|head)[^>]*>.*?</\1>", " ", page))
-    return " ".join(html.unescape(text).split())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -342,21 +207,24 @@ def main() -> int:
 
     # 1. the account: earlier demo runs' users go first, so every run sweeps the same small account
     # (their run reports stay in the bucket).
-    earlier = [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"].startswith("demo-")]
+    earlier = user_names(iam, "demo-")
     if earlier:
         say(f"removing {len(earlier)} users of earlier demo runs (their run reports stay in the bucket)")
         for name in earlier:
-            remove_user(iam, name)
+            try:
+                remove_user(iam, name)
+            except Exception as error:  # a leftover user only makes the sweep bigger
+                line(f"    could not remove {name}: {type(error).__name__}: {error}")
     say(f"seeding the demo account: users {prefix}-* in the emulator ({endpoint})")
     seeded = seed(iam, endpoint, prefix)
     for name, shows in seeded:
         line(f"    {name:20} {shows}")
     users = [name for name, _ in seeded]
-    before = demo_keys(iam, users)
+    before = key_statuses(iam, users)
     line(f"    {len(users)} users, {len(before)} access keys, in {time.monotonic() - demo_started:.1f} s")
 
     # 2. the execution
-    skip = len(run_messages(endpoint, topic_arn, 0))
+    skip = len(sns_messages(endpoint, topic_arn))
     say(f"starting execution {execution_name} of {machine.rsplit(':', 1)[-1]} (mode {mode}, input {{}})")
     execution_arn = sfn.start_execution(stateMachineArn=machine, name=execution_name, input="{}")["executionArn"]
     line(f"    {execution_arn}")
@@ -367,18 +235,20 @@ def main() -> int:
     deadline = time.monotonic() + RUN_BOUND_SECONDS
     while True:
         status = follower.poll()
-        messages = run_messages(endpoint, topic_arn, skip)
+        messages = sns_messages(endpoint, topic_arn)[skip:]
         if messages and not digest_shown:
             digest_shown = True
             say(f"findings digest (SNS, subject: {messages[0].get('subject')})")
             for text_line in (messages[0].get("message") or "").splitlines():
                 line(f"    | {text_line}")
-        approval = approval_message(messages, execution_name)
+        approval = approval_link(messages, execution_name)
         if approval or status != "RUNNING":
             break
         if time.monotonic() > deadline:
-            raise DemoError(f"execution {execution_name} is still {status} after {RUN_BOUND_SECONDS} s (in "
-                            f"{follower.current}); logs in target/local-stack/")
+            raise DemoError(
+                f"execution {execution_name} is still {status} after {RUN_BOUND_SECONDS} s (in "
+                f"{follower.current}); logs in target/local-stack/"
+            )
         follower.progress("the digest and the approval request")
         time.sleep(POLL_SECONDS)
 
@@ -391,7 +261,8 @@ def main() -> int:
         if auto_approve:
             # 3a. decide like a person in the browser: open the page, untick one key, approve the rest.
             say("DEMO_AUTO_APPROVE=1: opening the confirm page and deciding like a person would")
-            token, offered = open_page(link)
+            page = open_page(link, USER_AGENT)
+            offered = page.keys
             line(f"    the page offers {len(offered)} keys, all ticked: {', '.join(offered)}")
             ours = {k for k, (u, _) in before.items()}
             others = [k for k in offered if k not in ours]
@@ -407,14 +278,18 @@ def main() -> int:
             if others:
                 line(f"    unticking {len(others)} keys of earlier demo runs: {', '.join(others)}")
             line(f"    approving {len(approved)} keys: {', '.join(approved)}")
-            result = submit(link, token, approved)
-            line(f"    the page answers: {result[:300]}")
+            answer = decide(link, page.token, approved, "approve", USER_AGENT)
+            if answer.status != 200:
+                raise DemoError(f"the approval POST was refused: HTTP {answer.status}: {answer.text[:800]}")
+            line(f"    the page answers: {answer.text[:300]}")
         else:
             # 3b. a person decides in the browser.
             say("open this link in a browser and decide; waiting…")
             line(f"    {link}")
-            line(f"    (the link expires after APPROVAL_TIMEOUT_SECONDS={approval_timeout} s; Ctrl-C stops waiting, "
-                 "the execution keeps waiting)")
+            line(
+                f"    (the link expires after APPROVAL_TIMEOUT_SECONDS={approval_timeout} s; Ctrl-C stops waiting, "
+                "the execution keeps waiting)"
+            )
         bound = approval_timeout + RUN_BOUND_SECONDS if not auto_approve else RUN_BOUND_SECONDS
         deadline = time.monotonic() + bound
         while True:
@@ -422,15 +297,17 @@ def main() -> int:
             if status != "RUNNING":
                 break
             if time.monotonic() > deadline:
-                raise DemoError(f"execution {execution_name} is still {status} after {bound} s (in "
-                                f"{follower.current}); logs in target/local-stack/")
+                raise DemoError(
+                    f"execution {execution_name} is still {status} after {bound} s (in "
+                    f"{follower.current}); logs in target/local-stack/"
+                )
             follower.progress("the decision" if "Approval" in follower.current else "the end of the run")
             time.sleep(POLL_SECONDS)
     elif status == "SUCCEEDED":
         line(f"    the run ended without asking for approval (mode {mode}, or an empty or capped plan)")
 
     say(f"execution {execution_name}: {status} after {time.monotonic() - follower.started:.1f} s")
-    for message in run_messages(endpoint, topic_arn, skip)[1:]:
+    for message in sns_messages(endpoint, topic_arn)[skip + 1 :]:
         if approval and message is not None and message.get("message") == approval[0].get("message"):
             continue
         line(f"    SNS: {message.get('subject')}")
@@ -439,21 +316,26 @@ def main() -> int:
     report_key = f"runs/{execution_name}/report.json"
     report_url = f"s3://{bucket}/{report_key}"
     try:
-        report = json.loads(s3.get_object(Bucket=bucket, Key=report_key)["Body"].read())
+        report = read_report(s3, bucket, execution_name)
+        if report is None:
+            line(f"    {report_url} does not exist")
     except Exception as error:
         report = None
         line(f"    could not read {report_url}: {type(error).__name__}: {error}")
     actions = (report or {}).get("actions") or []
     if report is not None:
-        plan = [(k.get("user_name"), k.get("access_key_id")) for k in
-                (report.get("evaluation", {}).get("plan", {}).get("keys") or [])]
+        plan = [
+            (k.get("user_name"), k.get("access_key_id"))
+            for k in (report.get("evaluation", {}).get("plan", {}).get("keys") or [])
+        ]
         decision = report.get("decision") or {}
         by = decision.get("decided_by") or {}
         say(
             f"the plan held {len(plan)} keys; decision: {len(decision.get('approved') or [])} approved"
             f" at {decision.get('decided_at', '-')} by {by.get('kind', '-')}"
             f" ({', '.join(f'{k}={v}' for k, v in by.items() if k != 'kind')})"
-            if decision else f"the plan held {len(plan)} keys; no decision recorded"
+            if decision
+            else f"the plan held {len(plan)} keys; no decision recorded"
         )
         inactive = report.get("evaluation", {}).get("inactive_keys") or []
         line(f"    inactive keys reported, never touched: {len(inactive)}")
@@ -473,7 +355,7 @@ def main() -> int:
             for u, k in not_approved:
                 line(f"    {k}  {u}")
 
-    after = demo_keys(iam, users)
+    after = key_statuses(iam, users)
     say("every demo key, read back from IAM now")
     for key_id, (user, status_now) in sorted(after.items(), key=lambda kv: (kv[1][0], kv[0])):
         was = before[key_id][1]
@@ -492,8 +374,10 @@ def main() -> int:
     say("the run report (the audit record)")
     line(f"    {report_url}")
     line("    fetch it:  set -a; . target/local-stack/env; set +a")
-    line(f"               .venv/bin/python -c 'import boto3; print(boto3.client(\"s3\").get_object(Bucket=\"{bucket}\", "
-         f"Key=\"{report_key}\")[\"Body\"].read().decode())'")
+    line(
+        f'               .venv/bin/python -c \'import boto3; print(boto3.client("s3").get_object(Bucket="{bucket}", '
+        f'Key="{report_key}")["Body"].read().decode())\''
+    )
 
     # 5. the verdict
     problems = []
@@ -514,8 +398,10 @@ def main() -> int:
             if was == "Inactive" and after.get(key_id, ("", ""))[1] != "Inactive":
                 problems.append(f"the key {key_id} was Inactive and is now {after.get(key_id)}")
     line()
-    line(f"demo took {time.monotonic() - demo_started:.1f} s. The stack is still up: run it again with make demo, "
-         "stop it with scripts/local-stack down.")
+    line(
+        f"demo took {time.monotonic() - demo_started:.1f} s. The stack is still up: run it again with make demo, "
+        "stop it with scripts/local-stack down."
+    )
     if problems:
         for problem in problems:
             print(f"demo FAILED: {problem}", file=sys.stderr)
@@ -530,10 +416,12 @@ def main() -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except DemoError as error:
+    except (DemoError, LocalStackError) as error:
         print(f"demo FAILED: {error}", file=sys.stderr)
-        print("the stack is still up (logs in target/local-stack/); stop it with scripts/local-stack down",
-              file=sys.stderr)
+        print(
+            "the stack is still up (logs in target/local-stack/); stop it with scripts/local-stack down",
+            file=sys.stderr,
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         print("\ndemo: interrupted; the stack is still up (scripts/local-stack down stops it)", file=sys.stderr)

@@ -14,6 +14,11 @@ with four additions. Started and stopped by scripts/local-stack; see DESIGN.md s
    does (HTTP 400, Query-protocol XML error `Throttling`).
 4. IAM calls are counted per operation: GET /_keyward/iam-calls (DELETE resets), and the throttled
    ones on GET /_keyward/iam-throttled; PUT /_keyward/iam-throttle {"rps": N|null} changes the rate.
+5. Injected failures, for the fault tests: PUT /_keyward/faults {"target": "lambda:check-user" |
+   "sns:Publish", "count": N or null (until cleared), "after": N (let N pass first), "match": "text"
+   (only invocations whose payload holds it), "error": a function error name, "Lambda.ServiceException"
+   (Lambda's own HTTP 500), or for SNS an error code such as "AuthorizationError" (HTTP 403)};
+   GET lists them with how many were injected, DELETE clears them.
 Also GET /_keyward/sns-messages (every message published, e.g. the approval link) and
 GET /_keyward/health (who is listening). All of /_keyward/ exists only in the local stack.
 
@@ -82,6 +87,14 @@ class LambdaForwarder:
                 target=self._forward_logged, args=(function_name, payload), name=f"event-{function_name}", daemon=True
             ).start()
             return b""
+        injected = FAULTS.take(f"lambda:{function_name}", payload)
+        if injected == "Lambda.ServiceException":
+            LOG.info("invoke %s: injected ServiceException", function_name)
+            raise LambdaServiceError(f"injected fault: {function_name} not invoked")
+        if injected:
+            LOG.info("invoke %s: injected function error %s", function_name, injected)
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error_payload(injected, f"injected fault: {function_name} not invoked")
         function_error, data = self._forward(function_name, payload)
         if function_error:
             response_headers["x-amz-function-error"] = function_error
@@ -98,9 +111,7 @@ class LambdaForwarder:
         cannot run the function at all (not listening, unknown binary)."""
         timeout = self.timeouts.get(function_name, self.default_timeout)
         url = f"{self.base}/{quote(function_name, safe='')}/invocations"
-        request = urllib.request.Request(
-            url, data=payload, method="POST", headers={"Content-Type": "application/json"}
-        )
+        request = urllib.request.Request(url, data=payload, method="POST", headers={"Content-Type": "application/json"})
         started = time.monotonic()
         try:
             with self.opener.open(request, timeout=timeout + FORWARD_GRACE_SECONDS) as response:
@@ -157,6 +168,71 @@ def _error_type(data: bytes) -> str | None:
 
 def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode("utf-8")
+
+
+class Faults:
+    """Failures injected on purpose (PUT /_keyward/faults): each fault fails the matching requests
+    from the `after`+1-th on, `count` times (None: until cleared)."""
+
+    TARGETS = re.compile(r"^(lambda:[A-Za-z0-9_-]+|sns:Publish)$")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.faults: list[dict[str, Any]] = []
+
+    def add(self, document: Any) -> dict[str, Any]:
+        if not isinstance(document, dict) or not self.TARGETS.match(str(document.get("target", ""))):
+            raise HookError(
+                400,
+                'target must be "lambda:<function>" or "sns:Publish": '
+                '{"target": "lambda:check-user", "count": 2, "error": "AwsCallFailed"}',
+            )
+        count, after = document.get("count"), document.get("after", 0)
+        for name, value in (("count", count), ("after", after)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise HookError(400, f"{name} must be a whole number (or null for count: until cleared)")
+        error = document.get("error") or ("InternalError" if document["target"] == "sns:Publish" else "AwsCallFailed")
+        fault = {
+            "target": document["target"],
+            "count": count,
+            "after": after or 0,
+            "error": str(error),
+            "match": document.get("match"),
+            "seen": 0,
+            "injected": 0,
+        }
+        with self.lock:
+            self.faults.append(fault)
+        LOG.info("fault injected: %s", {k: v for k, v in fault.items() if k not in ("seen", "injected")})
+        return fault
+
+    def take(self, target: str, payload: bytes = b"") -> str | None:
+        """The error to answer this request with, or None to let it through."""
+        with self.lock:
+            for fault in self.faults:
+                if fault["target"] != target:
+                    continue
+                if fault["match"] and fault["match"].encode() not in payload:
+                    continue
+                fault["seen"] += 1
+                if fault["seen"] <= fault["after"]:
+                    continue
+                if fault["count"] is not None and fault["injected"] >= fault["count"]:
+                    continue
+                fault["injected"] += 1
+                return fault["error"]
+        return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(f) for f in self.faults]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+
+FAULTS = Faults()
 
 
 class LambdaServiceError(Exception):
@@ -380,6 +456,20 @@ THROTTLING_XML = (
 )
 
 
+SNS_ERROR_XML = (
+    '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
+    "<Error><Type>Receiver</Type><Code>{code}</Code><Message>injected fault</Message></Error>"
+    "<RequestId>{request_id}</RequestId></ErrorResponse>"
+)
+
+#: The HTTP status SNS answers an error code with (400 for the others).
+SNS_ERROR_STATUS = {
+    "InternalError": HTTPStatus.INTERNAL_SERVER_ERROR,
+    "AuthorizationError": HTTPStatus.FORBIDDEN,
+    "Throttled": HTTPStatus.TOO_MANY_REQUESTS,
+}
+
+
 class IamGate:
     """Counts IAM requests per operation and, when a rate is set, throttles them."""
 
@@ -417,13 +507,13 @@ class IamGate:
             self.throttled.clear()
 
 
-def iam_operation(environ: dict[str, Any]) -> str | None:
-    """The IAM action of a request (Query protocol), or None when it is not an IAM request. Reads and
-    restores the request body."""
+def query_operation(environ: dict[str, Any], wanted: str) -> str | None:
+    """The action of a request to service `wanted` ("iam", "sns": Query protocol), or None when the
+    request is for another service. Reads and restores the request body."""
     match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     service = match.group(1) if match else None
     host = environ.get("HTTP_HOST", "")
-    if service != "iam" and not host.startswith("iam."):
+    if service != wanted and not host.startswith(f"{wanted}."):
         return None
     action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
     if action is None and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
@@ -450,7 +540,17 @@ class KeywardApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_keyward/"):
             return self.hook(environ, start_response, path, environ.get("REQUEST_METHOD", "GET"))
-        operation = iam_operation(environ)
+        if query_operation(environ, "sns") == "Publish" and (error := FAULTS.take("sns:Publish")):
+            LOG.info("sns Publish: injected %s", error)
+            request_id = str(uuid.uuid4())
+            body = SNS_ERROR_XML.format(code=error, request_id=request_id).encode("utf-8")
+            status = SNS_ERROR_STATUS.get(error, HTTPStatus.BAD_REQUEST)
+            start_response(
+                f"{status.value} {status.phrase}",
+                [("Content-Type", "text/xml"), ("Content-Length", str(len(body))), ("x-amzn-RequestId", request_id)],
+            )
+            return [body]
+        operation = query_operation(environ, "iam")
         if operation is not None and not self.gate.admit(operation):
             request_id = str(uuid.uuid4())
             body = THROTTLING_XML.format(request_id=request_id).encode("utf-8")
@@ -506,6 +606,15 @@ class KeywardApp:
                 LOG.info("IAM throttle set to %s requests/s", rate)
                 return 200, {"rps": self.gate.rate}
             raise HookError(405, "use GET or PUT /_keyward/iam-throttle")
+        if path == "/_keyward/faults":
+            if method == "GET":
+                return 200, FAULTS.snapshot()
+            if method == "PUT":
+                return 200, FAULTS.add(_read_json(environ))
+            if method == "DELETE":
+                FAULTS.clear()
+                return 200, []
+            raise HookError(405, "use GET, PUT or DELETE /_keyward/faults")
         raise HookError(404, f"no test hook at {method} {path}")
 
 
@@ -550,9 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.serving import make_server
 
     # The same as POST /moto-api/config: run state machines for real, and no docker for Lambda.
-    moto_api_backend.set_config(
-        {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-    )
+    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
     forwarder = LambdaForwarder(args.lambda_port, parse_timeouts(args.function_timeouts), args.default_timeout)
     patch_moto_lambda(forwarder)
     patch_credential_report()

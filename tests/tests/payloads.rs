@@ -204,6 +204,21 @@ impl Walker<'_> {
                 }
             }
             "Map" => self.map(scope, &key, &state, input, map_item, &ctx, depth),
+            "Pass" => {
+                // Parameters (or the input itself) placed by ResultPath; a Pass state calls nothing.
+                let result = match state.get("Parameters") {
+                    Some(parameters) => asl::build(parameters, &input, &ctx),
+                    None => Ok(input.clone()),
+                };
+                match result.and_then(|r| asl::apply_result_path(&input, state.get("ResultPath"), r)) {
+                    Ok(after) => {
+                        if let Some(next) = state["Next"].as_str() {
+                            self.walk(scope, next, after, map_item, depth + 1);
+                        }
+                    }
+                    Err(e) => self.problem(&key, e),
+                }
+            }
             "Succeed" | "Fail" => {}
             other => self.problem(&key, format!("state type {other} is not simulated")),
         }

@@ -1,0 +1,280 @@
+"""What the demo, the end-to-end tests and the benchmark share to drive the local stack from outside,
+as a user and an approver would: read target/local-stack/env, seed IAM users and backdate their keys
+through the test hook, start and follow executions of the real state machine, find the approval link
+in the SNS messages the emulator recorded, and use the confirm page like a browser without JavaScript.
+
+boto3 comes from .venv/ (moto's dependency); everything else is the standard library. Every wait is
+bounded; every HTTP request goes to 127.0.0.1, never through a proxy the environment may name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = ROOT / "target" / "local-stack"
+ENV_FILE = STATE_DIR / "env"
+CONFIG_FILE = STATE_DIR / "config.json"
+
+HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+#: A console password the emulator accepts (IAM's default password policy).
+PASSWORD = "Local-stack-password-1!"
+
+APPROVAL_LINK = re.compile(r"https?://[^\s<>\"')\]]+/approvals/[0-9A-Za-z_-]+")
+
+
+class LocalStackError(Exception):
+    """The local stack is not there, or answered something a caller cannot go on with."""
+
+
+def load_env(export: bool = True) -> dict[str, str]:
+    """target/local-stack/env as a dict; with `export`, also into os.environ (boto3 reads the endpoint,
+    credentials and region from there)."""
+    if not ENV_FILE.exists():
+        raise LocalStackError(f"{ENV_FILE.relative_to(ROOT)} does not exist: is the local stack up?")
+    env = {}
+    for raw in ENV_FILE.read_text().splitlines():
+        if "=" in raw and not raw.lstrip().startswith("#"):
+            key, value = raw.split("=", 1)
+            env[key.strip()] = value.strip()
+    if export:
+        os.environ.update(env)
+    return env
+
+
+def stack_settings() -> dict[str, str]:
+    """The configuration the running stack was brought up with (KEYWARD_MODE=..., as given to `up`)."""
+    try:
+        return dict(json.loads(CONFIG_FILE.read_text()).get("settings", {}))
+    except (OSError, ValueError):
+        return {}
+
+
+def rfc3339(at: dt.datetime) -> str:
+    return at.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 10) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    try:
+        with HTTP.open(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")[:300]
+        raise LocalStackError(f"{method} {url}: HTTP {error.code}: {detail}") from None
+    except urllib.error.URLError as error:
+        raise LocalStackError(f"{method} {url}: {error.reason} (is the local stack up?)") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# IAM: seeding and reading back
+
+
+class Seeder:
+    """Creates users and keys in the emulator, with key ages and last uses set through the test hook
+    (`POST /_keyward/keys`), relative to `now`."""
+
+    def __init__(self, iam, endpoint: str, prefix: str, now: dt.datetime | None = None):
+        self.iam = iam
+        self.endpoint = endpoint
+        self.prefix = prefix
+        self.now = now or dt.datetime.now(dt.timezone.utc)
+        self.users: list[tuple[str, str]] = []  # (user name, what it shows)
+
+    def user(
+        self, short: str, shows: str = "", path: str = "/", console: bool = False, tags: dict[str, str] | None = None
+    ) -> str:
+        name = f"{self.prefix}-{short}"
+        extra = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
+        self.iam.create_user(UserName=name, Path=path, **extra)
+        if console:
+            self.iam.create_login_profile(UserName=name, Password=PASSWORD, PasswordResetRequired=False)
+        self.users.append((name, shows))
+        return name
+
+    def key(self, user: str, age_days: int, used_days_ago: int | None, active: bool = True) -> str:
+        key_id = self.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+        self.backdate(user, key_id, age_days, used_days_ago)
+        if not active:
+            self.iam.update_access_key(UserName=user, AccessKeyId=key_id, Status="Inactive")
+        return key_id
+
+    def backdate(self, user: str, key_id: str, age_days: int, used_days_ago: int | None) -> None:
+        """Sets the key's creation `age_days` (and an hour) ago and its last use `used_days_ago` days ago
+        (None: never used), as ListAccessKeys, GetAccessKeyLastUsed and the credential report see them."""
+        created = self.now - dt.timedelta(days=age_days, hours=1)
+        last_used = None if used_days_ago is None else rfc3339(self.now - dt.timedelta(days=used_days_ago))
+        document = {"user": user, "access_key_id": key_id, "created": rfc3339(created), "last_used": last_used}
+        if last_used:  # a key never used has no last service or region
+            document.update({"last_used_service": "s3", "last_used_region": "us-east-1"})
+        http_json("POST", f"{self.endpoint}/_keyward/keys", document)
+
+    def mfa(self, user: str) -> None:
+        serial = self.iam.create_virtual_mfa_device(VirtualMFADeviceName=user)["VirtualMFADevice"]["SerialNumber"]
+        self.iam.enable_mfa_device(
+            UserName=user, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+        )
+
+
+def remove_user(iam, name: str) -> None:
+    """Deletes a user and what IAM requires gone first: keys, MFA devices, login profile."""
+    for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    for device in iam.list_mfa_devices(UserName=name)["MFADevices"]:
+        iam.deactivate_mfa_device(UserName=name, SerialNumber=device["SerialNumber"])
+        iam.delete_virtual_mfa_device(SerialNumber=device["SerialNumber"])
+    try:
+        iam.delete_login_profile(UserName=name)
+    except iam.exceptions.NoSuchEntityException:
+        pass
+    iam.delete_user(UserName=name)
+
+
+def user_names(iam, prefix: str = "") -> list[str]:
+    names: list[str] = []
+    for page in iam.get_paginator("list_users").paginate():
+        names += [u["UserName"] for u in page["Users"] if u["UserName"].startswith(prefix)]
+    return names
+
+
+def key_statuses(iam, users: list[str]) -> dict[str, tuple[str, str]]:
+    """Every key of these users, read from IAM now: key id -> (user, "Active" | "Inactive")."""
+    keys = {}
+    for user in users:
+        for key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
+            keys[key["AccessKeyId"]] = (user, key["Status"])
+    return keys
+
+
+# --------------------------------------------------------------------------------------------------
+# Executions
+
+
+def sns_messages(endpoint: str, topic_arn: str) -> list[dict[str, Any]]:
+    """Every message published to the topic, oldest first (the emulator's record)."""
+    query = urllib.parse.urlencode({"topic_arn": topic_arn})
+    return http_json("GET", f"{endpoint}/_keyward/sns-messages?{query}")
+
+
+def approval_link(messages: list[dict[str, Any]], execution_name: str) -> tuple[dict[str, Any], str] | None:
+    """The approval request of this execution among the messages, and its link."""
+    for message in messages:
+        text = message.get("message") or ""
+        found = APPROVAL_LINK.search(text)
+        if found and execution_name in text:
+            return message, found.group(0)
+    return None
+
+
+def wait_until(what: str, check: Callable[[], Any], seconds: float, poll: float = 1.0) -> Any:
+    """Polls `check` until it returns something truthy; raises LocalStackError after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise LocalStackError(f"timed out after {seconds:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+def states_entered(sfn, execution_arn: str) -> list[str]:
+    """The names of the states the execution entered, in order (the Map's own children excluded)."""
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if e.get("stateEnteredEventDetails")]
+
+
+def read_report(s3, bucket: str, execution_name: str) -> dict[str, Any] | None:
+    """runs/<execution>/report.json, or None while it does not exist."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"runs/{execution_name}/report.json")["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return json.loads(body)
+
+
+# --------------------------------------------------------------------------------------------------
+# The confirm page, used like a browser without JavaScript
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]  # names in lower case
+    body: str
+
+    @property
+    def text(self) -> str:
+        return page_text(self.body)
+
+
+def page_text(page: str) -> str:
+    """A page's visible text on one line."""
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<(style|head)[^>]*>.*?</\1>", " ", page))
+    return " ".join(html.unescape(text).split())
+
+
+def fetch(
+    url: str,
+    method: str = "GET",
+    user_agent: str = "keyward-local-stack",
+    form: list[tuple[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One HTTP request; an error status is an Answer too, not an exception."""
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    all_headers = {"accept": "text/html", "user-agent": user_agent}
+    if form is not None:
+        all_headers["content-type"] = "application/x-www-form-urlencoded"
+    all_headers.update(headers or {})
+    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
+    try:
+        with HTTP.open(request, timeout=60) as response:
+            return Answer(
+                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
+            )
+    except urllib.error.HTTPError as error:
+        return Answer(
+            error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode(errors="replace")
+        )
+    except urllib.error.URLError as error:
+        raise LocalStackError(f"{method} {url}: {error.reason} (is the local stack up?)") from None
+
+
+@dataclass
+class ConfirmPage:
+    token: str
+    keys: list[str]
+    text: str
+
+
+def open_page(link: str, user_agent: str = "keyward-local-stack") -> ConfirmPage:
+    """GET the confirm page: its form token and the key ids it offers (all ticked)."""
+    answer = fetch(link, user_agent=user_agent)
+    token = re.search(r'<input type="hidden" name="token" value="([^"]*)"', answer.body)
+    if answer.status != 200 or not token:
+        raise LocalStackError(
+            f"the confirm page at {link} answered HTTP {answer.status} without a form:\n{answer.text[:1500]}"
+        )
+    keys = [html.unescape(k) for k in re.findall(r'<input[^>]*name="key" value="([^"]+)"', answer.body)]
+    return ConfirmPage(html.unescape(token.group(1)), keys, answer.text)
+
+
+def decide(
+    link: str, token: str, keys: list[str], decision: str = "approve", user_agent: str = "keyward-local-stack"
+) -> Answer:
+    """POST the confirm page's form: `decision` is "approve" (the ticked `keys`) or "reject"."""
+    return fetch(link, "POST", user_agent, [("token", token)] + [("key", k) for k in keys] + [("decision", decision)])

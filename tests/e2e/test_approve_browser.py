@@ -1,0 +1,112 @@
+"""The approval page in a real browser (DESIGN.md section 7.6): Debian's headless Chromium, driven by
+Playwright, opens the link from the approval request, unticks one key and approves the rest; exactly
+the ticked keys become Inactive; the same link opened again says "already decided".
+
+Chromium is /usr/bin/chromium (make e2e installs Debian's package when it is missing;
+KEYWARD_CHROMIUM names another binary). Playwright's own browser downloads are never used.
+Screenshots of both pages go to target/e2e/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import stackkit
+from conftest import APPROVE_SETTINGS, ROOT, actions, seed_three_violations
+
+SETTINGS = APPROVE_SETTINGS
+
+CHROMIUM = os.environ.get("KEYWARD_CHROMIUM", "/usr/bin/chromium")
+#: Headless, as root in a sandbox-less container, and quiet on a machine without internet access.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+SCREENSHOTS = ROOT / "target" / "e2e"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: make e2e installs Debian's chromium package"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deactivated(stack, account, browser):
+    s = account
+    keys = seed_three_violations(s)
+    users = [u for u, _ in s.users]
+    before = stackkit.key_statuses(stack.iam, users)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    sweep = stack.sweep("browser")
+    link = sweep.approval_link()  # from the approval request on the SNS topic, as the approver gets it
+
+    context = browser.new_context()
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+
+    response = page.goto(link)
+    assert response is not None and response.status == 200
+    headers = response.headers
+    policy = headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy, policy  # no script runs at all
+    assert "frame-ancestors 'none'" in policy
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert "no-store" in headers["cache-control"]
+    assert page.title().startswith("keyward")
+    assert page.get_by_role("heading", level=1).inner_text() == "Approve access key deactivation"
+
+    boxes = page.locator('input[type="checkbox"][name="key"]')
+    offered = sorted(boxes.nth(i).get_attribute("value") for i in range(boxes.count()))
+    assert offered == sorted([keys["no-mfa"], keys["too-old"], keys["unused"]])
+    assert all(boxes.nth(i).is_checked() for i in range(boxes.count())), "every planned key starts ticked"
+    # Each checkbox is labelled with its user, so a screen reader announces whose key it is.
+    for short in ("console", "old", "idle"):
+        assert page.get_by_label(f"{s.prefix}-{short}", exact=True).is_checked()
+    page.screenshot(path=str(SCREENSHOTS / "approval-page.png"), full_page=True)
+
+    page.locator(f'input[name="key"][value="{keys["too-old"]}"]').uncheck()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Deactivate selected").click()
+    result = page.locator("body").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "approval-done.png"), full_page=True)
+    assert "Approved: 2 access keys will be deactivated" in result, result[:1000]
+    sweep.succeeds()
+
+    after = stackkit.key_statuses(stack.iam, users)
+    changed = {k for k in after if after[k][1] != before[k][1]}
+    assert changed == {keys["no-mfa"], keys["unused"]}, f"changed: {changed}"
+    assert after[keys["too-old"]][1] == "Active", "the unticked key stays active"
+    report = sweep.report()
+    assert set(actions(report)) == {keys["no-mfa"], keys["unused"]}
+    decided_by = report["decision"]["decided_by"]
+    assert decided_by["kind"] == "link-holder" and decided_by["source_ip"] == "127.0.0.1"
+    assert "HeadlessChrome" in decided_by["user_agent"], decided_by
+
+    # The same link, opened again (a new tab, the browser's history): already decided.
+    again = context.new_page()
+    response = again.goto(link)
+    assert response is not None and response.status == 409
+    assert "already decided" in again.locator("body").inner_text()
+    assert not again.locator('input[name="key"]').count(), "a decided approval offers nothing to tick"
+    assert console_errors == [], f"the page logged errors (a CSP violation?): {console_errors}"
+    context.close()

@@ -1,0 +1,76 @@
+"""KEYWARD_MODE=report (the dry run): the whole plan is computed, reported and sent, and nothing in
+IAM changes; no approval is requested."""
+
+from __future__ import annotations
+
+import stackkit
+from conftest import findings, plan_keys, plan_status, seed_three_violations
+
+SETTINGS = {"KEYWARD_MODE": "report", "UNUSED_KEY_DAYS": "30", "EXEMPT_USERS": "/breakglass/", "IAM_MAX_RPS": "200"}
+
+
+def test_report_mode_reports_the_plan_and_changes_nothing(stack, account):
+    s = account
+    keys = seed_three_violations(s)
+    users = [u for u, _ in s.users]
+    before = stackkit.key_statuses(stack.iam, users)
+    calls_before = stack.iam_calls()
+
+    sweep = stack.sweep("report")
+    sweep.succeeds()
+
+    assert stackkit.key_statuses(stack.iam, users) == before
+    states = sweep.states()
+    assert "Notify Findings" in states
+    assert not {"Request Approval", "Deactivate", "Deactivate Approved Keys"} & set(states), states
+    report = sweep.report()
+    assert report["config"]["mode"] == "report"
+    assert plan_status(report) == "report-only"
+    assert plan_keys(report) == {keys["no-mfa"], keys["too-old"], keys["unused"]}
+    assert report.get("decision") is None and report.get("actions") == []
+    assert len(sweep.messages()) == 1, sweep.subjects()
+    digest = sweep.messages()[0]["message"]
+    assert not stackkit.APPROVAL_LINK.search(digest)
+    for key_id in (keys["no-mfa"], keys["too-old"], keys["unused"]):
+        assert key_id in digest
+
+    # Not one IAM call that writes: the emulator counted every request of the run.
+    calls = stack.iam_calls()
+    run_calls = {op: n - calls_before.get(op, 0) for op, n in calls.items() if n != calls_before.get(op, 0)}
+    writes = {op for op in run_calls if not op.startswith(("Get", "List", "Generate"))}
+    assert writes == set(), run_calls
+
+
+def seed_mixed_account(s: stackkit.Seeder, users: int) -> None:
+    """A deterministic mix: every third user breaks a rule, the rest are compliant."""
+    for i in range(users):
+        user = s.user(f"u{i:03}", console=i % 6 == 0)
+        if i % 3 == 0:
+            s.key(user, age_days=100 + i, used_days_ago=1)  # key-too-old
+        elif i % 3 == 1:
+            s.key(user, age_days=10, used_days_ago=1)
+        if i % 6 == 3:
+            s.key(user, age_days=40, used_days_ago=35)  # key-unused (UNUSED_KEY_DAYS=30)
+
+
+def test_a_throttled_sweep_evaluates_every_user_and_finds_the_same(stack, account):
+    seed_mixed_account(account, 24)
+    calm = stack.sweep("calm")
+    calm.succeeds()
+    expected = findings(calm.report())
+    assert len({user for _, user, _ in expected}) == 8  # every third user
+
+    throttled_before = stackkit.http_json("GET", f"{stack.endpoint}/_keyward/iam-throttled")
+    stackkit.http_json("PUT", f"{stack.endpoint}/_keyward/iam-throttle", {"rps": 5})
+    try:
+        stormy = stack.sweep("throttled")
+        stormy.succeeds(seconds=300)
+    finally:
+        stackkit.http_json("PUT", f"{stack.endpoint}/_keyward/iam-throttle", {"rps": None})
+    throttled = stackkit.http_json("GET", f"{stack.endpoint}/_keyward/iam-throttled")
+    assert sum(throttled.values()) > sum(throttled_before.values()), "the emulator throttled nothing"
+
+    report = stormy.report()
+    assert report["users_not_evaluated"] == [] and report["users_checked"] == calm.report()["users_checked"]
+    assert findings(report) == expected
+    assert plan_keys(report) == plan_keys(calm.report())
