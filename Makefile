@@ -47,10 +47,13 @@ contract: tools node-tools
 	scripts/contract-checks
 	$(CARGO) test -p keyward-tests --all-features --locked
 
-## build: release builds of the six functions with cargo-lambda → target/lambda/<fn>/bootstrap.
-## arm64 (what template.yaml deploys, cross-linked by the zig of .venv/) when the Rust target
-## aarch64-unknown-linux-gnu is installed; otherwise x86_64 with plain cargo (no zig needed).
 LAMBDA_BINS := list-users check-user validate-keys notify deactivate approval
+## The size budget of each release binary (issue #6): 10 MB.
+MAX_BINARY_BYTES := 10000000
+
+## build: release builds of the six functions with cargo-lambda → target/lambda/<fn>/bootstrap, each
+## under MAX_BINARY_BYTES. arm64 (what template.yaml deploys, cross-linked by the zig of .venv/)
+## when the Rust target aarch64-unknown-linux-gnu is installed; otherwise x86_64 with plain cargo.
 build: tools
 	@if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then \
 	  arch="--arm64"; else arch="--x86-64 --compiler cargo"; fi; \
@@ -58,11 +61,15 @@ build: tools
 	start=$$(date +%s); \
 	PATH="$$PWD/.venv/bin:$$PATH" $(CARGO) lambda build --release --locked $$arch $(addprefix --bin ,$(LAMBDA_BINS)); \
 	echo "==> built in $$(( $$(date +%s) - start )) s:"; \
+	too_big=0; \
 	for bin in $(LAMBDA_BINS); do \
 	  file="target/lambda/$$bin/bootstrap"; \
 	  test -x "$$file" || { echo "missing $$file" >&2; exit 1; }; \
-	  printf '%-14s %6d KiB\n' "$$bin" $$(( $$(stat -c %s "$$file") / 1024 )); \
-	done
+	  size=$$(stat -c %s "$$file"); \
+	  printf '%-14s %9d bytes\n' "$$bin" "$$size"; \
+	  if [ "$$size" -ge $(MAX_BINARY_BYTES) ]; then echo "$$file is over the budget of $(MAX_BINARY_BYTES) bytes" >&2; too_big=1; fi; \
+	done; \
+	exit $$too_big
 
 ## browser: Debian's chromium for the browser test, with apt-get when /usr/bin/chromium is missing.
 ## Not pinned to a version: Debian's security archive keeps only the current chromium build, so a
