@@ -52,6 +52,7 @@ fn user(name: &str, mfa: bool, key_age_days: i64) -> User {
         path: "/".into(),
         created: evaluated_at() - Duration::days(800),
         has_console_password: true,
+        console_password_source: Default::default(),
         mfa_devices: if mfa { vec![format!("arn:aws:iam::123456789012:mfa/{name}")] } else { vec![] },
         tags: Default::default(),
         access_keys: vec![AccessKey {
@@ -59,6 +60,7 @@ fn user(name: &str, mfa: bool, key_age_days: i64) -> User {
             status: KeyStatus::Active,
             created: evaluated_at() - Duration::days(key_age_days),
             last_used: Some(KeyUse { at: evaluated_at() - Duration::days(1), service: None, region: None }),
+            last_used_source: Default::default(),
         }],
     }
 }
