@@ -244,6 +244,73 @@ async fn throttling_past_every_retry_is_a_throttled_error() {
     assert_eq!(rule.num_calls(), 3, "the SDK made all three attempts");
 }
 
+/// The SDK's clock following tokio's (paused) one. The mocked client's default clock stands
+/// still, and adaptive retries measure their client-side send rate on it.
+#[derive(Debug, Clone, Copy)]
+struct TokioClock {
+    started: std::time::SystemTime,
+    at: Instant,
+}
+
+impl aws_smithy_async::time::TimeSource for TokioClock {
+    fn now(&self) -> std::time::SystemTime {
+        self.started + self.at.elapsed()
+    }
+}
+
+/// An adapter over a mocked client with the retry and timeout settings the Lambdas use
+/// (`keyward_aws::sdk`): adaptive retries, 10 attempts, 60 s per call, 20 s per attempt.
+/// The SDK keeps the retry quota and adaptive mode's send rate per retry partition for the whole
+/// process: these clients get a partition of their own, so a storm cannot drain the quota of the
+/// other tests running beside it, and share `clock`, so time never runs backwards for it.
+fn production_adapter(rules: &[&Rule], clock: TokioClock) -> IamAdapter {
+    let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules, |c| {
+        c.retry_config(keyward_aws::sdk::retry_config())
+            .timeout_config(keyward_aws::sdk::timeout_config())
+            .time_source(clock)
+            .retry_partition(aws_sdk_iam::config::retry::RetryPartition::new("keyward-throttling-storm"))
+    });
+    IamAdapter::from_client(client, 1000.0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttling_storm_is_retried_within_bounds_then_iam_throttled_never_no_mfa() {
+    let clock = TokioClock { started: std::time::SystemTime::UNIX_EPOCH, at: Instant::now() };
+    // Backoff is jittered: run the storm many times so a rare schedule cannot hide.
+    for storm in 0..25 {
+        // GIVEN IAM answers every ListMFADevices with Throttling
+        let mut rules = vec![
+            mock!(Client::list_mfa_devices)
+                .sequence()
+                .error(|| aws_sdk_iam::operation::list_mfa_devices::ListMFADevicesError::generic(throttling()))
+                .repeatedly()
+                .build(),
+        ];
+        rules.extend(quiet_alice());
+        let iam = production_adapter(&refs(&rules), clock);
+        let start = Instant::now();
+
+        // WHEN alice is read, fully live and with the report's facts
+        let live = iam.read_user("alice").await;
+        let with_facts = iam.read_user_with_report("alice", &reported_alice(&[]), utc(REPORTED_AT)).await;
+
+        // THEN each read gave up within the SDK's attempts and the 60 s bound of a call, and says
+        // IamThrottled: never a user without MFA
+        for read in [live, with_facts] {
+            let err = read.unwrap_err();
+            assert_eq!(err, AwsError::Throttled { operation: "ListMFADevices" }, "storm {storm}");
+            assert_eq!(keyward_core::errors::NamedError::error_name(&err), keyward_core::errors::IAM_THROTTLED);
+        }
+        // At most 10 attempts a call; fewer once the SDK's retry quota (shared by every client of
+        // the process) is spent, and then the call fails at once, still as throttled.
+        let attempts = rules[0].num_calls();
+        assert!((2..=2 * keyward_aws::sdk::MAX_ATTEMPTS as usize).contains(&attempts), "storm {storm}: {attempts}");
+        // Within the operation timeout: cut by it, the call would read as AwsCallFailed.
+        assert!(start.elapsed() < 2 * keyward_aws::sdk::OPERATION_TIMEOUT, "storm {storm}: {:?}", start.elapsed());
+        assert_eq!(iam.api_calls()["iam:ListMFADevices"], 2, "the adapter counts requests, not attempts");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn every_throttling_code_reads_as_throttled() {
     for code in ["Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"] {
