@@ -126,7 +126,11 @@ fn row(index: usize, key: &PlannedDeactivation) -> String {
         user = escape(&key.user_name),
         rules = escape(&rules.join(", ")),
         age = escape(&age),
-        last_used = escape(&last_used(key.evidence.last_used.as_ref())),
+        last_used = escape(&format!(
+            "{}{}",
+            last_used(key.evidence.last_used.as_ref()),
+            key.evidence.last_used_source.as_of_suffix()
+        )),
         summary = escape(&key.evidence.summary),
     )
 }
@@ -208,7 +212,9 @@ mod tests {
                 key_age_days: Some(120),
                 idle_days: Some(100),
                 last_used: last,
+                last_used_source: Default::default(),
                 has_console_password: false,
+                console_password_source: Default::default(),
                 mfa_devices: 1,
                 summary: "key created 120 days ago (limit 90) <b>".into(),
             },

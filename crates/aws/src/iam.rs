@@ -6,6 +6,13 @@
 //! throttling becomes `AwsError::Throttled`, anything else `AwsError::Failed` with IAM's code and
 //! message; it never reads as "no MFA", "no keys" or "never used". Only `UpdateAccessKey` with
 //! `Status=Inactive` writes; nothing here deletes or creates.
+//!
+//! A user is read in one of two ways: fully live (`read_user`: GetUser, ListUserTags,
+//! ListMFADevices, GetLoginProfile, ListAccessKeys, GetAccessKeyLastUsed per key), which the
+//! re-check before a deactivation uses; or with the credential report's facts
+//! (`read_user_with_report`: GetUser, ListMFADevices, ListAccessKeys, plus GetAccessKeyLastUsed
+//! only for a key the report does not describe), which check-user uses under `SCREENING=report`
+//! (`keyward_core::reported` says why that is safe).
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -20,8 +27,9 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
 use aws_sdk_iam::types::{AccessKeyMetadata, ReportFormatType, ReportStateType, StatusType};
 use chrono::{DateTime, Utc};
-use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
-use keyward_core::ports::{AwsError, Iam, UserSummary};
+use keyward_core::model::{AccessKey, KeyStatus, KeyUse, Provenance, User};
+use keyward_core::ports::{AwsError, CredentialReport, Iam, UserSummary};
+use keyward_core::reported::ReportedUser;
 use tokio::time::Instant;
 
 const NO_SUCH_ENTITY: &str = "NoSuchEntity";
@@ -109,23 +117,40 @@ impl IamAdapter {
         *calls.entry(format!("iam:{operation}")).or_default() += 1;
     }
 
-    async fn read_existing_user(&self, name: &str) -> Result<User, CallError> {
+    /// Reads the user. With the report's facts (`reported`), the tags come with GetUser, and the
+    /// console password and the last use of each key the report describes come from the report:
+    /// GetUser, ListMFADevices and ListAccessKeys, 3 requests for a user whose keys the report
+    /// describes. Without, every detail is read live by its own operation: 5 + K requests.
+    async fn read_existing_user(&self, name: &str, reported: Option<Reported<'_>>) -> Result<User, CallError> {
         const OP: &str = "GetUser";
         let output = self.send(OP, self.client.get_user().user_name(name).send()).await?;
         let Some(user) = output.user else {
             return Err(CallError::invalid(OP, "the response has no User"));
         };
         let created = timestamp(OP, "CreateDate", &user.create_date)?;
-        let tags = self.tags(name).await?;
+        // GetUser returns the user's tags (`User.Tags`; ListUsers is the call that leaves them out,
+        // https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListUsers.html: "To view all of
+        // the information for a user, see GetUser"), and a user holds at most 50 tags, so GetUser
+        // has them all; AWS documents no truncation of it. The full live read (the re-check before
+        // a deactivation) still lists them with ListUserTags, so an exemption tag is never missed
+        // where keyward acts.
+        let tags = match reported {
+            Some(_) => user.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect(),
+            None => self.tags(name).await?,
+        };
         let mfa_devices = self.mfa_devices(name).await?;
-        let has_console_password = self.has_login_profile(name).await?;
-        let access_keys = self.access_keys(name).await?;
+        let (has_console_password, console_password_source) = match reported {
+            Some(r) => (r.user.password_enabled, r.provenance()),
+            None => (self.has_login_profile(name).await?, Provenance::Live),
+        };
+        let access_keys = self.access_keys(name, reported).await?;
         Ok(User {
             name: user.user_name,
             arn: user.arn,
             path: user.path,
             created,
             has_console_password,
+            console_password_source,
             mfa_devices,
             tags,
             access_keys,
@@ -173,7 +198,8 @@ impl IamAdapter {
         }
     }
 
-    async fn access_keys(&self, name: &str) -> Result<Vec<AccessKey>, CallError> {
+    /// The user's keys; the last use of each from the report when it describes the key, else live.
+    async fn access_keys(&self, name: &str, reported: Option<Reported<'_>>) -> Result<Vec<AccessKey>, CallError> {
         const OP: &str = "ListAccessKeys";
         let mut listed = Vec::new();
         let mut marker: Option<String> = None;
@@ -191,8 +217,15 @@ impl IamAdapter {
         }
         let mut keys = Vec::with_capacity(listed.len());
         for (id, status, created) in listed {
+            if let Some((row, r)) = reported.and_then(|r| Some((r.user.key_created_at(created)?, r))) {
+                let (last_used, last_used_source) = (row.last_used.clone(), r.provenance());
+                keys.push(AccessKey { id, status, created, last_used, last_used_source });
+                continue;
+            }
             match self.last_use(&id).await {
-                Ok(last_used) => keys.push(AccessKey { id, status, created, last_used }),
+                Ok(last_used) => {
+                    keys.push(AccessKey { id, status, created, last_used, last_used_source: Provenance::Live });
+                }
                 // The key was deleted since it was listed: a deleted key is no risk.
                 Err(err) if err.has_code(NO_SUCH_ENTITY) => {
                     tracing::info!(user = name, access_key_id = %id, "access key deleted while reading the user");
@@ -222,6 +255,17 @@ impl IamAdapter {
         }))
     }
 
+    async fn read_user_or_none(&self, name: &str, reported: Option<Reported<'_>>) -> Result<Option<User>, AwsError> {
+        match self.read_existing_user(name, reported).await {
+            Ok(user) => Ok(Some(user)),
+            Err(err) if err.has_code(NO_SUCH_ENTITY) => {
+                tracing::info!(user = name, operation = err.operation, "user does not exist");
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
     async fn generate_report(&self) -> Result<Option<ReportStateType>, CallError> {
         let output = self.send("GenerateCredentialReport", self.client.generate_credential_report().send()).await?;
         Ok(output.state)
@@ -248,7 +292,7 @@ impl Iam for IamAdapter {
         }
     }
 
-    async fn credential_report(&self) -> Result<Vec<u8>, AwsError> {
+    async fn credential_report(&self) -> Result<CredentialReport, AwsError> {
         let mut poll = Poll::new(self.report_wait);
         let mut generate = true;
         let mut regenerated = false;
@@ -294,14 +338,16 @@ impl Iam for IamAdapter {
     }
 
     async fn read_user(&self, name: &str) -> Result<Option<User>, AwsError> {
-        match self.read_existing_user(name).await {
-            Ok(user) => Ok(Some(user)),
-            Err(err) if err.has_code(NO_SUCH_ENTITY) => {
-                tracing::info!(user = name, operation = err.operation, "user does not exist");
-                Ok(None)
-            }
-            Err(err) => Err(err.into()),
-        }
+        self.read_user_or_none(name, None).await
+    }
+
+    async fn read_user_with_report(
+        &self,
+        name: &str,
+        reported: &ReportedUser,
+        generated_at: DateTime<Utc>,
+    ) -> Result<Option<User>, AwsError> {
+        self.read_user_or_none(name, Some(Reported { user: reported, generated_at })).await
     }
 
     async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {
@@ -317,6 +363,19 @@ impl Iam for IamAdapter {
 
     fn api_calls(&self) -> BTreeMap<String, u64> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// The credential report's facts about the user being read, and when the report was generated.
+#[derive(Debug, Clone, Copy)]
+struct Reported<'a> {
+    user: &'a ReportedUser,
+    generated_at: DateTime<Utc>,
+}
+
+impl Reported<'_> {
+    fn provenance(&self) -> Provenance {
+        Provenance::CredentialReport { generated_at: self.generated_at }
     }
 }
 
@@ -426,7 +485,7 @@ fn known(value: String) -> Option<String> {
     if value.is_empty() || value == NOT_AVAILABLE { None } else { Some(value) }
 }
 
-fn report_content(output: GetCredentialReportOutput) -> Result<Vec<u8>, AwsError> {
+fn report_content(output: GetCredentialReportOutput) -> Result<CredentialReport, AwsError> {
     match &output.report_format {
         Some(ReportFormatType::TextCsv) => {}
         Some(other) => {
@@ -436,10 +495,13 @@ fn report_content(output: GetCredentialReportOutput) -> Result<Vec<u8>, AwsError
         }
         None => return Err(AwsError::ReportUnavailable { reason: "IAM returned the report without a format".into() }),
     }
-    output
+    // A GeneratedTime keyward cannot read is as good as none: the facts are then not used.
+    let generated_at = output.generated_time.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+    let csv = output
         .content
         .map(aws_smithy_types::Blob::into_inner)
-        .ok_or_else(|| AwsError::ReportUnavailable { reason: "IAM returned the report without content".into() })
+        .ok_or_else(|| AwsError::ReportUnavailable { reason: "IAM returned the report without content".into() })?;
+    Ok(CredentialReport { csv, generated_at })
 }
 
 /// The bounded wait of one `credential_report` call.

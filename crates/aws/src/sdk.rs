@@ -14,14 +14,21 @@ use keyward_core::config::Config;
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Attempts per SDK call, the first one included (adaptive retry mode).
 pub const MAX_ATTEMPTS: u32 = 10;
+/// The longest pause between two attempts. The SDK's default (20 s) lets the exponential, jittered
+/// backoff of 10 throttled attempts run past [`OPERATION_TIMEOUT`], and a call cut by that timeout
+/// fails as a timeout, not as throttled: a throttling storm would then read as `AwsCallFailed`,
+/// which the state machine does not retry, instead of `IamThrottled`, which it does. With 5 s, the
+/// nine pauses take at most 1 + 2 + 4 + 7 × 5 = 42 s, and adaptive mode's own client-side rate
+/// limiting stays within what is left of the minute.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Bound on one SDK call, every retry included.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bound on one attempt of an SDK call.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Loads the AWS configuration: credentials and region from the environment (region defaults to
-/// `us-east-1`), `AWS_ENDPOINT_URL` if set, adaptive retry mode with up to 10 attempts, a 60 s
-/// operation timeout and a 20 s attempt timeout.
+/// `us-east-1`), `AWS_ENDPOINT_URL` if set, adaptive retry mode with up to 10 attempts at most 5 s
+/// apart, a 60 s operation timeout and a 20 s attempt timeout.
 pub async fn sdk_config(_config: &Config) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(RegionProviderChain::default_provider().or_else(Region::from_static(DEFAULT_REGION)))
@@ -31,9 +38,10 @@ pub async fn sdk_config(_config: &Config) -> SdkConfig {
         .await
 }
 
-/// Adaptive retries (client-side rate limiting on throttling) with [`MAX_ATTEMPTS`] attempts.
+/// Adaptive retries (client-side rate limiting on throttling) with [`MAX_ATTEMPTS`] attempts, at
+/// most [`MAX_BACKOFF`] apart.
 pub fn retry_config() -> RetryConfig {
-    RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS)
+    RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS).with_max_backoff(MAX_BACKOFF)
 }
 
 /// [`OPERATION_TIMEOUT`] per call, [`ATTEMPT_TIMEOUT`] per attempt.
@@ -50,6 +58,7 @@ mod tests {
         let retry = retry_config();
         assert_eq!(retry.mode(), aws_config::retry::RetryMode::Adaptive);
         assert_eq!(retry.max_attempts(), 10);
+        assert_eq!(retry.max_backoff(), Duration::from_secs(5));
     }
 
     #[test]

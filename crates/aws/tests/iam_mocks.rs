@@ -33,8 +33,9 @@ use aws_smithy_types::Blob;
 use aws_smithy_types::retry::RetryConfig;
 use chrono::{DateTime, Utc};
 use keyward_aws::iam::{IamAdapter, ReportWait};
-use keyward_core::model::{KeyStatus, KeyUse};
-use keyward_core::ports::{AwsError, Iam, UserSummary};
+use keyward_core::model::{KeyStatus, KeyUse, Provenance};
+use keyward_core::ports::{AwsError, CredentialReport, Iam, UserSummary};
+use keyward_core::reported::{ReportedKey, ReportedUser};
 use tokio::time::Instant;
 
 const CREATED: i64 = 1_700_000_000;
@@ -83,11 +84,15 @@ fn users_page(names: &[&str], next: Option<&str>) -> ListUsersOutput {
 }
 
 fn key(id: &str, status: StatusType) -> AccessKeyMetadata {
+    key_created(id, status, CREATED)
+}
+
+fn key_created(id: &str, status: StatusType, created: i64) -> AccessKeyMetadata {
     AccessKeyMetadata::builder()
         .user_name("alice")
         .access_key_id(id)
         .status(status)
-        .create_date(smithy_time(CREATED))
+        .create_date(smithy_time(created))
         .build()
 }
 
@@ -237,6 +242,73 @@ async fn throttling_past_every_retry_is_a_throttled_error() {
 
     assert_eq!(err, AwsError::Throttled { operation: "ListUsers" });
     assert_eq!(rule.num_calls(), 3, "the SDK made all three attempts");
+}
+
+/// The SDK's clock following tokio's (paused) one. The mocked client's default clock stands
+/// still, and adaptive retries measure their client-side send rate on it.
+#[derive(Debug, Clone, Copy)]
+struct TokioClock {
+    started: std::time::SystemTime,
+    at: Instant,
+}
+
+impl aws_smithy_async::time::TimeSource for TokioClock {
+    fn now(&self) -> std::time::SystemTime {
+        self.started + self.at.elapsed()
+    }
+}
+
+/// An adapter over a mocked client with the retry and timeout settings the Lambdas use
+/// (`keyward_aws::sdk`): adaptive retries, 10 attempts, 60 s per call, 20 s per attempt.
+/// The SDK keeps the retry quota and adaptive mode's send rate per retry partition for the whole
+/// process: these clients get a partition of their own, so a storm cannot drain the quota of the
+/// other tests running beside it, and share `clock`, so time never runs backwards for it.
+fn production_adapter(rules: &[&Rule], clock: TokioClock) -> IamAdapter {
+    let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules, |c| {
+        c.retry_config(keyward_aws::sdk::retry_config())
+            .timeout_config(keyward_aws::sdk::timeout_config())
+            .time_source(clock)
+            .retry_partition(aws_sdk_iam::config::retry::RetryPartition::new("keyward-throttling-storm"))
+    });
+    IamAdapter::from_client(client, 1000.0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttling_storm_is_retried_within_bounds_then_iam_throttled_never_no_mfa() {
+    let clock = TokioClock { started: std::time::SystemTime::UNIX_EPOCH, at: Instant::now() };
+    // Backoff is jittered: run the storm many times so a rare schedule cannot hide.
+    for storm in 0..25 {
+        // GIVEN IAM answers every ListMFADevices with Throttling
+        let mut rules = vec![
+            mock!(Client::list_mfa_devices)
+                .sequence()
+                .error(|| aws_sdk_iam::operation::list_mfa_devices::ListMFADevicesError::generic(throttling()))
+                .repeatedly()
+                .build(),
+        ];
+        rules.extend(quiet_alice());
+        let iam = production_adapter(&refs(&rules), clock);
+        let start = Instant::now();
+
+        // WHEN alice is read, fully live and with the report's facts
+        let live = iam.read_user("alice").await;
+        let with_facts = iam.read_user_with_report("alice", &reported_alice(&[]), utc(REPORTED_AT)).await;
+
+        // THEN each read gave up within the SDK's attempts and the 60 s bound of a call, and says
+        // IamThrottled: never a user without MFA
+        for read in [live, with_facts] {
+            let err = read.unwrap_err();
+            assert_eq!(err, AwsError::Throttled { operation: "ListMFADevices" }, "storm {storm}");
+            assert_eq!(keyward_core::errors::NamedError::error_name(&err), keyward_core::errors::IAM_THROTTLED);
+        }
+        // At most 10 attempts a call; fewer once the SDK's retry quota (shared by every client of
+        // the process) is spent, and then the call fails at once, still as throttled.
+        let attempts = rules[0].num_calls();
+        assert!((2..=2 * keyward_aws::sdk::MAX_ATTEMPTS as usize).contains(&attempts), "storm {storm}: {attempts}");
+        // Within the operation timeout: cut by it, the call would read as AwsCallFailed.
+        assert!(start.elapsed() < 2 * keyward_aws::sdk::OPERATION_TIMEOUT, "storm {storm}: {:?}", start.elapsed());
+        assert_eq!(iam.api_calls()["iam:ListMFADevices"], 2, "the adapter counts requests, not attempts");
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -532,6 +604,144 @@ async fn concurrent_reads_through_one_adapter_all_complete() {
     assert_eq!(iam.api_calls()["iam:GetUser"], 2);
 }
 
+// ---- read_user_with_report (SCREENING=report) ---------------------------------------------------
+
+const REPORTED_AT: i64 = 1_720_000_000;
+const SECOND_KEY: i64 = CREATED + 86_400;
+
+fn tagged_alice() -> aws_sdk_iam::types::User {
+    let mut user = iam_user("alice", "/");
+    user.tags = Some(vec![
+        Tag::builder().key("keyward:exempt").value("until=2099-01-01").build().unwrap(),
+        Tag::builder().key("team").value("core").build().unwrap(),
+    ]);
+    user
+}
+
+/// Only the three reads that must be fresh: any other IAM request finds no rule and fails the read.
+fn fresh_reads_of_alice(keys: Vec<AccessKeyMetadata>) -> Vec<Rule> {
+    vec![
+        mock!(Client::get_user).then_output(|| GetUserOutput::builder().user(tagged_alice()).build()),
+        mock!(Client::list_mfa_devices).then_output(|| {
+            ListMfaDevicesOutput::builder().set_mfa_devices(Some(vec![])).is_truncated(false).build().unwrap()
+        }),
+        mock!(Client::list_access_keys).then_output(move || keys_page(keys.clone(), None)),
+    ]
+}
+
+fn reported_alice(keys: &[(i64, Option<i64>)]) -> ReportedUser {
+    ReportedUser {
+        password_enabled: true,
+        keys: keys
+            .iter()
+            .map(|(created, used)| ReportedKey {
+                created: utc(*created),
+                last_used: used.map(|at| KeyUse { at: utc(at), service: Some("s3".into()), region: None }),
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_report_facts_a_one_or_two_key_user_costs_three_requests() {
+    for keys in [
+        vec![key_created("AKIAONE", StatusType::Active, CREATED)],
+        vec![
+            key_created("AKIAONE", StatusType::Active, CREATED),
+            key_created("AKIATWO", StatusType::Inactive, SECOND_KEY),
+        ],
+    ] {
+        let count = keys.len();
+        let rules = fresh_reads_of_alice(keys);
+        let iam = adapter(&refs(&rules));
+        let facts = reported_alice(&[(CREATED, Some(USED)), (SECOND_KEY, None)]);
+
+        let user = iam.read_user_with_report("alice", &facts, utc(REPORTED_AT)).await.unwrap().unwrap();
+
+        let from_report = Provenance::CredentialReport { generated_at: utc(REPORTED_AT) };
+        assert_eq!(
+            iam.api_calls(),
+            calls(&[("iam:GetUser", 1), ("iam:ListAccessKeys", 1), ("iam:ListMFADevices", 1)]),
+            "{count} key(s)"
+        );
+        assert_eq!(user.tags.get("keyward:exempt").map(String::as_str), Some("until=2099-01-01"), "tags from GetUser");
+        assert!(user.mfa_devices.is_empty());
+        assert!(user.has_console_password, "password_enabled from the report");
+        assert_eq!(user.console_password_source, from_report);
+        let one = &user.access_keys[0];
+        assert_eq!((one.id.as_str(), one.status), ("AKIAONE", KeyStatus::Active), "status is live");
+        assert_eq!(one.last_used, Some(KeyUse { at: utc(USED), service: Some("s3".into()), region: None }));
+        assert_eq!(one.last_used_source, from_report);
+        if let Some(two) = user.access_keys.get(1) {
+            assert_eq!(
+                (two.status, two.last_used.as_ref(), two.last_used_source),
+                (KeyStatus::Inactive, None, from_report)
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_report_facts_a_key_created_since_the_report_has_its_last_use_read_live() {
+    // GIVEN the report knows the key created at CREATED; AKIANEW was created after it
+    let mut rules = fresh_reads_of_alice(vec![
+        key_created("AKIAOLD", StatusType::Active, CREATED),
+        key_created("AKIANEW", StatusType::Active, REPORTED_AT + 60),
+    ]);
+    let live_last_use = mock!(Client::get_access_key_last_used)
+        .match_requests(|r| r.access_key_id() == Some("AKIANEW"))
+        .then_output(|| last_used(Some(REPORTED_AT + 120), "sts", "eu-west-1"));
+    rules.push(live_last_use);
+    let iam = adapter(&refs(&rules));
+    let facts = reported_alice(&[(CREATED, None)]);
+
+    let user = iam.read_user_with_report("alice", &facts, utc(REPORTED_AT)).await.unwrap().unwrap();
+
+    // THEN only AKIANEW's last use was read live
+    assert_eq!(
+        iam.api_calls(),
+        calls(&[
+            ("iam:GetAccessKeyLastUsed", 1),
+            ("iam:GetUser", 1),
+            ("iam:ListAccessKeys", 1),
+            ("iam:ListMFADevices", 1)
+        ])
+    );
+    let new = user.access_keys.iter().find(|k| k.id == "AKIANEW").unwrap();
+    assert_eq!(new.last_used_source, Provenance::Live);
+    assert_eq!(new.last_used.as_ref().map(|u| u.at), Some(utc(REPORTED_AT + 120)));
+    let old = user.access_keys.iter().find(|k| k.id == "AKIAOLD").unwrap();
+    assert_eq!((old.last_used.as_ref(), old.last_used_source.is_live()), (None, false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_report_facts_a_throttled_mfa_read_is_an_error_not_no_mfa() {
+    let mut rules = vec![
+        mock!(Client::list_mfa_devices)
+            .sequence()
+            .error(|| aws_sdk_iam::operation::list_mfa_devices::ListMFADevicesError::generic(throttling()))
+            .repeatedly()
+            .build(),
+    ];
+    rules.extend(fresh_reads_of_alice(vec![key("AKIAONE", StatusType::Active)]));
+    let iam = adapter(&refs(&rules));
+
+    let err = iam.read_user_with_report("alice", &reported_alice(&[(CREATED, None)]), utc(REPORTED_AT)).await;
+
+    assert_eq!(err.unwrap_err(), AwsError::Throttled { operation: "ListMFADevices" });
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_report_facts_a_deleted_user_reads_as_none() {
+    let rule = mock!(Client::get_user)
+        .then_error(|| GetUserError::NoSuchEntityException(no_such_entity("user with name alice")));
+    let iam = adapter(&[&rule]);
+
+    let read = iam.read_user_with_report("alice", &reported_alice(&[]), utc(REPORTED_AT)).await.unwrap();
+
+    assert_eq!(read, None);
+}
+
 // ---- Rate limiting ------------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
@@ -594,7 +804,7 @@ async fn a_complete_report_is_fetched_at_once() {
 
     let report = iam.credential_report().await.unwrap();
 
-    assert_eq!(report, REPORT);
+    assert_eq!(report, CredentialReport { csv: REPORT.to_vec(), generated_at: Some(utc(USED)) });
     assert!(start.elapsed() < Duration::from_millis(10), "no poll: only the rate limiter's 1 ms");
     assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 1), ("iam:GetCredentialReport", 1)]));
 }
@@ -613,7 +823,7 @@ async fn a_started_report_is_polled_with_backoff_until_complete() {
 
     let report = iam.credential_report().await.unwrap();
 
-    assert_eq!(report, REPORT);
+    assert_eq!(report.csv, REPORT);
     assert_eq!(start.elapsed(), Duration::from_secs(3), "polls after 1 s then 2 s");
     assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 3), ("iam:GetCredentialReport", 1)]));
 }
@@ -638,7 +848,7 @@ async fn limit_exceeded_on_generate_backs_off_and_reads_the_report() {
 
     let report = iam.credential_report().await.unwrap();
 
-    assert_eq!(report, REPORT);
+    assert_eq!(report.csv, REPORT);
     assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 1), ("iam:GetCredentialReport", 2)]));
 }
 
@@ -662,7 +872,7 @@ async fn an_expired_report_is_regenerated_once() {
 
     let report = iam.credential_report().await.unwrap();
 
-    assert_eq!(report, REPORT);
+    assert_eq!(report.csv, REPORT);
     assert_eq!(generate.num_calls(), 2);
     assert_eq!(get.num_calls(), 2);
 }
@@ -686,7 +896,7 @@ async fn a_report_not_present_is_generated_and_read() {
 
     let report = iam.credential_report().await.unwrap();
 
-    assert_eq!(report, REPORT);
+    assert_eq!(report.csv, REPORT);
     assert_eq!(generate.num_calls(), 3);
 }
 
@@ -722,6 +932,19 @@ async fn a_report_that_never_completes_is_unavailable_after_the_bounded_wait() {
     assert_eq!(start.elapsed(), Duration::from_secs(10));
     // Polls at 0, 1, 3, 7 and 10 s (the last pause cut to the deadline).
     assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 5)]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_report_without_its_generation_time_says_so() {
+    let generate = mock!(Client::generate_credential_report).then_output(|| report_state(ReportStateType::Complete));
+    let get = mock!(Client::get_credential_report).then_output(|| {
+        GetCredentialReportOutput::builder().content(Blob::new(REPORT)).report_format(ReportFormatType::TextCsv).build()
+    });
+    let iam = adapter(&[&generate, &get]);
+
+    let report = iam.credential_report().await.unwrap();
+
+    assert_eq!(report, CredentialReport { csv: REPORT.to_vec(), generated_at: None });
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,6 +3,7 @@
 //! missing moto fails these tests; it never skips them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
@@ -10,8 +11,10 @@ use aws_sdk_iam::types::StatusType;
 use keyward_aws::iam::{IamAdapter, ReportWait};
 use keyward_aws::testing::MotoServer;
 use keyward_core::credential_report;
-use keyward_core::model::KeyStatus;
+use keyward_core::model::{KeyStatus, Provenance, User};
 use keyward_core::ports::Iam;
+use keyward_core::report::calls_since;
+use keyward_core::reported::ReportedUser;
 
 /// What the seeded account holds.
 struct Account {
@@ -114,7 +117,7 @@ async fn adapter_reads_lists_reports_and_deactivates_against_moto() {
 
     // The credential report parses and names every user.
     let report = iam.credential_report().await.unwrap();
-    let rows = credential_report::parse_bytes(&report).unwrap();
+    let rows = credential_report::parse_bytes(&report.csv).unwrap();
     for name in ["alice", "bob", "carol"] {
         assert!(rows.iter().any(|r| r.user == name), "{name} missing from the report");
     }
@@ -122,6 +125,33 @@ async fn adapter_reads_lists_reports_and_deactivates_against_moto() {
     assert!(alice_row.password_enabled);
     assert_eq!(alice_row.active_keys().count(), 2);
     assert!(rows.iter().find(|r| r.user == "bob").unwrap().mfa_active);
+
+    // Read with the report's facts, alice is the same user in 3 requests, plus one per key whose
+    // creation second the report cannot tell apart (moto may create both keys in one second).
+    let generated_at = report.generated_at.expect("moto sends GeneratedTime");
+    let facts = ReportedUser::from_row(alice_row);
+    let before = iam.api_calls();
+    let from_report = iam.read_user_with_report("alice", &facts, generated_at).await.unwrap().expect("alice exists");
+    let calls = calls_since(&before, &iam.api_calls());
+    let live_reads = alice.access_keys.iter().filter(|k| facts.key_created_at(k.created).is_none()).count() as u64;
+    let mut expected = BTreeMap::from([
+        ("iam:GetUser".to_owned(), 1),
+        ("iam:ListAccessKeys".to_owned(), 1),
+        ("iam:ListMFADevices".to_owned(), 1),
+    ]);
+    if live_reads > 0 {
+        expected.insert("iam:GetAccessKeyLastUsed".to_owned(), live_reads);
+    }
+    assert_eq!(calls, expected);
+    assert_eq!(from_report.tags, alice.tags, "GetUser brings the tags");
+    assert!(from_report.has_console_password);
+    assert_eq!(from_report.console_password_source, Provenance::CredentialReport { generated_at });
+    let without_source = |u: &User| {
+        let mut keys = u.access_keys.clone();
+        keys.iter_mut().for_each(|k| k.last_used_source = Provenance::Live);
+        keys
+    };
+    assert_eq!(without_source(&from_report), alice.access_keys);
 
     // Deactivating one key leaves the other active.
     let [target, other] = &account.alice_keys;
@@ -141,7 +171,8 @@ async fn adapter_reads_lists_reports_and_deactivates_against_moto() {
     // Every request was counted, by operation.
     let calls = iam.api_calls();
     assert_eq!(calls.get("iam:ListUsers"), Some(&1));
-    assert_eq!(calls.get("iam:GetUser"), Some(&5), "alice twice, bob, carol, ghost");
+    assert_eq!(calls.get("iam:GetUser"), Some(&6), "alice three times, bob, carol, ghost");
+    assert_eq!(calls.get("iam:ListUserTags"), Some(&4), "not for the read with the report's facts");
     assert_eq!(calls.get("iam:UpdateAccessKey"), Some(&1));
     assert!(calls.get("iam:GetCredentialReport").is_some_and(|n| *n >= 1));
     assert!(!calls.keys().any(|op| op.contains("Delete") || op.contains("Create")));

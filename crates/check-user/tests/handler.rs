@@ -1,6 +1,7 @@
-//! check-user over in-memory fakes: every user of the batch is read live, a deleted user is
-//! recorded as gone, any failed read fails the batch (so the Map retries it) without writing, and
-//! the event cannot redirect the write to another bucket.
+//! check-user over in-memory fakes: every user of the batch is read live (with the credential
+//! report's facts where list-users left them), a deleted user is recorded as gone, any failed read
+//! fails the batch (so the Map retries it) without writing, and the event cannot redirect the write
+//! to another bucket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -12,12 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use check_user::handler::{MAX_READS_IN_FLIGHT, handle};
+use chrono::{DateTime, Duration as Days, Utc};
 use keyward_core::config::Config;
 use keyward_core::contracts::BatchResult;
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::model::User;
-use keyward_core::ports::{AwsError, Iam, UserSummary};
+use keyward_core::model::{KeyUse, Provenance};
+use keyward_core::ports::{AwsError, CredentialReport, Iam, UserSummary};
+use keyward_core::reported::{ReportFacts, ReportedKey, ReportedUser};
 use serde_json::{Value, json};
 use support::*;
 
@@ -132,6 +136,91 @@ async fn api_calls_count_only_this_invocation_on_a_warm_adapter() {
     assert_eq!(result(&store, 1).unwrap().api_calls, BTreeMap::from([("iam:GetUser".to_owned(), 1)]));
 }
 
+/// The facts of a report generated three hours before the run about alice and svc-ci. They differ
+/// from the fake account on purpose (alice: no password, key last used 40 days ago; svc-ci: keys
+/// never used), so a test sees which source each fact came from.
+fn report_facts() -> ReportFacts {
+    let used = |days| Some(KeyUse { at: days_ago(days), service: Some("s3".into()), region: None });
+    ReportFacts {
+        generated_at: now() - Days::hours(3),
+        users: [
+            (
+                "alice".to_owned(),
+                ReportedUser {
+                    password_enabled: false,
+                    keys: vec![ReportedKey { created: days_ago(120), last_used: used(40) }],
+                },
+            ),
+            (
+                "svc-ci".to_owned(),
+                ReportedUser {
+                    password_enabled: false,
+                    keys: vec![
+                        ReportedKey { created: days_ago(10), last_used: None },
+                        ReportedKey { created: days_ago(200), last_used: None },
+                    ],
+                },
+            ),
+        ]
+        .into(),
+    }
+}
+
+/// The Map item of a batch whose item carries `report`.
+fn event_with_report(index: u32, users: &[&str], report: &ReportFacts) -> Value {
+    let mut event = event(index, users);
+    event["batch"]["report"] = serde_json::to_value(report).unwrap();
+    event
+}
+
+#[tokio::test]
+async fn users_the_report_describes_are_read_with_its_facts_the_others_fully_live() {
+    // GIVEN an item carrying the report's facts about alice and svc-ci, and none about bob
+    let iam = account();
+    let store = FakeStore::default();
+    let item = event_with_report(0, &["alice", "bob", "svc-ci"], &report_facts());
+
+    // WHEN the batch is checked
+    handle(Arc::clone(&iam), &store, &config(), item).await.unwrap();
+
+    // THEN alice and svc-ci were read with the facts, bob fully live
+    assert_eq!(*iam.reads_with_report.lock().unwrap(), vec!["alice".to_owned(), "svc-ci".to_owned()]);
+    let written = result(&store, 0).unwrap();
+    let from_report = Provenance::CredentialReport { generated_at: now() - Days::hours(3) };
+    let [alice, bob, svc] = written.users.as_slice() else { panic!("{:?}", written.users) };
+    assert_eq!((alice.has_console_password, alice.console_password_source), (false, from_report));
+    assert_eq!(alice.access_keys[0].last_used.as_ref().map(|u| u.at), Some(days_ago(40)));
+    assert_eq!(alice.access_keys[0].last_used_source, from_report);
+    assert_eq!(alice.mfa_devices, Vec::<String>::new(), "MFA stays live");
+    assert_eq!(bob, &iam.users.lock().unwrap()["bob"]);
+    assert!(svc.access_keys.iter().all(|k| k.last_used.is_none() && k.last_used_source == from_report));
+}
+
+#[tokio::test]
+async fn report_facts_about_a_user_outside_the_batch_are_invalid_input_and_nothing_is_read() {
+    let iam = account();
+    let store = FakeStore::default();
+    let item = event_with_report(0, &["alice"], &report_facts());
+
+    let err = handle(Arc::clone(&iam), &store, &config(), item).await.unwrap_err();
+
+    assert_eq!(err.error_name(), errors::INVALID_INPUT);
+    assert!(err.to_string().contains("\"svc-ci\", which is not in batch.users"), "{err}");
+    assert!(iam.api_calls().is_empty() && store.objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn malformed_report_facts_are_invalid_input_not_a_fully_live_read() {
+    let iam = account();
+    let mut item = event_with_report(0, &["alice", "svc-ci"], &report_facts());
+    item["batch"]["report"]["users"]["alice"]["keys"][0]["created"] = json!("last spring");
+
+    let err = handle(Arc::clone(&iam), &FakeStore::default(), &config(), item).await.unwrap_err();
+
+    assert_eq!(err.error_name(), errors::INVALID_INPUT);
+    assert!(iam.api_calls().is_empty());
+}
+
 /// IAM whose reads take longer for earlier users, recording how many were in flight at once.
 struct SlowIam {
     inner: FakeIam,
@@ -144,8 +233,16 @@ impl Iam for SlowIam {
     async fn list_users(&self) -> Result<Vec<UserSummary>, AwsError> {
         self.inner.list_users().await
     }
-    async fn credential_report(&self) -> Result<Vec<u8>, AwsError> {
+    async fn credential_report(&self) -> Result<CredentialReport, AwsError> {
         self.inner.credential_report().await
+    }
+    async fn read_user_with_report(
+        &self,
+        name: &str,
+        reported: &ReportedUser,
+        generated_at: DateTime<Utc>,
+    ) -> Result<Option<User>, AwsError> {
+        self.inner.read_user_with_report(name, reported, generated_at).await
     }
     async fn read_user(&self, name: &str) -> Result<Option<User>, AwsError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

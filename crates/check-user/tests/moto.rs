@@ -1,5 +1,6 @@
 //! check-user against moto with the real adapters (`IamAdapter`, `S3Store`): users created with the
-//! plain SDK, one batch read live, and the batch result read back from S3.
+//! plain SDK, one batch read live, and the batch result read back from S3; and the IAM calls a
+//! candidate costs when list-users left the credential report's facts about its batch.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -11,8 +12,12 @@ use keyward_aws::objects::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::Config;
 use keyward_core::contracts::BatchResult;
+use keyward_core::contracts::UserBatch;
+use keyward_core::credential_report;
 use keyward_core::errors::{self, NamedError};
-use keyward_core::model::KeyStatus;
+use keyward_core::model::{KeyStatus, Provenance};
+use keyward_core::ports::Iam;
+use keyward_core::reported::batch_items;
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";
@@ -99,4 +104,78 @@ async fn missing_bucket_in_moto_fails_the_batch_by_name() {
     let err = handle(Arc::new(IamAdapter::new(&sdk, 50.0)), &S3Store::new(&sdk), &config, event).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::AWS_CALL_FAILED);
+}
+
+/// A user with a console password, no MFA and `keys` access keys, created at least a second apart:
+/// the credential report knows a key only by its creation second.
+async fn console_user_with_keys(iam: &aws_sdk_iam::Client, name: &str, keys: usize) {
+    iam.create_user().user_name(name).send().await.unwrap();
+    iam.create_login_profile().user_name(name).password("Correct-Horse-9").send().await.unwrap();
+    for _ in 0..keys {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        iam.create_access_key().user_name(name).send().await.unwrap();
+    }
+}
+
+fn iam_calls_of(result: &BatchResult) -> u64 {
+    result.api_calls.iter().filter(|(op, _)| op.starts_with("iam:")).map(|(_, n)| n).sum()
+}
+
+#[tokio::test]
+async fn under_report_screening_a_one_or_two_key_candidate_costs_three_iam_calls() {
+    // GIVEN console users without MFA holding one and two keys, the credential report (as
+    // list-users fetches it), and a user created after the report
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let s3 = s3_client(&sdk);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    console_user_with_keys(&iam, "one-key", 1).await;
+    console_user_with_keys(&iam, "two-keys", 2).await;
+    let lister = IamAdapter::new(&sdk, 50.0);
+    let report = lister.credential_report().await.unwrap();
+    let rows = credential_report::parse_bytes(&report.csv).unwrap();
+    let generated_at = report.generated_at.expect("moto sends GeneratedTime");
+    console_user_with_keys(&iam, "newcomer", 1).await;
+
+    // AND list-users' Map items, carrying the report's facts (batch 2: a user without a row)
+    let batches = vec![
+        UserBatch { index: 0, users: vec!["one-key".into()] },
+        UserBatch { index: 1, users: vec!["two-keys".into()] },
+        UserBatch { index: 2, users: vec!["newcomer".into()] },
+    ];
+    let items = batch_items(batches, Some((&rows, generated_at)));
+    assert!(items[2].report.is_none());
+    let store = S3Store::new(&sdk);
+    let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
+
+    // WHEN each batch is checked
+    let mut results = Vec::new();
+    for item in &items {
+        let event = json!({"run": {"bucket": BUCKET, "execution_name": EXEC}, "batch": item});
+        let out = handle(Arc::new(IamAdapter::new(&sdk, 50.0)), &store, &config, event).await.unwrap();
+        let object = s3.get_object().bucket(BUCKET).key(&out.result_key).send().await.unwrap();
+        results
+            .push(serde_json::from_slice::<BatchResult>(&object.body.collect().await.unwrap().into_bytes()).unwrap());
+    }
+
+    // THEN a candidate the report describes costs GetUser, ListMFADevices and ListAccessKeys: 3,
+    // within DESIGN.md's 4 per candidate, whether it holds one key or two
+    let fresh_only = std::collections::BTreeMap::from([
+        ("iam:GetUser".to_owned(), 1),
+        ("iam:ListAccessKeys".to_owned(), 1),
+        ("iam:ListMFADevices".to_owned(), 1),
+    ]);
+    for result in &results[..2] {
+        assert_eq!(result.api_calls, fresh_only, "batch {}", result.index);
+        assert!(iam_calls_of(result) <= 4);
+        let user = &result.users[0];
+        assert!(user.has_console_password && user.mfa_devices.is_empty());
+        assert_eq!(user.console_password_source, Provenance::CredentialReport { generated_at });
+        assert!(user.access_keys.iter().all(|k| k.last_used_source == Provenance::CredentialReport { generated_at }));
+    }
+    assert_eq!(results[1].users[0].access_keys.len(), 2);
+    // AND the user created after the report is read fully live: 5 calls + 1 per key
+    assert_eq!(iam_calls_of(&results[2]), 6, "{:?}", results[2].api_calls);
+    assert!(results[2].users[0].console_password_source.is_live());
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::Decision;
 use crate::policy::PlanStatus;
+use crate::reported::ReportFacts;
 
 /// Where a run keeps its state: `s3://{bucket}/runs/{execution_name}/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,12 +93,15 @@ pub struct Listing {
     pub candidates: Vec<crate::screening::Candidate>,
     /// Report rows whose user no longer exists (ignored).
     pub deleted_since_report: usize,
+    /// When IAM generated the credential report the users were screened with (`SCREENING=report`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_generated_at: Option<DateTime<Utc>>,
     /// IAM calls made by list-users, by `iam:Operation`.
     #[serde(default)]
     pub api_calls: std::collections::BTreeMap<String, u64>,
 }
 
-/// One item of the Distributed Map: a batch of candidate users.
+/// A batch of candidate users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserBatch {
@@ -107,14 +111,61 @@ pub struct UserBatch {
     pub users: Vec<String>,
 }
 
-/// Input of `check-user` (the Map's ItemSelector builds it).
+/// One item of the Distributed Map, an element of `batches.json`: a batch and, under
+/// `SCREENING=report`, what the credential report said about its users, so that check-user reads
+/// live only what must be fresh ([`crate::reported`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    /// The batch number, from 0.
+    pub index: u32,
+    /// The users' names.
+    pub users: Vec<String>,
+    /// The report's facts about the users that have a row; absent under `SCREENING=live`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportFacts>,
+}
+
+impl BatchItem {
+    /// The batch, without the report's facts.
+    pub fn batch(&self) -> UserBatch {
+        UserBatch { index: self.index, users: self.users.clone() }
+    }
+}
+
+/// Input of `check-user`: `{"run": …, "batch": <the Map item>}` (the Map's ItemSelector builds it).
+/// The item's `report`, when there is one, is lifted out of `batch` into [`CheckUserInput::report`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "CheckUserPayload", into = "CheckUserPayload")]
 pub struct CheckUserInput {
     /// Where the run's state is.
     pub run: RunRef,
     /// The batch.
     pub batch: UserBatch,
+    /// The credential report's facts about the batch's users (the item's `report`).
+    pub report: Option<ReportFacts>,
+}
+
+/// [`CheckUserInput`] as Step Functions sends it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckUserPayload {
+    run: RunRef,
+    batch: BatchItem,
+}
+
+impl From<CheckUserPayload> for CheckUserInput {
+    fn from(payload: CheckUserPayload) -> Self {
+        let CheckUserPayload { run, batch: BatchItem { index, users, report } } = payload;
+        CheckUserInput { run, batch: UserBatch { index, users }, report }
+    }
+}
+
+impl From<CheckUserInput> for CheckUserPayload {
+    fn from(input: CheckUserInput) -> Self {
+        let CheckUserInput { run, batch: UserBatch { index, users }, report } = input;
+        CheckUserPayload { run, batch: BatchItem { index, users, report } }
+    }
 }
 
 /// Output of `check-user`: a small summary; the users themselves are in S3.
@@ -327,8 +378,12 @@ impl Contract for CheckUserInput {
     const NAME: &'static str = "CheckUserInput";
     fn validate(&self) -> Result<(), String> {
         check_run(&self.run)?;
-        match self.batch.users.iter().find(|u| !crate::config::is_iam_user_name(u)) {
-            Some(bad) => Err(format!("batch.users holds {bad:?}, which is not an IAM user name")),
+        if let Some(bad) = self.batch.users.iter().find(|u| !crate::config::is_iam_user_name(u)) {
+            return Err(format!("batch.users holds {bad:?}, which is not an IAM user name"));
+        }
+        let reported = self.report.iter().flat_map(|r| r.users.keys());
+        match reported.into_iter().find(|u| !self.batch.users.contains(u)) {
+            Some(stray) => Err(format!("batch.report.users holds {stray:?}, which is not in batch.users")),
             None => Ok(()),
         }
     }

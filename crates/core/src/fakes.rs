@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{KeyStatus, User};
 use crate::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError, Iam, ObjectStore, Randomness, Slack,
-    TaskCallback, Topic, UserSummary,
+    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, CredentialReport, DecideError, Iam, ObjectStore,
+    Randomness, Slack, TaskCallback, Topic, UserSummary,
 };
+use crate::reported::ReportedUser;
 
 /// A fake IAM account.
 #[derive(Default)]
@@ -21,6 +22,11 @@ pub struct FakeIam {
     pub users: Mutex<BTreeMap<String, User>>,
     /// The credential report to return; `None` makes `credential_report` fail as unavailable.
     pub report: Mutex<Option<Vec<u8>>>,
+    /// The report's `GeneratedTime`; `None` (the default) as if IAM did not say, so list-users
+    /// hands check-user no report facts and every user is read fully live.
+    pub report_generated_at: Mutex<Option<DateTime<Utc>>>,
+    /// Users read with report facts (`read_user_with_report`), in order.
+    pub reads_with_report: Mutex<Vec<String>>,
     /// Users whose live read fails as throttled.
     pub throttled_users: Mutex<Vec<String>>,
     /// Keys whose deactivation fails.
@@ -63,9 +69,15 @@ impl Iam for FakeIam {
             .collect())
     }
 
-    async fn credential_report(&self) -> Result<Vec<u8>, AwsError> {
+    async fn credential_report(&self) -> Result<CredentialReport, AwsError> {
         self.count("GetCredentialReport");
-        self.report.lock().unwrap().clone().ok_or(AwsError::ReportUnavailable { reason: "fake: no report".into() })
+        let csv = self
+            .report
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or(AwsError::ReportUnavailable { reason: "fake: no report".into() })?;
+        Ok(CredentialReport { csv, generated_at: *self.report_generated_at.lock().unwrap() })
     }
 
     async fn read_user(&self, name: &str) -> Result<Option<User>, AwsError> {
@@ -74,6 +86,19 @@ impl Iam for FakeIam {
             return Err(AwsError::Throttled { operation: "ListAccessKeys" });
         }
         Ok(self.users.lock().unwrap().get(name).cloned())
+    }
+
+    /// The stored user with the console password and the last use of each key the report
+    /// describes taken from `reported`, as the IAM adapter assembles it.
+    async fn read_user_with_report(
+        &self,
+        name: &str,
+        reported: &ReportedUser,
+        generated_at: DateTime<Utc>,
+    ) -> Result<Option<User>, AwsError> {
+        self.reads_with_report.lock().unwrap().push(name.to_owned());
+        let live = self.read_user(name).await?;
+        Ok(live.map(|user| crate::reported::with_report_facts(user, reported, generated_at)))
     }
 
     async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {

@@ -3,7 +3,7 @@
 //! generate for those users, so the report and the live reads agree.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::model::{AccessKey, KeyStatus, KeyUse, User};
+use crate::model::{AccessKey, KeyStatus, KeyUse, Provenance, User};
 use chrono::{DateTime, Duration, Utc};
 
 /// The evaluation instant of every test (the `evaluated_at` of the sample events).
@@ -24,6 +24,7 @@ pub fn user(name: &str) -> User {
         path: "/".into(),
         created: days_ago(400),
         has_console_password: false,
+        console_password_source: Provenance::Live,
         mfa_devices: vec![format!("arn:aws:iam::123456789012:mfa/{name}")],
         tags: Default::default(),
         access_keys: vec![],
@@ -41,6 +42,7 @@ pub fn key(id: &str, age: i64, used: Option<i64>) -> AccessKey {
             service: Some("s3".into()),
             region: Some("us-east-1".into()),
         }),
+        last_used_source: Provenance::Live,
     }
 }
 

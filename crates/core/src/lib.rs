@@ -1,8 +1,9 @@
 //! keyward-core: the domain of keyward, with no AWS SDK. Types of the IAM facts, the policy (a pure
 //! function of users, configuration and evaluation time), the plan and its cap, the decision and the
-//! live re-check, the credential-report parser and screening, the state contracts between Step
-//! Functions states, the run report, error names, message rendering (plain text and Slack Block Kit),
-//! approval ids and the Slack request signature check.
+//! live re-check, the credential-report parser, screening and the report facts handed to
+//! check-user, the state contracts between Step Functions states, the run report, error names,
+//! message rendering (plain text and Slack Block Kit), approval ids and the Slack request signature
+//! check.
 
 pub mod approval;
 pub mod config;
@@ -21,5 +22,6 @@ pub mod policy;
 pub mod ports;
 pub mod recheck;
 pub mod report;
+pub mod reported;
 pub mod screening;
 pub mod slack;

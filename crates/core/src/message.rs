@@ -138,7 +138,8 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
         .iter()
         .map(|f| {
             let access = if f.evidence.has_console_password { "console password" } else { "programmatic access only" };
-            let line = Rich::new().code(&f.user_name, NAME_CHARS).t(format!(" — {access}, no MFA device"));
+            let as_of = f.evidence.console_password_source.as_of_suffix();
+            let line = Rich::new().code(&f.user_name, NAME_CHARS).t(format!(" — {access}{as_of}, no MFA device"));
             match f.proposal {
                 Proposal::Deactivate => {
                     let keys = no_mfa_keys.get(f.user_name.as_str()).copied().unwrap_or(0);
@@ -532,7 +533,8 @@ fn planned_key_line(k: &PlannedDeactivation) -> Rich {
         .t(format!(" — {}", rule_list(&k.rules)));
     if k.rules.contains(&Rule::NoMfa) {
         let access = if k.evidence.has_console_password { "console password" } else { "programmatic access only" };
-        line = line.t(format!(" (user has no MFA device, {access})"));
+        let as_of = k.evidence.console_password_source.as_of_suffix();
+        line = line.t(format!(" (user has no MFA device, {access}{as_of})"));
     }
     line.t(" — ").push(key_facts(&k.evidence))
 }
@@ -543,7 +545,7 @@ fn key_facts(e: &Evidence) -> Rich {
     if let Some(age) = e.key_age_days {
         out = out.t(format!("{} old, ", days(age)));
     }
-    match &e.last_used {
+    out = match &e.last_used {
         None => out.t("never used"),
         Some(u) => {
             out = out.t("last used ").push(key_use(u));
@@ -553,6 +555,10 @@ fn key_facts(e: &Evidence) -> Rich {
                 None => out,
             }
         }
+    };
+    match e.last_used_source.as_of_suffix() {
+        as_of if as_of.is_empty() => out,
+        as_of => out.t(as_of),
     }
 }
 

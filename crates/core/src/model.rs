@@ -20,6 +20,10 @@ pub struct User {
     pub created: DateTime<Utc>,
     /// Whether the user has a console password (an IAM login profile).
     pub has_console_password: bool,
+    /// Where `has_console_password` came from: read live, or the credential report's
+    /// `password_enabled` (see [`crate::reported`]).
+    #[serde(default, skip_serializing_if = "Provenance::is_live")]
+    pub console_password_source: Provenance,
     /// Serial numbers (ARNs) of the MFA devices assigned to the user.
     pub mfa_devices: Vec<String>,
     /// The user's tags.
@@ -52,12 +56,50 @@ pub struct AccessKey {
     pub created: DateTime<Utc>,
     /// When, where and for which service the key was last used; `None` if it never was.
     pub last_used: Option<KeyUse>,
+    /// Where `last_used` came from: read live (GetAccessKeyLastUsed), or the credential report's
+    /// row for this key (see [`crate::reported`]).
+    #[serde(default, skip_serializing_if = "Provenance::is_live")]
+    pub last_used_source: Provenance,
 }
 
 impl AccessKey {
     /// The instant from which unused-ness is counted: the last use, or creation for a never-used key.
     pub fn last_activity(&self) -> DateTime<Utc> {
         self.last_used.as_ref().map_or(self.created, |u| u.at)
+    }
+}
+
+/// Where a fact about a user came from. Everything is read live unless it says otherwise; only a
+/// key's last use and the console password may come from the credential report, and only in
+/// check-user under `SCREENING=report` (never in the re-check before a deactivation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "from")]
+pub enum Provenance {
+    /// Read live from IAM when the user was checked.
+    #[default]
+    Live,
+    /// Taken from the credential report IAM generated at `generated_at`.
+    CredentialReport {
+        /// The report's generation time (`GeneratedTime`): the fact is as of then.
+        generated_at: DateTime<Utc>,
+    },
+}
+
+impl Provenance {
+    /// Whether the fact was read live.
+    pub fn is_live(&self) -> bool {
+        *self == Provenance::Live
+    }
+
+    /// ` (as of the credential report of 2026-11-21 05:12 UTC)` for a fact from the report, empty for a
+    /// live one: appended to evidence summaries so a reader sees what a finding rests on.
+    pub fn as_of_suffix(&self) -> String {
+        match self {
+            Provenance::Live => String::new(),
+            Provenance::CredentialReport { generated_at } => {
+                format!(" (as of the credential report of {})", generated_at.format("%Y-%m-%d %H:%M UTC"))
+            }
+        }
     }
 }
 

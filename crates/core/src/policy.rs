@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{MfaScope, Mode, NoMfaAction, PolicyConfig};
 use crate::exemption::{ExemptionProblem, ExemptionSource, exemption_for};
-use crate::model::{AccessKey, KeyStatus, KeyUse, User, whole_days};
+use crate::model::{AccessKey, KeyStatus, KeyUse, Provenance, User, whole_days};
 
 /// A rule of the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -75,8 +75,14 @@ pub struct Evidence {
     /// The key's last use; `None` with `key_age_days` set means never used.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_used: Option<KeyUse>,
+    /// Where `last_used` (and so `idle_days`) came from, when not read live: the credential report.
+    #[serde(skip_serializing_if = "Provenance::is_live", default)]
+    pub last_used_source: Provenance,
     /// Whether the user has a console password.
     pub has_console_password: bool,
+    /// Where `has_console_password` came from, when not read live: the credential report.
+    #[serde(skip_serializing_if = "Provenance::is_live", default)]
+    pub console_password_source: Provenance,
     /// How many MFA devices the user has.
     pub mfa_devices: usize,
     /// One line for humans, e.g. `key created 120 days ago (limit 90)`.
@@ -287,6 +293,7 @@ fn judge_user(user: &User, config: &PolicyConfig, now: DateTime<Utc>) -> Judged 
             NoMfaAction::DeactivateKeys | NoMfaAction::Warn => Proposal::Report,
         };
         let scope = if user.has_console_password { "console password" } else { "programmatic access only" };
+        let scope = format!("{scope}{}", user.console_password_source.as_of_suffix());
         judged.findings.push(Finding {
             rule: Rule::NoMfa,
             user_name: user.name.clone(),
@@ -296,7 +303,9 @@ fn judge_user(user: &User, config: &PolicyConfig, now: DateTime<Utc>) -> Judged 
                 key_age_days: None,
                 idle_days: None,
                 last_used: None,
+                last_used_source: Provenance::Live,
                 has_console_password: user.has_console_password,
+                console_password_source: user.console_password_source,
                 mfa_devices: 0,
                 summary: format!("no MFA device ({scope}); {} active key(s)", user.active_keys().count()),
             },
@@ -353,9 +362,10 @@ fn judge_user(user: &User, config: &PolicyConfig, now: DateTime<Utc>) -> Judged 
 }
 
 fn idle_phrase(key: &AccessKey, idle: i64) -> String {
+    let as_of = key.last_used_source.as_of_suffix();
     match &key.last_used {
-        None => format!("never used, created {idle} days ago"),
-        Some(_) => format!("last used {idle} days ago"),
+        None => format!("never used{as_of}, created {idle} days ago"),
+        Some(_) => format!("last used {idle} days ago{as_of}"),
     }
 }
 
@@ -364,7 +374,9 @@ fn key_evidence(user: &User, key: &AccessKey, now: DateTime<Utc>, summary: Strin
         key_age_days: Some(whole_days(key.created, now)),
         idle_days: Some(whole_days(key.last_activity(), now)),
         last_used: key.last_used.clone(),
+        last_used_source: key.last_used_source,
         has_console_password: user.has_console_password,
+        console_password_source: user.console_password_source,
         mfa_devices: user.mfa_devices.len(),
         summary,
     }

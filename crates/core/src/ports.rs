@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::{self, NamedError};
 use crate::model::User;
+use crate::reported::ReportedUser;
 
 /// A user as ListUsers returns it (no per-user detail).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +20,15 @@ pub struct UserSummary {
     pub name: String,
     /// The IAM path.
     pub path: String,
+}
+
+/// The IAM credential report as GetCredentialReport returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReport {
+    /// The CSV (`Content`, base64-decoded).
+    pub csv: Vec<u8>,
+    /// When IAM generated it (`GeneratedTime`); `None` if IAM did not say.
+    pub generated_at: Option<DateTime<Utc>>,
 }
 
 /// Why an AWS call failed.
@@ -53,10 +63,22 @@ impl NamedError for AwsError {
 pub trait Iam: Send + Sync {
     /// Every user of the account (all pages).
     fn list_users(&self) -> impl Future<Output = Result<Vec<UserSummary>, AwsError>> + Send;
-    /// The credential report CSV: generates it if needed and waits, bounded, for it to complete.
-    fn credential_report(&self) -> impl Future<Output = Result<Vec<u8>, AwsError>> + Send;
+    /// The credential report: generates it if needed and waits, bounded, for it to complete.
+    fn credential_report(&self) -> impl Future<Output = Result<CredentialReport, AwsError>> + Send;
     /// The user read live with every detail the policy needs; `None` if the user does not exist.
+    /// Nothing comes from the credential report: the re-check before a deactivation uses this.
     fn read_user(&self, name: &str) -> impl Future<Output = Result<Option<User>, AwsError>> + Send;
+    /// The user read for the policy with the credential report's facts about it (generated at
+    /// `generated_at`): existence and tags, MFA devices, and the keys with their status and
+    /// creation are read live; the console password and the last use of each key the report
+    /// describes come from `reported` (see [`crate::reported`] for why that is safe). A key the
+    /// report does not describe has its last use read live. `None` if the user does not exist.
+    fn read_user_with_report(
+        &self,
+        name: &str,
+        reported: &ReportedUser,
+        generated_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<User>, AwsError>> + Send;
     /// Sets one key of one user to `Inactive`. Never deletes.
     fn deactivate_key(&self, user_name: &str, access_key_id: &str)
     -> impl Future<Output = Result<(), AwsError>> + Send;

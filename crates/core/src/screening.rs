@@ -465,6 +465,7 @@ mod tests {
             path: "/".into(),
             created: row.user_creation_time,
             has_console_password: row.password_enabled,
+            console_password_source: Default::default(),
             mfa_devices: if row.mfa_active {
                 vec![format!("arn:aws:iam::123456789012:mfa/{}", row.user)]
             } else {
@@ -480,6 +481,7 @@ mod tests {
                     status: if k.active { KeyStatus::Active } else { KeyStatus::Inactive },
                     created: k.last_rotated.unwrap_or_else(now) + jitter,
                     last_used: k.last_used.map(|at| KeyUse { at: at + jitter, service: None, region: None }),
+                    last_used_source: Default::default(),
                 })
                 .collect(),
         }

@@ -42,7 +42,7 @@ fn list_users_events() {
 
 #[test]
 fn check_user_events() {
-    assert_eq!(check::<CheckUserInput>("check-user"), (1, 2));
+    assert_eq!(check::<CheckUserInput>("check-user"), (2, 3));
 }
 
 #[test]
@@ -98,4 +98,26 @@ fn debug_output_never_shows_a_task_token() {
     };
     let shown = format!("{record:?} {record:#?}");
     assert!(!shown.contains(token) && !shown.contains("nonce-value"), "{shown}");
+}
+
+#[test]
+fn check_user_item_carries_the_report_facts_beside_the_batch() {
+    let path = events_dir("check-user").join("batch-with-report.json");
+    let sent: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+
+    let input: CheckUserInput = decode(sent.clone()).unwrap();
+
+    assert_eq!(input.batch.users, ["alice", "bob", "svc-ci"]);
+    let report = input.report.as_ref().expect("the item's report");
+    assert_eq!(report.users.keys().collect::<Vec<_>>(), ["alice", "svc-ci"], "bob has no row");
+    assert_eq!(report.users["svc-ci"].keys.len(), 2);
+    // Encoded again, it is the payload Step Functions sent: the report inside the batch.
+    assert_eq!(serde_json::to_value(&input).unwrap(), sent);
+    // And an item without a report decodes to no facts.
+    let bare: CheckUserInput = decode(serde_json::json!({
+        "run": sent["run"].clone(),
+        "batch": {"index": 0, "users": ["alice"]}
+    }))
+    .unwrap();
+    assert_eq!(bare.report, None);
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig};
-use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
+use keyward_core::model::{AccessKey, KeyStatus, KeyUse, Provenance, User};
 use keyward_core::policy::evaluate;
 use proptest::prelude::*;
 
@@ -18,6 +18,7 @@ fn arb_key(user: usize, slot: usize) -> impl Strategy<Value = AccessKey> {
         status: if active { KeyStatus::Active } else { KeyStatus::Inactive },
         created: now() - Duration::days(age),
         last_used: used.map(|d| KeyUse { at: now() - Duration::days(d.min(age)), service: None, region: None }),
+        last_used_source: Provenance::Live,
     })
 }
 
@@ -37,6 +38,7 @@ fn arb_user(i: usize) -> impl Strategy<Value = User> {
                 path: path.to_owned(),
                 created: now() - Duration::days(500),
                 has_console_password: console,
+                console_password_source: Provenance::Live,
                 mfa_devices: if mfa { vec!["mfa".into()] } else { vec![] },
                 tags: tag.map(|t| [("keyward:exempt".to_owned(), t.to_owned())].into()).unwrap_or_default(),
                 access_keys,

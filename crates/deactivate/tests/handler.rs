@@ -46,6 +46,7 @@ fn user(name: &str, mfa: bool, console: bool, keys: Vec<AccessKey>) -> User {
         path: "/".into(),
         created: days_ago(800),
         has_console_password: console,
+        console_password_source: Default::default(),
         mfa_devices: if mfa { vec![format!("arn:aws:iam::123456789012:mfa/{name}")] } else { vec![] },
         tags: Default::default(),
         access_keys: keys,

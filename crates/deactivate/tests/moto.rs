@@ -52,6 +52,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         path: created.path,
         created: evaluated_at - Duration::days(400),
         has_console_password: false,
+        console_password_source: Default::default(),
         mfa_devices: vec![],
         tags: Default::default(),
         access_keys: key_ids
@@ -61,6 +62,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
                 status: KeyStatus::Active,
                 created: evaluated_at - Duration::days(200),
                 last_used: None,
+                last_used_source: Default::default(),
             })
             .collect(),
     };

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use keyward_core::config::{Config, MfaScope, Screening};
 use keyward_core::contracts::Listing;
-use keyward_core::contracts::UserBatch;
+use keyward_core::contracts::{BatchItem, UserBatch};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::model::User;
@@ -32,8 +32,13 @@ fn account(users: Vec<User>, in_report: &[User]) -> FakeIam {
     iam
 }
 
-fn batches(store: &FakeStore) -> Vec<UserBatch> {
+fn items(store: &FakeStore) -> Vec<BatchItem> {
     serde_json::from_value(store.json(&format!("runs/{EXEC}/batches.json")).expect("batches.json written")).unwrap()
+}
+
+/// The batches of `batches.json`, without the report's facts.
+fn batches(store: &FakeStore) -> Vec<UserBatch> {
+    items(store).iter().map(BatchItem::batch).collect()
 }
 
 fn listing(store: &FakeStore) -> Listing {
@@ -85,6 +90,52 @@ async fn report_screening_checks_only_users_the_policy_could_report() {
     assert_eq!(listing.api_calls.get("iam:ListUsers"), Some(&1));
     assert_eq!(listing.api_calls.get("iam:GetCredentialReport"), Some(&1));
     assert_eq!(listing.api_calls.get("iam:GetUser"), None);
+}
+
+#[tokio::test]
+async fn report_screening_hands_check_user_the_report_facts_in_each_batch_item() {
+    // GIVEN a console user without MFA and a user with an old key in a report generated an hour
+    // before the run, and a user created since
+    let no_mfa_console = no_mfa(user("console-no-mfa"), true);
+    let old_key = with_keys(user("old-key"), vec![key("AKIAOLD", 200, Some(30)), key("AKIANEW", 5, None)]);
+    let iam = account(vec![no_mfa_console.clone(), old_key.clone(), user("newcomer")], &[no_mfa_console, old_key]);
+    let generated_at = now() - chrono::Duration::hours(1);
+    *iam.report_generated_at.lock().unwrap() = Some(generated_at);
+    let store = FakeStore::default();
+    let config = Config { batch_size: 2, ..Config::default() };
+
+    // WHEN list-users runs
+    handle(&iam, &store, &config, BUCKET, event()).await.unwrap();
+
+    // THEN each item carries the facts of its users that have a row, as the report had them
+    let items = items(&store);
+    assert_eq!(items[0].users, vec!["console-no-mfa".to_owned(), "newcomer".to_owned()]);
+    let first = items[0].report.as_ref().expect("batch 0 has a user with a row");
+    assert_eq!(first.generated_at, generated_at);
+    assert_eq!(first.users.keys().collect::<Vec<_>>(), vec!["console-no-mfa"], "newcomer has no row");
+    assert!(first.users["console-no-mfa"].password_enabled);
+    let old = &items[1].report.as_ref().expect("batch 1: old-key").users["old-key"];
+    assert_eq!(old.keys.iter().map(|k| k.created).collect::<Vec<_>>(), vec![days_ago(200), days_ago(5)]);
+    assert_eq!(old.keys[0].last_used.as_ref().map(|u| u.at), Some(days_ago(30)));
+    assert_eq!(old.keys[1].last_used, None);
+    assert_eq!(listing(&store).report_generated_at, Some(generated_at));
+}
+
+#[tokio::test]
+async fn no_report_facts_without_the_report_generation_time_or_under_live_screening() {
+    let no_mfa_console = no_mfa(user("console-no-mfa"), true);
+    // IAM did not say when the report was generated: check-user reads everyone fully live
+    let iam = account(vec![no_mfa_console.clone()], &[no_mfa_console]);
+    let store = FakeStore::default();
+    let out = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+    assert_eq!(out.candidates, 1);
+    assert_eq!(listing(&store).report_generated_at, None);
+    assert!(items(&store).iter().all(|i| i.report.is_none()));
+    // SCREENING=live never reads the report at all
+    *iam.report_generated_at.lock().unwrap() = Some(now());
+    let live_store = FakeStore::default();
+    handle(&iam, &live_store, &live(50), BUCKET, event()).await.unwrap();
+    assert!(items(&live_store).iter().all(|i| i.report.is_none()));
 }
 
 #[tokio::test]

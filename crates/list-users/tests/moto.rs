@@ -9,7 +9,7 @@ use keyward_aws::objects::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{Config, MfaScope, Screening};
 use keyward_core::contracts::Listing;
-use keyward_core::contracts::UserBatch;
+use keyward_core::contracts::{BatchItem, UserBatch};
 use keyward_core::screening::ScreenReason;
 use list_users::handler::handle;
 use serde_json::json;
@@ -59,8 +59,15 @@ async fn report_screening_on_moto_batches_the_users_without_mfa() {
 
     let out = handle(&IamAdapter::new(&sdk, 50.0), &S3Store::new(&sdk), &config, BUCKET, event()).await.unwrap();
 
-    let batches: Vec<UserBatch> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
-    assert_eq!(batches, vec![UserBatch { index: 0, users: vec!["bob".into(), "carol".into()] }]);
+    let items: Vec<BatchItem> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
+    assert_eq!(
+        items.iter().map(BatchItem::batch).collect::<Vec<_>>(),
+        vec![UserBatch { index: 0, users: vec!["bob".into(), "carol".into()] }]
+    );
+    // moto's report has rows for both, and says when it was generated: the item carries their facts
+    let facts = items[0].report.as_ref().expect("the report's facts");
+    assert_eq!(facts.users.keys().collect::<Vec<_>>(), vec!["bob", "carol"]);
+    assert_eq!(facts.users["bob"].keys.len(), 1);
     let listing: Listing = serde_json::from_value(object(&s3, &format!("runs/{EXEC}/listing.json")).await).unwrap();
     assert_eq!(listing.users_listed, 3);
     assert!(listing.candidates.iter().all(|c| c.reasons == vec![ScreenReason::NoMfa]), "{listing:?}");
@@ -79,9 +86,10 @@ async fn live_screening_on_moto_batches_every_user_without_the_report() {
 
     let out = handle(&IamAdapter::new(&sdk, 50.0), &S3Store::new(&sdk), &config, BUCKET, event()).await.unwrap();
 
-    let batches: Vec<UserBatch> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
+    let items: Vec<BatchItem> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
+    assert!(items.iter().all(|i| i.report.is_none()), "no report, no facts");
     assert_eq!(
-        batches,
+        items.iter().map(BatchItem::batch).collect::<Vec<_>>(),
         vec![
             UserBatch { index: 0, users: vec!["alice".into(), "bob".into()] },
             UserBatch { index: 1, users: vec!["carol".into()] },

@@ -52,6 +52,7 @@ fn user(name: &str, mfa: bool, key_age_days: i64) -> User {
         path: "/".into(),
         created: evaluated_at() - Duration::days(800),
         has_console_password: true,
+        console_password_source: Default::default(),
         mfa_devices: if mfa { vec![format!("arn:aws:iam::123456789012:mfa/{name}")] } else { vec![] },
         tags: Default::default(),
         access_keys: vec![AccessKey {
@@ -59,6 +60,7 @@ fn user(name: &str, mfa: bool, key_age_days: i64) -> User {
             status: KeyStatus::Active,
             created: evaluated_at() - Duration::days(key_age_days),
             last_used: Some(KeyUse { at: evaluated_at() - Duration::days(1), service: None, region: None }),
+            last_used_source: Default::default(),
         }],
     }
 }
@@ -275,6 +277,37 @@ async fn sns_failure_is_notify_failed_and_nothing_claims_success() {
             assert!(records.is_empty(), "{kind}");
         }
     }
+}
+
+/// The record a failed publish leaves behind is harmless: its link id (the only way to reach it)
+/// went nowhere, so nobody can open, approve or reject it; its task token belongs to a task that
+/// failed with `NotifyFailed`, which the state machine neither retries nor catches, so the execution
+/// fails loudly and no later state reads the record; and it expires with the approval timeout.
+#[tokio::test]
+async fn approval_record_left_by_a_failed_publish_has_a_link_nobody_holds() {
+    // GIVEN SNS refuses every message
+    let logs = Logs::capture();
+    let ports = ports();
+    *ports.topic.broken.lock().unwrap() = true;
+
+    // WHEN the approval request is handled
+    let err = handle(&ports, &config(true), now(), event("approval-request")).await.unwrap_err();
+
+    // THEN the run fails loudly, one pending record is left, and it expires with the timeout
+    assert_eq!(err.error_name(), NOTIFY_FAILED);
+    let records = ports.approvals.records.lock().unwrap();
+    let [record] = records.values().collect::<Vec<_>>()[..] else { panic!("{records:?}") };
+    assert_eq!(record.state, ApprovalState::Pending);
+    assert_eq!(record.expires_at, now() + Duration::seconds(i64::from(TIMEOUT_SECONDS)));
+    // AND its link id (CountingRandom's first draw) reached no message, no Slack post, no error and
+    // no log line: the record cannot be decided by anyone
+    let id = keyward_core::approval::ApprovalId::from_random_bytes([1; 32]);
+    let id = id.expose_secret();
+    assert_eq!(hex::encode(Sha256::digest(id.as_bytes())), record.id_hash, "that is the record's id");
+    assert!(published(&ports).is_empty());
+    assert!(ports.slack.posted.lock().unwrap().is_empty());
+    assert!(!err.to_string().contains(id));
+    assert!(!logs.text().contains(id));
 }
 
 #[tokio::test]

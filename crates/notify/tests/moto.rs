@@ -36,6 +36,7 @@ fn report() -> RunReport {
         path: "/".into(),
         created: evaluated_at - Duration::days(500),
         has_console_password: false,
+        console_password_source: Default::default(),
         mfa_devices: vec!["arn:aws:iam::123456789012:mfa/erin".into()],
         tags: Default::default(),
         access_keys: vec![AccessKey {
@@ -43,6 +44,7 @@ fn report() -> RunReport {
             status: KeyStatus::Active,
             created: evaluated_at - Duration::days(300),
             last_used: None,
+            last_used_source: Default::default(),
         }],
     };
     RunReport {

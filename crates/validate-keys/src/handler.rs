@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, vars};
 use keyward_core::contracts::{
-    BatchResult, InvalidEvent, Listing, NextStep, RunRef, UserBatch, ValidateKeysInput, ValidateKeysOutput, decode,
+    BatchItem, BatchResult, InvalidEvent, Listing, NextStep, RunRef, ValidateKeysInput, ValidateKeysOutput, decode,
 };
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::User;
@@ -75,7 +75,7 @@ pub async fn handle<S: ObjectStore>(
         return Err(ValidateKeysError::WrongBucket { got: run.bucket, expected: bucket.to_owned() });
     }
 
-    let batches: Vec<UserBatch> = get_json(store, &run.bucket, &run.batches_key()).await?;
+    let batches: Vec<BatchItem> = get_json(store, &run.bucket, &run.batches_key()).await?;
     let listing: Listing = get_json(store, &run.bucket, &run.listing_key()).await?;
     let checked = gather(store, &run, &batches).await?;
 
@@ -126,7 +126,7 @@ pub fn next_step(status: PlanStatus) -> NextStep {
 
 /// Reads every batch's result. A missing result means the Map gave up on that batch: its users
 /// are not evaluated. A result that is there but unreadable, or for another batch, is an error.
-async fn gather<S: ObjectStore>(store: &S, run: &RunRef, batches: &[UserBatch]) -> Result<Checked, ValidateKeysError> {
+async fn gather<S: ObjectStore>(store: &S, run: &RunRef, batches: &[BatchItem]) -> Result<Checked, ValidateKeysError> {
     let mut checked = Checked::default();
     for batch in batches {
         let key = run.batch_result_key(batch.index);

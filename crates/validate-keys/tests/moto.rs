@@ -10,7 +10,7 @@ use keyward_aws::iam::IamAdapter;
 use keyward_aws::objects::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::Config;
-use keyward_core::contracts::{NextStep, UserBatch};
+use keyward_core::contracts::{BatchItem, NextStep};
 use keyward_core::policy::{PlanStatus, Rule};
 use keyward_core::report::RunReport;
 use serde_json::json;
@@ -53,7 +53,7 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
     let started = json!({"execution_name": EXEC, "evaluated_at": evaluated_at});
     let listed = list_users::handler::handle(&lister, &store, &config, BUCKET, started).await.unwrap();
     let object = s3.get_object().bucket(BUCKET).key(&listed.batches_key).send().await.unwrap();
-    let batches: Vec<UserBatch> = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+    let batches: Vec<BatchItem> = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
     let checker = Arc::new(IamAdapter::new(&sdk, 50.0));
     for batch in batches {
         let item = json!({"run": listed.run, "batch": batch});
@@ -80,6 +80,14 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
     assert_eq!((report.users_listed, report.users_checked), (3, 2));
     assert_eq!(report.evaluated_at(), evaluated_at);
     assert!(report.api_calls.contains_key("iam:ListUsers") && report.api_calls.contains_key("iam:GetUser"));
+    // AND the IAM calls of list-users and check-user together stay within DESIGN.md's budget of
+    // 3 + ⌈N/1000⌉ + 4·V (N = 3 users, V = 2 candidates): the report's facts spare each candidate
+    // its login profile, tags and key last-use reads
+    let iam_calls: u64 = report.api_calls.iter().filter(|(op, _)| op.starts_with("iam:")).map(|(_, n)| n).sum();
+    assert!(iam_calls <= 3 + 1 + 4 * 2, "{iam_calls} IAM calls: {:?}", report.api_calls);
+    for spared in ["iam:GetLoginProfile", "iam:ListUserTags", "iam:GetAccessKeyLastUsed"] {
+        assert!(!report.api_calls.contains_key(spared), "{spared}: {:?}", report.api_calls);
+    }
     // AND validate-keys acted on nothing: alice's key is still active
     let keys = iam.list_access_keys().user_name("alice").send().await.unwrap();
     assert_eq!(keys.access_key_metadata[0].status.as_ref().map(|s| s.as_str()), Some("Active"));

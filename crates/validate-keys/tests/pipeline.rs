@@ -8,12 +8,15 @@ mod support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chrono::Duration;
 use keyward_core::config::{Config, ExemptEntry, Mode};
-use keyward_core::contracts::{ListUsersOutput, NextStep, UserBatch, ValidateKeysOutput};
+use keyward_core::contracts::{BatchItem, ListUsersOutput, NextStep, ValidateKeysOutput};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
-use keyward_core::model::{KeyStatus, User};
+use keyward_core::model::{KeyStatus, KeyUse, Provenance, User};
 use keyward_core::policy::{PlanStatus, Rule};
+use keyward_core::recheck::SkipReason;
+use keyward_core::report::ActionOutcome;
 use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
 use serde_json::json;
 use support::*;
@@ -56,7 +59,7 @@ fn config(mode: Mode) -> Config {
 async fn run(iam: &Arc<FakeIam>, store: &FakeStore, config: &Config) -> (ListUsersOutput, ValidateKeysOutput) {
     let started = json!({"execution_name": EXEC, "evaluated_at": now()});
     let listed = list_users::handler::handle(iam.as_ref(), store, config, BUCKET, started).await.unwrap();
-    let batches: Vec<UserBatch> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
+    let batches: Vec<BatchItem> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
     for batch in batches {
         let item = json!({"run": listed.run, "batch": batch});
         let _tolerated = check_user::handler::handle(Arc::clone(iam), store, config, item).await;
@@ -118,6 +121,60 @@ async fn plan_holds_exactly_the_violating_keys() {
 }
 
 #[tokio::test]
+async fn with_the_report_facts_the_plan_is_the_same_and_candidates_are_read_with_them() {
+    // GIVEN the account's credential report was generated two hours before the run
+    let iam = account();
+    let generated_at = now() - Duration::hours(2);
+    *iam.report_generated_at.lock().unwrap() = Some(generated_at);
+    let store = FakeStore::default();
+
+    let (listed, _) = run(&iam, &store, &config(Mode::Approve)).await;
+
+    // THEN every candidate with a report row was read with its facts, the newcomer fully live
+    let with_facts = iam.reads_with_report.lock().unwrap().clone();
+    assert_eq!(with_facts.len(), listed.candidates - 1);
+    assert!(!with_facts.contains(&"newcomer".to_owned()));
+    // AND the plan is the one the fully live reads give, its report-based facts labelled as such
+    let report = report(&store);
+    assert_eq!(planned(&report), BTreeSet::from(["AKIANOMFA", "AKIAOLD", "AKIAIDLE", "AKIANEWCOMER"]));
+    let idle = report.evaluation.plan.keys.iter().find(|k| k.access_key_id == "AKIAIDLE").unwrap();
+    assert_eq!(idle.evidence.last_used_source, Provenance::CredentialReport { generated_at });
+    let newcomer = report.evaluation.plan.keys.iter().find(|k| k.access_key_id == "AKIANEWCOMER").unwrap();
+    assert!(newcomer.evidence.last_used_source.is_live());
+    let unused = report.evaluation.findings.iter().find(|f| f.rule == Rule::KeyUnused).unwrap();
+    assert!(unused.evidence.summary.contains("as of the credential report of"), "{}", unused.evidence.summary);
+}
+
+#[tokio::test]
+async fn a_key_used_since_the_report_may_be_planned_but_is_never_deactivated() {
+    // GIVEN a report two hours old that saw AKIAIDLE never used, and a use of it an hour ago
+    let iam = account();
+    *iam.report_generated_at.lock().unwrap() = Some(now() - Duration::hours(2));
+    let used_since = KeyUse { at: now() - Duration::hours(1), service: Some("s3".into()), region: None };
+    iam.users.lock().unwrap().get_mut("idle").unwrap().access_keys[0].last_used = Some(used_since);
+    let store = FakeStore::default();
+
+    // WHEN an automatic run plans and deactivates
+    let (listed, out) = run(&iam, &store, &config(Mode::Auto)).await;
+    assert_eq!(out.next, NextStep::Deactivate);
+    assert!(planned(&report(&store)).contains("AKIAIDLE"), "the report's facts are as of two hours ago");
+    let done =
+        deactivate::handler::handle(iam.as_ref(), &store, BUCKET, now(), json!({"run": listed.run})).await.unwrap();
+
+    // THEN the live re-check skips AKIAIDLE and it stays active; the other planned keys are deactivated
+    assert_eq!(iam.key_status("idle", "AKIAIDLE"), Some(KeyStatus::Active));
+    let report = report(&store);
+    let idle = report.actions.iter().find(|a| a.access_key_id == "AKIAIDLE").unwrap();
+    assert!(
+        matches!(&idle.outcome, ActionOutcome::Skipped { reason: SkipReason::NoLongerViolates { .. } }),
+        "{:?}",
+        idle.outcome
+    );
+    assert_eq!((done.deactivated, done.skipped, done.failed), (3, 1, 0));
+    assert!(!iam.deactivations.lock().unwrap().iter().any(|(_, key)| key == "AKIAIDLE"));
+}
+
+#[tokio::test]
 async fn missing_batch_result_leaves_its_users_not_evaluated_and_out_of_the_plan() {
     // GIVEN the live read of old-key keeps being throttled, so its batch never writes a result
     let iam = account();
@@ -127,7 +184,7 @@ async fn missing_batch_result_leaves_its_users_not_evaluated_and_out_of_the_plan
     let (listed, out) = run(&iam, &store, &config(Mode::Approve)).await;
 
     // THEN the report names every user of that batch, and the plan holds none of their keys
-    let batches: Vec<UserBatch> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
+    let batches: Vec<BatchItem> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
     let failed = batches.iter().find(|b| b.users.contains(&"old-key".to_owned())).unwrap();
     let report = report(&store);
     assert_eq!(report.users_not_evaluated, failed.users);
@@ -149,7 +206,7 @@ async fn user_deleted_between_listing_and_check_is_reported_as_gone() {
     let started = json!({"execution_name": EXEC, "evaluated_at": now()});
     let listed = list_users::handler::handle(iam.as_ref(), &store, &config, BUCKET, started).await.unwrap();
     iam.users.lock().unwrap().remove("old-key");
-    let batches: Vec<UserBatch> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
+    let batches: Vec<BatchItem> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
     for batch in batches {
         check_user::handler::handle(Arc::clone(&iam), &store, &config, json!({"run": listed.run, "batch": batch}))
             .await
