@@ -22,9 +22,10 @@ with four additions. Started and stopped by scripts/local-stack; see DESIGN.md s
 Also GET /_keyward/sns-messages (every message published, e.g. the approval link) and
 GET /_keyward/health (who is listening). All of /_keyward/ exists only in the local stack.
 
-moto itself is patched in three places, at import time, never on disk: LambdaBackend.invoke /
+moto itself is patched in four places, at import time, never on disk: LambdaBackend.invoke /
 LambdaSimpleBackend.invoke / LambdaFunction.invoke (the forward, 1.); User.to_csv (the credential
-report's last-used region and service, which moto leaves `not_supported`); LambdaFunction.docker_client
+report's last-used region and service, which moto leaves `not_supported`); IamResponse.get_credential_report
+(the report's GeneratedTime, which moto fixes at 2015-02-02); LambdaFunction.docker_client
 (raises AttributeError instead of trying Docker, so GET /moto-api/data.json works without Docker).
 
 Nothing here logs a payload: state machine payloads carry task tokens.
@@ -312,6 +313,20 @@ def patch_credential_report() -> None:
         return ",".join(fields) + "\n"
 
     iam_models.User.to_csv = to_csv
+
+    # moto answers GetCredentialReport with a fixed GeneratedTime of 2015-02-02 (moto/iam/responses.py,
+    # IamResponse.get_credential_report); its content is computed now, so say now.
+    from moto.iam import responses as iam_responses
+
+    original_get = iam_responses.IamResponse.get_credential_report
+
+    def get_credential_report(self):  # noqa: ANN001
+        result = original_get(self)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        result.result["GeneratedTime"] = now
+        return result
+
+    iam_responses.IamResponse.get_credential_report = get_credential_report
 
 
 class HookError(Exception):

@@ -297,7 +297,10 @@ def seed_three_violations(s: stackkit.Seeder) -> dict[str, str]:
     keys["unused"] = s.key(s.user("idle"), age_days=60, used_days_ago=45)
     warned = s.user("warned")
     keys["warned"] = s.key(warned, age_days=80, used_days_ago=1)
-    keys["inactive"] = s.key(s.user("inactive"), age_days=300, used_days_ago=250, active=False)
+    # A console user without MFA whose only key is inactive: checked live (no-mfa), and its inactive
+    # key is reported, never touched. (Under SCREENING=report a user whose only finding would be an
+    # inactive key is not checked live, so its key is not listed: see the README.)
+    keys["inactive"] = s.key(s.user("inactive", console=True), age_days=300, used_days_ago=250, active=False)
     keys["exempt-path"] = s.key(s.user("glass", path="/breakglass/"), age_days=200, used_days_ago=9)
     until = (s.now + dt.timedelta(days=365)).date().isoformat()
     tagged = s.user("tagged", tags={"keyward:exempt": f"until={until};reason=e2e"})
