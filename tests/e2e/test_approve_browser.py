@@ -74,6 +74,9 @@ def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deact
     assert "no-store" in headers["cache-control"]
     assert page.title().startswith("keyward")
     assert page.get_by_role("heading", level=1).inner_text() == "Approve access key deactivation"
+    facts = page.locator("dl").inner_text()
+    for fact in ("Account\n123456789012", f"Run\n{sweep.name}", "Evaluated at", "Link expires", "Run report"):
+        assert fact in facts, f"{fact!r} not in {facts!r}"
 
     boxes = page.locator('input[type="checkbox"][name="key"]')
     offered = sorted(boxes.nth(i).get_attribute("value") for i in range(boxes.count()))

@@ -247,6 +247,7 @@ async fn show<S: ObjectStore, A: ApprovalStore, C, K>(
         let token = approval::form_token(&id, &record.form_nonce);
         let location = record.run.report_location();
         Ok(page::confirm(&Confirm {
+            account_id: report.account_id.as_deref(),
             execution_name: &record.run.execution_name,
             report_location: &location,
             evaluated_at: report.evaluated_at(),

@@ -53,6 +53,8 @@ pub fn when(at: DateTime<Utc>) -> String {
 
 /// What the confirm page shows.
 pub struct Confirm<'a> {
+    /// The AWS account swept, when the run report knows it.
+    pub account_id: Option<&'a str>,
     /// The run (Step Functions execution name).
     pub execution_name: &'a str,
     /// Where the run report is, e.g. `s3://bucket/runs/x/report.json`.
@@ -74,6 +76,9 @@ pub fn confirm(view: &Confirm<'_>) -> String {
     let mut body = String::new();
     body.push_str("<h1>Approve access key deactivation</h1>\n");
     body.push_str("<dl>\n");
+    if let Some(account) = view.account_id {
+        definition(&mut body, "Account", &format!("<code>{}</code>", escape(account)));
+    }
     definition(&mut body, "Run", &format!("<code>{}</code>", escape(view.execution_name)));
     definition(&mut body, "Evaluated at", &escape(&when(view.evaluated_at)));
     definition(&mut body, "Link expires", &escape(&when(view.expires_at)));
@@ -241,6 +246,7 @@ mod tests {
             status: PlanStatus::AwaitingApproval,
         };
         let html = confirm(&Confirm {
+            account_id: Some("123456789012"),
             execution_name: "run-1",
             report_location: "s3://b/runs/run-1/report.json",
             evaluated_at: at(7),
@@ -248,6 +254,7 @@ mod tests {
             plan: &plan,
             form_token: "tok\"en",
         });
+        assert!(html.contains("<dt>Account</dt><dd><code>123456789012</code></dd>"), "{html}");
         assert!(html.contains(r#"name="key" value="AKIAONE" checked"#), "{html}");
         assert!(html.contains(r#"name="key" value="AKIATWO" checked"#), "{html}");
         assert!(!html.contains("<script>"), "{html}");

@@ -55,12 +55,16 @@ pub fn is_valid_execution_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 80 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// Input of `list-users`: `{"execution_name.$": "$$.Execution.Name", "evaluated_at.$": "$$.Execution.StartTime"}`.
+/// Input of `list-users`: `{"execution_name.$": "$$.Execution.Name", "execution_id.$": "$$.Execution.Id",
+/// "evaluated_at.$": "$$.Execution.StartTime"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListUsersInput {
     /// The execution name.
     pub execution_name: String,
+    /// The execution's ARN, which names the account swept (absent when invoked by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
     /// The execution's start time: the evaluation time of the whole run.
     pub evaluated_at: DateTime<Utc>,
 }
@@ -82,9 +86,19 @@ pub struct ListUsersOutput {
     pub has_candidates: bool,
 }
 
+/// The account id in an ARN (`arn:aws:states:us-east-1:123456789012:execution:keyward:x`), when the
+/// ARN has one: the fifth field, twelve digits.
+pub fn account_of_arn(arn: &str) -> Option<String> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
+}
+
 /// What list-users found, kept at [`RunRef::listing_key`] for validate-keys and the audit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
+    /// The AWS account swept (from the list-users function's own ARN), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     /// Users ListUsers returned.
     pub users_listed: usize,
     /// How users were screened.
@@ -422,4 +436,20 @@ pub fn decode<T: Contract>(event: serde_json::Value) -> Result<T, InvalidEvent> 
         serde_json::from_value(event).map_err(|e| InvalidEvent { contract: T::NAME, message: e.to_string() })?;
     value.validate().map_err(|message| InvalidEvent { contract: T::NAME, message })?;
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::account_of_arn;
+
+    #[test]
+    fn the_account_is_the_fifth_field_of_an_arn_when_it_is_twelve_digits() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:list-users";
+        assert_eq!(account_of_arn(arn).as_deref(), Some("123456789012"));
+        assert_eq!(account_of_arn("arn:aws:iam::123456789012:user/alice").as_deref(), Some("123456789012"));
+        for not_one in ["", "arn:aws:lambda:us-east-1", "arn:aws:lambda:us-east-1:anonymous:function:x", "a:b:c:d:1234"]
+        {
+            assert_eq!(account_of_arn(not_one), None, "{not_one:?}");
+        }
+    }
 }

@@ -85,6 +85,16 @@ impl fmt::Debug for Message {
     }
 }
 
+/// "Account 123456789012, run <execution>", or "Run <execution>" when the account is not known.
+fn run_of(report: &RunReport) -> Rich {
+    match &report.account_id {
+        Some(account) => {
+            Rich::new().t("Account ").code(account, NAME_CHARS).t(", run ").code(&report.execution_name, NAME_CHARS)
+        }
+        None => Rich::new().t("Run ").code(&report.execution_name, NAME_CHARS),
+    }
+}
+
 /// The findings digest of a run: evaluation time, mode, counts, keys proposed for deactivation with
 /// their evidence, users without MFA, warnings, inactive keys, exemptions honoured and exemption
 /// problems, users not evaluated or gone, and what happens next. `report_location` is where the run
@@ -238,7 +248,7 @@ pub fn approval_request(
         Rich::new()
             .t(format!("keyward proposes to deactivate {}. ", plural(n, "access key", "access keys")))
             .b("Nothing is deactivated without a decision."),
-        Rich::new().t("Run ").code(&report.execution_name, NAME_CHARS).t(format!(
+        run_of(report).t(format!(
             ", evaluated at {}; mode {}.",
             when(eval.evaluated_at),
             mode_name(report.config.mode)
@@ -330,7 +340,7 @@ pub fn outcome(report: &RunReport, report_location: &str) -> Message {
     };
     let mut facts = vec![
         decided,
-        Rich::new().t("Run ").code(&report.execution_name, NAME_CHARS).t(format!(
+        run_of(report).t(format!(
             ", evaluated at {}. Each approved key was re-checked live before acting.",
             when(report.evaluation.evaluated_at)
         )),
@@ -461,7 +471,7 @@ fn run_facts(report: &RunReport) -> Vec<Rich> {
         NoMfaAction::Warn => "reported only (NO_MFA_ACTION=warn)",
     };
     vec![
-        Rich::new().t("Run ").code(&report.execution_name, NAME_CHARS).t(", evaluated at ").b(when(eval.evaluated_at)),
+        run_of(report).t(", evaluated at ").b(when(eval.evaluated_at)),
         Rich::new().t("Mode: ").b(mode_name(config.mode)).t(match config.mode {
             Mode::Report => " (dry run: nothing is deactivated)",
             Mode::Approve => " (nothing is deactivated without a human decision)",
@@ -513,7 +523,7 @@ fn not_acted_parts(report: &RunReport, what_happened: Rich, report_location: &st
             plural(n, "key", "keys"),
             if n == 1 { "stays" } else { "stay" }
         )),
-        Rich::new().t("Run ").code(&report.execution_name, NAME_CHARS).t(format!(
+        run_of(report).t(format!(
             ", evaluated at {}. Keys that still violate the policy are proposed again in the next run.",
             when(report.evaluation.evaluated_at)
         )),

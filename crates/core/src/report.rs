@@ -22,6 +22,9 @@ pub struct RunReport {
     pub schema_version: u32,
     /// The Step Functions execution name.
     pub execution_name: String,
+    /// The AWS account swept (from the list-users function's own ARN), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     /// The policy settings in force.
     pub config: PolicyConfig,
     /// How users were screened.

@@ -46,6 +46,7 @@ fn report_of(users: &[User], config: PolicyConfig) -> RunReport {
     RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: "keyward-2026-11-21".into(),
+        account_id: None,
         config,
         screening: Screening::Report,
         users_listed: 5000,
@@ -251,6 +252,17 @@ fn digest_subject_names_the_account_state() {
         message.subject,
         "keyward: 4 keys to deactivate, 2 users without MFA, 1 user not evaluated - approval needed"
     );
+}
+
+#[test]
+fn every_message_of_a_run_names_the_account_when_it_is_known() {
+    let report = RunReport { account_id: Some("123456789012".into()), ..account_report() };
+    for message in [digest(&report, LOCATION), outcome(&report, LOCATION), rejected(&report, LOCATION)] {
+        assert!(message.text.contains("Account 123456789012, run keyward-2026-11-21"), "{}", message.text);
+        assert!(slack_text(&message).contains("123456789012"), "{}", message.subject);
+    }
+    // Without it (an account with no user, or a test), the run alone.
+    assert!(digest(&account_report(), LOCATION).text.contains("Run keyward-2026-11-21"));
 }
 
 #[test]

@@ -73,6 +73,7 @@ fn report(mode: Mode) -> RunReport {
     RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: EXECUTION.into(),
+        account_id: None,
         config,
         screening: Screening::Report,
         users_listed: 3,

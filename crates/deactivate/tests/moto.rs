@@ -72,6 +72,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
     let report = RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: EXECUTION.into(),
+        account_id: None,
         config,
         screening: Screening::Report,
         users_listed: 1,

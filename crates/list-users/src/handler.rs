@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, Screening};
 use keyward_core::contracts::{
-    BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, RunRef, UserBatch, decode,
+    BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, RunRef, UserBatch, account_of_arn, decode,
 };
 use keyward_core::credential_report::{self, CredentialReportError, CredentialReportRow};
 use keyward_core::errors::{self, NamedError};
@@ -83,6 +83,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
     let facts = report.as_ref().zip(report_generated_at).map(|(r, at)| (r.rows.as_slice(), at));
     let items: Vec<BatchItem> = batch_items(batches, facts);
     let listing = Listing {
+        account_id: input.execution_id.as_deref().and_then(account_of_arn),
         users_listed: names.len(),
         screening: config.screening,
         candidates: screened.candidates,

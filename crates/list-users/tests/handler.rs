@@ -323,3 +323,18 @@ async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
     }
     assert!(seen.0 >= 1 && seen.1 >= 1, "{seen:?}");
 }
+
+#[tokio::test]
+async fn the_account_swept_is_recorded_in_the_listing() {
+    // GIVEN the execution's ARN ($$.Execution.Id), which names the account
+    let iam = account(vec![user("alice")], &[]);
+    let store = FakeStore::default();
+    let arn = format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{EXEC}");
+    let event = json!({"execution_name": EXEC, "execution_id": arn, "evaluated_at": now()});
+
+    // WHEN list-users runs
+    handle(&iam, &store, &Config::default(), BUCKET, event).await.unwrap();
+
+    // THEN the listing names it, for the run report, the messages and the approval page
+    assert_eq!(listing(&store).account_id.as_deref(), Some("123456789012"));
+}

@@ -50,6 +50,7 @@ fn report() -> RunReport {
     RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: EXECUTION.into(),
+        account_id: None,
         evaluation: evaluate(&[user], &config, evaluated_at),
         config,
         screening: Screening::Report,

@@ -166,6 +166,7 @@ fn build_report(
     RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: run.execution_name.clone(),
+        account_id: listing.account_id.clone(),
         config: config.policy.clone(),
         screening: listing.screening,
         users_listed: listing.users_listed,

@@ -50,7 +50,8 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
 
     // WHEN the run goes list-users → check-user per batch → validate-keys
     let lister = IamAdapter::new(&sdk, 50.0);
-    let started = json!({"execution_name": EXEC, "evaluated_at": evaluated_at});
+    let execution_id = format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{EXEC}");
+    let started = json!({"execution_name": EXEC, "execution_id": execution_id, "evaluated_at": evaluated_at});
     let listed = list_users::handler::handle(&lister, &store, &config, BUCKET, started).await.unwrap();
     let object = s3.get_object().bucket(BUCKET).key(&listed.batches_key).send().await.unwrap();
     let batches: Vec<BatchItem> = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
@@ -79,6 +80,8 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
     assert_eq!(no_mfa, ["alice", "carol"]);
     assert_eq!((report.users_listed, report.users_checked), (3, 2));
     assert_eq!(report.evaluated_at(), evaluated_at);
+    assert_eq!(report.account_id.as_deref(), Some("123456789012"), "the account is carried into the run report");
+
     assert!(report.api_calls.contains_key("iam:ListUsers") && report.api_calls.contains_key("iam:GetUser"));
     // AND the IAM calls of list-users and check-user together stay within DESIGN.md's budget of
     // 3 + ⌈N/1000⌉ + 4·V (N = 3 users, V = 2 candidates): the report's facts spare each candidate

@@ -135,6 +135,7 @@ pub fn report() -> RunReport {
     RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: EXECUTION.into(),
+        account_id: None,
         config: PolicyConfig::default(),
         screening: Screening::Report,
         users_listed: 40,
