@@ -4,14 +4,17 @@
 use keyward_core::config::{Config, ConfigError};
 use keyward_core::errors::NamedError;
 use lambda_runtime::Diagnostic;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Installs the global subscriber: one JSON object per line on stdout, event fields flattened into
-/// it, no ANSI colours, level from `RUST_LOG` (default `info`; an unparsable directive is ignored).
-/// Calling it twice is harmless: the second call does nothing.
+/// it, no ANSI colours, level from `RUST_LOG` (`info`, `keyward_aws=debug,info`, …; default `info`;
+/// a value that does not parse is ignored whole). Calling it twice is harmless: the second call
+/// does nothing. The filter is a `Targets` rather than an `EnvFilter`: the same directives without
+/// span and field matching, and without linking a regex engine into every function.
 pub fn init_tracing() {
-    let filter = EnvFilter::builder().with_default_directive(LevelFilter::INFO.into()).from_env_lossy();
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     // Err only if a subscriber is already installed, which is fine.
     let _ = tracing_subscriber::fmt()
         .json()
@@ -19,9 +22,21 @@ pub fn init_tracing() {
         .with_current_span(false)
         .with_span_list(false)
         .with_ansi(false)
-        .with_env_filter(filter)
         .with_writer(std::io::stdout)
+        .finish()
+        .with(filter)
         .try_init();
+}
+
+/// The filter `RUST_LOG` asks for, `info` for what it does not name; `info` alone when it is
+/// unset, empty or unparsable.
+fn log_filter(rust_log: Option<&str>) -> Targets {
+    let parsed = rust_log.filter(|v| !v.trim().is_empty()).and_then(|v| v.parse::<Targets>().ok());
+    match parsed {
+        Some(targets) if targets.default_level().is_some() => targets,
+        Some(targets) => targets.with_default(LevelFilter::INFO),
+        None => Targets::new().with_default(LevelFilter::INFO),
+    }
 }
 
 /// Reads the configuration at init. A bad value is logged (JSON, naming the variable and what it
@@ -59,6 +74,24 @@ mod tests {
         let diag = diagnostic(&err);
         assert_eq!(diag.error_type, errors::IAM_THROTTLED);
         assert_eq!(diag.error_message, "ListAccessKeys was throttled past all retries");
+    }
+
+    #[test]
+    fn rust_log_sets_levels_and_info_covers_the_rest() {
+        use tracing::Level;
+        let unset = log_filter(None);
+        assert!(unset.would_enable("keyward_aws::iam", &Level::INFO));
+        assert!(!unset.would_enable("keyward_aws::iam", &Level::DEBUG));
+        for ignored in ["", "  ", "keyward_aws=loud"] {
+            let filter = log_filter(Some(ignored));
+            assert!(filter.would_enable("x", &Level::INFO) && !filter.would_enable("x", &Level::DEBUG), "{ignored:?}");
+        }
+        let targeted = log_filter(Some("keyward_aws=debug"));
+        assert!(targeted.would_enable("keyward_aws::iam", &Level::DEBUG));
+        assert!(targeted.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert!(!targeted.would_enable("aws_smithy_runtime", &Level::DEBUG));
+        let quiet = log_filter(Some("warn"));
+        assert!(!quiet.would_enable("keyward_aws", &Level::INFO));
     }
 
     #[test]
