@@ -28,7 +28,6 @@ import math
 import os
 import random
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -137,19 +136,12 @@ def seed_account(stack_env: dict[str, str], account: list[dict[str, Any]]) -> di
 
 
 def stack_up(settings: dict[str, str]) -> dict[str, str]:
-    subprocess.run([str(ROOT / "scripts" / "local-stack"), "down"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    env = {k: v for k, v in os.environ.items() if k not in control.CONFIG_VARS and k != control.THROTTLE_VAR}
-    env.update(settings)
+    down = stackkit.local_stack("down")
+    if down.returncode != 0:
+        raise BenchError(f"scripts/local-stack down failed:\n{down.stdout[-3000:]}")
     shown = " ".join(f"{k}={v}" for k, v in sorted(settings.items()))
     say(f"local stack up: {shown}")
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "local-stack"), "up"],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    done = stackkit.local_stack("up", settings)
     if done.returncode != 0:
         raise BenchError(f"scripts/local-stack up failed:\n{done.stdout[-3000:]}")
     return stackkit.load_env()
@@ -423,7 +415,7 @@ def main() -> int:
         print(f"bench FAILED: {error}", file=sys.stderr)
         return 1
     finally:
-        subprocess.run([str(ROOT / "scripts" / "local-stack"), "down"], cwd=ROOT, stdout=subprocess.DEVNULL)
+        stackkit.local_stack("down")
     problems = budget_failures(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

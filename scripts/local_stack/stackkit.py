@@ -14,6 +14,7 @@ import html
 import json
 import os
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -37,6 +38,25 @@ APPROVAL_LINK = re.compile(r"https?://[^\s<>\"')\]]+/approvals/[0-9A-Za-z_-]+")
 
 class LocalStackError(Exception):
     """The local stack is not there, or answered something a caller cannot go on with."""
+
+
+def local_stack(command: str, settings: dict[str, str] | None = None, timeout: float | None = None):
+    """Runs `scripts/local-stack <command>` and returns the CompletedProcess (output in .stdout). For
+    `up`, `settings` is the whole configuration: variables of the caller's environment that `up`
+    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS) are not passed on."""
+    import control  # scripts/local_stack: the variables `up` reads
+
+    env = {k: v for k, v in os.environ.items() if k not in control.CONFIG_VARS and k != control.THROTTLE_VAR}
+    env.update(settings or {})
+    return subprocess.run(
+        [str(ROOT / "scripts" / "local-stack"), command],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout,
+    )
 
 
 def load_env(export: bool = True) -> dict[str, str]:

@@ -30,7 +30,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts" / "local_stack"))
 
-import control  # noqa: E402  (scripts/local_stack: the variables `up` reads)
 import stackkit  # noqa: E402
 
 #: The configuration of the approve-mode modules (test_approve*.py), so they share one stack: the
@@ -67,21 +66,11 @@ class LocalStack:
         if settings == self.settings:
             return
         self.down()
-        env = {k: v for k, v in os.environ.items() if k not in control.CONFIG_VARS and k != control.THROTTLE_VAR}
-        env.update(settings)
         shown = " ".join(f"{k}={v}" for k, v in sorted(settings.items()))
         print(f"\n==> scripts/local-stack up with {shown}", flush=True)
         started = time.monotonic()
         try:
-            done = subprocess.run(
-                [str(ROOT / "scripts" / "local-stack"), "up"],
-                cwd=ROOT,
-                env=env,
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=UP_SECONDS,
-            )
+            done = stackkit.local_stack("up", settings, timeout=UP_SECONDS)
         except subprocess.TimeoutExpired:
             pytest.fail(f"scripts/local-stack up did not finish within {UP_SECONDS} s")
         self.started = True  # `up` may have started a part before failing: `down` stops it
@@ -97,14 +86,12 @@ class LocalStack:
         self.dynamodb = session.client("dynamodb")
 
     def down(self) -> None:
-        if not self.started:
-            subprocess.run([str(ROOT / "scripts" / "local-stack"), "down"], cwd=ROOT, capture_output=True)
-            return
-        done = subprocess.run([str(ROOT / "scripts" / "local-stack"), "down"], cwd=ROOT, text=True, capture_output=True)
-        self.started = False
-        self.settings = None
-        if done.returncode != 0:
-            raise RuntimeError(f"scripts/local-stack down failed: {done.stdout}{done.stderr}")
+        """Stops the stack: the one this session started, or one it found running (the suite takes the
+        local stack over)."""
+        done = stackkit.local_stack("down")
+        started, self.started, self.settings = self.started, False, None
+        if started and done.returncode != 0:
+            raise RuntimeError(f"scripts/local-stack down failed: {done.stdout}")
 
     # -- the account -------------------------------------------------------------------------------
 
