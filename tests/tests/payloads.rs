@@ -210,14 +210,7 @@ impl Walker<'_> {
                     Some(parameters) => asl::build(parameters, &input, &ctx),
                     None => Ok(input.clone()),
                 };
-                match result.and_then(|r| asl::apply_result_path(&input, state.get("ResultPath"), r)) {
-                    Ok(after) => {
-                        if let Some(next) = state["Next"].as_str() {
-                            self.walk(scope, next, after, map_item, depth + 1);
-                        }
-                    }
-                    Err(e) => self.problem(&key, e),
-                }
+                self.proceed(scope, &key, &state, &input, result, map_item, depth);
             }
             "Succeed" | "Fail" => {}
             other => self.problem(&key, format!("state type {other} is not simulated")),
@@ -252,14 +245,7 @@ impl Walker<'_> {
             Some(selector) => asl::build(selector, &result, ctx),
             None => Ok(result),
         };
-        match selected.and_then(|r| asl::apply_result_path(&input, state.get("ResultPath"), r)) {
-            Ok(after) => {
-                if let Some(next) = state["Next"].as_str() {
-                    self.walk(scope, next, after, item, depth + 1);
-                }
-            }
-            Err(e) => self.problem(key, e),
-        }
+        self.proceed(scope, key, state, &input, selected, item, depth);
         for catcher in state["Catch"].as_array().into_iter().flatten() {
             for error in catcher["ErrorEquals"].as_array().into_iter().flatten() {
                 let error_output = json!({"Error": error, "Cause": "simulated"});
@@ -301,7 +287,23 @@ impl Walker<'_> {
             }
             Err(e) => self.problem(key, e),
         }
-        match asl::apply_result_path(&input, state.get("ResultPath"), json!([{"index": 0}])) {
+        self.proceed(scope, key, state, &input, Ok(json!([{"index": 0}])), item, depth);
+    }
+
+    /// Places a state's `result` into its `input` by the state's ResultPath and walks on to its
+    /// `Next`, if it has one.
+    #[allow(clippy::too_many_arguments)]
+    fn proceed(
+        &mut self,
+        scope: &str,
+        key: &str,
+        state: &Value,
+        input: &Value,
+        result: Result<Value, String>,
+        item: Option<&Value>,
+        depth: usize,
+    ) {
+        match result.and_then(|r| asl::apply_result_path(input, state.get("ResultPath"), r)) {
             Ok(after) => {
                 if let Some(next) = state["Next"].as_str() {
                     self.walk(scope, next, after, item, depth + 1);
