@@ -716,18 +716,7 @@ def start_launcher(config: dict[str, Any], template: Template) -> subprocess.Pop
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(_no_proxy())
     env["PYTHONUNBUFFERED"] = "1"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    write_record("moto", process, command)
-    return process
+    return spawn("moto", command, env, log)
 
 
 def start_watch(config: dict[str, Any], template: Template, concurrency: int) -> subprocess.Popen:
@@ -747,17 +736,23 @@ def start_watch(config: dict[str, Any], template: Template, concurrency: int) ->
         "--concurrency",
         str(concurrency),
     ]
+    return spawn("lambda", command, function_env(config), log)
+
+
+def spawn(name: str, command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Starts one of the stack's servers in a session of its own (so `down` can stop its whole
+    process group), output to `log`, and records it under `name`."""
     with open(log, "w") as out:
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=function_env(config),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    write_record("lambda", process, command)
+    write_record(name, process, command)
     return process
 
 

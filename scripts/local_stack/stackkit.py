@@ -114,6 +114,11 @@ class Seeder:
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.users: list[tuple[str, str]] = []  # (user name, what it shows)
 
+    @property
+    def names(self) -> list[str]:
+        """The users created so far."""
+        return [name for name, _ in self.users]
+
     def user(
         self, short: str, shows: str = "", path: str = "/", console: bool = False, tags: dict[str, str] | None = None
     ) -> str:

@@ -34,7 +34,7 @@ def test_no_candidates_ends_clean_and_touches_nothing(stack, account):
 def test_approving_a_subset_deactivates_exactly_that_subset(stack, account):
     s = account
     keys = seed_three_violations(s)
-    before = stackkit.key_statuses(stack.iam, [u for u, _ in s.users])
+    before = stackkit.key_statuses(stack.iam, s.names)
 
     sweep = stack.sweep("subset")
     link = sweep.approval_link()
@@ -47,7 +47,7 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack, account):
     assert "Approved: 2 access keys will be deactivated" in answer.text
     sweep.succeeds()
 
-    after = stackkit.key_statuses(stack.iam, [u for u, _ in s.users])
+    after = stackkit.key_statuses(stack.iam, s.names)
     changed = {k for k in after if after[k][1] != before[k][1]}
     assert changed == set(approved), f"changed {changed}, approved {approved}"
     assert all(after[k][1] == "Inactive" for k in approved)
@@ -73,7 +73,7 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack, account):
 def test_rejecting_changes_nothing(stack, account):
     s = account
     keys = seed_three_violations(s)
-    before = stackkit.key_statuses(stack.iam, [u for u, _ in s.users])
+    before = stackkit.key_statuses(stack.iam, s.names)
 
     sweep = stack.sweep("reject")
     link = sweep.approval_link()
@@ -85,7 +85,7 @@ def test_rejecting_changes_nothing(stack, account):
 
     assert "Notify Rejected" in sweep.states()
     assert "Deactivate Approved Keys" not in sweep.states()
-    assert stackkit.key_statuses(stack.iam, [u for u, _ in s.users]) == before
+    assert stackkit.key_statuses(stack.iam, s.names) == before
     report = sweep.report()
     assert report["decision"]["approved"] == []
     assert report.get("actions") == []

@@ -51,7 +51,7 @@ def browser():
 def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deactivated(stack, account, browser):
     s = account
     keys = seed_three_violations(s)
-    users = [u for u, _ in s.users]
+    users = s.names
     before = stackkit.key_statuses(stack.iam, users)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 

@@ -12,7 +12,7 @@ SETTINGS = {"KEYWARD_MODE": "report", "UNUSED_KEY_DAYS": "30", "EXEMPT_USERS": "
 def test_report_mode_reports_the_plan_and_changes_nothing(stack, account):
     s = account
     keys = seed_three_violations(s)
-    users = [u for u, _ in s.users]
+    users = s.names
     before = stackkit.key_statuses(stack.iam, users)
     calls_before = stack.iam_calls()
 
