@@ -18,17 +18,16 @@
 //! token, the form token and the signing secret are never logged; logs carry an id-hash prefix.
 
 use chrono::{DateTime, Utc};
-use keyward_aws::sfn::is_task_expired;
-use keyward_core::approval::{self, ApprovalId};
+use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::config::Config;
 use keyward_core::contracts::{RunRef, is_valid_execution_name};
 use keyward_core::decision::{Approver, Decision, DecisionError, KeyRef};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::policy::PlanStatus;
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError, ObjectStore, Slack, TaskCallback,
+    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, Slack, TaskCallback,
 };
-use keyward_core::report::RunReport;
+use keyward_core::run_report::RunReport;
 use keyward_core::slack::{self as slack_request, Interaction, SlackActionKind};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
@@ -131,7 +130,7 @@ enum Refusal {
     #[error("no key was ticked")]
     NoKeyTicked,
     #[error(transparent)]
-    Storage(#[from] AwsError),
+    Storage(#[from] PortError),
     #[error("the run report cannot be used: {0}")]
     RunState(String),
 }
@@ -244,7 +243,7 @@ async fn show<S: ObjectStore, A: ApprovalStore, C, K>(
     let result = async {
         let record = pending_record(ports.approvals, &id, now).await?;
         let report = read_report(ports.objects, &record.run).await?;
-        let token = approval::form_token(&id, &record.form_nonce);
+        let token = approval_id::form_token(&id, &record.form_nonce);
         let location = record.run.report_location();
         Ok(page::confirm(&Confirm {
             account_id: report.account_id.as_deref(),
@@ -272,7 +271,7 @@ async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
     let result = async {
         let record = pending_record(ports.approvals, &id, now).await?;
         let form = DecisionForm::read(request)?;
-        if !approval::verify_form_token(&id, &record.form_nonce, form.token.as_deref().unwrap_or_default()) {
+        if !approval_id::verify_form_token(&id, &record.form_nonce, form.token.as_deref().unwrap_or_default()) {
             return Err(Refusal::BadFormToken);
         }
         let decision_value = form.decision.ok_or(Refusal::BadForm("the form must carry one decision"))?;
@@ -441,7 +440,8 @@ async fn apply<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
     let delivery = match result {
         Ok(()) => Delivery::Delivered,
         Err(err) => {
-            let delivery = if is_task_expired(&err) { Delivery::TaskGone } else { Delivery::Failed };
+            let delivery =
+                if matches!(err, PortError::TaskGone { .. }) { Delivery::TaskGone } else { Delivery::Failed };
             // Only the error's name is logged, never its text.
             tracing::warn!(error = err.error_name(), delivery = delivery.as_str(), "task callback failed");
             delivery

@@ -5,8 +5,8 @@ use std::convert::Infallible;
 
 use approval::handler::{Ports, handle};
 use chrono::Utc;
-use keyward_aws::approvals::DynamoApprovals;
-use keyward_aws::objects::S3Store;
+use keyward_aws::dynamodb::DynamoApprovals;
+use keyward_aws::s3::S3Store;
 use keyward_aws::sfn::SfnCallbacks;
 use keyward_aws::slack::SlackWebhook;
 use keyward_aws::{runtime, sdk};
@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
     let table = runtime::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned();
-    let sdk = sdk::sdk_config(&config).await;
+    let sdk = sdk::sdk_config().await;
     let objects = S3Store::new(&sdk);
     let approvals = DynamoApprovals::new(&sdk, table);
     let callbacks = SfnCallbacks::new(&sdk);

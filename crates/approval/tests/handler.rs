@@ -6,11 +6,10 @@
 mod support;
 
 use chrono::Duration;
-use keyward_aws::sfn::TASK_EXPIRED;
 use keyward_core::decision::{Approver, Decision, KeyRef};
 use keyward_core::errors::APPROVAL_REJECTED;
 use keyward_core::fakes::Callback;
-use keyward_core::ports::{ApprovalState, AwsError};
+use keyward_core::ports::{ApprovalState, PortError};
 use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 use support::*;
 
@@ -280,7 +279,7 @@ async fn second_post_is_409_and_sends_no_second_callback() {
 #[tokio::test]
 async fn post_with_bad_token_is_403_and_decides_nothing() {
     let world = World::new();
-    let other_nonce = keyward_core::approval::form_token(&id(), "another-nonce");
+    let other_nonce = keyward_core::approval_id::form_token(&id(), "another-nonce");
     let bodies = [
         form(&other_nonce, "approve", &[ALICE_KEY]),
         form("", "approve", &[ALICE_KEY]),
@@ -385,7 +384,7 @@ async fn callback_on_a_timed_out_task_says_the_approval_had_expired() {
     let world = World::new();
     // As the SFN adapter reports a token Step Functions no longer accepts.
     *world.callbacks.answer.lock().unwrap() =
-        Some(AwsError::Failed { operation: "SendTaskSuccess", message: format!("{TASK_EXPIRED} (TaskTimedOut)") });
+        Some(PortError::TaskGone { operation: "SendTaskSuccess", code: "TaskTimedOut".into() });
     let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
     assert_eq!(response.status(), 410);
     let html = text(&response);
@@ -401,7 +400,7 @@ async fn callback_on_a_timed_out_task_says_the_approval_had_expired() {
 async fn callback_failing_otherwise_says_the_decision_could_not_be_delivered() {
     let world = World::new();
     *world.callbacks.answer.lock().unwrap() =
-        Some(AwsError::Failed { operation: "SendTaskFailure", message: "service unavailable".into() });
+        Some(PortError::Failed { operation: "SendTaskFailure", message: "service unavailable".into() });
     let response = world.send(post_form(&form(&good_token(), "reject", &[]))).await;
     assert_eq!(response.status(), 502);
     assert!(text(&response).contains("could not be delivered"));

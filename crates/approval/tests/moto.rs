@@ -14,15 +14,15 @@ use ::approval::handler::{Ports, handle};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use keyward_aws::approvals::DynamoApprovals;
-use keyward_aws::objects::S3Store;
+use keyward_aws::dynamodb::DynamoApprovals;
+use keyward_aws::s3::S3Store;
 use keyward_aws::sfn::SfnCallbacks;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::Config;
 use keyward_core::decision::KeyRef;
 use keyward_core::fakes::FakeSlack;
 use keyward_core::ports::{ApprovalState, ApprovalStore, ObjectStore};
-use keyward_core::report::RunReport;
+use keyward_core::run_report::RunReport;
 use support::*;
 
 const TABLE: &str = "keyward-approvals";

@@ -1,4 +1,4 @@
-//! The one mapping from an SDK error to [`AwsError`] shared by the adapters: which codes mean
+//! The one mapping from an SDK error to [`PortError`] shared by the adapters: which codes mean
 //! "throttled", and how a failure is described (service code and message, never the request).
 
 use std::error::Error as StdError;
@@ -6,11 +6,11 @@ use std::error::Error as StdError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use keyward_core::ports::AwsError;
+use keyward_core::ports::PortError;
 
 /// Error codes AWS services use for throttling: the SDK's own list (`aws-runtime`'s
 /// `THROTTLING_ERRORS`). The SDK retries these; once retries are spent the call is
-/// throttled (IAM: [`AwsError::Throttled`]; other services: [`AwsError::ServiceThrottled`]), never an
+/// throttled (IAM: [`PortError::IamThrottled`]; other services: [`PortError::AwsThrottled`]), never an
 /// ordinary failure.
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
@@ -34,17 +34,17 @@ pub(crate) fn is_throttling_code(code: &str) -> bool {
     THROTTLING_CODES.contains(&code)
 }
 
-/// Maps an S3/SNS/SFN/DynamoDB SDK error to [`AwsError`]: a throttling code becomes
-/// [`AwsError::ServiceThrottled`]; anything
-/// else [`AwsError::Failed`] with the service's error code and message (or, when no response came
+/// Maps an S3/SNS/SFN/DynamoDB SDK error to [`PortError`]: a throttling code becomes
+/// [`PortError::AwsThrottled`]; anything
+/// else [`PortError::Failed`] with the service's error code and message (or, when no response came
 /// back, the failure kind and its cause chain). The request itself is never part of the message.
-pub(crate) fn sdk_error<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> AwsError
+pub(crate) fn sdk_error<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
     if let Some(service) = err.as_service_error() {
         if service.code().is_some_and(is_throttling_code) {
-            return AwsError::ServiceThrottled { operation };
+            return PortError::AwsThrottled { operation };
         }
         let status = err.raw_response().map(|r| r.status().as_u16());
         let described = match (service.code(), service.message()) {
@@ -57,15 +57,15 @@ where
             Some(status) => format!("{described} (HTTP {status})"),
             None => described,
         };
-        return AwsError::Failed { operation, message };
+        return PortError::Failed { operation, message };
     }
     if let Some(status) = err.raw_response().map(|r| r.status().as_u16()) {
         if status == 429 {
-            return AwsError::ServiceThrottled { operation };
+            return PortError::AwsThrottled { operation };
         }
-        return AwsError::Failed { operation, message: format!("unreadable response (HTTP {status})") };
+        return PortError::Failed { operation, message: format!("unreadable response (HTTP {status})") };
     }
-    AwsError::Failed { operation, message: error_chain(err) }
+    PortError::Failed { operation, message: error_chain(err) }
 }
 
 /// An error and its causes, one after the other (`dispatch failure: io error: …`).

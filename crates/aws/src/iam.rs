@@ -3,7 +3,7 @@
 //! Every request (each page, each poll) first takes a token from a token bucket shared by all calls
 //! of one instance, so concurrent reads stay within the invocation's share of the account's IAM
 //! budget, and is counted by `iam:Operation`. An error that survived the SDK's retries is an error:
-//! throttling becomes `AwsError::Throttled`, anything else `AwsError::Failed` with IAM's code and
+//! throttling becomes `PortError::IamThrottled`, anything else `PortError::Failed` with IAM's code and
 //! message; it never reads as "no MFA", "no keys" or "never used". Only `UpdateAccessKey` with
 //! `Status=Inactive` writes; nothing here deletes or creates.
 //!
@@ -12,7 +12,7 @@
 //! re-check before a deactivation uses; or with the credential report's facts
 //! (`read_user_with_report`: GetUser, ListMFADevices, ListAccessKeys, plus GetAccessKeyLastUsed
 //! only for a key the report does not describe), which check-user uses under `SCREENING=report`
-//! (`keyward_core::reported` says why that is safe).
+//! (`keyward_core::credential_report::facts` says why that is safe).
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -27,9 +27,9 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
 use aws_sdk_iam::types::{AccessKeyMetadata, ReportFormatType, ReportStateType, StatusType};
 use chrono::{DateTime, Utc};
+use keyward_core::credential_report::facts::ReportedUser;
 use keyward_core::model::{AccessKey, KeyStatus, KeyUse, Provenance, User};
-use keyward_core::ports::{AwsError, CredentialReport, Iam, UserSummary};
-use keyward_core::reported::ReportedUser;
+use keyward_core::ports::{CredentialReport, Iam, PortError, UserSummary};
 use tokio::time::Instant;
 
 const NO_SUCH_ENTITY: &str = "NoSuchEntity";
@@ -47,7 +47,7 @@ const NOT_AVAILABLE: &str = "N/A";
 /// report, and how often it asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportWait {
-    /// Give up with `AwsError::ReportUnavailable` once this much time has passed.
+    /// Give up with `PortError::ReportUnavailable` once this much time has passed.
     pub max_wait: Duration,
     /// The first pause between two polls; each pause doubles the next one.
     pub first_poll: Duration,
@@ -255,7 +255,7 @@ impl IamAdapter {
         }))
     }
 
-    async fn read_user_or_none(&self, name: &str, reported: Option<Reported<'_>>) -> Result<Option<User>, AwsError> {
+    async fn read_user_or_none(&self, name: &str, reported: Option<Reported<'_>>) -> Result<Option<User>, PortError> {
         match self.read_existing_user(name, reported).await {
             Ok(user) => Ok(Some(user)),
             Err(err) if err.has_code(NO_SUCH_ENTITY) => {
@@ -277,7 +277,7 @@ impl IamAdapter {
 }
 
 impl Iam for IamAdapter {
-    async fn list_users(&self) -> Result<Vec<UserSummary>, AwsError> {
+    async fn list_users(&self) -> Result<Vec<UserSummary>, PortError> {
         const OP: &str = "ListUsers";
         let mut users = Vec::new();
         let mut marker: Option<String> = None;
@@ -292,7 +292,7 @@ impl Iam for IamAdapter {
         }
     }
 
-    async fn credential_report(&self) -> Result<CredentialReport, AwsError> {
+    async fn credential_report(&self) -> Result<CredentialReport, PortError> {
         let mut poll = Poll::new(self.report_wait);
         let mut generate = true;
         let mut regenerated = false;
@@ -323,7 +323,7 @@ impl Iam for IamAdapter {
                     Err(err) if err.has_code(REPORT_EXPIRED) || err.has_code(REPORT_NOT_PRESENT) => {
                         let code = err.code.as_deref().unwrap_or_default();
                         if regenerated {
-                            return Err(AwsError::ReportUnavailable {
+                            return Err(PortError::ReportUnavailable {
                                 reason: format!("GetCredentialReport said {code} after the report was regenerated"),
                             });
                         }
@@ -337,7 +337,7 @@ impl Iam for IamAdapter {
         }
     }
 
-    async fn read_user(&self, name: &str) -> Result<Option<User>, AwsError> {
+    async fn read_user(&self, name: &str) -> Result<Option<User>, PortError> {
         self.read_user_or_none(name, None).await
     }
 
@@ -346,11 +346,11 @@ impl Iam for IamAdapter {
         name: &str,
         reported: &ReportedUser,
         generated_at: DateTime<Utc>,
-    ) -> Result<Option<User>, AwsError> {
+    ) -> Result<Option<User>, PortError> {
         self.read_user_or_none(name, Some(Reported { user: reported, generated_at })).await
     }
 
-    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {
+    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), PortError> {
         let request = self
             .client
             .update_access_key()
@@ -421,12 +421,12 @@ impl CallError {
     }
 }
 
-impl From<CallError> for AwsError {
-    fn from(err: CallError) -> AwsError {
+impl From<CallError> for PortError {
+    fn from(err: CallError) -> PortError {
         if err.throttled {
-            AwsError::Throttled { operation: err.operation }
+            PortError::IamThrottled { operation: err.operation }
         } else {
-            AwsError::Failed { operation: err.operation, message: err.message }
+            PortError::Failed { operation: err.operation, message: err.message }
         }
     }
 }
@@ -485,22 +485,22 @@ fn known(value: String) -> Option<String> {
     if value.is_empty() || value == NOT_AVAILABLE { None } else { Some(value) }
 }
 
-fn report_content(output: GetCredentialReportOutput) -> Result<CredentialReport, AwsError> {
+fn report_content(output: GetCredentialReportOutput) -> Result<CredentialReport, PortError> {
     match &output.report_format {
         Some(ReportFormatType::TextCsv) => {}
         Some(other) => {
-            return Err(AwsError::ReportUnavailable {
+            return Err(PortError::ReportUnavailable {
                 reason: format!("IAM returned the report as {}, not text/csv", other.as_str()),
             });
         }
-        None => return Err(AwsError::ReportUnavailable { reason: "IAM returned the report without a format".into() }),
+        None => return Err(PortError::ReportUnavailable { reason: "IAM returned the report without a format".into() }),
     }
     // A GeneratedTime keyward cannot read is as good as none: the facts are then not used.
     let generated_at = output.generated_time.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
     let csv = output
         .content
         .map(aws_smithy_types::Blob::into_inner)
-        .ok_or_else(|| AwsError::ReportUnavailable { reason: "IAM returned the report without content".into() })?;
+        .ok_or_else(|| PortError::ReportUnavailable { reason: "IAM returned the report without content".into() })?;
     Ok(CredentialReport { csv, generated_at })
 }
 
@@ -523,10 +523,10 @@ impl Poll {
     }
 
     /// Sleeps before the next poll, never past the deadline; at the deadline, gives up saying why.
-    async fn pause(&mut self, still: &str) -> Result<(), AwsError> {
+    async fn pause(&mut self, still: &str) -> Result<(), PortError> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(AwsError::ReportUnavailable {
+            return Err(PortError::ReportUnavailable {
                 reason: format!("{still} after waiting {} s", self.max_wait.as_secs()),
             });
         }

@@ -2,12 +2,12 @@
 //! DynamoDB) and the Slack incoming webhook; one `SdkConfig` builder; and the Lambda runtime glue
 //! shared by the six functions (logging, error names).
 
-pub mod approvals;
+pub mod dynamodb;
 mod error;
 pub mod iam;
-pub mod objects;
-pub mod random;
+pub mod os_random;
 pub mod runtime;
+pub mod s3;
 pub mod sdk;
 pub mod sfn;
 pub mod slack;

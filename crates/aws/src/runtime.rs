@@ -64,13 +64,13 @@ pub fn diagnostic(err: &dyn NamedError) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use keyward_core::errors;
-    use keyward_core::ports::AwsError;
+    use keyward_core::ports::PortError;
 
     use super::*;
 
     #[test]
     fn diagnostic_carries_the_stable_name_and_the_message() {
-        let err = AwsError::Throttled { operation: "ListAccessKeys" };
+        let err = PortError::IamThrottled { operation: "ListAccessKeys" };
         let diag = diagnostic(&err);
         assert_eq!(diag.error_type, errors::IAM_THROTTLED);
         assert_eq!(diag.error_message, "ListAccessKeys was throttled past all retries");

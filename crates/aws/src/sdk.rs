@@ -8,7 +8,6 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use keyward_core::config::Config;
 
 /// The region used when the environment names none.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -29,7 +28,7 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Loads the AWS configuration: credentials and region from the environment (region defaults to
 /// `us-east-1`), `AWS_ENDPOINT_URL` if set, adaptive retry mode with up to 10 attempts at most 5 s
 /// apart, a 60 s operation timeout and a 20 s attempt timeout.
-pub async fn sdk_config(_config: &Config) -> SdkConfig {
+pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(RegionProviderChain::default_provider().or_else(Region::from_static(DEFAULT_REGION)))
         .retry_config(retry_config())

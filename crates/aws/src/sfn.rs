@@ -2,9 +2,8 @@
 //!
 //! A token that Step Functions no longer accepts (`TaskTimedOut`, `TaskDoesNotExist`,
 //! `InvalidToken`: the wait timed out, the task was already answered, or the token is not one)
-//! comes back as an [`AwsError::Failed`] whose message starts with [`TASK_EXPIRED`]; the approval
-//! function tells it apart with [`is_task_expired`] and shows an "expired" page. The token itself
-//! never appears in an error.
+//! comes back as [`PortError::TaskGone`]; the approval function shows an "expired" page for it. The
+//! token itself never appears in an error.
 
 use aws_config::SdkConfig;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
@@ -12,22 +11,14 @@ use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use keyward_core::ports::{AwsError, TaskCallback};
+use keyward_core::ports::{PortError, TaskCallback};
 
 use crate::error::sdk_error;
-
-/// The start of the message of an [`AwsError::Failed`] for a token Step Functions no longer accepts.
-pub const TASK_EXPIRED: &str = "the task token is no longer accepted (expired, already answered or unknown)";
 
 /// The longest `error` SendTaskFailure accepts, in characters.
 pub const MAX_ERROR_CHARS: usize = 256;
 /// The longest `cause` SendTaskFailure accepts, in characters.
 pub const MAX_CAUSE_CHARS: usize = 32_768;
-
-/// Whether a callback failed because the token is no longer accepted (see the module docs).
-pub fn is_task_expired(err: &AwsError) -> bool {
-    matches!(err, AwsError::Failed { message, .. } if message.starts_with(TASK_EXPIRED))
-}
 
 /// Step Functions callbacks.
 #[derive(Debug, Clone)]
@@ -55,16 +46,16 @@ fn truncate_chars(s: &str, max: usize) -> &str {
     }
 }
 
-/// The [`AwsError`] of a failed callback: the "expired" error (our own words) for a stale token
+/// The [`PortError`] of a failed callback: [`PortError::TaskGone`] for a stale token
 /// (`stale` names the code), otherwise the usual mapping with the token scrubbed from the service's
 /// message, should a service or emulator ever echo it.
-fn callback_error(operation: &'static str, stale: Option<&str>, mapped: AwsError, task_token: &str) -> AwsError {
+fn callback_error(operation: &'static str, stale: Option<&str>, mapped: PortError, task_token: &str) -> PortError {
     if let Some(code) = stale {
-        return AwsError::Failed { operation, message: format!("{TASK_EXPIRED} ({code})") };
+        return PortError::TaskGone { operation, code: code.to_owned() };
     }
     match mapped {
-        AwsError::Failed { operation, message } if !task_token.is_empty() && message.contains(task_token) => {
-            AwsError::Failed { operation, message: message.replace(task_token, "<task token>") }
+        PortError::Failed { operation, message } if !task_token.is_empty() && message.contains(task_token) => {
+            PortError::Failed { operation, message: message.replace(task_token, "<task token>") }
         }
         other => other,
     }
@@ -105,8 +96,8 @@ fn failure_stale(err: &SdkError<SendTaskFailureError, HttpResponse>) -> Option<&
 }
 
 impl TaskCallback for SfnCallbacks {
-    async fn succeed(&self, task_token: &str, output: &serde_json::Value) -> Result<(), AwsError> {
-        let output = serde_json::to_string(output).map_err(|e| AwsError::Failed {
+    async fn succeed(&self, task_token: &str, output: &serde_json::Value) -> Result<(), PortError> {
+        let output = serde_json::to_string(output).map_err(|e| PortError::Failed {
             operation: "SendTaskSuccess",
             message: format!("the output is not serializable: {e}"),
         })?;
@@ -118,7 +109,7 @@ impl TaskCallback for SfnCallbacks {
         }
     }
 
-    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), AwsError> {
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), PortError> {
         let request = self
             .client
             .send_task_failure()
@@ -147,16 +138,21 @@ mod tests {
 
     #[test]
     fn a_token_echoed_in_a_message_is_scrubbed() {
-        let mapped = AwsError::Failed { operation: "SendTaskSuccess", message: "Bad token AAAA-secret".into() };
+        let mapped = PortError::Failed { operation: "SendTaskSuccess", message: "Bad token AAAA-secret".into() };
         let err = callback_error("SendTaskSuccess", None, mapped, "AAAA-secret");
-        assert_eq!(err, AwsError::Failed { operation: "SendTaskSuccess", message: "Bad token <task token>".into() });
+        assert_eq!(err, PortError::Failed { operation: "SendTaskSuccess", message: "Bad token <task token>".into() });
     }
 
     #[test]
     fn an_expired_token_is_recognisable() {
-        let mapped = AwsError::Failed { operation: "SendTaskFailure", message: "TaskTimedOut: late (HTTP 400)".into() };
+        let mapped =
+            PortError::Failed { operation: "SendTaskFailure", message: "TaskTimedOut: late (HTTP 400)".into() };
         let err = callback_error("SendTaskFailure", Some("TaskTimedOut"), mapped, "tok");
-        assert!(is_task_expired(&err));
-        assert!(!is_task_expired(&AwsError::Failed { operation: "x", message: "AccessDenied".into() }));
+        assert_eq!(err, PortError::TaskGone { operation: "SendTaskFailure", code: "TaskTimedOut".into() });
+        assert_eq!(
+            err.to_string(),
+            "SendTaskFailure failed: the task token is no longer accepted (expired, already answered or unknown) \
+             (TaskTimedOut)"
+        );
     }
 }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use keyward_core::ports::{AwsError, Slack};
+use keyward_core::ports::{PortError, Slack};
 
 use crate::error::error_chain;
 
@@ -29,10 +29,10 @@ pub struct SlackWebhook {
 impl SlackWebhook {
     /// A client with a 10 s timeout that does not follow redirects (a webhook never redirects;
     /// following one would send the payload elsewhere).
-    pub fn new() -> Result<SlackWebhook, AwsError> {
+    pub fn new() -> Result<SlackWebhook, PortError> {
         let client =
             reqwest::Client::builder().timeout(TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().map_err(
-                |e| AwsError::Failed {
+                |e| PortError::Failed {
                     operation: OPERATION,
                     message: format!("cannot build the HTTP client: {}", error_chain(&e.without_url())),
                 },
@@ -71,7 +71,7 @@ async fn error_body(mut response: reqwest::Response) -> String {
 }
 
 impl Slack for SlackWebhook {
-    async fn post(&self, url: &str, payload: &serde_json::Value) -> Result<(), AwsError> {
+    async fn post(&self, url: &str, payload: &serde_json::Value) -> Result<(), PortError> {
         let response = self.client.post(url).json(payload).send().await.map_err(|e| {
             let kind = if e.is_timeout() {
                 "timed out"
@@ -81,7 +81,7 @@ impl Slack for SlackWebhook {
                 "request failed"
             };
             let message = format!("{kind}: {}", error_chain(&e.without_url()));
-            AwsError::Failed { operation: OPERATION, message: redact(message, url) }
+            PortError::Failed { operation: OPERATION, message: redact(message, url) }
         })?;
         let status = response.status();
         if status.is_success() {
@@ -93,7 +93,7 @@ impl Slack for SlackWebhook {
         } else {
             format!("HTTP {}: {body}", status.as_u16())
         };
-        Err(AwsError::Failed { operation: OPERATION, message: redact(message, url) })
+        Err(PortError::Failed { operation: OPERATION, message: redact(message, url) })
     }
 }
 

@@ -1,7 +1,7 @@
 //! The notification topic over SNS ([`SnsTopic`] implements [`Topic`]).
 
 use aws_config::SdkConfig;
-use keyward_core::ports::{AwsError, Topic};
+use keyward_core::ports::{PortError, Topic};
 
 use crate::error::sdk_error;
 
@@ -42,7 +42,7 @@ pub fn subject_for_sns(subject: &str) -> String {
 }
 
 impl Topic for SnsTopic {
-    async fn publish(&self, topic_arn: &str, subject: &str, text: &str) -> Result<String, AwsError> {
+    async fn publish(&self, topic_arn: &str, subject: &str, text: &str) -> Result<String, PortError> {
         let subject = subject_for_sns(subject);
         let mut request = self.client.publish().topic_arn(topic_arn).message(text);
         // SNS refuses an empty subject; no subject is allowed.
@@ -52,6 +52,6 @@ impl Topic for SnsTopic {
         let output = request.send().await.map_err(|e| sdk_error("Publish", &e))?;
         output
             .message_id
-            .ok_or(AwsError::Failed { operation: "Publish", message: "the response carried no MessageId".into() })
+            .ok_or(PortError::Failed { operation: "Publish", message: "the response carried no MessageId".into() })
     }
 }

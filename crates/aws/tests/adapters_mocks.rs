@@ -25,14 +25,14 @@ use aws_sdk_sns::operation::publish::PublishOutput;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use chrono::{DateTime, TimeZone, Utc};
-use keyward_aws::approvals::{DynamoApprovals, item_from_record};
-use keyward_aws::objects::S3Store;
-use keyward_aws::sfn::{MAX_CAUSE_CHARS, SfnCallbacks, is_task_expired};
+use keyward_aws::dynamodb::{DynamoApprovals, item_from_record};
+use keyward_aws::s3::S3Store;
+use keyward_aws::sfn::{MAX_CAUSE_CHARS, SfnCallbacks};
 use keyward_aws::slack::SlackWebhook;
 use keyward_aws::sns::{MAX_SUBJECT_CHARS, SnsTopic};
 use keyward_core::contracts::RunRef;
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError, ObjectStore, Slack, TaskCallback, Topic,
+    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, Slack, TaskCallback, Topic,
 };
 
 const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAS3cr3tT0k3n";
@@ -41,9 +41,9 @@ fn at(h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, h, 0, 0).unwrap()
 }
 
-fn failed_message(err: AwsError) -> String {
+fn failed_message(err: PortError) -> String {
     match err {
-        AwsError::Failed { message, .. } => message,
+        PortError::Failed { message, .. } => message,
         other => panic!("expected Failed, got {other:?}"),
     }
 }
@@ -89,7 +89,7 @@ async fn s3_access_denied_is_a_failure_naming_the_code() {
     let store = S3Store::from_client(mock_client!(aws_sdk_s3, [&rule]));
 
     let err = store.get("bucket", "k").await.unwrap_err();
-    assert!(matches!(&err, AwsError::Failed { operation: "GetObject", .. }), "{err:?}");
+    assert!(matches!(&err, PortError::Failed { operation: "GetObject", .. }), "{err:?}");
     assert!(failed_message(err).starts_with("AccessDenied: Access Denied"));
 }
 
@@ -118,7 +118,7 @@ async fn s3_throttling_past_retries_is_throttled() {
     let store = S3Store::from_client(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]));
 
     let err = store.put("bucket", "k", b"{}".to_vec()).await.unwrap_err();
-    assert_eq!(err, AwsError::ServiceThrottled { operation: "PutObject" });
+    assert_eq!(err, PortError::AwsThrottled { operation: "PutObject" });
     // Named for what throttled: S3, not IAM.
     assert_eq!(keyward_core::errors::NamedError::error_name(&err), "AwsThrottled");
 }
@@ -172,8 +172,10 @@ async fn sfn_failure_on_a_timed_out_task_reads_as_expired_without_the_token() {
 
     let err = sfn.fail(TOKEN, "ApprovalRejected", "rejected by alice").await.unwrap_err();
 
-    assert!(is_task_expired(&err), "{err:?}");
-    assert!(matches!(err, AwsError::Failed { operation: "SendTaskFailure", .. }));
+    assert!(
+        matches!(&err, PortError::TaskGone { operation: "SendTaskFailure", code } if code == "TaskTimedOut"),
+        "{err:?}"
+    );
     assert!(!err.to_string().contains(TOKEN));
     assert!(!format!("{err:?}").contains(TOKEN));
 }
@@ -186,7 +188,7 @@ async fn sfn_success_on_an_answered_task_reads_as_expired() {
 
     let err = sfn.succeed(TOKEN, &serde_json::json!({"approved": []})).await.unwrap_err();
 
-    assert!(is_task_expired(&err), "{err:?}");
+    assert!(matches!(err, PortError::TaskGone { .. }), "{err:?}");
 }
 
 #[tokio::test]
@@ -200,7 +202,7 @@ async fn sfn_other_errors_are_failures_not_expiry_and_never_echo_the_token() {
 
     let err = sfn.succeed(TOKEN, &serde_json::json!({})).await.unwrap_err();
 
-    assert!(!is_task_expired(&err));
+    assert!(!matches!(err, PortError::TaskGone { .. }), "{err:?}");
     let message = failed_message(err);
     assert!(message.starts_with("AccessDeniedException"), "{message}");
     assert!(!message.contains(TOKEN), "{message}");
@@ -326,7 +328,7 @@ async fn dynamo_get_refuses_a_malformed_item_naming_the_attribute() {
     let table = DynamoApprovals::from_client(mock_client!(aws_sdk_dynamodb, [&rule]), "approvals");
 
     let err = table.get("x").await.unwrap_err();
-    assert!(matches!(&err, AwsError::Failed { operation: "GetItem", .. }));
+    assert!(matches!(&err, PortError::Failed { operation: "GetItem", .. }));
     let message = failed_message(err);
     assert!(message.contains("`created_at`"), "{message}");
     assert!(!message.contains(TOKEN));
@@ -391,7 +393,7 @@ async fn dynamo_throttling_on_decide_is_a_store_error() {
 
     assert_eq!(
         table.decide("x", "approved", at(11)).await,
-        Err(DecideError::Store(AwsError::ServiceThrottled { operation: "UpdateItem" }))
+        Err(DecideError::Store(PortError::AwsThrottled { operation: "UpdateItem" }))
     );
 }
 
@@ -476,7 +478,7 @@ async fn slack_connection_failure_does_not_show_the_url() {
 
     let err = slack.post(&url, &serde_json::json!({"text": "x"})).await.unwrap_err();
 
-    assert!(matches!(&err, AwsError::Failed { operation: "SlackWebhook", .. }));
+    assert!(matches!(&err, PortError::Failed { operation: "SlackWebhook", .. }));
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("s3cr3tW3bh00kPath"), "{shown}");
     assert!(!shown.contains("/services/"), "{shown}");

@@ -5,14 +5,14 @@
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use chrono::{DateTime, TimeZone, Utc};
-use keyward_aws::approvals::DynamoApprovals;
-use keyward_aws::objects::S3Store;
-use keyward_aws::sfn::{SfnCallbacks, is_task_expired};
+use keyward_aws::dynamodb::DynamoApprovals;
+use keyward_aws::s3::S3Store;
+use keyward_aws::sfn::SfnCallbacks;
 use keyward_aws::sns::SnsTopic;
 use keyward_aws::testing::MotoServer;
 use keyward_core::contracts::RunRef;
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError, ObjectStore, TaskCallback, Topic,
+    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, TaskCallback, Topic,
 };
 
 const BUCKET: &str = "keyward-reports";
@@ -47,7 +47,7 @@ async fn s3_get_from_a_missing_bucket_is_an_error_not_none() {
 
     let err = store.get("no-such-bucket", "runs/x/report.json").await.unwrap_err();
 
-    assert!(matches!(&err, AwsError::Failed { operation: "GetObject", message } if message.contains("NoSuchBucket")));
+    assert!(matches!(&err, PortError::Failed { operation: "GetObject", message } if message.contains("NoSuchBucket")));
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn sfn_callback_with_an_unknown_token_fails_without_showing_it() {
     let success = sfn.succeed(token, &serde_json::json!({"approved": []})).await.unwrap_err();
 
     for err in [failure, success] {
-        assert!(is_task_expired(&err), "{err:?}");
+        assert!(matches!(err, PortError::TaskGone { .. }), "{err:?}");
         assert!(!format!("{err} {err:?}").contains(token));
     }
 }

@@ -33,9 +33,9 @@ use aws_smithy_types::Blob;
 use aws_smithy_types::retry::RetryConfig;
 use chrono::{DateTime, Utc};
 use keyward_aws::iam::{IamAdapter, ReportWait};
+use keyward_core::credential_report::facts::{ReportedKey, ReportedUser};
 use keyward_core::model::{KeyStatus, KeyUse, Provenance};
-use keyward_core::ports::{AwsError, CredentialReport, Iam, UserSummary};
-use keyward_core::reported::{ReportedKey, ReportedUser};
+use keyward_core::ports::{CredentialReport, Iam, PortError, UserSummary};
 use tokio::time::Instant;
 
 const CREATED: i64 = 1_700_000_000;
@@ -211,7 +211,7 @@ async fn a_truncated_page_without_a_marker_is_an_error_not_the_end() {
 
     let err = iam.list_users().await.unwrap_err();
 
-    assert!(matches!(err, AwsError::Failed { operation: "ListUsers", ref message } if message.contains("marker")));
+    assert!(matches!(err, PortError::Failed { operation: "ListUsers", ref message } if message.contains("marker")));
 }
 
 // ---- Throttling and other failures -------------------------------------------------------------
@@ -240,7 +240,7 @@ async fn throttling_past_every_retry_is_a_throttled_error() {
 
     let err = iam.list_users().await.unwrap_err();
 
-    assert_eq!(err, AwsError::Throttled { operation: "ListUsers" });
+    assert_eq!(err, PortError::IamThrottled { operation: "ListUsers" });
     assert_eq!(rule.num_calls(), 3, "the SDK made all three attempts");
 }
 
@@ -298,7 +298,7 @@ async fn a_throttling_storm_is_retried_within_bounds_then_iam_throttled_never_no
         // IamThrottled: never a user without MFA
         for read in [live, with_facts] {
             let err = read.unwrap_err();
-            assert_eq!(err, AwsError::Throttled { operation: "ListMFADevices" }, "storm {storm}");
+            assert_eq!(err, PortError::IamThrottled { operation: "ListMFADevices" }, "storm {storm}");
             assert_eq!(keyward_core::errors::NamedError::error_name(&err), keyward_core::errors::IAM_THROTTLED);
         }
         // At most 10 attempts a call; fewer once the SDK's retry quota (shared by every client of
@@ -320,7 +320,7 @@ async fn every_throttling_code_reads_as_throttled() {
             .repeatedly()
             .build();
         let iam = adapter(&[&rule]);
-        assert_eq!(iam.list_users().await.unwrap_err(), AwsError::Throttled { operation: "ListUsers" }, "{code}");
+        assert_eq!(iam.list_users().await.unwrap_err(), PortError::IamThrottled { operation: "ListUsers" }, "{code}");
     }
 }
 
@@ -329,7 +329,7 @@ async fn http_429_without_a_code_reads_as_throttled() {
     let rule = mock!(Client::list_users).sequence().http_status(429, None).repeatedly().build();
     let iam = adapter(&[&rule]);
 
-    assert_eq!(iam.list_users().await.unwrap_err(), AwsError::Throttled { operation: "ListUsers" });
+    assert_eq!(iam.list_users().await.unwrap_err(), PortError::IamThrottled { operation: "ListUsers" });
 }
 
 #[tokio::test(start_paused = true)]
@@ -345,7 +345,7 @@ async fn a_throttled_key_listing_fails_the_read_instead_of_reporting_no_keys() {
 
     let err = iam.read_user("alice").await.unwrap_err();
 
-    assert_eq!(err, AwsError::Throttled { operation: "ListAccessKeys" });
+    assert_eq!(err, PortError::IamThrottled { operation: "ListAccessKeys" });
 }
 
 #[tokio::test(start_paused = true)]
@@ -359,7 +359,7 @@ async fn access_denied_is_a_failure_carrying_the_code_and_message() {
 
     assert_eq!(
         err,
-        AwsError::Failed {
+        PortError::Failed {
             operation: "GetUser",
             message: "AccessDenied: User: arn:aws:sts::1:assumed-role/x is not authorized".into()
         }
@@ -516,7 +516,7 @@ async fn a_denied_login_profile_read_is_an_error_not_no_password() {
 
     assert_eq!(
         err,
-        AwsError::Failed {
+        PortError::Failed {
             operation: "GetLoginProfile",
             message: "AccessDenied: not authorized to GetLoginProfile".into()
         }
@@ -549,7 +549,7 @@ async fn a_last_used_response_without_its_record_is_an_error_not_never_used() {
     let err = iam.read_user("alice").await.unwrap_err();
 
     assert!(
-        matches!(&err, AwsError::Failed { operation: "GetAccessKeyLastUsed", message } if message.contains("AKIAODD")),
+        matches!(&err, PortError::Failed { operation: "GetAccessKeyLastUsed", message } if message.contains("AKIAODD")),
         "{err:?}"
     );
 }
@@ -586,7 +586,7 @@ async fn a_failed_last_used_read_is_an_error_not_never_used() {
 
     let err = iam.read_user("alice").await.unwrap_err();
 
-    assert_eq!(err, AwsError::Throttled { operation: "GetAccessKeyLastUsed" });
+    assert_eq!(err, PortError::IamThrottled { operation: "GetAccessKeyLastUsed" });
 }
 
 #[tokio::test(start_paused = true)]
@@ -728,7 +728,7 @@ async fn with_report_facts_a_throttled_mfa_read_is_an_error_not_no_mfa() {
 
     let err = iam.read_user_with_report("alice", &reported_alice(&[(CREATED, None)]), utc(REPORTED_AT)).await;
 
-    assert_eq!(err.unwrap_err(), AwsError::Throttled { operation: "ListMFADevices" });
+    assert_eq!(err.unwrap_err(), PortError::IamThrottled { operation: "ListMFADevices" });
 }
 
 #[tokio::test(start_paused = true)]
@@ -912,7 +912,7 @@ async fn a_report_still_missing_after_regenerating_is_unavailable() {
 
     let err = iam.credential_report().await.unwrap_err();
 
-    assert!(matches!(err, AwsError::ReportUnavailable { ref reason } if reason.contains("ReportNotPresent")), "{err}");
+    assert!(matches!(err, PortError::ReportUnavailable { ref reason } if reason.contains("ReportNotPresent")), "{err}");
     assert_eq!(get.num_calls(), 2, "regenerated once, not forever");
 }
 
@@ -928,7 +928,7 @@ async fn a_report_that_never_completes_is_unavailable_after_the_bounded_wait() {
 
     let err = iam.credential_report().await.unwrap_err();
 
-    assert!(matches!(err, AwsError::ReportUnavailable { ref reason } if reason.contains("INPROGRESS")), "{err}");
+    assert!(matches!(err, PortError::ReportUnavailable { ref reason } if reason.contains("INPROGRESS")), "{err}");
     assert_eq!(start.elapsed(), Duration::from_secs(10));
     // Polls at 0, 1, 3, 7 and 10 s (the last pause cut to the deadline).
     assert_eq!(iam.api_calls(), calls(&[("iam:GenerateCredentialReport", 5)]));
@@ -960,5 +960,5 @@ async fn a_report_in_another_format_is_unavailable() {
 
     let err = iam.credential_report().await.unwrap_err();
 
-    assert!(matches!(err, AwsError::ReportUnavailable { ref reason } if reason.contains("application/json")), "{err}");
+    assert!(matches!(err, PortError::ReportUnavailable { ref reason } if reason.contains("application/json")), "{err}");
 }

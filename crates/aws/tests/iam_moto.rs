@@ -11,10 +11,10 @@ use aws_sdk_iam::types::StatusType;
 use keyward_aws::iam::{IamAdapter, ReportWait};
 use keyward_aws::testing::MotoServer;
 use keyward_core::credential_report;
+use keyward_core::credential_report::facts::ReportedUser;
 use keyward_core::model::{KeyStatus, Provenance, User};
 use keyward_core::ports::Iam;
-use keyward_core::report::calls_since;
-use keyward_core::reported::ReportedUser;
+use keyward_core::run_report::calls_since;
 
 /// What the seeded account holds.
 struct Account {
@@ -187,5 +187,5 @@ async fn deactivating_a_missing_key_is_an_error() {
 
     let err = iam.deactivate_key("dave", "AKIADOESNOTEXIST0000").await.unwrap_err();
 
-    assert!(matches!(err, keyward_core::ports::AwsError::Failed { operation: "UpdateAccessKey", .. }), "{err:?}");
+    assert!(matches!(err, keyward_core::ports::PortError::Failed { operation: "UpdateAccessKey", .. }), "{err:?}");
 }

@@ -4,7 +4,7 @@
 //!
 //! When the Map item carries the credential report's facts about the batch (`SCREENING=report`), a
 //! user the report describes is read with them: only existence and tags, MFA devices and keys live,
-//! 3 IAM calls instead of 5 + K (`keyward_core::reported` says why that is safe). Users without
+//! 3 IAM calls instead of 5 + K (`keyward_core::credential_report::facts` says why that is safe). Users without
 //! facts are read fully live.
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use keyward_core::config::{Config, ConfigError, vars};
 use keyward_core::contracts::{BatchResult, CheckUserInput, CheckUserOutput, InvalidEvent, decode};
+use keyward_core::credential_report::facts::ReportFacts;
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::User;
-use keyward_core::ports::{AwsError, Iam, ObjectStore};
-use keyward_core::report::calls_since;
-use keyward_core::reported::ReportFacts;
+use keyward_core::ports::{Iam, ObjectStore, PortError};
+use keyward_core::run_report::calls_since;
 use tokio::task::JoinSet;
 
 /// Live reads in flight at once within one invocation (the adapter's rate limiter still applies).
@@ -36,7 +36,7 @@ pub enum CheckUserError {
     Config(#[from] ConfigError),
     /// A live read or the result write failed: `IamThrottled` or `AwsCallFailed`.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Aws(#[from] PortError),
     /// A read task stopped without an answer (it panicked): `AwsCallFailed`, so the Map retries.
     #[error("reading user {user} stopped without an answer: {message}")]
     ReadAborted { user: String, message: String },

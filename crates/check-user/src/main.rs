@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use keyward_aws::{iam::IamAdapter, objects::S3Store, runtime};
+use keyward_aws::{iam::IamAdapter, runtime, s3::S3Store};
 use keyward_core::config::vars;
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
     runtime::require(&config.report_bucket, vars::REPORT_BUCKET)?;
-    let sdk = keyward_aws::sdk::sdk_config(&config).await;
+    let sdk = keyward_aws::sdk::sdk_config().await;
     // The Map's children share the account's IAM budget: each takes IAM_MAX_RPS / MAX_CONCURRENCY.
     let iam = Arc::new(IamAdapter::new(&sdk, config.iam_rps_per_invocation()));
     let store = S3Store::new(&sdk);

@@ -16,12 +16,12 @@ use check_user::handler::{MAX_READS_IN_FLIGHT, handle};
 use chrono::{DateTime, Duration as Days, Utc};
 use keyward_core::config::Config;
 use keyward_core::contracts::BatchResult;
+use keyward_core::credential_report::facts::{ReportFacts, ReportedKey, ReportedUser};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::model::User;
 use keyward_core::model::{KeyUse, Provenance};
-use keyward_core::ports::{AwsError, CredentialReport, Iam, UserSummary};
-use keyward_core::reported::{ReportFacts, ReportedKey, ReportedUser};
+use keyward_core::ports::{CredentialReport, Iam, PortError, UserSummary};
 use serde_json::{Value, json};
 use support::*;
 
@@ -230,10 +230,10 @@ struct SlowIam {
 }
 
 impl Iam for SlowIam {
-    async fn list_users(&self) -> Result<Vec<UserSummary>, AwsError> {
+    async fn list_users(&self) -> Result<Vec<UserSummary>, PortError> {
         self.inner.list_users().await
     }
-    async fn credential_report(&self) -> Result<CredentialReport, AwsError> {
+    async fn credential_report(&self) -> Result<CredentialReport, PortError> {
         self.inner.credential_report().await
     }
     async fn read_user_with_report(
@@ -241,10 +241,10 @@ impl Iam for SlowIam {
         name: &str,
         reported: &ReportedUser,
         generated_at: DateTime<Utc>,
-    ) -> Result<Option<User>, AwsError> {
+    ) -> Result<Option<User>, PortError> {
         self.inner.read_user_with_report(name, reported, generated_at).await
     }
-    async fn read_user(&self, name: &str) -> Result<Option<User>, AwsError> {
+    async fn read_user(&self, name: &str) -> Result<Option<User>, PortError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_in_flight.fetch_max(now, Ordering::SeqCst);
         let n: u64 = name.trim_start_matches("user-").parse().unwrap();
@@ -253,7 +253,7 @@ impl Iam for SlowIam {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.read_user(name).await
     }
-    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {
+    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), PortError> {
         self.inner.deactivate_key(user_name, access_key_id).await
     }
     fn api_calls(&self) -> BTreeMap<String, u64> {

@@ -8,16 +8,16 @@ use std::sync::Arc;
 use aws_sdk_iam::types::{StatusType, Tag};
 use check_user::handler::handle;
 use keyward_aws::iam::IamAdapter;
-use keyward_aws::objects::S3Store;
+use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::Config;
 use keyward_core::contracts::BatchResult;
 use keyward_core::contracts::UserBatch;
 use keyward_core::credential_report;
+use keyward_core::credential_report::facts::batch_items;
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::{KeyStatus, Provenance};
 use keyward_core::ports::Iam;
-use keyward_core::reported::batch_items;
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";

@@ -23,8 +23,10 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
-    /// Dry run: the full plan is computed and reported; nothing acts.
-    Report,
+    /// Dry run: the full plan is computed and reported; nothing acts. The configuration value and
+    /// the JSON value are `report`.
+    #[serde(rename = "report")]
+    ReportOnly,
     /// Nothing acts without a human decision (the default).
     #[default]
     Approve,
@@ -58,9 +60,11 @@ pub enum NoMfaAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Screening {
-    /// Screen with the credential report; check live only the candidates (the default).
+    /// Screen with the credential report; check live only the candidates (the default). The
+    /// configuration value and the JSON value are `report`.
     #[default]
-    Report,
+    #[serde(rename = "report")]
+    CredentialReport,
     /// Check every user live (per-user freshness; the benchmark baseline).
     Live,
 }
@@ -213,7 +217,7 @@ impl Default for Config {
         Config {
             policy: PolicyConfig::default(),
             approval_timeout_seconds: 86_400,
-            screening: Screening::Report,
+            screening: Screening::CredentialReport,
             batch_size: 50,
             max_concurrency: 5,
             iam_max_rps: 10.0,
@@ -245,7 +249,7 @@ impl Config {
                 &get,
                 vars::MODE,
                 p.mode,
-                &[("report", Mode::Report), ("approve", Mode::Approve), ("auto", Mode::Auto)],
+                &[("report", Mode::ReportOnly), ("approve", Mode::Approve), ("auto", Mode::Auto)],
             )?,
             max_key_age_days: number(&get, vars::MAX_KEY_AGE_DAYS, p.max_key_age_days, 1, 3650)?,
             unused_key_days: number(&get, vars::UNUSED_KEY_DAYS, p.unused_key_days, 1, 3650)?,
@@ -284,7 +288,7 @@ impl Config {
                 &get,
                 vars::SCREENING,
                 d.screening,
-                &[("report", Screening::Report), ("live", Screening::Live)],
+                &[("report", Screening::CredentialReport), ("live", Screening::Live)],
             )?,
             batch_size: number(&get, vars::BATCH_SIZE, d.batch_size, 1, 500)?,
             max_concurrency: number(&get, vars::MAX_CONCURRENCY, d.max_concurrency, 1, 1000)?,
@@ -478,7 +482,7 @@ mod tests {
         assert_eq!(c.policy.mfa_scope, MfaScope::Console);
         assert_eq!(c.policy.no_mfa_action, NoMfaAction::DeactivateKeys);
         assert_eq!(c.policy.max_deactivations_per_run, 25);
-        assert_eq!(c.screening, Screening::Report);
+        assert_eq!(c.screening, Screening::CredentialReport);
         assert_eq!(c.batch_size, 50);
         assert_eq!(c.iam_max_rps, 10.0);
         assert!(c.slack_webhook_url.is_none());

@@ -8,9 +8,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::credential_report::facts::ReportFacts;
 use crate::decision::Decision;
 use crate::policy::PlanStatus;
-use crate::reported::ReportFacts;
 
 /// Where a run keeps its state: `s3://{bucket}/runs/{execution_name}/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +127,7 @@ pub struct UserBatch {
 
 /// One item of the Distributed Map, an element of `batches.json`: a batch and, under
 /// `SCREENING=report`, what the credential report said about its users, so that check-user reads
-/// live only what must be fresh ([`crate::reported`]).
+/// live only what must be fresh ([`crate::credential_report::facts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchItem {

@@ -8,12 +8,12 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use crate::credential_report::facts::ReportedUser;
 use crate::model::{KeyStatus, User};
 use crate::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, CredentialReport, DecideError, Iam, ObjectStore,
+    ApprovalRecord, ApprovalState, ApprovalStore, CredentialReport, DecideError, Iam, ObjectStore, PortError,
     Randomness, Slack, TaskCallback, Topic, UserSummary,
 };
-use crate::reported::ReportedUser;
 
 /// A fake IAM account.
 #[derive(Default)]
@@ -58,7 +58,7 @@ impl FakeIam {
 }
 
 impl Iam for FakeIam {
-    async fn list_users(&self) -> Result<Vec<UserSummary>, AwsError> {
+    async fn list_users(&self) -> Result<Vec<UserSummary>, PortError> {
         self.count("ListUsers");
         Ok(self
             .users
@@ -69,21 +69,21 @@ impl Iam for FakeIam {
             .collect())
     }
 
-    async fn credential_report(&self) -> Result<CredentialReport, AwsError> {
+    async fn credential_report(&self) -> Result<CredentialReport, PortError> {
         self.count("GetCredentialReport");
         let csv = self
             .report
             .lock()
             .unwrap()
             .clone()
-            .ok_or(AwsError::ReportUnavailable { reason: "fake: no report".into() })?;
+            .ok_or(PortError::ReportUnavailable { reason: "fake: no report".into() })?;
         Ok(CredentialReport { csv, generated_at: *self.report_generated_at.lock().unwrap() })
     }
 
-    async fn read_user(&self, name: &str) -> Result<Option<User>, AwsError> {
+    async fn read_user(&self, name: &str) -> Result<Option<User>, PortError> {
         self.count("GetUser");
         if self.throttled_users.lock().unwrap().iter().any(|u| u == name) {
-            return Err(AwsError::Throttled { operation: "ListAccessKeys" });
+            return Err(PortError::IamThrottled { operation: "ListAccessKeys" });
         }
         Ok(self.users.lock().unwrap().get(name).cloned())
     }
@@ -95,17 +95,17 @@ impl Iam for FakeIam {
         name: &str,
         reported: &ReportedUser,
         generated_at: DateTime<Utc>,
-    ) -> Result<Option<User>, AwsError> {
+    ) -> Result<Option<User>, PortError> {
         self.reads_with_report.lock().unwrap().push(name.to_owned());
         let live = self.read_user(name).await?;
-        Ok(live.map(|user| crate::reported::with_report_facts(user, reported, generated_at)))
+        Ok(live.map(|user| crate::credential_report::facts::with_report_facts(user, reported, generated_at)))
     }
 
-    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), AwsError> {
+    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), PortError> {
         self.count("UpdateAccessKey");
         self.deactivations.lock().unwrap().push((user_name.to_owned(), access_key_id.to_owned()));
         if self.failing_keys.lock().unwrap().iter().any(|k| k == access_key_id) {
-            return Err(AwsError::Failed { operation: "UpdateAccessKey", message: "fake: AccessDenied".into() });
+            return Err(PortError::Failed { operation: "UpdateAccessKey", message: "fake: AccessDenied".into() });
         }
         if self.sticky_keys.lock().unwrap().iter().any(|k| k == access_key_id) {
             return Ok(());
@@ -114,7 +114,7 @@ impl Iam for FakeIam {
         let key = users
             .get_mut(user_name)
             .and_then(|u| u.access_keys.iter_mut().find(|k| k.id == access_key_id))
-            .ok_or(AwsError::Failed { operation: "UpdateAccessKey", message: "NoSuchEntity".into() })?;
+            .ok_or(PortError::Failed { operation: "UpdateAccessKey", message: "NoSuchEntity".into() })?;
         key.status = KeyStatus::Inactive;
         Ok(())
     }
@@ -140,22 +140,22 @@ impl FakeStore {
         objects.iter().find(|((_, k), _)| k == key).map(|(_, v)| serde_json::from_slice(v).unwrap())
     }
 
-    fn check(&self, operation: &'static str) -> Result<(), AwsError> {
+    fn check(&self, operation: &'static str) -> Result<(), PortError> {
         if *self.broken.lock().unwrap() {
-            return Err(AwsError::Failed { operation, message: "fake: bucket unavailable".into() });
+            return Err(PortError::Failed { operation, message: "fake: bucket unavailable".into() });
         }
         Ok(())
     }
 }
 
 impl ObjectStore for FakeStore {
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), PortError> {
         self.check("PutObject")?;
         self.objects.lock().unwrap().insert((bucket.to_owned(), key.to_owned()), body);
         Ok(())
     }
 
-    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.check("GetObject")?;
         Ok(self.objects.lock().unwrap().get(&(bucket.to_owned(), key.to_owned())).cloned())
     }
@@ -171,9 +171,9 @@ pub struct FakeTopic {
 }
 
 impl Topic for FakeTopic {
-    async fn publish(&self, topic_arn: &str, subject: &str, text: &str) -> Result<String, AwsError> {
+    async fn publish(&self, topic_arn: &str, subject: &str, text: &str) -> Result<String, PortError> {
         if *self.broken.lock().unwrap() {
-            return Err(AwsError::Failed { operation: "Publish", message: "fake: topic unavailable".into() });
+            return Err(PortError::Failed { operation: "Publish", message: "fake: topic unavailable".into() });
         }
         let mut published = self.published.lock().unwrap();
         published.push((topic_arn.to_owned(), subject.to_owned(), text.to_owned()));
@@ -189,7 +189,7 @@ pub struct FakeSlack {
 }
 
 impl Slack for FakeSlack {
-    async fn post(&self, url: &str, payload: &serde_json::Value) -> Result<(), AwsError> {
+    async fn post(&self, url: &str, payload: &serde_json::Value) -> Result<(), PortError> {
         self.posted.lock().unwrap().push((url.to_owned(), payload.clone()));
         Ok(())
     }
@@ -212,12 +212,12 @@ pub struct FakeCallback {
 }
 
 impl TaskCallback for FakeCallback {
-    async fn succeed(&self, task_token: &str, output: &serde_json::Value) -> Result<(), AwsError> {
+    async fn succeed(&self, task_token: &str, output: &serde_json::Value) -> Result<(), PortError> {
         self.calls.lock().unwrap().push(Callback::Success(task_token.to_owned(), output.clone()));
         Ok(())
     }
 
-    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), AwsError> {
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), PortError> {
         self.calls.lock().unwrap().push(Callback::Failure(task_token.to_owned(), error.to_owned(), cause.to_owned()));
         Ok(())
     }
@@ -231,12 +231,12 @@ pub struct FakeApprovals {
 }
 
 impl ApprovalStore for FakeApprovals {
-    async fn put_pending(&self, record: &ApprovalRecord) -> Result<(), AwsError> {
+    async fn put_pending(&self, record: &ApprovalRecord) -> Result<(), PortError> {
         self.records.lock().unwrap().insert(record.id_hash.clone(), record.clone());
         Ok(())
     }
 
-    async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, AwsError> {
+    async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, PortError> {
         Ok(self.records.lock().unwrap().get(id_hash).cloned())
     }
 
@@ -256,7 +256,7 @@ impl ApprovalStore for FakeApprovals {
 pub struct CountingRandom(Mutex<u8>);
 
 impl Randomness for CountingRandom {
-    fn bytes32(&self) -> Result<[u8; 32], AwsError> {
+    fn bytes32(&self) -> Result<[u8; 32], PortError> {
         let mut n = self.0.lock().unwrap();
         *n = n.wrapping_add(1);
         Ok([*n; 32])

@@ -5,7 +5,7 @@
 //! message rendering (plain text and Slack Block Kit), approval ids and the Slack request signature
 //! check.
 
-pub mod approval;
+pub mod approval_id;
 pub mod config;
 pub mod contracts;
 pub mod credential_report;
@@ -21,7 +21,6 @@ pub mod model;
 pub mod policy;
 pub mod ports;
 pub mod recheck;
-pub mod report;
-pub mod reported;
+pub mod run_report;
 pub mod screening;
 pub mod slack;

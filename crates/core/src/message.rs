@@ -29,7 +29,7 @@ use crate::decision::{Approver, Decision};
 use crate::exemption::{EXEMPT_TAG, ExemptionSource};
 use crate::model::KeyUse;
 use crate::policy::{Evidence, PlanStatus, PlannedDeactivation, Proposal, Rule};
-use crate::report::{ActionOutcome, ActionRecord, RunReport};
+use crate::run_report::{ActionOutcome, ActionRecord, RunReport};
 use crate::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 
 /// Longest subject, in characters. SNS wants e-mail subjects "less than 100 characters", printable
@@ -440,7 +440,7 @@ fn run_facts(report: &RunReport) -> Vec<Rich> {
     let config = &report.config;
     let no_mfa = eval.findings.iter().filter(|f| f.rule == Rule::NoMfa).count();
     let screening = match report.screening {
-        Screening::Report => "screened with the credential report",
+        Screening::CredentialReport => "screened with the credential report",
         Screening::Live => "SCREENING=live: every user checked live",
     };
     let mut found = format!(
@@ -473,7 +473,7 @@ fn run_facts(report: &RunReport) -> Vec<Rich> {
     vec![
         run_of(report).t(", evaluated at ").b(when(eval.evaluated_at)),
         Rich::new().t("Mode: ").b(mode_name(config.mode)).t(match config.mode {
-            Mode::Report => " (dry run: nothing is deactivated)",
+            Mode::ReportOnly => " (dry run: nothing is deactivated)",
             Mode::Approve => " (nothing is deactivated without a human decision)",
             Mode::Auto => " (planned keys are deactivated without approval, after a live re-check)",
         }),
@@ -689,7 +689,7 @@ fn decision_buttons(planned: usize, link: &str, approval_id: &str) -> Value {
 
 fn mode_name(mode: Mode) -> &'static str {
     match mode {
-        Mode::Report => "report",
+        Mode::ReportOnly => "report",
         Mode::Approve => "approve",
         Mode::Auto => "auto",
     }

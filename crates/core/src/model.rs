@@ -21,7 +21,7 @@ pub struct User {
     /// Whether the user has a console password (an IAM login profile).
     pub has_console_password: bool,
     /// Where `has_console_password` came from: read live, or the credential report's
-    /// `password_enabled` (see [`crate::reported`]).
+    /// `password_enabled` (see [`crate::credential_report::facts`]).
     #[serde(default, skip_serializing_if = "Provenance::is_live")]
     pub console_password_source: Provenance,
     /// Serial numbers (ARNs) of the MFA devices assigned to the user.
@@ -57,7 +57,7 @@ pub struct AccessKey {
     /// When, where and for which service the key was last used; `None` if it never was.
     pub last_used: Option<KeyUse>,
     /// Where `last_used` came from: read live (GetAccessKeyLastUsed), or the credential report's
-    /// row for this key (see [`crate::reported`]).
+    /// row for this key (see [`crate::credential_report::facts`]).
     #[serde(default, skip_serializing_if = "Provenance::is_live")]
     pub last_used_source: Provenance,
 }

@@ -263,7 +263,7 @@ fn plan_status(planned: usize, config: &PolicyConfig) -> PlanStatus {
     let cap = config.max_deactivations_per_run;
     if planned == 0 {
         PlanStatus::Empty
-    } else if config.mode == Mode::Report {
+    } else if config.mode == Mode::ReportOnly {
         PlanStatus::ReportOnly
     } else if planned > cap as usize {
         PlanStatus::CapExceeded { planned, cap }

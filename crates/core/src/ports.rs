@@ -9,9 +9,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::credential_report::facts::ReportedUser;
 use crate::errors::{self, NamedError};
 use crate::model::User;
-use crate::reported::ReportedUser;
 
 /// A user as ListUsers returns it (no per-user detail).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,28 +33,33 @@ pub struct CredentialReport {
 
 /// Why an AWS call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AwsError {
+pub enum PortError {
     /// IAM throttled a call past every retry.
     #[error("{operation} was throttled past all retries")]
-    Throttled { operation: &'static str },
+    IamThrottled { operation: &'static str },
     /// Another service (S3, SNS, Step Functions, DynamoDB) throttled a call past every retry.
     #[error("{operation} was throttled past all retries")]
-    ServiceThrottled { operation: &'static str },
+    AwsThrottled { operation: &'static str },
     /// The credential report could not be had within the bounded wait.
     #[error("the IAM credential report is unavailable: {reason}")]
     ReportUnavailable { reason: String },
+    /// A Step Functions callback named a task token the service no longer accepts: the wait timed
+    /// out, the task was already answered, or the token is not one. `code` is the service's error
+    /// code (`TaskTimedOut`, `TaskDoesNotExist`, `InvalidToken`).
+    #[error("{operation} failed: the task token is no longer accepted (expired, already answered or unknown) ({code})")]
+    TaskGone { operation: &'static str, code: String },
     /// Any other failure after the SDK's retries (access denied, network, service error).
     #[error("{operation} failed: {message}")]
     Failed { operation: &'static str, message: String },
 }
 
-impl NamedError for AwsError {
+impl NamedError for PortError {
     fn error_name(&self) -> &'static str {
         match self {
-            AwsError::Throttled { .. } => errors::IAM_THROTTLED,
-            AwsError::ServiceThrottled { .. } => errors::AWS_THROTTLED,
-            AwsError::ReportUnavailable { .. } => errors::CREDENTIAL_REPORT_UNAVAILABLE,
-            AwsError::Failed { .. } => errors::AWS_CALL_FAILED,
+            PortError::IamThrottled { .. } => errors::IAM_THROTTLED,
+            PortError::AwsThrottled { .. } => errors::AWS_THROTTLED,
+            PortError::ReportUnavailable { .. } => errors::CREDENTIAL_REPORT_UNAVAILABLE,
+            PortError::TaskGone { .. } | PortError::Failed { .. } => errors::AWS_CALL_FAILED,
         }
     }
 }
@@ -62,26 +67,29 @@ impl NamedError for AwsError {
 /// Reads and writes IAM. One instance per invocation shares one rate limiter and one call counter.
 pub trait Iam: Send + Sync {
     /// Every user of the account (all pages).
-    fn list_users(&self) -> impl Future<Output = Result<Vec<UserSummary>, AwsError>> + Send;
+    fn list_users(&self) -> impl Future<Output = Result<Vec<UserSummary>, PortError>> + Send;
     /// The credential report: generates it if needed and waits, bounded, for it to complete.
-    fn credential_report(&self) -> impl Future<Output = Result<CredentialReport, AwsError>> + Send;
+    fn credential_report(&self) -> impl Future<Output = Result<CredentialReport, PortError>> + Send;
     /// The user read live with every detail the policy needs; `None` if the user does not exist.
     /// Nothing comes from the credential report: the re-check before a deactivation uses this.
-    fn read_user(&self, name: &str) -> impl Future<Output = Result<Option<User>, AwsError>> + Send;
+    fn read_user(&self, name: &str) -> impl Future<Output = Result<Option<User>, PortError>> + Send;
     /// The user read for the policy with the credential report's facts about it (generated at
     /// `generated_at`): existence and tags, MFA devices, and the keys with their status and
     /// creation are read live; the console password and the last use of each key the report
-    /// describes come from `reported` (see [`crate::reported`] for why that is safe). A key the
+    /// describes come from `reported` (see [`crate::credential_report::facts`] for why that is safe). A key the
     /// report does not describe has its last use read live. `None` if the user does not exist.
     fn read_user_with_report(
         &self,
         name: &str,
         reported: &ReportedUser,
         generated_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Option<User>, AwsError>> + Send;
+    ) -> impl Future<Output = Result<Option<User>, PortError>> + Send;
     /// Sets one key of one user to `Inactive`. Never deletes.
-    fn deactivate_key(&self, user_name: &str, access_key_id: &str)
-    -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn deactivate_key(
+        &self,
+        user_name: &str,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Calls made so far through this instance, by `iam:Operation`.
     fn api_calls(&self) -> BTreeMap<String, u64>;
 }
@@ -89,9 +97,9 @@ pub trait Iam: Send + Sync {
 /// The report bucket.
 pub trait ObjectStore: Send + Sync {
     /// Writes an object (JSON, server-side encrypted by the bucket's default).
-    fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Reads an object; `None` if it does not exist.
-    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, PortError>> + Send;
 }
 
 /// SNS.
@@ -102,13 +110,13 @@ pub trait Topic: Send + Sync {
         topic_arn: &str,
         subject: &str,
         text: &str,
-    ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
 }
 
 /// A Slack incoming webhook (or a `response_url`).
 pub trait Slack: Send + Sync {
     /// Posts a Block Kit payload.
-    fn post(&self, url: &str, payload: &serde_json::Value) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn post(&self, url: &str, payload: &serde_json::Value) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Step Functions task-token callbacks.
@@ -118,9 +126,9 @@ pub trait TaskCallback: Send + Sync {
         &self,
         task_token: &str,
         output: &serde_json::Value,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// SendTaskFailure with an error name and a cause.
-    fn fail(&self, task_token: &str, error: &str, cause: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn fail(&self, task_token: &str, error: &str, cause: &str) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// The state of an approval request.
@@ -178,15 +186,15 @@ pub enum DecideError {
     NotFound,
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] AwsError),
+    Store(#[from] PortError),
 }
 
 /// The approvals table.
 pub trait ApprovalStore: Send + Sync {
     /// Stores a new pending request.
-    fn put_pending(&self, record: &ApprovalRecord) -> impl Future<Output = Result<(), AwsError>> + Send;
+    fn put_pending(&self, record: &ApprovalRecord) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Reads a request by id hash.
-    fn get(&self, id_hash: &str) -> impl Future<Output = Result<Option<ApprovalRecord>, AwsError>> + Send;
+    fn get(&self, id_hash: &str) -> impl Future<Output = Result<Option<ApprovalRecord>, PortError>> + Send;
     /// Moves a request from pending to decided, only if it is still pending (a conditional write).
     fn decide(
         &self,
@@ -200,5 +208,5 @@ pub trait ApprovalStore: Send + Sync {
 pub trait Randomness: Send + Sync {
     /// Fresh random bytes; an error if the source fails (there is no weaker fallback: the caller
     /// fails rather than mint a guessable id).
-    fn bytes32(&self) -> Result<[u8; 32], AwsError>;
+    fn bytes32(&self) -> Result<[u8; 32], PortError>;
 }

@@ -281,7 +281,7 @@ pub struct SlackAction {
     /// Which button.
     pub kind: SlackActionKind,
     /// The approval id text carried in the button's `value`, not yet validated: pass it to
-    /// [`crate::approval::ApprovalId::parse`] before any lookup.
+    /// [`crate::approval_id::ApprovalId::parse`] before any lookup.
     pub approval_id: String,
 }
 

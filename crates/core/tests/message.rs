@@ -17,7 +17,7 @@ use keyward_core::message::{
 use keyward_core::model::{AccessKey, KeyStatus, User};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::recheck::SkipReason;
-use keyward_core::report::{ActionOutcome, ActionRecord, REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::{ActionOutcome, ActionRecord, REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 use serde_json::Value;
 
@@ -48,7 +48,7 @@ fn report_of(users: &[User], config: PolicyConfig) -> RunReport {
         execution_name: "keyward-2026-11-21".into(),
         account_id: None,
         config,
-        screening: Screening::Report,
+        screening: Screening::CredentialReport,
         users_listed: 5000,
         users_checked: users.len(),
         users_gone: vec![],
@@ -281,7 +281,7 @@ fn cap_exceeded_says_nothing_will_be_deactivated() {
 
 #[test]
 fn report_mode_says_dry_run() {
-    let config = PolicyConfig { mode: Mode::Report, ..account_config() };
+    let config = PolicyConfig { mode: Mode::ReportOnly, ..account_config() };
     let message = digest(&report_of(&account(), config), LOCATION);
     assert!(message.subject.contains("dry run"), "{}", message.subject);
     assert_in_both(&message, "dry run");
@@ -662,7 +662,7 @@ fn lists_are_truncated_at_5000_users_and_say_how_many_more() {
 
 #[test]
 fn every_message_stays_within_limits_at_5000_users() {
-    for mode in [Mode::Report, Mode::Approve, Mode::Auto] {
+    for mode in [Mode::ReportOnly, Mode::Approve, Mode::Auto] {
         let mut report = huge_report(mode);
         assert_within_limits(&digest(&report, LOCATION));
         assert_within_limits(&approval_request(&report, LOCATION, LINK, APPROVAL_ID, now()));

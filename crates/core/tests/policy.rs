@@ -231,7 +231,7 @@ fn malformed_tag_exemption_does_not_exempt_and_is_reported() {
 #[test]
 fn report_mode_computes_the_plan_but_nothing_is_actionable() {
     let users = [with_keys(user("a"), vec![key("AKIA1", 200, None)])];
-    let e = evaluate(&users, &PolicyConfig { mode: Mode::Report, ..Default::default() }, now());
+    let e = evaluate(&users, &PolicyConfig { mode: Mode::ReportOnly, ..Default::default() }, now());
     assert_eq!(e.plan.keys.len(), 1);
     assert_eq!(e.plan.status, PlanStatus::ReportOnly);
     assert!(e.plan.actionable().is_empty());

@@ -52,7 +52,7 @@ fn arb_users() -> impl Strategy<Value = Vec<User>> {
 
 fn arb_config() -> impl Strategy<Value = PolicyConfig> {
     (
-        prop_oneof![Just(Mode::Report), Just(Mode::Approve), Just(Mode::Auto)],
+        prop_oneof![Just(Mode::ReportOnly), Just(Mode::Approve), Just(Mode::Auto)],
         1u32..200,
         1u32..200,
         0u32..30,
@@ -93,7 +93,7 @@ proptest! {
 
     #[test]
     fn report_mode_never_yields_actions(users in arb_users(), config in arb_config()) {
-        let e = evaluate(&users, &PolicyConfig { mode: Mode::Report, ..config }, now());
+        let e = evaluate(&users, &PolicyConfig { mode: Mode::ReportOnly, ..config }, now());
         prop_assert!(e.plan.actionable().is_empty());
     }
 

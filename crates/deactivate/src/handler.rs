@@ -14,10 +14,10 @@ use keyward_core::decision::{Approver, Decision, KeyRef};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::KeyStatus;
 use keyward_core::policy::{PlanStatus, PlannedDeactivation};
-use keyward_core::ports::{AwsError, Iam, ObjectStore};
+use keyward_core::ports::{Iam, ObjectStore, PortError};
 use keyward_core::recheck::{SkipReason, recheck};
-use keyward_core::report::calls_since;
-use keyward_core::report::{ActionOutcome, ActionRecord, RunReport};
+use keyward_core::run_report::calls_since;
+use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport};
 use serde_json::Value;
 
 /// Why deactivate refused or failed. Step Functions sees [`NamedError::error_name`].
@@ -35,7 +35,7 @@ pub enum DeactivateError {
     RunStateInvalid { bucket: String, key: String, reason: String },
     /// Reading or writing the run report failed.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Aws(#[from] PortError),
 }
 
 impl NamedError for DeactivateError {

@@ -17,7 +17,7 @@ use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::ports::Iam;
 use keyward_core::recheck::SkipReason;
-use keyward_core::report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
 use serde_json::{Value, json};
 
 const BUCKET: &str = "keyward-reports-123456789012";
@@ -75,7 +75,7 @@ fn report(mode: Mode) -> RunReport {
         execution_name: EXECUTION.into(),
         account_id: None,
         config,
-        screening: Screening::Report,
+        screening: Screening::CredentialReport,
         users_listed: 3,
         users_checked: 3,
         users_gone: vec![],
@@ -457,7 +457,7 @@ async fn approve_mode_without_decision_is_refused_and_touches_nothing() {
 async fn report_mode_deactivates_nothing_with_or_without_decision() {
     for d in [None, Some(decision(&[("alice", A1)]))] {
         let iam = FakeIam::with_users(users());
-        let before = report(Mode::Report);
+        let before = report(Mode::ReportOnly);
         assert_eq!(before.evaluation.plan.status, PlanStatus::ReportOnly);
         let store = store_with(&before);
 

@@ -7,14 +7,14 @@ use aws_sdk_iam::types::StatusType;
 use chrono::{Duration, Utc};
 use deactivate::handler::handle;
 use keyward_aws::iam::IamAdapter;
-use keyward_aws::objects::S3Store;
+use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
 use keyward_core::decision::{Approver, Decision, KeyRef};
 use keyward_core::model::{AccessKey, KeyStatus, User};
 use keyward_core::policy::{PlanStatus, evaluate};
-use keyward_core::report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports";
@@ -74,7 +74,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         execution_name: EXECUTION.into(),
         account_id: None,
         config,
-        screening: Screening::Report,
+        screening: Screening::CredentialReport,
         users_listed: 1,
         users_checked: 1,
         users_gone: vec![],

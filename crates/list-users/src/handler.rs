@@ -7,11 +7,11 @@ use keyward_core::config::{Config, Screening};
 use keyward_core::contracts::{
     BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, RunRef, UserBatch, account_of_arn, decode,
 };
+use keyward_core::credential_report::facts::batch_items;
 use keyward_core::credential_report::{self, CredentialReportError, CredentialReportRow};
 use keyward_core::errors::{self, NamedError};
-use keyward_core::ports::{AwsError, Iam, ObjectStore};
-use keyward_core::report::calls_since;
-use keyward_core::reported::batch_items;
+use keyward_core::ports::{Iam, ObjectStore, PortError};
+use keyward_core::run_report::calls_since;
 use keyward_core::screening;
 use serde::Serialize;
 
@@ -23,7 +23,7 @@ pub enum ListUsersError {
     InvalidEvent(#[from] InvalidEvent),
     /// An IAM or S3 call failed: `IamThrottled`, `CredentialReportUnavailable` or `AwsCallFailed`.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Aws(#[from] PortError),
     /// The credential report could not be parsed: `CredentialReportInvalid`.
     #[error(transparent)]
     CredentialReport(#[from] CredentialReportError),
@@ -59,7 +59,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
 
     let names: Vec<String> = iam.list_users().await?.into_iter().map(|u| u.name).collect();
     let (screened, report) = match config.screening {
-        Screening::Report => {
+        Screening::CredentialReport => {
             let report = iam.credential_report().await?;
             let rows = credential_report::parse_bytes(&report.csv)?;
             let screened = screening::screen(&rows, &names, &config.policy, input.evaluated_at);
@@ -74,7 +74,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
         .map(|(index, chunk)| UserBatch { index, users: chunk.iter().map(|c| c.user.clone()).collect() })
         .collect();
     // The report's facts about each batch's users, so check-user reads live only what must be fresh
-    // (keyward_core::reported). Without the report's generation time they are not handed on: the
+    // (keyward_core::credential_report::facts). Without the report's generation time they are not handed on: the
     // users are then read fully live.
     let report_generated_at = report.as_ref().and_then(|r| r.generated_at);
     if report.is_some() && report_generated_at.is_none() {

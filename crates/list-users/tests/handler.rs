@@ -81,7 +81,7 @@ async fn report_screening_checks_only_users_the_policy_could_report() {
         vec![UserBatch { index: 0, users: vec!["console-no-mfa".into(), "newcomer".into(), "old-key".into()] }]
     );
     assert_eq!(listing.users_listed, 4);
-    assert_eq!(listing.screening, Screening::Report);
+    assert_eq!(listing.screening, Screening::CredentialReport);
     assert_eq!(out.users_listed, 4);
     assert_eq!(out.candidates, 3);
     assert_eq!(out.batches, 1);

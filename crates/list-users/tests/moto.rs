@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use keyward_aws::iam::IamAdapter;
-use keyward_aws::objects::S3Store;
+use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{Config, MfaScope, Screening};
 use keyward_core::contracts::Listing;

@@ -8,15 +8,15 @@
 //! returned.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use keyward_core::approval::ApprovalId;
+use keyward_core::approval_id::ApprovalId;
 use keyward_core::config::{Config, ConfigError, vars};
 use keyward_core::contracts::{InvalidEvent, NotifyEvent, NotifyOutput, RunRef, decode};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::message::{self, Message};
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, ObjectStore, Randomness, Slack, Topic,
+    ApprovalRecord, ApprovalState, ApprovalStore, ObjectStore, PortError, Randomness, Slack, Topic,
 };
-use keyward_core::report::RunReport;
+use keyward_core::run_report::RunReport;
 use serde_json::Value;
 
 /// The outside world notify talks to.
@@ -47,10 +47,10 @@ pub enum NotifyError {
     RunStateInvalid { bucket: String, key: String, reason: String },
     /// Reading the run report, drawing randomness or storing the approval request failed.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Aws(#[from] PortError),
     /// SNS did not take the message: nobody has been told.
     #[error("the notification was not delivered: {0}")]
-    NotifyFailed(#[source] AwsError),
+    NotifyFailed(#[source] PortError),
 }
 
 impl NamedError for NotifyError {

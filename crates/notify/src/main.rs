@@ -2,9 +2,9 @@
 //! instance) and the runtime loop; the work is in [`notify::handler`].
 
 use chrono::Utc;
-use keyward_aws::approvals::DynamoApprovals;
-use keyward_aws::objects::S3Store;
-use keyward_aws::random::OsRandom;
+use keyward_aws::dynamodb::DynamoApprovals;
+use keyward_aws::os_random::OsRandom;
+use keyward_aws::s3::S3Store;
 use keyward_aws::slack::SlackWebhook;
 use keyward_aws::sns::SnsTopic;
 use keyward_aws::{runtime, sdk};
@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
     let table = runtime::require(&config.approvals_table, vars::APPROVALS_TABLE)?;
-    let sdk = sdk::sdk_config(&config).await;
+    let sdk = sdk::sdk_config().await;
     let ports = NotifyPorts {
         topic: SnsTopic::new(&sdk),
         store: S3Store::new(&sdk),

@@ -18,8 +18,8 @@ use keyward_core::fakes::{CountingRandom, FakeApprovals, FakeSlack, FakeStore, F
 use keyward_core::message::{self, Message};
 use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
 use keyward_core::policy::evaluate;
-use keyward_core::ports::{ApprovalState, AwsError, Randomness, Slack};
-use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::ports::{ApprovalState, PortError, Randomness, Slack};
+use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use notify::handler::{NotifyPorts, handle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -75,7 +75,7 @@ fn report() -> RunReport {
         account_id: None,
         evaluation: evaluate(&users, &config, evaluated_at()),
         config,
-        screening: Screening::Report,
+        screening: Screening::CredentialReport,
         users_listed: 3,
         users_checked: 3,
         users_gone: vec![],
@@ -157,8 +157,8 @@ fn id_in(text: &str) -> String {
 struct BrokenSlack;
 
 impl Slack for BrokenSlack {
-    async fn post(&self, url: &str, _payload: &Value) -> Result<(), AwsError> {
-        Err(AwsError::Failed { operation: "SlackWebhook", message: format!("error sending request for url ({url})") })
+    async fn post(&self, url: &str, _payload: &Value) -> Result<(), PortError> {
+        Err(PortError::Failed { operation: "SlackWebhook", message: format!("error sending request for url ({url})") })
     }
 }
 
@@ -166,8 +166,8 @@ impl Slack for BrokenSlack {
 struct BrokenRandom;
 
 impl Randomness for BrokenRandom {
-    fn bytes32(&self) -> Result<[u8; 32], AwsError> {
-        Err(AwsError::Failed { operation: "getrandom", message: "fake: no entropy".into() })
+    fn bytes32(&self) -> Result<[u8; 32], PortError> {
+        Err(PortError::Failed { operation: "getrandom", message: "fake: no entropy".into() })
     }
 }
 
@@ -302,7 +302,7 @@ async fn approval_record_left_by_a_failed_publish_has_a_link_nobody_holds() {
     assert_eq!(record.expires_at, now() + Duration::seconds(i64::from(TIMEOUT_SECONDS)));
     // AND its link id (CountingRandom's first draw) reached no message, no Slack post, no error and
     // no log line: the record cannot be decided by anyone
-    let id = keyward_core::approval::ApprovalId::from_random_bytes([1; 32]);
+    let id = keyward_core::approval_id::ApprovalId::from_random_bytes([1; 32]);
     let id = id.expose_secret();
     assert_eq!(hex::encode(Sha256::digest(id.as_bytes())), record.id_hash, "that is the record's id");
     assert!(published(&ports).is_empty());

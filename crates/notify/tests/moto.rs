@@ -5,9 +5,9 @@
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use chrono::{Duration, SubsecRound, Utc};
-use keyward_aws::approvals::DynamoApprovals;
-use keyward_aws::objects::S3Store;
-use keyward_aws::random::OsRandom;
+use keyward_aws::dynamodb::DynamoApprovals;
+use keyward_aws::os_random::OsRandom;
+use keyward_aws::s3::S3Store;
 use keyward_aws::sns::SnsTopic;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{Config, PolicyConfig, Screening};
@@ -16,7 +16,7 @@ use keyward_core::fakes::FakeSlack;
 use keyward_core::model::{AccessKey, KeyStatus, User};
 use keyward_core::policy::evaluate;
 use keyward_core::ports::{ApprovalState, ApprovalStore};
-use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use notify::handler::{NotifyPorts, handle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -53,7 +53,7 @@ fn report() -> RunReport {
         account_id: None,
         evaluation: evaluate(&[user], &config, evaluated_at),
         config,
-        screening: Screening::Report,
+        screening: Screening::CredentialReport,
         users_listed: 1,
         users_checked: 1,
         users_gone: vec![],

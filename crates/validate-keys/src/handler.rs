@@ -13,9 +13,9 @@ use keyward_core::contracts::{
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::User;
 use keyward_core::policy::{self, PlanStatus};
-use keyward_core::ports::{AwsError, ObjectStore};
-use keyward_core::report::add_calls;
-use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::ports::{ObjectStore, PortError};
+use keyward_core::run_report::add_calls;
+use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use serde::de::DeserializeOwned;
 
 /// Why validate-keys failed. Each maps to a stable error name.
@@ -34,7 +34,7 @@ pub enum ValidateKeysError {
     Config(#[from] ConfigError),
     /// An S3 call failed: `AwsCallFailed`.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Aws(#[from] PortError),
     /// An object of the run is missing or unreadable: `RunStateInvalid`.
     #[error("run state s3://{bucket}/{key} {problem}")]
     RunState { bucket: String, key: String, problem: String },

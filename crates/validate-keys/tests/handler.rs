@@ -13,7 +13,7 @@ use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::FakeStore;
 use keyward_core::model::User;
 use keyward_core::policy::PlanStatus;
-use keyward_core::report::RunReport;
+use keyward_core::run_report::RunReport;
 use serde_json::{Value, json};
 use support::*;
 use validate_keys::handler::{handle, next_step};
@@ -90,7 +90,7 @@ async fn report_gathers_every_batch_and_sums_the_api_calls() {
 
     let report = report(&store);
     assert_eq!(report.users_listed, 5);
-    assert_eq!(report.screening, Screening::Report);
+    assert_eq!(report.screening, Screening::CredentialReport);
     assert_eq!(report.users_checked, 2);
     assert_eq!(report.users_gone, vec!["carol".to_owned()]);
     assert!(report.users_not_evaluated.is_empty());

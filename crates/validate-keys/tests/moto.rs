@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use keyward_aws::iam::IamAdapter;
-use keyward_aws::objects::S3Store;
+use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::Config;
 use keyward_core::contracts::{BatchItem, NextStep};
 use keyward_core::policy::{PlanStatus, Rule};
-use keyward_core::report::RunReport;
+use keyward_core::run_report::RunReport;
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";

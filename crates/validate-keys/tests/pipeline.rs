@@ -16,8 +16,8 @@ use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::model::{KeyStatus, KeyUse, Provenance, User};
 use keyward_core::policy::{PlanStatus, Rule};
 use keyward_core::recheck::SkipReason;
-use keyward_core::report::ActionOutcome;
-use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::ActionOutcome;
+use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use serde_json::json;
 use support::*;
 
@@ -223,7 +223,7 @@ async fn user_deleted_between_listing_and_check_is_reported_as_gone() {
 #[tokio::test]
 async fn report_mode_computes_the_plan_and_is_done() {
     let store = FakeStore::default();
-    let (_, out) = run(&account(), &store, &config(Mode::Report)).await;
+    let (_, out) = run(&account(), &store, &config(Mode::ReportOnly)).await;
     assert_eq!(out.status, PlanStatus::ReportOnly);
     assert_eq!(out.next, NextStep::Done);
     assert_eq!(out.planned, 4);

@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ::approval::handler::{Ports, handle};
 use chrono::{DateTime, TimeZone, Utc};
-use keyward_core::approval::{self, ApprovalId};
+use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::config::{Config, PolicyConfig, Screening, Secret};
 use keyward_core::contracts::RunRef;
 use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSlack, FakeStore};
 use keyward_core::model::KeyUse;
 use keyward_core::policy::{Evaluation, Evidence, Plan, PlanStatus, PlannedDeactivation, Rule};
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError, ObjectStore, TaskCallback,
+    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, TaskCallback,
 };
-use keyward_core::report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::slack;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -65,7 +65,7 @@ pub fn id_hash() -> String {
 
 /// The token the confirm page of the fixture carries.
 pub fn good_token() -> String {
-    approval::form_token(&id(), NONCE)
+    approval_id::form_token(&id(), NONCE)
 }
 
 pub fn run() -> RunRef {
@@ -137,7 +137,7 @@ pub fn report() -> RunReport {
         execution_name: EXECUTION.into(),
         account_id: None,
         config: PolicyConfig::default(),
-        screening: Screening::Report,
+        screening: Screening::CredentialReport,
         users_listed: 40,
         users_checked: 3,
         users_gone: vec![],
@@ -166,10 +166,10 @@ pub struct CountingApprovals {
 }
 
 impl ApprovalStore for CountingApprovals {
-    async fn put_pending(&self, record: &ApprovalRecord) -> Result<(), AwsError> {
+    async fn put_pending(&self, record: &ApprovalRecord) -> Result<(), PortError> {
         self.inner.put_pending(record).await
     }
-    async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, AwsError> {
+    async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, PortError> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get(id_hash).await
     }
@@ -189,14 +189,14 @@ pub struct CountingStore {
 }
 
 impl ObjectStore for CountingStore {
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), PortError> {
         self.puts.fetch_add(1, Ordering::SeqCst);
         if self.fail_puts.load(Ordering::SeqCst) {
-            return Err(AwsError::Failed { operation: "PutObject", message: "test: AccessDenied".into() });
+            return Err(PortError::Failed { operation: "PutObject", message: "test: AccessDenied".into() });
         }
         self.inner.put(bucket, key, body).await
     }
-    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.inner.get(bucket, key).await
     }
 }
@@ -206,21 +206,21 @@ impl ObjectStore for CountingStore {
 #[derive(Default)]
 pub struct ScriptedCallback {
     pub inner: FakeCallback,
-    pub answer: Mutex<Option<AwsError>>,
+    pub answer: Mutex<Option<PortError>>,
 }
 
 impl ScriptedCallback {
-    fn answer(&self) -> Result<(), AwsError> {
+    fn answer(&self) -> Result<(), PortError> {
         self.answer.lock().unwrap().clone().map_or(Ok(()), Err)
     }
 }
 
 impl TaskCallback for ScriptedCallback {
-    async fn succeed(&self, task_token: &str, output: &Value) -> Result<(), AwsError> {
+    async fn succeed(&self, task_token: &str, output: &Value) -> Result<(), PortError> {
         self.inner.succeed(task_token, output).await?;
         self.answer()
     }
-    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), AwsError> {
+    async fn fail(&self, task_token: &str, error: &str, cause: &str) -> Result<(), PortError> {
         self.inner.fail(task_token, error, cause).await?;
         self.answer()
     }

@@ -7,7 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use keyward_core::ports::{AwsError, ObjectStore};
+use keyward_core::ports::{ObjectStore, PortError};
 
 /// The report bucket over S3. Objects are written as `application/json`; encryption at rest is the
 /// bucket's default (the template sets it), so no per-object encryption header is sent.
@@ -41,7 +41,7 @@ fn is_missing(err: &SdkError<GetObjectError, HttpResponse>) -> bool {
 }
 
 impl ObjectStore for S3Store {
-    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), AwsError> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), PortError> {
         self.client
             .put_object()
             .bucket(bucket)
@@ -54,13 +54,13 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
-    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         let output = match self.client.get_object().bucket(bucket).key(key).send().await {
             Ok(output) => output,
             Err(e) if is_missing(&e) => return Ok(None),
             Err(e) => return Err(sdk_error("GetObject", &e)),
         };
-        let body = output.body.collect().await.map_err(|e| AwsError::Failed {
+        let body = output.body.collect().await.map_err(|e| PortError::Failed {
             operation: "GetObject",
             message: format!("reading the object body failed: {}", error_chain(&e)),
         })?;

@@ -1,8 +1,5 @@
-//! Parser for the IAM credential report (the decoded `Content` of `GetCredentialReport`): one CSV row
-//! per IAM user plus the `<root_account>` row. Columns are found by header name, so columns AWS adds
-//! later are tolerated, while a missing column keyward needs, a value it cannot read, a row of the
-//! wrong width or a repeated user is an error naming the line, the column and the value. The parser
-//! never panics, whatever the input.
+//! The parser: CSV bytes to [`CredentialReportRow`]s, or an error naming the line, the column and
+//! the value.
 
 use std::collections::HashMap;
 

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 use keyward_core::contracts::RunRef;
-use keyward_core::ports::{ApprovalRecord, ApprovalState, ApprovalStore, AwsError, DecideError};
+use keyward_core::ports::{ApprovalRecord, ApprovalState, ApprovalStore, DecideError, PortError};
 
 use crate::error::sdk_error;
 
@@ -50,7 +50,7 @@ impl DynamoApprovals {
         DynamoApprovals { client, table: table.into() }
     }
 
-    async fn read(&self, operation: &'static str, id_hash: &str) -> Result<Option<ApprovalRecord>, AwsError> {
+    async fn read(&self, operation: &'static str, id_hash: &str) -> Result<Option<ApprovalRecord>, PortError> {
         let output = self
             .client
             .get_item()
@@ -62,7 +62,7 @@ impl DynamoApprovals {
             .map_err(|e| sdk_error(operation, &e))?;
         output
             .item
-            .map(|item| record_from_item(&item).map_err(|message| AwsError::Failed { operation, message }))
+            .map(|item| record_from_item(&item).map_err(|message| PortError::Failed { operation, message }))
             .transpose()
     }
 }
@@ -130,7 +130,7 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> Result<Approv
 }
 
 impl ApprovalStore for DynamoApprovals {
-    async fn put_pending(&self, record: &ApprovalRecord) -> Result<(), AwsError> {
+    async fn put_pending(&self, record: &ApprovalRecord) -> Result<(), PortError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -143,7 +143,7 @@ impl ApprovalStore for DynamoApprovals {
         Ok(())
     }
 
-    async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, AwsError> {
+    async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, PortError> {
         self.read("GetItem", id_hash).await
     }
 
