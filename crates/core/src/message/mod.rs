@@ -1,0 +1,469 @@
+//! Messages about a run, rendered twice from the same facts: a plain-text body for SNS (e-mail) and
+//! a Slack Block Kit payload for an incoming webhook. Each message is first built as a list of
+//! parts (paragraphs, lists, buttons) made of spans, and both renderings come from those parts, so
+//! the e-mail and Slack cannot tell different stories.
+//!
+//! This module holds [`Message`] and the six builders. The pieces they are made of live beside it:
+//! `blocks` (the lines and wordings the messages share), `rich` (the intermediate form), `render`
+//! (the two renderings) and `sanitize` (escaping and clipping of user-controlled strings).
+//!
+//! Pure functions: no clock reads (times are parameters or come from the report), no I/O.
+//!
+//! Limits held by construction:
+//! - the subject is printable ASCII of at most [`MAX_SUBJECT_CHARS`] characters (SNS e-mail);
+//! - the text stays far below SNS's 256 KiB ([`MAX_TEXT_BYTES`] is a last-resort cut): a list shows
+//!   at most [`TEXT_LIST_LINES`] lines and a bounded number of bytes;
+//! - in Slack a list shows at most [`SLACK_LIST_LINES`] lines, every text object stays within
+//!   [`SLACK_MAX_TEXT_CHARS`], and a message has far fewer than [`SLACK_MAX_BLOCKS`] blocks.
+//!
+//! A truncated list ends with "… and N more — see the run report at <location>".
+//!
+//! User-controlled strings (user names, tag values and reasons, error texts) are stripped of control
+//! and bidirectional-override characters and clipped; in Slack mrkdwn `&`, `<` and `>` are escaped,
+//! so a user named `<!channel>` shows as text and pings nobody.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::config::Mode;
+use crate::decision::Decision;
+use crate::exemption::{EXEMPT_TAG, ExemptionProblem};
+use crate::policy::{Exemption, Finding, Plan, PlanStatus, PlannedDeactivation, Proposal, Rule, Warning};
+use crate::run_report::{ActionOutcome, RunReport};
+
+mod blocks;
+mod render;
+mod rich;
+mod sanitize;
+
+use blocks::{
+    action_line, approver, days, decision_buttons, decision_line, exemption_source, footer, key_facts, mode_name,
+    next_step, not_acted_parts, planned_key_line, plural, rule_list, run_facts, run_of, subject_line, when,
+};
+use render::render;
+use rich::{Part, Rich, push_list};
+use sanitize::clip;
+
+/// Longest subject, in characters. SNS wants e-mail subjects "less than 100 characters", printable
+/// ASCII, without line breaks.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+/// SNS's message size limit in bytes. The text is cut here as a last resort; lists are bounded so
+/// that it never comes to that.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+/// Most lines a list shows in the text before "… and N more".
+pub const TEXT_LIST_LINES: usize = 200;
+/// Most lines a list shows in Slack before "… and N more".
+pub const SLACK_LIST_LINES: usize = 25;
+/// Slack's limit on a section's (or any text object's) text, in characters.
+pub const SLACK_MAX_TEXT_CHARS: usize = 3000;
+/// Slack's limit on blocks per message.
+pub const SLACK_MAX_BLOCKS: usize = 50;
+/// The `block_id` of the actions block holding the decision buttons.
+pub const DECISION_BLOCK_ID: &str = "keyward_decision";
+
+/// Most bytes one list takes in the text; with at most eight lists per message this keeps the text
+/// under 200 KiB whatever the account holds.
+const TEXT_LIST_BYTES: usize = 24 * 1024;
+/// Slack's limit on a header's text, in characters.
+const SLACK_HEADER_CHARS: usize = 150;
+/// Clip lengths for user-controlled strings, in characters.
+const NAME_CHARS: usize = 128;
+const VALUE_CHARS: usize = 256;
+const ERROR_CHARS: usize = 300;
+const LOCATION_CHARS: usize = 300;
+
+/// One notification, in both renderings.
+///
+/// `Debug` shows only the subject and sizes: an approval request carries the approval id (in the
+/// link and the buttons), which must never reach a log.
+#[derive(Clone, PartialEq)]
+pub struct Message {
+    /// The SNS subject: printable ASCII, at most [`MAX_SUBJECT_CHARS`] characters.
+    pub subject: String,
+    /// The plain-text body (SNS, e-mail).
+    pub text: String,
+    /// A complete incoming-webhook payload: `{"text": <fallback>, "blocks": [...]}`.
+    pub slack: Value,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let blocks = self.slack.get("blocks").and_then(Value::as_array).map_or(0, Vec::len);
+        f.debug_struct("Message")
+            .field("subject", &self.subject)
+            .field("text_bytes", &self.text.len())
+            .field("slack_blocks", &blocks)
+            .finish()
+    }
+}
+
+/// The findings digest of a run: evaluation time, mode, counts, keys proposed for deactivation with
+/// their evidence, users without MFA, warnings, inactive keys, exemptions honoured and exemption
+/// problems, users not evaluated or gone, and what happens next. `report_location` is where the run
+/// report is, e.g. `s3://bucket/runs/x/report.json`.
+pub fn digest(report: &RunReport, report_location: &str) -> Message {
+    let eval = &report.evaluation;
+    let plan = &eval.plan;
+    let no_mfa: Vec<&Finding> = eval.findings.iter().filter(|f| f.rule == Rule::NoMfa).collect();
+    let subject = digest_subject(report, no_mfa.len());
+
+    let mut parts =
+        vec![Part::Para(run_facts(report)), Part::Para(vec![next_step(plan.status, plan.keys.len())]), Part::Divider];
+    let note = match plan.status {
+        PlanStatus::ReportOnly | PlanStatus::CapExceeded { .. } => {
+            Some(Rich::new().text("None of these will be deactivated in this run."))
+        }
+        _ => None,
+    };
+    push_list(&mut parts, "Keys proposed for deactivation", note, plan.keys.iter().map(planned_key_line).collect());
+    push_list(&mut parts, "Users without MFA", None, no_mfa_lines(plan, &no_mfa));
+    push_list(
+        &mut parts,
+        "Warnings",
+        Some(Rich::new().text("Close to a limit: reported, never acted on.")),
+        eval.warnings.iter().map(warning_line).collect(),
+    );
+    push_list(&mut parts, "Exemptions honoured", None, eval.exemptions.iter().map(exemption_line).collect());
+    push_list(
+        &mut parts,
+        "Exemption problems",
+        Some(Rich::new().text("These tags do not exempt anyone.")),
+        eval.exemption_problems.iter().map(exemption_problem_line).collect(),
+    );
+    push_list(
+        &mut parts,
+        "Users not evaluated",
+        Some(
+            Rich::new()
+                .text("Their live check failed: nothing acts on them in this run; the next run checks them again."),
+        ),
+        report.users_not_evaluated.iter().map(|u| Rich::new().code(u, NAME_CHARS)).collect(),
+    );
+    push_list(
+        &mut parts,
+        "Users gone",
+        Some(Rich::new().text("Deleted between listing and the live check.")),
+        report.users_gone.iter().map(|u| Rich::new().code(u, NAME_CHARS)).collect(),
+    );
+
+    parts.push(footer(report_location));
+    render(subject, parts, Some(report_location))
+}
+
+/// The digest's subject: how many keys to deactivate (or why none), then the other counts that fit,
+/// then what the plan's status means.
+fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
+    let eval = &report.evaluation;
+    let plan = &eval.plan;
+    let mut head = vec![plural(plan.keys.len(), "key", "keys") + " to deactivate"];
+    let tail = match plan.status {
+        PlanStatus::Empty => {
+            head[0] = "nothing to deactivate".to_owned();
+            None
+        }
+        PlanStatus::ReportOnly => Some("dry run, nothing deactivated".to_owned()),
+        PlanStatus::CapExceeded { planned, cap } => {
+            head[0] = format!("CAP EXCEEDED: {planned} keys planned, cap {cap}");
+            Some("nothing deactivated".to_owned())
+        }
+        PlanStatus::AwaitingApproval => Some("approval needed".to_owned()),
+        PlanStatus::Automatic => Some("deactivating (auto mode)".to_owned()),
+    };
+    if no_mfa > 0 {
+        head.push(plural(no_mfa, "user", "users") + " without MFA");
+    }
+    if !report.users_not_evaluated.is_empty() {
+        head.push(plural(report.users_not_evaluated.len(), "user", "users") + " not evaluated");
+    }
+    if !eval.warnings.is_empty() {
+        head.push(plural(eval.warnings.len(), "warning", "warnings"));
+    }
+    subject_line(&head, tail.as_deref())
+}
+
+/// One line per user without MFA: their access, and how many of their keys the plan proposes.
+fn no_mfa_lines(plan: &Plan, no_mfa: &[&Finding]) -> Vec<Rich> {
+    let mut no_mfa_keys: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in plan.keys.iter().filter(|k| k.rules.contains(&Rule::NoMfa)) {
+        *no_mfa_keys.entry(k.user_name.as_str()).or_default() += 1;
+    }
+    no_mfa
+        .iter()
+        .map(|f| {
+            let access = if f.evidence.has_console_password { "console password" } else { "programmatic access only" };
+            let as_of = f.evidence.console_password_source.as_of_suffix();
+            let line = Rich::new().code(&f.user_name, NAME_CHARS).text(format!(" — {access}{as_of}, no MFA device"));
+            match f.proposal {
+                Proposal::Deactivate => {
+                    let keys = no_mfa_keys.get(f.user_name.as_str()).copied().unwrap_or(0);
+                    line.text(format!("; {} proposed for deactivation", plural(keys, "active key", "active keys")))
+                }
+                Proposal::Report => line.text("; reported only"),
+            }
+        })
+        .collect()
+}
+
+/// A key close to a limit: which rule, in how many days, and the key's facts.
+fn warning_line(w: &Warning) -> Rich {
+    Rich::new()
+        .code(&w.user_name, NAME_CHARS)
+        .text(" ")
+        .code(&w.access_key_id, NAME_CHARS)
+        .text(format!(" — {} in {}", w.rule.as_str(), days(w.days_left)))
+        .text(" — ")
+        .push(key_facts(&w.evidence))
+}
+
+/// An exemption honoured: why, and what it held back.
+fn exemption_line(e: &Exemption) -> Rich {
+    let line = Rich::new().code(&e.user_name, NAME_CHARS).text(" — ").push(exemption_source(&e.source));
+    if e.suppressed.is_empty() {
+        line.text(" — no rule would have fired")
+    } else {
+        line.text(format!(" — held back: {}", rule_list(&e.suppressed)))
+    }
+}
+
+/// A `keyward:exempt` tag that exempts nobody, and why.
+fn exemption_problem_line(p: &ExemptionProblem) -> Rich {
+    Rich::new()
+        .code(&p.user_name, NAME_CHARS)
+        .text(format!(" — tag {EXEMPT_TAG} = "))
+        .code(&p.tag_value, VALUE_CHARS)
+        .text(" — ")
+        .text(clip(&p.problem, VALUE_CHARS))
+        .text(": not exempt")
+}
+
+/// The approval request: the plan (each key with its evidence), the link to the confirm page, when
+/// the request expires, and that opening the link decides nothing by itself. In Slack, an actions
+/// block with Approve all (with a confirm dialog), Reject all and Review (which opens `link`), each
+/// carrying `approval_id` as its value. No task token is ever part of a message.
+pub fn approval_request(
+    report: &RunReport,
+    report_location: &str,
+    link: &str,
+    approval_id: &str,
+    expires_at: DateTime<Utc>,
+) -> Message {
+    let eval = &report.evaluation;
+    let plan = &eval.plan;
+    let n = plan.keys.len();
+    let keys = plural(n, "key", "keys");
+    let subject = subject_line(
+        &[format!("approval needed to deactivate {keys}")],
+        Some(&format!("expires {}", when(expires_at))),
+    );
+
+    let intro = vec![
+        Rich::new()
+            .text(format!("keyward proposes to deactivate {}. ", plural(n, "access key", "access keys")))
+            .bold("Nothing is deactivated without a decision."),
+        run_of(report).text(format!(
+            ", evaluated at {}; mode {}.",
+            when(eval.evaluated_at),
+            mode_name(report.config.mode)
+        )),
+    ];
+    let how = vec![
+        Rich::new().text("Review and decide: ").link(link, "open the confirmation page"),
+        Rich::new().text(
+            "The link opens a confirmation page; opening it decides nothing by itself. The page shows each key with \
+             its evidence and lets you untick keys; only submitting its form decides.",
+        ),
+        Rich::new().text(
+            "In Slack, Approve all (after a confirmation) and Reject all decide for the whole plan; Review opens the \
+             same page.",
+        ),
+        Rich::new()
+            .bold(format!("Expires {}.", when(expires_at)))
+            .text(" If nobody decides by then, nothing is deactivated."),
+        Rich::new().text(
+            "Approved keys are re-checked live just before deactivation; a key rotated, used or exempted since is \
+             skipped. keyward deactivates, never deletes.",
+        ),
+    ];
+    let mut parts = vec![Part::Para(intro), Part::Para(how), Part::Divider];
+    push_list(&mut parts, "Keys to deactivate", None, plan.keys.iter().map(planned_key_line).collect());
+    parts.push(Part::Buttons(decision_buttons(n, link, approval_id)));
+
+    let no_mfa = eval.findings.iter().filter(|f| f.rule == Rule::NoMfa).count();
+    parts.push(Part::Context(vec![Rich::new().text(format!(
+        "Also in this run: {} without MFA, {}, {} honoured, {} not evaluated. The digest and the run report have \
+         the details.",
+        plural(no_mfa, "user", "users"),
+        plural(eval.warnings.len(), "warning", "warnings"),
+        plural(eval.exemptions.len(), "exemption", "exemptions"),
+        plural(report.users_not_evaluated.len(), "user", "users"),
+    ))]));
+    parts.push(footer(report_location));
+    render(subject, parts, Some(report_location))
+}
+
+/// The approver rejected the plan: who and when (if the report's decision says), and that nothing
+/// was deactivated.
+pub fn rejected(report: &RunReport, report_location: &str) -> Message {
+    let plan = &report.evaluation.plan;
+    let n = plan.keys.len();
+    let subject =
+        subject_line(&[format!("plan of {} rejected", plural(n, "key", "keys"))], Some("nothing deactivated"));
+    let who = match &report.decision {
+        Some(d) => {
+            Rich::new().text("Rejected by ").push(approver(&d.decided_by)).text(format!(" at {}.", when(d.decided_at)))
+        }
+        None => Rich::new().text("The approver rejected the plan."),
+    };
+    let parts = not_acted_parts(report, who, report_location);
+    render(subject, parts, Some(report_location))
+}
+
+/// Nobody decided before the approval timed out: nothing was deactivated.
+pub fn expired(report: &RunReport, report_location: &str) -> Message {
+    let plan = &report.evaluation.plan;
+    let n = plan.keys.len();
+    let subject =
+        subject_line(&[format!("approval expired for {}", plural(n, "key", "keys"))], Some("nothing deactivated"));
+    let who = Rich::new().text("Nobody decided before the approval request expired.");
+    let parts = not_acted_parts(report, who, report_location);
+    render(subject, parts, Some(report_location))
+}
+
+/// What deactivate did: who approved, how and when, and each action (deactivated, skipped with the
+/// reason, failed with the error), with counts.
+pub fn outcome(report: &RunReport, report_location: &str) -> Message {
+    let plan = &report.evaluation.plan;
+    let (deactivated, skipped, failed) = report.action_counts();
+    let subject = outcome_subject(deactivated, skipped, failed);
+
+    let mut parts = vec![Part::Para(outcome_facts(report)), Part::Divider];
+    push_list(
+        &mut parts,
+        "Failed",
+        Some(Rich::new().text(
+            "These keys may still be active: check the error, then deactivate by hand or wait for the next run.",
+        )),
+        action_lines(report, |o| match o {
+            ActionOutcome::Failed { error } => Some(Rich::new().text(" — FAILED: ").text(clip(error, ERROR_CHARS))),
+            _ => None,
+        }),
+    );
+    push_list(&mut parts, "Deactivated", None, deactivated_lines(report));
+    push_list(
+        &mut parts,
+        "Skipped",
+        None,
+        action_lines(report, |o| match o {
+            ActionOutcome::Skipped { reason } => Some(Rich::new().text(" — skipped: ").text(reason.describe())),
+            _ => None,
+        }),
+    );
+    if let Some(d) = &report.decision {
+        push_list(&mut parts, "Not approved (left active)", None, not_approved_lines(plan, d));
+    }
+    if deactivated > 0 {
+        parts.push(Part::Context(vec![Rich::new().text(
+            "A deactivated key can be re-activated in IAM (UpdateAccessKey --status Active); keyward never deletes keys.",
+        )]));
+    }
+    parts.push(footer(report_location));
+    render(subject, parts, Some(report_location))
+}
+
+/// `keyward: 2 keys deactivated, 1 skipped, 1 FAILED`, leaving out the counts that are zero.
+fn outcome_subject(deactivated: usize, skipped: usize, failed: usize) -> String {
+    let mut head = vec![format!("{} deactivated", plural(deactivated, "key", "keys"))];
+    if skipped > 0 {
+        head.push(format!("{skipped} skipped"));
+    }
+    if failed > 0 {
+        head.push(format!("{failed} FAILED"));
+    }
+    subject_line(&head, None)
+}
+
+/// The facts at the top of an outcome: who decided, the run, the counts, and how many planned keys
+/// were not approved.
+fn outcome_facts(report: &RunReport) -> Vec<Rich> {
+    let plan = &report.evaluation.plan;
+    let (deactivated, skipped, failed) = report.action_counts();
+    let decided = match &report.decision {
+        Some(d) => decision_line(d, plan.keys.len()),
+        None if report.config.mode == Mode::Auto => Rich::new().text(format!(
+            "Approved automatically (KEYWARD_MODE=auto): {} planned.",
+            plural(plan.keys.len(), "key", "keys")
+        )),
+        None => Rich::new().text("No decision is recorded in the run report."),
+    };
+    let mut facts = vec![
+        decided,
+        run_of(report).text(format!(
+            ", evaluated at {}. Each approved key was re-checked live before acting.",
+            when(report.evaluation.evaluated_at)
+        )),
+        Rich::new().bold("Result:").text(format!(" {deactivated} deactivated, {skipped} skipped, {failed} failed.")),
+    ];
+    if let Some(d) = &report.decision {
+        let left = plan.keys.len().saturating_sub(d.approved.len());
+        if left > 0 {
+            facts.push(Rich::new().text(format!("Not approved, left active: {}.", plural(left, "key", "keys"))));
+        }
+    }
+    facts
+}
+
+/// One line per action whose outcome `pick` describes, in the order acted on.
+fn action_lines(report: &RunReport, pick: fn(&ActionOutcome) -> Option<Rich>) -> Vec<Rich> {
+    report.actions.iter().filter_map(|a| pick(&a.outcome).map(|what| action_line(a).push(what))).collect()
+}
+
+/// One line per deactivated key: when, and the rules and facts the plan held for it.
+fn deactivated_lines(report: &RunReport) -> Vec<Rich> {
+    let planned: BTreeMap<(&str, &str), &PlannedDeactivation> =
+        report.evaluation.plan.keys.iter().map(|k| ((k.user_name.as_str(), k.access_key_id.as_str()), k)).collect();
+    report
+        .actions
+        .iter()
+        .filter(|a| a.outcome == ActionOutcome::Deactivated)
+        .map(|a| {
+            let line = action_line(a).text(format!(" — deactivated at {}", when(a.at)));
+            match planned.get(&(a.user_name.as_str(), a.access_key_id.as_str())) {
+                Some(p) => line.text(format!(" — {}; ", rule_list(&p.rules))).push(key_facts(&p.evidence)),
+                None => line,
+            }
+        })
+        .collect()
+}
+
+/// The planned keys the decision left out, each with its evidence.
+fn not_approved_lines(plan: &Plan, d: &Decision) -> Vec<Rich> {
+    let approved: BTreeSet<(&str, &str)> =
+        d.approved.iter().map(|a| (a.user_name.as_str(), a.access_key_id.as_str())).collect();
+    plan.keys
+        .iter()
+        .filter(|k| !approved.contains(&(k.user_name.as_str(), k.access_key_id.as_str())))
+        .map(planned_key_line)
+        .collect()
+}
+
+/// No candidates at all: every listed user is compliant, nothing to do.
+pub fn clean(users_listed: usize, evaluated_at: DateTime<Utc>) -> Message {
+    let (subject, summary) = match users_listed {
+        0 => ("no IAM users, nothing to do".to_owned(), "The account has no IAM users.".to_owned()),
+        1 => ("the 1 IAM user is compliant, nothing to do".to_owned(), "The only IAM user is compliant.".to_owned()),
+        n => (format!("all {n} IAM users compliant, nothing to do"), format!("All {n} IAM users are compliant.")),
+    };
+    let subject = subject_line(&[subject], None);
+    let parts = vec![Part::Para(vec![
+        Rich::new().text(format!("Evaluated at {}.", when(evaluated_at))),
+        Rich::new().bold(summary),
+        Rich::new().text(
+            "No user lacks MFA where it is required, and no active key is too old, unused or close to a limit. \
+             Nothing to do: no key is proposed for deactivation.",
+        ),
+    ])];
+    render(subject, parts, None)
+}

@@ -1,0 +1,128 @@
+//! The two renderings of a message's parts: plain text for SNS (e-mail) and a Slack Block Kit
+//! payload, each truncating lists within its own limits.
+
+use serde_json::{Value, json};
+
+use super::rich::{List, Part, Rich};
+use super::sanitize::{clip, clip_bytes, escape};
+use super::{
+    LOCATION_CHARS, MAX_TEXT_BYTES, Message, SLACK_HEADER_CHARS, SLACK_LIST_LINES, SLACK_MAX_TEXT_CHARS,
+    TEXT_LIST_BYTES, TEXT_LIST_LINES,
+};
+
+/// The last line of a truncated list: how many more, and where the whole list is.
+fn more_line(hidden: usize, location: Option<&str>) -> Rich {
+    match location {
+        Some(location) => {
+            Rich::new().text(format!("… and {hidden} more — see the run report at ")).code(location, LOCATION_CHARS)
+        }
+        None => Rich::new().text(format!("… and {hidden} more")),
+    }
+}
+
+/// Renders `parts` under `subject` as the text and the Slack payload of one message; a truncated
+/// list points at `location` (the run report), when there is one.
+pub(super) fn render(subject: String, parts: Vec<Part>, location: Option<&str>) -> Message {
+    let mut text = String::new();
+    text.push_str(&subject);
+    text.push('\n');
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": plain_text(&clip(&subject, SLACK_HEADER_CHARS)),
+    })];
+    for part in &parts {
+        match part {
+            Part::Para(lines) => {
+                text.push('\n');
+                for line in lines {
+                    text.push_str(&line.plain());
+                    text.push('\n');
+                }
+                blocks.push(section(&lines.iter().map(Rich::mrkdwn).collect::<Vec<_>>().join("\n")));
+            }
+            Part::Context(lines) => {
+                text.push('\n');
+                for line in lines {
+                    text.push_str(&line.plain());
+                    text.push('\n');
+                }
+                let mrkdwn =
+                    clip_bytes(&lines.iter().map(Rich::mrkdwn).collect::<Vec<_>>().join("\n"), SLACK_MAX_TEXT_CHARS);
+                blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": mrkdwn }] }));
+            }
+            Part::List(list) => {
+                text.push('\n');
+                text_list(&mut text, list, location);
+                blocks.push(section(&slack_list(list, location)));
+            }
+            Part::Divider => blocks.push(json!({ "type": "divider" })),
+            Part::Buttons(actions) => blocks.push(actions.clone()),
+        }
+    }
+    let text = clip_bytes(&text, MAX_TEXT_BYTES);
+    let slack = json!({ "text": escape(&subject), "blocks": blocks });
+    Message { subject, text, slack }
+}
+
+/// Appends a list to the text, within [`TEXT_LIST_LINES`] lines and [`TEXT_LIST_BYTES`] bytes.
+fn text_list(out: &mut String, list: &List, location: Option<&str>) {
+    out.push_str(&list.title);
+    out.push_str(":\n");
+    if let Some(note) = &list.note {
+        out.push_str("  ");
+        out.push_str(&note.plain());
+        out.push('\n');
+    }
+    let mut used = 0;
+    let mut shown = 0;
+    for item in list.items.iter().take(TEXT_LIST_LINES) {
+        let line = format!("  - {}\n", item.plain());
+        if used + line.len() > TEXT_LIST_BYTES {
+            break;
+        }
+        used += line.len();
+        out.push_str(&line);
+        shown += 1;
+    }
+    if shown < list.items.len() {
+        out.push_str("  ");
+        out.push_str(&more_line(list.items.len() - shown, location).plain());
+        out.push('\n');
+    }
+}
+
+/// A list as one section's mrkdwn, within [`SLACK_MAX_TEXT_CHARS`] (measured in bytes, which is
+/// never less than characters).
+fn slack_list(list: &List, location: Option<&str>) -> String {
+    let mut out = format!("*{}*", escape(&list.title));
+    if let Some(note) = &list.note {
+        out.push('\n');
+        out.push_str(&note.mrkdwn());
+    }
+    let total = list.items.len();
+    let reserve = 1 + more_line(total, location).mrkdwn().len();
+    let mut shown = 0;
+    for item in list.items.iter().take(SLACK_LIST_LINES) {
+        let line = format!("\n• {}", item.mrkdwn());
+        if out.len() + line.len() + reserve > SLACK_MAX_TEXT_CHARS {
+            break;
+        }
+        out.push_str(&line);
+        shown += 1;
+    }
+    if shown < total {
+        out.push('\n');
+        out.push_str(&more_line(total - shown, location).mrkdwn());
+    }
+    clip_bytes(&out, SLACK_MAX_TEXT_CHARS)
+}
+
+/// A Slack section block of mrkdwn, clipped to [`SLACK_MAX_TEXT_CHARS`].
+fn section(mrkdwn: &str) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_bytes(mrkdwn, SLACK_MAX_TEXT_CHARS) } })
+}
+
+/// A Slack `plain_text` object.
+pub(super) fn plain_text(s: &str) -> Value {
+    json!({ "type": "plain_text", "text": s })
+}

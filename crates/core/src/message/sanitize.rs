@@ -1,0 +1,84 @@
+//! Making user-controlled strings safe to show: Slack mrkdwn escaping, the check that a URL can be
+//! embedded as a link, stripping control and invisible format characters, and clipping to a length
+//! in characters or bytes.
+
+/// Slack's mrkdwn escaping: `&`, `<` and `>` become entities, so no `<!channel>`, `<@U…>` or link
+/// can be smuggled in.
+pub(super) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `url` can go inside `<url|label>` as is: http(s), and nothing that could end the link
+/// or need escaping.
+pub(super) fn is_embeddable_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '|' | '&' | '`'))
+}
+
+/// Replaces control characters and invisible bidirectional or zero-width format characters (which
+/// could disguise a name) with a space or `?`.
+pub(super) fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            c if c.is_control() => ' ',
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => '?',
+            c => c,
+        })
+        .collect()
+}
+
+/// At most `max_chars` characters, ending in `…` when cut.
+pub(super) fn clip(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max_chars.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// At most `max_bytes` bytes, cut on a character boundary, ending in `…` when cut.
+pub(super) fn clip_bytes(s: &str, max_bytes: usize) -> String {
+    if s.len() <= max_bytes {
+        return s.to_owned();
+    }
+    let ellipsis = '…';
+    let mut end = max_bytes.saturating_sub(ellipsis.len_utf8());
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = s[..end].to_owned();
+    out.push(ellipsis);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_neutralises_slack_control_sequences() {
+        assert_eq!(escape("<!channel> & <@U1>"), "&lt;!channel&gt; &amp; &lt;@U1&gt;");
+    }
+
+    #[test]
+    fn sanitize_removes_line_breaks_and_bidi_overrides() {
+        assert_eq!(sanitize("a\nb\u{202E}c\td"), "a b?c d");
+    }
+
+    #[test]
+    fn clipping_respects_char_boundaries() {
+        assert_eq!(clip("ééé", 2), "é…");
+        assert_eq!(clip_bytes("ééé", 5), "é…");
+        assert_eq!(clip_bytes("abc", 3), "abc");
+    }
+}
