@@ -17,7 +17,7 @@ use hmac::Mac;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::slack::hmac_sha256;
+use crate::crypto::hmac_sha256;
 
 /// Length of an approval id's text: 32 random bytes as lowercase hex.
 pub const APPROVAL_ID_LEN: usize = 64;

@@ -9,6 +9,7 @@ pub mod approval_id;
 pub mod config;
 pub mod contracts;
 pub mod credential_report;
+mod crypto;
 pub mod decision;
 pub mod errors;
 pub mod exemption;
@@ -16,6 +17,7 @@ pub mod exemption;
 pub mod fakes;
 #[cfg(feature = "fakes")]
 pub mod fixtures;
+pub mod form;
 pub mod message;
 pub mod model;
 pub mod policy;
