@@ -4,6 +4,10 @@
 //! checking: thresholds sit a margin day below the earliest day a warning could fire, a user
 //! missing from the report (created since) is always checked, and exemptions are ignored (tag
 //! exemptions are visible only live, and an honoured exemption is itself reported).
+//!
+//! [`batch_items`] then turns the batches of candidates into the items of `batches.json`, each with
+//! the credential report's facts about its users ([`crate::credential_report::facts`] says why
+//! check-user may use them).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +15,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{MfaScope, PolicyConfig};
+use crate::contracts::{BatchItem, UserBatch};
+use crate::credential_report::facts::{ReportFacts, ReportedUser};
 use crate::credential_report::{CredentialReportRow, ROOT_USER};
 
 /// Days subtracted from each key threshold on top of `WARN_DAYS`, so that rounding differences
@@ -117,6 +123,29 @@ pub fn all_candidates(listed_users: &[String]) -> Screened {
     }
 }
 
+/// The items of `batches.json`: each batch with, when the report is given (its rows and generation
+/// time), the facts about the batch's users that have a row (root and users without a row left
+/// out; no facts at all when none has one).
+pub fn batch_items(batches: Vec<UserBatch>, report: Option<(&[CredentialReportRow], DateTime<Utc>)>) -> Vec<BatchItem> {
+    let by_name: BTreeMap<&str, &CredentialReportRow> = report
+        .map(|(rows, _)| rows.iter().filter(|r| !r.is_root).map(|r| (r.user.as_str(), r)).collect())
+        .unwrap_or_default();
+    batches
+        .into_iter()
+        .map(|batch| {
+            let facts = report.and_then(|(_, generated_at)| {
+                let users: BTreeMap<String, ReportedUser> = batch
+                    .users
+                    .iter()
+                    .filter_map(|name| Some((name.clone(), ReportedUser::from_row(by_name.get(name.as_str())?))))
+                    .collect();
+                (!users.is_empty()).then_some(ReportFacts { generated_at, users })
+            });
+            BatchItem { index: batch.index, users: batch.users, report: facts }
+        })
+        .collect()
+}
+
 /// The reasons the report gives to check this (non-root) row's user live.
 fn row_reasons(row: &CredentialReportRow, policy: &PolicyConfig, now: DateTime<Utc>) -> BTreeSet<ScreenReason> {
     let mut reasons = BTreeSet::new();
@@ -154,18 +183,10 @@ mod tests {
     use super::*;
     use crate::config::NoMfaAction;
     use crate::credential_report::ReportKey;
+    use crate::fixtures::{days_ago, now};
     use crate::model::{AccessKey, KeyStatus, KeyUse, User};
     use crate::policy;
-    use chrono::TimeZone;
     use proptest::prelude::*;
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap()
-    }
-
-    fn days_ago(days: i64) -> DateTime<Utc> {
-        now() - Duration::days(days)
-    }
 
     fn no_key(slot: u8) -> ReportKey {
         ReportKey {
@@ -536,6 +557,56 @@ mod tests {
                 && row.active_keys().all(|k| fresh(k.last_rotated, policy.max_key_age_days) && fresh(k.last_activity(), policy.unused_key_days));
             let screened = screen(std::slice::from_ref(&row), std::slice::from_ref(&row.user), &policy, now());
             prop_assert_eq!(screened.candidates.is_empty(), clean);
+        }
+    }
+
+    /// The facts about each batch's users that go into `batches.json`.
+    mod batches {
+        use super::super::*;
+        use crate::credential_report::parse;
+        use crate::fixtures::{credential_report, key, no_mfa, now, user, with_keys};
+
+        fn rows() -> Vec<CredentialReportRow> {
+            let mut two =
+                with_keys(no_mfa(user("two-keys"), true), vec![key("AKIA1", 200, Some(3)), key("AKIA2", 10, None)]);
+            two.access_keys[1].status = crate::model::KeyStatus::Inactive;
+            parse(&credential_report(&[two, user("no-keys")])).unwrap()
+        }
+
+        #[test]
+        fn each_batch_item_gets_the_rows_of_its_users_and_no_others() {
+            let batches = vec![
+                UserBatch { index: 0, users: vec!["newcomer".into(), "two-keys".into()] },
+                UserBatch { index: 1, users: vec!["created-since".into()] },
+                UserBatch { index: 2, users: vec!["no-keys".into(), "<root_account>".into()] },
+            ];
+            let rows = rows();
+            let generated = now() - Duration::hours(3);
+
+            let items = batch_items(batches.clone(), Some((&rows, generated)));
+
+            let names = |i: usize| items[i].report.as_ref().map(|r| r.users.keys().cloned().collect::<Vec<_>>());
+            assert_eq!(names(0), Some(vec!["two-keys".to_owned()]), "newcomer has no row");
+            assert_eq!(names(1), None, "no user of batch 1 has a row");
+            assert_eq!(names(2), Some(vec!["no-keys".to_owned()]), "never the root row");
+            assert!(items.iter().filter_map(|i| i.report.as_ref()).all(|r| r.generated_at == generated));
+            assert_eq!(
+                items.iter().map(|i| i.batch()).collect::<Vec<_>>(),
+                batches,
+                "the batches themselves unchanged"
+            );
+            // Without the report, the items are the bare batches.
+            assert!(batch_items(batches, None).iter().all(|i| i.report.is_none()));
+        }
+
+        #[test]
+        fn batch_item_round_trips_and_stays_small() {
+            let batches = vec![UserBatch { index: 0, users: vec!["two-keys".into(), "no-keys".into()] }];
+            let item = batch_items(batches, Some((&rows(), now()))).remove(0);
+            let json = serde_json::to_string(&item).unwrap();
+            assert_eq!(serde_json::from_str::<BatchItem>(&json).unwrap(), item);
+            // Two users, two keys between them: well under a kilobyte (a Map item may hold 256 KiB).
+            assert!(json.len() < 600, "{} bytes: {json}", json.len());
         }
     }
 }

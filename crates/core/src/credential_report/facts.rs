@@ -3,8 +3,8 @@
 //! candidate).
 //!
 //! Under `SCREENING=report`, list-users already holds every candidate's credential-report row. Into
-//! each item of `batches.json` (a [`BatchItem`], which the Distributed Map hands to check-user) it
-//! puts the rows' `password_enabled` and each key's creation and last use ([`ReportFacts`], at most
+//! each item of `batches.json` (a [`crate::contracts::BatchItem`], which the Distributed Map hands to
+//! check-user, built by [`crate::screening::batch_items`]) it puts the rows' `password_enabled` and each key's creation and last use ([`ReportFacts`], at most
 //! about 250 bytes a user: a batch of 500, `BATCH_SIZE`'s maximum, stays under half of the 256 KiB
 //! a child execution's input may hold). check-user then reads live, per user:
 //!
@@ -50,11 +50,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::contracts::{BatchItem, UserBatch};
 use crate::credential_report::CredentialReportRow;
 use crate::model::{KeyUse, Provenance, User};
 
-/// The credential report's facts about the users of one batch (the `report` of a [`BatchItem`]).
+/// The credential report's facts about the users of one batch (the `report` of a [`crate::contracts::BatchItem`]).
 /// Users of the batch without a row are not in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,29 +136,6 @@ pub fn with_report_facts(mut live: User, reported: &ReportedUser, generated_at: 
     live
 }
 
-/// The items of `batches.json`: each batch with, when the report is given (its rows and generation
-/// time), the facts about the batch's users that have a row (root and users without a row left
-/// out; no facts at all when none has one).
-pub fn batch_items(batches: Vec<UserBatch>, report: Option<(&[CredentialReportRow], DateTime<Utc>)>) -> Vec<BatchItem> {
-    let by_name: BTreeMap<&str, &CredentialReportRow> = report
-        .map(|(rows, _)| rows.iter().filter(|r| !r.is_root).map(|r| (r.user.as_str(), r)).collect())
-        .unwrap_or_default();
-    batches
-        .into_iter()
-        .map(|batch| {
-            let facts = report.and_then(|(_, generated_at)| {
-                let users: BTreeMap<String, ReportedUser> = batch
-                    .users
-                    .iter()
-                    .filter_map(|name| Some((name.clone(), ReportedUser::from_row(by_name.get(name.as_str())?))))
-                    .collect();
-                (!users.is_empty()).then_some(ReportFacts { generated_at, users })
-            });
-            BatchItem { index: batch.index, users: batch.users, report: facts }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -214,38 +190,6 @@ mod tests {
         let twin = ReportedKey { created, last_used: None };
         let reported = ReportedUser { password_enabled: false, keys: vec![twin.clone(), twin] };
         assert_eq!(reported.key_created_at(created), None);
-    }
-
-    #[test]
-    fn each_batch_item_gets_the_rows_of_its_users_and_no_others() {
-        let batches = vec![
-            UserBatch { index: 0, users: vec!["newcomer".into(), "two-keys".into()] },
-            UserBatch { index: 1, users: vec!["created-since".into()] },
-            UserBatch { index: 2, users: vec!["no-keys".into(), "<root_account>".into()] },
-        ];
-        let rows = rows();
-        let generated = now() - Duration::hours(3);
-
-        let items = batch_items(batches.clone(), Some((&rows, generated)));
-
-        let names = |i: usize| items[i].report.as_ref().map(|r| r.users.keys().cloned().collect::<Vec<_>>());
-        assert_eq!(names(0), Some(vec!["two-keys".to_owned()]), "newcomer has no row");
-        assert_eq!(names(1), None, "no user of batch 1 has a row");
-        assert_eq!(names(2), Some(vec!["no-keys".to_owned()]), "never the root row");
-        assert!(items.iter().filter_map(|i| i.report.as_ref()).all(|r| r.generated_at == generated));
-        assert_eq!(items.iter().map(|i| i.batch()).collect::<Vec<_>>(), batches, "the batches themselves unchanged");
-        // Without the report, the items are the bare batches.
-        assert!(batch_items(batches, None).iter().all(|i| i.report.is_none()));
-    }
-
-    #[test]
-    fn batch_item_round_trips_and_stays_small() {
-        let batches = vec![UserBatch { index: 0, users: vec!["two-keys".into(), "no-keys".into()] }];
-        let item = batch_items(batches, Some((&rows(), now()))).remove(0);
-        let json = serde_json::to_string(&item).unwrap();
-        assert_eq!(serde_json::from_str::<BatchItem>(&json).unwrap(), item);
-        // Two users, two keys between them: well under a kilobyte (a Map item may hold 256 KiB).
-        assert!(json.len() < 600, "{} bytes: {json}", json.len());
     }
 
     /// The safety argument of this module, as a property: with the same console password, facts
