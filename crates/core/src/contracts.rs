@@ -93,6 +93,36 @@ pub fn account_of_arn(arn: &str) -> Option<String> {
     (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
 }
 
+/// Why a user needs a live check (what [`crate::screening`] found in the credential report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScreenReason {
+    /// The report shows no MFA device and the user is in `MFA_SCOPE` (`console`: the user has a
+    /// console password; `all`: every user). Fires whatever `NO_MFA_ACTION` says, since `warn`
+    /// still reports the user.
+    NoMfa,
+    /// An active key was last rotated at least `MAX_KEY_AGE_DAYS - WARN_DAYS - MARGIN_DAYS` days
+    /// ago: it is too old, or close enough to need a warning.
+    KeyNearAge,
+    /// An active key's last activity (last use, or rotation if never used) is at least
+    /// `UNUSED_KEY_DAYS - WARN_DAYS - MARGIN_DAYS` days ago: it is unused, or close to it.
+    KeyNearUnused,
+    /// ListUsers returned the user but the report has no row for it: created after the report was
+    /// generated. Always checked.
+    MissingFromReport,
+    /// `SCREENING=live`: every user is checked, whatever the report says.
+    Live,
+}
+
+/// A user to check live, and every reason screening found (sorted, without repeats).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The user name, as ListUsers returned it.
+    pub user: String,
+    /// Why the user is checked; never empty.
+    pub reasons: Vec<ScreenReason>,
+}
+
 /// What list-users found, kept at [`RunRef::listing_key`] for validate-keys and the audit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
@@ -104,7 +134,7 @@ pub struct Listing {
     /// How users were screened.
     pub screening: crate::config::Screening,
     /// Users to check live, and why.
-    pub candidates: Vec<crate::screening::Candidate>,
+    pub candidates: Vec<Candidate>,
     /// Report rows whose user no longer exists (ignored).
     pub deleted_since_report: usize,
     /// When IAM generated the credential report the users were screened with (`SCREENING=report`).
@@ -439,8 +469,9 @@ pub fn decode<T: Contract>(event: serde_json::Value) -> Result<T, InvalidEvent> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::account_of_arn;
+    use super::{ScreenReason, account_of_arn};
 
     #[test]
     fn the_account_is_the_fifth_field_of_an_arn_when_it_is_twelve_digits() {
@@ -451,5 +482,18 @@ mod tests {
         {
             assert_eq!(account_of_arn(not_one), None, "{not_one:?}");
         }
+    }
+
+    #[test]
+    fn reasons_serialize_in_kebab_case() {
+        let json = serde_json::to_string(&[
+            ScreenReason::NoMfa,
+            ScreenReason::KeyNearAge,
+            ScreenReason::KeyNearUnused,
+            ScreenReason::MissingFromReport,
+            ScreenReason::Live,
+        ])
+        .unwrap();
+        assert_eq!(json, r#"["no-mfa","key-near-age","key-near-unused","missing-from-report","live"]"#);
     }
 }

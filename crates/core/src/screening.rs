@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{MfaScope, PolicyConfig};
-use crate::contracts::{BatchItem, UserBatch};
+use crate::contracts::{BatchItem, Candidate, ScreenReason, UserBatch};
 use crate::credential_report::facts::{ReportFacts, ReportedUser};
 use crate::credential_report::{CredentialReportRow, ROOT_USER};
 
@@ -23,36 +23,6 @@ use crate::credential_report::{CredentialReportRow, ROOT_USER};
 /// between the report and the live APIs, and the policy's whole-day comparisons, never leave out a
 /// key the policy would warn about.
 pub const MARGIN_DAYS: u32 = 1;
-
-/// Why a user needs a live check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScreenReason {
-    /// The report shows no MFA device and the user is in `MFA_SCOPE` (`console`: the user has a
-    /// console password; `all`: every user). Fires whatever `NO_MFA_ACTION` says, since `warn`
-    /// still reports the user.
-    NoMfa,
-    /// An active key was last rotated at least `MAX_KEY_AGE_DAYS - WARN_DAYS - MARGIN_DAYS` days
-    /// ago: it is too old, or close enough to need a warning.
-    KeyNearAge,
-    /// An active key's last activity (last use, or rotation if never used) is at least
-    /// `UNUSED_KEY_DAYS - WARN_DAYS - MARGIN_DAYS` days ago: it is unused, or close to it.
-    KeyNearUnused,
-    /// ListUsers returned the user but the report has no row for it: created after the report was
-    /// generated. Always checked.
-    MissingFromReport,
-    /// `SCREENING=live`: every user is checked, whatever the report says.
-    Live,
-}
-
-/// A user to check live, and every reason screening found (sorted, without repeats).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Candidate {
-    /// The user name, as ListUsers returned it.
-    pub user: String,
-    /// Why the user is checked; never empty.
-    pub reasons: Vec<ScreenReason>,
-}
 
 /// The outcome of screening a run's users.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -419,19 +389,6 @@ mod tests {
             ]
         );
         assert_eq!(screened.not_candidates, 0);
-    }
-
-    #[test]
-    fn reasons_serialize_in_kebab_case() {
-        let json = serde_json::to_string(&[
-            ScreenReason::NoMfa,
-            ScreenReason::KeyNearAge,
-            ScreenReason::KeyNearUnused,
-            ScreenReason::MissingFromReport,
-            ScreenReason::Live,
-        ])
-        .unwrap();
-        assert_eq!(json, r#"["no-mfa","key-near-age","key-near-unused","missing-from-report","live"]"#);
     }
 
     fn report_key(slot: u8) -> impl Strategy<Value = ReportKey> {

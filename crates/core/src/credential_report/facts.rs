@@ -50,7 +50,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::credential_report::CredentialReportRow;
+use super::parser::CredentialReportRow;
 use crate::model::{KeyUse, Provenance, User};
 
 /// The credential report's facts about the users of one batch (the `report` of a [`crate::contracts::BatchItem`]).

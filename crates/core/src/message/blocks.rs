@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 
 use super::render::plain_text;
 use super::rich::{Part, Rich, push_list};
-use super::sanitize::clip;
-use super::{DECISION_BLOCK_ID, LOCATION_CHARS, MAX_SUBJECT_CHARS, NAME_CHARS, VALUE_CHARS};
+use super::sanitize::{LOCATION_CHARS, NAME_CHARS, VALUE_CHARS, clip};
 use crate::config::{MfaScope, Mode, NoMfaAction, Screening};
 use crate::decision::{Approver, Decision};
 use crate::exemption::{EXEMPT_TAG, ExemptionSource};
@@ -16,6 +15,12 @@ use crate::model::KeyUse;
 use crate::policy::{Evidence, PlanStatus, PlannedDeactivation, Rule};
 use crate::run_report::{ActionRecord, RunReport};
 use crate::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
+
+/// Longest subject, in characters. SNS wants e-mail subjects "less than 100 characters", printable
+/// ASCII, without line breaks.
+pub const MAX_SUBJECT_CHARS: usize = 99;
+/// The `block_id` of the actions block holding the decision buttons.
+pub const DECISION_BLOCK_ID: &str = "keyward_decision";
 
 /// "Account 123456789012, run <execution>", or "Run <execution>" when the account is not known.
 pub(super) fn run_of(report: &RunReport) -> Rich {

@@ -43,37 +43,11 @@ use blocks::{
     action_line, approver, days, decision_buttons, decision_line, exemption_source, footer, key_facts, mode_name,
     next_step, not_acted_parts, planned_key_line, plural, rule_list, run_facts, run_of, subject_line, when,
 };
-use render::render;
 use rich::{Part, Rich, push_list};
-use sanitize::clip;
+use sanitize::{ERROR_CHARS, NAME_CHARS, VALUE_CHARS, clip};
 
-/// Longest subject, in characters. SNS wants e-mail subjects "less than 100 characters", printable
-/// ASCII, without line breaks.
-pub const MAX_SUBJECT_CHARS: usize = 99;
-/// SNS's message size limit in bytes. The text is cut here as a last resort; lists are bounded so
-/// that it never comes to that.
-pub const MAX_TEXT_BYTES: usize = 256 * 1024;
-/// Most lines a list shows in the text before "… and N more".
-pub const TEXT_LIST_LINES: usize = 200;
-/// Most lines a list shows in Slack before "… and N more".
-pub const SLACK_LIST_LINES: usize = 25;
-/// Slack's limit on a section's (or any text object's) text, in characters.
-pub const SLACK_MAX_TEXT_CHARS: usize = 3000;
-/// Slack's limit on blocks per message.
-pub const SLACK_MAX_BLOCKS: usize = 50;
-/// The `block_id` of the actions block holding the decision buttons.
-pub const DECISION_BLOCK_ID: &str = "keyward_decision";
-
-/// Most bytes one list takes in the text; with at most eight lists per message this keeps the text
-/// under 200 KiB whatever the account holds.
-const TEXT_LIST_BYTES: usize = 24 * 1024;
-/// Slack's limit on a header's text, in characters.
-const SLACK_HEADER_CHARS: usize = 150;
-/// Clip lengths for user-controlled strings, in characters.
-const NAME_CHARS: usize = 128;
-const VALUE_CHARS: usize = 256;
-const ERROR_CHARS: usize = 300;
-const LOCATION_CHARS: usize = 300;
+pub use blocks::{DECISION_BLOCK_ID, MAX_SUBJECT_CHARS};
+pub use render::{MAX_TEXT_BYTES, SLACK_LIST_LINES, SLACK_MAX_BLOCKS, SLACK_MAX_TEXT_CHARS, TEXT_LIST_LINES};
 
 /// One notification, in both renderings.
 ///
@@ -98,6 +72,13 @@ impl fmt::Debug for Message {
             .field("slack_blocks", &blocks)
             .finish()
     }
+}
+
+/// The message of `parts` under `subject`, in both renderings; a truncated list points at
+/// `location` (the run report), when there is one.
+fn message(subject: String, parts: Vec<Part>, location: Option<&str>) -> Message {
+    let (text, slack) = render::render(&subject, &parts, location);
+    Message { subject, text, slack }
 }
 
 /// The findings digest of a run: evaluation time, mode, counts, keys proposed for deactivation with
@@ -150,7 +131,7 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
     );
 
     parts.push(footer(report_location));
-    render(subject, parts, Some(report_location))
+    message(subject, parts, Some(report_location))
 }
 
 /// The digest's subject: how many keys to deactivate (or why none), then the other counts that fit,
@@ -301,7 +282,7 @@ pub fn approval_request(
         plural(report.users_not_evaluated.len(), "user", "users"),
     ))]));
     parts.push(footer(report_location));
-    render(subject, parts, Some(report_location))
+    message(subject, parts, Some(report_location))
 }
 
 /// The approver rejected the plan: who and when (if the report's decision says), and that nothing
@@ -318,7 +299,7 @@ pub fn rejected(report: &RunReport, report_location: &str) -> Message {
         None => Rich::new().text("The approver rejected the plan."),
     };
     let parts = not_acted_parts(report, who, report_location);
-    render(subject, parts, Some(report_location))
+    message(subject, parts, Some(report_location))
 }
 
 /// Nobody decided before the approval timed out: nothing was deactivated.
@@ -329,7 +310,7 @@ pub fn expired(report: &RunReport, report_location: &str) -> Message {
         subject_line(&[format!("approval expired for {}", plural(n, "key", "keys"))], Some("nothing deactivated"));
     let who = Rich::new().text("Nobody decided before the approval request expired.");
     let parts = not_acted_parts(report, who, report_location);
-    render(subject, parts, Some(report_location))
+    message(subject, parts, Some(report_location))
 }
 
 /// What deactivate did: who approved, how and when, and each action (deactivated, skipped with the
@@ -370,7 +351,7 @@ pub fn outcome(report: &RunReport, report_location: &str) -> Message {
         )]));
     }
     parts.push(footer(report_location));
-    render(subject, parts, Some(report_location))
+    message(subject, parts, Some(report_location))
 }
 
 /// `keyward: 2 keys deactivated, 1 skipped, 1 FAILED`, leaving out the counts that are zero.
@@ -465,5 +446,5 @@ pub fn clean(users_listed: usize, evaluated_at: DateTime<Utc>) -> Message {
              Nothing to do: no key is proposed for deactivation.",
         ),
     ])];
-    render(subject, parts, None)
+    message(subject, parts, None)
 }

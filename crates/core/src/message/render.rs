@@ -4,11 +4,25 @@
 use serde_json::{Value, json};
 
 use super::rich::{List, Part, Rich};
-use super::sanitize::{clip, clip_bytes, escape};
-use super::{
-    LOCATION_CHARS, MAX_TEXT_BYTES, Message, SLACK_HEADER_CHARS, SLACK_LIST_LINES, SLACK_MAX_TEXT_CHARS,
-    TEXT_LIST_BYTES, TEXT_LIST_LINES,
-};
+use super::sanitize::{LOCATION_CHARS, clip, clip_bytes, escape};
+
+/// SNS's message size limit in bytes. The text is cut here as a last resort; lists are bounded so
+/// that it never comes to that.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+/// Most lines a list shows in the text before "… and N more".
+pub const TEXT_LIST_LINES: usize = 200;
+/// Most lines a list shows in Slack before "… and N more".
+pub const SLACK_LIST_LINES: usize = 25;
+/// Slack's limit on a section's (or any text object's) text, in characters.
+pub const SLACK_MAX_TEXT_CHARS: usize = 3000;
+/// Slack's limit on blocks per message.
+pub const SLACK_MAX_BLOCKS: usize = 50;
+
+/// Most bytes one list takes in the text; with at most eight lists per message this keeps the text
+/// under 200 KiB whatever the account holds.
+const TEXT_LIST_BYTES: usize = 24 * 1024;
+/// Slack's limit on a header's text, in characters.
+const SLACK_HEADER_CHARS: usize = 150;
 
 /// The last line of a truncated list: how many more, and where the whole list is.
 fn more_line(hidden: usize, location: Option<&str>) -> Rich {
@@ -20,17 +34,17 @@ fn more_line(hidden: usize, location: Option<&str>) -> Rich {
     }
 }
 
-/// Renders `parts` under `subject` as the text and the Slack payload of one message; a truncated
-/// list points at `location` (the run report), when there is one.
-pub(super) fn render(subject: String, parts: Vec<Part>, location: Option<&str>) -> Message {
+/// Renders `parts` under `subject` as the plain text and the Slack payload of one message: `(text,
+/// slack)`. A truncated list points at `location` (the run report), when there is one.
+pub(super) fn render(subject: &str, parts: &[Part], location: Option<&str>) -> (String, Value) {
     let mut text = String::new();
-    text.push_str(&subject);
+    text.push_str(subject);
     text.push('\n');
     let mut blocks = vec![json!({
         "type": "header",
-        "text": plain_text(&clip(&subject, SLACK_HEADER_CHARS)),
+        "text": plain_text(&clip(subject, SLACK_HEADER_CHARS)),
     })];
-    for part in &parts {
+    for part in parts {
         match part {
             Part::Para(lines) => {
                 text.push('\n');
@@ -60,8 +74,8 @@ pub(super) fn render(subject: String, parts: Vec<Part>, location: Option<&str>) 
         }
     }
     let text = clip_bytes(&text, MAX_TEXT_BYTES);
-    let slack = json!({ "text": escape(&subject), "blocks": blocks });
-    Message { subject, text, slack }
+    let slack = json!({ "text": escape(subject), "blocks": blocks });
+    (text, slack)
 }
 
 /// Appends a list to the text, within [`TEXT_LIST_LINES`] lines and [`TEXT_LIST_BYTES`] bytes.

@@ -137,7 +137,7 @@ pub(super) fn push_list(parts: &mut Vec<Part>, title: &str, note: Option<Rich>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::NAME_CHARS;
+    use crate::message::sanitize::NAME_CHARS;
 
     #[test]
     fn code_spans_cannot_be_closed_by_a_backtick() {

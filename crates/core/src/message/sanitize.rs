@@ -2,6 +2,12 @@
 //! embedded as a link, stripping control and invisible format characters, and clipping to a length
 //! in characters or bytes.
 
+/// Clip lengths for user-controlled strings, in characters.
+pub(super) const NAME_CHARS: usize = 128;
+pub(super) const VALUE_CHARS: usize = 256;
+pub(super) const ERROR_CHARS: usize = 300;
+pub(super) const LOCATION_CHARS: usize = 300;
+
 /// Slack's mrkdwn escaping: `&`, `<` and `>` become entities, so no `<!channel>`, `<@U…>` or link
 /// can be smuggled in.
 pub(super) fn escape(s: &str) -> String {
