@@ -7,16 +7,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::model::KeyRef;
 use crate::policy::{Plan, PlannedDeactivation};
-
-/// Exactly one access key of exactly one user.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct KeyRef {
-    /// The user.
-    pub user_name: String,
-    /// The key.
-    pub access_key_id: String,
-}
 
 /// Who decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,9 +62,9 @@ impl Decision {
             let planned = plan
                 .keys
                 .iter()
-                .find(|k| &k.access_key_id == id)
+                .find(|k| &k.key.access_key_id == id)
                 .ok_or_else(|| DecisionError::NotInPlan { access_key_id: id.clone() })?;
-            approved.push(KeyRef { user_name: planned.user_name.clone(), access_key_id: id.clone() });
+            approved.push(planned.key.clone());
         }
         approved.sort();
         Ok(Decision { approved, decided_by, decided_at })
@@ -83,15 +75,15 @@ impl Decision {
     pub fn approved_in<'p>(&self, plan: &'p Plan) -> Result<Vec<&'p PlannedDeactivation>, DecisionError> {
         let mut out = Vec::with_capacity(self.approved.len());
         for k in &self.approved {
-            match plan.keys.iter().find(|p| p.user_name == k.user_name && p.access_key_id == k.access_key_id) {
+            match plan.keys.iter().find(|p| p.key == *k) {
                 Some(p) => out.push(p),
                 None => {
                     return Err(DecisionError::NotInPlan { access_key_id: k.access_key_id.clone() });
                 }
             }
         }
-        out.sort_by(|a, b| (&a.user_name, &a.access_key_id).cmp(&(&b.user_name, &b.access_key_id)));
-        out.dedup_by(|a, b| a.access_key_id == b.access_key_id);
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.dedup_by(|a, b| a.key.access_key_id == b.key.access_key_id);
         Ok(out)
     }
 }

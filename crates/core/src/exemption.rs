@@ -1,6 +1,10 @@
 //! Exemptions: who is left alone, and why. A user is exempt when `EXEMPT_USERS` names them or a
 //! path prefix of theirs, or when they carry the tag `keyward:exempt` = `until=YYYY-MM-DD[;reason=…]`
 //! and that date is today or later. An expired or malformed tag does not exempt; it is reported.
+//!
+//! This module sits below the policy: it says who is exempt and why, and the policy asks it. What an
+//! honoured exemption held back ([`crate::policy::Exemption`]) names the policy's rules, so that
+//! record is one of the policy's conclusions and lives with them.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,8 @@
-//! The IAM facts keyward reasons about: users, their MFA devices, console passwords, tags and access
-//! keys. These are plain data, filled by the IAM adapter (live) or the credential-report parser, and
-//! read by the policy.
+//! The IAM facts keyward reasons about (users, their MFA devices, console passwords, tags and access
+//! keys) and the identity of a key ([`KeyRef`]). The facts are plain data, filled by the IAM adapter
+//! (live) or the credential-report parser, and read by the policy. Every record that names exactly
+//! one key of one user embeds a [`KeyRef`] (with `#[serde(flatten)]`, so its JSON keeps the two
+//! fields `user_name` and `access_key_id` at the top level).
 
 use std::collections::BTreeMap;
 
@@ -42,6 +44,23 @@ impl User {
     /// The access keys whose status is `Active`.
     pub fn active_keys(&self) -> impl Iterator<Item = &AccessKey> {
         self.access_keys.iter().filter(|k| k.status == KeyStatus::Active)
+    }
+}
+
+/// Exactly one access key of exactly one user: the identity of a key wherever keyward names one (a
+/// planned deactivation, a warning, an inactive key, an approval, an action).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KeyRef {
+    /// The user the key belongs to.
+    pub user_name: String,
+    /// The key's `AccessKeyId`.
+    pub access_key_id: String,
+}
+
+impl KeyRef {
+    /// The identity of `key`, one of `user`'s access keys.
+    pub fn of(user: &User, key: &AccessKey) -> KeyRef {
+        KeyRef { user_name: user.name.clone(), access_key_id: key.id.clone() }
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{MfaScope, Mode, NoMfaAction, PolicyConfig};
 use crate::exemption::{ExemptionProblem, ExemptionSource, exemption_for};
-use crate::model::{AccessKey, KeyStatus, KeyUse, Provenance, User, whole_days};
+use crate::model::{AccessKey, KeyRef, KeyStatus, KeyUse, Provenance, User, whole_days};
 
 /// A rule of the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -94,17 +94,17 @@ pub struct Evidence {
 pub struct Warning {
     /// The rule that will fire.
     pub rule: Rule,
-    /// The user.
-    pub user_name: String,
-    /// The key.
-    pub access_key_id: String,
+    /// The key (and its user).
+    #[serde(flatten)]
+    pub key: KeyRef,
     /// Days until the rule fires (1 = tomorrow).
     pub days_left: i64,
     /// The facts behind it.
     pub evidence: Evidence,
 }
 
-/// An exemption this run honoured, and what it held back.
+/// An exemption this run honoured (why: an [`ExemptionSource`] of [`crate::exemption`]), and what it
+/// held back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exemption {
     /// The exempt user.
@@ -118,10 +118,9 @@ pub struct Exemption {
 /// An inactive key: reported, never touched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InactiveKey {
-    /// The user.
-    pub user_name: String,
-    /// The key.
-    pub access_key_id: String,
+    /// The key (and its user).
+    #[serde(flatten)]
+    pub key: KeyRef,
     /// Whole days since creation.
     pub key_age_days: i64,
 }
@@ -129,10 +128,9 @@ pub struct InactiveKey {
 /// One key the plan proposes to deactivate: exactly one `AccessKeyId` of exactly one user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedDeactivation {
-    /// The user the key belongs to.
-    pub user_name: String,
-    /// The key.
-    pub access_key_id: String,
+    /// The key (and its user).
+    #[serde(flatten)]
+    pub key: KeyRef,
     /// Every rule that proposes it, sorted.
     pub rules: Vec<Rule>,
     /// The facts behind it.
@@ -175,7 +173,7 @@ impl Plan {
 
     /// Whether this plan names the key of that user.
     pub fn contains(&self, user_name: &str, access_key_id: &str) -> bool {
-        self.keys.iter().any(|k| k.user_name == user_name && k.access_key_id == access_key_id)
+        self.keys.iter().any(|k| k.key.user_name == user_name && k.key.access_key_id == access_key_id)
     }
 }
 
@@ -237,8 +235,7 @@ pub fn evaluate(users: &[User], config: &PolicyConfig, now: DateTime<Utc>) -> Ev
             };
             for key in keys {
                 let entry = planned.entry((user.name.clone(), key.id.clone())).or_insert_with(|| PlannedDeactivation {
-                    user_name: user.name.clone(),
-                    access_key_id: key.id.clone(),
+                    key: KeyRef::of(user, key),
                     rules: Vec::new(),
                     evidence: key_evidence(user, key, now, String::new()),
                 });
@@ -317,11 +314,7 @@ fn judge_user(user: &User, config: &PolicyConfig, now: DateTime<Utc>) -> Judged 
     for key in keys {
         let age = whole_days(key.created, now);
         if key.status == KeyStatus::Inactive {
-            judged.inactive_keys.push(InactiveKey {
-                user_name: user.name.clone(),
-                access_key_id: key.id.clone(),
-                key_age_days: age,
-            });
+            judged.inactive_keys.push(InactiveKey { key: KeyRef::of(user, key), key_age_days: age });
             continue;
         }
         let idle = whole_days(key.last_activity(), now);
@@ -344,8 +337,7 @@ fn judge_user(user: &User, config: &PolicyConfig, now: DateTime<Utc>) -> Judged 
                 if days_left <= i64::from(config.warn_days) {
                     judged.warnings.push(Warning {
                         rule,
-                        user_name: user.name.clone(),
-                        access_key_id: key.id.clone(),
+                        key: KeyRef::of(user, key),
                         days_left,
                         evidence: key_evidence(
                             user,

@@ -51,7 +51,7 @@ pub fn recheck(
     now: DateTime<Utc>,
 ) -> Result<(), SkipReason> {
     let Some(user) = live else { return Err(SkipReason::UserDeleted) };
-    let Some(key) = user.access_keys.iter().find(|k| k.id == planned.access_key_id) else {
+    let Some(key) = user.access_keys.iter().find(|k| k.id == planned.key.access_key_id) else {
         return Err(SkipReason::KeyDeleted);
     };
     if key.status == KeyStatus::Inactive {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{PolicyConfig, Screening};
 use crate::decision::Decision;
+use crate::model::KeyRef;
 use crate::policy::Evaluation;
 use crate::recheck::SkipReason;
 
@@ -53,10 +54,9 @@ pub struct RunReport {
 /// What happened to one approved key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionRecord {
-    /// The user.
-    pub user_name: String,
-    /// The key.
-    pub access_key_id: String,
+    /// The key (and its user).
+    #[serde(flatten)]
+    pub key: KeyRef,
     /// When.
     pub at: DateTime<Utc>,
     /// The result.

@@ -6,8 +6,8 @@ mod support;
 
 use chrono::Duration;
 use keyward_core::config::{ExemptEntry, PolicyConfig};
-use keyward_core::decision::{Approver, Decision, DecisionError, KeyRef};
-use keyward_core::model::{KeyStatus, KeyUse};
+use keyward_core::decision::{Approver, Decision, DecisionError};
+use keyward_core::model::{KeyRef, KeyStatus, KeyUse};
 use keyward_core::policy::evaluate;
 use keyward_core::recheck::{SkipReason, recheck};
 use support::{key, no_mfa, now, user, with_keys};
@@ -38,7 +38,7 @@ fn approving_a_subset_names_exactly_that_subset() {
             KeyRef { user_name: "carol".into(), access_key_id: "AKIACAROL1".into() },
         ]
     );
-    let chosen: Vec<&str> = d.approved_in(&plan).unwrap().iter().map(|k| k.access_key_id.as_str()).collect();
+    let chosen: Vec<&str> = d.approved_in(&plan).unwrap().iter().map(|k| k.key.access_key_id.as_str()).collect();
     assert_eq!(chosen, vec!["AKIAALICE1", "AKIACAROL1"]);
 }
 
@@ -75,15 +75,15 @@ fn a_decision_pairing_a_key_with_the_wrong_user_is_refused() {
 fn recheck_passes_a_key_that_still_violates() {
     let live = with_keys(user("bob"), vec![key("AKIABOB1", 121, Some(101))]);
     let plan = plan_of_three();
-    let planned = plan.keys.iter().find(|k| k.access_key_id == "AKIABOB1").unwrap();
+    let planned = plan.keys.iter().find(|k| k.key.access_key_id == "AKIABOB1").unwrap();
     assert_eq!(recheck(planned, Some(&live), &PolicyConfig::default(), now() + Duration::hours(2)), Ok(()));
 }
 
 #[test]
 fn recheck_skips_with_the_reason() {
     let plan = plan_of_three();
-    let bob = plan.keys.iter().find(|k| k.access_key_id == "AKIABOB1").unwrap();
-    let carol = plan.keys.iter().find(|k| k.access_key_id == "AKIACAROL1").unwrap();
+    let bob = plan.keys.iter().find(|k| k.key.access_key_id == "AKIABOB1").unwrap();
+    let carol = plan.keys.iter().find(|k| k.key.access_key_id == "AKIACAROL1").unwrap();
     let config = PolicyConfig::default();
     let later = now() + Duration::hours(1);
 
@@ -119,7 +119,7 @@ fn recheck_skips_with_the_reason() {
 fn recheck_refuses_a_same_named_key_of_another_user() {
     // A key id is checked on the planned user only: the same id on "mallory" does not count.
     let plan = plan_of_three();
-    let bob = plan.keys.iter().find(|k| k.access_key_id == "AKIABOB1").unwrap();
+    let bob = plan.keys.iter().find(|k| k.key.access_key_id == "AKIABOB1").unwrap();
     let bob_live = with_keys(user("bob"), vec![]);
     assert_eq!(recheck(bob, Some(&bob_live), &PolicyConfig::default(), now()), Err(SkipReason::KeyDeleted));
 }

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
-use keyward_core::decision::{Approver, Decision, KeyRef};
+use keyward_core::decision::{Approver, Decision};
 use keyward_core::exemption::EXEMPT_TAG;
 use keyward_core::fixtures::{key, now, user};
 use keyward_core::message::{
     DECISION_BLOCK_ID, MAX_SUBJECT_CHARS, Message, SLACK_LIST_LINES, SLACK_MAX_BLOCKS, SLACK_MAX_TEXT_CHARS,
     TEXT_LIST_LINES, approval_request, clean, digest, expired, outcome, rejected,
 };
-use keyward_core::model::{AccessKey, KeyStatus, User};
+use keyward_core::model::{AccessKey, KeyRef, KeyStatus, User};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::recheck::SkipReason;
 use keyward_core::run_report::{ActionOutcome, ActionRecord, REPORT_SCHEMA_VERSION, RunReport};
@@ -512,22 +512,19 @@ fn outcome_lists_deactivated_skipped_and_failed_keys() {
     let at = now() + Duration::minutes(50);
     report.actions = vec![
         ActionRecord {
-            user_name: "alice".into(),
-            access_key_id: "AKIAALICEOLD".into(),
+            key: KeyRef { user_name: "alice".into(), access_key_id: "AKIAALICEOLD".into() },
             at,
             outcome: ActionOutcome::Deactivated,
         },
         ActionRecord {
-            user_name: "bob".into(),
-            access_key_id: "AKIABOBNEVER".into(),
+            key: KeyRef { user_name: "bob".into(), access_key_id: "AKIABOBNEVER".into() },
             at,
             outcome: ActionOutcome::Skipped {
                 reason: SkipReason::NoLongerViolates { detail: "the user has MFA now".into() },
             },
         },
         ActionRecord {
-            user_name: "erin".into(),
-            access_key_id: "AKIAERIN".into(),
+            key: KeyRef { user_name: "erin".into(), access_key_id: "AKIAERIN".into() },
             at,
             outcome: ActionOutcome::Failed { error: "IamThrottled: Rate exceeded".into() },
         },
@@ -561,8 +558,7 @@ fn outcome_in_auto_mode_says_no_human_decided() {
     let config = PolicyConfig { mode: Mode::Auto, ..account_config() };
     let mut report = report_of(&account(), config);
     report.actions = vec![ActionRecord {
-        user_name: "alice".into(),
-        access_key_id: "AKIAALICEOLD".into(),
+        key: KeyRef { user_name: "alice".into(), access_key_id: "AKIAALICEOLD".into() },
         at: now(),
         outcome: ActionOutcome::Skipped { reason: SkipReason::KeyDeleted },
     }];
@@ -667,13 +663,7 @@ fn every_message_stays_within_limits_at_5000_users() {
         assert_within_limits(&digest(&report, LOCATION));
         assert_within_limits(&approval_request(&report, LOCATION, LINK, APPROVAL_ID, now()));
         assert_within_limits(&expired(&report, LOCATION));
-        let approved: Vec<KeyRef> = report
-            .evaluation
-            .plan
-            .keys
-            .iter()
-            .map(|k| KeyRef { user_name: k.user_name.clone(), access_key_id: k.access_key_id.clone() })
-            .collect();
+        let approved: Vec<KeyRef> = report.evaluation.plan.keys.iter().map(|k| k.key.clone()).collect();
         report.decision = Some(Decision { approved, decided_by: slack_user(), decided_at: now() });
         assert_within_limits(&rejected(&report, LOCATION));
         report.actions = report
@@ -683,8 +673,7 @@ fn every_message_stays_within_limits_at_5000_users() {
             .iter()
             .enumerate()
             .map(|(i, k)| ActionRecord {
-                user_name: k.user_name.clone(),
-                access_key_id: k.access_key_id.clone(),
+                key: k.key.clone(),
                 at: now(),
                 outcome: match i % 3 {
                     0 => ActionOutcome::Deactivated,

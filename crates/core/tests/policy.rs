@@ -11,7 +11,7 @@ use keyward_core::policy::{PlanStatus, Proposal, Rule, evaluate};
 use support::{key, no_mfa, now, user, with_keys};
 
 fn planned(users: &[User], config: &PolicyConfig) -> Vec<(String, String)> {
-    evaluate(users, config, now()).plan.keys.into_iter().map(|k| (k.user_name, k.access_key_id)).collect()
+    evaluate(users, config, now()).plan.keys.into_iter().map(|k| (k.key.user_name, k.key.access_key_id)).collect()
 }
 
 fn pair(u: &str, k: &str) -> (String, String) {
@@ -89,7 +89,7 @@ fn inactive_key_is_reported_never_planned() {
     let e = evaluate(&users, &PolicyConfig::default(), now());
     assert!(e.plan.keys.is_empty());
     assert_eq!(e.inactive_keys.len(), 1);
-    assert_eq!(e.inactive_keys[0].access_key_id, "AKIAOFF");
+    assert_eq!(e.inactive_keys[0].key.access_key_id, "AKIAOFF");
     // The user still has no MFA: reported, with nothing to deactivate.
     assert_eq!(e.findings.len(), 1);
     assert_eq!(e.findings[0].rule, Rule::NoMfa);
@@ -189,7 +189,7 @@ fn exempt_by_name_and_path_prefix_are_listed_and_untouched() {
 }
 
 fn planned_of(e: &keyward_core::policy::Evaluation) -> Vec<(String, String)> {
-    e.plan.keys.iter().map(|k| (k.user_name.clone(), k.access_key_id.clone())).collect()
+    e.plan.keys.iter().map(|k| (k.key.user_name.clone(), k.key.access_key_id.clone())).collect()
 }
 
 fn tagged(name: &str, value: &str) -> User {

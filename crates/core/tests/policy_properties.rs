@@ -82,9 +82,9 @@ proptest! {
     fn plan_names_only_active_keys_of_the_named_non_exempt_user(users in arb_users(), config in arb_config()) {
         let e = evaluate(&users, &config, now());
         for planned in &e.plan.keys {
-            let owner = users.iter().find(|u| u.name == planned.user_name).expect("planned user exists");
-            let key = owner.access_keys.iter().find(|k| k.id == planned.access_key_id);
-            prop_assert!(key.is_some(), "plan names {} which is not a key of {}", planned.access_key_id, owner.name);
+            let owner = users.iter().find(|u| u.name == planned.key.user_name).expect("planned user exists");
+            let key = owner.access_keys.iter().find(|k| k.id == planned.key.access_key_id);
+            prop_assert!(key.is_some(), "plan names {} which is not a key of {}", planned.key.access_key_id, owner.name);
             prop_assert_eq!(key.unwrap().status, KeyStatus::Active);
             prop_assert!(!e.exemptions.iter().any(|x| x.user_name == owner.name), "exempt user {} in plan", owner.name);
             prop_assert!(!planned.rules.is_empty());
@@ -125,8 +125,8 @@ proptest! {
     fn every_key_in_the_plan_has_a_finding(users in arb_users(), config in arb_config()) {
         let e = evaluate(&users, &config, now());
         for planned in &e.plan.keys {
-            prop_assert!(e.findings.iter().any(|f| f.user_name == planned.user_name
-                && (f.access_key_id.as_deref() == Some(planned.access_key_id.as_str()) || f.access_key_id.is_none())));
+            prop_assert!(e.findings.iter().any(|f| f.user_name == planned.key.user_name
+                && (f.access_key_id.as_deref() == Some(planned.key.access_key_id.as_str()) || f.access_key_id.is_none())));
         }
     }
 }

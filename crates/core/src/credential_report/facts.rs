@@ -221,8 +221,8 @@ mod tests {
             let eval = evaluate(users, policy, now());
             KeyVerdicts {
                 findings: eval.findings.iter().filter_map(|f| Some((f.rule, f.access_key_id.clone()?))).collect(),
-                warnings: eval.warnings.iter().map(|w| (w.rule, w.access_key_id.clone())).collect(),
-                plan: eval.plan.keys.iter().map(|k| k.access_key_id.clone()).collect(),
+                warnings: eval.warnings.iter().map(|w| (w.rule, w.key.access_key_id.clone())).collect(),
+                plan: eval.plan.keys.iter().map(|k| k.key.access_key_id.clone()).collect(),
             }
         }
 

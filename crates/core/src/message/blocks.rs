@@ -11,9 +11,9 @@ use super::sanitize::{LOCATION_CHARS, NAME_CHARS, VALUE_CHARS, clip};
 use crate::config::{MfaScope, Mode, NoMfaAction, Screening};
 use crate::decision::{Approver, Decision};
 use crate::exemption::{EXEMPT_TAG, ExemptionSource};
-use crate::model::KeyUse;
+use crate::model::{KeyRef, KeyUse};
 use crate::policy::{Evidence, PlanStatus, PlannedDeactivation, Rule};
-use crate::run_report::{ActionRecord, RunReport};
+use crate::run_report::RunReport;
 use crate::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 
 /// Longest subject, in characters. SNS wants e-mail subjects "less than 100 characters", printable
@@ -138,11 +138,7 @@ pub(super) fn not_acted_parts(report: &RunReport, what_happened: Rich, report_lo
 
 /// One planned key with its evidence.
 pub(super) fn planned_key_line(k: &PlannedDeactivation) -> Rich {
-    let mut line = Rich::new()
-        .code(&k.user_name, NAME_CHARS)
-        .text(" ")
-        .code(&k.access_key_id, NAME_CHARS)
-        .text(format!(" — {}", rule_list(&k.rules)));
+    let mut line = key_line(&k.key).text(format!(" — {}", rule_list(&k.rules)));
     if k.rules.contains(&Rule::NoMfa) {
         let access = if k.evidence.has_console_password { "console password" } else { "programmatic access only" };
         let as_of = k.evidence.console_password_source.as_of_suffix();
@@ -242,9 +238,9 @@ pub(super) fn decision_line(d: &Decision, planned: usize) -> Rich {
     ))
 }
 
-/// The user and key an action was about.
-pub(super) fn action_line(a: &ActionRecord) -> Rich {
-    Rich::new().code(&a.user_name, NAME_CHARS).text(" ").code(&a.access_key_id, NAME_CHARS)
+/// A user and one of their keys: `alice AKIA…`.
+pub(super) fn key_line(k: &KeyRef) -> Rich {
+    Rich::new().code(&k.user_name, NAME_CHARS).text(" ").code(&k.access_key_id, NAME_CHARS)
 }
 
 /// Where the run report is, as the last line of a message.

@@ -31,6 +31,7 @@ use serde_json::Value;
 use crate::config::Mode;
 use crate::decision::Decision;
 use crate::exemption::{EXEMPT_TAG, ExemptionProblem};
+use crate::model::KeyRef;
 use crate::policy::{Exemption, Finding, Plan, PlanStatus, PlannedDeactivation, Proposal, Rule, Warning};
 use crate::run_report::{ActionOutcome, RunReport};
 
@@ -40,7 +41,7 @@ mod rich;
 mod sanitize;
 
 use blocks::{
-    action_line, approver, days, decision_buttons, decision_line, exemption_source, footer, key_facts, mode_name,
+    approver, days, decision_buttons, decision_line, exemption_source, footer, key_facts, key_line, mode_name,
     next_step, not_acted_parts, planned_key_line, plural, rule_list, run_facts, run_of, subject_line, when,
 };
 use rich::{Part, Rich, push_list};
@@ -169,7 +170,7 @@ fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
 fn no_mfa_lines(plan: &Plan, no_mfa: &[&Finding]) -> Vec<Rich> {
     let mut no_mfa_keys: BTreeMap<&str, usize> = BTreeMap::new();
     for k in plan.keys.iter().filter(|k| k.rules.contains(&Rule::NoMfa)) {
-        *no_mfa_keys.entry(k.user_name.as_str()).or_default() += 1;
+        *no_mfa_keys.entry(k.key.user_name.as_str()).or_default() += 1;
     }
     no_mfa
         .iter()
@@ -190,10 +191,7 @@ fn no_mfa_lines(plan: &Plan, no_mfa: &[&Finding]) -> Vec<Rich> {
 
 /// A key close to a limit: which rule, in how many days, and the key's facts.
 fn warning_line(w: &Warning) -> Rich {
-    Rich::new()
-        .code(&w.user_name, NAME_CHARS)
-        .text(" ")
-        .code(&w.access_key_id, NAME_CHARS)
+    key_line(&w.key)
         .text(format!(" — {} in {}", w.rule.as_str(), days(w.days_left)))
         .text(" — ")
         .push(key_facts(&w.evidence))
@@ -398,20 +396,20 @@ fn outcome_facts(report: &RunReport) -> Vec<Rich> {
 
 /// One line per action whose outcome `pick` describes, in the order acted on.
 fn action_lines(report: &RunReport, pick: fn(&ActionOutcome) -> Option<Rich>) -> Vec<Rich> {
-    report.actions.iter().filter_map(|a| pick(&a.outcome).map(|what| action_line(a).push(what))).collect()
+    report.actions.iter().filter_map(|a| pick(&a.outcome).map(|what| key_line(&a.key).push(what))).collect()
 }
 
 /// One line per deactivated key: when, and the rules and facts the plan held for it.
 fn deactivated_lines(report: &RunReport) -> Vec<Rich> {
-    let planned: BTreeMap<(&str, &str), &PlannedDeactivation> =
-        report.evaluation.plan.keys.iter().map(|k| ((k.user_name.as_str(), k.access_key_id.as_str()), k)).collect();
+    let planned: BTreeMap<&KeyRef, &PlannedDeactivation> =
+        report.evaluation.plan.keys.iter().map(|k| (&k.key, k)).collect();
     report
         .actions
         .iter()
         .filter(|a| a.outcome == ActionOutcome::Deactivated)
         .map(|a| {
-            let line = action_line(a).text(format!(" — deactivated at {}", when(a.at)));
-            match planned.get(&(a.user_name.as_str(), a.access_key_id.as_str())) {
+            let line = key_line(&a.key).text(format!(" — deactivated at {}", when(a.at)));
+            match planned.get(&a.key) {
                 Some(p) => line.text(format!(" — {}; ", rule_list(&p.rules))).push(key_facts(&p.evidence)),
                 None => line,
             }
@@ -421,13 +419,8 @@ fn deactivated_lines(report: &RunReport) -> Vec<Rich> {
 
 /// The planned keys the decision left out, each with its evidence.
 fn not_approved_lines(plan: &Plan, d: &Decision) -> Vec<Rich> {
-    let approved: BTreeSet<(&str, &str)> =
-        d.approved.iter().map(|a| (a.user_name.as_str(), a.access_key_id.as_str())).collect();
-    plan.keys
-        .iter()
-        .filter(|k| !approved.contains(&(k.user_name.as_str(), k.access_key_id.as_str())))
-        .map(planned_key_line)
-        .collect()
+    let approved: BTreeSet<&KeyRef> = d.approved.iter().collect();
+    plan.keys.iter().filter(|k| !approved.contains(&k.key)).map(planned_key_line).collect()
 }
 
 /// No candidates at all: every listed user is compliant, nothing to do.
