@@ -4,7 +4,6 @@
 //! and here.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -251,9 +250,9 @@ impl Config {
                 p.mode,
                 &[("report", Mode::ReportOnly), ("approve", Mode::Approve), ("auto", Mode::Auto)],
             )?,
-            max_key_age_days: number(&get, vars::MAX_KEY_AGE_DAYS, p.max_key_age_days, 1, 3650)?,
-            unused_key_days: number(&get, vars::UNUSED_KEY_DAYS, p.unused_key_days, 1, 3650)?,
-            warn_days: number(&get, vars::WARN_DAYS, p.warn_days, 0, 365)?,
+            max_key_age_days: number(&get, vars::MAX_KEY_AGE_DAYS, p.max_key_age_days, &ranges::KEY_DAYS)?,
+            unused_key_days: number(&get, vars::UNUSED_KEY_DAYS, p.unused_key_days, &ranges::KEY_DAYS)?,
+            warn_days: number(&get, vars::WARN_DAYS, p.warn_days, &ranges::WARN_DAYS)?,
             mfa_scope: choice(
                 &get,
                 vars::MFA_SCOPE,
@@ -271,8 +270,7 @@ impl Config {
                 &get,
                 vars::MAX_DEACTIVATIONS_PER_RUN,
                 p.max_deactivations_per_run,
-                0,
-                10_000,
+                &ranges::MAX_DEACTIVATIONS_PER_RUN,
             )?,
         };
         Ok(Config {
@@ -281,8 +279,7 @@ impl Config {
                 &get,
                 vars::APPROVAL_TIMEOUT_SECONDS,
                 d.approval_timeout_seconds,
-                60,
-                604_800,
+                &ranges::APPROVAL_TIMEOUT_SECONDS,
             )?,
             screening: choice(
                 &get,
@@ -290,8 +287,8 @@ impl Config {
                 d.screening,
                 &[("report", Screening::CredentialReport), ("live", Screening::Live)],
             )?,
-            batch_size: number(&get, vars::BATCH_SIZE, d.batch_size, 1, 500)?,
-            max_concurrency: number(&get, vars::MAX_CONCURRENCY, d.max_concurrency, 1, 1000)?,
+            batch_size: number(&get, vars::BATCH_SIZE, d.batch_size, &ranges::BATCH_SIZE)?,
+            max_concurrency: number(&get, vars::MAX_CONCURRENCY, d.max_concurrency, &ranges::MAX_CONCURRENCY)?,
             iam_max_rps: rate(&get, vars::IAM_MAX_RPS, d.iam_max_rps)?,
             slack_webhook_url: slack_webhook(get(vars::SLACK_WEBHOOK_URL))?,
             slack_signing_secret: get(vars::SLACK_SIGNING_SECRET).map(Secret),
@@ -341,32 +338,39 @@ fn expected_choice(variable: &str) -> &'static str {
     }
 }
 
-fn number<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: T,
-    min: T,
-    max: T,
-) -> Result<T, ConfigError>
-where
-    T: FromStr + PartialOrd + Copy,
-{
-    let Some(raw) = get(variable) else { return Ok(default) };
-    match raw.parse::<T>() {
-        Ok(v) if v >= min && v <= max => Ok(v),
-        _ => Err(ConfigError::Invalid { variable, value: raw, expected: expected_range(variable) }),
-    }
+/// The values a whole-number variable accepts, and the words its error uses for them: written side
+/// by side so that a range and its message are edited together.
+struct Range {
+    min: u32,
+    max: u32,
+    expected: &'static str,
 }
 
-fn expected_range(variable: &str) -> &'static str {
-    match variable {
-        vars::MAX_KEY_AGE_DAYS | vars::UNUSED_KEY_DAYS => "a whole number of days from 1 to 3650",
-        vars::WARN_DAYS => "a whole number of days from 0 to 365",
-        vars::MAX_DEACTIVATIONS_PER_RUN => "a whole number from 0 to 10000",
-        vars::APPROVAL_TIMEOUT_SECONDS => "a whole number of seconds from 60 to 604800 (7 days)",
-        vars::BATCH_SIZE => "a whole number of users from 1 to 500",
-        vars::MAX_CONCURRENCY => "a whole number from 1 to 1000",
-        _ => "a whole number in the documented range",
+/// The range of each whole-number variable.
+mod ranges {
+    use super::Range;
+
+    /// `MAX_KEY_AGE_DAYS` and `UNUSED_KEY_DAYS`.
+    pub(super) const KEY_DAYS: Range = Range { min: 1, max: 3650, expected: "a whole number of days from 1 to 3650" };
+    pub(super) const WARN_DAYS: Range = Range { min: 0, max: 365, expected: "a whole number of days from 0 to 365" };
+    pub(super) const MAX_DEACTIVATIONS_PER_RUN: Range =
+        Range { min: 0, max: 10_000, expected: "a whole number from 0 to 10000" };
+    pub(super) const APPROVAL_TIMEOUT_SECONDS: Range =
+        Range { min: 60, max: 604_800, expected: "a whole number of seconds from 60 to 604800 (7 days)" };
+    pub(super) const BATCH_SIZE: Range = Range { min: 1, max: 500, expected: "a whole number of users from 1 to 500" };
+    pub(super) const MAX_CONCURRENCY: Range = Range { min: 1, max: 1000, expected: "a whole number from 1 to 1000" };
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u32,
+    range: &Range,
+) -> Result<u32, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(default) };
+    match raw.parse::<u32>() {
+        Ok(v) if v >= range.min && v <= range.max => Ok(v),
+        _ => Err(ConfigError::Invalid { variable, value: raw, expected: range.expected }),
     }
 }
 
@@ -466,6 +470,17 @@ fn approval_base_url(raw: Option<String>) -> Result<Option<String>, ConfigError>
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn each_range_message_states_its_bounds() {
+        use ranges::*;
+        for range in
+            [KEY_DAYS, WARN_DAYS, MAX_DEACTIVATIONS_PER_RUN, APPROVAL_TIMEOUT_SECONDS, BATCH_SIZE, MAX_CONCURRENCY]
+        {
+            let bounds = format!("from {} to {}", range.min, range.max);
+            assert!(range.expected.contains(&bounds), "{:?} should say {bounds:?}", range.expected);
+        }
+    }
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let env: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
