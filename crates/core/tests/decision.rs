@@ -2,15 +2,13 @@
 //! key is deactivated only if it still violates when read live.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use chrono::Duration;
 use keyward_core::config::{ExemptEntry, PolicyConfig};
 use keyward_core::decision::{Approver, Decision, DecisionError};
+use keyward_core::fixtures::{key, no_mfa, now, user, with_keys};
 use keyward_core::model::{KeyRef, KeyStatus, KeyUse};
 use keyward_core::policy::evaluate;
 use keyward_core::recheck::{SkipReason, recheck};
-use support::{key, no_mfa, now, user, with_keys};
 
 fn link_holder() -> Approver {
     Approver::LinkHolder { source_ip: Some("203.0.113.7".into()), user_agent: Some("Firefox".into()) }

@@ -1,14 +1,12 @@
 //! Behaviour of the policy (DESIGN.md §3): every rule, its edges, exemptions, modes and the cap.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use chrono::Duration;
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig};
 use keyward_core::exemption::ExemptionSource;
+use keyward_core::fixtures::{key, no_mfa, now, user, with_keys};
 use keyward_core::model::{KeyStatus, User};
 use keyward_core::policy::{PlanStatus, Proposal, Rule, evaluate};
-use support::{key, no_mfa, now, user, with_keys};
 
 fn planned(users: &[User], config: &PolicyConfig) -> Vec<(String, String)> {
     evaluate(users, config, now()).plan.keys.into_iter().map(|k| (k.key.user_name, k.key.access_key_id)).collect()
