@@ -1,4 +1,4 @@
-//! Approval ids and the confirm-page form token (DESIGN §5).
+//! Approval ids and the confirm-page form token (docs/architecture.md, "Approval").
 //!
 //! An approval id is a fresh 256-bit random value, written as 64 lowercase hex characters. It is the
 //! capability in the approval link `{ApprovalBaseUrl}/approvals/{id}` and in the Slack buttons'

@@ -97,8 +97,8 @@ impl fmt::Display for ExemptEntry {
     }
 }
 
-/// The policy settings of DESIGN.md §3: everything the pure evaluation depends on besides the users
-/// and the evaluation time. Recorded in every run report.
+/// The policy settings (README, "The policy"): everything the pure evaluation depends on besides
+/// the users and the evaluation time. Recorded in every run report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyConfig {
     /// `KEYWARD_MODE`.

@@ -1,4 +1,4 @@
-//! The payloads that cross Step Functions states (DESIGN.md §4). Each is a serde type with a sample
+//! The payloads that cross Step Functions states (docs/architecture.md, "Contracts between states"). Each is a serde type with a sample
 //! in `events/<fn>/`. States pass pointers and counts; lists of users and findings travel through S3
 //! under `runs/<execution-name>/`, so no payload grows with the account.
 //!

@@ -1,9 +1,24 @@
-//! keyward-core: the domain of keyward, with no AWS SDK. Types of the IAM facts, the policy (a pure
-//! function of users, configuration and evaluation time), the plan and its cap, the decision and the
-//! live re-check, the credential-report parser, screening and the report facts handed to
-//! check-user, the state contracts between Step Functions states, the run report, error names,
-//! message rendering (plain text and Slack Block Kit), approval ids and the Slack request signature
-//! check.
+//! keyward-core: the domain of keyward, with no AWS SDK. Pure code, time a parameter; the AWS side
+//! lives behind the traits of [`ports`]. The modules, from the bottom up (each uses only those
+//! above it; docs/architecture.md, "Core module map", draws the graph):
+//!
+//! - [`model`]: the IAM facts (users, keys, their last use and where a fact came from) and
+//!   [`model::KeyRef`], the one identity of a key; [`config`]: the typed configuration; [`errors`]:
+//!   the error names the state machine sees.
+//! - [`exemption`]: who is exempt and why; [`policy`]: the policy as a pure function of users,
+//!   configuration and evaluation time (findings, warnings, the plan and its cap);
+//!   [`decision`]: the approver's decision and the keys it lets deactivate act on; [`recheck`]: the
+//!   live re-check before a deactivation.
+//! - [`credential_report`]: the credential-report parser and the facts from it handed to
+//!   check-user; [`contracts`]: the payloads between Step Functions states; [`screening`]: which
+//!   users to check live, and the items of `batches.json`; [`run_report`]: the audit record of a
+//!   run.
+//! - [`ports`]: the traits the AWS adapters implement, and `PortError`.
+//! - [`form`]: the strict form-urlencoded codec; [`slack`]: the Slack request signature and button
+//!   presses; [`approval_id`]: approval ids and the confirm-page form token (both keyed with the
+//!   HMAC of the private `crypto`).
+//! - [`message`]: the messages of a run, as plain text (SNS) and Slack Block Kit.
+//! - `fakes` and `fixtures` (feature `fakes`): in-memory ports and test builders.
 
 pub mod approval_id;
 pub mod config;

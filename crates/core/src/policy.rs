@@ -1,4 +1,4 @@
-//! The policy of DESIGN.md §3 as a pure function of (users, configuration, evaluation time): which
+//! The policy (README, "The policy") as a pure function of (users, configuration, evaluation time): which
 //! rules fire on which user or key, which keys are proposed for deactivation, what is only a
 //! warning, who is exempt, and whether the plan may act at all (mode and blast-radius cap).
 //!

@@ -1,9 +1,10 @@
-//! Report screening (DESIGN.md §8): from the credential report and the live ListUsers names, decide
-//! which users need a live per-user check. Screening only narrows the live checks; the policy
-//! always judges live data. It must never miss a user the policy could report, so it errs towards
-//! checking: thresholds sit a margin day below the earliest day a warning could fire, a user
-//! missing from the report (created since) is always checked, and exemptions are ignored (tag
-//! exemptions are visible only live, and an honoured exemption is itself reported).
+//! Screening with the credential report (docs/architecture.md, "The IAM call budget"): from the
+//! credential report and the live ListUsers names, decide which users need a live per-user check.
+//! Screening only narrows the live checks; the policy always judges live data. It must never miss a
+//! user the policy could report, so it errs towards checking: thresholds sit a margin day below the
+//! earliest day a warning could fire, a user missing from the report (created since) is always
+//! checked, and exemptions are ignored (tag exemptions are visible only live, and an honoured
+//! exemption is itself reported).
 //!
 //! [`batch_items`] then turns the batches of candidates into the items of `batches.json`, each with
 //! the credential report's facts about its users ([`crate::credential_report::facts`] says why

@@ -1,4 +1,4 @@
-//! Behaviour of the policy (DESIGN.md §3): every rule, its edges, exemptions, modes and the cap.
+//! Behaviour of the policy (README, "The policy"): every rule, its edges, exemptions, modes and the cap.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::Duration;

@@ -1,6 +1,6 @@
 //! What the credential report said about each candidate, handed from list-users to check-user so
-//! that check-user reads live only what must be fresh (DESIGN.md §8: at most 4 IAM calls per
-//! candidate).
+//! that check-user reads live only what must be fresh (docs/architecture.md, "The IAM call budget":
+//! at most 4 IAM calls per candidate).
 //!
 //! Under `SCREENING=report`, list-users already holds every candidate's credential-report row. Into
 //! each item of `batches.json` (a [`crate::contracts::BatchItem`], which the Distributed Map hands to
