@@ -21,8 +21,10 @@ use chrono::{DateTime, Utc};
 use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::config::Config;
 use keyward_core::contracts::{RunRef, is_valid_execution_name};
-use keyward_core::decision::{Approver, Decision, DecisionError, KeyRef};
+use keyward_core::decision::{Approver, Decision, DecisionError};
 use keyward_core::errors::{self, NamedError};
+use keyward_core::form;
+use keyward_core::model::KeyRef;
 use keyward_core::policy::PlanStatus;
 use keyward_core::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, Slack, TaskCallback,
@@ -319,7 +321,7 @@ impl DecisionForm {
         if !media_type.eq_ignore_ascii_case(FORM_CONTENT_TYPE) {
             return Err(Refusal::NotAForm);
         }
-        let fields = slack_request::decode_form_urlencoded(request.body().as_ref())
+        let fields = form::decode_form_urlencoded(request.body().as_ref())
             .map_err(|_| Refusal::BadForm("the form body is not valid form-urlencoded text"))?;
         let single = |name: &str| {
             let mut values = fields.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -525,7 +527,7 @@ fn planned_keys(report: &RunReport) -> Vec<KeyRef> {
         .plan
         .keys
         .iter()
-        .map(|k| KeyRef { user_name: k.user_name.clone(), access_key_id: k.access_key_id.clone() })
+        .map(|k| KeyRef { user_name: k.key.user_name.clone(), access_key_id: k.key.access_key_id.clone() })
         .collect()
 }
 
@@ -662,7 +664,8 @@ async fn decide_by_slack<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
     let decided_by = Approver::SlackUser { id: interaction.user_id.clone(), name: interaction.user_name.clone() };
     let choice = match interaction.action.kind {
         SlackActionKind::ApproveAll => {
-            let every_key: Vec<String> = report.evaluation.plan.keys.iter().map(|k| k.access_key_id.clone()).collect();
+            let every_key: Vec<String> =
+                report.evaluation.plan.keys.iter().map(|k| k.key.access_key_id.clone()).collect();
             if every_key.is_empty() {
                 return Err(Refusal::NoKeyTicked);
             }

@@ -6,8 +6,7 @@
 //! that posts back to the page's own URL, and plain buttons, so they work without JavaScript.
 
 use chrono::{DateTime, Utc};
-use keyward_core::decision::KeyRef;
-use keyward_core::model::KeyUse;
+use keyward_core::model::{KeyRef, KeyUse};
 use keyward_core::policy::{Plan, PlannedDeactivation, Rule};
 
 /// Name of the form field carrying the form token.
@@ -121,14 +120,14 @@ fn definition(body: &mut String, term: &str, value_html: &str) {
 }
 
 fn row(index: usize, key: &PlannedDeactivation) -> String {
-    let id = escape(&key.access_key_id);
+    let id = escape(&key.key.access_key_id);
     let rules: Vec<&str> = key.rules.iter().copied().map(Rule::as_str).collect();
     let age = key.evidence.key_age_days.map_or_else(|| "–".to_owned(), |d| d.to_string());
     format!(
         "<tr><td><input type=\"checkbox\" id=\"key-{index}\" name=\"{FIELD_KEY}\" value=\"{id}\" checked></td>\
          <td><label for=\"key-{index}\">{user}</label></td><td><code>{id}</code></td><td>{rules}</td>\
          <td>{age}</td><td>{last_used}</td><td>{summary}</td></tr>\n",
-        user = escape(&key.user_name),
+        user = escape(&key.key.user_name),
         rules = escape(&rules.join(", ")),
         age = escape(&age),
         last_used = escape(&format!(
@@ -210,8 +209,7 @@ mod tests {
 
     fn planned(user: &str, key: &str, last: Option<KeyUse>) -> PlannedDeactivation {
         PlannedDeactivation {
-            user_name: user.into(),
-            access_key_id: key.into(),
+            key: KeyRef { user_name: user.into(), access_key_id: key.into() },
             rules: vec![Rule::KeyTooOld, Rule::KeyUnused],
             evidence: Evidence {
                 key_age_days: Some(120),

@@ -6,9 +6,10 @@
 mod support;
 
 use chrono::Duration;
-use keyward_core::decision::{Approver, Decision, KeyRef};
+use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::APPROVAL_REJECTED;
 use keyward_core::fakes::Callback;
+use keyward_core::model::KeyRef;
 use keyward_core::ports::{ApprovalState, PortError};
 use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 use support::*;

@@ -14,10 +14,10 @@ use keyward_core::config::Config;
 use keyward_core::contracts::BatchResult;
 use keyward_core::contracts::UserBatch;
 use keyward_core::credential_report;
-use keyward_core::credential_report::facts::batch_items;
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::{KeyStatus, Provenance};
 use keyward_core::ports::Iam;
+use keyward_core::screening::batch_items;
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";

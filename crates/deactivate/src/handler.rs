@@ -10,9 +10,9 @@
 use chrono::{DateTime, Utc};
 use keyward_core::config::PolicyConfig;
 use keyward_core::contracts::{DeactivateInput, DeactivateOutput, InvalidEvent, RunRef, decode};
-use keyward_core::decision::{Approver, Decision, KeyRef};
+use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{self, NamedError};
-use keyward_core::model::KeyStatus;
+use keyward_core::model::{KeyRef, KeyStatus};
 use keyward_core::policy::{PlanStatus, PlannedDeactivation};
 use keyward_core::ports::{Iam, ObjectStore, PortError};
 use keyward_core::recheck::{SkipReason, recheck};
@@ -80,17 +80,12 @@ pub async fn handle<I: Iam, S: ObjectStore>(
         };
         tracing::info!(
             execution_name = run.execution_name,
-            user_name = planned.user_name,
-            access_key_id = planned.access_key_id,
+            user_name = planned.key.user_name,
+            access_key_id = planned.key.access_key_id,
             outcome = ?outcome,
             "key handled"
         );
-        actions.push(ActionRecord {
-            user_name: planned.user_name.clone(),
-            access_key_id: planned.access_key_id.clone(),
-            at: now,
-            outcome,
-        });
+        actions.push(ActionRecord { key: planned.key.clone(), at: now, outcome });
     }
 
     let output = counts(&run, &actions);
@@ -138,7 +133,7 @@ fn approved_keys(
             let approved: Vec<PlannedDeactivation> = plan.keys.clone();
             let keys = approved
                 .iter()
-                .map(|k| KeyRef { user_name: k.user_name.clone(), access_key_id: k.access_key_id.clone() })
+                .map(|k| KeyRef { user_name: k.key.user_name.clone(), access_key_id: k.key.access_key_id.clone() })
                 .collect();
             Ok((approved, Decision { approved: keys, decided_by: Approver::Automatic, decided_at: now }))
         }
@@ -168,7 +163,7 @@ async fn act_on(
     config: &PolicyConfig,
     now: DateTime<Utc>,
 ) -> ActionOutcome {
-    let (user, key) = (planned.user_name.as_str(), planned.access_key_id.as_str());
+    let (user, key) = (planned.key.user_name.as_str(), planned.key.access_key_id.as_str());
     let live = match iam.read_user(user).await {
         Ok(live) => live,
         Err(e) => return ActionOutcome::Failed { error: format!("the live re-check failed, key not touched: {e}") },

@@ -9,11 +9,11 @@ use chrono::{DateTime, Duration, Utc};
 use deactivate::handler::DeactivateError;
 use keyward_core::config::{Mode, PolicyConfig, Screening};
 use keyward_core::contracts::DeactivateOutput;
-use keyward_core::decision::{Approver, Decision, KeyRef};
+use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{INVALID_INPUT, NamedError, RUN_STATE_INVALID};
 use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::fixtures::{days_ago, key, now as evaluated_at};
-use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
+use keyward_core::model::{AccessKey, KeyRef, KeyStatus, KeyUse, User};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::ports::Iam;
 use keyward_core::recheck::SkipReason;
@@ -132,7 +132,7 @@ fn outcome_of(report: &RunReport, key: &str) -> ActionOutcome {
     report
         .actions
         .iter()
-        .find(|a| a.access_key_id == key)
+        .find(|a| a.key.access_key_id == key)
         .unwrap_or_else(|| panic!("no action for {key}"))
         .outcome
         .clone()
@@ -197,7 +197,7 @@ async fn a_run_in_another_bucket_is_refused_and_touches_nothing() {
 #[test]
 fn fixture_plan_holds_a1_b1_b2_c1_and_not_a2() {
     let plan = report(Mode::Approve).evaluation.plan;
-    let ids: Vec<&str> = plan.keys.iter().map(|k| k.access_key_id.as_str()).collect();
+    let ids: Vec<&str> = plan.keys.iter().map(|k| k.key.access_key_id.as_str()).collect();
     assert_eq!(ids, [A1, B1, B2, C1]);
     assert_eq!(plan.status, PlanStatus::AwaitingApproval);
 }
@@ -235,7 +235,7 @@ async fn report_is_written_back_with_decision_actions_and_api_calls() {
     assert_eq!(after.decision, Some(d));
     assert_eq!(after.actions.len(), 2);
     assert!(after.actions.iter().all(|a| a.at == now() && a.outcome == ActionOutcome::Deactivated));
-    assert_eq!(after.actions.iter().map(|a| a.access_key_id.as_str()).collect::<Vec<_>>(), [A1, C1]);
+    assert_eq!(after.actions.iter().map(|a| a.key.access_key_id.as_str()).collect::<Vec<_>>(), [A1, C1]);
     // Re-check and read-back per key, one UpdateAccessKey per key.
     assert_eq!(after.api_calls.get("iam:UpdateAccessKey"), Some(&2));
     assert_eq!(after.api_calls.get("iam:GetUser"), Some(&4));

@@ -11,8 +11,8 @@ use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
-use keyward_core::decision::{Approver, Decision, KeyRef};
-use keyward_core::model::{AccessKey, KeyStatus, User};
+use keyward_core::decision::{Approver, Decision};
+use keyward_core::model::{AccessKey, KeyRef, KeyStatus, User};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::run_report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
 use serde_json::json;
@@ -121,7 +121,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
     let stored: RunReport = serde_json::from_slice(&body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(stored.decision, Some(decision));
     assert_eq!(stored.actions.len(), 1);
-    assert_eq!(stored.actions[0].access_key_id, approved);
+    assert_eq!(stored.actions[0].key.access_key_id, approved);
     assert_eq!(stored.actions[0].outcome, ActionOutcome::Deactivated);
     assert_eq!(stored.api_calls.get("iam:UpdateAccessKey"), Some(&1));
 }

@@ -7,12 +7,12 @@ use keyward_core::config::{Config, Screening};
 use keyward_core::contracts::{
     BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, RunRef, UserBatch, account_of_arn, decode,
 };
-use keyward_core::credential_report::facts::batch_items;
 use keyward_core::credential_report::{self, CredentialReportError, CredentialReportRow};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::ports::{Iam, ObjectStore, PortError};
 use keyward_core::run_report::calls_since;
 use keyward_core::screening;
+use keyward_core::screening::batch_items;
 use serde::Serialize;
 
 /// Why list-users failed. Each maps to a stable error name.

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 use keyward_core::config::{Config, MfaScope, Screening};
 use keyward_core::contracts::Listing;
+use keyward_core::contracts::ScreenReason;
 use keyward_core::contracts::{BatchItem, UserBatch};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::model::User;
-use keyward_core::screening::ScreenReason;
 use list_users::handler::handle;
 use serde_json::{Value, json};
 use support::*;

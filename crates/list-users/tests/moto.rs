@@ -9,8 +9,8 @@ use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{Config, MfaScope, Screening};
 use keyward_core::contracts::Listing;
+use keyward_core::contracts::ScreenReason;
 use keyward_core::contracts::{BatchItem, UserBatch};
-use keyward_core::screening::ScreenReason;
 use list_users::handler::handle;
 use serde_json::json;
 

@@ -73,7 +73,7 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
         .plan
         .keys
         .iter()
-        .map(|k| (k.user_name.as_str(), k.access_key_id.as_str(), k.rules.as_slice()))
+        .map(|k| (k.key.user_name.as_str(), k.key.access_key_id.as_str(), k.rules.as_slice()))
         .collect();
     assert_eq!(plan, vec![("alice", alice_key.as_str(), &[Rule::NoMfa][..])]);
     let no_mfa: Vec<&str> = report.evaluation.findings.iter().map(|f| f.user_name.as_str()).collect();

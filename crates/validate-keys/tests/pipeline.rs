@@ -74,7 +74,7 @@ fn report(store: &FakeStore) -> RunReport {
 }
 
 fn planned(report: &RunReport) -> BTreeSet<&str> {
-    report.evaluation.plan.keys.iter().map(|k| k.access_key_id.as_str()).collect()
+    report.evaluation.plan.keys.iter().map(|k| k.key.access_key_id.as_str()).collect()
 }
 
 #[tokio::test]
@@ -88,12 +88,12 @@ async fn plan_holds_exactly_the_violating_keys() {
     // too old; never used for 60 days (limit 45); no MFA with a console password; created since
     // the report and too old
     assert_eq!(planned(&report), BTreeSet::from(["AKIANOMFA", "AKIAOLD", "AKIAIDLE", "AKIANEWCOMER"]));
-    let old = report.evaluation.plan.keys.iter().find(|k| k.access_key_id == "AKIAOLD").unwrap();
-    assert_eq!((old.user_name.as_str(), old.rules.as_slice()), ("old-key", &[Rule::KeyTooOld][..]));
+    let old = report.evaluation.plan.keys.iter().find(|k| k.key.access_key_id == "AKIAOLD").unwrap();
+    assert_eq!((old.key.user_name.as_str(), old.rules.as_slice()), ("old-key", &[Rule::KeyTooOld][..]));
     // the fresh second key of the same user is not touched
     assert!(!report.evaluation.plan.contains("old-key", "AKIAFRESH"));
     // near the limit: a warning, not an action; exempt: honoured and reported
-    assert!(report.evaluation.warnings.iter().any(|w| w.access_key_id == "AKIAALMOST"));
+    assert!(report.evaluation.warnings.iter().any(|w| w.key.access_key_id == "AKIAALMOST"));
     assert_eq!(report.evaluation.exemptions.iter().map(|e| e.user_name.as_str()).collect::<Vec<_>>(), ["breakglass"]);
     assert_eq!(report.evaluation.plan.status, PlanStatus::AwaitingApproval);
 
@@ -137,9 +137,9 @@ async fn with_the_report_facts_the_plan_is_the_same_and_candidates_are_read_with
     // AND the plan is the one the fully live reads give, its report-based facts labelled as such
     let report = report(&store);
     assert_eq!(planned(&report), BTreeSet::from(["AKIANOMFA", "AKIAOLD", "AKIAIDLE", "AKIANEWCOMER"]));
-    let idle = report.evaluation.plan.keys.iter().find(|k| k.access_key_id == "AKIAIDLE").unwrap();
+    let idle = report.evaluation.plan.keys.iter().find(|k| k.key.access_key_id == "AKIAIDLE").unwrap();
     assert_eq!(idle.evidence.last_used_source, Provenance::CredentialReport { generated_at });
-    let newcomer = report.evaluation.plan.keys.iter().find(|k| k.access_key_id == "AKIANEWCOMER").unwrap();
+    let newcomer = report.evaluation.plan.keys.iter().find(|k| k.key.access_key_id == "AKIANEWCOMER").unwrap();
     assert!(newcomer.evidence.last_used_source.is_live());
     let unused = report.evaluation.findings.iter().find(|f| f.rule == Rule::KeyUnused).unwrap();
     assert!(unused.evidence.summary.contains("as of the credential report of"), "{}", unused.evidence.summary);
@@ -164,7 +164,7 @@ async fn a_key_used_since_the_report_may_be_planned_but_is_never_deactivated() {
     // THEN the live re-check skips AKIAIDLE and it stays active; the other planned keys are deactivated
     assert_eq!(iam.key_status("idle", "AKIAIDLE"), Some(KeyStatus::Active));
     let report = report(&store);
-    let idle = report.actions.iter().find(|a| a.access_key_id == "AKIAIDLE").unwrap();
+    let idle = report.actions.iter().find(|a| a.key.access_key_id == "AKIAIDLE").unwrap();
     assert!(
         matches!(&idle.outcome, ActionOutcome::Skipped { reason: SkipReason::NoLongerViolates { .. } }),
         "{:?}",
@@ -190,7 +190,7 @@ async fn missing_batch_result_leaves_its_users_not_evaluated_and_out_of_the_plan
     assert_eq!(report.users_not_evaluated, failed.users);
     assert_eq!(out.users_not_evaluated, failed.users.len());
     for name in &failed.users {
-        assert!(report.evaluation.plan.keys.iter().all(|k| &k.user_name != name), "{name} is in the plan");
+        assert!(report.evaluation.plan.keys.iter().all(|k| &k.key.user_name != name), "{name} is in the plan");
     }
     assert_eq!(failed.users, ["newcomer", "old-key"], "candidates are batched in name order, two by two");
     // AND the other batches are still judged: their violating keys stay in the plan

@@ -13,7 +13,8 @@ use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::config::{Config, PolicyConfig, Screening, Secret};
 use keyward_core::contracts::RunRef;
 use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSlack, FakeStore};
-use keyward_core::model::KeyUse;
+use keyward_core::form;
+use keyward_core::model::{KeyRef, KeyUse};
 use keyward_core::policy::{Evaluation, Evidence, Plan, PlanStatus, PlannedDeactivation, Rule};
 use keyward_core::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, TaskCallback,
@@ -93,8 +94,7 @@ fn planned(
     summary: &str,
 ) -> PlannedDeactivation {
     PlannedDeactivation {
-        user_name: user.into(),
-        access_key_id: key.into(),
+        key: KeyRef { user_name: user.into(), access_key_id: key.into() },
         rules,
         evidence: Evidence {
             key_age_days: Some(age),
@@ -374,9 +374,9 @@ pub fn post_form(body: &str) -> Request {
 
 /// The form body the confirm page sends.
 pub fn form(token: &str, decision: &str, keys: &[&str]) -> String {
-    let mut fields = vec![format!("token={}", slack::encode_form_component(token))];
-    fields.extend(keys.iter().map(|k| format!("key={}", slack::encode_form_component(k))));
-    fields.push(format!("decision={}", slack::encode_form_component(decision)));
+    let mut fields = vec![format!("token={}", form::encode_form_component(token))];
+    fields.extend(keys.iter().map(|k| format!("key={}", form::encode_form_component(k))));
+    fields.push(format!("decision={}", form::encode_form_component(decision)));
     fields.join("&")
 }
 
@@ -389,7 +389,7 @@ pub fn slack_payload(user: &str, action_id: &str, approval_id: &str, response_ur
         "response_url": response_url,
         "actions": [{ "action_id": action_id, "block_id": "keyward-decision", "value": approval_id, "type": "button" }],
     });
-    format!("payload={}", slack::encode_form_component(&payload.to_string()))
+    format!("payload={}", form::encode_form_component(&payload.to_string()))
 }
 
 /// A Slack interactivity request signed with `secret` at `timestamp`.
