@@ -6,6 +6,7 @@ pub mod dynamodb;
 mod error;
 pub mod iam;
 pub mod os_random;
+pub mod rate_limit;
 pub mod runtime;
 pub mod s3;
 pub mod sdk;
