@@ -162,7 +162,8 @@ impl IamAdapter {
     }
 
     async fn tags(&self, name: &str) -> Result<BTreeMap<String, String>, CallError> {
-        let request = |marker| self.client.list_user_tags().user_name(name).max_items(PAGE_SIZE).set_marker(marker).send();
+        let request =
+            |marker| self.client.list_user_tags().user_name(name).max_items(PAGE_SIZE).set_marker(marker).send();
         let split = |page: aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput| {
             Ok(Page { items: page.tags, is_truncated: page.is_truncated, marker: page.marker })
         };
