@@ -3,7 +3,7 @@
 //! Every request (each page, each poll) first takes a token from a [`RateLimiter`] shared by all
 //! calls of one instance, so concurrent reads stay within the invocation's share of the account's
 //! IAM budget, and is counted by `iam:Operation`. An error that survived the SDK's retries is an
-//! error ([`call_error`]): throttling becomes `PortError::IamThrottled`, anything else
+//! error (`call_error`): throttling becomes `PortError::IamThrottled`, anything else
 //! `PortError::Failed` with IAM's code and message; it never reads as "no MFA", "no keys" or "never
 //! used". Only `UpdateAccessKey` with `Status=Inactive` writes; nothing here deletes or creates.
 //!
@@ -11,13 +11,13 @@
 //! ListMFADevices, GetLoginProfile, ListAccessKeys, GetAccessKeyLastUsed per key), which the
 //! re-check before a deactivation uses; or with the credential report's facts
 //! (`read_user_with_report`: GetUser, ListMFADevices, ListAccessKeys, plus GetAccessKeyLastUsed
-//! only for a key the report does not describe), which check-user uses under `SCREENING=report`.
-//! The second reads the live parts and hands them to
+//! only for a key the report does not describe), which check-user uses under `SCREENING=report`
+//! (docs/architecture.md, "The IAM call budget"). The second reads the live parts and hands them to
 //! `keyward_core::credential_report::facts::with_report_facts`, the one merge of report facts
 //! (whose module says why it is safe, and whose `stale_report` property proves it).
 //!
-//! The List* operations page through [`paging`]; the credential report is generated and polled in
-//! [`credential_report`].
+//! The List* operations page through `paging`; the credential report is generated and polled in
+//! `credential_report`.
 
 mod call_error;
 mod credential_report;
