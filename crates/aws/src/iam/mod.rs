@@ -31,6 +31,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aws_config::SdkConfig;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+use aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput;
+use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
+use aws_sdk_iam::operation::list_users::ListUsersOutput;
 use aws_sdk_iam::types::{AccessKeyMetadata, StatusType};
 use chrono::{DateTime, Utc};
 use keyward_core::credential_report::facts::{ReportedUser, with_report_facts};
@@ -164,7 +168,7 @@ impl IamAdapter {
     async fn tags(&self, name: &str) -> Result<BTreeMap<String, String>, CallError> {
         let request =
             |marker| self.client.list_user_tags().user_name(name).max_items(PAGE_SIZE).set_marker(marker).send();
-        let split = |page: aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput| {
+        let split = |page: ListUserTagsOutput| {
             Ok(Page { items: page.tags, is_truncated: page.is_truncated, marker: page.marker })
         };
         let tags = self.all_pages("ListUserTags", request, split).await?;
@@ -174,7 +178,7 @@ impl IamAdapter {
     async fn mfa_devices(&self, name: &str) -> Result<Vec<String>, CallError> {
         let request =
             |marker| self.client.list_mfa_devices().user_name(name).max_items(PAGE_SIZE).set_marker(marker).send();
-        let split = |page: aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput| {
+        let split = |page: ListMfaDevicesOutput| {
             let items = page.mfa_devices.into_iter().map(|d| d.serial_number).collect();
             Ok(Page { items, is_truncated: page.is_truncated, marker: page.marker })
         };
@@ -196,7 +200,7 @@ impl IamAdapter {
     async fn access_keys(&self, name: &str, read: Read<'_>) -> Result<Vec<AccessKey>, CallError> {
         let request =
             |marker| self.client.list_access_keys().user_name(name).max_items(PAGE_SIZE).set_marker(marker).send();
-        let split = |page: aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput| {
+        let split = |page: ListAccessKeysOutput| {
             let items = page.access_key_metadata.iter().map(listed_key).collect::<Result<_, _>>()?;
             Ok(Page { items, is_truncated: page.is_truncated, marker: page.marker })
         };
@@ -255,7 +259,7 @@ impl IamAdapter {
 impl Iam for IamAdapter {
     async fn list_users(&self) -> Result<Vec<UserSummary>, PortError> {
         let request = |marker| self.client.list_users().max_items(PAGE_SIZE).set_marker(marker).send();
-        let split = |page: aws_sdk_iam::operation::list_users::ListUsersOutput| {
+        let split = |page: ListUsersOutput| {
             let items = page.users.into_iter().map(|u| UserSummary { name: u.user_name, path: u.path }).collect();
             Ok(Page { items, is_truncated: page.is_truncated, marker: page.marker })
         };
