@@ -1,5 +1,8 @@
-//! The one mapping from an SDK error to [`PortError`] shared by the adapters: which codes mean
-//! "throttled", and how a failure is described (service code and message, never the request).
+//! What every adapter makes of a failed SDK call: which codes mean "throttled", and how the failure
+//! is described ([`describe`]: the service's code and message, never the request). The S3, SNS, SFN
+//! and DynamoDB adapters map it to [`PortError`] with [`sdk_error`]; IAM's `iam::call_error` keeps
+//! the code a little longer (NoSuchEntity and the credential-report states steer the adapter) and
+//! describes the failure with the same [`describe`].
 
 use std::error::Error as StdError;
 
@@ -34,38 +37,47 @@ pub(crate) fn is_throttling_code(code: &str) -> bool {
     THROTTLING_CODES.contains(&code)
 }
 
-/// Maps an S3/SNS/SFN/DynamoDB SDK error to [`PortError`]: a throttling code becomes
-/// [`PortError::AwsThrottled`]; anything
-/// else [`PortError::Failed`] with the service's error code and message (or, when no response came
-/// back, the failure kind and its cause chain). The request itself is never part of the message.
+/// Maps an S3/SNS/SFN/DynamoDB SDK error to [`PortError`]: a throttling code (or, when no service
+/// error could be read, HTTP 429) becomes [`PortError::AwsThrottled`]; anything else
+/// [`PortError::Failed`] with the [`describe`]d failure. (IAM's `CallError` classifies with the
+/// same codes and describes with the same function.)
 pub(crate) fn sdk_error<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    if let Some(service) = err.as_service_error() {
-        if service.code().is_some_and(is_throttling_code) {
-            return PortError::AwsThrottled { operation };
-        }
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let described = match (service.code(), service.message()) {
-            (Some(code), Some(message)) if !message.is_empty() => format!("{code}: {message}"),
-            (Some(code), _) => code.to_owned(),
-            // A modeled error without metadata (or an unparseable body): its Display names it.
-            (None, _) => service.to_string(),
-        };
-        let message = match status {
-            Some(status) => format!("{described} (HTTP {status})"),
-            None => described,
-        };
-        return PortError::Failed { operation, message };
+    let throttled = match err.as_service_error() {
+        Some(service) => service.code().is_some_and(is_throttling_code),
+        None => http_status(err) == Some(429),
+    };
+    if throttled {
+        return PortError::AwsThrottled { operation };
     }
-    if let Some(status) = err.raw_response().map(|r| r.status().as_u16()) {
-        if status == 429 {
-            return PortError::AwsThrottled { operation };
+    PortError::Failed { operation, message: describe(err) }
+}
+
+/// The HTTP status of the response, when one came back.
+pub(crate) fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
+    err.raw_response().map(|response| response.status().as_u16())
+}
+
+/// How a failed SDK call reads in an error, for every service: `Code: message` (or `Code` alone)
+/// when the service answered with an error code; otherwise the failure and its cause chain, with
+/// the HTTP status when a response came back. The request itself is never part of it.
+pub(crate) fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) if !message.is_empty() => format!("{code}: {message}"),
+        (Some(code), _) => code.to_owned(),
+        (None, _) => {
+            let chain = error_chain(err);
+            match http_status(err) {
+                Some(status) => format!("{chain} (HTTP {status})"),
+                None => chain,
+            }
         }
-        return PortError::Failed { operation, message: format!("unreadable response (HTTP {status})") };
     }
-    PortError::Failed { operation, message: error_chain(err) }
 }
 
 /// An error and its causes, one after the other (`dispatch failure: io error: …`).

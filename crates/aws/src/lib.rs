@@ -1,11 +1,21 @@
-//! keyward-aws: the adapters behind `keyward-core`'s ports, over the AWS SDK (IAM, S3, SNS, SFN,
-//! DynamoDB) and the Slack incoming webhook; one `SdkConfig` builder; and the Lambda runtime glue
-//! shared by the six functions (logging, error names).
+//! keyward-aws: the adapters behind `keyward-core`'s ports, one module per service, and what the
+//! six functions share to reach AWS and the Lambda runtime (its place among the crates:
+//! docs/architecture.md, "Crate graph").
+//!
+//! - Adapters: [`iam`] (`IamAdapter`: users, keys, the credential report; paging, rate limiting
+//!   and call counts inside), [`s3`] (the report bucket), [`sns`] (the notification topic),
+//!   [`sfn`] (task-token callbacks), [`dynamodb`] (the approvals table), [`slack`] (the incoming
+//!   webhook) and [`os_random`] (approval ids).
+//! - Shared: [`sdk`] (the one `SdkConfig`: retries, timeouts), [`rate_limit`] (the token bucket
+//!   the IAM adapter spaces its requests with), `error` (how a failed SDK call becomes a
+//!   `PortError`) and [`runtime`] (the Lambda runtime glue).
+//! - `testing` (feature `moto`, tests only): a moto server per test.
 
 pub mod dynamodb;
 mod error;
 pub mod iam;
 pub mod os_random;
+pub mod rate_limit;
 pub mod runtime;
 pub mod s3;
 pub mod sdk;

@@ -1,4 +1,13 @@
 //! The notification topic over SNS ([`SnsTopic`] implements [`Topic`]).
+//!
+//! SNS's rules for a subject (no line breaks or control characters, at most
+//! [`MAX_SUBJECT_CHARS`]) are this adapter's knowledge, and [`subject_for_sns`] holds every
+//! subject to them. The subjects keyward sends are shaped earlier, by `keyward_core::message`,
+//! which chooses what fits (`keyward_core::message::MAX_SUBJECT_CHARS`, printable ASCII): that is
+//! the one layer that shortens a subject. A compile-time check keeps its limit within SNS's, so
+//! this adapter passes every subject the message builder makes unchanged; it only cuts a subject
+//! from elsewhere, visibly (`…`) and with a warning in the log, never differently from the builder
+//! without a word.
 
 use aws_config::SdkConfig;
 use keyward_core::ports::{PortError, Topic};
@@ -7,6 +16,10 @@ use crate::error::sdk_error;
 
 /// The longest subject SNS accepts, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 100;
+
+// The message builder's subjects must reach SNS whole: were its limit above SNS's, this adapter
+// would cut them in its own way.
+const _: () = assert!(keyward_core::message::MAX_SUBJECT_CHARS <= MAX_SUBJECT_CHARS);
 
 /// An SNS topic publisher.
 #[derive(Debug, Clone)]
@@ -28,7 +41,8 @@ impl SnsTopic {
 
 /// A subject SNS accepts: line breaks and control characters become spaces (SNS refuses them),
 /// and anything past [`MAX_SUBJECT_CHARS`] characters is cut on a character boundary, ending in
-/// `…` so a reader sees it was cut.
+/// `…` so a reader sees it was cut, and logged as a warning (the message builder's subjects are
+/// never cut here).
 pub fn subject_for_sns(subject: &str) -> String {
     let clean: String = subject.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let clean = clean.trim();
@@ -38,6 +52,10 @@ pub fn subject_for_sns(subject: &str) -> String {
     let mut cut: String = clean.chars().take(MAX_SUBJECT_CHARS - 1).collect();
     cut.truncate(cut.trim_end().len());
     cut.push('…');
+    tracing::warn!(
+        chars = clean.chars().count(),
+        "subject longer than SNS accepts; cut to {MAX_SUBJECT_CHARS} characters"
+    );
     cut
 }
 

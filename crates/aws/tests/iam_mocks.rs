@@ -33,7 +33,7 @@ use aws_smithy_types::Blob;
 use aws_smithy_types::retry::RetryConfig;
 use chrono::{DateTime, Utc};
 use keyward_aws::iam::{IamAdapter, ReportWait};
-use keyward_core::credential_report::facts::{ReportedKey, ReportedUser};
+use keyward_core::credential_report::facts::{ReportedKey, ReportedUser, with_report_facts};
 use keyward_core::model::{KeyStatus, KeyUse, Provenance};
 use keyward_core::ports::{CredentialReport, Iam, PortError, UserSummary};
 use tokio::time::Instant;
@@ -474,6 +474,24 @@ async fn access_keys_on_every_page_are_read_and_each_page_is_counted() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_key_page_repeating_its_marker_is_an_error_not_the_end() {
+    // The smithy paginator would stop here silently and report only the first page's keys.
+    let rules = with_quiet_alice(vec![
+        mock!(Client::list_access_keys)
+            .then_output(|| keys_page(vec![key("AKIALOOP", StatusType::Active)], Some("k1"))),
+    ]);
+    let iam = adapter(&refs(&rules));
+
+    let err = iam.read_user("alice").await.unwrap_err();
+
+    assert!(
+        matches!(&err, PortError::Failed { operation: "ListAccessKeys", message } if message.contains("repeated")),
+        "{err:?}"
+    );
+    assert_eq!(iam.api_calls()["iam:ListAccessKeys"], 2, "each page counted, the second one repeating k1");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_missing_user_reads_as_none() {
     let rule = mock!(Client::get_user)
         .then_error(|| GetUserError::NoSuchEntityException(no_such_entity("user with name ghost")));
@@ -740,6 +758,73 @@ async fn with_report_facts_a_deleted_user_reads_as_none() {
     let read = iam.read_user_with_report("alice", &reported_alice(&[]), utc(REPORTED_AT)).await.unwrap();
 
     assert_eq!(read, None);
+}
+
+/// GIVEN a report four hours old that saw AKIAOLD used earlier than IAM sees it now, a console
+/// password since removed, and a key since deleted (created at SECOND_KEY, no longer listed);
+/// AKIANEW created since the report; AKIAGONE listed but deleted before its last use is read.
+fn account_since_the_report() -> (Vec<Rule>, ReportedUser) {
+    let tags = || ListUserTagsOutput::builder().set_tags(tagged_alice().tags).is_truncated(false).build().unwrap();
+    let mut rules = fresh_reads_of_alice(vec![
+        key_created("AKIAOLD", StatusType::Active, CREATED),
+        key_created("AKIANEW", StatusType::Active, REPORTED_AT + 60),
+        key_created("AKIAGONE", StatusType::Inactive, REPORTED_AT + 90),
+    ]);
+    rules.extend([
+        mock!(Client::list_user_tags).then_output(tags),
+        mock!(Client::get_login_profile)
+            .then_error(|| GetLoginProfileError::NoSuchEntityException(no_such_entity("Login Profile for User alice"))),
+        mock!(Client::get_access_key_last_used)
+            .match_requests(|r| r.access_key_id() == Some("AKIAOLD"))
+            .then_output(|| last_used(Some(REPORTED_AT - 60), "s3", "eu-west-1")),
+        mock!(Client::get_access_key_last_used)
+            .match_requests(|r| r.access_key_id() == Some("AKIANEW"))
+            .then_output(|| last_used(Some(REPORTED_AT + 120), "sts", "eu-west-1")),
+        mock!(Client::get_access_key_last_used).match_requests(|r| r.access_key_id() == Some("AKIAGONE")).then_error(
+            || GetAccessKeyLastUsedError::generic(meta("NoSuchEntity", "The Access Key AKIAGONE cannot be found")),
+        ),
+    ]);
+    (rules, reported_alice(&[(CREATED, Some(USED)), (SECOND_KEY, None)]))
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_report_facts_the_adapter_reads_what_the_one_merge_makes_of_the_live_user() {
+    let (rules, facts) = account_since_the_report();
+    let generated_at = utc(REPORTED_AT - 4 * 3600);
+    let iam = adapter(&refs(&rules));
+
+    // WHEN alice is read with the report's facts, then fully live
+    let with_report = iam.read_user_with_report("alice", &facts, generated_at).await.unwrap().unwrap();
+    let report_calls = iam.api_calls();
+    let live = iam.read_user("alice").await.unwrap().unwrap();
+
+    // THEN the adapter's user is exactly keyward-core's merge of the live user and the facts
+    assert_eq!(with_report, with_report_facts(live.clone(), &facts, generated_at));
+    // AND the facts were used only where the merge uses them: AKIAOLD's stale last use and the
+    // password, marked as the report's; AKIANEW live; the deleted keys nowhere
+    let from_report = Provenance::CredentialReport { generated_at };
+    let ids: Vec<_> = with_report.access_keys.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["AKIAOLD", "AKIANEW"]);
+    let old = &with_report.access_keys[0];
+    assert_eq!((old.last_used.as_ref().map(|u| u.at), old.last_used_source), (Some(utc(USED)), from_report));
+    assert_eq!(live.access_keys[0].last_used.as_ref().map(|u| u.at), Some(utc(REPORTED_AT - 60)));
+    let new = &with_report.access_keys[1];
+    assert_eq!(
+        (new.last_used.as_ref().map(|u| u.at), new.last_used_source),
+        (Some(utc(REPORTED_AT + 120)), Provenance::Live)
+    );
+    assert_eq!((with_report.has_console_password, with_report.console_password_source), (true, from_report));
+    assert!(!live.has_console_password);
+    // AND with the report, GetAccessKeyLastUsed was asked only for the two keys it does not describe
+    assert_eq!(
+        report_calls,
+        calls(&[
+            ("iam:GetAccessKeyLastUsed", 2),
+            ("iam:GetUser", 1),
+            ("iam:ListAccessKeys", 1),
+            ("iam:ListMFADevices", 1)
+        ])
+    );
 }
 
 // ---- Rate limiting ------------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+//! DynamoApprovals against a real moto server (`testing::MotoServer`; `cargo test -p keyward-aws
+//! --features moto`): a request is stored once and decided once only. The table is created with a
+//! plain SDK client; the adapter is then used as the functions use it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use chrono::{DateTime, TimeZone, Utc};
+use keyward_aws::dynamodb::DynamoApprovals;
+use keyward_aws::testing::MotoServer;
+use keyward_core::contracts::RunRef;
+use keyward_core::ports::{ApprovalRecord, ApprovalState, ApprovalStore, DecideError};
+
+const BUCKET: &str = "keyward-reports";
+const TABLE: &str = "keyward-approvals";
+
+fn at(h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, h, 0, 0).unwrap()
+}
+
+fn record(id_hash: &str) -> ApprovalRecord {
+    ApprovalRecord {
+        id_hash: id_hash.into(),
+        task_token: "AQCEAAAAKgAAAAMAAAAAAAAAAXtoken".into(),
+        run: RunRef { bucket: BUCKET.into(), execution_name: "exec-1".into() },
+        form_nonce: "nonce".into(),
+        created_at: at(9),
+        expires_at: at(21),
+        state: ApprovalState::Pending,
+    }
+}
+
+#[tokio::test]
+async fn approvals_store_decides_once_only() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    aws_sdk_dynamodb::Client::new(&sdk)
+        .create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id_hash")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("id_hash").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let table = DynamoApprovals::new(&sdk, TABLE);
+    let pending = record("a1b2");
+
+    table.put_pending(&pending).await.unwrap();
+    assert_eq!(table.get("a1b2").await, Ok(Some(pending.clone())));
+    assert_eq!(table.get("unknown").await, Ok(None));
+    assert!(table.put_pending(&pending).await.is_err(), "a second put of the same id must not overwrite");
+
+    assert_eq!(table.decide("a1b2", "approved", at(10)).await, Ok(()));
+    assert_eq!(table.decide("a1b2", "rejected", at(11)).await, Err(DecideError::AlreadyDecided));
+    assert_eq!(table.decide("unknown", "approved", at(10)).await, Err(DecideError::NotFound));
+
+    let decided = table.get("a1b2").await.unwrap().unwrap();
+    assert_eq!(decided.state, ApprovalState::Decided { outcome: "approved".into(), decided_at: at(10) });
+    assert_eq!(decided.task_token, pending.task_token);
+}
