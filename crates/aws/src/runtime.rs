@@ -1,9 +1,15 @@
-//! Lambda runtime glue shared by the six functions: JSON logging and the conversion of a named
-//! error into the `Diagnostic` Lambda reports (its `errorType` is what Step Functions catches).
+//! Lambda runtime glue shared by the six functions: JSON logging, configuration errors at init,
+//! [`serve`] (the runtime loop of the five task functions) and the one conversion of a named error
+//! into the `Diagnostic` Lambda reports (its `errorType` is what Step Functions catches).
 
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError};
 use keyward_core::errors::NamedError;
-use lambda_runtime::Diagnostic;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde_json::Value;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -50,9 +56,36 @@ pub fn require<'a>(value: &'a Option<String>, variable: &'static str) -> Result<
     Config::require(value, variable).map_err(init_error)
 }
 
-fn init_error(err: ConfigError) -> lambda_runtime::Error {
+/// Stops the function at init with a configuration error (a function's `Settings::from_config`):
+/// logged as `InvalidConfig` (JSON, naming the variable), returned as its sentence.
+pub fn init_error(err: ConfigError) -> lambda_runtime::Error {
     tracing::error!(error = %err, error_type = keyward_core::errors::INVALID_CONFIG, "invalid configuration");
     err.to_string().into()
+}
+
+/// Runs the Lambda runtime loop of a task function: each invocation calls `handle(deps, now,
+/// payload)`, `now` being the clock at the invocation's start. A handler error reaches Lambda
+/// through [`diagnostic`], so Step Functions sees its stable name.
+pub async fn serve<'d, D, H, F, O, E>(deps: &'d D, handle: H) -> Result<(), lambda_runtime::Error>
+where
+    H: Fn(&'d D, DateTime<Utc>, Value) -> F,
+    F: Future<Output = Result<O, E>>,
+    O: Serialize,
+    E: NamedError,
+{
+    let handle = &handle;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| invoke(deps, handle, Utc::now(), event.payload)))
+        .await
+}
+
+/// One invocation of [`serve`]: the handler's output, or its error as a [`diagnostic`].
+async fn invoke<'d, D, H, F, O, E>(deps: &'d D, handle: &H, now: DateTime<Utc>, payload: Value) -> Result<O, Diagnostic>
+where
+    H: Fn(&'d D, DateTime<Utc>, Value) -> F,
+    F: Future<Output = Result<O, E>>,
+    E: NamedError,
+{
+    handle(deps, now, payload).await.map_err(|e| diagnostic(&e))
 }
 
 /// The Lambda error for `err`: `errorType` is its stable name (one of `keyward_core::errors`),
@@ -62,6 +95,7 @@ pub fn diagnostic(err: &dyn NamedError) -> Diagnostic {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use keyward_core::errors;
     use keyward_core::ports::PortError;
@@ -74,6 +108,42 @@ mod tests {
         let diag = diagnostic(&err);
         assert_eq!(diag.error_type, errors::IAM_THROTTLED);
         assert_eq!(diag.error_message, "ListAccessKeys was throttled past all retries");
+    }
+
+    /// A handler of the shape [`serve`] takes: it echoes its input, or fails on `{"fail": true}`.
+    async fn echo(deps: &String, now: DateTime<Utc>, event: Value) -> Result<Value, PortError> {
+        if event["fail"] == true {
+            return Err(PortError::AwsThrottled { operation: "PutObject" });
+        }
+        Ok(serde_json::json!({"deps": deps, "now": now, "event": event}))
+    }
+
+    #[tokio::test]
+    async fn an_invocation_hands_the_handler_deps_the_time_and_the_payload() {
+        let (deps, now) = ("the deps".to_owned(), Utc::now());
+
+        let out = invoke(&deps, &echo, now, serde_json::json!({"n": 1})).await.unwrap();
+
+        assert_eq!(out, serde_json::json!({"deps": "the deps", "now": now, "event": {"n": 1}}));
+    }
+
+    #[tokio::test]
+    async fn a_failed_invocation_reaches_lambda_with_the_stable_name() {
+        let deps = String::new();
+
+        let diag = invoke(&deps, &echo, Utc::now(), serde_json::json!({"fail": true})).await.unwrap_err();
+
+        assert_eq!(diag.error_type, errors::AWS_THROTTLED);
+        assert_eq!(diag.error_message, "PutObject was throttled past all retries");
+    }
+
+    #[test]
+    fn a_configuration_error_at_init_stops_the_function_with_its_sentence() {
+        let err = Config::require(&None, "KEYWARD_REPORT_BUCKET").unwrap_err();
+        let sentence = err.to_string();
+
+        assert_eq!(init_error(err).to_string(), sentence);
+        assert!(sentence.contains("KEYWARD_REPORT_BUCKET"), "{sentence}");
     }
 
     #[test]
