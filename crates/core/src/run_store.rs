@@ -93,12 +93,14 @@ impl<S: ObjectStore> RunStore<S> {
     pub async fn put_json<T: Serialize>(&self, run: &RunRef, key: &str, value: &T) -> Result<(), RunStoreError> {
         self.check(run)?;
         let body = serde_json::to_vec(value).map_err(|e| self.invalid(key, format!("could not be encoded: {e}")))?;
-        self.put(key, body).await
+        Ok(self.store.put(&self.bucket, key, body).await?)
     }
 
     /// Reads and parses the object at `key`, which must exist.
     pub async fn get_json<T: DeserializeOwned>(&self, run: &RunRef, key: &str) -> Result<T, RunStoreError> {
-        self.get_optional_json(run, key).await?.ok_or_else(|| self.invalid(key, "does not exist".to_owned()))
+        self.check(run)?;
+        let body = self.store.get(&self.bucket, key).await?.ok_or_else(|| self.missing(key))?;
+        self.parse(key, &body)
     }
 
     /// Reads and parses the object at `key`; `None` if it does not exist.
@@ -107,15 +109,17 @@ impl<S: ObjectStore> RunStore<S> {
         run: &RunRef,
         key: &str,
     ) -> Result<Option<T>, RunStoreError> {
-        let Some(body) = self.get(run, key).await? else { return Ok(None) };
-        serde_json::from_slice(&body).map(Some).map_err(|e| self.invalid(key, format!("is not valid: {e}")))
+        self.check(run)?;
+        let Some(body) = self.store.get(&self.bucket, key).await? else { return Ok(None) };
+        self.parse(key, &body).map(Some)
     }
 
     /// Reads the run report of `run`, refusing one of another schema version or execution
     /// ([`RunReport::parse_for`]).
     pub async fn read_report(&self, run: &RunRef) -> Result<RunReport, RunStoreError> {
+        self.check(run)?;
         let key = run.report_key();
-        let body = self.get(run, &key).await?.ok_or_else(|| self.invalid(&key, "does not exist".to_owned()))?;
+        let body = self.store.get(&self.bucket, &key).await?.ok_or_else(|| self.missing(&key))?;
         RunReport::parse_for(&body, &run.execution_name).map_err(|problem| self.invalid(&key, problem))
     }
 
@@ -125,7 +129,7 @@ impl<S: ObjectStore> RunStore<S> {
         let key = run.report_key();
         let body =
             serde_json::to_vec_pretty(report).map_err(|e| self.invalid(&key, format!("could not be encoded: {e}")))?;
-        self.put(&key, body).await
+        Ok(self.store.put(&self.bucket, &key, body).await?)
     }
 
     /// A [`RunStoreError::Invalid`] for the object at `key`.
@@ -133,13 +137,12 @@ impl<S: ObjectStore> RunStore<S> {
         RunStoreError::Invalid { bucket: self.bucket.clone(), key: key.to_owned(), problem }
     }
 
-    async fn get(&self, run: &RunRef, key: &str) -> Result<Option<Vec<u8>>, RunStoreError> {
-        self.check(run)?;
-        Ok(self.store.get(&self.bucket, key).await?)
+    fn missing(&self, key: &str) -> RunStoreError {
+        self.invalid(key, "does not exist".to_owned())
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), RunStoreError> {
-        Ok(self.store.put(&self.bucket, key, body).await?)
+    fn parse<T: DeserializeOwned>(&self, key: &str, body: &[u8]) -> Result<T, RunStoreError> {
+        serde_json::from_slice(body).map_err(|e| self.invalid(key, format!("is not valid: {e}")))
     }
 }
 
