@@ -63,11 +63,6 @@ impl<S: ObjectStore> RunStore<S> {
         RunStore { store, bucket: bucket.into() }
     }
 
-    /// The report bucket.
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     /// The object store underneath (tests look at what was written).
     pub fn store(&self) -> &S {
         &self.store
