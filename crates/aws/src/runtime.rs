@@ -1,7 +1,9 @@
 //! Lambda runtime glue shared by the six functions: JSON logging, configuration errors at init,
-//! [`serve`] (the runtime loop of the five task functions) and the one conversion of a named error
-//! into the `Diagnostic` Lambda reports (its `errorType` is what Step Functions catches).
+//! the runtime loops ([`serve`] for the five task functions, [`serve_http`] for the approval
+//! function's URL) and the one conversion of a named error into the `Diagnostic` Lambda reports
+//! (its `errorType` is what Step Functions catches).
 
+use std::convert::Infallible;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
@@ -78,6 +80,23 @@ where
         .await
 }
 
+/// Runs the Lambda HTTP runtime loop of the approval function (its Function URL): each request is
+/// answered by `handle(deps, now, request)`, `now` being the clock at the request's start. The
+/// handler always answers (a refusal is a response, not an error), so nothing reaches Lambda as an
+/// error.
+pub async fn serve_http<'d, D, H, F>(deps: &'d D, handle: H) -> Result<(), lambda_runtime::Error>
+where
+    D: Sync,
+    H: Fn(&'d D, DateTime<Utc>, lambda_http::Request) -> F + Sync,
+    F: Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+{
+    let handle = &handle;
+    lambda_http::run(lambda_http::service_fn(move |request: lambda_http::Request| async move {
+        Ok::<_, Infallible>(handle(deps, Utc::now(), request).await)
+    }))
+    .await
+}
+
 /// One invocation of [`serve`]: the handler's output, or its error as a [`diagnostic`].
 async fn invoke<'d, D, H, F, O, E>(deps: &'d D, handle: &H, now: DateTime<Utc>, payload: Value) -> Result<O, Diagnostic>
 where
@@ -135,6 +154,29 @@ mod tests {
 
         assert_eq!(diag.error_type, errors::AWS_THROTTLED);
         assert_eq!(diag.error_message, "PutObject was throttled past all retries");
+    }
+
+    /// What a function's `Deps` would be: the loops lend it to every invocation.
+    struct Deps {
+        greeting: &'static str,
+    }
+
+    async fn answer(
+        deps: &Deps,
+        _now: DateTime<Utc>,
+        _request: lambda_http::Request,
+    ) -> lambda_http::Response<lambda_http::Body> {
+        lambda_http::Response::new(lambda_http::Body::from(deps.greeting))
+    }
+
+    #[test]
+    fn the_loops_take_a_handler_of_the_shared_shape() {
+        // Building the futures checks the bounds (Send, the borrow of deps) without a Lambda
+        // runtime API to poll; they are dropped unpolled.
+        let deps = Deps { greeting: "hello" };
+        drop(serve_http(&deps, answer));
+        let echo_deps = String::new();
+        drop(serve(&echo_deps, echo));
     }
 
     #[test]
