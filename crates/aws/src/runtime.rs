@@ -180,12 +180,46 @@ mod tests {
     }
 
     #[test]
-    fn a_configuration_error_at_init_stops_the_function_with_its_sentence() {
+    fn a_configuration_error_at_init_is_logged_as_invalid_config_and_stops_the_function_with_its_sentence() {
         let err = Config::require(&None, "KEYWARD_REPORT_BUCKET").unwrap_err();
         let sentence = err.to_string();
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt().json().with_writer(logs.clone()).finish();
 
-        assert_eq!(init_error(err).to_string(), sentence);
+        let stopped = tracing::subscriber::with_default(subscriber, || init_error(err));
+
+        assert_eq!(stopped.to_string(), sentence);
         assert!(sentence.contains("KEYWARD_REPORT_BUCKET"), "{sentence}");
+        let logged = logs.text();
+        assert!(logged.contains(&format!("\"error_type\":\"{}\"", errors::INVALID_CONFIG)), "{logged}");
+        assert!(logged.contains("KEYWARD_REPORT_BUCKET"), "{logged}");
+    }
+
+    /// Log lines written to memory.
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Logs {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+        type Writer = Logs;
+        fn make_writer(&'a self) -> Logs {
+            self.clone()
+        }
     }
 
     #[test]
