@@ -1,6 +1,7 @@
 //! Test harness (cargo feature `moto`, dev-dependencies only): [`MotoServer`] runs the project's
 //! pinned moto (`.venv/bin/moto_server`, installed by `scripts/venv`) on a free local port for one
 //! test and stops it when dropped. Failing to start fails the test with the reason; it never skips.
+//! It also creates what every moto test needs: the report bucket and the approvals table.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use aws_sdk_iam::config::Credentials;
 
 /// How long a server may take to answer after it was spawned.
@@ -80,6 +82,47 @@ impl MotoServer {
             .retry_config(RetryConfig::standard().with_max_attempts(3))
             .load()
             .await
+    }
+
+    /// An S3 client for this server. Path-style: moto serves every bucket on its one host.
+    pub async fn s3_client(&self) -> aws_sdk_s3::Client {
+        let sdk = self.sdk_config().await;
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
+    }
+
+    /// Creates the report bucket `bucket`; returns an S3 client ([`MotoServer::s3_client`]) to
+    /// seed and read it. Panics, failing the test, if moto refuses.
+    pub async fn create_report_bucket(&self, bucket: &str) -> aws_sdk_s3::Client {
+        let s3 = self.s3_client().await;
+        s3.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the bucket {bucket} in moto: {e:?}"));
+        s3
+    }
+
+    /// Creates the approvals table `table` with the schema `crate::dynamodb` expects (the hash key
+    /// `id_hash`, a string; on demand, as `template.yaml` has it). Panics, failing the test, if
+    /// moto refuses.
+    pub async fn create_approvals_table(&self, table: &str) {
+        const ID_HASH: &str = "id_hash";
+        let key = KeySchemaElement::builder().attribute_name(ID_HASH).key_type(KeyType::Hash).build();
+        let attribute =
+            AttributeDefinition::builder().attribute_name(ID_HASH).attribute_type(ScalarAttributeType::S).build();
+        let (key, attribute) = match (key, attribute) {
+            (Ok(key), Ok(attribute)) => (key, attribute),
+            (key, attribute) => panic!("the approvals table schema does not build: {key:?} {attribute:?}"),
+        };
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key)
+            .attribute_definitions(attribute)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the table {table} in moto: {e:?}"));
     }
 
     fn wait_until_ready(&mut self) -> Ready {

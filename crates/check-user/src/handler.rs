@@ -7,20 +7,45 @@
 //! 3 IAM calls instead of 5 + K (`keyward_core::credential_report::facts` says why that is safe). Users without
 //! facts are read fully live.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt, stream};
 use keyward_core::config::{Config, ConfigError, vars};
 use keyward_core::contracts::{BatchResult, CheckUserInput, CheckUserOutput, InvalidEvent, decode};
 use keyward_core::credential_report::facts::ReportFacts;
-use keyward_core::errors::{self, NamedError};
+use keyward_core::errors::NamedError;
 use keyward_core::model::User;
 use keyward_core::ports::{Iam, ObjectStore, PortError};
 use keyward_core::run_report::calls_since;
-use tokio::task::JoinSet;
+use keyward_core::run_store::{RunStore, RunStoreError};
 
 /// Live reads in flight at once within one invocation (the adapter's rate limiter still applies).
 pub const MAX_READS_IN_FLIGHT: usize = 4;
+
+/// What check-user reads from the configuration, resolved once at init by [`Settings::from_config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `KEYWARD_REPORT_BUCKET`: where the batch results go.
+    pub report_bucket: String,
+}
+
+impl Settings {
+    /// The settings of `config`; `InvalidConfig` if the report bucket is not set.
+    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+        Ok(Settings { report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned() })
+    }
+}
+
+/// Ports and settings, built once per instance in `main.rs`.
+pub struct Deps<I, S> {
+    /// IAM (the live reads).
+    pub iam: I,
+    /// The run's state in the report bucket.
+    pub runs: RunStore<S>,
+    /// What this function reads from the configuration.
+    pub settings: Settings,
+}
 
 /// Why check-user failed. Each maps to a stable error name.
 #[derive(Debug, thiserror::Error)]
@@ -28,55 +53,41 @@ pub enum CheckUserError {
     /// The event does not match [`CheckUserInput`]: `InvalidInput`.
     #[error(transparent)]
     InvalidEvent(#[from] InvalidEvent),
-    /// The event names a bucket other than the configured report bucket: `InvalidInput`.
-    #[error("invalid CheckUserInput event: run.bucket {got:?} is not the configured report bucket {expected:?}")]
-    WrongBucket { got: String, expected: String },
-    /// The report bucket is not configured: `InvalidConfig`.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A live read or the result write failed: `IamThrottled` or `AwsCallFailed`.
+    /// A live read failed: `IamThrottled` or `AwsCallFailed`.
     #[error(transparent)]
     Aws(#[from] PortError),
-    /// A read task stopped without an answer (it panicked): `AwsCallFailed`, so the Map retries.
-    #[error("reading user {user} stopped without an answer: {message}")]
-    ReadAborted { user: String, message: String },
-    /// The batch result could not be encoded: `RunStateInvalid`.
-    #[error("could not encode {key}: {message}")]
-    Encode { key: String, message: String },
+    /// The event names a run outside the report bucket (`InvalidInput`), or the result could not
+    /// be written (`RunStateInvalid`, or the S3 call's name).
+    #[error(transparent)]
+    Runs(#[from] RunStoreError),
 }
 
 impl NamedError for CheckUserError {
     fn error_name(&self) -> &'static str {
         match self {
             CheckUserError::InvalidEvent(e) => e.error_name(),
-            CheckUserError::WrongBucket { .. } => errors::INVALID_INPUT,
-            CheckUserError::Config(_) => errors::INVALID_CONFIG,
             CheckUserError::Aws(e) => e.error_name(),
-            CheckUserError::ReadAborted { .. } => errors::AWS_CALL_FAILED,
-            CheckUserError::Encode { .. } => errors::RUN_STATE_INVALID,
+            CheckUserError::Runs(e) => e.error_name(),
         }
     }
 }
 
 /// Reads the batch's users (with the report's facts where the item carries them) and writes its
-/// [`BatchResult`] to the configured report bucket. Users deleted since listing are recorded as
-/// gone; nothing is written if any read fails.
-pub async fn handle<I: Iam + 'static, S: ObjectStore>(
-    iam: Arc<I>,
-    store: &S,
-    config: &Config,
+/// [`BatchResult`] to the report bucket. Users deleted since listing are recorded as gone; nothing
+/// is written if any read fails. `now` is unused: the reads are live, the evaluation comes later.
+pub async fn handle<I: Iam, S: ObjectStore>(
+    deps: &Deps<I, S>,
+    _now: DateTime<Utc>,
     event: serde_json::Value,
 ) -> Result<CheckUserOutput, CheckUserError> {
+    let Deps { iam, runs, settings: _ } = deps;
     let input: CheckUserInput = decode(event)?;
-    let bucket = Config::require(&config.report_bucket, vars::REPORT_BUCKET)?;
-    // The event must not be able to make us write anywhere but the report bucket.
-    if input.run.bucket != bucket {
-        return Err(CheckUserError::WrongBucket { got: input.run.bucket, expected: bucket.to_owned() });
-    }
+    // Refused before any IAM call: the event must not be able to make us write elsewhere.
+    runs.check(&input.run)?;
     // The adapter lives across warm invocations: count only this invocation's calls.
     let calls_before = iam.api_calls();
 
-    let read = read_users(&iam, &input.batch.users, input.report.as_ref()).await?;
+    let read = read_users(iam, &input.batch.users, input.report.as_ref()).await?;
     let mut result =
         BatchResult { index: input.batch.index, users: Vec::new(), gone: Vec::new(), api_calls: BTreeMap::new() };
     for (name, user) in input.batch.users.iter().zip(read) {
@@ -88,9 +99,7 @@ pub async fn handle<I: Iam + 'static, S: ObjectStore>(
     result.api_calls = calls_since(&calls_before, &iam.api_calls());
 
     let result_key = input.run.batch_result_key(input.batch.index);
-    let body = serde_json::to_vec(&result)
-        .map_err(|e| CheckUserError::Encode { key: result_key.clone(), message: e.to_string() })?;
-    store.put(bucket, &result_key, body).await?;
+    runs.put_json(&input.run, &result_key, &result).await?;
 
     tracing::info!(
         execution = %input.run.execution_name,
@@ -108,60 +117,33 @@ pub async fn handle<I: Iam + 'static, S: ObjectStore>(
     })
 }
 
-/// Reads `names`, at most [`MAX_READS_IN_FLIGHT`] at a time, in a sliding window: with the report's
-/// facts for a user `reported` describes, fully live for any other. The answers come back in the
-/// order of `names`. The first error stops every read still in flight.
-async fn read_users<I: Iam + 'static>(
-    iam: &Arc<I>,
+/// Reads `names`, at most [`MAX_READS_IN_FLIGHT`] at a time: with the report's facts for a user
+/// `reported` describes, fully live for any other. The answers come back in the order of `names`,
+/// one per name. The first read to fail fails the batch at once: the reads still in flight are
+/// dropped, not waited for (so the window is unordered, and the answers are put back in order).
+async fn read_users<I: Iam>(
+    iam: &I,
     names: &[String],
     reported: Option<&ReportFacts>,
-) -> Result<Vec<Option<User>>, CheckUserError> {
-    let mut answers: Vec<Option<Option<User>>> = vec![None; names.len()];
-    let mut waiting = names.iter().enumerate();
-    let mut reads = JoinSet::new();
-    let mut in_flight: HashMap<tokio::task::Id, &str> = HashMap::new();
-    loop {
-        while reads.len() < MAX_READS_IN_FLIGHT {
-            let Some((slot, name)) = waiting.next() else { break };
-            let (iam, owned) = (Arc::clone(iam), name.clone());
-            let facts = reported.and_then(|r| Some((r.users.get(name)?.clone(), r.generated_at)));
-            let task = reads.spawn(async move {
-                let answer = match facts {
-                    Some((facts, generated_at)) => iam.read_user_with_report(&owned, &facts, generated_at).await,
-                    None => iam.read_user(&owned).await,
-                };
-                (slot, answer)
-            });
-            in_flight.insert(task.id(), name);
-        }
-        let Some(joined) = reads.join_next_with_id().await else { break };
-        let (slot, answer) = match joined {
-            Ok((_, done)) => done,
-            Err(e) => {
-                let user = in_flight.get(&e.id()).copied().unwrap_or("(unknown)").to_owned();
-                return Err(CheckUserError::ReadAborted { user, message: e.to_string() });
-            }
-        };
-        let name = names.get(slot).map_or("(unknown)", String::as_str);
-        match answer {
-            Ok(user) => {
-                if let Some(place) = answers.get_mut(slot) {
-                    *place = Some(user);
+) -> Result<Vec<Option<User>>, PortError> {
+    let mut answers: Vec<(usize, Option<User>)> = stream::iter(names.iter().enumerate())
+        .map(|(slot, name)| async move {
+            let facts = reported.and_then(|r| Some((r.users.get(name)?, r.generated_at)));
+            let answer = match facts {
+                Some((facts, generated_at)) => iam.read_user_with_report(name, facts, generated_at).await,
+                None => iam.read_user(name).await,
+            };
+            match answer {
+                Ok(user) => Ok((slot, user)),
+                Err(error) => {
+                    tracing::warn!(user = %name, error = %error, "live read failed; the batch fails so the Map retries it");
+                    Err(error)
                 }
             }
-            Err(error) => {
-                // Dropping the set aborts the reads still in flight.
-                tracing::warn!(user = %name, error = %error, "live read failed; the batch fails so the Map retries it");
-                return Err(error.into());
-            }
-        }
-    }
-    // Each name was spawned once and joined once, so every slot holds an answer.
-    answers
-        .into_iter()
-        .zip(names)
-        .map(|(answer, name)| {
-            answer.ok_or_else(|| CheckUserError::ReadAborted { user: name.clone(), message: "no answer".to_owned() })
         })
-        .collect()
+        .buffer_unordered(MAX_READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    answers.sort_unstable_by_key(|(slot, _)| *slot);
+    Ok(answers.into_iter().map(|(_, user)| user).collect())
 }

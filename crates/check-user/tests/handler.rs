@@ -4,26 +4,24 @@
 //! to another bucket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use check_user::handler::{MAX_READS_IN_FLIGHT, handle};
+use check_user::handler::{Deps, MAX_READS_IN_FLIGHT, Settings, handle};
 use chrono::{DateTime, Duration as Days, Utc};
-use keyward_core::config::Config;
+use keyward_core::config::{Config, ConfigError};
 use keyward_core::contracts::BatchResult;
 use keyward_core::credential_report::facts::{ReportFacts, ReportedKey, ReportedUser};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::fixtures::*;
 use keyward_core::model::User;
 use keyward_core::model::{KeyUse, Provenance};
 use keyward_core::ports::{CredentialReport, Iam, PortError, UserSummary};
+use keyward_core::run_store::RunStore;
 use serde_json::{Value, json};
-use support::*;
 
 const BUCKET: &str = "keyward-reports-123456789012";
 const EXEC: &str = "keyward-2026-11-21";
@@ -40,23 +38,28 @@ fn result(store: &FakeStore, index: u32) -> Option<BatchResult> {
     store.json(&format!("runs/{EXEC}/results/batch-{index:05}.json")).map(|v| serde_json::from_value(v).unwrap())
 }
 
-fn account() -> Arc<FakeIam> {
-    Arc::new(FakeIam::with_users([
+/// check-user over `iam` and an empty report bucket.
+fn deps<I: Iam>(iam: I) -> Deps<I, FakeStore> {
+    Deps { iam, runs: RunStore::new(FakeStore::default(), BUCKET), settings: Settings::from_config(&config()).unwrap() }
+}
+
+fn account() -> FakeIam {
+    FakeIam::with_users([
         with_keys(no_mfa(user("alice"), true), vec![key("AKIAALICE1", 120, Some(3))]),
         user("bob"),
         with_keys(user("svc-ci"), vec![key("AKIASVC1", 10, None), key("AKIASVC2", 200, Some(100))]),
-    ]))
+    ])
 }
 
 #[tokio::test]
 async fn reads_every_user_of_the_batch_and_writes_the_batch_result() {
     let iam = account();
-    let store = FakeStore::default();
 
-    let out = handle(Arc::clone(&iam), &store, &config(), event(0, &["alice", "bob", "svc-ci"])).await.unwrap();
+    let deps = deps(iam);
+    let out = handle(&deps, now(), event(0, &["alice", "bob", "svc-ci"])).await.unwrap();
 
-    let written = result(&store, 0).expect("result written");
-    let expected: Vec<User> = ["alice", "bob", "svc-ci"].map(|n| iam.users.lock().unwrap()[n].clone()).to_vec();
+    let written = result(deps.runs.store(), 0).expect("result written");
+    let expected: Vec<User> = ["alice", "bob", "svc-ci"].map(|n| deps.iam.users.lock().unwrap()[n].clone()).to_vec();
     assert_eq!(written.users, expected, "the users as read live, in batch order");
     assert_eq!(written.index, 0);
     assert!(written.gone.is_empty());
@@ -64,18 +67,18 @@ async fn reads_every_user_of_the_batch_and_writes_the_batch_result() {
     assert_eq!(out.index, 0);
     assert_eq!((out.users_checked, out.users_gone), (3, 0));
     assert_eq!(out.result_key, format!("runs/{EXEC}/results/batch-00000.json"));
-    let objects = store.objects.lock().unwrap();
+    let objects = deps.runs.store().objects.lock().unwrap();
     assert_eq!(objects.keys().collect::<Vec<_>>(), vec![&(BUCKET.to_owned(), out.result_key.clone())]);
 }
 
 #[tokio::test]
 async fn user_deleted_since_listing_is_recorded_as_gone_not_a_failure() {
     let iam = account();
-    let store = FakeStore::default();
 
-    let out = handle(iam, &store, &config(), event(3, &["alice", "deleted-yesterday", "bob"])).await.unwrap();
+    let deps = deps(iam);
+    let out = handle(&deps, now(), event(3, &["alice", "deleted-yesterday", "bob"])).await.unwrap();
 
-    let written = result(&store, 3).unwrap();
+    let written = result(deps.runs.store(), 3).unwrap();
     assert_eq!(written.gone, vec!["deleted-yesterday".to_owned()]);
     assert_eq!(written.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
     assert_eq!((out.users_checked, out.users_gone), (2, 1));
@@ -87,53 +90,54 @@ async fn throttled_read_fails_the_batch_as_iam_throttled_and_writes_nothing() {
     // GIVEN bob's live read is throttled past every retry
     let iam = account();
     iam.throttled_users.lock().unwrap().push("bob".into());
-    let store = FakeStore::default();
 
     // WHEN the batch is checked
-    let err = handle(iam, &store, &config(), event(0, &["alice", "bob", "svc-ci"])).await.unwrap_err();
+    let deps = deps(iam);
+    let err = handle(&deps, now(), event(0, &["alice", "bob", "svc-ci"])).await.unwrap_err();
 
     // THEN the batch fails by name (the Map retries it) and no result says bob has no MFA or no keys
     assert_eq!(err.error_name(), errors::IAM_THROTTLED);
-    assert!(result(&store, 0).is_none());
-    assert!(store.objects.lock().unwrap().is_empty());
+    assert!(result(deps.runs.store(), 0).is_none());
+    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn batch_for_another_bucket_is_refused_before_any_read() {
     let iam = account();
-    let store = FakeStore::default();
     let elsewhere = json!({"run": {"bucket": "attacker-bucket", "execution_name": EXEC}, "batch": {"index": 0, "users": ["alice"]}});
 
-    let err = handle(Arc::clone(&iam), &store, &config(), elsewhere).await.unwrap_err();
+    let deps = deps(iam);
+    let err = handle(&deps, now(), elsewhere).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::INVALID_INPUT);
     assert!(err.to_string().contains("attacker-bucket"), "{err}");
-    assert!(store.objects.lock().unwrap().is_empty());
-    assert!(iam.api_calls().is_empty());
+    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
+    assert!(deps.iam.api_calls().is_empty());
 }
 
 #[tokio::test]
-async fn unconfigured_report_bucket_is_invalid_config() {
-    let err = handle(account(), &FakeStore::default(), &Config::default(), event(0, &["alice"])).await.unwrap_err();
-    assert_eq!(err.error_name(), errors::INVALID_CONFIG);
+async fn unconfigured_report_bucket_stops_the_function_at_init() {
+    // keyward_aws::runtime::init_error reports any ConfigError as InvalidConfig.
+    let err = Settings::from_config(&Config::default()).unwrap_err();
+    assert!(matches!(err, ConfigError::Missing { variable: "KEYWARD_REPORT_BUCKET", .. }), "{err:?}");
     assert!(err.to_string().contains("KEYWARD_REPORT_BUCKET"), "{err}");
 }
 
 #[tokio::test]
 async fn unwritable_bucket_is_aws_call_failed() {
-    let store = FakeStore::default();
-    *store.broken.lock().unwrap() = true;
-    let err = handle(account(), &store, &config(), event(0, &["alice"])).await.unwrap_err();
+    let deps = deps(account());
+    *deps.runs.store().broken.lock().unwrap() = true;
+    let err = handle(&deps, now(), event(0, &["alice"])).await.unwrap_err();
     assert_eq!(err.error_name(), errors::AWS_CALL_FAILED);
 }
 
 #[tokio::test]
 async fn api_calls_count_only_this_invocation_on_a_warm_adapter() {
     let iam = account();
-    let store = FakeStore::default();
-    handle(Arc::clone(&iam), &store, &config(), event(0, &["alice", "bob"])).await.unwrap();
-    handle(Arc::clone(&iam), &store, &config(), event(1, &["svc-ci"])).await.unwrap();
-    assert_eq!(result(&store, 1).unwrap().api_calls, BTreeMap::from([("iam:GetUser".to_owned(), 1)]));
+    let deps = deps(iam);
+    handle(&deps, now(), event(0, &["alice", "bob"])).await.unwrap();
+    handle(&deps, now(), event(1, &["svc-ci"])).await.unwrap();
+    assert_eq!(result(deps.runs.store(), 1).unwrap().api_calls, BTreeMap::from([("iam:GetUser".to_owned(), 1)]));
 }
 
 /// The facts of a report generated three hours before the run about alice and svc-ci. They differ
@@ -177,36 +181,36 @@ fn event_with_report(index: u32, users: &[&str], report: &ReportFacts) -> Value 
 async fn users_the_report_describes_are_read_with_its_facts_the_others_fully_live() {
     // GIVEN an item carrying the report's facts about alice and svc-ci, and none about bob
     let iam = account();
-    let store = FakeStore::default();
     let item = event_with_report(0, &["alice", "bob", "svc-ci"], &report_facts());
 
     // WHEN the batch is checked
-    handle(Arc::clone(&iam), &store, &config(), item).await.unwrap();
+    let deps = deps(iam);
+    handle(&deps, now(), item).await.unwrap();
 
     // THEN alice and svc-ci were read with the facts, bob fully live
-    assert_eq!(*iam.reads_with_report.lock().unwrap(), vec!["alice".to_owned(), "svc-ci".to_owned()]);
-    let written = result(&store, 0).unwrap();
+    assert_eq!(*deps.iam.reads_with_report.lock().unwrap(), vec!["alice".to_owned(), "svc-ci".to_owned()]);
+    let written = result(deps.runs.store(), 0).unwrap();
     let from_report = Provenance::CredentialReport { generated_at: now() - Days::hours(3) };
     let [alice, bob, svc] = written.users.as_slice() else { panic!("{:?}", written.users) };
     assert_eq!((alice.has_console_password, alice.console_password_source), (false, from_report));
     assert_eq!(alice.access_keys[0].last_used.as_ref().map(|u| u.at), Some(days_ago(40)));
     assert_eq!(alice.access_keys[0].last_used_source, from_report);
     assert_eq!(alice.mfa_devices, Vec::<String>::new(), "MFA stays live");
-    assert_eq!(bob, &iam.users.lock().unwrap()["bob"]);
+    assert_eq!(bob, &deps.iam.users.lock().unwrap()["bob"]);
     assert!(svc.access_keys.iter().all(|k| k.last_used.is_none() && k.last_used_source == from_report));
 }
 
 #[tokio::test]
 async fn report_facts_about_a_user_outside_the_batch_are_invalid_input_and_nothing_is_read() {
     let iam = account();
-    let store = FakeStore::default();
     let item = event_with_report(0, &["alice"], &report_facts());
 
-    let err = handle(Arc::clone(&iam), &store, &config(), item).await.unwrap_err();
+    let deps = deps(iam);
+    let err = handle(&deps, now(), item).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::INVALID_INPUT);
     assert!(err.to_string().contains("\"svc-ci\", which is not in batch.users"), "{err}");
-    assert!(iam.api_calls().is_empty() && store.objects.lock().unwrap().is_empty());
+    assert!(deps.iam.api_calls().is_empty() && deps.runs.store().objects.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -215,10 +219,11 @@ async fn malformed_report_facts_are_invalid_input_not_a_fully_live_read() {
     let mut item = event_with_report(0, &["alice", "svc-ci"], &report_facts());
     item["batch"]["report"]["users"]["alice"]["keys"][0]["created"] = json!("last spring");
 
-    let err = handle(Arc::clone(&iam), &FakeStore::default(), &config(), item).await.unwrap_err();
+    let deps = deps(iam);
+    let err = handle(&deps, now(), item).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::INVALID_INPUT);
-    assert!(iam.api_calls().is_empty());
+    assert!(deps.iam.api_calls().is_empty());
 }
 
 /// IAM whose reads take longer for earlier users, recording how many were in flight at once.
@@ -261,7 +266,7 @@ impl Iam for SlowIam {
     }
 }
 
-fn slow_account(n: u32, slow_user: Option<&str>) -> (Arc<SlowIam>, Vec<String>) {
+fn slow_account(n: u32, slow_user: Option<&str>) -> (SlowIam, Vec<String>) {
     let names: Vec<String> = (1..=n).map(|i| format!("user-{i}")).collect();
     let iam = SlowIam {
         inner: FakeIam::with_users(names.iter().map(|n| user(n))),
@@ -269,21 +274,21 @@ fn slow_account(n: u32, slow_user: Option<&str>) -> (Arc<SlowIam>, Vec<String>) 
         most_in_flight: AtomicUsize::new(0),
         slow_user: slow_user.map(str::to_owned),
     };
-    (Arc::new(iam), names)
+    (iam, names)
 }
 
 #[tokio::test]
 async fn reads_run_concurrently_but_never_more_than_four_and_keep_batch_order() {
     let (iam, names) = slow_account(13, None);
-    let store = FakeStore::default();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
 
-    handle(Arc::clone(&iam), &store, &config(), event(0, &refs)).await.unwrap();
+    let deps = deps(iam);
+    handle(&deps, now(), event(0, &refs)).await.unwrap();
 
-    let most = iam.most_in_flight.load(Ordering::SeqCst);
+    let most = deps.iam.most_in_flight.load(Ordering::SeqCst);
     assert!(most > 1 && most <= MAX_READS_IN_FLIGHT, "at most {MAX_READS_IN_FLIGHT} in flight, saw {most}");
     assert_eq!(MAX_READS_IN_FLIGHT, 4);
-    let written = result(&store, 0).unwrap();
+    let written = result(deps.runs.store(), 0).unwrap();
     assert_eq!(written.users.iter().map(|u| u.name.clone()).collect::<Vec<_>>(), names);
 }
 
@@ -295,7 +300,8 @@ async fn a_failed_read_does_not_wait_for_slow_reads_in_flight() {
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
 
     let started = std::time::Instant::now();
-    let err = handle(iam, &FakeStore::default(), &config(), event(0, &refs)).await.unwrap_err();
+    let deps = deps(iam);
+    let err = handle(&deps, now(), event(0, &refs)).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::IAM_THROTTLED);
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
@@ -308,7 +314,8 @@ async fn malformed_event_is_invalid_input_not_a_type_name() {
         json!([1, 2]),
         json!({"run": {"bucket": BUCKET, "execution_name": "a/b"}, "batch": {"index": 0, "users": []}}),
     ] {
-        let err = handle(account(), &FakeStore::default(), &config(), bad.clone()).await.unwrap_err();
+        let deps = deps(account());
+        let err = handle(&deps, now(), bad.clone()).await.unwrap_err();
         assert_eq!(err.error_name(), errors::INVALID_INPUT, "{bad}");
         assert!(err.to_string().starts_with("invalid CheckUserInput event: "), "{err}");
     }
@@ -322,15 +329,15 @@ async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let store = FakeStore::default();
-        let result = handle(account(), &store, &config(), event).await;
+        let deps = deps(account());
+        let result = handle(&deps, now(), event).await;
         if name.starts_with("invalid-") {
             assert_eq!(result.unwrap_err().error_name(), errors::INVALID_INPUT, "{name}");
-            assert!(store.objects.lock().unwrap().is_empty(), "{name}");
+            assert!(deps.runs.store().objects.lock().unwrap().is_empty(), "{name}");
             seen.1 += 1;
         } else {
             let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(store.json(&out.result_key).is_some(), "{name}");
+            assert!(deps.runs.store().json(&out.result_key).is_some(), "{name}");
             seen.0 += 1;
         }
     }

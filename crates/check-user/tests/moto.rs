@@ -3,10 +3,9 @@
 //! candidate costs when list-users left the credential report's facts about its batch.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
 use aws_sdk_iam::types::{StatusType, Tag};
-use check_user::handler::handle;
+use check_user::handler::{Deps, Settings, handle};
+use chrono::Utc;
 use keyward_aws::iam::IamAdapter;
 use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
@@ -18,13 +17,16 @@ use keyward_core::errors::{self, NamedError};
 use keyward_core::model::{KeyStatus, Provenance};
 use keyward_core::ports::Iam;
 use keyward_core::screening::batch_items;
+use keyward_core::run_store::RunStore;
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";
 const EXEC: &str = "keyward-moto-check";
 
-fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+/// check-user over moto, with a fresh IAM adapter (its call counts start at zero).
+fn deps(sdk: &aws_config::SdkConfig) -> Deps<IamAdapter, S3Store> {
+    let settings = Settings::from_config(&Config { report_bucket: Some(BUCKET.into()), ..Config::default() }).unwrap();
+    Deps { iam: IamAdapter::new(sdk, 50.0), runs: RunStore::new(S3Store::new(sdk), BUCKET), settings }
 }
 
 #[tokio::test]
@@ -34,8 +36,7 @@ async fn batch_is_read_live_from_moto_and_its_result_lands_in_s3() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
-    let s3 = s3_client(&sdk);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let s3 = moto.create_report_bucket(BUCKET).await;
     let tag = Tag::builder().key("team").value("payments").build().unwrap();
     iam.create_user().user_name("alice").tags(tag).send().await.unwrap();
     iam.create_login_profile().user_name("alice").password("Correct-Horse-9").send().await.unwrap();
@@ -59,15 +60,13 @@ async fn batch_is_read_live_from_moto_and_its_result_lands_in_s3() {
         .send()
         .await
         .unwrap();
-    let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
-    let adapter = Arc::new(IamAdapter::new(&sdk, 50.0));
     let event = json!({
         "run": {"bucket": BUCKET, "execution_name": EXEC},
         "batch": {"index": 7, "users": ["alice", "ghost", "bob"]}
     });
 
     // WHEN the batch is checked
-    let out = handle(adapter, &S3Store::new(&sdk), &config, event).await.unwrap();
+    let out = handle(&deps(&sdk), Utc::now(), event).await.unwrap();
 
     // THEN the result in S3 holds both users as IAM has them, and the missing user as gone
     assert_eq!(out.result_key, format!("runs/{EXEC}/results/batch-00007.json"));
@@ -98,10 +97,9 @@ async fn missing_bucket_in_moto_fails_the_batch_by_name() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     aws_sdk_iam::Client::new(&sdk).create_user().user_name("alice").send().await.unwrap();
-    let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
     let event = json!({"run": {"bucket": BUCKET, "execution_name": EXEC}, "batch": {"index": 0, "users": ["alice"]}});
 
-    let err = handle(Arc::new(IamAdapter::new(&sdk, 50.0)), &S3Store::new(&sdk), &config, event).await.unwrap_err();
+    let err = handle(&deps(&sdk), Utc::now(), event).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::AWS_CALL_FAILED);
 }
@@ -128,8 +126,7 @@ async fn under_report_screening_a_one_or_two_key_candidate_costs_three_iam_calls
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
-    let s3 = s3_client(&sdk);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let s3 = moto.create_report_bucket(BUCKET).await;
     console_user_with_keys(&iam, "one-key", 1).await;
     console_user_with_keys(&iam, "two-keys", 2).await;
     let lister = IamAdapter::new(&sdk, 50.0);
@@ -146,21 +143,19 @@ async fn under_report_screening_a_one_or_two_key_candidate_costs_three_iam_calls
     ];
     let items = batch_items(batches, Some((&rows, generated_at)));
     assert!(items[2].report.is_none());
-    let store = S3Store::new(&sdk);
-    let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
 
     // WHEN each batch is checked
     let mut results = Vec::new();
     for item in &items {
         let event = json!({"run": {"bucket": BUCKET, "execution_name": EXEC}, "batch": item});
-        let out = handle(Arc::new(IamAdapter::new(&sdk, 50.0)), &store, &config, event).await.unwrap();
+        let out = handle(&deps(&sdk), Utc::now(), event).await.unwrap();
         let object = s3.get_object().bucket(BUCKET).key(&out.result_key).send().await.unwrap();
         results
             .push(serde_json::from_slice::<BatchResult>(&object.body.collect().await.unwrap().into_bytes()).unwrap());
     }
 
     // THEN a candidate the report describes costs GetUser, ListMFADevices and ListAccessKeys: 3,
-    // within DESIGN.md's 4 per candidate, whether it holds one key or two
+    // within the budget of 4 per candidate (docs/architecture.md, "The IAM call budget"), whether it holds one key or two
     let fresh_only = std::collections::BTreeMap::from([
         ("iam:GetUser".to_owned(), 1),
         ("iam:ListAccessKeys".to_owned(), 1),

@@ -39,5 +39,6 @@ pub mod policy;
 pub mod ports;
 pub mod recheck;
 pub mod run_report;
+pub mod run_store;
 pub mod screening;
 pub mod slack;

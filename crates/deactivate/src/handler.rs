@@ -2,23 +2,49 @@
 //! approved — by a decision that the approval function recorded in the run report (the event's
 //! decision must be that one, so an invoker cannot bring its own), or by `auto` mode for a plan
 //! whose status is `automatic`; any other combination acts on nothing and is an `InvalidInput`
-//! error. Only runs in the configured report bucket are accepted. Then, per key
+//! error. Only runs in the configured report bucket are accepted ([`RunStore`]). Then, per key
 //! and in plan order: re-check live, `UpdateAccessKey Inactive`, read back. One key's failure never
 //! stops the others, and a failed deactivation is never retried blindly. The decision and every
 //! action are written back to the run report.
 
 use chrono::{DateTime, Utc};
-use keyward_core::config::PolicyConfig;
+use keyward_core::config::{Config, ConfigError, PolicyConfig, vars};
 use keyward_core::contracts::{DeactivateInput, DeactivateOutput, InvalidEvent, RunRef, decode};
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{self, NamedError};
-use keyward_core::model::{KeyRef, KeyStatus};
+use keyward_core::model::KeyStatus;
 use keyward_core::policy::{PlanStatus, PlannedDeactivation};
-use keyward_core::ports::{Iam, ObjectStore, PortError};
+use keyward_core::ports::{Iam, ObjectStore};
 use keyward_core::recheck::{SkipReason, recheck};
 use keyward_core::run_report::calls_since;
 use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport};
+use keyward_core::run_store::{RunStore, RunStoreError};
 use serde_json::Value;
+
+/// What deactivate reads from the configuration, resolved once at init by [`Settings::from_config`].
+/// The policy is not among it: deactivate re-checks against the policy stored in the run report.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `KEYWARD_REPORT_BUCKET`: where the run report is.
+    pub report_bucket: String,
+}
+
+impl Settings {
+    /// The settings of `config`; `InvalidConfig` if the report bucket is not set.
+    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+        Ok(Settings { report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned() })
+    }
+}
+
+/// Ports and settings, built once per instance in `main.rs`.
+pub struct Deps<I, S> {
+    /// IAM (the live re-check, `UpdateAccessKey`, the read-back).
+    pub iam: I,
+    /// The run report in the report bucket.
+    pub runs: RunStore<S>,
+    /// What this function reads from the configuration.
+    pub settings: Settings,
+}
 
 /// Why deactivate refused or failed. Step Functions sees [`NamedError::error_name`].
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +56,10 @@ pub enum DeactivateError {
     /// mode, a key outside the plan, report mode, cap exceeded, …). Nothing was done.
     #[error("nothing was deactivated: {0}")]
     NotActionable(String),
-    /// The run report is missing or unreadable.
-    #[error("run report s3://{bucket}/{key} {reason}")]
-    RunStateInvalid { bucket: String, key: String, reason: String },
-    /// Reading or writing the run report failed.
+    /// The run is outside the report bucket (`InvalidInput`, nothing was done); the run report is
+    /// missing or unreadable (`RunStateInvalid`); or reading or writing it failed (its name).
     #[error(transparent)]
-    Aws(#[from] PortError),
+    Runs(#[from] RunStoreError),
 }
 
 impl NamedError for DeactivateError {
@@ -43,31 +67,24 @@ impl NamedError for DeactivateError {
         match self {
             DeactivateError::InvalidInput(e) => e.error_name(),
             DeactivateError::NotActionable(_) => errors::INVALID_INPUT,
-            DeactivateError::RunStateInvalid { .. } => errors::RUN_STATE_INVALID,
-            DeactivateError::Aws(e) => e.error_name(),
+            DeactivateError::Runs(e) => e.error_name(),
         }
     }
 }
 
 /// Handles one deactivate invocation; `now` is the time of the live re-check.
 pub async fn handle<I: Iam, S: ObjectStore>(
-    iam: &I,
-    store: &S,
-    bucket: &str,
+    deps: &Deps<I, S>,
     now: DateTime<Utc>,
     event: Value,
 ) -> Result<DeactivateOutput, DeactivateError> {
+    let Deps { iam, runs, settings: _ } = deps;
     let input: DeactivateInput = decode(event)?;
     let run = input.run;
-    if run.bucket != bucket {
-        return Err(DeactivateError::NotActionable(format!(
-            "the run is in bucket {:?}, not in this stack's report bucket",
-            run.bucket
-        )));
-    }
+    runs.check(&run)?;
     // The adapter may live across warm invocations: count only this invocation's calls.
     let calls_before = iam.api_calls();
-    let mut report = read_report(store, &run).await?;
+    let mut report = runs.read_report(&run).await?;
     let (approved, decision) = approved_keys(&report, input.decision, now)?;
 
     let cap = report.config.max_deactivations_per_run;
@@ -92,7 +109,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
     report.decision = Some(decision);
     report.actions.extend(actions);
     report.add_api_calls(&calls_since(&calls_before, &iam.api_calls()));
-    write_report(store, &run, &report).await?;
+    runs.write_report(&run, &report).await?;
     tracing::info!(
         execution_name = run.execution_name,
         deactivated = output.deactivated,
@@ -131,10 +148,7 @@ fn approved_keys(
         ))),
         (None, PlanStatus::Automatic) => {
             let approved: Vec<PlannedDeactivation> = plan.keys.clone();
-            let keys = approved
-                .iter()
-                .map(|k| KeyRef { user_name: k.key.user_name.clone(), access_key_id: k.key.access_key_id.clone() })
-                .collect();
+            let keys = approved.iter().map(|k| k.key.clone()).collect();
             Ok((approved, Decision { approved: keys, decided_by: Approver::Automatic, decided_at: now }))
         }
         (None, PlanStatus::AwaitingApproval) => {
@@ -197,25 +211,4 @@ fn counts(run: &RunRef, actions: &[ActionRecord]) -> DeactivateOutput {
         }
     }
     output
-}
-
-fn run_state_invalid(run: &RunRef, reason: String) -> DeactivateError {
-    DeactivateError::RunStateInvalid { bucket: run.bucket.clone(), key: run.report_key(), reason }
-}
-
-/// Reads and parses the run report; a missing or unparseable report is `RunStateInvalid`.
-async fn read_report(store: &impl ObjectStore, run: &RunRef) -> Result<RunReport, DeactivateError> {
-    let bytes = store
-        .get(&run.bucket, &run.report_key())
-        .await?
-        .ok_or_else(|| run_state_invalid(run, "does not exist".into()))?;
-    let report = RunReport::parse_for(&bytes, &run.execution_name).map_err(|reason| run_state_invalid(run, reason))?;
-    Ok(report)
-}
-
-async fn write_report(store: &impl ObjectStore, run: &RunRef, report: &RunReport) -> Result<(), DeactivateError> {
-    let body =
-        serde_json::to_vec_pretty(report).map_err(|e| run_state_invalid(run, format!("cannot be written: {e}")))?;
-    store.put(&run.bucket, &run.report_key(), body).await?;
-    Ok(())
 }

@@ -3,6 +3,9 @@
 //! verified by reading the key back. It only ever calls `UpdateAccessKey ... Inactive`: it never
 //! deletes a key, a user or a login profile. Every action is appended to the run report.
 //!
-//! `main.rs` wires the AWS adapters; [`handler`] holds the logic, generic over keyward-core's ports.
+//! [`handler`] holds the function in the shape all six share: `Settings` (what it reads from the
+//! configuration, resolved once at init), `Deps` (its ports, generic over keyward-core's traits,
+//! and the settings) and `handle`. `main.rs` builds them over the AWS adapters and hands `handle`
+//! to `keyward_aws::runtime::serve`. The run it is one step of: (docs/architecture.md, "The flow").
 
 pub mod handler;

@@ -1,27 +1,21 @@
 //! The deactivate Lambda: wiring only. Logging, configuration, the AWS clients (built once per
 //! instance) and the runtime loop; the work is in [`deactivate::handler`].
 
-use chrono::Utc;
-use deactivate::handler;
-use keyward_aws::iam::IamAdapter;
-use keyward_aws::s3::S3Store;
-use keyward_aws::{runtime, sdk};
-use keyward_core::config::vars;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde_json::Value;
+use deactivate::handler::{Deps, Settings, handle};
+use keyward_aws::{iam::IamAdapter, runtime, s3::S3Store, sdk};
+use keyward_core::run_store::RunStore;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
-    let bucket = runtime::require(&config.report_bucket, vars::REPORT_BUCKET)?;
+    let settings = Settings::from_config(&config).map_err(runtime::init_error)?;
     let sdk = sdk::sdk_config().await;
-    // deactivate runs alone (after the Map), so it may use the account's whole IAM budget.
-    let iam = IamAdapter::new(&sdk, config.iam_max_rps);
-    let store = S3Store::new(&sdk);
-    let (iam, store) = (&iam, &store);
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler::handle(iam, store, bucket, Utc::now(), event.payload).await.map_err(|e| runtime::diagnostic(&e))
-    }))
-    .await
+    let deps = Deps {
+        // deactivate runs alone (after the Map), so it may use the account's whole IAM budget.
+        iam: IamAdapter::new(&sdk, config.iam_max_rps),
+        runs: RunStore::new(S3Store::new(&sdk), settings.report_bucket.clone()),
+        settings,
+    };
+    runtime::serve(&deps, handle).await
 }

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
-use deactivate::handler::DeactivateError;
-use keyward_core::config::{Mode, PolicyConfig, Screening};
+use deactivate::handler::{DeactivateError, Deps, Settings};
+use keyward_core::config::{Config, Mode, PolicyConfig, Screening};
 use keyward_core::contracts::DeactivateOutput;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{INVALID_INPUT, NamedError, RUN_STATE_INVALID};
@@ -18,6 +18,7 @@ use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::ports::Iam;
 use keyward_core::recheck::SkipReason;
 use keyward_core::run_report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_store::{RunStore, RunStoreError};
 use serde_json::{Value, json};
 
 const BUCKET: &str = "keyward-reports-123456789012";
@@ -93,6 +94,12 @@ fn store_with(report: &RunReport) -> FakeStore {
     store
 }
 
+/// deactivate over `iam` and `store`.
+fn deps(iam: FakeIam, store: FakeStore) -> Deps<FakeIam, FakeStore> {
+    let settings = Settings::from_config(&Config { report_bucket: Some(BUCKET.into()), ..Config::default() }).unwrap();
+    Deps { iam, runs: RunStore::new(store, BUCKET), settings }
+}
+
 fn stored_report(store: &FakeStore) -> RunReport {
     serde_json::from_value(store.json(REPORT_KEY).unwrap()).unwrap()
 }
@@ -151,11 +158,11 @@ fn counts(deactivated: usize, skipped: usize, failed: usize) -> DeactivateOutput
 /// accepts only keys of a plan awaiting approval, has recorded the event's decision in the run report
 /// before calling back.
 async fn handle(
-    iam: &FakeIam,
-    store: &FakeStore,
+    deps: &Deps<FakeIam, FakeStore>,
     now: DateTime<Utc>,
     event: Value,
 ) -> Result<DeactivateOutput, DeactivateError> {
+    let store = deps.runs.store();
     let decision = event.get("decision").and_then(|d| serde_json::from_value::<Decision>(d.clone()).ok());
     let stored = store.objects.lock().unwrap().get(&(BUCKET.to_owned(), REPORT_KEY.to_owned())).cloned();
     let report = stored.and_then(|bytes| serde_json::from_slice::<RunReport>(&bytes).ok());
@@ -167,7 +174,7 @@ async fn handle(
             store.objects.lock().unwrap().insert((BUCKET.into(), REPORT_KEY.into()), bytes);
         }
     }
-    deactivate::handler::handle(iam, store, BUCKET, now, event).await
+    deactivate::handler::handle(deps, now, event).await
 }
 
 #[tokio::test]
@@ -177,11 +184,12 @@ async fn a_decision_that_is_not_the_recorded_one_is_refused_and_touches_nothing(
     let store = store_with(&report(Mode::Approve));
     // WHEN an invoker brings its own decision, naming planned keys
     let event = event(Some(&decision(&[("alice", A1), ("carol", C1)])));
-    let err = deactivate::handler::handle(&iam, &store, BUCKET, now(), event).await.unwrap_err();
+    let deps = deps(iam, store);
+    let err = deactivate::handler::handle(&deps, now(), event).await.unwrap_err();
     // THEN it is refused and nothing is touched
     assert_eq!(err.error_name(), "InvalidInput");
     assert!(err.to_string().contains("not the one recorded"), "{err}");
-    assert_nothing_touched(&iam);
+    assert_nothing_touched(&deps.iam);
 }
 
 #[tokio::test]
@@ -189,9 +197,10 @@ async fn a_run_in_another_bucket_is_refused_and_touches_nothing() {
     let iam = FakeIam::with_users(users());
     let store = store_with(&report(Mode::Auto));
     let event = json!({"run": {"bucket": "attacker-bucket", "execution_name": EXECUTION}});
-    let err = deactivate::handler::handle(&iam, &store, BUCKET, now(), event).await.unwrap_err();
+    let deps = deps(iam, store);
+    let err = deactivate::handler::handle(&deps, now(), event).await.unwrap_err();
     assert_eq!(err.error_name(), "InvalidInput");
-    assert_nothing_touched(&iam);
+    assert_nothing_touched(&deps.iam);
 }
 
 #[test]
@@ -208,16 +217,17 @@ async fn approving_a_subset_deactivates_exactly_that_subset() {
     let store = store_with(&report(Mode::Approve));
     let d = decision(&[("alice", A1), ("bob", B2)]);
 
-    let out = handle(&iam, &store, now(), event(Some(&d))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&d))).await.unwrap();
 
     assert_eq!(out, counts(2, 0, 0));
-    assert_eq!(status(&iam, "alice", A1), Some(KeyStatus::Inactive));
-    assert_eq!(status(&iam, "bob", B2), Some(KeyStatus::Inactive));
+    assert_eq!(status(&deps.iam, "alice", A1), Some(KeyStatus::Inactive));
+    assert_eq!(status(&deps.iam, "bob", B2), Some(KeyStatus::Inactive));
     // In the plan but not approved, and not in the plan at all: untouched.
-    assert_eq!(status(&iam, "bob", B1), Some(KeyStatus::Active));
-    assert_eq!(status(&iam, "carol", C1), Some(KeyStatus::Active));
-    assert_eq!(status(&iam, "alice", A2), Some(KeyStatus::Active));
-    assert_eq!(*iam.deactivations.lock().unwrap(), vec![("alice".into(), A1.into()), ("bob".into(), B2.into())]);
+    assert_eq!(status(&deps.iam, "bob", B1), Some(KeyStatus::Active));
+    assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Active));
+    assert_eq!(status(&deps.iam, "alice", A2), Some(KeyStatus::Active));
+    assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("alice".into(), A1.into()), ("bob".into(), B2.into())]);
 }
 
 #[tokio::test]
@@ -229,9 +239,10 @@ async fn report_is_written_back_with_decision_actions_and_api_calls() {
     // A warm instance: calls of an earlier invocation are not this run's.
     iam.read_user("alice").await.unwrap();
 
-    handle(&iam, &store, now(), event(Some(&d))).await.unwrap();
+    let deps = deps(iam, store);
+    handle(&deps, now(), event(Some(&d))).await.unwrap();
 
-    let after = stored_report(&store);
+    let after = stored_report(deps.runs.store());
     assert_eq!(after.decision, Some(d));
     assert_eq!(after.actions.len(), 2);
     assert!(after.actions.iter().all(|a| a.at == now() && a.outcome == ActionOutcome::Deactivated));
@@ -258,12 +269,13 @@ async fn forged_key_in_decision_is_refused_and_nothing_changes() {
         let store = store_with(&before);
 
         let event = event(Some(&decision(&forged)));
-        let err = deactivate::handler::handle(&iam, &store, BUCKET, now(), event).await.unwrap_err();
+        let deps = deps(iam, store);
+        let err = deactivate::handler::handle(&deps, now(), event).await.unwrap_err();
 
         assert_eq!(err.error_name(), INVALID_INPUT, "{forged:?}: {err}");
         assert!(err.to_string().contains("not in this run's plan"), "{err}");
-        assert_nothing_touched(&iam);
-        assert_eq!(stored_report(&store), before, "the report is not rewritten");
+        assert_nothing_touched(&deps.iam);
+        assert_eq!(stored_report(deps.runs.store()), before, "the report is not rewritten");
     }
 }
 
@@ -273,12 +285,16 @@ async fn key_rotated_since_the_plan_is_skipped_as_deleted() {
     iam.users.lock().unwrap().get_mut("alice").unwrap().access_keys.retain(|k| k.id != A1);
     let store = store_with(&report(Mode::Approve));
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
 
     assert_eq!(out, counts(1, 1, 0));
-    assert_eq!(outcome_of(&stored_report(&store), A1), ActionOutcome::Skipped { reason: SkipReason::KeyDeleted });
-    assert_eq!(status(&iam, "carol", C1), Some(KeyStatus::Inactive));
-    assert_eq!(*iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
+    assert_eq!(
+        outcome_of(&stored_report(deps.runs.store()), A1),
+        ActionOutcome::Skipped { reason: SkipReason::KeyDeleted }
+    );
+    assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Inactive));
+    assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
 }
 
 #[tokio::test]
@@ -291,14 +307,15 @@ async fn key_used_since_the_plan_is_skipped_as_no_longer_violating() {
     }
     let store = store_with(&report(Mode::Approve));
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap();
 
     assert_eq!(out, counts(0, 1, 0));
     assert!(matches!(
-        outcome_of(&stored_report(&store), A1),
+        outcome_of(&stored_report(deps.runs.store()), A1),
         ActionOutcome::Skipped { reason: SkipReason::NoLongerViolates { .. } }
     ));
-    assert_nothing_touched(&iam);
+    assert_nothing_touched(&deps.iam);
 }
 
 #[tokio::test]
@@ -307,11 +324,15 @@ async fn deleted_user_is_skipped() {
     iam.users.lock().unwrap().remove("carol");
     let store = store_with(&report(Mode::Approve));
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
 
     assert_eq!(out, counts(0, 1, 0));
-    assert_eq!(outcome_of(&stored_report(&store), C1), ActionOutcome::Skipped { reason: SkipReason::UserDeleted });
-    assert!(iam.deactivations.lock().unwrap().is_empty());
+    assert_eq!(
+        outcome_of(&stored_report(deps.runs.store()), C1),
+        ActionOutcome::Skipped { reason: SkipReason::UserDeleted }
+    );
+    assert!(deps.iam.deactivations.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -320,17 +341,18 @@ async fn mfa_enabled_since_a_no_mfa_plan_skips_the_users_keys() {
     iam.users.lock().unwrap().get_mut("bob").unwrap().mfa_devices.push("arn:aws:iam::123456789012:mfa/bob".into());
     let store = store_with(&report(Mode::Approve));
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("bob", B1), ("bob", B2)])))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("bob", B1), ("bob", B2)])))).await.unwrap();
 
     assert_eq!(out, counts(0, 2, 0));
-    let after = stored_report(&store);
+    let after = stored_report(deps.runs.store());
     for k in [B1, B2] {
         assert_eq!(
             outcome_of(&after, k),
             ActionOutcome::Skipped { reason: SkipReason::NoLongerViolates { detail: "the user has MFA now".into() } }
         );
     }
-    assert_nothing_touched(&iam);
+    assert_nothing_touched(&deps.iam);
 }
 
 #[tokio::test]
@@ -342,11 +364,15 @@ async fn already_inactive_key_is_skipped_without_a_call() {
     }
     let store = store_with(&report(Mode::Approve));
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
 
     assert_eq!(out, counts(0, 1, 0));
-    assert_eq!(outcome_of(&stored_report(&store), C1), ActionOutcome::Skipped { reason: SkipReason::AlreadyInactive });
-    assert!(iam.deactivations.lock().unwrap().is_empty());
+    assert_eq!(
+        outcome_of(&stored_report(deps.runs.store()), C1),
+        ActionOutcome::Skipped { reason: SkipReason::AlreadyInactive }
+    );
+    assert!(deps.iam.deactivations.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -356,18 +382,19 @@ async fn approvals_over_the_cap_at_deactivate_time_touch_nothing() {
     r.config.max_deactivations_per_run = 1;
     let store = store_with(&r);
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
 
     assert_eq!(out, counts(0, 2, 0));
-    let after = stored_report(&store);
+    let after = stored_report(deps.runs.store());
     for k in [A1, C1] {
         assert_eq!(
             outcome_of(&after, k),
             ActionOutcome::Skipped { reason: SkipReason::CapExceeded { approved: 2, cap: 1 } }
         );
     }
-    assert_nothing_touched(&iam);
-    assert_eq!(iam.api_calls().get("iam:GetUser"), None, "not even a live read");
+    assert_nothing_touched(&deps.iam);
+    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), None, "not even a live read");
 }
 
 #[tokio::test]
@@ -376,18 +403,17 @@ async fn one_failed_deactivation_does_not_stop_the_others() {
     iam.failing_keys.lock().unwrap().push(A1.into());
     let store = store_with(&report(Mode::Approve));
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1), ("bob", B1), ("carol", C1)]))))
-        .await
-        .unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("alice", A1), ("bob", B1), ("carol", C1)])))).await.unwrap();
 
     assert_eq!(out, counts(2, 0, 1));
-    let after = stored_report(&store);
+    let after = stored_report(deps.runs.store());
     assert!(matches!(outcome_of(&after, A1), ActionOutcome::Failed { error } if error.contains("AccessDenied")));
-    assert_eq!(status(&iam, "alice", A1), Some(KeyStatus::Active));
-    assert_eq!(status(&iam, "bob", B1), Some(KeyStatus::Inactive));
-    assert_eq!(status(&iam, "carol", C1), Some(KeyStatus::Inactive));
+    assert_eq!(status(&deps.iam, "alice", A1), Some(KeyStatus::Active));
+    assert_eq!(status(&deps.iam, "bob", B1), Some(KeyStatus::Inactive));
+    assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Inactive));
     // Never retried blindly: exactly one UpdateAccessKey per approved key.
-    assert_eq!(iam.deactivations.lock().unwrap().len(), 3);
+    assert_eq!(deps.iam.deactivations.lock().unwrap().len(), 3);
 }
 
 #[tokio::test]
@@ -396,13 +422,14 @@ async fn failed_live_recheck_fails_that_key_only_and_leaves_it_untouched() {
     iam.throttled_users.lock().unwrap().push("alice".into());
     let store = store_with(&report(Mode::Approve));
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
 
     assert_eq!(out, counts(1, 0, 1));
     assert!(
-        matches!(outcome_of(&stored_report(&store), A1), ActionOutcome::Failed { error } if error.contains("throttled"))
+        matches!(outcome_of(&stored_report(deps.runs.store()), A1), ActionOutcome::Failed { error } if error.contains("throttled"))
     );
-    assert_eq!(*iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
+    assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
 }
 
 #[tokio::test]
@@ -411,14 +438,15 @@ async fn key_that_does_not_read_back_inactive_is_a_failure() {
     iam.sticky_keys.lock().unwrap().push(C1.into());
     let store = store_with(&report(Mode::Approve));
 
-    let out = handle(&iam, &store, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
 
     assert_eq!(out, counts(0, 0, 1));
     assert!(matches!(
-        outcome_of(&stored_report(&store), C1),
+        outcome_of(&stored_report(deps.runs.store()), C1),
         ActionOutcome::Failed { error } if error.contains("did not read back Inactive")
     ));
-    assert_eq!(status(&iam, "carol", C1), Some(KeyStatus::Active));
+    assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Active));
 }
 
 #[tokio::test]
@@ -426,14 +454,15 @@ async fn auto_mode_without_decision_deactivates_the_whole_plan() {
     let iam = FakeIam::with_users(users());
     let store = store_with(&report(Mode::Auto));
 
-    let out = handle(&iam, &store, now(), event(None)).await.unwrap();
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(None)).await.unwrap();
 
     assert_eq!(out, counts(4, 0, 0));
     for (u, k) in [("alice", A1), ("bob", B1), ("bob", B2), ("carol", C1)] {
-        assert_eq!(status(&iam, u, k), Some(KeyStatus::Inactive), "{u}/{k}");
+        assert_eq!(status(&deps.iam, u, k), Some(KeyStatus::Inactive), "{u}/{k}");
     }
-    assert_eq!(status(&iam, "alice", A2), Some(KeyStatus::Active), "not in the plan");
-    let recorded = stored_report(&store).decision.unwrap();
+    assert_eq!(status(&deps.iam, "alice", A2), Some(KeyStatus::Active), "not in the plan");
+    let recorded = stored_report(deps.runs.store()).decision.unwrap();
     assert_eq!(recorded.decided_by, Approver::Automatic);
     assert_eq!(recorded.decided_at, now());
     assert_eq!(recorded.approved.len(), 4);
@@ -445,12 +474,13 @@ async fn approve_mode_without_decision_is_refused_and_touches_nothing() {
     let before = report(Mode::Approve);
     let store = store_with(&before);
 
-    let err = handle(&iam, &store, now(), event(None)).await.unwrap_err();
+    let deps = deps(iam, store);
+    let err = handle(&deps, now(), event(None)).await.unwrap_err();
 
     assert_eq!(err.error_name(), INVALID_INPUT);
     assert!(err.to_string().contains("no decision"), "{err}");
-    assert_nothing_touched(&iam);
-    assert_eq!(stored_report(&store), before);
+    assert_nothing_touched(&deps.iam);
+    assert_eq!(stored_report(deps.runs.store()), before);
 }
 
 #[tokio::test]
@@ -461,12 +491,13 @@ async fn report_mode_deactivates_nothing_with_or_without_decision() {
         assert_eq!(before.evaluation.plan.status, PlanStatus::ReportOnly);
         let store = store_with(&before);
 
-        let err = handle(&iam, &store, now(), event(d.as_ref())).await.unwrap_err();
+        let deps = deps(iam, store);
+        let err = handle(&deps, now(), event(d.as_ref())).await.unwrap_err();
 
         assert_eq!(err.error_name(), INVALID_INPUT);
         assert!(err.to_string().contains("report-only"), "{err}");
-        assert_nothing_touched(&iam);
-        assert_eq!(stored_report(&store), before);
+        assert_nothing_touched(&deps.iam);
+        assert_eq!(stored_report(deps.runs.store()), before);
     }
 }
 
@@ -481,11 +512,12 @@ async fn plan_over_the_cap_deactivates_nothing_even_in_auto_mode() {
     assert_eq!(r.evaluation.plan.status, PlanStatus::CapExceeded { planned: 4, cap: 3 });
     let store = store_with(&r);
 
-    let err = handle(&iam, &store, now(), event(None)).await.unwrap_err();
+    let deps = deps(iam, store);
+    let err = handle(&deps, now(), event(None)).await.unwrap_err();
 
     assert_eq!(err.error_name(), INVALID_INPUT);
     assert!(err.to_string().contains("over the cap"), "{err}");
-    assert_nothing_touched(&iam);
+    assert_nothing_touched(&deps.iam);
 }
 
 #[tokio::test]
@@ -493,15 +525,15 @@ async fn decision_on_an_automatic_plan_is_refused() {
     let iam = FakeIam::with_users(users());
     let store = store_with(&report(Mode::Auto));
 
-    let err = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
+    let deps = deps(iam, store);
+    let err = handle(&deps, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
 
     assert_eq!(err.error_name(), INVALID_INPUT);
-    assert_nothing_touched(&iam);
+    assert_nothing_touched(&deps.iam);
 }
 
 #[tokio::test]
 async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
-    let iam = FakeIam::with_users(users());
     let missing = FakeStore::default();
     let garbage = FakeStore::default();
     garbage.objects.lock().unwrap().insert((BUCKET.into(), REPORT_KEY.into()), b"{not json".to_vec());
@@ -510,12 +542,13 @@ async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
     let misplaced = store_with(&other);
 
     for store in [missing, garbage, misplaced] {
-        let err = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
+        let deps = deps(FakeIam::with_users(users()), store);
+        let err = handle(&deps, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
         assert_eq!(err.error_name(), RUN_STATE_INVALID, "{err}");
         assert!(err.to_string().contains(REPORT_KEY), "{err}");
-        assert!(matches!(err, DeactivateError::RunStateInvalid { .. }));
+        assert!(matches!(err, DeactivateError::Runs(RunStoreError::Invalid { .. })));
+        assert_nothing_touched(&deps.iam);
     }
-    assert_nothing_touched(&iam);
 }
 
 #[tokio::test]
@@ -524,10 +557,11 @@ async fn broken_bucket_is_an_aws_error_and_touches_nothing() {
     let store = store_with(&report(Mode::Approve));
     *store.broken.lock().unwrap() = true;
 
-    let err = handle(&iam, &store, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
+    let deps = deps(iam, store);
+    let err = handle(&deps, now(), event(Some(&decision(&[("alice", A1)])))).await.unwrap_err();
 
     assert_eq!(err.error_name(), keyward_core::errors::AWS_CALL_FAILED);
-    assert_nothing_touched(&iam);
+    assert_nothing_touched(&deps.iam);
 }
 
 /// Every sample in `events/deactivate/`: `approved.json` against a run awaiting approval, `auto.json`
@@ -544,16 +578,17 @@ async fn every_sample_event_behaves() {
         let mode = if sample.get("decision").is_some() { Mode::Approve } else { Mode::Auto };
         let store = store_with(&report(mode));
 
-        let result = handle(&iam, &store, now(), sample).await;
+        let deps = deps(iam, store);
+        let result = handle(&deps, now(), sample).await;
 
         if name.starts_with("invalid-") {
             let err = result.err().unwrap_or_else(|| panic!("{name} was accepted"));
             assert_eq!(err.error_name(), INVALID_INPUT, "{name}: {err}");
-            assert_nothing_touched(&iam);
+            assert_nothing_touched(&deps.iam);
         } else {
             let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(out.deactivated > 0 && out.failed == 0, "{name}: {out:?}");
-            assert_eq!(stored_report(&store).actions.len(), out.deactivated + out.skipped, "{name}");
+            assert_eq!(stored_report(deps.runs.store()).actions.len(), out.deactivated + out.skipped, "{name}");
         }
         seen += 1;
     }

@@ -5,16 +5,17 @@
 
 use aws_sdk_iam::types::StatusType;
 use chrono::{Duration, Utc};
-use deactivate::handler::handle;
+use deactivate::handler::{Deps, Settings, handle};
 use keyward_aws::iam::IamAdapter;
 use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
-use keyward_core::config::{MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
+use keyward_core::config::{Config, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::model::{AccessKey, KeyRef, KeyStatus, User};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::run_report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_store::RunStore;
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports";
@@ -25,8 +26,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let iam_client = aws_sdk_iam::Client::new(&sdk);
-    let s3_client =
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3_client = moto.create_report_bucket(BUCKET).await;
 
     // GIVEN a user without MFA and with two active keys in moto
     let created = iam_client.create_user().user_name("dora").send().await.unwrap().user.unwrap();
@@ -93,7 +93,6 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
     };
     let report = RunReport { decision: Some(decision.clone()), ..report };
     let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
-    s3_client.create_bucket().bucket(BUCKET).send().await.unwrap();
     s3_client
         .put_object()
         .bucket(BUCKET)
@@ -105,9 +104,9 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
 
     // WHEN deactivate runs with that decision
     let event = json!({"run": run, "decision": decision});
-    let iam = IamAdapter::new(&sdk, 50.0);
-    let store = S3Store::new(&sdk);
-    let out = handle(&iam, &store, BUCKET, Utc::now(), event).await.unwrap();
+    let settings = Settings::from_config(&Config { report_bucket: Some(BUCKET.into()), ..Config::default() }).unwrap();
+    let deps = Deps { iam: IamAdapter::new(&sdk, 50.0), runs: RunStore::new(S3Store::new(&sdk), BUCKET), settings };
+    let out = handle(&deps, Utc::now(), event).await.unwrap();
 
     // THEN exactly that key is Inactive in moto, the other still Active
     assert_eq!((out.deactivated, out.skipped, out.failed), (1, 0, 0), "{out:?}");

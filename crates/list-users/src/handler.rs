@@ -3,17 +3,52 @@
 //! A plain async function over the [`Iam`] and [`ObjectStore`] ports.
 
 use chrono::{DateTime, Utc};
-use keyward_core::config::{Config, Screening};
+use keyward_core::config::{Config, ConfigError, PolicyConfig, Screening, vars};
 use keyward_core::contracts::{
-    BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, RunRef, UserBatch, account_of_arn, decode,
+    BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, UserBatch, account_of_arn, decode,
 };
 use keyward_core::credential_report::{self, CredentialReportError, CredentialReportRow};
-use keyward_core::errors::{self, NamedError};
+use keyward_core::errors::NamedError;
 use keyward_core::ports::{Iam, ObjectStore, PortError};
 use keyward_core::run_report::calls_since;
+use keyward_core::run_store::{RunStore, RunStoreError};
 use keyward_core::screening;
 use keyward_core::screening::batch_items;
-use serde::Serialize;
+
+/// What list-users reads from the configuration, resolved once at init by [`Settings::from_config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `KEYWARD_REPORT_BUCKET`: where the run's state goes.
+    pub report_bucket: String,
+    /// `SCREENING`: with the credential report, or every user live.
+    pub screening: Screening,
+    /// The policy the screening keeps candidates for.
+    pub policy: PolicyConfig,
+    /// `BATCH_SIZE`: users per Map item, at least 1.
+    pub batch_size: usize,
+}
+
+impl Settings {
+    /// The settings of `config`; `InvalidConfig` if the report bucket is not set.
+    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
+            screening: config.screening,
+            policy: config.policy.clone(),
+            batch_size: usize::try_from(config.batch_size).unwrap_or(usize::MAX).max(1),
+        })
+    }
+}
+
+/// Ports and settings, built once per instance in `main.rs`.
+pub struct Deps<I, S> {
+    /// IAM (ListUsers, the credential report).
+    pub iam: I,
+    /// The run's state in the report bucket.
+    pub runs: RunStore<S>,
+    /// What this function reads from the configuration.
+    pub settings: Settings,
+}
 
 /// Why list-users failed. Each maps to a stable error name.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +62,9 @@ pub enum ListUsersError {
     /// The credential report could not be parsed: `CredentialReportInvalid`.
     #[error(transparent)]
     CredentialReport(#[from] CredentialReportError),
-    /// A run-state object could not be encoded: `RunStateInvalid`.
-    #[error("could not encode {key}: {message}")]
-    Encode { key: String, message: String },
+    /// A run-state object could not be written: `RunStateInvalid`, or the S3 call's name.
+    #[error(transparent)]
+    Runs(#[from] RunStoreError),
 }
 
 impl NamedError for ListUsersError {
@@ -38,39 +73,38 @@ impl NamedError for ListUsersError {
             ListUsersError::InvalidEvent(e) => e.error_name(),
             ListUsersError::Aws(e) => e.error_name(),
             ListUsersError::CredentialReport(e) => e.error_name(),
-            ListUsersError::Encode { .. } => errors::RUN_STATE_INVALID,
+            ListUsersError::Runs(e) => e.error_name(),
         }
     }
 }
 
-/// Lists and screens the account's users and writes the run's batches (to `bucket`, the configured
-/// report bucket) and listing. Nothing is written when any IAM call or the report parse fails.
+/// Lists and screens the account's users and writes the run's batches and listing to the report
+/// bucket. Nothing is written when any IAM call or the report parse fails. `now` is unused: the
+/// screening is as of the execution's start (`evaluated_at`), the same instant for every state.
 pub async fn handle<I: Iam, S: ObjectStore>(
-    iam: &I,
-    store: &S,
-    config: &Config,
-    bucket: &str,
+    deps: &Deps<I, S>,
+    _now: DateTime<Utc>,
     event: serde_json::Value,
 ) -> Result<ListUsersOutput, ListUsersError> {
+    let Deps { iam, runs, settings } = deps;
     let input: ListUsersInput = decode(event)?;
-    let run = RunRef { bucket: bucket.to_owned(), execution_name: input.execution_name };
+    let run = runs.run(input.execution_name);
     // The adapter lives across warm invocations: count only this invocation's calls.
     let calls_before = iam.api_calls();
 
     let names: Vec<String> = iam.list_users().await?.into_iter().map(|u| u.name).collect();
-    let (screened, report) = match config.screening {
+    let (screened, report) = match settings.screening {
         Screening::CredentialReport => {
             let report = iam.credential_report().await?;
             let rows = credential_report::parse_bytes(&report.csv)?;
-            let screened = screening::screen(&rows, &names, &config.policy, input.evaluated_at);
+            let screened = screening::screen(&rows, &names, &settings.policy, input.evaluated_at);
             (screened, Some(ParsedReport { rows, generated_at: report.generated_at }))
         }
         Screening::Live => (screening::all_candidates(&names), None),
     };
 
-    let batch_size = usize::try_from(config.batch_size).unwrap_or(usize::MAX).max(1);
     let batches: Vec<UserBatch> = (0u32..)
-        .zip(screened.candidates.chunks(batch_size))
+        .zip(screened.candidates.chunks(settings.batch_size))
         .map(|(index, chunk)| UserBatch { index, users: chunk.iter().map(|c| c.user.clone()).collect() })
         .collect();
     // The report's facts about each batch's users, so check-user reads live only what must be fresh
@@ -85,20 +119,20 @@ pub async fn handle<I: Iam, S: ObjectStore>(
     let listing = Listing {
         account_id: input.execution_id.as_deref().and_then(account_of_arn),
         users_listed: names.len(),
-        screening: config.screening,
+        screening: settings.screening,
         candidates: screened.candidates,
         deleted_since_report: screened.deleted_since_report,
         report_generated_at,
         api_calls: calls_since(&calls_before, &iam.api_calls()),
     };
 
-    put_json(store, &run.bucket, &run.listing_key(), &listing).await?;
+    runs.put_json(&run, &run.listing_key(), &listing).await?;
     let batches_key = run.batches_key();
-    put_json(store, &run.bucket, &batches_key, &items).await?;
+    runs.put_json(&run, &batches_key, &items).await?;
 
     tracing::info!(
         execution = %run.execution_name,
-        screening = ?config.screening,
+        screening = ?settings.screening,
         users_listed = listing.users_listed,
         candidates = listing.candidates.len(),
         batches = items.len(),
@@ -120,16 +154,4 @@ pub async fn handle<I: Iam, S: ObjectStore>(
 struct ParsedReport {
     rows: Vec<CredentialReportRow>,
     generated_at: Option<DateTime<Utc>>,
-}
-
-async fn put_json<S: ObjectStore, T: Serialize>(
-    store: &S,
-    bucket: &str,
-    key: &str,
-    value: &T,
-) -> Result<(), ListUsersError> {
-    let body = serde_json::to_vec(value)
-        .map_err(|e| ListUsersError::Encode { key: key.to_owned(), message: e.to_string() })?;
-    store.put(bucket, key, body).await?;
-    Ok(())
 }

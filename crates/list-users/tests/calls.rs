@@ -1,9 +1,7 @@
 //! list-users' IAM calls through the real IAM adapter over aws-smithy-mocks: screening an account
-//! of N users costs at most 3 + ⌈N/1000⌉ IAM calls (DESIGN.md §8), however many users are
+//! of N users costs at most 3 + ⌈N/1000⌉ IAM calls (docs/architecture.md, "The IAM call budget"), however many users are
 //! candidates, because the credential report does the screening.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput;
@@ -16,10 +14,11 @@ use keyward_aws::iam::IamAdapter;
 use keyward_core::config::Config;
 use keyward_core::contracts::Listing;
 use keyward_core::fakes::FakeStore;
+use keyward_core::fixtures::*;
 use keyward_core::model::User;
-use list_users::handler::handle;
+use keyward_core::run_store::RunStore;
+use list_users::handler::{Deps, Settings, handle};
 use serde_json::json;
-use support::*;
 
 const BUCKET: &str = "keyward-reports-test";
 const EXEC: &str = "keyward-2026-11-21";
@@ -88,17 +87,18 @@ async fn screening_2500_users_costs_at_most_three_calls_plus_one_per_thousand_us
     }));
     let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules.iter().collect::<Vec<_>>());
     let iam = IamAdapter::from_client(client, 10.0);
-    let store = FakeStore::default();
     let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
+    let settings = Settings::from_config(&config).unwrap();
+    let deps = Deps { iam, runs: RunStore::new(FakeStore::default(), BUCKET), settings };
 
     // WHEN list-users screens the account
-    let out =
-        handle(&iam, &store, &config, BUCKET, json!({"execution_name": EXEC, "evaluated_at": now()})).await.unwrap();
+    let out = handle(&deps, now(), json!({"execution_name": EXEC, "evaluated_at": now()})).await.unwrap();
 
     // THEN 250 candidates cost 6 IAM calls: 3 ListUsers pages, 2 GenerateCredentialReport, 1
     // GetCredentialReport, within 3 + ⌈2500/1000⌉
     assert_eq!((out.users_listed, out.candidates), (USERS, USERS / 10));
-    let listing: Listing = serde_json::from_value(store.json(&format!("runs/{EXEC}/listing.json")).unwrap()).unwrap();
+    let listing: Listing =
+        serde_json::from_value(deps.runs.store().json(&format!("runs/{EXEC}/listing.json")).unwrap()).unwrap();
     let iam_calls: u64 = listing.api_calls.iter().filter(|(op, _)| op.starts_with("iam:")).map(|(_, n)| n).sum();
     assert_eq!(iam_calls, 6, "{:?}", listing.api_calls);
     assert!(iam_calls <= 3 + USERS.div_ceil(1000) as u64);

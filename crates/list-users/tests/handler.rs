@@ -2,8 +2,6 @@
 //! S3 prefix, and the error names Step Functions sees.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::path::PathBuf;
 
 use keyward_core::config::{Config, MfaScope, Screening};
@@ -12,10 +10,11 @@ use keyward_core::contracts::ScreenReason;
 use keyward_core::contracts::{BatchItem, UserBatch};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::fixtures::*;
 use keyward_core::model::User;
-use list_users::handler::handle;
+use keyward_core::run_store::RunStore;
+use list_users::handler::{Deps, Settings, handle};
 use serde_json::{Value, json};
-use support::*;
 
 const BUCKET: &str = "keyward-reports-test";
 const EXEC: &str = "keyward-2026-11-21";
@@ -45,6 +44,15 @@ fn listing(store: &FakeStore) -> Listing {
     serde_json::from_value(store.json(&format!("runs/{EXEC}/listing.json")).expect("listing.json written")).unwrap()
 }
 
+fn settings(config: &Config) -> Settings {
+    Settings::from_config(&Config { report_bucket: Some(BUCKET.into()), ..config.clone() }).unwrap()
+}
+
+/// list-users over `iam` and an empty report bucket, configured by `config`.
+fn deps(iam: FakeIam, config: &Config) -> Deps<FakeIam, FakeStore> {
+    Deps { iam, runs: RunStore::new(FakeStore::default(), BUCKET), settings: settings(config) }
+}
+
 fn live(batch_size: u32) -> Config {
     Config { screening: Screening::Live, batch_size, ..Config::default() }
 }
@@ -59,13 +67,13 @@ async fn report_screening_checks_only_users_the_policy_could_report() {
     let newcomer = user("newcomer");
     let in_report = [compliant.clone(), old_key.clone(), no_mfa_console.clone()];
     let iam = account(vec![compliant, old_key, no_mfa_console, newcomer], &in_report);
-    let store = FakeStore::default();
 
     // WHEN list-users runs in the default (report) screening
-    let out = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &Config::default());
+    let out = handle(&deps, now(), event()).await.unwrap();
 
     // THEN exactly the three users the policy could report are candidates, with their reasons
-    let listing = listing(&store);
+    let listing = listing(deps.runs.store());
     let candidates: Vec<(&str, &[ScreenReason])> =
         listing.candidates.iter().map(|c| (c.user.as_str(), c.reasons.as_slice())).collect();
     assert_eq!(
@@ -77,7 +85,7 @@ async fn report_screening_checks_only_users_the_policy_could_report() {
         ]
     );
     assert_eq!(
-        batches(&store),
+        batches(deps.runs.store()),
         vec![UserBatch { index: 0, users: vec!["console-no-mfa".into(), "newcomer".into(), "old-key".into()] }]
     );
     assert_eq!(listing.users_listed, 4);
@@ -101,14 +109,14 @@ async fn report_screening_hands_check_user_the_report_facts_in_each_batch_item()
     let iam = account(vec![no_mfa_console.clone(), old_key.clone(), user("newcomer")], &[no_mfa_console, old_key]);
     let generated_at = now() - chrono::Duration::hours(1);
     *iam.report_generated_at.lock().unwrap() = Some(generated_at);
-    let store = FakeStore::default();
     let config = Config { batch_size: 2, ..Config::default() };
 
     // WHEN list-users runs
-    handle(&iam, &store, &config, BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &config);
+    handle(&deps, now(), event()).await.unwrap();
 
     // THEN each item carries the facts of its users that have a row, as the report had them
-    let items = items(&store);
+    let items = items(deps.runs.store());
     assert_eq!(items[0].users, vec!["console-no-mfa".to_owned(), "newcomer".to_owned()]);
     let first = items[0].report.as_ref().expect("batch 0 has a user with a row");
     assert_eq!(first.generated_at, generated_at);
@@ -118,7 +126,7 @@ async fn report_screening_hands_check_user_the_report_facts_in_each_batch_item()
     assert_eq!(old.keys.iter().map(|k| k.created).collect::<Vec<_>>(), vec![days_ago(200), days_ago(5)]);
     assert_eq!(old.keys[0].last_used.as_ref().map(|u| u.at), Some(days_ago(30)));
     assert_eq!(old.keys[1].last_used, None);
-    assert_eq!(listing(&store).report_generated_at, Some(generated_at));
+    assert_eq!(listing(deps.runs.store()).report_generated_at, Some(generated_at));
 }
 
 #[tokio::test]
@@ -126,45 +134,46 @@ async fn no_report_facts_without_the_report_generation_time_or_under_live_screen
     let no_mfa_console = no_mfa(user("console-no-mfa"), true);
     // IAM did not say when the report was generated: check-user reads everyone fully live
     let iam = account(vec![no_mfa_console.clone()], &[no_mfa_console]);
-    let store = FakeStore::default();
-    let out = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &Config::default());
+    let out = handle(&deps, now(), event()).await.unwrap();
     assert_eq!(out.candidates, 1);
-    assert_eq!(listing(&store).report_generated_at, None);
-    assert!(items(&store).iter().all(|i| i.report.is_none()));
+    assert_eq!(listing(deps.runs.store()).report_generated_at, None);
+    assert!(items(deps.runs.store()).iter().all(|i| i.report.is_none()));
     // SCREENING=live never reads the report at all
-    *iam.report_generated_at.lock().unwrap() = Some(now());
-    let live_store = FakeStore::default();
-    handle(&iam, &live_store, &live(50), BUCKET, event()).await.unwrap();
-    assert!(items(&live_store).iter().all(|i| i.report.is_none()));
+    *deps.iam.report_generated_at.lock().unwrap() = Some(now());
+    let deps = Deps { settings: settings(&live(50)), runs: RunStore::new(FakeStore::default(), BUCKET), ..deps };
+    handle(&deps, now(), event()).await.unwrap();
+    assert!(items(deps.runs.store()).iter().all(|i| i.report.is_none()));
 }
 
 #[tokio::test]
 async fn mfa_scope_all_makes_programmatic_users_without_mfa_candidates() {
     let svc = no_mfa(with_keys(user("svc-ci"), vec![key("AKIASVC", 5, Some(1))]), false);
     let iam = account(vec![svc.clone()], &[svc]);
-    let store = FakeStore::default();
 
-    let console_only = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &Config::default());
+    let console_only = handle(&deps, now(), event()).await.unwrap();
     assert_eq!(console_only.candidates, 0);
 
     let mut all = Config::default();
     all.policy.mfa_scope = MfaScope::All;
-    let out = handle(&iam, &store, &all, BUCKET, event()).await.unwrap();
+    let deps = Deps { settings: settings(&all), ..deps };
+    let out = handle(&deps, now(), event()).await.unwrap();
     assert_eq!(out.candidates, 1);
-    assert_eq!(listing(&store).candidates[0].reasons, vec![ScreenReason::NoMfa]);
+    assert_eq!(listing(deps.runs.store()).candidates[0].reasons, vec![ScreenReason::NoMfa]);
 }
 
 #[tokio::test]
 async fn candidates_are_batched_by_batch_size_with_consecutive_indexes() {
     let users: Vec<User> = (1..=7).map(|n| user(&format!("user-{n}"))).collect();
     let iam = FakeIam::with_users(users);
-    let store = FakeStore::default();
 
-    let out = handle(&iam, &store, &live(3), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &live(3));
+    let out = handle(&deps, now(), event()).await.unwrap();
 
     let names = |ns: &[u32]| ns.iter().map(|n| format!("user-{n}")).collect::<Vec<_>>();
     assert_eq!(
-        batches(&store),
+        batches(deps.runs.store()),
         vec![
             UserBatch { index: 0, users: names(&[1, 2, 3]) },
             UserBatch { index: 1, users: names(&[4, 5, 6]) },
@@ -177,45 +186,45 @@ async fn candidates_are_batched_by_batch_size_with_consecutive_indexes() {
 #[tokio::test]
 async fn a_batch_size_dividing_the_candidates_leaves_no_empty_batch() {
     let iam = FakeIam::with_users((1..=4).map(|n| user(&format!("u{n}"))));
-    let store = FakeStore::default();
-    let out = handle(&iam, &store, &live(2), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &live(2));
+    let out = handle(&deps, now(), event()).await.unwrap();
     assert_eq!(out.batches, 2);
-    assert!(batches(&store).iter().all(|b| b.users.len() == 2));
+    assert!(batches(deps.runs.store()).iter().all(|b| b.users.len() == 2));
 }
 
 #[tokio::test]
 async fn empty_account_writes_an_empty_batches_array_and_has_no_candidates() {
     let iam = account(vec![], &[]);
-    let store = FakeStore::default();
 
-    let out = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &Config::default());
+    let out = handle(&deps, now(), event()).await.unwrap();
 
     assert!(!out.has_candidates);
     assert_eq!((out.users_listed, out.candidates, out.batches), (0, 0, 0));
-    assert_eq!(store.json(&format!("runs/{EXEC}/batches.json")), Some(json!([])));
-    assert_eq!(listing(&store).users_listed, 0);
+    assert_eq!(deps.runs.store().json(&format!("runs/{EXEC}/batches.json")), Some(json!([])));
+    assert_eq!(listing(deps.runs.store()).users_listed, 0);
 }
 
 #[tokio::test]
 async fn compliant_account_has_no_candidates() {
     let alice = with_keys(user("alice"), vec![key("AKIAALICE", 3, Some(0))]);
     let iam = account(vec![alice.clone()], &[alice]);
-    let store = FakeStore::default();
-    let out = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &Config::default());
+    let out = handle(&deps, now(), event()).await.unwrap();
     assert!(!out.has_candidates);
     assert_eq!(out.users_listed, 1);
-    assert_eq!(batches(&store), vec![]);
+    assert_eq!(batches(deps.runs.store()), vec![]);
 }
 
 #[tokio::test]
 async fn live_screening_checks_every_user_without_the_credential_report() {
     // GIVEN compliant users and no credential report at all
     let iam = FakeIam::with_users([user("alice"), with_keys(user("bob"), vec![key("AKIABOB", 1, Some(0))])]);
-    let store = FakeStore::default();
 
-    let out = handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &live(50));
+    let out = handle(&deps, now(), event()).await.unwrap();
 
-    let listing = listing(&store);
+    let listing = listing(deps.runs.store());
     assert_eq!(out.candidates, 2);
     assert_eq!(listing.screening, Screening::Live);
     assert!(listing.candidates.iter().all(|c| c.reasons == vec![ScreenReason::Live]));
@@ -225,12 +234,12 @@ async fn live_screening_checks_every_user_without_the_credential_report() {
 #[tokio::test]
 async fn unavailable_credential_report_is_named_and_writes_nothing() {
     let iam = FakeIam::with_users([user("alice")]);
-    let store = FakeStore::default();
 
-    let err = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap_err();
+    let deps = deps(iam, &Config::default());
+    let err = handle(&deps, now(), event()).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_UNAVAILABLE);
-    assert!(store.objects.lock().unwrap().is_empty());
+    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -239,21 +248,21 @@ async fn malformed_credential_report_names_line_and_column_and_writes_nothing() 
     let iam = FakeIam::with_users([alice.clone()]);
     let report = credential_report(&[alice]).replace("alice,arn:aws:iam::123456789012:user/alice,", "alice,,");
     *iam.report.lock().unwrap() = Some(report.into_bytes());
-    let store = FakeStore::default();
 
-    let err = handle(&iam, &store, &Config::default(), BUCKET, event()).await.unwrap_err();
+    let deps = deps(iam, &Config::default());
+    let err = handle(&deps, now(), event()).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_INVALID);
     let message = err.to_string();
     assert!(message.contains("line 3") && message.contains("column arn"), "{message}");
-    assert!(store.objects.lock().unwrap().is_empty());
+    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn report_that_is_not_a_credential_report_is_invalid() {
     let iam = FakeIam::with_users([user("alice")]);
     *iam.report.lock().unwrap() = Some(b"<html>Service Unavailable</html>\n".to_vec());
-    let err = handle(&iam, &FakeStore::default(), &Config::default(), BUCKET, event()).await.unwrap_err();
+    let err = handle(&deps(iam, &Config::default()), now(), event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_INVALID);
     assert!(err.to_string().contains("line 1"), "{err}");
 }
@@ -261,43 +270,43 @@ async fn report_that_is_not_a_credential_report_is_invalid() {
 #[tokio::test]
 async fn unwritable_bucket_is_aws_call_failed() {
     let iam = FakeIam::with_users([user("alice")]);
-    let store = FakeStore::default();
-    *store.broken.lock().unwrap() = true;
-    let err = handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap_err();
+    let deps = deps(iam, &live(50));
+    *deps.runs.store().broken.lock().unwrap() = true;
+    let err = handle(&deps, now(), event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::AWS_CALL_FAILED);
 }
 
 #[tokio::test]
 async fn run_points_at_the_configured_bucket_and_execution() {
     let iam = FakeIam::with_users([user("alice")]);
-    let store = FakeStore::default();
-    let out = handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap();
+    let deps = deps(iam, &live(50));
+    let out = handle(&deps, now(), event()).await.unwrap();
     assert_eq!(out.run.bucket, BUCKET);
     assert_eq!(out.run.execution_name, EXEC);
     assert_eq!(out.batches_key, format!("runs/{EXEC}/batches.json"));
-    let objects = store.objects.lock().unwrap();
+    let objects = deps.runs.store().objects.lock().unwrap();
     assert!(objects.keys().all(|(bucket, key)| bucket == BUCKET && key.starts_with(&format!("runs/{EXEC}/"))));
 }
 
 #[tokio::test]
 async fn api_calls_count_only_this_invocation_on_a_warm_adapter() {
     let iam = FakeIam::with_users([user("alice")]);
-    let store = FakeStore::default();
-    handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap();
-    handle(&iam, &store, &live(50), BUCKET, event()).await.unwrap();
-    assert_eq!(listing(&store).api_calls.get("iam:ListUsers"), Some(&1));
+    let deps = deps(iam, &live(50));
+    handle(&deps, now(), event()).await.unwrap();
+    handle(&deps, now(), event()).await.unwrap();
+    assert_eq!(listing(deps.runs.store()).api_calls.get("iam:ListUsers"), Some(&1));
 }
 
 #[tokio::test]
 async fn malformed_event_is_invalid_input_not_a_type_name() {
     let iam = FakeIam::with_users([user("alice")]);
-    let store = FakeStore::default();
+    let deps = deps(iam, &live(50));
     for bad in [json!({}), json!("scheduled"), json!({"execution_name": EXEC, "evaluated_at": "yesterday"})] {
-        let err = handle(&iam, &store, &live(50), BUCKET, bad.clone()).await.unwrap_err();
+        let err = handle(&deps, now(), bad.clone()).await.unwrap_err();
         assert_eq!(err.error_name(), errors::INVALID_INPUT, "{bad}");
         assert!(err.to_string().starts_with("invalid ListUsersInput event: "), "{err}");
     }
-    assert!(store.objects.lock().unwrap().is_empty());
+    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -309,11 +318,11 @@ async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let iam = account(vec![user("alice")], &[user("alice")]);
-        let store = FakeStore::default();
-        let result = handle(&iam, &store, &Config::default(), BUCKET, event).await;
+        let deps = deps(iam, &Config::default());
+        let result = handle(&deps, now(), event).await;
         if name.starts_with("invalid-") {
             assert_eq!(result.unwrap_err().error_name(), errors::INVALID_INPUT, "{name}");
-            assert!(store.objects.lock().unwrap().is_empty(), "{name}");
+            assert!(deps.runs.store().objects.lock().unwrap().is_empty(), "{name}");
             seen.1 += 1;
         } else {
             let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -328,13 +337,13 @@ async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
 async fn the_account_swept_is_recorded_in_the_listing() {
     // GIVEN the execution's ARN ($$.Execution.Id), which names the account
     let iam = account(vec![user("alice")], &[]);
-    let store = FakeStore::default();
     let arn = format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{EXEC}");
     let event = json!({"execution_name": EXEC, "execution_id": arn, "evaluated_at": now()});
 
     // WHEN list-users runs
-    handle(&iam, &store, &Config::default(), BUCKET, event).await.unwrap();
+    let deps = deps(iam, &Config::default());
+    handle(&deps, now(), event).await.unwrap();
 
     // THEN the listing names it, for the run report, the messages and the approval page
-    assert_eq!(listing(&store).account_id.as_deref(), Some("123456789012"));
+    assert_eq!(listing(deps.runs.store()).account_id.as_deref(), Some("123456789012"));
 }

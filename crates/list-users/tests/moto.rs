@@ -11,14 +11,15 @@ use keyward_core::config::{Config, MfaScope, Screening};
 use keyward_core::contracts::Listing;
 use keyward_core::contracts::ScreenReason;
 use keyward_core::contracts::{BatchItem, UserBatch};
-use list_users::handler::handle;
+use keyward_core::run_store::RunStore;
+use list_users::handler::{Deps, Settings, handle};
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";
 const EXEC: &str = "keyward-moto-list";
 
 /// alice has an MFA device and a key; bob has a key and no MFA; carol has nothing.
-async fn seed(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+async fn seed(moto: &MotoServer, sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     let iam = aws_sdk_iam::Client::new(sdk);
     for name in ["alice", "bob", "carol"] {
         iam.create_user().user_name(name).send().await.unwrap();
@@ -35,14 +36,17 @@ async fn seed(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .send()
         .await
         .unwrap();
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    s3
+    moto.create_report_bucket(BUCKET).await
 }
 
 async fn object(s3: &aws_sdk_s3::Client, key: &str) -> serde_json::Value {
     let output = s3.get_object().bucket(BUCKET).key(key).send().await.unwrap_or_else(|e| panic!("{key}: {e:?}"));
     serde_json::from_slice(&output.body.collect().await.unwrap().into_bytes()).unwrap()
+}
+
+fn deps(sdk: &aws_config::SdkConfig, config: &Config) -> Deps<IamAdapter, S3Store> {
+    let settings = Settings::from_config(config).unwrap();
+    Deps { iam: IamAdapter::new(sdk, 50.0), runs: RunStore::new(S3Store::new(sdk), BUCKET), settings }
 }
 
 fn event() -> serde_json::Value {
@@ -53,11 +57,11 @@ fn event() -> serde_json::Value {
 async fn report_screening_on_moto_batches_the_users_without_mfa() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    let s3 = seed(&sdk).await;
+    let s3 = seed(&moto, &sdk).await;
     let mut config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
     config.policy.mfa_scope = MfaScope::All;
 
-    let out = handle(&IamAdapter::new(&sdk, 50.0), &S3Store::new(&sdk), &config, BUCKET, event()).await.unwrap();
+    let out = handle(&deps(&sdk, &config), Utc::now(), event()).await.unwrap();
 
     let items: Vec<BatchItem> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
     assert_eq!(
@@ -80,11 +84,11 @@ async fn report_screening_on_moto_batches_the_users_without_mfa() {
 async fn live_screening_on_moto_batches_every_user_without_the_report() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    let s3 = seed(&sdk).await;
+    let s3 = seed(&moto, &sdk).await;
     let config =
         Config { report_bucket: Some(BUCKET.into()), screening: Screening::Live, batch_size: 2, ..Config::default() };
 
-    let out = handle(&IamAdapter::new(&sdk, 50.0), &S3Store::new(&sdk), &config, BUCKET, event()).await.unwrap();
+    let out = handle(&deps(&sdk, &config), Utc::now(), event()).await.unwrap();
 
     let items: Vec<BatchItem> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
     assert!(items.iter().all(|i| i.report.is_none()), "no report, no facts");

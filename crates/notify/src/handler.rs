@@ -2,35 +2,69 @@
 //! and delivers it. SNS is the channel of record: a failed publish fails the invocation (an approval
 //! request must never be lost silently). Slack is best effort once SNS has the message.
 //!
-//! For an approval request (DESIGN.md §5) the handler draws a fresh 256-bit approval id, stores the
+//! For an approval request (docs/architecture.md, "Approval") the handler draws a fresh 256-bit approval id, stores the
 //! task token in the approvals table under the id's SHA-256 *before* anything is sent, and puts the
 //! id only in the link and in the Slack buttons. Neither the id nor the task token is logged or
 //! returned.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::approval_id::ApprovalId;
-use keyward_core::config::{Config, ConfigError, vars};
+use keyward_core::config::{Config, ConfigError, Secret, vars};
 use keyward_core::contracts::{InvalidEvent, NotifyEvent, NotifyOutput, RunRef, decode};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::message::{self, Message};
 use keyward_core::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, ObjectStore, PortError, Randomness, Slack, Topic,
 };
-use keyward_core::run_report::RunReport;
+use keyward_core::run_store::{RunStore, RunStoreError};
 use serde_json::Value;
 
-/// The outside world notify talks to.
-pub struct NotifyPorts<T, S, K, A, R> {
+/// What notify reads from the configuration, resolved once at init by [`Settings::from_config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `KEYWARD_REPORT_BUCKET`: where the run reports are.
+    pub report_bucket: String,
+    /// `KEYWARD_TOPIC_ARN`: the SNS topic, the channel of record.
+    pub topic_arn: String,
+    /// `KEYWARD_APPROVALS_TABLE`: where approval requests are stored.
+    pub approvals_table: String,
+    /// `KEYWARD_APPROVAL_BASE_URL`: the approval function's URL, the base of every approval link.
+    pub approval_base_url: String,
+    /// `APPROVAL_TIMEOUT_SECONDS`: how long an approval request stays open.
+    pub approval_timeout_seconds: u32,
+    /// `SLACK_WEBHOOK_URL`: where messages also go, when set.
+    pub slack_webhook_url: Option<Secret>,
+}
+
+impl Settings {
+    /// The settings of `config`; `InvalidConfig` naming the first of the report bucket, the topic,
+    /// the approvals table and the approval base URL that is not set.
+    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
+            topic_arn: Config::require(&config.topic_arn, vars::TOPIC_ARN)?.to_owned(),
+            approvals_table: Config::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned(),
+            approval_base_url: Config::require(&config.approval_base_url, vars::APPROVAL_BASE_URL)?.to_owned(),
+            approval_timeout_seconds: config.approval_timeout_seconds,
+            slack_webhook_url: config.slack_webhook_url.clone(),
+        })
+    }
+}
+
+/// Ports and settings, built once per instance in `main.rs`.
+pub struct Deps<T, S, K, A, R> {
     /// SNS, the channel of record.
     pub topic: T,
-    /// The report bucket (run reports are read from it).
-    pub store: S,
+    /// The run reports in the report bucket.
+    pub runs: RunStore<S>,
     /// The Slack incoming webhook.
     pub slack: K,
     /// The approvals table (task tokens, keyed by the approval id's hash).
     pub approvals: A,
     /// The source of approval ids and form nonces.
     pub random: R,
+    /// What this function reads from the configuration.
+    pub settings: Settings,
 }
 
 /// Why notify failed. Step Functions sees [`NamedError::error_name`], never this type's name.
@@ -39,13 +73,11 @@ pub enum NotifyError {
     /// The event does not match [`NotifyEvent`].
     #[error(transparent)]
     InvalidInput(#[from] InvalidEvent),
-    /// A variable this function needs is missing or not valid.
+    /// The run is outside the report bucket (`InvalidInput`), its report is missing or unreadable
+    /// (`RunStateInvalid`), or reading it failed (its name).
     #[error(transparent)]
-    InvalidConfig(#[from] ConfigError),
-    /// The run report is missing or unreadable.
-    #[error("run report s3://{bucket}/{key} {reason}")]
-    RunStateInvalid { bucket: String, key: String, reason: String },
-    /// Reading the run report, drawing randomness or storing the approval request failed.
+    Runs(#[from] RunStoreError),
+    /// Drawing randomness or storing the approval request failed.
     #[error(transparent)]
     Aws(#[from] PortError),
     /// SNS did not take the message: nobody has been told.
@@ -57,8 +89,7 @@ impl NamedError for NotifyError {
     fn error_name(&self) -> &'static str {
         match self {
             NotifyError::InvalidInput(e) => e.error_name(),
-            NotifyError::InvalidConfig(_) => errors::INVALID_CONFIG,
-            NotifyError::RunStateInvalid { .. } => errors::RUN_STATE_INVALID,
+            NotifyError::Runs(e) => e.error_name(),
             NotifyError::Aws(e) => e.error_name(),
             NotifyError::NotifyFailed(_) => errors::NOTIFY_FAILED,
         }
@@ -67,8 +98,7 @@ impl NamedError for NotifyError {
 
 /// Handles one notify invocation at `now`.
 pub async fn handle<T, S, K, A, R>(
-    ports: &NotifyPorts<T, S, K, A, R>,
-    config: &Config,
+    deps: &Deps<T, S, K, A, R>,
     now: DateTime<Utc>,
     event: Value,
 ) -> Result<NotifyOutput, NotifyError>
@@ -80,48 +110,33 @@ where
     R: Randomness,
 {
     let event: NotifyEvent = decode(event)?;
-    let topic_arn = Config::require(&config.topic_arn, vars::TOPIC_ARN)?;
-    // Only this stack's runs: the run's bucket also goes into the approval record.
-    let bucket = Config::require(&config.report_bucket, vars::REPORT_BUCKET)?;
-    if event.run().bucket != bucket {
-        return Err(NotifyError::InvalidInput(InvalidEvent {
-            contract: "NotifyEvent",
-            message: format!("run.bucket {:?} is not this stack's report bucket", event.run().bucket),
-        }));
-    }
+    // Only this stack's runs, whatever the message: the run's bucket also goes into the approval record.
+    deps.runs.check(event.run())?;
     let kind = kind_name(&event);
     let execution_name = event.run().execution_name.clone();
 
     let message = match &event {
         NotifyEvent::Clean { users_listed, evaluated_at, .. } => message::clean(*users_listed, *evaluated_at),
-        NotifyEvent::Digest { run } => message::digest(&read_report(&ports.store, run).await?, &run.report_location()),
-        NotifyEvent::Rejected { run } => {
-            message::rejected(&read_report(&ports.store, run).await?, &run.report_location())
-        }
-        NotifyEvent::Expired { run } => {
-            message::expired(&read_report(&ports.store, run).await?, &run.report_location())
-        }
-        NotifyEvent::Outcome { run } => {
-            message::outcome(&read_report(&ports.store, run).await?, &run.report_location())
-        }
-        NotifyEvent::ApprovalRequest { run, task_token } => {
-            request_approval(ports, config, now, run, task_token).await?
-        }
+        NotifyEvent::Digest { run } => message::digest(&deps.runs.read_report(run).await?, &run.report_location()),
+        NotifyEvent::Rejected { run } => message::rejected(&deps.runs.read_report(run).await?, &run.report_location()),
+        NotifyEvent::Expired { run } => message::expired(&deps.runs.read_report(run).await?, &run.report_location()),
+        NotifyEvent::Outcome { run } => message::outcome(&deps.runs.read_report(run).await?, &run.report_location()),
+        NotifyEvent::ApprovalRequest { run, task_token } => request_approval(deps, now, run, task_token).await?,
     };
 
-    let sns_message_id = ports.topic.publish(topic_arn, &message.subject, &message.text).await.map_err(|e| {
-        tracing::error!(kind, execution_name, error = %e, "SNS publish failed; nobody was notified");
-        NotifyError::NotifyFailed(e)
-    })?;
-    let slack_sent = post_to_slack(&ports.slack, config, &message, kind).await;
+    let sns_message_id =
+        deps.topic.publish(&deps.settings.topic_arn, &message.subject, &message.text).await.map_err(|e| {
+            tracing::error!(kind, execution_name, error = %e, "SNS publish failed; nobody was notified");
+            NotifyError::NotifyFailed(e)
+        })?;
+    let slack_sent = post_to_slack(&deps.slack, deps.settings.slack_webhook_url.as_ref(), &message, kind).await;
     tracing::info!(kind, execution_name, sns_message_id, slack_sent, subject = message.subject, "notified");
     Ok(NotifyOutput { sns_message_id: Some(sns_message_id), slack_sent })
 }
 
 /// Stores the pending approval (task token under the id's hash) and renders the request message.
 async fn request_approval<T, S, K, A, R>(
-    ports: &NotifyPorts<T, S, K, A, R>,
-    config: &Config,
+    deps: &Deps<T, S, K, A, R>,
     now: DateTime<Utc>,
     run: &RunRef,
     task_token: &str,
@@ -131,29 +146,29 @@ where
     A: ApprovalStore,
     R: Randomness,
 {
-    let base_url = Config::require(&config.approval_base_url, vars::APPROVAL_BASE_URL)?;
-    let report = read_report(&ports.store, run).await?;
-    let id = ApprovalId::from_random_bytes(ports.random.bytes32()?);
-    let expires_at = now + TimeDelta::seconds(i64::from(config.approval_timeout_seconds));
+    let report = deps.runs.read_report(run).await?;
+    let id = ApprovalId::from_random_bytes(deps.random.bytes32()?);
+    let expires_at = now + TimeDelta::seconds(i64::from(deps.settings.approval_timeout_seconds));
     let record = ApprovalRecord {
         id_hash: id.key_hash(),
         task_token: task_token.to_owned(),
         run: run.clone(),
-        form_nonce: hex::encode(ports.random.bytes32()?),
+        form_nonce: hex::encode(deps.random.bytes32()?),
         created_at: now,
         expires_at,
         state: ApprovalState::Pending,
     };
     // Stored before anything is sent: a link must never point at a request that does not exist.
-    ports.approvals.put_pending(&record).await?;
+    deps.approvals.put_pending(&record).await?;
     // `?id` prints only a prefix of the id's hash (ApprovalId's Debug), never the id.
     tracing::info!(approval = ?id, %expires_at, execution_name = run.execution_name, "approval request stored");
-    Ok(message::approval_request(&report, &run.report_location(), &id.link(base_url), id.expose_secret(), expires_at))
+    let link = id.link(&deps.settings.approval_base_url);
+    Ok(message::approval_request(&report, &run.report_location(), &link, id.expose_secret(), expires_at))
 }
 
 /// Posts to Slack when a webhook is configured; a failure is logged and reported as not sent.
-async fn post_to_slack(slack: &impl Slack, config: &Config, message: &Message, kind: &str) -> bool {
-    let Some(url) = &config.slack_webhook_url else { return false };
+async fn post_to_slack(slack: &impl Slack, webhook_url: Option<&Secret>, message: &Message, kind: &str) -> bool {
+    let Some(url) = webhook_url else { return false };
     match slack.post(url.expose(), &message.slack).await {
         Ok(()) => true,
         Err(e) => {
@@ -163,16 +178,6 @@ async fn post_to_slack(slack: &impl Slack, config: &Config, message: &Message, k
             false
         }
     }
-}
-
-/// Reads and parses the run report; a missing or unparseable report is [`NotifyError::RunStateInvalid`].
-async fn read_report(store: &impl ObjectStore, run: &RunRef) -> Result<RunReport, NotifyError> {
-    let key = run.report_key();
-    let invalid =
-        |reason: String| NotifyError::RunStateInvalid { bucket: run.bucket.clone(), key: key.clone(), reason };
-    let bytes = store.get(&run.bucket, &key).await?.ok_or_else(|| invalid("does not exist".to_owned()))?;
-    let report = RunReport::parse_for(&bytes, &run.execution_name).map_err(invalid)?;
-    Ok(report)
 }
 
 fn kind_name(event: &NotifyEvent) -> &'static str {

@@ -3,6 +3,9 @@
 //! stores server-side under a fresh approval id), the rejected and expired notes and the outcome.
 //! Every message goes to SNS; to Slack as well when `SLACK_WEBHOOK_URL` is set.
 //!
-//! `main.rs` wires the AWS adapters; [`handler`] holds the logic, generic over keyward-core's ports.
+//! [`handler`] holds the function in the shape all six share: `Settings` (what it reads from the
+//! configuration, resolved once at init), `Deps` (its ports, generic over keyward-core's traits,
+//! and the settings) and `handle`. `main.rs` builds them over the AWS adapters and hands `handle`
+//! to `keyward_aws::runtime::serve`. The run it is one step of: (docs/architecture.md, "The flow").
 
 pub mod handler;

@@ -1,34 +1,26 @@
 //! The notify Lambda: wiring only. Logging, configuration, the AWS clients (built once per
 //! instance) and the runtime loop; the work is in [`notify::handler`].
 
-use chrono::Utc;
 use keyward_aws::dynamodb::DynamoApprovals;
 use keyward_aws::os_random::OsRandom;
-use keyward_aws::s3::S3Store;
 use keyward_aws::slack::SlackWebhook;
-use keyward_aws::sns::SnsTopic;
-use keyward_aws::{runtime, sdk};
-use keyward_core::config::vars;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use notify::handler::{self, NotifyPorts};
-use serde_json::Value;
+use keyward_aws::{runtime, s3::S3Store, sdk, sns::SnsTopic};
+use keyward_core::run_store::RunStore;
+use notify::handler::{Deps, Settings, handle};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
-    let table = runtime::require(&config.approvals_table, vars::APPROVALS_TABLE)?;
+    let settings = Settings::from_config(&config).map_err(runtime::init_error)?;
     let sdk = sdk::sdk_config().await;
-    let ports = NotifyPorts {
+    let deps = Deps {
         topic: SnsTopic::new(&sdk),
-        store: S3Store::new(&sdk),
+        runs: RunStore::new(S3Store::new(&sdk), settings.report_bucket.clone()),
         slack: SlackWebhook::new()?,
-        approvals: DynamoApprovals::new(&sdk, table),
+        approvals: DynamoApprovals::new(&sdk, settings.approvals_table.clone()),
         random: OsRandom,
+        settings,
     };
-    let (ports, config) = (&ports, &config);
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handler::handle(ports, config, Utc::now(), event.payload).await.map_err(|e| runtime::diagnostic(&e))
-    }))
-    .await
+    runtime::serve(&deps, handle).await
 }

@@ -9,18 +9,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
+use keyward_core::config::ConfigError;
 use keyward_core::config::{Config, PolicyConfig, Screening, Secret};
 use keyward_core::contracts::RunRef;
-use keyward_core::errors::{
-    AWS_CALL_FAILED, INVALID_CONFIG, INVALID_INPUT, NOTIFY_FAILED, NamedError, RUN_STATE_INVALID,
-};
+use keyward_core::errors::{AWS_CALL_FAILED, INVALID_INPUT, NOTIFY_FAILED, NamedError, RUN_STATE_INVALID};
 use keyward_core::fakes::{CountingRandom, FakeApprovals, FakeSlack, FakeStore, FakeTopic};
 use keyward_core::message::{self, Message};
 use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
 use keyward_core::policy::evaluate;
 use keyward_core::ports::{ApprovalState, PortError, Randomness, Slack};
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
-use notify::handler::{NotifyPorts, handle};
+use keyward_core::run_store::RunStore;
+use notify::handler::{Deps, Settings, handle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -35,7 +35,7 @@ const WEBHOOK: &str = "https://hooks.slack.com/services/T000/B000/WEBHOOKSECRET"
 const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAexampleTaskToken";
 const TIMEOUT_SECONDS: u32 = 3600;
 
-type Ports<K = FakeSlack, R = CountingRandom> = NotifyPorts<FakeTopic, FakeStore, K, FakeApprovals, R>;
+type Ports<K = FakeSlack, R = CountingRandom> = Deps<FakeTopic, FakeStore, K, FakeApprovals, R>;
 
 fn now() -> DateTime<Utc> {
     "2026-11-21T06:05:00Z".parse().unwrap()
@@ -90,6 +90,7 @@ fn config(slack: bool) -> Config {
     Config {
         topic_arn: Some(TOPIC.into()),
         report_bucket: Some(BUCKET.into()),
+        approvals_table: Some("keyward-approvals".into()),
         approval_base_url: Some(BASE_URL.into()),
         approval_timeout_seconds: TIMEOUT_SECONDS,
         slack_webhook_url: slack.then(|| Secret::new(WEBHOOK)),
@@ -97,14 +98,27 @@ fn config(slack: bool) -> Config {
     }
 }
 
+/// notify over fakes, its run report in the bucket, with a Slack webhook configured.
 fn ports_with<K: Slack, R: Randomness>(slack: K, random: R) -> Ports<K, R> {
     let store = FakeStore::default();
     store.objects.lock().unwrap().insert((BUCKET.into(), REPORT_KEY.into()), serde_json::to_vec(&report()).unwrap());
-    NotifyPorts { topic: FakeTopic::default(), store, slack, approvals: FakeApprovals::default(), random }
+    Deps {
+        topic: FakeTopic::default(),
+        runs: RunStore::new(store, BUCKET),
+        slack,
+        approvals: FakeApprovals::default(),
+        random,
+        settings: Settings::from_config(&config(true)).unwrap(),
+    }
 }
 
 fn ports() -> Ports {
     ports_with(FakeSlack::default(), CountingRandom::default())
+}
+
+/// The same, without a Slack webhook.
+fn ports_without_slack() -> Ports {
+    Deps { settings: Settings::from_config(&config(false)).unwrap(), ..ports() }
 }
 
 fn run() -> Value {
@@ -214,8 +228,8 @@ impl Logs {
 #[tokio::test]
 async fn each_kind_publishes_its_subject_to_the_topic() {
     for kind in KINDS {
-        let ports = ports();
-        let out = handle(&ports, &config(false), now(), event(kind)).await.unwrap();
+        let ports = ports_without_slack();
+        let out = handle(&ports, now(), event(kind)).await.unwrap();
 
         let sent = published(&ports);
         assert_eq!(sent.len(), 1, "{kind}");
@@ -232,13 +246,13 @@ async fn each_kind_publishes_its_subject_to_the_topic() {
 
 #[tokio::test]
 async fn slack_is_posted_only_when_a_webhook_is_configured() {
-    let without = ports();
-    let out = handle(&without, &config(false), now(), event("digest")).await.unwrap();
+    let without = ports_without_slack();
+    let out = handle(&without, now(), event("digest")).await.unwrap();
     assert!(!out.slack_sent);
     assert!(without.slack.posted.lock().unwrap().is_empty());
 
     let with = ports();
-    let out = handle(&with, &config(true), now(), event("digest")).await.unwrap();
+    let out = handle(&with, now(), event("digest")).await.unwrap();
     assert!(out.slack_sent);
     assert_eq!(*with.slack.posted.lock().unwrap(), vec![(WEBHOOK.to_owned(), expected("digest").slack)]);
     assert_eq!(published(&with).len(), 1, "SNS gets it too");
@@ -249,7 +263,7 @@ async fn slack_failure_after_sns_is_reported_as_not_sent_and_never_logs_the_url(
     let logs = Logs::capture();
     let ports = ports_with(BrokenSlack, CountingRandom::default());
 
-    let out = handle(&ports, &config(true), now(), event("outcome")).await.unwrap();
+    let out = handle(&ports, now(), event("outcome")).await.unwrap();
 
     assert!(!out.slack_sent);
     assert_eq!(out.sns_message_id.as_deref(), Some("msg-1"));
@@ -264,7 +278,7 @@ async fn sns_failure_is_notify_failed_and_nothing_claims_success() {
         let ports = ports();
         *ports.topic.broken.lock().unwrap() = true;
 
-        let err = handle(&ports, &config(true), now(), event(kind)).await.unwrap_err();
+        let err = handle(&ports, now(), event(kind)).await.unwrap_err();
 
         assert_eq!(err.error_name(), NOTIFY_FAILED, "{kind}: {err}");
         assert!(ports.slack.posted.lock().unwrap().is_empty(), "{kind}: no Slack message claims it was sent");
@@ -292,7 +306,7 @@ async fn approval_record_left_by_a_failed_publish_has_a_link_nobody_holds() {
     *ports.topic.broken.lock().unwrap() = true;
 
     // WHEN the approval request is handled
-    let err = handle(&ports, &config(true), now(), event("approval-request")).await.unwrap_err();
+    let err = handle(&ports, now(), event("approval-request")).await.unwrap_err();
 
     // THEN the run fails loudly, one pending record is left, and it expires with the timeout
     assert_eq!(err.error_name(), NOTIFY_FAILED);
@@ -315,7 +329,7 @@ async fn approval_record_left_by_a_failed_publish_has_a_link_nobody_holds() {
 async fn approval_request_stores_exactly_one_pending_record_keyed_by_the_links_id_hash() {
     let ports = ports();
 
-    handle(&ports, &config(true), now(), event("approval-request")).await.unwrap();
+    handle(&ports, now(), event("approval-request")).await.unwrap();
 
     let (_, _, text) = published(&ports).remove(0);
     let id = id_in(&text);
@@ -351,7 +365,7 @@ async fn approval_request_never_reveals_the_token_and_shows_the_id_only_in_link_
     let logs = Logs::capture();
     let ports = ports();
 
-    let out = handle(&ports, &config(true), now(), event("approval-request")).await.unwrap();
+    let out = handle(&ports, now(), event("approval-request")).await.unwrap();
 
     let (_, subject, text) = published(&ports).remove(0);
     let id = id_in(&text);
@@ -380,28 +394,21 @@ async fn approval_request_never_reveals_the_token_and_shows_the_id_only_in_link_
     }
 }
 
-#[tokio::test]
-async fn approval_request_without_a_base_url_is_invalid_config_and_sends_nothing() {
-    let ports = ports();
-    let config = Config { approval_base_url: None, ..config(true) };
-
-    let err = handle(&ports, &config, now(), event("approval-request")).await.unwrap_err();
-
-    assert_eq!(err.error_name(), INVALID_CONFIG);
-    assert!(err.to_string().contains("KEYWARD_APPROVAL_BASE_URL"), "{err}");
-    assert!(ports.approvals.records.lock().unwrap().is_empty());
-    assert!(published(&ports).is_empty());
-}
-
-#[tokio::test]
-async fn missing_topic_is_invalid_config() {
-    let ports = ports();
-    let config = Config { topic_arn: None, ..config(false) };
-
-    let err = handle(&ports, &config, now(), event("digest")).await.unwrap_err();
-
-    assert_eq!(err.error_name(), INVALID_CONFIG);
-    assert!(err.to_string().contains("KEYWARD_TOPIC_ARN"), "{err}");
+/// A resource notify needs and the configuration lacks stops the function at init (reported as
+/// `InvalidConfig` by keyward_aws::runtime::init_error): no Deps, so nothing is stored or sent.
+#[test]
+fn a_missing_resource_stops_notify_at_init_naming_the_variable() {
+    let cases = [
+        (Config { approval_base_url: None, ..config(true) }, "KEYWARD_APPROVAL_BASE_URL"),
+        (Config { topic_arn: None, ..config(false) }, "KEYWARD_TOPIC_ARN"),
+        (Config { approvals_table: None, ..config(false) }, "KEYWARD_APPROVALS_TABLE"),
+        (Config { report_bucket: None, ..config(false) }, "KEYWARD_REPORT_BUCKET"),
+    ];
+    for (config, variable) in cases {
+        let err = Settings::from_config(&config).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { variable: v, .. } if v == variable), "{err:?}");
+        assert!(err.to_string().contains(variable), "{err}");
+    }
 }
 
 #[tokio::test]
@@ -410,14 +417,14 @@ async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
         for body in [None, Some(b"[1, 2".to_vec())] {
             let ports = ports();
             {
-                let mut objects = ports.store.objects.lock().unwrap();
+                let mut objects = ports.runs.store().objects.lock().unwrap();
                 objects.clear();
                 if let Some(body) = body.clone() {
                     objects.insert((BUCKET.into(), REPORT_KEY.into()), body);
                 }
             }
 
-            let err = handle(&ports, &config(true), now(), event(kind)).await.unwrap_err();
+            let err = handle(&ports, now(), event(kind)).await.unwrap_err();
 
             assert_eq!(err.error_name(), RUN_STATE_INVALID, "{kind}: {err}");
             assert!(err.to_string().contains(REPORT_KEY), "{err}");
@@ -429,10 +436,10 @@ async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
 
 #[tokio::test]
 async fn clean_needs_no_report() {
-    let ports = ports();
-    ports.store.objects.lock().unwrap().clear();
+    let ports = ports_without_slack();
+    ports.runs.store().objects.lock().unwrap().clear();
 
-    handle(&ports, &config(false), now(), event("clean")).await.unwrap();
+    handle(&ports, now(), event("clean")).await.unwrap();
 
     assert_eq!(published(&ports)[0].1, expected("clean").subject);
 }
@@ -441,7 +448,7 @@ async fn clean_needs_no_report() {
 async fn failing_randomness_stores_and_sends_nothing() {
     let ports = ports_with(FakeSlack::default(), BrokenRandom);
 
-    let err = handle(&ports, &config(true), now(), event("approval-request")).await.unwrap_err();
+    let err = handle(&ports, now(), event("approval-request")).await.unwrap_err();
 
     assert_eq!(err.error_name(), AWS_CALL_FAILED);
     assert!(ports.approvals.records.lock().unwrap().is_empty());
@@ -461,7 +468,7 @@ async fn every_sample_event_behaves() {
         let kind = sample["kind"].as_str().unwrap_or_default().to_owned();
         let ports = ports();
 
-        let result = handle(&ports, &config(true), now(), sample).await;
+        let result = handle(&ports, now(), sample).await;
 
         if name.starts_with("invalid-") {
             let err = result.err().unwrap_or_else(|| panic!("{name} was accepted"));
@@ -483,7 +490,7 @@ async fn a_run_in_another_bucket_is_refused_and_nothing_is_stored_or_sent() {
     let ports = ports();
     let mut e = event("approval-request");
     e["run"]["bucket"] = json!("attacker-bucket");
-    let err = handle(&ports, &config(true), now(), e).await.unwrap_err();
+    let err = handle(&ports, now(), e).await.unwrap_err();
     assert_eq!(err.error_name(), "InvalidInput");
     assert!(ports.approvals.records.lock().unwrap().is_empty());
     assert!(ports.topic.published.lock().unwrap().is_empty());

@@ -3,7 +3,6 @@
 //! DynamoDB table and publishes to a real SNS topic. A missing moto fails this test; it never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use chrono::{Duration, SubsecRound, Utc};
 use keyward_aws::dynamodb::DynamoApprovals;
 use keyward_aws::os_random::OsRandom;
@@ -17,7 +16,8 @@ use keyward_core::model::{AccessKey, KeyStatus, User};
 use keyward_core::policy::evaluate;
 use keyward_core::ports::{ApprovalState, ApprovalStore};
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
-use notify::handler::{NotifyPorts, handle};
+use keyward_core::run_store::RunStore;
+use notify::handler::{Deps, Settings, handle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -84,9 +84,8 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
     let sdk = moto.sdk_config().await;
 
     // GIVEN a bucket holding the run report, a topic and the approvals table
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3 = moto.create_report_bucket(BUCKET).await;
     let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     s3.put_object()
         .bucket(BUCKET)
         .key(run.report_key())
@@ -96,21 +95,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
         .unwrap();
     let topic_arn =
         aws_sdk_sns::Client::new(&sdk).create_topic().name("keyward").send().await.unwrap().topic_arn.unwrap();
-    aws_sdk_dynamodb::Client::new(&sdk)
-        .create_table()
-        .table_name(TABLE)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id_hash")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("id_hash").key_type(KeyType::Hash).build().unwrap())
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    moto.create_approvals_table(TABLE).await;
     let config = Config {
         topic_arn: Some(topic_arn.clone()),
         approval_base_url: Some(BASE_URL.into()),
@@ -119,19 +104,20 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
         approval_timeout_seconds: 7200,
         ..Config::default()
     };
-    let ports = NotifyPorts {
+    let deps = Deps {
         topic: SnsTopic::new(&sdk),
-        store: S3Store::new(&sdk),
+        runs: RunStore::new(S3Store::new(&sdk), BUCKET),
         slack: FakeSlack::default(),
         approvals: DynamoApprovals::new(&sdk, TABLE),
         random: OsRandom,
+        settings: Settings::from_config(&config).unwrap(),
     };
     // DynamoDB keeps milliseconds: compare at that precision.
     let now = Utc::now().trunc_subsecs(3);
 
     // WHEN notify is invoked with the task token
     let event = json!({"kind": "approval-request", "run": run, "task_token": TOKEN});
-    let out = handle(&ports, &config, now, event).await.unwrap();
+    let out = handle(&deps, now, event).await.unwrap();
 
     // THEN moto's topic holds the message, with the link and without the token
     let published = published_in_moto(&moto, &topic_arn).await;
@@ -147,7 +133,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
 
     // AND the table holds exactly one pending record under the SHA-256 of that id, with the token
     let hash = hex::encode(Sha256::digest(id.as_bytes()));
-    let record = ports.approvals.get(&hash).await.unwrap().expect("a record under the id's hash");
+    let record = deps.approvals.get(&hash).await.unwrap().expect("a record under the id's hash");
     assert_eq!(record.task_token, TOKEN);
     assert_eq!(record.run, run);
     assert_eq!(record.state, ApprovalState::Pending);

@@ -6,17 +6,45 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use keyward_core::config::{Config, ConfigError, vars};
+use keyward_core::config::{Config, ConfigError, PolicyConfig, vars};
 use keyward_core::contracts::{
     BatchItem, BatchResult, InvalidEvent, Listing, NextStep, RunRef, ValidateKeysInput, ValidateKeysOutput, decode,
 };
-use keyward_core::errors::{self, NamedError};
+use keyward_core::errors::NamedError;
 use keyward_core::model::User;
 use keyward_core::policy::{self, PlanStatus};
-use keyward_core::ports::{ObjectStore, PortError};
+use keyward_core::ports::ObjectStore;
 use keyward_core::run_report::add_calls;
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
-use serde::de::DeserializeOwned;
+use keyward_core::run_store::{RunStore, RunStoreError};
+
+/// What validate-keys reads from the configuration, resolved once at init by
+/// [`Settings::from_config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `KEYWARD_REPORT_BUCKET`: where the run's state is.
+    pub report_bucket: String,
+    /// The policy the run is evaluated against.
+    pub policy: PolicyConfig,
+}
+
+impl Settings {
+    /// The settings of `config`; `InvalidConfig` if the report bucket is not set.
+    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
+            policy: config.policy.clone(),
+        })
+    }
+}
+
+/// Ports and settings, built once per instance in `main.rs`.
+pub struct Deps<S> {
+    /// The run's state in the report bucket.
+    pub runs: RunStore<S>,
+    /// What this function reads from the configuration.
+    pub settings: Settings,
+}
 
 /// Why validate-keys failed. Each maps to a stable error name.
 #[derive(Debug, thiserror::Error)]
@@ -24,30 +52,17 @@ pub enum ValidateKeysError {
     /// The event does not match [`ValidateKeysInput`]: `InvalidInput`.
     #[error(transparent)]
     InvalidEvent(#[from] InvalidEvent),
-    /// The event names a bucket other than the configured report bucket: `InvalidInput`.
-    #[error(
-        "invalid ValidateKeysInput event: listed.run.bucket {got:?} is not the configured report bucket {expected:?}"
-    )]
-    WrongBucket { got: String, expected: String },
-    /// The report bucket is not configured: `InvalidConfig`.
+    /// The event names a run outside the report bucket (`InvalidInput`); an object of the run is
+    /// missing, unreadable or for another batch (`RunStateInvalid`); or an S3 call failed (its name).
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// An S3 call failed: `AwsCallFailed`.
-    #[error(transparent)]
-    Aws(#[from] PortError),
-    /// An object of the run is missing or unreadable: `RunStateInvalid`.
-    #[error("run state s3://{bucket}/{key} {problem}")]
-    RunState { bucket: String, key: String, problem: String },
+    Runs(#[from] RunStoreError),
 }
 
 impl NamedError for ValidateKeysError {
     fn error_name(&self) -> &'static str {
         match self {
             ValidateKeysError::InvalidEvent(e) => e.error_name(),
-            ValidateKeysError::WrongBucket { .. } => errors::INVALID_INPUT,
-            ValidateKeysError::Config(_) => errors::INVALID_CONFIG,
-            ValidateKeysError::Aws(e) => e.error_name(),
-            ValidateKeysError::RunState { .. } => errors::RUN_STATE_INVALID,
+            ValidateKeysError::Runs(e) => e.error_name(),
         }
     }
 }
@@ -61,32 +76,26 @@ struct Checked {
     api_calls: BTreeMap<String, u64>,
 }
 
-/// Evaluates the run's live-checked users at `evaluated_at` and writes the run report.
+/// Evaluates the run's live-checked users at the execution's start (`evaluated_at`, the one
+/// evaluation instant of the run; `now` is unused) and writes the run report.
 pub async fn handle<S: ObjectStore>(
-    store: &S,
-    config: &Config,
+    deps: &Deps<S>,
+    _now: DateTime<Utc>,
     event: serde_json::Value,
 ) -> Result<ValidateKeysOutput, ValidateKeysError> {
+    let Deps { runs, settings } = deps;
     let input: ValidateKeysInput = decode(event)?;
     let run = input.listed.run;
-    let bucket = Config::require(&config.report_bucket, vars::REPORT_BUCKET)?;
-    // The event must not be able to make us read or write anywhere but the report bucket.
-    if run.bucket != bucket {
-        return Err(ValidateKeysError::WrongBucket { got: run.bucket, expected: bucket.to_owned() });
-    }
+    runs.check(&run)?;
 
-    let batches: Vec<BatchItem> = get_json(store, &run.bucket, &run.batches_key()).await?;
-    let listing: Listing = get_json(store, &run.bucket, &run.listing_key()).await?;
-    let checked = gather(store, &run, &batches).await?;
+    let batches: Vec<BatchItem> = runs.get_json(&run, &run.batches_key()).await?;
+    let listing: Listing = runs.get_json(&run, &run.listing_key()).await?;
+    let checked = gather(runs, &run, &batches).await?;
 
-    let report = build_report(&run, config, &listing, checked, input.evaluated_at);
+    let report = build_report(&run, &settings.policy, &listing, checked, input.evaluated_at);
     let report_key = run.report_key();
-    let body = serde_json::to_vec(&report).map_err(|e| ValidateKeysError::RunState {
-        bucket: run.bucket.clone(),
-        key: report_key.clone(),
-        problem: format!("could not be encoded: {e}"),
-    })?;
-    store.put(&run.bucket, &report_key, body).await?;
+    // The first version of the report: compact, as it always was (deactivate rewrites it pretty).
+    runs.put_json(&run, &report_key, &report).await?;
 
     let evaluation = &report.evaluation;
     let status = evaluation.plan.status;
@@ -126,11 +135,15 @@ pub fn next_step(status: PlanStatus) -> NextStep {
 
 /// Reads every batch's result. A missing result means the Map gave up on that batch: its users
 /// are not evaluated. A result that is there but unreadable, or for another batch, is an error.
-async fn gather<S: ObjectStore>(store: &S, run: &RunRef, batches: &[BatchItem]) -> Result<Checked, ValidateKeysError> {
+async fn gather<S: ObjectStore>(
+    runs: &RunStore<S>,
+    run: &RunRef,
+    batches: &[BatchItem],
+) -> Result<Checked, ValidateKeysError> {
     let mut checked = Checked::default();
     for batch in batches {
         let key = run.batch_result_key(batch.index);
-        let Some(result) = get_optional_json::<S, BatchResult>(store, &run.bucket, &key).await? else {
+        let Some(result) = runs.get_optional_json::<BatchResult>(run, &key).await? else {
             tracing::warn!(
                 batch = batch.index,
                 users = batch.users.len(),
@@ -140,11 +153,8 @@ async fn gather<S: ObjectStore>(store: &S, run: &RunRef, batches: &[BatchItem]) 
             continue;
         };
         if result.index != batch.index {
-            return Err(ValidateKeysError::RunState {
-                bucket: run.bucket.clone(),
-                key,
-                problem: format!("holds batch {} instead of batch {}", result.index, batch.index),
-            });
+            let problem = format!("holds batch {} instead of batch {}", result.index, batch.index);
+            return Err(runs.invalid(&key, problem).into());
         }
         checked.users.extend(result.users);
         checked.gone.extend(result.gone);
@@ -155,19 +165,19 @@ async fn gather<S: ObjectStore>(store: &S, run: &RunRef, batches: &[BatchItem]) 
 
 fn build_report(
     run: &RunRef,
-    config: &Config,
+    policy: &PolicyConfig,
     listing: &Listing,
     checked: Checked,
     evaluated_at: DateTime<Utc>,
 ) -> RunReport {
-    let evaluation = policy::evaluate(&checked.users, &config.policy, evaluated_at);
+    let evaluation = policy::evaluate(&checked.users, policy, evaluated_at);
     let mut api_calls = listing.api_calls.clone();
     add_calls(&mut api_calls, &checked.api_calls);
     RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: run.execution_name.clone(),
         account_id: listing.account_id.clone(),
-        config: config.policy.clone(),
+        config: policy.clone(),
         screening: listing.screening,
         users_listed: listing.users_listed,
         users_checked: checked.users.len(),
@@ -178,31 +188,4 @@ fn build_report(
         actions: Vec::new(),
         api_calls,
     }
-}
-
-/// Reads and parses a run object that must exist.
-async fn get_json<S: ObjectStore, T: DeserializeOwned>(
-    store: &S,
-    bucket: &str,
-    key: &str,
-) -> Result<T, ValidateKeysError> {
-    get_optional_json(store, bucket, key).await?.ok_or_else(|| ValidateKeysError::RunState {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        problem: "is missing".to_owned(),
-    })
-}
-
-/// Reads and parses a run object; `None` if it does not exist.
-async fn get_optional_json<S: ObjectStore, T: DeserializeOwned>(
-    store: &S,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<T>, ValidateKeysError> {
-    let Some(body) = store.get(bucket, key).await? else { return Ok(None) };
-    serde_json::from_slice(&body).map(Some).map_err(|e| ValidateKeysError::RunState {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-        problem: format!("is not valid: {e}"),
-    })
 }

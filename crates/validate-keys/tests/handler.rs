@@ -2,8 +2,6 @@
 //! and the error names Step Functions sees.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -11,18 +9,21 @@ use keyward_core::config::{Config, Screening};
 use keyward_core::contracts::{BatchResult, NextStep, UserBatch};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::FakeStore;
+use keyward_core::fixtures::*;
 use keyward_core::model::User;
 use keyward_core::policy::PlanStatus;
 use keyward_core::run_report::RunReport;
+use keyward_core::run_store::RunStore;
 use serde_json::{Value, json};
-use support::*;
-use validate_keys::handler::{handle, next_step};
+use validate_keys::handler::{Deps, Settings, handle, next_step};
 
 const BUCKET: &str = "keyward-reports-123456789012";
 const EXEC: &str = "keyward-2026-11-21";
 
-fn config() -> Config {
-    Config { report_bucket: Some(BUCKET.into()), ..Config::default() }
+/// validate-keys over `store`, with the default policy.
+fn deps(store: FakeStore) -> Deps<FakeStore> {
+    let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
+    Deps { runs: RunStore::new(store, BUCKET), settings: Settings::from_config(&config).unwrap() }
 }
 
 fn event() -> Value {
@@ -84,11 +85,12 @@ fn report(store: &FakeStore) -> RunReport {
 
 #[tokio::test]
 async fn report_gathers_every_batch_and_sums_the_api_calls() {
-    let store = checked_run();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
 
-    let out = handle(&store, &config(), event()).await.unwrap();
+    let out = handle(&deps, now(), event()).await.unwrap();
 
-    let report = report(&store);
+    let report = report(store);
     assert_eq!(report.users_listed, 5);
     assert_eq!(report.screening, Screening::CredentialReport);
     assert_eq!(report.users_checked, 2);
@@ -109,13 +111,14 @@ async fn report_gathers_every_batch_and_sums_the_api_calls() {
 
 #[tokio::test]
 async fn output_is_counts_only_whatever_the_plan_size() {
-    let store = checked_run();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
     let many: Vec<User> = (0..300)
         .map(|n| with_keys(user(&format!("user-{n:03}")), vec![key(&format!("AKIA{n:016}"), 200, None)]))
         .collect();
-    put(&store, "results/batch-00000.json", &result(0, many, &[], 300));
+    put(store, "results/batch-00000.json", &result(0, many, &[], 300));
 
-    let out = handle(&store, &config(), event()).await.unwrap();
+    let out = handle(&deps, now(), event()).await.unwrap();
 
     assert_eq!(out.planned, 300);
     assert!(serde_json::to_vec(&out).unwrap().len() < 1024, "the state output stays small");
@@ -123,12 +126,13 @@ async fn output_is_counts_only_whatever_the_plan_size() {
 
 #[tokio::test]
 async fn missing_batch_result_names_its_users_as_not_evaluated() {
-    let store = checked_run();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
     store.objects.lock().unwrap().remove(&(BUCKET.to_owned(), format!("runs/{EXEC}/results/batch-00000.json")));
 
-    let out = handle(&store, &config(), event()).await.unwrap();
+    let out = handle(&deps, now(), event()).await.unwrap();
 
-    let report = report(&store);
+    let report = report(store);
     assert_eq!(report.users_not_evaluated, vec!["alice".to_owned(), "bob".to_owned()]);
     assert!(report.evaluation.plan.keys.is_empty(), "nothing acts on users not evaluated");
     assert_eq!(out.users_not_evaluated, 2);
@@ -137,9 +141,10 @@ async fn missing_batch_result_names_its_users_as_not_evaluated() {
 
 #[tokio::test]
 async fn missing_batches_is_run_state_invalid_naming_the_key() {
-    let store = checked_run();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
     store.objects.lock().unwrap().remove(&(BUCKET.to_owned(), format!("runs/{EXEC}/batches.json")));
-    let err = handle(&store, &config(), event()).await.unwrap_err();
+    let err = handle(&deps, now(), event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::RUN_STATE_INVALID);
     assert!(err.to_string().contains(&format!("runs/{EXEC}/batches.json")), "{err}");
     assert!(store.json(&format!("runs/{EXEC}/report.json")).is_none());
@@ -147,46 +152,51 @@ async fn missing_batches_is_run_state_invalid_naming_the_key() {
 
 #[tokio::test]
 async fn unparseable_listing_is_run_state_invalid_naming_the_key() {
-    let store = checked_run();
-    put_raw(&store, "listing.json", b"{\"users_listed\": \"many\"".to_vec());
-    let err = handle(&store, &config(), event()).await.unwrap_err();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
+    put_raw(store, "listing.json", b"{\"users_listed\": \"many\"".to_vec());
+    let err = handle(&deps, now(), event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::RUN_STATE_INVALID);
     assert!(err.to_string().contains(&format!("runs/{EXEC}/listing.json")), "{err}");
 }
 
 #[tokio::test]
 async fn corrupt_batch_result_is_run_state_invalid_not_a_skipped_batch() {
-    let store = checked_run();
-    put_raw(&store, "results/batch-00001.json", b"not json".to_vec());
-    let err = handle(&store, &config(), event()).await.unwrap_err();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
+    put_raw(store, "results/batch-00001.json", b"not json".to_vec());
+    let err = handle(&deps, now(), event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::RUN_STATE_INVALID);
     assert!(err.to_string().contains("results/batch-00001.json"), "{err}");
 }
 
 #[tokio::test]
 async fn result_of_another_batch_is_run_state_invalid() {
-    let store = checked_run();
-    put(&store, "results/batch-00001.json", &result(0, vec![], &[], 0));
-    let err = handle(&store, &config(), event()).await.unwrap_err();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
+    put(store, "results/batch-00001.json", &result(0, vec![], &[], 0));
+    let err = handle(&deps, now(), event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::RUN_STATE_INVALID);
     assert!(err.to_string().contains("instead of batch 1"), "{err}");
 }
 
 #[tokio::test]
 async fn run_in_another_bucket_is_refused_as_invalid_input() {
-    let store = checked_run();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
     let mut event = event();
     event["listed"]["run"]["bucket"] = json!("attacker-bucket");
-    let err = handle(&store, &config(), event).await.unwrap_err();
+    let err = handle(&deps, now(), event).await.unwrap_err();
     assert_eq!(err.error_name(), errors::INVALID_INPUT);
     assert!(store.json(&format!("runs/{EXEC}/report.json")).is_none());
 }
 
 #[tokio::test]
 async fn unreadable_bucket_is_aws_call_failed() {
-    let store = checked_run();
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
     *store.broken.lock().unwrap() = true;
-    let err = handle(&store, &config(), event()).await.unwrap_err();
+    let err = handle(&deps, now(), event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::AWS_CALL_FAILED);
 }
 
@@ -202,7 +212,7 @@ fn next_step_follows_the_plan_status() {
 #[tokio::test]
 async fn malformed_event_is_invalid_input_not_a_type_name() {
     for bad in [json!({}), json!(null), json!({"listed": {}, "evaluated_at": now()})] {
-        let err = handle(&checked_run(), &config(), bad.clone()).await.unwrap_err();
+        let err = handle(&deps(checked_run()), now(), bad.clone()).await.unwrap_err();
         assert_eq!(err.error_name(), errors::INVALID_INPUT, "{bad}");
         assert!(err.to_string().starts_with("invalid ValidateKeysInput event: "), "{err}");
     }
@@ -217,7 +227,7 @@ async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         // An empty bucket: a valid event decodes, then finds no run state.
-        let err = handle(&FakeStore::default(), &config(), event).await.unwrap_err();
+        let err = handle(&deps(FakeStore::default()), now(), event).await.unwrap_err();
         if name.starts_with("invalid-") {
             assert_eq!(err.error_name(), errors::INVALID_INPUT, "{name}: {err}");
             seen.1 += 1;

@@ -3,8 +3,6 @@
 //! here comes from the no-MFA rule: the active key of a console user without MFA.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use keyward_aws::iam::IamAdapter;
 use keyward_aws::s3::S3Store;
@@ -13,6 +11,7 @@ use keyward_core::config::Config;
 use keyward_core::contracts::{BatchItem, NextStep};
 use keyward_core::policy::{PlanStatus, Rule};
 use keyward_core::run_report::RunReport;
+use keyward_core::run_store::RunStore;
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";
@@ -25,8 +24,7 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
     let iam = aws_sdk_iam::Client::new(&sdk);
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let s3 = moto.create_report_bucket(BUCKET).await;
     for name in ["alice", "bob", "carol"] {
         iam.create_user().user_name(name).send().await.unwrap();
     }
@@ -45,23 +43,35 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
         .await
         .unwrap();
     let config = Config { report_bucket: Some(BUCKET.into()), batch_size: 1, ..Config::default() };
-    let store = S3Store::new(&sdk);
     let evaluated_at = Utc::now();
+    let runs = || RunStore::new(S3Store::new(&sdk), BUCKET);
+    let lister = list_users::handler::Deps {
+        iam: IamAdapter::new(&sdk, 50.0),
+        runs: runs(),
+        settings: list_users::handler::Settings::from_config(&config).unwrap(),
+    };
+    let checker = check_user::handler::Deps {
+        iam: IamAdapter::new(&sdk, 50.0),
+        runs: runs(),
+        settings: check_user::handler::Settings::from_config(&config).unwrap(),
+    };
+    let validator = validate_keys::handler::Deps {
+        runs: runs(),
+        settings: validate_keys::handler::Settings::from_config(&config).unwrap(),
+    };
 
     // WHEN the run goes list-users → check-user per batch → validate-keys
-    let lister = IamAdapter::new(&sdk, 50.0);
     let execution_id = format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{EXEC}");
     let started = json!({"execution_name": EXEC, "execution_id": execution_id, "evaluated_at": evaluated_at});
-    let listed = list_users::handler::handle(&lister, &store, &config, BUCKET, started).await.unwrap();
+    let listed = list_users::handler::handle(&lister, Utc::now(), started).await.unwrap();
     let object = s3.get_object().bucket(BUCKET).key(&listed.batches_key).send().await.unwrap();
     let batches: Vec<BatchItem> = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
-    let checker = Arc::new(IamAdapter::new(&sdk, 50.0));
     for batch in batches {
         let item = json!({"run": listed.run, "batch": batch});
-        check_user::handler::handle(Arc::clone(&checker), &store, &config, item).await.unwrap();
+        check_user::handler::handle(&checker, Utc::now(), item).await.unwrap();
     }
     let after_map = json!({"listed": listed, "evaluated_at": evaluated_at});
-    let out = validate_keys::handler::handle(&store, &config, after_map).await.unwrap();
+    let out = validate_keys::handler::handle(&validator, Utc::now(), after_map).await.unwrap();
 
     // THEN the report in S3 plans exactly alice's key, and asks for approval
     assert_eq!(listed.candidates, 2, "alice and carol: console users without MFA");
@@ -83,9 +93,10 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
     assert_eq!(report.account_id.as_deref(), Some("123456789012"), "the account is carried into the run report");
 
     assert!(report.api_calls.contains_key("iam:ListUsers") && report.api_calls.contains_key("iam:GetUser"));
-    // AND the IAM calls of list-users and check-user together stay within DESIGN.md's budget of
-    // 3 + ⌈N/1000⌉ + 4·V (N = 3 users, V = 2 candidates): the report's facts spare each candidate
-    // its login profile, tags and key last-use reads
+    // AND the IAM calls of list-users and check-user together stay within the budget of
+    // 3 + ⌈N/1000⌉ + 4·V (docs/architecture.md, "The IAM call budget"; N = 3 users, V = 2
+    // candidates): the report's facts spare each candidate its login profile, tags and key
+    // last-use reads
     let iam_calls: u64 = report.api_calls.iter().filter(|(op, _)| op.starts_with("iam:")).map(|(_, n)| n).sum();
     assert!(iam_calls <= 3 + 1 + 4 * 2, "{iam_calls} IAM calls: {:?}", report.api_calls);
     for spared in ["iam:GetLoginProfile", "iam:ListUserTags", "iam:GetAccessKeyLastUsed"] {

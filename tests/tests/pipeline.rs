@@ -1,32 +1,37 @@
 //! The first half of a run over in-memory fakes, as the state machine drives it: list-users, then
 //! check-user for every item of `batches.json` (as the Distributed Map does), then validate-keys.
-//! The run report's plan must hold exactly the violating keys.
+//! The run report's plan must hold exactly the violating keys; deactivate follows where a test
+//! takes a plan to its end. The functions share one fake account and one fake bucket, as they
+//! share IAM and S3.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use keyward_core::config::{Config, ExemptEntry, Mode};
-use keyward_core::contracts::{BatchItem, ListUsersOutput, NextStep, ValidateKeysOutput};
+use keyward_core::contracts::{
+    BatchItem, CheckUserOutput, DeactivateOutput, ListUsersOutput, NextStep, ValidateKeysOutput,
+};
+use keyward_core::credential_report::facts::ReportedUser;
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::fixtures::*;
 use keyward_core::model::{KeyStatus, KeyUse, Provenance, User};
 use keyward_core::policy::{PlanStatus, Rule};
+use keyward_core::ports::{CredentialReport, Iam, ObjectStore, PortError, UserSummary};
 use keyward_core::recheck::SkipReason;
 use keyward_core::run_report::ActionOutcome;
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
-use serde_json::json;
-use support::*;
+use keyward_core::run_store::RunStore;
+use serde_json::{Value, json};
 
 const BUCKET: &str = "keyward-reports-test";
 const EXEC: &str = "keyward-2026-11-21";
 
 /// An account with one user per case of the policy, its credential report generated before
 /// `newcomer` was created.
-fn account() -> Arc<FakeIam> {
+fn account() -> FakeIam {
     let mut inactive = key("AKIAINACTIVE", 300, None);
     inactive.status = KeyStatus::Inactive;
     let users = vec![
@@ -43,7 +48,7 @@ fn account() -> Arc<FakeIam> {
     let in_report: Vec<User> = users.iter().filter(|u| u.name != "newcomer").cloned().collect();
     let iam = FakeIam::with_users(users);
     *iam.report.lock().unwrap() = Some(credential_report(&in_report).into_bytes());
-    Arc::new(iam)
+    iam
 }
 
 fn config(mode: Mode) -> Config {
@@ -54,18 +59,102 @@ fn config(mode: Mode) -> Config {
     config
 }
 
+/// A port shared by every function of the run: each function's `Deps` owns its ports, and these
+/// lend them the one fake account and bucket.
+struct Shared<'a, T>(&'a T);
+
+impl Iam for Shared<'_, FakeIam> {
+    async fn list_users(&self) -> Result<Vec<UserSummary>, PortError> {
+        self.0.list_users().await
+    }
+    async fn credential_report(&self) -> Result<CredentialReport, PortError> {
+        self.0.credential_report().await
+    }
+    async fn read_user(&self, name: &str) -> Result<Option<User>, PortError> {
+        self.0.read_user(name).await
+    }
+    async fn read_user_with_report(
+        &self,
+        name: &str,
+        reported: &ReportedUser,
+        generated_at: DateTime<Utc>,
+    ) -> Result<Option<User>, PortError> {
+        self.0.read_user_with_report(name, reported, generated_at).await
+    }
+    async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), PortError> {
+        self.0.deactivate_key(user_name, access_key_id).await
+    }
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.0.api_calls()
+    }
+}
+
+impl ObjectStore for Shared<'_, FakeStore> {
+    async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), PortError> {
+        self.0.put(bucket, key, body).await
+    }
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        self.0.get(bucket, key).await
+    }
+}
+
+/// The functions of a run over one fake account and bucket, each invoked as Lambda would.
+struct Stack<'a> {
+    iam: &'a FakeIam,
+    store: &'a FakeStore,
+    config: Config,
+}
+
+impl<'a> Stack<'a> {
+    fn new(iam: &'a FakeIam, store: &'a FakeStore, config: &Config) -> Stack<'a> {
+        Stack { iam, store, config: config.clone() }
+    }
+
+    fn runs(&self) -> RunStore<Shared<'a, FakeStore>> {
+        RunStore::new(Shared(self.store), BUCKET)
+    }
+
+    async fn list_users(&self, event: Value) -> Result<ListUsersOutput, list_users::handler::ListUsersError> {
+        let settings = list_users::handler::Settings::from_config(&self.config).unwrap();
+        let deps = list_users::handler::Deps { iam: Shared(self.iam), runs: self.runs(), settings };
+        list_users::handler::handle(&deps, now(), event).await
+    }
+
+    async fn check_user(&self, item: Value) -> Result<CheckUserOutput, check_user::handler::CheckUserError> {
+        let settings = check_user::handler::Settings::from_config(&self.config).unwrap();
+        let deps = check_user::handler::Deps { iam: Shared(self.iam), runs: self.runs(), settings };
+        check_user::handler::handle(&deps, now(), item).await
+    }
+
+    async fn validate_keys(
+        &self,
+        event: Value,
+    ) -> Result<ValidateKeysOutput, validate_keys::handler::ValidateKeysError> {
+        let settings = validate_keys::handler::Settings::from_config(&self.config).unwrap();
+        let deps = validate_keys::handler::Deps { runs: self.runs(), settings };
+        validate_keys::handler::handle(&deps, now(), event).await
+    }
+
+    async fn deactivate(&self, event: Value) -> Result<DeactivateOutput, deactivate::handler::DeactivateError> {
+        let settings = deactivate::handler::Settings::from_config(&self.config).unwrap();
+        let deps = deactivate::handler::Deps { iam: Shared(self.iam), runs: self.runs(), settings };
+        deactivate::handler::handle(&deps, now(), event).await
+    }
+}
+
 /// Runs list-users → check-user per batch → validate-keys. A batch whose check fails is left
 /// without a result, as the Map leaves it when it tolerates the failure.
-async fn run(iam: &Arc<FakeIam>, store: &FakeStore, config: &Config) -> (ListUsersOutput, ValidateKeysOutput) {
+async fn run(iam: &FakeIam, store: &FakeStore, config: &Config) -> (ListUsersOutput, ValidateKeysOutput) {
+    let stack = Stack::new(iam, store, config);
     let started = json!({"execution_name": EXEC, "evaluated_at": now()});
-    let listed = list_users::handler::handle(iam.as_ref(), store, config, BUCKET, started).await.unwrap();
+    let listed = stack.list_users(started).await.unwrap();
     let batches: Vec<BatchItem> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
     for batch in batches {
         let item = json!({"run": listed.run, "batch": batch});
-        let _tolerated = check_user::handler::handle(Arc::clone(iam), store, config, item).await;
+        let _tolerated = stack.check_user(item).await;
     }
     let after_map = json!({"listed": listed, "evaluated_at": now()});
-    let validated = validate_keys::handler::handle(store, config, after_map).await.unwrap();
+    let validated = stack.validate_keys(after_map).await.unwrap();
     (listed, validated)
 }
 
@@ -158,8 +247,8 @@ async fn a_key_used_since_the_report_may_be_planned_but_is_never_deactivated() {
     let (listed, out) = run(&iam, &store, &config(Mode::Auto)).await;
     assert_eq!(out.next, NextStep::Deactivate);
     assert!(planned(&report(&store)).contains("AKIAIDLE"), "the report's facts are as of two hours ago");
-    let done =
-        deactivate::handler::handle(iam.as_ref(), &store, BUCKET, now(), json!({"run": listed.run})).await.unwrap();
+    let stack = Stack::new(&iam, &store, &config(Mode::Auto));
+    let done = stack.deactivate(json!({"run": listed.run})).await.unwrap();
 
     // THEN the live re-check skips AKIAIDLE and it stays active; the other planned keys are deactivated
     assert_eq!(iam.key_status("idle", "AKIAIDLE"), Some(KeyStatus::Active));
@@ -203,16 +292,15 @@ async fn user_deleted_between_listing_and_check_is_reported_as_gone() {
     let iam = account();
     let store = FakeStore::default();
     let config = config(Mode::Approve);
+    let stack = Stack::new(&iam, &store, &config);
     let started = json!({"execution_name": EXEC, "evaluated_at": now()});
-    let listed = list_users::handler::handle(iam.as_ref(), &store, &config, BUCKET, started).await.unwrap();
+    let listed = stack.list_users(started).await.unwrap();
     iam.users.lock().unwrap().remove("old-key");
     let batches: Vec<BatchItem> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
     for batch in batches {
-        check_user::handler::handle(Arc::clone(&iam), &store, &config, json!({"run": listed.run, "batch": batch}))
-            .await
-            .unwrap();
+        stack.check_user(json!({"run": listed.run, "batch": batch})).await.unwrap();
     }
-    validate_keys::handler::handle(&store, &config, json!({"listed": listed, "evaluated_at": now()})).await.unwrap();
+    stack.validate_keys(json!({"listed": listed, "evaluated_at": now()})).await.unwrap();
 
     let report = report(&store);
     assert_eq!(report.users_gone, vec!["old-key".to_owned()]);
@@ -253,7 +341,7 @@ async fn compliant_account_has_an_empty_plan_and_is_done() {
     *iam.report.lock().unwrap() = Some(credential_report(&[alice]).into_bytes());
     let store = FakeStore::default();
 
-    let (listed, out) = run(&Arc::new(iam), &store, &config(Mode::Auto)).await;
+    let (listed, out) = run(&iam, &store, &config(Mode::Auto)).await;
 
     assert_eq!(listed.candidates, 1, "the newcomer is checked live");
     assert_eq!(out.status, PlanStatus::Empty);
@@ -267,6 +355,6 @@ async fn failed_batch_check_error_is_the_name_the_map_retries() {
     iam.throttled_users.lock().unwrap().push("idle".into());
     let store = FakeStore::default();
     let item = json!({"run": {"bucket": BUCKET, "execution_name": EXEC}, "batch": {"index": 0, "users": ["idle"]}});
-    let err = check_user::handler::handle(iam, &store, &config(Mode::Approve), item).await.unwrap_err();
+    let err = Stack::new(&iam, &store, &config(Mode::Approve)).check_user(item).await.unwrap_err();
     assert_eq!(err.error_name(), errors::IAM_THROTTLED);
 }
