@@ -1,6 +1,16 @@
 //! approval: the HTTP Lambda function (Lambda Function URL) that receives the approver's decision
-//! (DESIGN §5). It shows the confirm page, accepts the page's form and Slack's buttons, and calls
-//! SendTaskSuccess / SendTaskFailure. `handler` decides, `page` renders; the binary only wires.
+//! (docs/architecture.md, "Approval"). It shows the confirm page, accepts the page's form and
+//! Slack's buttons, and calls SendTaskSuccess / SendTaskFailure.
+//!
+//! `handler` routes (start there); `decide` is the single-use decision protocol both ways of
+//! deciding share; `form` is the confirm page and its form, `slack` Slack's buttons; `refusal` says
+//! why a request decides nothing; `response` and `page` build what is sent back. The binary only
+//! wires.
 
+mod decide;
+mod form;
 pub mod handler;
 pub mod page;
+mod refusal;
+mod response;
+mod slack;

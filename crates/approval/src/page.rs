@@ -2,7 +2,7 @@
 //! one-message pages (refusals and results).
 //!
 //! Every dynamic string goes through [`escape`] here, so callers pass plain text only. The pages have
-//! no script and load nothing: one inline stylesheet (allowed by the CSP the handler sends), a form
+//! no script and load nothing: one inline stylesheet (allowed by the CSP `response` sends), a form
 //! that posts back to the page's own URL, and plain buttons, so they work without JavaScript.
 
 use chrono::{DateTime, Utc};

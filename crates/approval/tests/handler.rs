@@ -204,7 +204,7 @@ async fn other_paths_are_404_and_other_methods_405() {
 #[tokio::test]
 async fn storage_failure_is_503_and_decides_nothing() {
     let world = World::new();
-    *world.store.inner.broken.lock().unwrap() = true;
+    *world.deps.runs.store().inner.broken.lock().unwrap() = true;
     assert_eq!(world.send(get(&approval_path())).await.status(), 503);
     let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
     assert_eq!(response.status(), 503);
@@ -216,7 +216,7 @@ async fn storage_failure_is_503_and_decides_nothing() {
 #[tokio::test]
 async fn missing_run_report_is_500_and_decides_nothing() {
     let world = World::new();
-    world.store.inner.objects.lock().unwrap().clear();
+    world.deps.runs.store().inner.objects.lock().unwrap().clear();
     assert_eq!(world.send(get(&approval_path())).await.status(), 500);
     let response = world.send(post_form(&form(&good_token(), "reject", &[]))).await;
     assert_eq!(response.status(), 500);
@@ -384,7 +384,7 @@ async fn post_reject_fails_the_task_with_approval_rejected() {
 async fn callback_on_a_timed_out_task_says_the_approval_had_expired() {
     let world = World::new();
     // As the SFN adapter reports a token Step Functions no longer accepts.
-    *world.callbacks.answer.lock().unwrap() =
+    *world.deps.callbacks.answer.lock().unwrap() =
         Some(PortError::TaskGone { operation: "SendTaskSuccess", code: "TaskTimedOut".into() });
     let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
     assert_eq!(response.status(), 410);
@@ -400,7 +400,7 @@ async fn callback_on_a_timed_out_task_says_the_approval_had_expired() {
 #[tokio::test]
 async fn callback_failing_otherwise_says_the_decision_could_not_be_delivered() {
     let world = World::new();
-    *world.callbacks.answer.lock().unwrap() =
+    *world.deps.callbacks.answer.lock().unwrap() =
         Some(PortError::Failed { operation: "SendTaskFailure", message: "service unavailable".into() });
     let response = world.send(post_form(&form(&good_token(), "reject", &[]))).await;
     assert_eq!(response.status(), 502);
@@ -413,7 +413,7 @@ async fn report_write_failure_sends_nothing_on_and_nothing_is_deactivated() {
     // deactivate acts only on the decision recorded in the run report: without that record the
     // callback would only start a deactivation that refuses everything, so none is sent.
     let world = World::new();
-    world.store.fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
+    world.deps.runs.store().fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
     let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
     assert_eq!(response.status(), 502);
     let page = text(&response);
@@ -541,7 +541,7 @@ async fn slack_stranger_is_403_and_decides_nothing() {
 #[tokio::test]
 async fn slack_without_a_signing_secret_is_403_and_decides_nothing() {
     let mut world = World::new();
-    world.config.slack_signing_secret = None;
+    world.deps.settings.slack_signing_secret = None;
     let response = world.send(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
     assert_eq!(response.status(), 403);
     assert!(text(&response).contains("Slack actions are not configured"));

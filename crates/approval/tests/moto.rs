@@ -10,22 +10,18 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use ::approval::handler::{Ports, handle};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use ::approval::handler::{Deps, handle};
+use aws_sdk_dynamodb::types::AttributeValue;
 use keyward_aws::dynamodb::DynamoApprovals;
 use keyward_aws::s3::S3Store;
 use keyward_aws::sfn::SfnCallbacks;
 use keyward_aws::testing::MotoServer;
-use keyward_core::config::Config;
 use keyward_core::fakes::FakeSlack;
 use keyward_core::model::KeyRef;
 use keyward_core::ports::{ApprovalState, ApprovalStore, ObjectStore};
 use keyward_core::run_report::RunReport;
+use keyward_core::run_store::RunStore;
 use support::*;
-
-const TABLE: &str = "keyward-approvals";
 
 /// Switches moto to its executing Step Functions engine (`stepfunctions.execute_state_machine`),
 /// the one the local stack runs: unlike moto's default backend, it checks task tokens.
@@ -46,59 +42,35 @@ fn execute_state_machines(moto: &MotoServer) {
     assert!(answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.0 201"), "{answer}");
 }
 
-async fn create_table(dynamodb: &aws_sdk_dynamodb::Client) {
-    dynamodb
-        .create_table()
-        .table_name(TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(KeySchemaElement::builder().attribute_name("id_hash").key_type(KeyType::Hash).build().unwrap())
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id_hash")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
-async fn create_bucket(s3: &aws_sdk_s3::Client) {
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-}
-
 #[tokio::test]
 async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
     let moto = MotoServer::start();
     execute_state_machines(&moto);
     let sdk = moto.sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table(&dynamodb).await;
-    create_bucket(&aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build(),
-    ))
-    .await;
-    let objects = S3Store::new(&sdk);
-    let approvals = DynamoApprovals::new(&sdk, TABLE);
-    let callbacks = SfnCallbacks::new(&sdk);
-    let slack = FakeSlack::default();
-    approvals.put_pending(&pending_record()).await.unwrap();
-    objects.put(BUCKET, &run().report_key(), serde_json::to_vec_pretty(&report()).unwrap()).await.unwrap();
-    let ports = Ports { objects: &objects, approvals: &approvals, callbacks: &callbacks, slack: &slack };
-    let config = Config::default();
+    moto.create_approvals_table(TABLE).await;
+    moto.create_report_bucket(BUCKET).await;
+    let deps = Deps {
+        runs: RunStore::new(S3Store::new(&sdk), BUCKET),
+        approvals: DynamoApprovals::new(&sdk, TABLE),
+        callbacks: SfnCallbacks::new(&sdk),
+        slack: FakeSlack::default(),
+        settings: settings(),
+    };
+    deps.approvals.put_pending(&pending_record()).await.unwrap();
+    deps.runs.store().put(BUCKET, &run().report_key(), serde_json::to_vec_pretty(&report()).unwrap()).await.unwrap();
 
     // GIVEN the confirm page, fetched twice: it shows the plan and decides nothing.
     for _ in 0..2 {
-        let page = handle(&ports, &config, now(), get(&approval_path())).await;
+        let page = handle(&deps, now(), get(&approval_path())).await;
         assert_eq!(page.status(), 200, "{}", text(&page));
         assert!(text(&page).contains(&good_token()));
     }
-    assert_eq!(approvals.get(&id_hash()).await.unwrap().unwrap().state, ApprovalState::Pending);
+    assert_eq!(deps.approvals.get(&id_hash()).await.unwrap().unwrap().state, ApprovalState::Pending);
 
     // WHEN two of the three keys are approved
     let body = form(&good_token(), "approve", &[ALICE_KEY, CAROL_KEY]);
-    let response = handle(&ports, &config, now(), post_form(&body)).await;
+    let response = handle(&deps, now(), post_form(&body)).await;
 
     // THEN Step Functions refuses the token no task waits for, and the page says the approval expired
     let html = text(&response);
@@ -107,7 +79,7 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
     assert!(html.contains("nothing will be deactivated"), "{html}");
 
     // AND the record is decided in DynamoDB, by the conditional write
-    match approvals.get(&id_hash()).await.unwrap().unwrap().state {
+    match deps.approvals.get(&id_hash()).await.unwrap().unwrap().state {
         ApprovalState::Decided { outcome, decided_at } => {
             assert_eq!(outcome, "approved");
             assert_eq!(decided_at, now());
@@ -128,7 +100,7 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
 
     // AND the run report in S3 carries the decision
     let stored: RunReport =
-        serde_json::from_slice(&objects.get(BUCKET, &run().report_key()).await.unwrap().unwrap()).unwrap();
+        serde_json::from_slice(&deps.runs.store().get(BUCKET, &run().report_key()).await.unwrap().unwrap()).unwrap();
     let approved = stored.decision.unwrap().approved;
     assert_eq!(
         approved,
@@ -141,10 +113,10 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
 
     // AND a second decision is refused: the link is single-use
     for body in [form(&good_token(), "approve", &[BOB_KEY]), form(&good_token(), "reject", &[])] {
-        let again = handle(&ports, &config, now(), post_form(&body)).await;
+        let again = handle(&deps, now(), post_form(&body)).await;
         assert_eq!(again.status(), 409, "{}", text(&again));
     }
     let stored: RunReport =
-        serde_json::from_slice(&objects.get(BUCKET, &run().report_key()).await.unwrap().unwrap()).unwrap();
+        serde_json::from_slice(&deps.runs.store().get(BUCKET, &run().report_key()).await.unwrap().unwrap()).unwrap();
     assert_eq!(stored.decision.unwrap().approved, approved);
 }

@@ -53,11 +53,6 @@ pub fn config_from_env() -> Result<Config, lambda_runtime::Error> {
     Config::from_env().map_err(init_error)
 }
 
-/// A resource setting this function cannot start without (see [`Config::require`]).
-pub fn require<'a>(value: &'a Option<String>, variable: &'static str) -> Result<&'a str, lambda_runtime::Error> {
-    Config::require(value, variable).map_err(init_error)
-}
-
 /// Stops the function at init with a configuration error (a function's `Settings::from_config`):
 /// logged as `InvalidConfig` (JSON, naming the variable), returned as its sentence.
 pub fn init_error(err: ConfigError) -> lambda_runtime::Error {

@@ -16,8 +16,8 @@ use keyward_core::credential_report;
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::{KeyStatus, Provenance};
 use keyward_core::ports::Iam;
-use keyward_core::screening::batch_items;
 use keyward_core::run_store::RunStore;
+use keyward_core::screening::batch_items;
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";

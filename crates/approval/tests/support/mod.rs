@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use ::approval::handler::{Ports, handle};
+use ::approval::handler::{Deps, Settings, handle};
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_core::approval_id::{self, ApprovalId};
-use keyward_core::config::{Config, PolicyConfig, Screening, Secret};
+use keyward_core::config::{PolicyConfig, Screening, Secret};
 use keyward_core::contracts::RunRef;
 use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSlack, FakeStore};
 use keyward_core::form;
@@ -20,6 +20,7 @@ use keyward_core::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, TaskCallback,
 };
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_store::RunStore;
 use keyward_core::slack;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -226,36 +227,43 @@ impl TaskCallback for ScriptedCallback {
     }
 }
 
+/// The approvals table of the fixture's settings (the moto test creates it; the fakes ignore the name).
+pub const TABLE: &str = "keyward-approvals";
+
+/// The settings of the fixture: Slack configured, with two approvers.
+pub fn settings() -> Settings {
+    Settings {
+        report_bucket: BUCKET.into(),
+        approvals_table: TABLE.into(),
+        slack_signing_secret: Some(Secret::new(SIGNING_SECRET)),
+        slack_approver_ids: vec![APPROVER.into(), "U0OTHERAPPROVER".into()],
+    }
+}
+
 /// One pending approval with its run report, and the ports around it.
 pub struct World {
-    pub store: CountingStore,
-    pub approvals: CountingApprovals,
-    pub callbacks: ScriptedCallback,
-    pub slack: FakeSlack,
-    pub config: Config,
+    pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack>,
 }
 
 impl World {
     pub fn new() -> Self {
         let world = World {
-            store: CountingStore::default(),
-            approvals: CountingApprovals::default(),
-            callbacks: ScriptedCallback::default(),
-            slack: FakeSlack::default(),
-            config: Config {
-                slack_signing_secret: Some(Secret::new(SIGNING_SECRET)),
-                slack_approver_ids: vec![APPROVER.into(), "U0OTHERAPPROVER".into()],
-                ..Config::default()
+            deps: Deps {
+                runs: RunStore::new(CountingStore::default(), BUCKET),
+                approvals: CountingApprovals::default(),
+                callbacks: ScriptedCallback::default(),
+                slack: FakeSlack::default(),
+                settings: settings(),
             },
         };
         world.set_record(pending_record());
         let body = serde_json::to_vec_pretty(&report()).unwrap();
-        world.store.inner.objects.lock().unwrap().insert((BUCKET.into(), run().report_key()), body);
+        world.deps.runs.store().inner.objects.lock().unwrap().insert((BUCKET.into(), run().report_key()), body);
         world
     }
 
     pub fn set_record(&self, record: ApprovalRecord) {
-        self.approvals.inner.records.lock().unwrap().insert(record.id_hash.clone(), record);
+        self.deps.approvals.inner.records.lock().unwrap().insert(record.id_hash.clone(), record);
     }
 
     pub async fn send(&self, request: Request) -> Response<Body> {
@@ -263,43 +271,41 @@ impl World {
     }
 
     pub async fn send_at(&self, request: Request, at: DateTime<Utc>) -> Response<Body> {
-        let ports =
-            Ports { objects: &self.store, approvals: &self.approvals, callbacks: &self.callbacks, slack: &self.slack };
-        handle(&ports, &self.config, at, request).await
+        handle(&self.deps, at, request).await
     }
 
     pub fn record(&self) -> ApprovalRecord {
-        self.approvals.inner.records.lock().unwrap().get(&id_hash()).cloned().unwrap()
+        self.deps.approvals.inner.records.lock().unwrap().get(&id_hash()).cloned().unwrap()
     }
 
     pub fn stored_report(&self) -> RunReport {
-        serde_json::from_value(self.store.inner.json(&run().report_key()).unwrap()).unwrap()
+        serde_json::from_value(self.deps.runs.store().inner.json(&run().report_key()).unwrap()).unwrap()
     }
 
     /// Replaces the stored run report.
     pub fn put_report(&self, report: &RunReport) {
         let key = (run().bucket, run().report_key());
-        self.store.inner.objects.lock().unwrap().insert(key, serde_json::to_vec(report).unwrap());
+        self.deps.runs.store().inner.objects.lock().unwrap().insert(key, serde_json::to_vec(report).unwrap());
     }
 
     pub fn callbacks(&self) -> Vec<Callback> {
-        self.callbacks.inner.calls.lock().unwrap().clone()
+        self.deps.callbacks.inner.calls.lock().unwrap().clone()
     }
 
     pub fn slack_posts(&self) -> Vec<(String, Value)> {
-        self.slack.posted.lock().unwrap().clone()
+        self.deps.slack.posted.lock().unwrap().clone()
     }
 
     pub fn gets(&self) -> usize {
-        self.approvals.gets.load(Ordering::SeqCst)
+        self.deps.approvals.gets.load(Ordering::SeqCst)
     }
 
     pub fn decides(&self) -> usize {
-        self.approvals.decides.load(Ordering::SeqCst)
+        self.deps.approvals.decides.load(Ordering::SeqCst)
     }
 
     pub fn puts(&self) -> usize {
-        self.store.puts.load(Ordering::SeqCst)
+        self.deps.runs.store().puts.load(Ordering::SeqCst)
     }
 
     /// Nothing was decided, written or sent: the record is pending, the report untouched.

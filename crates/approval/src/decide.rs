@@ -1,0 +1,196 @@
+//! The single-use decision protocol. A decision is applied in this order, so that it is single-use
+//! and a refusal changes nothing:
+//! 1. everything that can be refused is checked first (link, expiry, state, form token or Slack
+//!    signature and approver, keys in the plan);
+//! 2. the conditional write moves the record from pending to decided (a second decision loses here);
+//! 3. the decision is added to the run report (the audit record), before Step Functions moves on;
+//! 4. Step Functions is told: SendTaskSuccess with the [`Decision`], or SendTaskFailure
+//!    `ApprovalRejected`.
+//!
+//! Step 1 is shared: [`pending_record`] and [`read_report`] here, the form token in `form`, the
+//! signature and the approver in `slack`. Steps 2–4 are [`apply`]. The task token is never logged.
+
+use chrono::{DateTime, Utc};
+use keyward_core::approval_id::ApprovalId;
+use keyward_core::contracts::{RunRef, is_valid_execution_name};
+use keyward_core::decision::Decision;
+use keyward_core::errors::{self, NamedError};
+use keyward_core::model::KeyRef;
+use keyward_core::policy::PlanStatus;
+use keyward_core::ports::{
+    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, TaskCallback,
+};
+use keyward_core::run_report::RunReport;
+use keyward_core::run_store::{RunStore, RunStoreError};
+
+use crate::handler::Deps;
+use crate::refusal::Refusal;
+
+/// What an approver chose, checked against the plan but not yet applied.
+pub(crate) enum Choice {
+    /// Deactivate exactly these keys.
+    Approve(Decision),
+    /// Deactivate nothing; the cause for SendTaskFailure.
+    Reject(Decision, String),
+}
+
+/// How Step Functions took the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// The callback was accepted: the run goes on with the decision.
+    Delivered,
+    /// The run no longer waited for this token (timed out or gone).
+    TaskGone,
+    /// The callback failed for another reason.
+    Failed,
+}
+
+impl Delivery {
+    /// How the logs name it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Delivered => "delivered",
+            Delivery::TaskGone => "task gone",
+            Delivery::Failed => "delivery failed",
+        }
+    }
+}
+
+/// A decision that was applied: the record is decided.
+pub(crate) struct Applied {
+    /// The decision, as recorded.
+    pub(crate) decision: Decision,
+    /// Whether it was Reject (SendTaskFailure).
+    pub(crate) rejected: bool,
+    /// Whether the run report carries it (step 3).
+    pub(crate) report_written: bool,
+    /// How Step Functions took it (step 4).
+    pub(crate) delivery: Delivery,
+}
+
+/// Steps 2–4 of the protocol, for a record that passed every check.
+pub(crate) async fn apply<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
+    deps: &Deps<S, A, C, K>,
+    record: &ApprovalRecord,
+    report: RunReport,
+    choice: Choice,
+) -> Result<Applied, Refusal> {
+    let (decision, outcome, callback) = match choice {
+        Choice::Approve(decision) => {
+            // Serialised before the write, so that nothing can fail between deciding and telling.
+            let output = serde_json::to_value(&decision).map_err(|e| Refusal::RunState(e.to_string()))?;
+            (decision, "approved", Callback::Succeed(output))
+        }
+        Choice::Reject(decision, cause) => (decision, "rejected", Callback::Fail(cause)),
+    };
+    match deps.approvals.decide(&record.id_hash, outcome, decision.decided_at).await {
+        Ok(()) => {}
+        Err(DecideError::AlreadyDecided) => {
+            let state = deps.approvals.get(&record.id_hash).await.ok().flatten().map(|r| r.state);
+            return Err(Refusal::AlreadyDecided { state });
+        }
+        Err(DecideError::NotFound) => return Err(Refusal::UnknownLink),
+        Err(DecideError::Store(err)) => return Err(Refusal::Storage(err)),
+    }
+    // Read again after the conditional write: another link of the same run may have decided since.
+    let report = match read_report(&deps.runs, &record.run).await {
+        Ok(fresh) => fresh,
+        Err(Refusal::AlreadyDecided { .. }) => return Err(Refusal::AlreadyDecided { state: None }),
+        Err(_) => report,
+    };
+    let report_written = record_decision(&deps.runs, &record.run, report, &decision).await;
+    if !report_written {
+        // deactivate acts only on the decision recorded in the report: without it, calling back
+        // would run a deactivation that refuses everything. The run times out; nothing acts.
+        return Ok(Applied {
+            rejected: matches!(callback, Callback::Fail(_)),
+            decision,
+            report_written,
+            delivery: Delivery::Failed,
+        });
+    }
+    let result = match &callback {
+        Callback::Succeed(output) => deps.callbacks.succeed(&record.task_token, output).await,
+        Callback::Fail(cause) => deps.callbacks.fail(&record.task_token, errors::APPROVAL_REJECTED, cause).await,
+    };
+    let delivery = match result {
+        Ok(()) => Delivery::Delivered,
+        Err(err) => {
+            let delivery =
+                if matches!(err, PortError::TaskGone { .. }) { Delivery::TaskGone } else { Delivery::Failed };
+            // Only the error's name is logged, never its text.
+            tracing::warn!(error = err.error_name(), delivery = delivery.as_str(), "task callback failed");
+            delivery
+        }
+    };
+    Ok(Applied { rejected: matches!(callback, Callback::Fail(_)), decision, report_written, delivery })
+}
+
+/// What step 4 sends: the decision as SendTaskSuccess output, or the cause of SendTaskFailure.
+enum Callback {
+    Succeed(serde_json::Value),
+    Fail(String),
+}
+
+/// Adds the decision to the run report. A failure is logged and reported on the page, but does not
+/// stop the callback: the record is already decided, and the decision also travels to deactivate
+/// in the callback's output.
+async fn record_decision<S: ObjectStore>(
+    runs: &RunStore<S>,
+    run: &RunRef,
+    mut report: RunReport,
+    decision: &Decision,
+) -> bool {
+    report.decision = Some(decision.clone());
+    match runs.write_report(run, &report).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::error!(error = err.error_name(), detail = %err, "decision not written to the run report");
+            false
+        }
+    }
+}
+
+/// The record, if it exists, has not expired and is still pending.
+pub(crate) async fn pending_record<A: ApprovalStore>(
+    approvals: &A,
+    id: &ApprovalId,
+    now: DateTime<Utc>,
+) -> Result<ApprovalRecord, Refusal> {
+    let record = approvals.get(&id.key_hash()).await?.ok_or(Refusal::UnknownLink)?;
+    if now >= record.expires_at {
+        return Err(Refusal::Expired { expires_at: record.expires_at });
+    }
+    if let ApprovalState::Decided { .. } = record.state {
+        return Err(Refusal::AlreadyDecided { state: Some(record.state) });
+    }
+    Ok(record)
+}
+
+/// The run report, if it is this run's and its plan still awaits this decision: a report that
+/// already holds a decision (made through another link of the same run) is already decided.
+pub(crate) async fn read_report<S: ObjectStore>(runs: &RunStore<S>, run: &RunRef) -> Result<RunReport, Refusal> {
+    if !is_valid_execution_name(&run.execution_name) {
+        return Err(Refusal::RunState("the record names an invalid execution".to_owned()));
+    }
+    let location = run.report_location();
+    let report = runs.read_report(run).await.map_err(|err| match err {
+        RunStoreError::Port(err) => Refusal::Storage(err),
+        // A record naming another bucket, or a report that is missing or not this run's.
+        other @ (RunStoreError::WrongBucket { .. } | RunStoreError::Invalid { .. }) => {
+            Refusal::RunState(other.to_string())
+        }
+    })?;
+    if report.decision.is_some() {
+        return Err(Refusal::AlreadyDecided { state: None });
+    }
+    if report.evaluation.plan.status != PlanStatus::AwaitingApproval {
+        return Err(Refusal::RunState(format!("{location}: the plan does not await approval")));
+    }
+    Ok(report)
+}
+
+/// The keys of the plan, as the identities a decision names.
+pub(crate) fn planned_keys(report: &RunReport) -> Vec<KeyRef> {
+    report.evaluation.plan.keys.iter().map(|k| k.key.clone()).collect()
+}

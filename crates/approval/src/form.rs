@@ -1,0 +1,199 @@
+//! The confirm page: `GET|HEAD /approvals/{id}` shows the plan and decides nothing (mail scanners
+//! that pre-fetch links change nothing), and `POST /approvals/{id}`, the page's own form, decides:
+//! approve the ticked keys, or reject all. The form is decoded strictly, its token checked against
+//! the record, and its keys against the plan, before anything is written.
+
+use chrono::{DateTime, Utc};
+use keyward_core::approval_id::{self, ApprovalId};
+use keyward_core::decision::{Approver, Decision};
+use keyward_core::form::decode_form_urlencoded;
+use keyward_core::model::KeyRef;
+use keyward_core::ports::{ApprovalStore, ObjectStore, TaskCallback};
+use lambda_http::http::{StatusCode, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+
+use crate::decide::{Applied, Choice, Delivery, apply, pending_record, planned_keys, read_report};
+use crate::handler::Deps;
+use crate::page::{self, Confirm, KeyList};
+use crate::refusal::{Refusal, log_result};
+
+const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+/// Longest User-Agent kept in the audit record.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// `GET|HEAD /approvals/{id}`: reads only.
+pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K>(
+    deps: &Deps<S, A, C, K>,
+    now: DateTime<Utc>,
+    id_text: &str,
+) -> Result<(StatusCode, String), Refusal> {
+    let id = ApprovalId::parse(id_text).map_err(|_| Refusal::UnknownLink)?;
+    let result = async {
+        let record = pending_record(&deps.approvals, &id, now).await?;
+        let report = read_report(&deps.runs, &record.run).await?;
+        let token = approval_id::form_token(&id, &record.form_nonce);
+        let location = record.run.report_location();
+        Ok(page::confirm(&Confirm {
+            account_id: report.account_id.as_deref(),
+            execution_name: &record.run.execution_name,
+            report_location: &location,
+            evaluated_at: report.evaluated_at(),
+            expires_at: record.expires_at,
+            plan: &report.evaluation.plan,
+            form_token: &token,
+        }))
+    }
+    .await;
+    log_result(&id, "show", result.as_ref().map(|_| "confirm page"));
+    result.map(|page| (StatusCode::OK, page))
+}
+
+/// `POST /approvals/{id}`: the confirm page's form.
+pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
+    deps: &Deps<S, A, C, K>,
+    now: DateTime<Utc>,
+    id_text: &str,
+    request: &Request,
+) -> Result<(StatusCode, String), Refusal> {
+    let id = ApprovalId::parse(id_text).map_err(|_| Refusal::UnknownLink)?;
+    let result = async {
+        let record = pending_record(&deps.approvals, &id, now).await?;
+        let form = DecisionForm::read(request)?;
+        if !approval_id::verify_form_token(&id, &record.form_nonce, form.token.as_deref().unwrap_or_default()) {
+            return Err(Refusal::BadFormToken);
+        }
+        let decision_value = form.decision.ok_or(Refusal::BadForm("the form must carry one decision"))?;
+        let report = read_report(&deps.runs, &record.run).await?;
+        let decided_by = link_holder(request);
+        let choice = match decision_value.as_str() {
+            page::DECISION_APPROVE => {
+                if form.keys.is_empty() {
+                    return Err(Refusal::NoKeyTicked);
+                }
+                let decision = Decision::from_approved_ids(&report.evaluation.plan, &form.keys, decided_by, now)?;
+                Choice::Approve(decision)
+            }
+            page::DECISION_REJECT => Choice::Reject(
+                Decision { approved: Vec::new(), decided_by, decided_at: now },
+                "rejected on the approval page".to_owned(),
+            ),
+            _ => return Err(Refusal::BadForm("the decision must be approve or reject")),
+        };
+        let plan_keys = planned_keys(&report);
+        let applied = apply(deps, &record, report, choice).await?;
+        Ok((applied, plan_keys, record.expires_at))
+    }
+    .await;
+    log_result(&id, "form decision", result.as_ref().map(|(applied, ..)| applied.delivery.as_str()));
+    let (applied, plan_keys, expires_at) = result?;
+    Ok(result_page(&applied, &plan_keys, expires_at))
+}
+
+/// The fields of the confirm page's form.
+struct DecisionForm {
+    /// The form token; `None` when absent or repeated (either fails verification).
+    token: Option<String>,
+    /// `approve` or `reject`; `None` when absent or repeated.
+    decision: Option<String>,
+    /// Every ticked key, in order, duplicates kept (the decision refuses them).
+    keys: Vec<String>,
+}
+
+impl DecisionForm {
+    fn read(request: &Request) -> Result<Self, Refusal> {
+        let content_type =
+            request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        if !media_type.eq_ignore_ascii_case(FORM_CONTENT_TYPE) {
+            return Err(Refusal::NotAForm);
+        }
+        let fields = decode_form_urlencoded(request.body().as_ref())
+            .map_err(|_| Refusal::BadForm("the form body is not valid form-urlencoded text"))?;
+        let single = |name: &str| {
+            let mut values = fields.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone());
+            match (values.next(), values.next()) {
+                (Some(value), None) => Some(value),
+                _ => None,
+            }
+        };
+        Ok(DecisionForm {
+            token: single(page::FIELD_TOKEN),
+            decision: single(page::FIELD_DECISION),
+            keys: fields.iter().filter(|(n, _)| n == page::FIELD_KEY).map(|(_, v)| v.clone()).collect(),
+        })
+    }
+}
+
+/// Whoever held the link, as far as the request tells: source IP from the request context, and the
+/// User-Agent header (truncated).
+fn link_holder(request: &Request) -> Approver {
+    let http = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => Some(&context.http),
+        _ => None,
+    };
+    let source_ip = http.and_then(|h| h.source_ip.clone()).filter(|ip| !ip.is_empty());
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| http.and_then(|h| h.user_agent.clone()))
+        .filter(|ua| !ua.is_empty())
+        .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
+    Approver::LinkHolder { source_ip, user_agent }
+}
+
+/// The page after a decision was applied.
+fn result_page(applied: &Applied, plan_keys: &[KeyRef], expires_at: DateTime<Utc>) -> (StatusCode, String) {
+    let approved = &applied.decision.approved;
+    let kept: Vec<KeyRef> = plan_keys.iter().filter(|k| !approved.contains(k)).cloned().collect();
+    let count = page::plural(approved.len(), "access key", "access keys");
+    let decided_at = page::when(applied.decision.decided_at);
+    let mut paragraphs = Vec::new();
+    let (status, heading) = match (applied.delivery, applied.rejected) {
+        (Delivery::Delivered, false) => {
+            paragraphs.push(
+                "Each approved key is re-checked live just before it is deactivated, and skipped if it no longer \
+                 breaks the policy. The outcome is reported when the run finishes."
+                    .to_owned(),
+            );
+            (StatusCode::OK, format!("Approved: {count} will be deactivated"))
+        }
+        (Delivery::Delivered, true) => {
+            paragraphs.push("Every key stays active. The rejection is reported.".to_owned());
+            (StatusCode::OK, "Rejected: nothing will be deactivated".to_owned())
+        }
+        (Delivery::TaskGone, _) => {
+            paragraphs.push(
+                "Your decision was recorded, but the run had already stopped waiting for it: the approval had \
+                 expired, so nothing will be deactivated."
+                    .to_owned(),
+            );
+            (StatusCode::GONE, "This approval had expired".to_owned())
+        }
+        (Delivery::Failed, _) => {
+            let why = if applied.report_written {
+                "Step Functions did not accept it"
+            } else {
+                "it could not be added to the run report, the record deactivation acts on, so it was not sent on"
+            };
+            paragraphs.push(format!(
+                "Your decision was recorded, but {why}, so nothing will be deactivated by it: the run stops \
+                 waiting at {} and reports the approval as expired.",
+                page::when(expires_at)
+            ));
+            (StatusCode::BAD_GATEWAY, "The decision could not be delivered".to_owned())
+        }
+    };
+    paragraphs.push(format!("Decided at {decided_at}. A decision is final: this link cannot be used again."));
+    let lists = if applied.rejected || applied.delivery != Delivery::Delivered {
+        vec![KeyList { caption: "Keys that stay active", keys: plan_keys.to_vec() }]
+    } else {
+        vec![
+            KeyList { caption: "Approved for deactivation", keys: approved.clone() },
+            KeyList { caption: "Not approved: these keys stay active", keys: kept },
+        ]
+    };
+    (status, page::notice(&heading, &paragraphs, &lists))
+}
