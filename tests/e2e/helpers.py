@@ -51,6 +51,7 @@ class LocalStack:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def configure(self, settings: dict[str, str]) -> None:
+        """Brings the stack up with exactly `settings` (down first when another configuration runs)."""
         if settings == self.settings:
             return
         self.down()
@@ -85,9 +86,11 @@ class LocalStack:
 
     @property
     def endpoint(self) -> str:
+        """The emulator's endpoint (AWS_ENDPOINT_URL)."""
         return self.env["AWS_ENDPOINT_URL"]
 
     def empty_account(self) -> None:
+        """Removes every IAM user."""
         for name in client.user_names(self.iam):
             client.remove_user(self.iam, name)
 
@@ -144,6 +147,7 @@ class LocalStack:
         return decoded
 
     def clear_faults(self) -> None:
+        """Removes every injected fault."""
         http_json("DELETE", f"{self.endpoint}/_keyward/faults")
 
     def sweep(self, label: str) -> Sweep:
@@ -151,6 +155,7 @@ class LocalStack:
         return Sweep(self, label)
 
     def lambda_log_tail(self, lines: int = 40) -> str:
+        """The last error and warning lines of cargo lambda watch's log."""
         try:
             text = (STATE_DIR / "lambda.log").read_text(errors="replace").splitlines()
         except OSError:
@@ -171,9 +176,11 @@ class Sweep:
         )["executionArn"]
 
     def status(self) -> str:
+        """The execution's status (RUNNING, SUCCEEDED, FAILED, ...)."""
         return self.stack.sfn.describe_execution(executionArn=self.arn)["status"]
 
     def states(self) -> list[str]:
+        """The names of the states the execution entered, in order."""
         return client.states_entered(self.stack.sfn, self.arn)
 
     def messages(self) -> list[client.SnsMessage]:
@@ -181,6 +188,7 @@ class Sweep:
         return self.stack.messages()[self.first_message :]
 
     def subjects(self) -> list[str]:
+        """The subjects of this sweep's SNS messages."""
         return [m.get("subject") or "" for m in self.messages()]
 
     def report(self) -> RunReport:
@@ -190,6 +198,7 @@ class Sweep:
         return report
 
     def diagnosis(self) -> str:
+        """What a failure message shows: the states entered and the functions' errors."""
         try:
             states = " -> ".join(self.states())
         except Exception as error:  # for the failure message only
@@ -223,6 +232,7 @@ class Sweep:
             pytest.fail(f"{error}\n{self.diagnosis()}")
 
     def succeeds(self, seconds: float = RUN_SECONDS) -> None:
+        """Waits for the end of the run and asserts it SUCCEEDED."""
         status = self.finish(seconds)
         assert status == "SUCCEEDED", f"the run ended {status}\n{self.diagnosis()}"
 

@@ -28,6 +28,7 @@ STRICT_HEADERS = {
 
 
 def assert_still_waiting(stack: LocalStack, sweep: Sweep, key_owner: str, key_id: str) -> None:
+    """Nothing was decided: the run waits, the record is pending, the key is Active."""
     assert sweep.status() == "RUNNING"
     assert sweep.states()[-1] == "Request Approval", sweep.states()
     assert stack.approval_record(sweep.name)["state"]["S"] == "pending"

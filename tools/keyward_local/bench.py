@@ -154,6 +154,7 @@ def seed_account(stack_env: dict[str, str], account: list[PlannedUser]) -> dict[
     lock = threading.Lock()
 
     def create(user: PlannedUser) -> None:
+        """Creates one user of the account, with its keys."""
         name = user["name"]
         if user["tags"]:
             iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in user["tags"].items()])
@@ -203,6 +204,7 @@ class RssSampler:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def sample(self) -> None:
+        """Reads VmHWM of every function process now."""
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -219,6 +221,7 @@ class RssSampler:
                     self.peak_kib[name] = max(self.peak_kib.get(name, 0), int(line.split()[1]))
 
     def run(self) -> None:
+        """Samples every half second until stopped."""
         while not self.stop.wait(0.5):
             self.sample()
 
@@ -267,7 +270,7 @@ INVOKE_LINE = re.compile(r"invoke (\S+): (?:ok|function error \S+) \(([0-9.]+) s
 
 
 def lambda_seconds(log_text: str) -> dict[str, float]:
-    """Seconds each function ran (as the launcher timed its invocations), by function."""
+    """Seconds each function ran (as the emulator timed its invocations), by function."""
     seconds: dict[str, float] = {}
     for function, elapsed in INVOKE_LINE.findall(log_text):
         seconds[function] = round(seconds.get(function, 0.0) + float(elapsed), 2)

@@ -247,6 +247,7 @@ class Follower:
         self.status = "RUNNING"
 
     def elapsed(self) -> str:
+        """Time since the execution started, for the lines it prints."""
         return f"{time.monotonic() - self.started:6.1f} s"
 
     def poll(self) -> str:

@@ -146,6 +146,7 @@ class Demo:
 
     @classmethod
     def on_the_running_stack(cls) -> Demo:
+        """The demo on the stack target/local-stack/env describes, with fresh names."""
         env = load_env()
         settings = stack_settings()
         session = boto3.session.Session()
@@ -166,6 +167,7 @@ class Demo:
         )
 
     def messages(self) -> list[SnsMessage]:
+        """Every message on the stack's topic, oldest first."""
         return sns_messages(self.endpoint, self.topic_arn)
 
 
@@ -297,6 +299,7 @@ def follow_to_the_end(demo: Demo, run: Run) -> str:
 
 
 def describe_outcome(outcome: Outcome) -> str:
+    """An action's outcome in a few words."""
     kind = outcome.get("kind")
     if kind == "skipped":
         reason = outcome.get("reason") or {}

@@ -73,6 +73,7 @@ def read_record(name: str) -> ProcessRecord | None:
 
 
 def forget_record(name: str) -> None:
+    """Removes server `name`'s record files."""
     _record_path(name).unlink(missing_ok=True)
     _pid_path(name).unlink(missing_ok=True)
 

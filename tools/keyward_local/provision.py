@@ -32,6 +32,7 @@ def _endpoint(config: StackConfig) -> str:
 
 
 def sha256(text: str) -> str:
+    """The hex sha256 of `text` (how `up` recognises a changed definition)."""
     return hashlib.sha256(text.encode()).hexdigest()
 
 

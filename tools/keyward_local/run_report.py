@@ -15,6 +15,8 @@ class KeyRef(TypedDict):
 
 
 class Finding(TypedDict):
+    """One finding (keyward_core::policy::Finding)."""
+
     rule: str
     user_name: str
     #: None for a finding about the user (no-mfa).
@@ -22,15 +24,21 @@ class Finding(TypedDict):
 
 
 class PlanStatus(TypedDict):
+    """The plan's status: {"kind": "awaiting-approval" | "automatic" | "cap-exceeded" | ...}."""
+
     kind: str
 
 
 class Plan(TypedDict):
+    """The keys planned for deactivation, and whether they may be acted on."""
+
     keys: list[KeyRef]
     status: PlanStatus
 
 
 class Evaluation(TypedDict):
+    """What the policy found in the account."""
+
     findings: list[Finding]
     warnings: list[KeyRef]
     exemptions: list[dict[str, object]]
@@ -39,6 +47,8 @@ class Evaluation(TypedDict):
 
 
 class Decision(TypedDict):
+    """The recorded decision on the plan."""
+
     approved: list[KeyRef]
     #: The approver: {"kind": "link-holder", "source_ip": …, "user_agent": …}, {"kind": "automatic"}, …
     decided_by: dict[str, str | None]
@@ -55,12 +65,16 @@ class Outcome(TypedDict):
 
 
 class Action(TypedDict):
+    """What the run did with one planned key."""
+
     user_name: str
     access_key_id: str
     outcome: Outcome
 
 
 class RunReport(TypedDict):
+    """runs/<execution>/report.json."""
+
     execution_name: str
     #: The policy configuration of the run (mode, mfa_scope, …).
     config: dict[str, object]

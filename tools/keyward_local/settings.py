@@ -35,7 +35,7 @@ class StackConfig(TypedDict):
 class Recorded(StackConfig):
     """target/local-stack/config.json: the configuration (secrets by hash) and what `up` made of it."""
 
-    launcher_sha256: str
+    emulator_sha256: str
     state_machine_arn: str
     asl_sha256: str
     binaries: dict[str, float]

@@ -57,6 +57,7 @@ CONFIG_CHECK_SECONDS = 20
 
 
 def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[bytes]:
+    """Starts the emulator on MOTO_PORT, forwarding Lambda to LAMBDA_PORT with the template's timeouts."""
     command = [
         str(VENV_BIN / "python"),
         "-m",
@@ -79,6 +80,7 @@ def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[
 
 
 def start_watch(config: StackConfig, template: Template, concurrency: int) -> subprocess.Popen[bytes]:
+    """Starts cargo lambda watch on LAMBDA_PORT, serving the functions with the stack's environment."""
     timeout = max(template.timeouts.values(), default=template.default_timeout)
     command = [
         str(VENV_BIN / "cargo-lambda"),
@@ -111,6 +113,7 @@ def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> floa
 
 
 def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -121,6 +124,7 @@ def port_in_use(port: int) -> bool:
 
 
 def who_listens(port: int) -> str:
+    """The processes listening on `port` ("name (pid n)"), as far as ss can tell."""
     try:
         out = subprocess.run(
             ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
@@ -136,6 +140,7 @@ def who_listens(port: int) -> str:
 
 
 def emulator_sha256() -> str:
+    """A digest of the emulator's sources."""
     digest = hashlib.sha256()
     for source in sorted(EMULATOR_DIR.glob("*.py")):
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
@@ -143,10 +148,12 @@ def emulator_sha256() -> str:
 
 
 def binaries_stamp(template: Template) -> dict[str, float]:
+    """The modification time of each built function."""
     return {f: (BINARY_DIR / f).stat().st_mtime if (BINARY_DIR / f).exists() else 0.0 for f in template.functions}
 
 
 def write_env(config: StackConfig, state_machine_arn: str) -> None:
+    """Writes target/local-stack/env at once (a reader never sees half of it)."""
     env = stack_env(config, state_machine_arn=state_machine_arn)
     text = "".join(f"{key}={value}\n" for key, value in env.items())
     temporary = ENV_FILE.with_suffix(".tmp")
@@ -203,6 +210,7 @@ def check_function_config(config: StackConfig, template: Template) -> None:
 
 
 def up() -> int:
+    """Brings the stack up, or keeps the one already up with this configuration."""
     started = time.monotonic()
     config = wanted_config()
     template = Template.load()
@@ -252,6 +260,7 @@ def up() -> int:
 
 
 def start_stack(config: StackConfig, template: Template, concurrency: int, started: float) -> int:
+    """Starts both servers, creates the resources, records them and writes the environment."""
     say(f"starting the emulator (moto + Lambda forward) on 127.0.0.1:{config['moto_port']}")
     emulator = start_emulator(config, template)
     waiting = time.monotonic()
@@ -283,7 +292,7 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
     _reset_iam_counts(config)
     recorded: Recorded = {
         **fingerprint(config),
-        "launcher_sha256": emulator_sha256(),
+        "emulator_sha256": emulator_sha256(),
         "state_machine_arn": state_machine_arn,
         "asl_sha256": asl_sha256,
         "binaries": binaries_stamp(template),
@@ -296,8 +305,9 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
 
 
 def already_up(config: StackConfig, recorded: Recorded, template: Template, started: float) -> int:
+    """Keeps the running stack: refreshes cargo lambda watch and the state machine when they changed."""
     found = differences(recorded, fingerprint(config))
-    if recorded.get("launcher_sha256") != emulator_sha256():
+    if recorded.get("emulator_sha256") != emulator_sha256():
         found.append(f"{EMULATOR_DIR.relative_to(ROOT)} changed")
     if found:
         raise LocalStackError(
@@ -335,6 +345,7 @@ def already_up(config: StackConfig, recorded: Recorded, template: Template, star
 
 
 def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: bool) -> None:
+    """What is running where, and how to use it."""
     settings = config["settings"]
     shown = (
         ", ".join(f"{k}={'***' if k in SECRET_VARS else v}" for k, v in sorted(settings.items()))

@@ -66,9 +66,10 @@ class Template:
         self.default_timeout = int(str(globals_fn.get("Timeout", 3)))
         # Parameter → environment variable, from the variables every function gets (KEYWARD_MODE: !Ref Mode).
         self.env_of_parameter: dict[str, str] = {}
+        # (KEYWARD_REPORT_BUCKET: !Ref ReportBucket names a resource, not a parameter.)
         for variable, value in _dig(globals_fn, "Environment", "Variables").items():
             parameter = _mapping(value).get("Ref")
-            if isinstance(parameter, str):
+            if isinstance(parameter, str) and parameter in self.parameters:
                 self.env_of_parameter[parameter] = variable
         #: The functions' binaries, in the template's order, with their timeouts.
         self.timeouts: dict[str, int] = {}

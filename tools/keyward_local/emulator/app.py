@@ -105,6 +105,7 @@ class KeywardApp:
         return self.moto_app(environ, start_response)
 
     def hook(self, environ: WSGIEnvironment, start_response: StartResponse, path: str, method: str) -> Iterable[bytes]:
+        """Answers one /_keyward/ request with JSON."""
         status: int
         document: object
         try:
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        """Stops serving (from another thread: shutdown waits for serve_forever)."""
         LOG.info("signal %s: stopping", signum)
         threading.Thread(target=server.shutdown, daemon=True).start()
 

@@ -88,10 +88,12 @@ class Faults:
         return None
 
     def snapshot(self) -> list[Fault]:
+        """Every fault, with its counts."""
         with self.lock:
             return [Fault(**f) for f in self.faults]
 
     def clear(self) -> None:
+        """Removes every fault."""
         with self.lock:
             self.faults.clear()
 

@@ -26,6 +26,8 @@ KEY_FIELDS = {"user", "access_key_id", "created", "last_used", "last_used_servic
 
 
 class SnsMessage(TypedDict):
+    """One message published to a topic, as GET /_keyward/sns-messages lists it."""
+
     topic_arn: str
     message_id: str
     subject: str | None

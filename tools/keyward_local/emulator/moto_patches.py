@@ -51,6 +51,7 @@ def patch_moto_lambda(forwarder: LambdaForwarder) -> None:
         headers: Any,
         response_headers: Any,
     ) -> bytes:
+        """LambdaBackend.invoke: the function must exist; its invocation is forwarded."""
         fn = self.get_function(function_name, qualifier)  # raises ResourceNotFoundException
         try:
             payload = forwarder.invoke(fn.function_name, body, headers, response_headers)
@@ -62,12 +63,14 @@ def patch_moto_lambda(forwarder: LambdaForwarder) -> None:
     def function_invoke(
         self: lambda_models.LambdaFunction, body: str, request_headers: Any, response_headers: Any
     ) -> bytes:
+        """LambdaFunction.invoke: forwarded."""
         try:
             return forwarder.invoke(self.function_name, body, request_headers, response_headers)
         except LambdaServiceError as error:
             raise ServiceException(str(error)) from None
 
     def no_docker(self: lambda_models.LambdaFunction) -> NoReturn:
+        """LambdaFunction.docker_client: there is no Docker."""
         raise AttributeError("the local stack has no Docker: Lambda invocations go to cargo lambda watch")
 
     lambda_models.LambdaBackend.invoke = backend_invoke  # type: ignore[method-assign]
@@ -91,6 +94,7 @@ def patch_credential_report() -> None:
     slots = ((-11, -10), (-6, -5))  # (last_used_region, last_used_service) of key 1 and key 2
 
     def to_csv(self: iam_models.User) -> str:
+        """User.to_csv with the last-used region and service of each key."""
         fields = original(self).rstrip("\n").split(",")
         for index, (region_at, service_at) in enumerate(slots):
             key = self.access_keys[index] if index < len(self.access_keys) else None
@@ -106,6 +110,7 @@ def patch_credential_report() -> None:
     original_get = iam_responses.IamResponse.get_credential_report
 
     def get_credential_report(self: iam_responses.IamResponse) -> ActionResult:
+        """IamResponse.get_credential_report generated now."""
         result = original_get(self)
         content = result.result
         if isinstance(content, dict):

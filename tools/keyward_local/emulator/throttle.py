@@ -39,11 +39,13 @@ class IamGate:
         self.bucket = TokenBucket(rate) if rate else None
 
     def set_rate(self, rate: float | None) -> None:
+        """Throttles beyond `rate` requests per second from now on (None: never)."""
         with self.lock:
             self.bucket = TokenBucket(rate) if rate else None
 
     @property
     def rate(self) -> float | None:
+        """The current rate, or None when IAM is not throttled."""
         bucket = self.bucket
         return bucket.rate if bucket else None
 
@@ -63,6 +65,7 @@ class IamGate:
             return dict(sorted((self.calls if which == "calls" else self.throttled).items()))
 
     def reset(self) -> None:
+        """Forgets every count."""
         with self.lock:
             self.calls.clear()
             self.throttled.clear()
