@@ -3,20 +3,28 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: demo test tools node-tools browser lint fmt unit contract build e2e deploy bench
+.PHONY: demo test tools lock node-tools browser lint fmt unit contract build e2e deploy bench
 
 ## demo: a sweep on the local stack (emulated AWS), ending with the approval link and the outcome.
 demo:
 	scripts/demo
 
-## test: everything — fmt, clippy -D warnings, ruff, unit, property, adapter (aws-smithy-mocks),
+## test: everything — fmt, clippy -D warnings, ruff, mypy, unit, property, adapter (aws-smithy-mocks),
 ## handler (in-memory fakes) and integration tests against a real moto server on 127.0.0.1, the
 ## contract checks of the state machine and template.yaml, the release build of the six functions,
 ## and the end-to-end tests on the local stack (with the browser test in Debian's headless chromium).
 test: tools lint unit contract build e2e
 
-## tools: the project-local Python tools (.venv/: moto), pinned in requirements.txt.
+## tools: the project-local Python environment (.venv/: moto, the tools, the package tools/keyward_local
+## installed editable), every version pinned with its hash in requirements.lock.
 tools:
+	scripts/venv
+
+## lock: rewrites requirements.lock from pyproject.toml (keeping today's pins where they still fit;
+## `make lock UPGRADE=1` takes the newest versions), then reinstalls .venv/.
+lock: tools
+	.venv/bin/uv pip compile pyproject.toml --all-extras --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 $(if $(UPGRADE),--upgrade) -o requirements.lock
 	scripts/venv
 
 ## node-tools: the project-local Node tools (node_modules/: asl-validator), pinned exactly in
@@ -31,12 +39,13 @@ node-tools:
 lint: tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
-	.venv/bin/ruff check scripts tests/e2e
-	.venv/bin/ruff format --check scripts tests/e2e
+	.venv/bin/ruff check tools tests/e2e
+	.venv/bin/ruff format --check tools tests/e2e
+	.venv/bin/mypy
 
 fmt: tools
 	$(CARGO) fmt --all
-	.venv/bin/ruff format scripts tests/e2e
+	.venv/bin/ruff format tools tests/e2e
 
 unit:
 	$(CARGO) test --workspace --all-features --locked
@@ -47,7 +56,9 @@ contract: tools node-tools
 	scripts/contract-checks
 	$(CARGO) test -p keyward-tests --all-features --locked
 
-LAMBDA_BINS := list-users check-user validate-keys notify deactivate approval
+## The six functions: template.yaml's, as keyward_local.template reads them (expanded when a recipe
+## runs, after `tools` has installed .venv/).
+LAMBDA_BINS = $(shell .venv/bin/python -m keyward_local.template)
 ## The size budget of each release binary (issue #6): 10 MB.
 MAX_BINARY_BYTES := 10000000
 
@@ -57,6 +68,7 @@ MAX_BINARY_BYTES := 10000000
 build: tools
 	@if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then \
 	  arch="--arm64"; else arch="--x86-64 --compiler cargo"; fi; \
+	test -n "$(LAMBDA_BINS)" || { echo "no functions found in template.yaml" >&2; exit 1; }; \
 	echo "==> cargo lambda build --release $$arch"; \
 	start=$$(date +%s); \
 	PATH="$$PWD/.venv/bin:$$PATH" $(CARGO) lambda build --release --locked $$arch $(addprefix --bin ,$(LAMBDA_BINS)); \
@@ -73,7 +85,7 @@ build: tools
 
 ## browser: Debian's chromium for the browser test, with apt-get when /usr/bin/chromium is missing.
 ## Not pinned to a version: Debian's security archive keeps only the current chromium build, so a
-## pin would break on its next security update. Playwright (the driver) is pinned in requirements.txt.
+## pin would break on its next security update. Playwright (the driver) is pinned in requirements.lock.
 browser:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  echo "==> installing Debian's chromium (apt-get) for the browser test"; \
@@ -85,12 +97,13 @@ browser:
 	@echo "==> $$(/usr/bin/chromium --version 2>/dev/null)"
 
 ## e2e: the end-to-end tests (tests/e2e, pytest): the real state machine on moto's engine, the real
-## handlers under cargo lambda watch, every path of DESIGN.md section 1, the approval page in
-## chromium, injected faults and an IAM throttle. The tests bring the local stack up with each
+## handlers under cargo lambda watch, every path of the flow (docs/architecture.md, "The flow"), the
+## approval page in chromium, injected faults and an IAM throttle. The tests bring the local stack up with each
 ## module's configuration and stop it at the end; a stack that does not come up fails them.
 e2e: tools browser
+	test -n "$(LAMBDA_BINS)" || { echo "no functions found in template.yaml" >&2; exit 1; }
 	$(CARGO) build --locked $(addprefix --bin ,$(LAMBDA_BINS))
-	cd tests/e2e && ../../.venv/bin/pytest
+	.venv/bin/pytest
 
 ## deploy: build the six functions for arm64 with SAM (cargo-lambda from .venv/) and deploy the
 ## stack, asking for its parameters the first time (samconfig.toml keeps the answers).
@@ -100,6 +113,6 @@ deploy: tools
 
 ## bench: sweeps of generated 1,000- and 5,000-user accounts on the local stack (report and live
 ## screening, and under an IAM throttle); prints the table, writes target/bench/results.json and
-## exits 0 only when every budget holds (scripts/local_stack/bench.py).
+## exits 0 only when every budget holds (tools/keyward_local/bench.py).
 bench:
 	scripts/bench

@@ -1,10 +1,21 @@
-"""KEYWARD_MODE=approve (the default): every path of DESIGN.md section 1 that a human decision drives,
-plus no candidates and the cap, on the local stack (configuration: conftest.APPROVE_SETTINGS)."""
+"""KEYWARD_MODE=approve (the default): every path of the flow (docs/architecture.md, "The flow") that a
+human decision drives, plus no candidates and the cap, on the local stack (configuration:
+helpers.APPROVE_SETTINGS)."""
 
 from __future__ import annotations
 
-import stackkit
-from conftest import APPROVE_SETTINGS, actions, findings, plan_keys, plan_status, seed_three_violations
+from helpers import (
+    APPROVE_SETTINGS,
+    LocalStack,
+    actions,
+    decision,
+    findings,
+    plan_keys,
+    plan_status,
+    seed_three_violations,
+)
+from keyward_local import client
+from keyward_local.client import Seeder
 
 SETTINGS = APPROVE_SETTINGS
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) keyward-e2e"
@@ -12,7 +23,7 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) keyward-e2e"
 RUN_MARGIN = 120
 
 
-def test_no_candidates_ends_clean_and_touches_nothing(stack, account):
+def test_no_candidates_ends_clean_and_touches_nothing(stack: LocalStack, account: Seeder) -> None:
     s = account
     u = s.user("mfa", console=True)
     s.mfa(u)
@@ -31,23 +42,23 @@ def test_no_candidates_ends_clean_and_touches_nothing(stack, account):
     assert sweep.subjects() == ["keyward: all 3 IAM users compliant, nothing to do"]
 
 
-def test_approving_a_subset_deactivates_exactly_that_subset(stack, account):
+def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, account: Seeder) -> None:
     s = account
     keys = seed_three_violations(s)
-    before = stackkit.key_statuses(stack.iam, s.names)
+    before = client.key_statuses(stack.iam, s.names)
 
     sweep = stack.sweep("subset")
     link = sweep.approval_link()
-    page = stackkit.open_page(link, BROWSER)
+    page = client.open_page(link, BROWSER)
     assert set(page.keys) == {keys["no-mfa"], keys["too-old"], keys["unused"]}, page.text[:2000]
 
     approved = [keys["no-mfa"], keys["unused"]]  # the too-old key is unticked on purpose
-    answer = stackkit.decide(link, page.token, approved, "approve", BROWSER)
+    answer = client.decide(link, page.token, approved, "approve", BROWSER)
     assert answer.status == 200, answer.text[:1000]
     assert "Approved: 2 access keys will be deactivated" in answer.text
     sweep.succeeds()
 
-    after = stackkit.key_statuses(stack.iam, s.names)
+    after = client.key_statuses(stack.iam, s.names)
     changed = {k for k in after if after[k][1] != before[k][1]}
     assert changed == set(approved), f"changed {changed}, approved {approved}"
     assert all(after[k][1] == "Inactive" for k in approved)
@@ -55,8 +66,8 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack, account):
     assert after[keys["inactive"]][1] == "Inactive", "an inactive key is reported, never touched"
 
     report = sweep.report()
-    assert {k["access_key_id"] for k in report["decision"]["approved"]} == set(approved)
-    assert report["decision"]["decided_by"] == {"kind": "link-holder", "source_ip": "127.0.0.1", "user_agent": BROWSER}
+    assert {k["access_key_id"] for k in decision(report)["approved"]} == set(approved)
+    assert decision(report)["decided_by"] == {"kind": "link-holder", "source_ip": "127.0.0.1", "user_agent": BROWSER}
     assert {k: o["kind"] for k, o in actions(report).items()} == {k: "deactivated" for k in approved}
     exempt = {e["user_name"] for e in report["evaluation"]["exemptions"]}
     assert exempt == {f"{s.prefix}-glass", f"{s.prefix}-tagged"}
@@ -65,41 +76,41 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack, account):
     assert "Notify Outcome" in sweep.states()
     assert any("2 keys deactivated" in subject for subject in sweep.subjects()), sweep.subjects()
 
-    again = stackkit.fetch(link, user_agent=BROWSER)
+    again = client.fetch(link, user_agent=BROWSER)
     assert again.status == 409, again.text[:500]
     assert "already decided" in again.text
 
 
-def test_rejecting_changes_nothing(stack, account):
+def test_rejecting_changes_nothing(stack: LocalStack, account: Seeder) -> None:
     s = account
     keys = seed_three_violations(s)
-    before = stackkit.key_statuses(stack.iam, s.names)
+    before = client.key_statuses(stack.iam, s.names)
 
     sweep = stack.sweep("reject")
     link = sweep.approval_link()
-    page = stackkit.open_page(link, BROWSER)
-    answer = stackkit.decide(link, page.token, page.keys, "reject", BROWSER)
+    page = client.open_page(link, BROWSER)
+    answer = client.decide(link, page.token, page.keys, "reject", BROWSER)
     assert answer.status == 200, answer.text[:1000]
     assert "Rejected: nothing will be deactivated" in answer.text
     sweep.succeeds()
 
     assert "Notify Rejected" in sweep.states()
     assert "Deactivate Approved Keys" not in sweep.states()
-    assert stackkit.key_statuses(stack.iam, s.names) == before
+    assert client.key_statuses(stack.iam, s.names) == before
     report = sweep.report()
-    assert report["decision"]["approved"] == []
+    assert decision(report)["approved"] == []
     assert report.get("actions") == []
     assert any("reject" in subject.lower() for subject in sweep.subjects()), sweep.subjects()
     assert keys["too-old"] in plan_keys(report)
 
 
-def test_approval_timeout_ends_without_action(stack, account):
+def test_approval_timeout_ends_without_action(stack: LocalStack, account: Seeder) -> None:
     s = account
     key = s.key(s.user("old"), age_days=200, used_days_ago=1)
 
     sweep = stack.sweep("timeout")
     link = sweep.approval_link()
-    page = stackkit.open_page(link, BROWSER)  # looked at, never decided
+    page = client.open_page(link, BROWSER)  # looked at, never decided
     sweep.succeeds(seconds=60 + RUN_MARGIN)
 
     assert "Notify Expired" in sweep.states()
@@ -109,14 +120,14 @@ def test_approval_timeout_ends_without_action(stack, account):
     assert sweep.report().get("decision") is None
 
     # The link says so, and a late decision decides nothing.
-    late = stackkit.decide(link, page.token, page.keys, "approve", BROWSER)
+    late = client.decide(link, page.token, page.keys, "approve", BROWSER)
     assert late.status == 410, late.text[:500]
     assert "expired" in late.text.lower()
     assert stack.key_status(f"{s.prefix}-old", key) == "Active"
     assert sweep.report().get("decision") is None
 
 
-def test_a_plan_over_the_cap_acts_on_nothing(stack, account):
+def test_a_plan_over_the_cap_acts_on_nothing(stack: LocalStack, account: Seeder) -> None:
     s = account
     planned = [s.key(s.user(f"old{i}"), age_days=100 + i, used_days_ago=1) for i in range(6)]
 
@@ -124,7 +135,7 @@ def test_a_plan_over_the_cap_acts_on_nothing(stack, account):
     sweep.succeeds()
 
     assert "Request Approval" not in sweep.states(), "over the cap nothing is offered for approval"
-    assert not any(stackkit.APPROVAL_LINK.search(m.get("message") or "") for m in sweep.messages())
+    assert not any(client.APPROVAL_LINK.search(m.get("message") or "") for m in sweep.messages())
     report = sweep.report()
     assert report["evaluation"]["plan"]["status"] == {"kind": "cap-exceeded", "planned": 6, "cap": 5}
     assert plan_keys(report) == set(planned)
@@ -132,7 +143,7 @@ def test_a_plan_over_the_cap_acts_on_nothing(stack, account):
     assert "cap" in sweep.messages()[0]["message"].lower()
 
 
-def test_a_key_rotated_or_used_after_the_plan_is_skipped(stack, account):
+def test_a_key_rotated_or_used_after_the_plan_is_skipped(stack: LocalStack, account: Seeder) -> None:
     s = account
     rotated_user = s.user("rotated")
     rotated = s.key(rotated_user, age_days=200, used_days_ago=1)
@@ -142,7 +153,7 @@ def test_a_key_rotated_or_used_after_the_plan_is_skipped(stack, account):
 
     sweep = stack.sweep("rotated")
     link = sweep.approval_link()
-    page = stackkit.open_page(link, BROWSER)
+    page = client.open_page(link, BROWSER)
     assert set(page.keys) == {rotated, used, still}
 
     # Between the plan and the decision: the owner rotates one key, another key gets used.
@@ -150,7 +161,7 @@ def test_a_key_rotated_or_used_after_the_plan_is_skipped(stack, account):
     stack.iam.delete_access_key(UserName=rotated_user, AccessKeyId=rotated)
     s.backdate(used_user, used, age_days=60, used_days_ago=0)
 
-    answer = stackkit.decide(link, page.token, page.keys, "approve", BROWSER)
+    answer = client.decide(link, page.token, page.keys, "approve", BROWSER)
     assert answer.status == 200, answer.text[:1000]
     sweep.succeeds()
 
@@ -164,7 +175,7 @@ def test_a_key_rotated_or_used_after_the_plan_is_skipped(stack, account):
     assert stack.key_status(f"{s.prefix}-still", still) == "Inactive"
 
 
-def test_a_user_deleted_mid_run_is_skipped(stack, account):
+def test_a_user_deleted_mid_run_is_skipped(stack: LocalStack, account: Seeder) -> None:
     s = account
     gone_user = s.user("gone", console=True)
     gone = s.key(gone_user, age_days=200, used_days_ago=1)
@@ -172,9 +183,9 @@ def test_a_user_deleted_mid_run_is_skipped(stack, account):
 
     sweep = stack.sweep("deleted")
     link = sweep.approval_link()
-    page = stackkit.open_page(link, BROWSER)
-    stackkit.remove_user(stack.iam, gone_user)
-    answer = stackkit.decide(link, page.token, page.keys, "approve", BROWSER)
+    page = client.open_page(link, BROWSER)
+    client.remove_user(stack.iam, gone_user)
+    answer = client.decide(link, page.token, page.keys, "approve", BROWSER)
     assert answer.status == 200, answer.text[:1000]
     sweep.succeeds()
 
@@ -184,7 +195,7 @@ def test_a_user_deleted_mid_run_is_skipped(stack, account):
     assert stack.key_status(f"{s.prefix}-kept", kept) == "Inactive"
 
 
-def test_no_mfa_with_console_scope_flags_console_users_only(stack, account):
+def test_no_mfa_with_console_scope_flags_console_users_only(stack: LocalStack, account: Seeder) -> None:
     s = account
     console = s.user("console", console=True)
     console_key = s.key(console, age_days=10, used_days_ago=1)
@@ -205,6 +216,6 @@ def test_no_mfa_with_console_scope_flags_console_users_only(stack, account):
     assert programmatic_key not in plan_keys(report)
     assert plan_status(report) == "awaiting-approval"
 
-    page = stackkit.open_page(link, BROWSER)
-    stackkit.decide(link, page.token, page.keys, "reject", BROWSER)
+    page = client.open_page(link, BROWSER)
+    client.decide(link, page.token, page.keys, "reject", BROWSER)
     sweep.succeeds()

@@ -1,4 +1,4 @@
-"""The approval page in a real browser (DESIGN.md section 7.6): Debian's headless Chromium, driven by
+"""The approval page in a real browser (docs/testing.md): Debian's headless Chromium, driven by
 Playwright, opens the link from the approval request, unticks one key and approves the rest; exactly
 the ticked keys become Inactive; the same link opened again says "already decided".
 
@@ -10,12 +10,15 @@ Screenshots of both pages go to target/e2e/.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-import stackkit
-from conftest import APPROVE_SETTINGS, ROOT, actions, seed_three_violations
+from helpers import APPROVE_SETTINGS, LocalStack, actions, decision, seed_three_violations
+from keyward_local import client
+from keyward_local.client import Seeder
+from keyward_local.paths import ROOT
+from playwright.sync_api import Browser, ConsoleMessage, sync_playwright
 
 SETTINGS = APPROVE_SETTINGS
 
@@ -36,9 +39,8 @@ SCREENSHOTS = ROOT / "target" / "e2e"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright."""
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: make e2e installs Debian's chromium package"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
@@ -48,11 +50,13 @@ def browser():
             browser.close()
 
 
-def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deactivated(stack, account, browser):
+def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deactivated(
+    stack: LocalStack, account: Seeder, browser: Browser
+) -> None:
     s = account
     keys = seed_three_violations(s)
     users = s.names
-    before = stackkit.key_statuses(stack.iam, users)
+    before = client.key_statuses(stack.iam, users)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     sweep = stack.sweep("browser")
@@ -61,7 +65,12 @@ def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deact
     context = browser.new_context()
     page = context.new_page()
     console_errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and console_errors.append(message.text))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            console_errors.append(message.text)
+
+    page.on("console", on_console)
 
     response = page.goto(link)
     assert response is not None and response.status == 200
@@ -79,7 +88,7 @@ def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deact
         assert fact in facts, f"{fact!r} not in {facts!r}"
 
     boxes = page.locator('input[type="checkbox"][name="key"]')
-    offered = sorted(boxes.nth(i).get_attribute("value") for i in range(boxes.count()))
+    offered = sorted(boxes.nth(i).get_attribute("value") or "" for i in range(boxes.count()))
     assert offered == sorted([keys["no-mfa"], keys["too-old"], keys["unused"]])
     assert all(boxes.nth(i).is_checked() for i in range(boxes.count())), "every planned key starts ticked"
     # Each checkbox is labelled with its user, so a screen reader announces whose key it is.
@@ -95,15 +104,15 @@ def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deact
     assert "Approved: 2 access keys will be deactivated" in result, result[:1000]
     sweep.succeeds()
 
-    after = stackkit.key_statuses(stack.iam, users)
+    after = client.key_statuses(stack.iam, users)
     changed = {k for k in after if after[k][1] != before[k][1]}
     assert changed == {keys["no-mfa"], keys["unused"]}, f"changed: {changed}"
     assert after[keys["too-old"]][1] == "Active", "the unticked key stays active"
     report = sweep.report()
     assert set(actions(report)) == {keys["no-mfa"], keys["unused"]}
-    decided_by = report["decision"]["decided_by"]
+    decided_by = decision(report)["decided_by"]
     assert decided_by["kind"] == "link-holder" and decided_by["source_ip"] == "127.0.0.1"
-    assert "HeadlessChrome" in decided_by["user_agent"], decided_by
+    assert "HeadlessChrome" in (decided_by["user_agent"] or ""), decided_by
 
     # The same link, opened again (a new tab, the browser's history): already decided.
     again = context.new_page()

@@ -1,4 +1,4 @@
-"""The approval link against what is not a person deciding (DESIGN.md section 5): mail scanners that
+"""The approval link against what is not a person deciding (docs/architecture.md, "Approval"): mail scanners that
 pre-fetch every link with GET and HEAD, and forged or replayed form posts. None of them decides
 anything: the execution stays waiting, the approval record stays pending, every key stays Active.
 """
@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import secrets
 
-import stackkit
-from conftest import APPROVE_SETTINGS
+from helpers import APPROVE_SETTINGS, LocalStack, Sweep
+from keyward_local import client
+from keyward_local.client import Seeder
 
 SETTINGS = APPROVE_SETTINGS
 
@@ -26,7 +27,8 @@ STRICT_HEADERS = {
 }
 
 
-def assert_still_waiting(stack, sweep, key_owner: str, key_id: str) -> None:
+def assert_still_waiting(stack: LocalStack, sweep: Sweep, key_owner: str, key_id: str) -> None:
+    """Nothing was decided: the run waits, the record is pending, the key is Active."""
     assert sweep.status() == "RUNNING"
     assert sweep.states()[-1] == "Request Approval", sweep.states()
     assert stack.approval_record(sweep.name)["state"]["S"] == "pending"
@@ -34,7 +36,7 @@ def assert_still_waiting(stack, sweep, key_owner: str, key_id: str) -> None:
     assert stack.key_status(key_owner, key_id) == "Active"
 
 
-def test_scanners_fetching_the_link_many_times_decide_nothing(stack, account):
+def test_scanners_fetching_the_link_many_times_decide_nothing(stack: LocalStack, account: Seeder) -> None:
     s = account
     owner = s.user("old")
     key = s.key(owner, age_days=200, used_days_ago=1)
@@ -47,7 +49,7 @@ def test_scanners_fetching_the_link_many_times_decide_nothing(stack, account):
             for method in ("GET", "HEAD"):
                 # Scanners also follow variants of the link: with a query, and with a trailing slash.
                 url = link + ("?decision=approve&key=" + key if round_ % 2 else "")
-                answer = stackkit.fetch(url, method=method, user_agent=agent)
+                answer = client.fetch(url, method=method, user_agent=agent)
                 fetched += 1
                 assert answer.status == 200, (method, agent, answer.status, answer.text[:300])
                 assert {k: answer.headers.get(k) for k in STRICT_HEADERS} == STRICT_HEADERS
@@ -60,13 +62,13 @@ def test_scanners_fetching_the_link_many_times_decide_nothing(stack, account):
     assert_still_waiting(stack, sweep, owner, key)
 
     # The person then decides, once.
-    page = stackkit.open_page(link)
-    assert stackkit.decide(link, page.token, page.keys, "reject").status == 200
+    page = client.open_page(link)
+    assert client.decide(link, page.token, page.keys, "reject").status == 200
     sweep.succeeds()
     assert stack.key_status(owner, key) == "Active"
 
 
-def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack, account):
+def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack: LocalStack, account: Seeder) -> None:
     s = account
     owner = s.user("old")
     key = s.key(owner, age_days=200, used_days_ago=1)
@@ -75,7 +77,7 @@ def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack, ac
 
     sweep = stack.sweep("forged")
     link = sweep.approval_link()
-    page = stackkit.open_page(link)
+    page = client.open_page(link)
     assert page.keys == [key]
 
     refusals = {
@@ -93,7 +95,7 @@ def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack, ac
         "an unknown decision": [("token", page.token), ("key", key), ("decision", "approve-all")],
     }
     for what, form in refusals.items():
-        answer = stackkit.fetch(link, "POST", form=form)
+        answer = client.fetch(link, "POST", form=form)
         assert 400 <= answer.status < 500, f"{what}: HTTP {answer.status}: {answer.text[:300]}"
         assert_still_waiting(stack, sweep, owner, key)
         assert stack.key_status(bystander, outsider) == "Active"
@@ -101,15 +103,15 @@ def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack, ac
     # A link whose id was never issued (guessed, or cut short) is unknown, and decides nothing.
     base = link.rsplit("/", 1)[0]
     for unknown in (f"{base}/{secrets.token_urlsafe(32)}", link[:-4]):
-        assert stackkit.fetch(unknown).status == 404
-        answer = stackkit.fetch(unknown, "POST", form=[("token", page.token), ("key", key), ("decision", "approve")])
+        assert client.fetch(unknown).status == 404
+        answer = client.fetch(unknown, "POST", form=[("token", page.token), ("key", key), ("decision", "approve")])
         assert answer.status == 404, answer.text[:300]
     assert_still_waiting(stack, sweep, owner, key)
 
     # The genuine decision still works afterwards, exactly once.
-    answer = stackkit.decide(link, page.token, [key])
+    answer = client.decide(link, page.token, [key])
     assert answer.status == 200, answer.text[:500]
-    replay = stackkit.decide(link, page.token, [key])
+    replay = client.decide(link, page.token, [key])
     assert replay.status == 409 and "already decided" in replay.text
     sweep.succeeds()
     assert stack.key_status(owner, key) == "Inactive"

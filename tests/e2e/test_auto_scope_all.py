@@ -4,13 +4,14 @@ do not break the policy, and inactive keys, are never touched."""
 
 from __future__ import annotations
 
-import stackkit
-from conftest import actions, findings, plan_keys, plan_status
+from helpers import LocalStack, actions, decision, findings, plan_keys, plan_status
+from keyward_local import client
+from keyward_local.client import Seeder
 
 SETTINGS = {"KEYWARD_MODE": "auto", "MFA_SCOPE": "all", "IAM_MAX_RPS": "200"}
 
 
-def test_auto_mode_with_scope_all_deactivates_keys_of_users_without_mfa(stack, account):
+def test_auto_mode_with_scope_all_deactivates_keys_of_users_without_mfa(stack: LocalStack, account: Seeder) -> None:
     s = account
     programmatic = s.user("prog")
     programmatic_key = s.key(programmatic, age_days=10, used_days_ago=1)
@@ -26,15 +27,15 @@ def test_auto_mode_with_scope_all_deactivates_keys_of_users_without_mfa(stack, a
 
     states = sweep.states()
     assert "Request Approval" not in states and "Deactivate" in states and "Notify Outcome" in states
-    assert not any(stackkit.APPROVAL_LINK.search(m.get("message") or "") for m in sweep.messages())
+    assert not any(client.APPROVAL_LINK.search(m.get("message") or "") for m in sweep.messages())
     report = sweep.report()
     assert report["config"]["mfa_scope"] == "all" and report["config"]["mode"] == "auto"
     no_mfa = {user for rule, user, _ in findings(report) if rule == "no-mfa"}
     assert no_mfa == {programmatic, console}
     assert plan_status(report) == "automatic"
     assert plan_keys(report) == {programmatic_key, console_key}
-    assert report["decision"]["decided_by"] == {"kind": "automatic"}, "the record says no human decided"
-    assert {k["access_key_id"] for k in report["decision"]["approved"]} == {programmatic_key, console_key}
+    assert decision(report)["decided_by"] == {"kind": "automatic"}, "the record says no human decided"
+    assert {k["access_key_id"] for k in decision(report)["approved"]} == {programmatic_key, console_key}
     assert actions(report) == {programmatic_key: {"kind": "deactivated"}, console_key: {"kind": "deactivated"}}
 
     assert stack.key_status(programmatic, programmatic_key) == "Inactive"

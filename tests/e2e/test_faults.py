@@ -1,21 +1,22 @@
-"""Faults on the local stack (issue #6): the emulator injects them (launcher.py, /_keyward/faults) into
+"""Faults on the local stack (issue #6): the emulator injects them (keyward_local.emulator, /_keyward/faults) into
 the real state machine's Lambda invocations and SNS publishes. Batches of two users, so that one
 batch can fail while the others succeed."""
 
 from __future__ import annotations
 
-import stackkit
-from conftest import actions, plan_keys
+from helpers import LocalStack, actions, plan_keys
+from keyward_local import client
+from keyward_local.client import Seeder
 
 SETTINGS = {"KEYWARD_MODE": "approve", "BATCH_SIZE": "2", "IAM_MAX_RPS": "200"}
 
 
-def old_keys(s: stackkit.Seeder, names: list[str]) -> dict[str, str]:
+def old_keys(s: client.Seeder, names: list[str]) -> dict[str, str]:
     """One key 200 days old (key-too-old) per user: user name -> key id."""
     return {(u := s.user(name)): s.key(u, age_days=200, used_days_ago=1) for name in names}
 
 
-def test_a_batch_that_fails_twice_is_retried_and_every_user_evaluated(stack, account):
+def test_a_batch_that_fails_twice_is_retried_and_every_user_evaluated(stack: LocalStack, account: Seeder) -> None:
     keys = old_keys(account, ["a", "b", "c"])
     stack.inject("lambda:check-user", count=2, error="AwsCallFailed")
 
@@ -27,12 +28,14 @@ def test_a_batch_that_fails_twice_is_retried_and_every_user_evaluated(stack, acc
     assert report["users_checked"] == 3
     assert plan_keys(report) == set(keys.values())
 
-    page = stackkit.open_page(link)
-    assert stackkit.decide(link, page.token, page.keys, "reject").status == 200
+    page = client.open_page(link)
+    assert client.decide(link, page.token, page.keys, "reject").status == 200
     sweep.succeeds()
 
 
-def test_a_batch_that_keeps_failing_is_reported_and_nothing_acts_on_its_users(stack, account):
+def test_a_batch_that_keeps_failing_is_reported_and_nothing_acts_on_its_users(
+    stack: LocalStack, account: Seeder
+) -> None:
     keys = old_keys(account, ["a", "b", "c", "d"])
     failing = f"{account.prefix}-c"
     stack.inject("lambda:check-user", count=None, match=failing, error="AwsCallFailed")
@@ -48,16 +51,16 @@ def test_a_batch_that_keeps_failing_is_reported_and_nothing_acts_on_its_users(st
     digest = sweep.messages()[0]["message"]
     assert "not evaluated" in digest and failing in digest
 
-    page = stackkit.open_page(link)
+    page = client.open_page(link)
     assert set(page.keys) == {keys[u] for u in evaluated}
-    assert stackkit.decide(link, page.token, page.keys).status == 200
+    assert client.decide(link, page.token, page.keys).status == 200
     sweep.succeeds()
     assert set(actions(sweep.report())) == {keys[u] for u in evaluated}
     for user, key in keys.items():
         assert stack.key_status(user, key) == ("Active" if user in not_evaluated else "Inactive")
 
 
-def test_an_approval_request_that_cannot_be_sent_fails_the_run_loudly(stack, account):
+def test_an_approval_request_that_cannot_be_sent_fails_the_run_loudly(stack: LocalStack, account: Seeder) -> None:
     keys = old_keys(account, ["a"])
     # The digest goes out; every publish after it (the approval request) is refused.
     stack.inject("sns:Publish", after=1, count=None, error="AuthorizationError")
@@ -69,6 +72,6 @@ def test_an_approval_request_that_cannot_be_sent_fails_the_run_loudly(stack, acc
     assert described.get("error") == "NotifyFailed", described
     assert "AuthorizationError" in described.get("cause", ""), described
     assert "Request Approval" in sweep.states()
-    assert len(sweep.messages()) == 1 and not stackkit.APPROVAL_LINK.search(sweep.messages()[0]["message"])
+    assert len(sweep.messages()) == 1 and not client.APPROVAL_LINK.search(sweep.messages()[0]["message"])
     for user, key in keys.items():
         assert stack.key_status(user, key) == "Active"

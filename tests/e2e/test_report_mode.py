@@ -3,23 +3,24 @@ IAM changes; no approval is requested."""
 
 from __future__ import annotations
 
-import stackkit
-from conftest import findings, plan_keys, plan_status, seed_three_violations
+from helpers import LocalStack, findings, plan_keys, plan_status, seed_three_violations
+from keyward_local import client
+from keyward_local.client import Seeder
 
 SETTINGS = {"KEYWARD_MODE": "report", "UNUSED_KEY_DAYS": "30", "EXEMPT_USERS": "/breakglass/", "IAM_MAX_RPS": "200"}
 
 
-def test_report_mode_reports_the_plan_and_changes_nothing(stack, account):
+def test_report_mode_reports_the_plan_and_changes_nothing(stack: LocalStack, account: Seeder) -> None:
     s = account
     keys = seed_three_violations(s)
     users = s.names
-    before = stackkit.key_statuses(stack.iam, users)
+    before = client.key_statuses(stack.iam, users)
     calls_before = stack.iam_calls()
 
     sweep = stack.sweep("report")
     sweep.succeeds()
 
-    assert stackkit.key_statuses(stack.iam, users) == before
+    assert client.key_statuses(stack.iam, users) == before
     states = sweep.states()
     assert "Notify Findings" in states
     assert not {"Request Approval", "Deactivate", "Deactivate Approved Keys"} & set(states), states
@@ -30,7 +31,7 @@ def test_report_mode_reports_the_plan_and_changes_nothing(stack, account):
     assert report.get("decision") is None and report.get("actions") == []
     assert len(sweep.messages()) == 1, sweep.subjects()
     digest = sweep.messages()[0]["message"]
-    assert not stackkit.APPROVAL_LINK.search(digest)
+    assert not client.APPROVAL_LINK.search(digest)
     for key_id in (keys["no-mfa"], keys["too-old"], keys["unused"]):
         assert key_id in digest
 
@@ -41,7 +42,7 @@ def test_report_mode_reports_the_plan_and_changes_nothing(stack, account):
     assert writes == set(), run_calls
 
 
-def seed_mixed_account(s: stackkit.Seeder, users: int) -> None:
+def seed_mixed_account(s: client.Seeder, users: int) -> None:
     """A deterministic mix: every third user breaks a rule, the rest are compliant."""
     for i in range(users):
         user = s.user(f"u{i:03}", console=i % 6 == 0)
@@ -53,21 +54,21 @@ def seed_mixed_account(s: stackkit.Seeder, users: int) -> None:
             s.key(user, age_days=40, used_days_ago=35)  # key-unused (UNUSED_KEY_DAYS=30)
 
 
-def test_a_throttled_sweep_evaluates_every_user_and_finds_the_same(stack, account):
+def test_a_throttled_sweep_evaluates_every_user_and_finds_the_same(stack: LocalStack, account: Seeder) -> None:
     seed_mixed_account(account, 24)
     calm = stack.sweep("calm")
     calm.succeeds()
     expected = findings(calm.report())
     assert len({user for _, user, _ in expected}) == 8  # every third user
 
-    throttled_before = stackkit.http_json("GET", f"{stack.endpoint}/_keyward/iam-throttled")
-    stackkit.http_json("PUT", f"{stack.endpoint}/_keyward/iam-throttle", {"rps": 5})
+    throttled_before = stack.iam_throttled()
+    stack.throttle_iam(5)
     try:
         stormy = stack.sweep("throttled")
         stormy.succeeds(seconds=300)
     finally:
-        stackkit.http_json("PUT", f"{stack.endpoint}/_keyward/iam-throttle", {"rps": None})
-    throttled = stackkit.http_json("GET", f"{stack.endpoint}/_keyward/iam-throttled")
+        stack.throttle_iam(None)
+    throttled = stack.iam_throttled()
     assert sum(throttled.values()) > sum(throttled_before.values()), "the emulator throttled nothing"
 
     report = stormy.report()

@@ -1,4 +1,5 @@
-"""make bench (scripts/bench): sweeps of generated accounts on the local stack, measured from outside.
+"""make bench (scripts/bench: `python -m keyward_local.bench`): sweeps of generated accounts on the local
+stack, measured from outside.
 
 For each account size (BENCH_SIZES, default "1000,5000") it brings the local stack up fresh, seeds the
 account (BENCH_SEED, default 7: the same seed gives the same account), runs one sweep in report mode
@@ -8,7 +9,8 @@ size also a SCREENING=report sweep under an injected IAM throttle (BENCH_THROTTL
 Measured per sweep: IAM calls per operation (counted by the emulator, not by keyward), Step Functions
 child executions, wall time, peak RSS of the Lambda processes, largest state payload, and a digest of
 the sorted findings (so sweeps of one account can be compared). Prints a table, writes
-target/bench/results.json, and exits 0 only if every budget of DESIGN.md section 8 holds:
+target/bench/results.json, and exits 0 only if every budget of the IAM call budget holds
+(docs/architecture.md, "The IAM call budget"):
 
   - report screening: IAM calls <= 3 + ceil(N/1000) + 4*V (V = candidates);
   - report screening makes at least 10x fewer IAM calls than live screening (smallest size);
@@ -32,15 +34,20 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import NotRequired, TypedDict
 
 import boto3
 from botocore.config import Config
+from mypy_boto3_stepfunctions import SFNClient
+from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
-import control
-import stackkit
+from keyward_local.client import PASSWORD, Seeder, load_env, local_stack, read_report
+from keyward_local.console import LocalStackError, http_json, say
+from keyward_local.paths import BINARY_DIR, ROOT, STATE_DIR
+from keyward_local.run_report import RunReport
+from keyward_local.template import Template
 
-ROOT = stackkit.ROOT
 RESULTS = ROOT / "target" / "bench" / "results.json"
 PAYLOAD_LIMIT = 64 * 1024
 SWEEP_BOUND_SECONDS = 3600
@@ -49,19 +56,50 @@ BASE_SETTINGS = {"KEYWARD_MODE": "report"}
 SEED_WORKERS = 8
 
 
-def say(message: str) -> None:
-    print(f"==> {message}", flush=True)
-
-
 class BenchError(Exception):
-    pass
+    """A sweep that could not be measured."""
+
+
+class PlannedUser(TypedDict):
+    """One user of a generated account; keys as (age in days, days since last use or None)."""
+
+    name: str
+    console: bool
+    mfa: bool
+    keys: list[tuple[int, int | None]]
+    tags: dict[str, str]
+
+
+class SweepResult(TypedDict):
+    """One sweep's measurements (a row of target/bench/results.json)."""
+
+    users: int
+    screening: str
+    throttle_rps: float | None
+    status: str
+    candidates: int | None
+    users_not_evaluated: int
+    iam_calls_total: int
+    iam_calls: dict[str, int]
+    iam_throttled_total: int
+    child_executions: int
+    wall_seconds: float
+    max_payload_bytes: int
+    lambda_seconds: float
+    lambda_seconds_by_function: dict[str, float]
+    peak_rss_mb: float
+    peak_rss_mb_by_function: dict[str, float]
+    findings: int
+    findings_digest: str | None
+    execution: str
+    iam_call_budget: NotRequired[int]
 
 
 # --------------------------------------------------------------------------------------------------
 # The account
 
 
-def plan_account(users: int, seed: int) -> list[dict[str, Any]]:
+def plan_account(users: int, seed: int) -> list[PlannedUser]:
     """The generated account: 5% violators of each rule (no-mfa, key-too-old, key-unused), 1% exempt
     by tag (with an old key), 2% with a key inside the warning window, ~20% with two keys, ~40%
     programmatic-only, the rest compliant. Deterministic in (users, seed)."""
@@ -69,10 +107,15 @@ def plan_account(users: int, seed: int) -> list[dict[str, Any]]:
     account = []
     for i in range(users):
         draw = rng.random()
-        user: dict[str, Any] = {"name": f"bench-{i:05d}", "console": rng.random() < 0.6, "mfa": True, "keys": []}
-        user["tags"] = {}
+        user: PlannedUser = {
+            "name": f"bench-{i:05d}",
+            "console": rng.random() < 0.6,
+            "mfa": True,
+            "keys": [],
+            "tags": {},
+        }
         if draw < 0.05:  # no-mfa: a console user without MFA
-            user.update(console=True, mfa=False)
+            user["console"], user["mfa"] = True, False
             age = rng.randint(1, 60)
             user["keys"].append((age, rng.randint(0, min(1, age - 1))))
         elif draw < 0.10:  # key-too-old, used recently
@@ -98,7 +141,7 @@ def plan_account(users: int, seed: int) -> list[dict[str, Any]]:
     return account
 
 
-def seed_account(stack_env: dict[str, str], account: list[dict[str, Any]]) -> dict[str, str]:
+def seed_account(stack_env: dict[str, str], account: list[PlannedUser]) -> dict[str, str]:
     """Creates the account in the emulator; returns key id -> stable label (user#n), so findings of
     two seedings of the same account compare equal."""
     session = boto3.session.Session()
@@ -106,16 +149,19 @@ def seed_account(stack_env: dict[str, str], account: list[dict[str, Any]]) -> di
         "iam", config=Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
     )
     now = dt.datetime.now(dt.timezone.utc)
-    seeder = stackkit.Seeder(iam, stack_env["AWS_ENDPOINT_URL"], "", now)
+    seeder = Seeder(iam, stack_env["AWS_ENDPOINT_URL"], "", now)
     labels: dict[str, str] = {}
     lock = threading.Lock()
 
-    def create(user: dict[str, Any]) -> None:
+    def create(user: PlannedUser) -> None:
+        """Creates one user of the account, with its keys."""
         name = user["name"]
-        tags = [{"Key": k, "Value": v} for k, v in user["tags"].items()]
-        iam.create_user(UserName=name, **({"Tags": tags} if tags else {}))
+        if user["tags"]:
+            iam.create_user(UserName=name, Tags=[{"Key": k, "Value": v} for k, v in user["tags"].items()])
+        else:
+            iam.create_user(UserName=name)
         if user["console"]:
-            iam.create_login_profile(UserName=name, Password=stackkit.PASSWORD, PasswordResetRequired=False)
+            iam.create_login_profile(UserName=name, Password=PASSWORD, PasswordResetRequired=False)
         if user["mfa"]:
             seeder.mfa(name)
         for n, (age, used) in enumerate(user["keys"]):
@@ -136,27 +182,29 @@ def seed_account(stack_env: dict[str, str], account: list[dict[str, Any]]) -> di
 
 
 def stack_up(settings: dict[str, str]) -> dict[str, str]:
-    down = stackkit.local_stack("down")
+    """A fresh local stack with these settings; returns its environment."""
+    down = local_stack("down")
     if down.returncode != 0:
         raise BenchError(f"scripts/local-stack down failed:\n{down.stdout[-3000:]}")
     shown = " ".join(f"{k}={v}" for k, v in sorted(settings.items()))
     say(f"local stack up: {shown}")
-    done = stackkit.local_stack("up", settings)
+    done = local_stack("up", settings)
     if done.returncode != 0:
         raise BenchError(f"scripts/local-stack up failed:\n{done.stdout[-3000:]}")
-    return stackkit.load_env()
+    return load_env()
 
 
 class RssSampler:
     """Peak resident memory (VmHWM) of the function processes cargo lambda watch runs."""
 
     def __init__(self) -> None:
-        self.binaries = {str(ROOT / "target" / "debug" / f) for f in control.FUNCTIONS}
+        self.binaries = {str(BINARY_DIR / f) for f in Template.load().functions}
         self.peak_kib: dict[str, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def sample(self) -> None:
+        """Reads VmHWM of every function process now."""
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -173,6 +221,7 @@ class RssSampler:
                     self.peak_kib[name] = max(self.peak_kib.get(name, 0), int(line.split()[1]))
 
     def run(self) -> None:
+        """Samples every half second until stopped."""
         while not self.stop.wait(0.5):
             self.sample()
 
@@ -180,23 +229,30 @@ class RssSampler:
         self.thread.start()
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop.set()
         self.thread.join()
         self.sample()
 
 
-def history(sfn, arn: str) -> list[dict[str, Any]]:
-    events, token = [], None
+def history(sfn: SFNClient, arn: str) -> list[HistoryEventTypeDef]:
+    """The execution's whole history."""
+    events: list[HistoryEventTypeDef] = []
+    token: str | None = None
     while True:
-        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        if token:
+            page = sfn.get_execution_history(executionArn=arn, maxResults=1000, nextToken=token)
+        else:
+            page = sfn.get_execution_history(executionArn=arn, maxResults=1000)
         events += page["events"]
         token = page.get("nextToken")
         if not token:
             return events
 
 
-def payload_sizes(events: list[dict[str, Any]]) -> int:
+def payload_sizes(events: list[HistoryEventTypeDef]) -> int:
     """The largest input or output of a state, task or Lambda in the history, in bytes."""
     largest = 0
     for event in events:
@@ -214,14 +270,15 @@ INVOKE_LINE = re.compile(r"invoke (\S+): (?:ok|function error \S+) \(([0-9.]+) s
 
 
 def lambda_seconds(log_text: str) -> dict[str, float]:
-    """Seconds each function ran (as the launcher timed its invocations), by function."""
+    """Seconds each function ran (as the emulator timed its invocations), by function."""
     seconds: dict[str, float] = {}
     for function, elapsed in INVOKE_LINE.findall(log_text):
         seconds[function] = round(seconds.get(function, 0.0) + float(elapsed), 2)
     return dict(sorted(seconds.items()))
 
 
-def findings_digest(report: dict[str, Any], labels: dict[str, str]) -> str:
+def findings_digest(report: RunReport, labels: dict[str, str]) -> str:
+    """A digest of the sorted findings, keys by their stable labels: equal for equal findings."""
     lines = sorted(
         f"{f['rule']} {f['user_name']} {labels.get(f['access_key_id'] or '', f['access_key_id'] or '-')}"
         for f in report["evaluation"]["findings"]
@@ -231,16 +288,17 @@ def findings_digest(report: dict[str, Any], labels: dict[str, str]) -> str:
 
 def sweep(
     env: dict[str, str], label: str, users: int, screening: str, throttle: float | None, labels: dict[str, str]
-) -> dict[str, Any]:
+) -> SweepResult:
+    """One sweep of the seeded account, measured."""
     session = boto3.session.Session()
     sfn, s3 = session.client("stepfunctions"), session.client("s3")
     endpoint = env["AWS_ENDPOINT_URL"]
-    stackkit.http_json("DELETE", f"{endpoint}/_keyward/iam-calls")
+    http_json("DELETE", f"{endpoint}/_keyward/iam-calls")
     name = f"bench-{label}-{int(time.time())}"
     say(
         f"sweep {name}: {users} users, SCREENING={screening}" + (f", IAM throttled to {throttle}/s" if throttle else "")
     )
-    log = stackkit.STATE_DIR / "moto.log"
+    log = STATE_DIR / "moto.log"
     log_offset = log.stat().st_size if log.exists() else 0
     with RssSampler() as rss:
         started = time.monotonic()
@@ -252,36 +310,29 @@ def sweep(
             if time.monotonic() - started > SWEEP_BOUND_SECONDS:
                 raise BenchError(f"{name} still running after {SWEEP_BOUND_SECONDS} s")
             if time.monotonic() - last_print >= 15:
-                calls = sum(stackkit.http_json("GET", f"{endpoint}/_keyward/iam-calls").values())
-                print(f"    {time.monotonic() - started:6.0f} s  running; {calls} IAM calls so far", flush=True)
+                so_far = sum(counts(f"{endpoint}/_keyward/iam-calls").values())
+                print(f"    {time.monotonic() - started:6.0f} s  running; {so_far} IAM calls so far", flush=True)
                 last_print = time.monotonic()
             time.sleep(1)
         wall = time.monotonic() - started
-    calls = stackkit.http_json("GET", f"{endpoint}/_keyward/iam-calls")
-    throttled = stackkit.http_json("GET", f"{endpoint}/_keyward/iam-throttled")
+    calls = counts(f"{endpoint}/_keyward/iam-calls")
+    throttled = counts(f"{endpoint}/_keyward/iam-throttled")
     with log.open("rb") as handle:
         handle.seek(log_offset)
         invoked = lambda_seconds(handle.read().decode("utf-8", "replace"))
     events = history(sfn, arn)
-    report = stackkit.read_report(s3, env["KEYWARD_REPORT_BUCKET"], name) or {}
+    report = read_report(s3, env["KEYWARD_REPORT_BUCKET"], name)
     children = sum(1 for e in events if e["type"] in ("MapIterationStarted",))
-    if not children:  # moto records Distributed Map children as executions of their own
-        batches = (
-            json.loads(
-                s3.get_object(Bucket=env["KEYWARD_REPORT_BUCKET"], Key=f"runs/{name}/batches.json")["Body"].read()
-                or b"[]"
-            )
-            if report
-            else []
-        )
-        children = len(batches)
-    result = {
+    if not children and report:  # moto records Distributed Map children as executions of their own
+        batches = s3.get_object(Bucket=env["KEYWARD_REPORT_BUCKET"], Key=f"runs/{name}/batches.json")["Body"].read()
+        children = len(json.loads(batches or b"[]"))
+    result: SweepResult = {
         "users": users,
         "screening": screening,
         "throttle_rps": throttle,
         "status": status,
-        "candidates": report.get("users_checked"),
-        "users_not_evaluated": len(report.get("users_not_evaluated") or []),
+        "candidates": report["users_checked"] if report else None,
+        "users_not_evaluated": len(report["users_not_evaluated"]) if report else 0,
         "iam_calls_total": sum(calls.values()),
         "iam_calls": calls,
         "iam_throttled_total": sum(throttled.values()),
@@ -292,7 +343,7 @@ def sweep(
         "lambda_seconds_by_function": invoked,
         "peak_rss_mb": round(max(rss.peak_kib.values(), default=0) / 1024, 1),
         "peak_rss_mb_by_function": {k: round(v / 1024, 1) for k, v in sorted(rss.peak_kib.items())},
-        "findings": len(report.get("evaluation", {}).get("findings") or []),
+        "findings": len(report["evaluation"]["findings"]) if report else 0,
         "findings_digest": findings_digest(report, labels) if report else None,
         "execution": name,
     }
@@ -308,9 +359,18 @@ def sweep(
 # Budgets and the table
 
 
-def budget_failures(results: list[dict[str, Any]]) -> list[str]:
+def counts(url: str) -> dict[str, int]:
+    """An emulator count hook (calls or throttled calls per IAM operation)."""
+    answer = http_json("GET", url)
+    if not isinstance(answer, dict):
+        raise BenchError(f"GET {url} answered {answer!r}, not counts")
+    return {str(k): int(v) for k, v in answer.items()}
+
+
+def budget_failures(results: list[SweepResult]) -> list[str]:
+    """Every budget a sweep broke (empty: all hold); records each sweep's IAM call budget."""
     problems = []
-    by_account: dict[int, list[dict[str, Any]]] = {}
+    by_account: dict[int, list[SweepResult]] = {}
     for r in results:
         by_account.setdefault(r["users"], []).append(r)
         what = f"{r['users']} users, SCREENING={r['screening']}" + (
@@ -347,7 +407,8 @@ def budget_failures(results: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def table(results: list[dict[str, Any]]) -> str:
+def table(results: list[SweepResult]) -> str:
+    """The results as a table, and the IAM calls per operation."""
     head = [
         "users",
         "screening",
@@ -392,15 +453,16 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> int:
+    """The sweeps, the table, the budgets: 0 when every budget holds."""
     sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,5000").split(",") if s.strip()]
     seed = int(os.environ.get("BENCH_SEED", "7"))
     throttle = float(os.environ.get("BENCH_THROTTLE_RPS", "5"))
-    results: list[dict[str, Any]] = []
+    results: list[SweepResult] = []
     started = time.monotonic()
     try:
         for users in sizes:
             account = plan_account(users, seed)
-            runs = [("report", None), ("live", None)]
+            runs: list[tuple[str, float | None]] = [("report", None), ("live", None)]
             if users == min(sizes) and throttle > 0:
                 runs.append(("report", throttle))
             for screening, rps in runs:
@@ -408,14 +470,14 @@ def main() -> int:
                 say(f"seeding {users} users (seed {seed})")
                 labels = seed_account(env, account)
                 # The throttle starts after the seeding (IAM_THROTTLE_RPS at `up` would throttle that too).
-                stackkit.http_json("PUT", f"{env['AWS_ENDPOINT_URL']}/_keyward/iam-throttle", {"rps": rps})
+                http_json("PUT", f"{env['AWS_ENDPOINT_URL']}/_keyward/iam-throttle", {"rps": rps})
                 label = f"{users}-{screening}" + ("-throttled" if rps else "")
                 results.append(sweep(env, label, users, screening, rps, labels))
-    except (BenchError, stackkit.LocalStackError) as error:
+    except (BenchError, LocalStackError) as error:
         print(f"bench FAILED: {error}", file=sys.stderr)
         return 1
     finally:
-        stackkit.local_stack("down")
+        local_stack("down")
     problems = budget_failures(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

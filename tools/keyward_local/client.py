@@ -1,10 +1,11 @@
-"""What the demo, the end-to-end tests and the benchmark share to drive the local stack from outside,
-as a user and an approver would: read target/local-stack/env, seed IAM users and backdate their keys
-through the test hook, start and follow executions of the real state machine, find the approval link
-in the SNS messages the emulator recorded, and use the confirm page like a browser without JavaScript.
+"""Driving the running local stack from outside, as a user and an approver would (the demo, the
+end-to-end tests and the benchmark share it): run `scripts/local-stack`, read target/local-stack/env,
+seed IAM users and backdate their keys through the test hook, follow executions of the real state
+machine, find the approval link in the SNS messages the emulator recorded, and use the confirm page
+like a browser without JavaScript.
 
-boto3 comes from .venv/ (moto's dependency); everything else is the standard library. Every wait is
-bounded; every HTTP request goes to 127.0.0.1, never through a proxy the environment may name.
+Every wait is bounded; every HTTP request goes to 127.0.0.1, never through a proxy the environment
+may name.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import TypedDict
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = ROOT / "target" / "local-stack"
-ENV_FILE = STATE_DIR / "env"
-CONFIG_FILE = STATE_DIR / "config.json"
+from mypy_boto3_iam import IAMClient
+from mypy_boto3_s3 import S3Client
+from mypy_boto3_stepfunctions import SFNClient
+from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
-HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from keyward_local.console import HTTP, LocalStackError, http_json
+from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ROOT, THROTTLE_VAR
+from keyward_local.run_report import RunReport
 
 #: A console password the emulator accepts (IAM's default password policy).
 PASSWORD = "Local-stack-password-1!"
@@ -36,17 +38,22 @@ PASSWORD = "Local-stack-password-1!"
 APPROVAL_LINK = re.compile(r"https?://[^\s<>\"')\]]+/approvals/[0-9A-Za-z_-]+")
 
 
-class LocalStackError(Exception):
-    """The local stack is not there, or answered something a caller cannot go on with."""
+class SnsMessage(TypedDict):
+    """One message the emulator recorded (GET /_keyward/sns-messages)."""
+
+    topic_arn: str
+    message_id: str
+    subject: str | None
+    message: str
 
 
-def local_stack(command: str, settings: dict[str, str] | None = None, timeout: float | None = None):
+def local_stack(
+    command: str, settings: dict[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
     """Runs `scripts/local-stack <command>` and returns the CompletedProcess (output in .stdout). For
     `up`, `settings` is the whole configuration: variables of the caller's environment that `up`
     reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS) are not passed on."""
-    import control  # scripts/local_stack: the variables `up` reads
-
-    env = {k: v for k, v in os.environ.items() if k not in control.CONFIG_VARS and k != control.THROTTLE_VAR}
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS and k != THROTTLE_VAR}
     env.update(settings or {})
     return subprocess.run(
         [str(ROOT / "scripts" / "local-stack"), command],
@@ -83,20 +90,8 @@ def stack_settings() -> dict[str, str]:
 
 
 def rfc3339(at: dt.datetime) -> str:
+    """`at` in UTC, whole seconds, with a Z."""
     return at.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def http_json(method: str, url: str, body: Any = None, timeout: float = 10) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
-    try:
-        with HTTP.open(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        detail = error.read().decode(errors="replace")[:300]
-        raise LocalStackError(f"{method} {url}: HTTP {error.code}: {detail}") from None
-    except urllib.error.URLError as error:
-        raise LocalStackError(f"{method} {url}: {error.reason} (is the local stack up?)") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -107,7 +102,7 @@ class Seeder:
     """Creates users and keys in the emulator, with key ages and last uses set through the test hook
     (`POST /_keyward/keys`), relative to `now`."""
 
-    def __init__(self, iam, endpoint: str, prefix: str, now: dt.datetime | None = None):
+    def __init__(self, iam: IAMClient, endpoint: str, prefix: str, now: dt.datetime | None = None):
         self.iam = iam
         self.endpoint = endpoint
         self.prefix = prefix
@@ -122,15 +117,20 @@ class Seeder:
     def user(
         self, short: str, shows: str = "", path: str = "/", console: bool = False, tags: dict[str, str] | None = None
     ) -> str:
+        """Creates the user `<prefix>-<short>` (with a console password, tags); `shows` says what it
+        is there for."""
         name = f"{self.prefix}-{short}"
-        extra = {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]} if tags else {}
-        self.iam.create_user(UserName=name, Path=path, **extra)
+        if tags:
+            self.iam.create_user(UserName=name, Path=path, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        else:
+            self.iam.create_user(UserName=name, Path=path)
         if console:
             self.iam.create_login_profile(UserName=name, Password=PASSWORD, PasswordResetRequired=False)
         self.users.append((name, shows))
         return name
 
     def key(self, user: str, age_days: int, used_days_ago: int | None, active: bool = True) -> str:
+        """Creates an access key of `user` aged and last used as given; returns its id."""
         key_id = self.iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
         self.backdate(user, key_id, age_days, used_days_ago)
         if not active:
@@ -148,13 +148,14 @@ class Seeder:
         http_json("POST", f"{self.endpoint}/_keyward/keys", document)
 
     def mfa(self, user: str) -> None:
+        """Gives `user` an enabled virtual MFA device."""
         serial = self.iam.create_virtual_mfa_device(VirtualMFADeviceName=user)["VirtualMFADevice"]["SerialNumber"]
         self.iam.enable_mfa_device(
             UserName=user, SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
         )
 
 
-def remove_user(iam, name: str) -> None:
+def remove_user(iam: IAMClient, name: str) -> None:
     """Deletes a user and what IAM requires gone first: keys, MFA devices, login profile."""
     for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
         iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
@@ -168,16 +169,17 @@ def remove_user(iam, name: str) -> None:
     iam.delete_user(UserName=name)
 
 
-def user_names(iam, prefix: str = "") -> list[str]:
+def user_names(iam: IAMClient, prefix: str = "") -> list[str]:
+    """Every user whose name starts with `prefix`."""
     names: list[str] = []
     for page in iam.get_paginator("list_users").paginate():
         names += [u["UserName"] for u in page["Users"] if u["UserName"].startswith(prefix)]
     return names
 
 
-def key_statuses(iam, users: list[str]) -> dict[str, tuple[str, str]]:
+def key_statuses(iam: IAMClient, users: list[str]) -> dict[str, tuple[str, str]]:
     """Every key of these users, read from IAM now: key id -> (user, "Active" | "Inactive")."""
-    keys = {}
+    keys: dict[str, tuple[str, str]] = {}
     for user in users:
         for key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
             keys[key["AccessKeyId"]] = (user, key["Status"])
@@ -188,13 +190,17 @@ def key_statuses(iam, users: list[str]) -> dict[str, tuple[str, str]]:
 # Executions
 
 
-def sns_messages(endpoint: str, topic_arn: str) -> list[dict[str, Any]]:
+def sns_messages(endpoint: str, topic_arn: str) -> list[SnsMessage]:
     """Every message published to the topic, oldest first (the emulator's record)."""
     query = urllib.parse.urlencode({"topic_arn": topic_arn})
-    return http_json("GET", f"{endpoint}/_keyward/sns-messages?{query}")
+    messages = http_json("GET", f"{endpoint}/_keyward/sns-messages?{query}")
+    if not isinstance(messages, list):
+        raise LocalStackError(f"GET /_keyward/sns-messages answered {messages!r}, not a list")
+    decoded: list[SnsMessage] = messages  # the emulator's hooks.SnsMessage, as JSON
+    return decoded
 
 
-def approval_link(messages: list[dict[str, Any]], execution_name: str) -> tuple[dict[str, Any], str] | None:
+def approval_link(messages: list[SnsMessage], execution_name: str) -> tuple[SnsMessage, str] | None:
     """The approval request of this execution among the messages, and its link."""
     for message in messages:
         text = message.get("message") or ""
@@ -204,31 +210,89 @@ def approval_link(messages: list[dict[str, Any]], execution_name: str) -> tuple[
     return None
 
 
-def wait_until(what: str, check: Callable[[], Any], seconds: float, poll: float = 1.0) -> Any:
-    """Polls `check` until it returns something truthy; raises LocalStackError after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise LocalStackError(f"timed out after {seconds:.0f} s waiting for {what}")
-        time.sleep(poll)
-
-
-def states_entered(sfn, execution_arn: str) -> list[str]:
+def states_entered(sfn: SFNClient, execution_arn: str) -> list[str]:
     """The names of the states the execution entered, in order (the Map's own children excluded)."""
     events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
     return [e["stateEnteredEventDetails"]["name"] for e in events if e.get("stateEnteredEventDetails")]
 
 
-def read_report(s3, bucket: str, execution_name: str) -> dict[str, Any] | None:
+def read_report(s3: S3Client, bucket: str, execution_name: str) -> RunReport | None:
     """runs/<execution>/report.json, or None while it does not exist."""
     try:
         body = s3.get_object(Bucket=bucket, Key=f"runs/{execution_name}/report.json")["Body"].read()
     except s3.exceptions.NoSuchKey:
         return None
-    return json.loads(body)
+    report: RunReport = json.loads(body)
+    return report
+
+
+# --------------------------------------------------------------------------------------------------
+# Following an execution, for a person watching it
+
+
+#: How often a Follower says it is still waiting.
+PROGRESS_SECONDS = 10
+
+
+class Follower:
+    """Follows one execution: prints the states it enters and its failures as they happen."""
+
+    def __init__(self, sfn: SFNClient, execution_arn: str):
+        self.sfn = sfn
+        self.arn = execution_arn
+        self.seen = 0
+        self.started = time.monotonic()
+        self.last_print = time.monotonic()
+        self.current = "(starting)"
+        self.status = "RUNNING"
+
+    def elapsed(self) -> str:
+        """Time since the execution started, for the lines it prints."""
+        return f"{time.monotonic() - self.started:6.1f} s"
+
+    def poll(self) -> str:
+        """Prints new state transitions; returns the execution's status."""
+        events: list[HistoryEventTypeDef]
+        try:
+            events = self.sfn.get_execution_history(executionArn=self.arn, maxResults=1000)["events"]
+        except Exception as error:  # the history is for show: never fail the demo on it
+            events = []
+            if time.monotonic() - self.last_print >= PROGRESS_SECONDS:
+                print(f"    (execution history unavailable: {type(error).__name__})", flush=True)
+        for event in events[self.seen :]:
+            kind = event["type"]
+            entered = event.get("stateEnteredEventDetails")
+            if entered:
+                self.current = entered.get("name", "?")
+                print(f"    {self.elapsed()}  -> {self.current}", flush=True)
+                self.last_print = time.monotonic()
+            elif kind in (
+                "MapRunStarted",
+                "MapRunSucceeded",
+                "MapRunFailed",
+                "TaskFailed",
+                "LambdaFunctionFailed",
+                "ExecutionFailed",
+                "ExecutionTimedOut",
+                "ExecutionAborted",
+                "TaskTimedOut",
+            ):
+                details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+                extra = " ".join(f"{k}={details[k]}" for k in ("error", "cause") if details.get(k))
+                print(f"    {self.elapsed()}     {kind} {extra[:300]}".rstrip(), flush=True)
+                self.last_print = time.monotonic()
+        self.seen = max(self.seen, len(events))
+        self.status = self.sfn.describe_execution(executionArn=self.arn)["status"]
+        return self.status
+
+    def progress(self, waiting_for: str) -> None:
+        """A line every PROGRESS_SECONDS while nothing else was printed."""
+        if time.monotonic() - self.last_print >= PROGRESS_SECONDS:
+            print(
+                f"    {self.elapsed()}     still {self.status}, in {self.current}; waiting for {waiting_for}",
+                flush=True,
+            )
+            self.last_print = time.monotonic()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -237,12 +301,15 @@ def read_report(s3, bucket: str, execution_name: str) -> dict[str, Any] | None:
 
 @dataclass
 class Answer:
+    """One HTTP answer of the approval function."""
+
     status: int
     headers: dict[str, str]  # names in lower case
     body: str
 
     @property
     def text(self) -> str:
+        """The page's visible text."""
         return page_text(self.body)
 
 
@@ -281,6 +348,8 @@ def fetch(
 
 @dataclass
 class ConfirmPage:
+    """The confirm page as a browser shows it: its form token and the key ids it offers."""
+
     token: str
     keys: list[str]
     text: str

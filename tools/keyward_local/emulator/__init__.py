@@ -1,0 +1,27 @@
+"""The local stack's AWS emulator: moto's server (IAM, S3, SNS, DynamoDB, Step Functions) on 127.0.0.1,
+with five additions. Started and stopped by scripts/local-stack (docs/local-stack.md).
+
+1. Lambda invoke goes to `cargo lambda watch` (`forward`). moto cannot run Rust functions, so its
+   Lambda backend's invoke is replaced by an HTTP forward to cargo lambda's Invoke API
+   (POST /2015-03-31/functions/<name>/invocations). Direct Invoke calls and the state machine's
+   lambda:invoke / lambda:invoke.waitForTaskToken tasks both land there (moto's Step Functions engine
+   calls Lambda through this same server). A function error comes back as a Lambda function error
+   (X-Amz-Function-Error + {errorType, errorMessage}), so the ASL's Retry/Catch see the error name.
+2. The test hook POST /_keyward/keys sets a key's creation and last-use on moto's own key object, so
+   ListAccessKeys, GetAccessKeyLastUsed and the credential report agree (`hooks`).
+3. IAM throttling: with --iam-throttle-rps N, IAM requests beyond N per second are answered like AWS
+   does (HTTP 400, Query-protocol XML error `Throttling`) (`throttle`, `app`).
+4. IAM calls are counted per operation: GET /_keyward/iam-calls (DELETE resets), and the throttled
+   ones on GET /_keyward/iam-throttled; PUT /_keyward/iam-throttle {"rps": N|null} changes the rate.
+5. Injected failures, for the fault tests: PUT /_keyward/faults {"target": "lambda:check-user" |
+   "sns:Publish", "count": N or null (until cleared), "after": N (let N pass first), "match": "text"
+   (only invocations whose payload holds it), "error": a function error name, "Lambda.ServiceException"
+   (Lambda's own HTTP 500), or for SNS an error code such as "AuthorizationError" (HTTP 403)};
+   GET lists them with how many were injected, DELETE clears them (`faults`).
+Also GET /_keyward/sns-messages (every message published, e.g. the approval link) and
+GET /_keyward/health (who is listening). All of /_keyward/ exists only in the local stack.
+
+moto itself is patched in four places, at start-up, never on disk (`moto_patches`).
+
+Nothing here logs a payload: state machine payloads carry task tokens.
+"""

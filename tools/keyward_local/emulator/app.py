@@ -1,0 +1,187 @@
+"""The emulator's WSGI application and its `main`: the /_keyward/ test hooks, then the SNS Publish
+faults and the IAM gate (count, maybe throttle), then moto's own server. Started by `up` as
+`python -m keyward_local.emulator.app --port … --lambda-port …`."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Iterable
+from http import HTTPStatus
+from types import FrameType
+from urllib.parse import parse_qs
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+import moto
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from keyward_local.emulator.faults import FAULTS, HookError
+from keyward_local.emulator.forward import LambdaForwarder
+from keyward_local.emulator.hooks import Hooks
+from keyward_local.emulator.moto_patches import patch_credential_report, patch_moto_lambda
+from keyward_local.emulator.throttle import IamGate
+
+LOG = logging.getLogger("keyward.local-stack")
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+THROTTLING_XML = (
+    '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+    "<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+    "<RequestId>{request_id}</RequestId></ErrorResponse>"
+)
+
+SNS_ERROR_XML = (
+    '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
+    "<Error><Type>Receiver</Type><Code>{code}</Code><Message>injected fault</Message></Error>"
+    "<RequestId>{request_id}</RequestId></ErrorResponse>"
+)
+
+#: The HTTP status SNS answers an error code with (400 for the others).
+SNS_ERROR_STATUS = {
+    "InternalError": HTTPStatus.INTERNAL_SERVER_ERROR,
+    "AuthorizationError": HTTPStatus.FORBIDDEN,
+    "Throttled": HTTPStatus.TOO_MANY_REQUESTS,
+}
+
+
+def query_operation(environ: WSGIEnvironment, wanted: str) -> str | None:
+    """The action of a request to service `wanted` ("iam", "sns": Query protocol), or None when the
+    request is for another service. Reads and restores the request body."""
+    match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = match.group(1) if match else None
+    host = environ.get("HTTP_HOST", "")
+    if service != wanted and not host.startswith(f"{wanted}."):
+        return None
+    action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [None])[0]
+    if action is None and "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action", [None])[0]
+    return action or "Unknown"
+
+
+def _xml_error(start_response: StartResponse, status: HTTPStatus, body: bytes, request_id: str) -> Iterable[bytes]:
+    start_response(
+        f"{status.value} {status.phrase}",
+        [("Content-Type", "text/xml"), ("Content-Length", str(len(body))), ("x-amzn-RequestId", request_id)],
+    )
+    return [body]
+
+
+class KeywardApp:
+    """WSGI: the /_keyward/ test hooks, then the IAM gate (count, maybe throttle), then moto."""
+
+    def __init__(self, moto_app: WSGIApplication, gate: IamGate, hooks: Hooks):
+        self.moto_app = moto_app
+        self.gate = gate
+        self.hooks = hooks
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_keyward/"):
+            return self.hook(environ, start_response, path, environ.get("REQUEST_METHOD", "GET"))
+        if query_operation(environ, "sns") == "Publish" and (error := FAULTS.take("sns:Publish")):
+            LOG.info("sns Publish: injected %s", error)
+            request_id = str(uuid.uuid4())
+            body = SNS_ERROR_XML.format(code=error, request_id=request_id).encode("utf-8")
+            return _xml_error(start_response, SNS_ERROR_STATUS.get(error, HTTPStatus.BAD_REQUEST), body, request_id)
+        operation = query_operation(environ, "iam")
+        if operation is not None and not self.gate.admit(operation):
+            request_id = str(uuid.uuid4())
+            body = THROTTLING_XML.format(request_id=request_id).encode("utf-8")
+            return _xml_error(start_response, HTTPStatus.BAD_REQUEST, body, request_id)
+        return self.moto_app(environ, start_response)
+
+    def hook(self, environ: WSGIEnvironment, start_response: StartResponse, path: str, method: str) -> Iterable[bytes]:
+        """Answers one /_keyward/ request with JSON."""
+        status: int
+        document: object
+        try:
+            status, document = self.hooks.route(environ, path, method)
+        except HookError as error:
+            status, document = error.status, {"error": error.message}
+        except Exception as error:  # the hook must answer, not drop the connection
+            LOG.exception("test hook %s %s failed", method, path)
+            status, document = 500, {"error": f"{type(error).__name__}: {error}"}
+        body = (json.dumps(document, indent=None) + "\n").encode("utf-8")
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+
+def parse_timeouts(text: str) -> dict[str, float]:
+    """`name=seconds,...` as a map."""
+    timeouts: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, seconds = item.partition("=")
+        timeouts[name] = float(seconds)
+    return timeouts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serves the emulator on 127.0.0.1 until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(description="The local stack's AWS emulator (keyward_local.emulator).")
+    parser.add_argument("--port", type=int, required=True, help="moto's port (MOTO_PORT)")
+    parser.add_argument("--lambda-port", type=int, required=True, help="cargo lambda watch's port (LAMBDA_PORT)")
+    parser.add_argument("--iam-throttle-rps", type=float, default=None, help="throttle IAM beyond N requests/s")
+    parser.add_argument("--function-timeouts", default="", help="name=seconds,... (template.yaml Timeout)")
+    parser.add_argument("--default-timeout", type=float, default=60.0)
+    parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    # moto's Step Functions engine calls Lambda and S3 back through http://localhost:$MOTO_PORT
+    # (moto/stepfunctions/parser/asl/utils/boto_client.py reads it at each call).
+    os.environ["MOTO_PORT"] = str(args.port)
+
+    # The same as POST /moto-api/config: run state machines for real, and no docker for Lambda.
+    moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
+    forwarder = LambdaForwarder(args.lambda_port, parse_timeouts(args.function_timeouts), args.default_timeout)
+    patch_moto_lambda(forwarder)
+    patch_credential_report()
+
+    gate = IamGate(args.iam_throttle_rps)
+    info: dict[str, object] = {
+        "service": "keyward-local-stack",
+        "pid": os.getpid(),
+        "moto_port": args.port,
+        "lambda_port": args.lambda_port,
+    }
+    app = KeywardApp(DomainDispatcherApplication(create_backend_app), gate, Hooks(gate, info))
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        """Stops serving (from another thread: shutdown waits for serve_forever)."""
+        LOG.info("signal %s: stopping", signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    LOG.info(
+        "moto %s on http://127.0.0.1:%s, Lambda invoke → http://127.0.0.1:%s, IAM throttle %s",
+        moto.__version__,
+        args.port,
+        args.lambda_port,
+        f"{args.iam_throttle_rps}/s" if args.iam_throttle_rps else "off",
+    )
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

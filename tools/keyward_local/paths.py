@@ -1,0 +1,49 @@
+"""Where the local stack lives and the names every part of it shares: the checkout's files, the state
+directory `scripts/local-stack up` writes (target/local-stack/: env, config.json, logs, process
+records), the emulated account and region, and the configuration variables `up` reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The checkout: this package is tools/keyward_local/ in it.
+ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = ROOT / "target" / "local-stack"
+#: The stack's environment (AWS_ENDPOINT_URL, KEYWARD_*), for `set -a; . target/local-stack/env`.
+ENV_FILE = STATE_DIR / "env"
+#: The configuration the running stack was brought up with (secrets by hash only).
+CONFIG_FILE = STATE_DIR / "config.json"
+LOCK_FILE = STATE_DIR / "lock"
+VENV_BIN = ROOT / ".venv" / "bin"
+ASL_FILE = ROOT / "statemachine" / "keyward.asl.json"
+TEMPLATE_FILE = ROOT / "template.yaml"
+#: Where `cargo build` puts the functions that `cargo lambda watch` serves.
+BINARY_DIR = ROOT / "target" / "debug"
+
+#: The account every local-stack request lands in (moto's default; the stack's test credentials map to it).
+ACCOUNT_ID = "123456789012"
+#: The stack's only region.
+REGION = "us-east-1"
+
+#: Configuration read from the environment at `up` and given to every function (keyward_core::config::vars).
+CONFIG_VARS = (
+    "KEYWARD_MODE",
+    "SLACK_WEBHOOK_URL",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APPROVER_IDS",
+    "MAX_KEY_AGE_DAYS",
+    "UNUSED_KEY_DAYS",
+    "WARN_DAYS",
+    "MFA_SCOPE",
+    "NO_MFA_ACTION",
+    "EXEMPT_USERS",
+    "MAX_DEACTIVATIONS_PER_RUN",
+    "APPROVAL_TIMEOUT_SECONDS",
+    "SCREENING",
+    "BATCH_SIZE",
+    "MAX_CONCURRENCY",
+    "IAM_MAX_RPS",
+)
+SECRET_VARS = ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET")
+#: Local stack only: the emulator throttles IAM beyond this many requests per second.
+THROTTLE_VAR = "IAM_THROTTLE_RPS"

@@ -1,0 +1,118 @@
+"""The local stack's resources in moto, as template.yaml declares them: the role, the report bucket,
+the topic, the approvals table (with its TTL), the six functions (placeholders: their invocations go
+to cargo lambda watch) and the state machine with its substitutions resolved."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+
+import boto3
+from botocore.config import Config
+from mypy_boto3_stepfunctions import SFNClient
+
+from keyward_local.console import LocalStackError, say
+from keyward_local.paths import ASL_FILE, REGION, ROOT
+from keyward_local.settings import BUCKET, ROLE, STATE_MACHINE, TABLE, TOPIC, StackConfig, stack_env
+from keyward_local.template import Template
+
+#: moto answers quickly, but the first requests race its start: retry them.
+_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, proxies={})
+
+
+def _session() -> boto3.session.Session:
+    return boto3.session.Session(region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def _endpoint(config: StackConfig) -> str:
+    return f"http://127.0.0.1:{config['moto_port']}"
+
+
+def sha256(text: str) -> str:
+    """The hex sha256 of `text` (how `up` recognises a changed definition)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def provision(config: StackConfig, template: Template) -> tuple[str, str]:
+    """Creates the stack's resources in a fresh emulator; returns the state machine's ARN and the
+    sha256 of its definition."""
+    session, endpoint = _session(), _endpoint(config)
+    iam = session.client("iam", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    s3 = session.client("s3", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    sns = session.client("sns", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    lam = session.client("lambda", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    sfn = session.client("stepfunctions", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role_arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    s3.create_bucket(Bucket=BUCKET)
+    topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
+    dynamodb.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id_hash", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id_hash", "KeyType": "HASH"}],
+    )
+    ttl = template.ttl_attribute()
+    if ttl:
+        dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("bootstrap", "#!/bin/sh\n# served by cargo lambda watch, see keyward_local.emulator\n")
+    function_arns = []
+    for function in template.functions:
+        created = lam.create_function(
+            FunctionName=function,
+            Runtime="provided.al2023",
+            Role=role_arn,
+            Handler="bootstrap",
+            Code={"ZipFile": archive.getvalue()},
+            Timeout=template.timeouts.get(function, template.default_timeout),
+            MemorySize=256,
+            Description=f"keyward {function} (local stack: served by cargo lambda watch)",
+        )
+        function_arns.append(created["FunctionArn"])
+
+    definition = template.state_machine_definition()
+    # substituted-asl names each function's ARN after its binary; moto must have named them so too.
+    unknown = sorted(set(re.findall(r"arn:aws:lambda:[^\"]+", definition)) - set(function_arns))
+    if unknown:
+        raise LocalStackError(f"the state machine calls functions moto did not create: {unknown}")
+    state_machine_arn = sfn.create_state_machine(
+        name=STATE_MACHINE, definition=definition, roleArn=role_arn, type="STANDARD"
+    )["stateMachineArn"]
+    expected = stack_env(config)
+    if topic_arn != expected["KEYWARD_TOPIC_ARN"]:
+        raise LocalStackError(f"moto named the topic {topic_arn}, expected {expected['KEYWARD_TOPIC_ARN']}")
+    return state_machine_arn, sha256(definition)
+
+
+def _sfn(config: StackConfig) -> SFNClient:
+    return _session().client("stepfunctions", endpoint_url=_endpoint(config))
+
+
+def update_state_machine_if_changed(
+    config: StackConfig, template: Template, state_machine_arn: str, asl_sha256: str
+) -> str | None:
+    """Updates the running state machine when its substituted definition changed since `up`; returns
+    the new definition's sha256, or None when nothing changed."""
+    definition = template.state_machine_definition()
+    if sha256(definition) == asl_sha256:
+        return None
+    say(f"{ASL_FILE.relative_to(ROOT)} changed since up: updating the state machine")
+    _sfn(config).update_state_machine(stateMachineArn=state_machine_arn, definition=definition)
+    return sha256(definition)

@@ -1,0 +1,87 @@
+"""The run report (runs/<execution>/report.json, keyward_core::run_report::RunReport) as the local
+stack's Python reads it: the fields the demo, the bench and the end-to-end tests look at, typed. The
+Rust types are the definition; these only describe the JSON they write."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class KeyRef(TypedDict):
+    """One access key of one user (keyward_core::model::KeyRef)."""
+
+    user_name: str
+    access_key_id: str
+
+
+class Finding(TypedDict):
+    """One finding (keyward_core::policy::Finding)."""
+
+    rule: str
+    user_name: str
+    #: None for a finding about the user (no-mfa).
+    access_key_id: str | None
+
+
+class PlanStatus(TypedDict):
+    """The plan's status: {"kind": "awaiting-approval" | "automatic" | "cap-exceeded" | ...}."""
+
+    kind: str
+
+
+class Plan(TypedDict):
+    """The keys planned for deactivation, and whether they may be acted on."""
+
+    keys: list[KeyRef]
+    status: PlanStatus
+
+
+class Evaluation(TypedDict):
+    """What the policy found in the account."""
+
+    findings: list[Finding]
+    warnings: list[KeyRef]
+    exemptions: list[dict[str, object]]
+    inactive_keys: list[KeyRef]
+    plan: Plan
+
+
+class Decision(TypedDict):
+    """The recorded decision on the plan."""
+
+    approved: list[KeyRef]
+    #: The approver: {"kind": "link-holder", "source_ip": …, "user_agent": …}, {"kind": "automatic"}, …
+    decided_by: dict[str, str | None]
+    decided_at: str
+
+
+class Outcome(TypedDict):
+    """What happened to one planned key: {"kind": "deactivated"}, {"kind": "skipped", "reason": {…}},
+    {"kind": "failed", "error": …}."""
+
+    kind: str
+    reason: NotRequired[dict[str, str]]
+    error: NotRequired[str]
+
+
+class Action(TypedDict):
+    """What the run did with one planned key."""
+
+    user_name: str
+    access_key_id: str
+    outcome: Outcome
+
+
+class RunReport(TypedDict):
+    """runs/<execution>/report.json."""
+
+    execution_name: str
+    #: The policy configuration of the run (mode, mfa_scope, …).
+    config: dict[str, object]
+    users_listed: int
+    users_checked: int
+    users_not_evaluated: list[str]
+    evaluation: Evaluation
+    #: null until a decision is recorded.
+    decision: Decision | None
+    actions: list[Action]

@@ -1,0 +1,153 @@
+"""The configuration of one local stack: what `up` reads from the environment (ports, the IAM throttle,
+keyward's own variables), how it is recorded and compared with the running stack's, and the
+environment it gives to the functions and writes to target/local-stack/env. Standard library only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TypedDict
+
+from keyward_local.console import LocalStackError
+from keyward_local.paths import ACCOUNT_ID, CONFIG_VARS, REGION, SECRET_VARS, THROTTLE_VAR, VENV_BIN
+
+DEFAULT_MOTO_PORT = 5055
+DEFAULT_LAMBDA_PORT = 9000
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+#: The stack's resource names. CloudFormation generates them in AWS; these are the local ones.
+BUCKET = f"keyward-reports-{ACCOUNT_ID}"
+TOPIC = "keyward"
+TABLE = "keyward-approvals"
+STATE_MACHINE = "keyward"
+ROLE = "keyward-local-stack"
+
+
+class StackConfig(TypedDict):
+    """What `up` was asked for: ports, the IAM throttle, and keyward's variables that were set."""
+
+    moto_port: int
+    lambda_port: int
+    iam_throttle_rps: str | None
+    settings: dict[str, str]
+
+
+class Recorded(StackConfig):
+    """target/local-stack/config.json: the configuration (secrets by hash) and what `up` made of it."""
+
+    emulator_sha256: str
+    state_machine_arn: str
+    asl_sha256: str
+    binaries: dict[str, float]
+    max_concurrency: int
+
+
+def _port(variable: str, default: int) -> int:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1024 <= int(raw) <= 65535:
+        raise LocalStackError(f"{variable}={raw!r} is not valid: expected a port number from 1024 to 65535")
+    return int(raw)
+
+
+def wanted_config() -> StackConfig:
+    """The configuration the environment asks for."""
+    moto_port = _port("MOTO_PORT", DEFAULT_MOTO_PORT)
+    lambda_port = _port("LAMBDA_PORT", DEFAULT_LAMBDA_PORT)
+    if moto_port == lambda_port:
+        raise LocalStackError(f"MOTO_PORT and LAMBDA_PORT are both {moto_port}: give them different ports")
+    throttle = os.environ.get(THROTTLE_VAR, "").strip() or None
+    if throttle is not None:
+        try:
+            if not 0 < float(throttle) <= 100000:
+                raise ValueError
+        except ValueError:
+            raise LocalStackError(
+                f"{THROTTLE_VAR}={throttle!r} is not valid: expected a number of requests per second above 0"
+            ) from None
+    settings = {name: os.environ[name] for name in CONFIG_VARS if os.environ.get(name, "").strip()}
+    return {"moto_port": moto_port, "lambda_port": lambda_port, "iam_throttle_rps": throttle, "settings": settings}
+
+
+def fingerprint(config: StackConfig) -> StackConfig:
+    """What `up` records and compares: secrets by hash only (config.json is readable by tests)."""
+    shown = dict(config["settings"])
+    for name in SECRET_VARS:
+        if name in shown:
+            shown[name] = "sha256:" + hashlib.sha256(shown[name].encode()).hexdigest()[:16]
+    return {**config, "settings": shown}
+
+
+def differences(old: StackConfig, new: StackConfig) -> list[str]:
+    """How the recorded configuration `old` differs from `new`, one phrase per variable."""
+    found = [
+        f"{label} {old.get(key)} → {new.get(key)}"
+        for key, label in (
+            ("moto_port", "MOTO_PORT"),
+            ("lambda_port", "LAMBDA_PORT"),
+            ("iam_throttle_rps", THROTTLE_VAR),
+        )
+        if old.get(key) != new.get(key)
+    ]
+    old_settings, new_settings = old.get("settings", {}), new.get("settings", {})
+    for name in sorted(set(old_settings) | set(new_settings)):
+        if old_settings.get(name) != new_settings.get(name):
+            if name in SECRET_VARS:
+                found.append(f"{name} changed")
+            else:
+                found.append(f"{name} {old_settings.get(name, '(unset)')} → {new_settings.get(name, '(unset)')}")
+    return found
+
+
+def no_proxy() -> dict[str, str]:
+    """NO_PROXY (both spellings) with 127.0.0.1 and localhost added: the stack talks to itself."""
+    current = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+    value = ",".join(filter(None, [current, "127.0.0.1", "localhost"]))
+    return {"NO_PROXY": value, "no_proxy": value}
+
+
+def stack_env(config: StackConfig, include_ports: bool = True, state_machine_arn: str | None = None) -> dict[str, str]:
+    """The variables of target/local-stack/env: moto's endpoint, test credentials and the stack's
+    resources (and, with `include_ports`, the ports)."""
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{config['moto_port']}",
+        "AWS_REGION": REGION,
+        # boto3 and the AWS CLI read the region from AWS_DEFAULT_REGION only.
+        "AWS_DEFAULT_REGION": REGION,
+        **CREDENTIALS,
+    }
+    if state_machine_arn:
+        env["KEYWARD_STATE_MACHINE_ARN"] = state_machine_arn
+    env.update(
+        {
+            "KEYWARD_REPORT_BUCKET": BUCKET,
+            "KEYWARD_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{TOPIC}",
+            "KEYWARD_APPROVALS_TABLE": TABLE,
+            "KEYWARD_APPROVAL_BASE_URL": f"http://127.0.0.1:{config['lambda_port']}/lambda-url/approval",
+        }
+    )
+    if include_ports:
+        env["MOTO_PORT"] = str(config["moto_port"])
+        env["LAMBDA_PORT"] = str(config["lambda_port"])
+    return env
+
+
+def function_env(config: StackConfig) -> dict[str, str]:
+    """The environment of cargo lambda watch, inherited by every function it starts: the stack's
+    resources, moto's endpoint and test credentials, and the configuration given at `up`. AWS_*
+    variables of the caller's shell (profiles, real credentials) are dropped."""
+    dropped = set(CONFIG_VARS) | {THROTTLE_VAR}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in dropped}
+    env.update(stack_env(config, include_ports=False))
+    env.update(
+        {
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    env.update(config["settings"])
+    env.update(no_proxy())
+    return env

@@ -1,0 +1,380 @@
+"""`scripts/local-stack up` (after scripts/local-stack has installed .venv/ and built the functions):
+starts, on 127.0.0.1 only, the emulator (`keyward_local.emulator`) on MOTO_PORT and `cargo lambda
+watch` on LAMBDA_PORT, creates the stack's resources in moto as template.yaml declares them, and
+writes target/local-stack/env. Idempotent: a stack already up with the same configuration is kept
+(cargo lambda watch restarted when the functions were rebuilt, the state machine updated when its
+definition changed). Every wait is bounded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+from keyward_local.console import LocalStackError, answers_http, http_json, say, wait_until
+from keyward_local.paths import ASL_FILE, BINARY_DIR, CONFIG_FILE, ENV_FILE, ROOT, SECRET_VARS, STATE_DIR, VENV_BIN
+from keyward_local.processes import (
+    PROCESSES,
+    STOP_SECONDS,
+    is_alive,
+    read_record,
+    spawn,
+    state_lock,
+    stop_all,
+    stop_record,
+)
+from keyward_local.provision import provision, update_state_machine_if_changed
+from keyward_local.running import moto_health, read_recorded
+from keyward_local.settings import (
+    Recorded,
+    StackConfig,
+    differences,
+    fingerprint,
+    function_env,
+    no_proxy,
+    stack_env,
+    wanted_config,
+)
+from keyward_local.template import Template
+
+#: The emulator's sources: a stack started from other sources is restarted, not reused.
+EMULATOR_DIR = ROOT / "tools" / "keyward_local" / "emulator"
+#: Upper bound on cargo lambda's instances per function (--concurrency).
+MAX_INSTANCES = 10
+
+LAUNCHER_READY_SECONDS = 30
+WATCH_READY_SECONDS = 120
+CONFIG_CHECK_SECONDS = 20
+
+
+# --------------------------------------------------------------------------------------------------
+# The two servers
+
+
+def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[bytes]:
+    """Starts the emulator on MOTO_PORT, forwarding Lambda to LAMBDA_PORT with the template's timeouts."""
+    command = [
+        str(VENV_BIN / "python"),
+        "-m",
+        "keyward_local.emulator.app",
+        "--port",
+        str(config["moto_port"]),
+        "--lambda-port",
+        str(config["lambda_port"]),
+        "--function-timeouts",
+        ",".join(f"{name}={seconds}" for name, seconds in sorted(template.timeouts.items())),
+        "--default-timeout",
+        str(template.default_timeout),
+    ]
+    if config["iam_throttle_rps"]:
+        command += ["--iam-throttle-rps", str(config["iam_throttle_rps"])]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(no_proxy())
+    env["PYTHONUNBUFFERED"] = "1"
+    return spawn("moto", command, env, STATE_DIR / "moto.log")
+
+
+def start_watch(config: StackConfig, template: Template, concurrency: int) -> subprocess.Popen[bytes]:
+    """Starts cargo lambda watch on LAMBDA_PORT, serving the functions with the stack's environment."""
+    timeout = max(template.timeouts.values(), default=template.default_timeout)
+    command = [
+        str(VENV_BIN / "cargo-lambda"),
+        "lambda",
+        "watch",
+        "--ignore-changes",
+        "--invoke-address",
+        "127.0.0.1",
+        "--invoke-port",
+        str(config["lambda_port"]),
+        "--timeout",
+        str(timeout),
+        "--concurrency",
+        str(concurrency),
+    ]
+    return spawn("lambda", command, function_env(config), STATE_DIR / "lambda.log", template.functions)
+
+
+def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> float:
+    started = time.monotonic()
+    wait_until(
+        "cargo lambda watch",
+        lambda: answers_http(f"http://127.0.0.1:{config['lambda_port']}/"),
+        WATCH_READY_SECONDS,
+        poll=0.2,
+        process=watch,
+        log=STATE_DIR / "lambda.log",
+    )
+    return time.monotonic() - started
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def who_listens(port: int) -> str:
+    """The processes listening on `port` ("name (pid n)"), as far as ss can tell."""
+    try:
+        out = subprocess.run(
+            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    found = re.findall(r'users:\(\("([^"]+)",pid=(\d+)', out)
+    return ", ".join(f"{name} (pid {pid})" for name, pid in found)
+
+
+# --------------------------------------------------------------------------------------------------
+# What `up` records
+
+
+def emulator_sha256() -> str:
+    """A digest of the emulator's sources."""
+    digest = hashlib.sha256()
+    for source in sorted(EMULATOR_DIR.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def binaries_stamp(template: Template) -> dict[str, float]:
+    """The modification time of each built function."""
+    return {f: (BINARY_DIR / f).stat().st_mtime if (BINARY_DIR / f).exists() else 0.0 for f in template.functions}
+
+
+def write_env(config: StackConfig, state_machine_arn: str) -> None:
+    """Writes target/local-stack/env at once (a reader never sees half of it)."""
+    env = stack_env(config, state_machine_arn=state_machine_arn)
+    text = "".join(f"{key}={value}\n" for key, value in env.items())
+    temporary = ENV_FILE.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.replace(ENV_FILE)
+
+
+def _reset_iam_counts(config: StackConfig) -> None:
+    """Provisioning's own IAM calls do not count: the tests count keyward's."""
+    http_json("DELETE", f"http://127.0.0.1:{config['moto_port']}/_keyward/iam-calls", timeout=5)
+
+
+# --------------------------------------------------------------------------------------------------
+# The configuration, checked by the functions themselves
+
+
+def check_function_config(config: StackConfig, template: Template) -> None:
+    """Runs each built function outside the Lambda runtime: it reads its configuration first and then
+    stops (no runtime API). A configuration error fails `up` now, instead of an invocation hanging in
+    cargo lambda watch (a function that exits at start-up never answers)."""
+    env = function_env(config)
+    env["RUST_BACKTRACE"] = "0"
+    for name in [k for k in env if k.startswith("AWS_LAMBDA_")]:
+        del env[name]
+    running = {}
+    for function in template.functions:
+        binary = BINARY_DIR / function
+        if not binary.exists():
+            raise LocalStackError(f"{binary} is missing: the build did not produce it")
+        running[function] = subprocess.Popen(
+            [str(binary)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    problems = []
+    for function, process in running.items():
+        try:
+            output, _ = process.communicate(timeout=CONFIG_CHECK_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+        for line in output.splitlines():
+            if '"InvalidConfig"' in line:
+                try:
+                    problems.append(f"{function}: {json.loads(line).get('error', line)}")
+                except ValueError:
+                    problems.append(f"{function}: {line}")
+                break
+    if problems:
+        unique = sorted(set(p.split(": ", 1)[1] for p in problems))
+        raise LocalStackError("the functions refuse this configuration:\n  " + "\n  ".join(unique))
+
+
+# --------------------------------------------------------------------------------------------------
+# up
+
+
+def up() -> int:
+    """Brings the stack up, or keeps the one already up with this configuration."""
+    started = time.monotonic()
+    config = wanted_config()
+    template = Template.load()
+    if not ASL_FILE.exists():
+        raise LocalStackError(f"{ASL_FILE} does not exist")
+    with state_lock():
+        records = {name: read_record(name) for name in PROCESSES}
+        alive = {name: is_alive(record) for name, record in records.items()}
+        moto_record = records["moto"]
+        if all(alive.values()) and moto_record is not None:
+            recorded = read_recorded()
+            health = moto_health(recorded) if recorded is not None else None
+            if (
+                recorded is not None
+                and health is not None
+                and health.get("pid") == moto_record["pid"]
+                and answers_http(f"http://127.0.0.1:{recorded['lambda_port']}/")
+            ):
+                return already_up(config, recorded, template, started)
+        if any(alive.values()) or any(records.values()):
+            say("found a partial or stale local stack: stopping what is left of it")
+            stop_all()
+        ENV_FILE.unlink(missing_ok=True)
+        CONFIG_FILE.unlink(missing_ok=True)
+
+        for variable, port in (("MOTO_PORT", config["moto_port"]), ("LAMBDA_PORT", config["lambda_port"])):
+            if port_in_use(port):
+                owner = who_listens(port)
+                raise LocalStackError(
+                    f"port {port} ({variable}) on 127.0.0.1 is in use by another process"
+                    f"{': ' + owner if owner else ''}, not started by scripts/local-stack. "
+                    f"Stop it, or choose another port: {variable}=<port> scripts/local-stack up"
+                )
+
+        say("checking the configuration with the built functions")
+        check_function_config(config, template)
+
+        # cargo lambda starts up to this many instances of a function (each a process) and queues
+        # the calls beyond; the Map's children share IAM_MAX_RPS anyway.
+        concurrency = min(int(template.parameter("MaxConcurrency")), MAX_INSTANCES)
+        try:
+            return start_stack(config, template, concurrency, started)
+        except BaseException:
+            say("up failed: stopping what it started (logs stay in target/local-stack/)")
+            stop_all()
+            raise
+
+
+def start_stack(config: StackConfig, template: Template, concurrency: int, started: float) -> int:
+    """Starts both servers, creates the resources, records them and writes the environment."""
+    say(f"starting the emulator (moto + Lambda forward) on 127.0.0.1:{config['moto_port']}")
+    emulator = start_emulator(config, template)
+    waiting = time.monotonic()
+    wait_until(
+        "the emulator",
+        lambda: moto_health(config) is not None,
+        LAUNCHER_READY_SECONDS,
+        poll=0.2,
+        process=emulator,
+        log=STATE_DIR / "moto.log",
+    )
+    print(f"    ready in {time.monotonic() - waiting:.1f} s")
+    say(
+        f"starting cargo lambda watch on 127.0.0.1:{config['lambda_port']} (up to {concurrency} instances per function)"
+    )
+    watch = start_watch(config, template, concurrency)
+    print(f"    ready in {_wait_for_watch(config, watch):.1f} s")
+
+    say(
+        f"creating the stack's resources in moto (role, bucket, topic, table, {len(template.functions)} functions,"
+        " state machine)"
+    )
+    try:
+        state_machine_arn, asl_sha256 = provision(config, template)
+    except LocalStackError:
+        raise
+    except Exception as error:  # boto errors: say which call failed
+        raise LocalStackError(f"creating the resources failed: {type(error).__name__}: {error}") from None
+    _reset_iam_counts(config)
+    recorded: Recorded = {
+        **fingerprint(config),
+        "emulator_sha256": emulator_sha256(),
+        "state_machine_arn": state_machine_arn,
+        "asl_sha256": asl_sha256,
+        "binaries": binaries_stamp(template),
+        "max_concurrency": concurrency,
+    }
+    CONFIG_FILE.write_text(json.dumps(recorded, indent=2) + "\n")
+    write_env(config, state_machine_arn)
+    summary(config, state_machine_arn, time.monotonic() - started, fresh=True)
+    return 0
+
+
+def already_up(config: StackConfig, recorded: Recorded, template: Template, started: float) -> int:
+    """Keeps the running stack: refreshes cargo lambda watch and the state machine when they changed."""
+    found = differences(recorded, fingerprint(config))
+    if recorded.get("emulator_sha256") != emulator_sha256():
+        found.append(f"{EMULATOR_DIR.relative_to(ROOT)} changed")
+    if found:
+        raise LocalStackError(
+            "the local stack is already up with a different configuration ("
+            + "; ".join(found)
+            + "). Run scripts/local-stack down first, then up again with the configuration you want."
+        )
+    if recorded.get("binaries") != binaries_stamp(template):
+        say("the functions were rebuilt since up: restarting cargo lambda watch (moto keeps its state)")
+        check_function_config(config, template)
+        print(f"    lambda: {stop_record('lambda')}")
+        wait_until(
+            f"port {config['lambda_port']} to be free",
+            lambda: not port_in_use(config["lambda_port"]),
+            STOP_SECONDS,
+            poll=0.2,
+            log=STATE_DIR / "lambda.log",
+        )
+        _wait_for_watch(config, start_watch(config, template, int(recorded.get("max_concurrency", 5))))
+        recorded["binaries"] = binaries_stamp(template)
+    try:
+        asl_now = update_state_machine_if_changed(
+            config, template, recorded["state_machine_arn"], recorded["asl_sha256"]
+        )
+    except LocalStackError:
+        raise
+    except Exception as error:
+        raise LocalStackError(f"updating the state machine failed: {type(error).__name__}: {error}") from None
+    if asl_now:
+        recorded["asl_sha256"] = asl_now
+    CONFIG_FILE.write_text(json.dumps(recorded, indent=2) + "\n")
+    write_env(config, recorded["state_machine_arn"])
+    summary(config, recorded["state_machine_arn"], time.monotonic() - started, fresh=False)
+    return 0
+
+
+def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: bool) -> None:
+    """What is running where, and how to use it."""
+    settings = config["settings"]
+    shown = (
+        ", ".join(f"{k}={'***' if k in SECRET_VARS else v}" for k, v in sorted(settings.items()))
+        or "all defaults (KEYWARD_MODE=approve)"
+    )
+    state = "up" if fresh else "already up"
+    say(f"local stack {state} in {seconds:.1f} s")
+    logs = STATE_DIR.relative_to(ROOT)
+    print(f"    emulator (moto)     http://127.0.0.1:{config['moto_port']}   log {logs}/moto.log")
+    print(f"    functions           http://127.0.0.1:{config['lambda_port']}   log {logs}/lambda.log")
+    print(f"    state machine       {state_machine_arn}")
+    print(f"    approval pages      http://127.0.0.1:{config['lambda_port']}/lambda-url/approval/approvals/<id>")
+    print(f"    configuration       {shown}")
+    if config["iam_throttle_rps"]:
+        print(f"    IAM throttle        {config['iam_throttle_rps']} requests/s")
+    print(f"    environment         set -a; . {ENV_FILE.relative_to(ROOT)}; set +a")
+
+
+def main(argv: list[str]) -> int:
+    """`up`."""
+    try:
+        if argv[1:] == ["up"]:
+            return up()
+    except LocalStackError as error:
+        print(f"local-stack up: {error}", file=sys.stderr)
+        return 1
+    print("usage: scripts/local-stack up|down|status", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
