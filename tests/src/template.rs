@@ -237,11 +237,23 @@ impl Template {
     /// parameter's default for `!Ref`, and a function ARN named after the function's binary for
     /// `!GetAtt <Function>.Arn` (the local stack names its functions so, too).
     pub fn default_substitutions(&self) -> Result<BTreeMap<String, String>, String> {
+        self.substitutions(&BTreeMap::new())
+    }
+
+    /// The substitutions as a deployment with these parameter values would make them: as
+    /// [`Template::default_substitutions`], except that a parameter named in `parameters` has that
+    /// value instead of its default. A name that is not a parameter of the template is an error.
+    pub fn substitutions(&self, parameters: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+        if let Some(unknown) = parameters.keys().find(|p| self.parameter(p).is_none()) {
+            return Err(format!("{unknown} is not a parameter of {PATH}"));
+        }
         let mut out = BTreeMap::new();
         for (name, value) in self.definition_substitutions()? {
             let resolved = match intrinsic(&value) {
-                Some(Intrinsic::Ref(parameter)) => self
-                    .parameter_default(&parameter)
+                Some(Intrinsic::Ref(parameter)) => parameters
+                    .get(&parameter)
+                    .cloned()
+                    .or_else(|| self.parameter_default(&parameter))
                     .ok_or_else(|| format!("substitution {name}: parameter {parameter} has no default"))?,
                 Some(Intrinsic::GetAtt { resource, attribute }) if attribute == "Arn" => {
                     let function =

@@ -364,3 +364,24 @@ fn the_state_machine_may_invoke_exactly_the_functions_it_calls() {
     assert_eq!(invoked, substituted);
     assert!(!invoked.contains("ApprovalFunction"));
 }
+
+#[test]
+fn a_parameter_value_given_replaces_its_default_in_the_substitutions_and_an_unknown_one_is_refused() {
+    let template = Template::load().unwrap();
+    let defaults = template.default_substitutions().unwrap();
+    assert_eq!(defaults["ApprovalTimeoutSeconds"], "86400");
+
+    let given = BTreeMap::from([("ApprovalTimeoutSeconds".to_owned(), "60".to_owned())]);
+    let substituted = template.substitutions(&given).unwrap();
+    assert_eq!(substituted["ApprovalTimeoutSeconds"], "60");
+    // Everything not given keeps its default.
+    for (name, value) in &defaults {
+        if name != "ApprovalTimeoutSeconds" {
+            assert_eq!(&substituted[name], value, "{name}");
+        }
+    }
+
+    let unknown = BTreeMap::from([("NoSuchParameter".to_owned(), "1".to_owned())]);
+    let err = template.substitutions(&unknown).unwrap_err();
+    assert!(err.contains("NoSuchParameter is not a parameter of template.yaml"), "{err}");
+}
