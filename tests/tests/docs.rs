@@ -331,15 +331,23 @@ fn cited_from() -> Vec<PathBuf> {
 }
 
 /// The citations of a doc heading in one text: a Markdown file, a comma and the quoted heading, in
-/// parentheses, as the module doc above shows.
+/// parentheses, as the module doc above shows. In a JSON string (the ASL's comments) the quotes
+/// are escaped, `\"`, and are read the same.
 fn citations(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for (at, _) in text.match_indices(".md, \"") {
+    for (at, _) in text.match_indices(".md, ") {
         let start = text[..at].rfind(['(', ' ', '`']).map_or(0, |i| i + 1);
-        let file = format!("{}.md", &text[start..at]);
-        let heading_start = at + ".md, \"".len();
-        if let Some(end) = text[heading_start..].find('"') {
-            out.push((file, text[heading_start..heading_start + end].to_owned()));
+        let stem = &text[start..at];
+        if stem.is_empty() || !stem.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c)) {
+            continue;
+        }
+        let file = format!("{stem}.md");
+        let rest = &text[at + ".md, ".len()..];
+        let quoted = ["\\\"", "\""].into_iter().find_map(|quote| Some((quote, rest.strip_prefix(quote)?)));
+        if let Some((quote, heading)) = quoted
+            && let Some(end) = heading.find(quote)
+        {
+            out.push((file, heading[..end].to_owned()));
         }
     }
     out
@@ -388,4 +396,9 @@ fn the_path_rule_takes_paths_and_leaves_prose() {
         citations("see (docs/architecture.md, \"Approval\")."),
         [("docs/architecture.md".into(), "Approval".into())]
     );
+    assert_eq!(
+        citations(r#""Comment": "… acts (docs/architecture.md, \"The flow\"). JSONPath only.""#),
+        [("docs/architecture.md".into(), "The flow".into())]
+    );
+    assert!(citations("see a.md, b.md and c.md").is_empty());
 }
