@@ -1,9 +1,9 @@
 //! DynamoApprovals against a real moto server (`testing::MotoServer`; `cargo test -p keyward-aws
-//! --features moto`): a request is stored once and decided once only. The table is created with a
-//! plain SDK client; the adapter is then used as the functions use it.
+//! --features moto`): a request is stored once and decided once only. The table is created with
+//! the harness's `create_approvals_table` (the schema the adapter expects); the adapter is then
+//! used as the functions use it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_aws::dynamodb::DynamoApprovals;
 use keyward_aws::testing::MotoServer;
@@ -33,21 +33,7 @@ fn record(id_hash: &str) -> ApprovalRecord {
 async fn approvals_store_decides_once_only() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    aws_sdk_dynamodb::Client::new(&sdk)
-        .create_table()
-        .table_name(TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id_hash")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("id_hash").key_type(KeyType::Hash).build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    moto.create_approvals_table(TABLE).await;
     let table = DynamoApprovals::new(&sdk, TABLE);
     let pending = record("a1b2");
 

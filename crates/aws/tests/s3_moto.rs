@@ -1,6 +1,7 @@
 //! S3Store against a real moto server (`testing::MotoServer`; `cargo test -p keyward-aws --features
 //! moto`): a large object round-trips, a missing key is `None`, a missing bucket an error. The
-//! bucket is created with a plain SDK client; the adapter is then used as the functions use it.
+//! bucket is created with the harness's `create_report_bucket`; the adapter is then used as the
+//! functions use it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use keyward_aws::s3::S3Store;
@@ -13,8 +14,7 @@ const BUCKET: &str = "keyward-reports";
 async fn s3_round_trips_an_object_and_a_missing_key_is_none() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let s3 = moto.create_report_bucket(BUCKET).await;
     let store = S3Store::new(&sdk);
     let report: Vec<u8> = serde_json::to_vec(&serde_json::json!({"users": vec!["x".repeat(100); 30_000]})).unwrap();
     assert!(report.len() > 3_000_000);
