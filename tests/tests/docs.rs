@@ -26,9 +26,10 @@ const ARCHITECTURE_HEADINGS: [&str; 6] =
 
 /// Top-level folders whose paths are checked when backticked. `target/`, `.venv/` and
 /// `node_modules/` hold what the build and the tools write, so paths there are not checked.
-const CHECKED_FOLDERS: [&str; 7] = ["crates/", "docs/", "events/", "scripts/", "statemachine/", "tests/", ".ci/"];
+const CHECKED_FOLDERS: [&str; 8] =
+    ["crates/", "docs/", "events/", "scripts/", "statemachine/", "tests/", "tools/", ".ci/"];
 
-/// Endings of root files (`template.yaml`, `Cargo.toml`, `requirements.txt`, …) checked when
+/// Endings of root files (`template.yaml`, `pyproject.toml`, `requirements.lock`, …) checked when
 /// backticked without a folder. `.json` is left out: a bare `report.json` names a run's object in
 /// S3, not a file here.
 const ROOT_FILE_ENDINGS: [&str; 5] = [".yaml", ".toml", ".lock", ".txt", ".md"];
@@ -373,7 +374,15 @@ fn every_doc_heading_the_code_cites_exists() {
 
 #[test]
 fn the_path_rule_takes_paths_and_leaves_prose() {
-    for path in ["crates/core/src/policy.rs", "scripts/local-stack", "template.yaml", "docs/testing.md", ".ci/run"] {
+    for path in [
+        "crates/core/src/policy.rs",
+        "scripts/local-stack",
+        "tools/keyward_local/stack.py",
+        "template.yaml",
+        "requirements.lock",
+        "docs/testing.md",
+        ".ci/run",
+    ] {
         assert_eq!(repo_path(path), Some(path));
     }
     assert_eq!(repo_path("tests/e2e/test_faults.py::test_x"), Some("tests/e2e/test_faults.py"));
