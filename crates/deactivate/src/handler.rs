@@ -205,7 +205,9 @@ fn counts(run: &RunRef, actions: &[ActionRecord]) -> DeactivateOutput {
     let mut output = DeactivateOutput { run: run.clone(), deactivated: 0, skipped: 0, failed: 0 };
     for action in actions {
         match action.outcome {
-            ActionOutcome::Deactivated => output.deactivated += 1,
+            // UpdateAccessKey succeeded for both; the run report and the outcome message tell them
+            // apart, the state machine's output has no field for the difference.
+            ActionOutcome::Deactivated | ActionOutcome::DeactivatedNotYetVisible => output.deactivated += 1,
             ActionOutcome::Skipped { .. } => output.skipped += 1,
             ActionOutcome::Failed { .. } => output.failed += 1,
         }
