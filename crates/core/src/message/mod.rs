@@ -340,7 +340,12 @@ pub fn outcome(report: &RunReport, report_location: &str) -> Message {
         )),
         deactivated_lines(report, &ActionOutcome::DeactivatedNotYetVisible, "UpdateAccessKey succeeded at"),
     );
-    push_list(&mut parts, "Deactivated", None, deactivated_lines(report, &ActionOutcome::Deactivated, "deactivated at"));
+    push_list(
+        &mut parts,
+        "Deactivated",
+        None,
+        deactivated_lines(report, &ActionOutcome::Deactivated, "deactivated at"),
+    );
     push_list(
         &mut parts,
         "Skipped",
