@@ -29,9 +29,11 @@ use serde_json::Value;
 /// read-only replicas, so a read right after a write can still show the old status for a few
 /// seconds (<https://docs.aws.amazon.com/IAM/latest/UserGuide/disaster-recovery-resiliency.html>).
 /// Doubling from half a second finds the usual lag within a second or two while costing few
-/// reads (each is a full live read, ~7 IAM calls); the 15.5 s in all keeps a key's worst case
-/// under ~20 s, so `MAX_DEACTIVATIONS_PER_RUN` keys still fit deactivate's timeout. A key still
-/// `Active` after the last wait is [`ActionOutcome::DeactivatedNotYetVisible`], not a failure.
+/// reads (each is a full live read, up to 7 IAM calls). The waits total 15.5 s, so a key's worst
+/// case is about 20 s: 50 IAM calls (re-check 7, UpdateAccessKey 1, six reads of 7) at 10/s plus
+/// the waits. `MAX_DEACTIVATIONS_PER_RUN` = 25 keys then take about 8.5 minutes of deactivate's
+/// 15-minute timeout. A key still `Active` after the last wait is
+/// [`ActionOutcome::DeactivatedNotYetVisible`], not a failure.
 pub const READ_BACK_DELAYS: [Duration; 5] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
