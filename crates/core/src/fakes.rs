@@ -31,8 +31,12 @@ pub struct FakeIam {
     pub throttled_users: Mutex<Vec<String>>,
     /// Keys whose deactivation fails.
     pub failing_keys: Mutex<Vec<String>>,
-    /// Keys whose deactivation "succeeds" but leaves the key active (to test verification).
-    pub sticky_keys: Mutex<Vec<String>>,
+    /// IAM's eventual consistency, by key id: how many reads after a successful `deactivate_key`
+    /// still show the key `Active` (the key itself is `Inactive` at once). `usize::MAX`: never
+    /// visible within any test.
+    pub read_lag: Mutex<BTreeMap<String, usize>>,
+    /// The stale reads left per key, started by `deactivate_key` from `read_lag`.
+    stale_reads: Mutex<BTreeMap<String, usize>>,
     calls: Mutex<BTreeMap<String, u64>>,
     /// Every deactivation requested, in order: (user, key).
     pub deactivations: Mutex<Vec<(String, String)>>,
@@ -50,6 +54,19 @@ impl FakeIam {
     pub fn key_status(&self, user: &str, key: &str) -> Option<KeyStatus> {
         let users = self.users.lock().unwrap();
         users.get(user)?.access_keys.iter().find(|k| k.id == key).map(|k| k.status)
+    }
+
+    /// `user` as a read shows it: a key still within its `read_lag` reads `Active`, and uses up
+    /// one stale read.
+    fn as_read(&self, mut user: User) -> User {
+        let mut stale = self.stale_reads.lock().unwrap();
+        for key in &mut user.access_keys {
+            if let Some(left) = stale.get_mut(&key.id).filter(|left| **left > 0) {
+                *left -= 1;
+                key.status = KeyStatus::Active;
+            }
+        }
+        user
     }
 
     fn count(&self, op: &str) {
@@ -85,7 +102,8 @@ impl Iam for FakeIam {
         if self.throttled_users.lock().unwrap().iter().any(|u| u == name) {
             return Err(PortError::IamThrottled { operation: "ListAccessKeys" });
         }
-        Ok(self.users.lock().unwrap().get(name).cloned())
+        let user = self.users.lock().unwrap().get(name).cloned();
+        Ok(user.map(|u| self.as_read(u)))
     }
 
     /// The stored user with the console password and the last use of each key the report
@@ -107,15 +125,15 @@ impl Iam for FakeIam {
         if self.failing_keys.lock().unwrap().iter().any(|k| k == access_key_id) {
             return Err(PortError::Failed { operation: "UpdateAccessKey", message: "fake: AccessDenied".into() });
         }
-        if self.sticky_keys.lock().unwrap().iter().any(|k| k == access_key_id) {
-            return Ok(());
-        }
         let mut users = self.users.lock().unwrap();
         let key = users
             .get_mut(user_name)
             .and_then(|u| u.access_keys.iter_mut().find(|k| k.id == access_key_id))
             .ok_or(PortError::Failed { operation: "UpdateAccessKey", message: "NoSuchEntity".into() })?;
         key.status = KeyStatus::Inactive;
+        if let Some(lag) = self.read_lag.lock().unwrap().get(access_key_id) {
+            self.stale_reads.lock().unwrap().insert(access_key_id.to_owned(), *lag);
+        }
         Ok(())
     }
 

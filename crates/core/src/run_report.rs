@@ -69,6 +69,11 @@ pub struct ActionRecord {
 pub enum ActionOutcome {
     /// `UpdateAccessKey Inactive` succeeded and the key reads back `Inactive`.
     Deactivated,
+    /// `UpdateAccessKey Inactive` succeeded, but every read-back within deactivate's bounded wait
+    /// still showed the key `Active`. IAM is eventually consistent, so this is most likely a change
+    /// not yet visible, not a failure; the key is to be checked again shortly (the outcome message
+    /// says so).
+    DeactivatedNotYetVisible,
     /// Not acted on, for this reason.
     Skipped { reason: SkipReason },
     /// The call failed or the key did not read back `Inactive`.
@@ -97,19 +102,38 @@ impl RunReport {
         add_calls(&mut self.api_calls, calls);
     }
 
-    /// Counts of actions by outcome: (deactivated, skipped, failed).
-    pub fn action_counts(&self) -> (usize, usize, usize) {
-        self.actions.iter().fold((0, 0, 0), |(d, s, f), a| match a.outcome {
-            ActionOutcome::Deactivated => (d + 1, s, f),
-            ActionOutcome::Skipped { .. } => (d, s + 1, f),
-            ActionOutcome::Failed { .. } => (d, s, f + 1),
-        })
+    /// Counts of the report's actions by outcome.
+    pub fn action_counts(&self) -> ActionCounts {
+        let mut counts = ActionCounts::default();
+        for action in &self.actions {
+            match action.outcome {
+                ActionOutcome::Deactivated => counts.deactivated += 1,
+                ActionOutcome::DeactivatedNotYetVisible => counts.not_yet_visible += 1,
+                ActionOutcome::Skipped { .. } => counts.skipped += 1,
+                ActionOutcome::Failed { .. } => counts.failed += 1,
+            }
+        }
+        counts
     }
 
     /// The report's evaluation time.
     pub fn evaluated_at(&self) -> DateTime<Utc> {
         self.evaluation.evaluated_at
     }
+}
+
+/// How many actions of a run ended in each [`ActionOutcome`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActionCounts {
+    /// [`ActionOutcome::Deactivated`].
+    pub deactivated: usize,
+    /// [`ActionOutcome::DeactivatedNotYetVisible`]: counted apart from `deactivated`, which IAM
+    /// confirmed, and from `failed`, which did not happen.
+    pub not_yet_visible: usize,
+    /// [`ActionOutcome::Skipped`].
+    pub skipped: usize,
+    /// [`ActionOutcome::Failed`].
+    pub failed: usize,
 }
 
 /// API-call counts by `service:Operation`.
@@ -130,4 +154,17 @@ pub fn calls_since(before: &ApiCalls, after: &ApiCalls) -> ApiCalls {
         .map(|(op, n)| (op.clone(), n.saturating_sub(before.get(op).copied().unwrap_or(0))))
         .filter(|(_, n)| *n > 0)
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_yet_visible_is_its_own_kebab_case_kind() {
+        let json = serde_json::to_value(ActionOutcome::DeactivatedNotYetVisible).unwrap();
+        assert_eq!(json, serde_json::json!({"kind": "deactivated-not-yet-visible"}));
+        assert_eq!(serde_json::from_value::<ActionOutcome>(json).unwrap(), ActionOutcome::DeactivatedNotYetVisible);
+    }
 }

@@ -554,6 +554,48 @@ fn outcome_lists_deactivated_skipped_and_failed_keys() {
 }
 
 #[test]
+fn outcome_says_in_plain_words_that_a_key_not_yet_visible_was_deactivated_and_counts_it_apart() {
+    let mut report = account_report();
+    decided(
+        &mut report,
+        &[("alice", "AKIAALICEOLD"), ("bob", "AKIABOBNEVER")],
+        Approver::LinkHolder { source_ip: Some("203.0.113.7".into()), user_agent: None },
+    );
+    let at = now() + Duration::minutes(50);
+    report.actions = vec![
+        ActionRecord {
+            key: KeyRef { user_name: "alice".into(), access_key_id: "AKIAALICEOLD".into() },
+            at,
+            outcome: ActionOutcome::DeactivatedNotYetVisible,
+        },
+        ActionRecord {
+            key: KeyRef { user_name: "bob".into(), access_key_id: "AKIABOBNEVER".into() },
+            at,
+            outcome: ActionOutcome::Deactivated,
+        },
+    ];
+    let message = outcome(&report, LOCATION);
+    assert_eq!(message.subject, "keyward: 1 key deactivated, 1 not yet visible in IAM");
+    for fact in [
+        "1 deactivated, 1 deactivated but not yet visible in IAM, 0 skipped, 0 failed.",
+        "Deactivated, not yet visible in IAM (1)",
+        "UpdateAccessKey succeeded for these keys, but IAM had not shown them as Inactive yet",
+        "Check each key in IAM in a minute",
+        "If it still reads Active, deactivate it by hand.",
+        "AKIAALICEOLD — UpdateAccessKey succeeded at 2026-11-21 06:50 UTC — key-too-old, key-unused",
+        "Deactivated (1)",
+        "AKIABOBNEVER — deactivated at 2026-11-21 06:50 UTC",
+        "keyward never deletes keys",
+    ] {
+        assert_in_both(&message, fact);
+    }
+    for absent in ["FAILED", "Failed ("] {
+        assert!(!message.text.contains(absent), "{absent:?} in {}", message.text);
+    }
+    assert_within_limits(&message);
+}
+
+#[test]
 fn outcome_in_auto_mode_says_no_human_decided() {
     let config = PolicyConfig { mode: Mode::Auto, ..account_config() };
     let mut report = report_of(&account(), config);
@@ -675,9 +717,10 @@ fn every_message_stays_within_limits_at_5000_users() {
             .map(|(i, k)| ActionRecord {
                 key: k.key.clone(),
                 at: now(),
-                outcome: match i % 3 {
+                outcome: match i % 4 {
                     0 => ActionOutcome::Deactivated,
                     1 => ActionOutcome::Skipped { reason: SkipReason::AlreadyInactive },
+                    2 => ActionOutcome::DeactivatedNotYetVisible,
                     _ => ActionOutcome::Failed { error: "e".repeat(5000) },
                 },
             })

@@ -3,9 +3,12 @@
 //! decision must be that one, so an invoker cannot bring its own), or by `auto` mode for a plan
 //! whose status is `automatic`; any other combination acts on nothing and is an `InvalidInput`
 //! error. Only runs in the configured report bucket are accepted ([`RunStore`]). Then, per key
-//! and in plan order: re-check live, `UpdateAccessKey Inactive`, read back. One key's failure never
-//! stops the others, and a failed deactivation is never retried blindly. The decision and every
-//! action are written back to the run report.
+//! and in plan order: re-check live, `UpdateAccessKey Inactive`, read back (re-reading with backoff
+//! while IAM has not caught up, see [`READ_BACK_DELAYS`]). One key's failure never stops the others,
+//! and a failed deactivation is never retried blindly. The decision and every action are written
+//! back to the run report.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, PolicyConfig, vars};
@@ -20,6 +23,24 @@ use keyward_core::run_report::calls_since;
 use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport};
 use keyward_core::run_store::{RunStore, RunStoreError};
 use serde_json::Value;
+
+/// The waits before each re-read of a key that still reads `Active` after `UpdateAccessKey`
+/// succeeded. IAM is eventually consistent: a change is made in one control plane and copied to
+/// read-only replicas, so a read right after a write can still show the old status for a few
+/// seconds (<https://docs.aws.amazon.com/IAM/latest/UserGuide/disaster-recovery-resiliency.html>).
+/// Doubling from half a second finds the usual lag within a second or two while costing few
+/// reads (each is a full live read, up to 7 IAM calls). The waits total 15.5 s, so a key's worst
+/// case is about 20 s: 50 IAM calls (re-check 7, UpdateAccessKey 1, six reads of 7) at 10/s plus
+/// the waits. `MAX_DEACTIVATIONS_PER_RUN` = 25 keys then take about 8.5 minutes of deactivate's
+/// 15-minute timeout. A key still `Active` after the last wait is
+/// [`ActionOutcome::DeactivatedNotYetVisible`], not a failure.
+pub const READ_BACK_DELAYS: [Duration; 5] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+];
 
 /// What deactivate reads from the configuration, resolved once at init by [`Settings::from_config`].
 /// The policy is not among it: deactivate re-checks against the policy stored in the run report.
@@ -188,15 +209,36 @@ async fn act_on(
     if let Err(e) = iam.deactivate_key(user, key).await {
         return ActionOutcome::Failed { error: e.to_string() };
     }
-    match iam.read_user(user).await {
-        Ok(Some(after)) if after.access_keys.iter().any(|k| k.id == key && k.status == KeyStatus::Inactive) => {
-            ActionOutcome::Deactivated
+    read_back(iam, user, key).await
+}
+
+/// Reads `key` back after `UpdateAccessKey` succeeded: `Deactivated` once it reads `Inactive`;
+/// while it reads `Active`, again after each of [`READ_BACK_DELAYS`], then
+/// `DeactivatedNotYetVisible`. A read that fails, or that no longer shows the user or the key, is
+/// not IAM catching up and stays `Failed`, as it always was.
+async fn read_back(iam: &impl Iam, user: &str, key: &str) -> ActionOutcome {
+    let mut delays = READ_BACK_DELAYS.iter();
+    loop {
+        let status = match iam.read_user(user).await {
+            Ok(after) => after.and_then(|after| after.access_keys.into_iter().find(|k| k.id == key)).map(|k| k.status),
+            Err(e) => {
+                return ActionOutcome::Failed {
+                    error: format!("UpdateAccessKey returned, but reading the key back failed: {e}"),
+                };
+            }
+        };
+        match status {
+            Some(KeyStatus::Inactive) => return ActionOutcome::Deactivated,
+            Some(KeyStatus::Active) => {}
+            None => {
+                return ActionOutcome::Failed {
+                    error: "UpdateAccessKey returned, but the key did not read back Inactive".into(),
+                };
+            }
         }
-        Ok(_) => {
-            ActionOutcome::Failed { error: "UpdateAccessKey returned, but the key did not read back Inactive".into() }
-        }
-        Err(e) => {
-            ActionOutcome::Failed { error: format!("UpdateAccessKey returned, but reading the key back failed: {e}") }
+        match delays.next() {
+            Some(delay) => tokio::time::sleep(*delay).await,
+            None => return ActionOutcome::DeactivatedNotYetVisible,
         }
     }
 }
@@ -205,7 +247,9 @@ fn counts(run: &RunRef, actions: &[ActionRecord]) -> DeactivateOutput {
     let mut output = DeactivateOutput { run: run.clone(), deactivated: 0, skipped: 0, failed: 0 };
     for action in actions {
         match action.outcome {
-            ActionOutcome::Deactivated => output.deactivated += 1,
+            // UpdateAccessKey succeeded for both; the run report and the outcome message tell them
+            // apart, the state machine's output has no field for the difference.
+            ActionOutcome::Deactivated | ActionOutcome::DeactivatedNotYetVisible => output.deactivated += 1,
             ActionOutcome::Skipped { .. } => output.skipped += 1,
             ActionOutcome::Failed { .. } => output.failed += 1,
         }

@@ -1,12 +1,15 @@
 //! Behaviour of the deactivate handler on in-memory fakes: exactly the approved planned keys become
 //! inactive, each re-checked live first; forged decisions, missing decisions and non-actionable
-//! plans touch nothing; one failure does not stop the others; the report records it all.
+//! plans touch nothing; one failure does not stop the others; a key IAM does not show Inactive yet
+//! is re-read with backoff, then recorded as not yet visible, never as failed; the report records
+//! it all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use deactivate::handler::{DeactivateError, Deps, Settings};
+use deactivate::handler::{DeactivateError, Deps, READ_BACK_DELAYS, Settings};
 use keyward_core::config::{Config, Mode, PolicyConfig, Screening};
 use keyward_core::contracts::DeactivateOutput;
 use keyward_core::decision::{Approver, Decision};
@@ -432,20 +435,85 @@ async fn failed_live_recheck_fails_that_key_only_and_leaves_it_untouched() {
     assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
 }
 
-#[tokio::test]
-async fn key_that_does_not_read_back_inactive_is_a_failure() {
-    let iam = FakeIam::with_users(users());
-    iam.sticky_keys.lock().unwrap().push(C1.into());
-    let store = store_with(&report(Mode::Approve));
+/// The re-reads after a successful UpdateAccessKey wait on tokio's clock: under `start_paused` it
+/// advances only by the sleeps, so the elapsed time is exactly the waits taken.
+fn waited_since(start: tokio::time::Instant) -> StdDuration {
+    tokio::time::Instant::now() - start
+}
 
+#[test]
+fn the_read_back_waits_at_most_about_twenty_seconds_per_key() {
+    let total: StdDuration = READ_BACK_DELAYS.iter().sum();
+    assert_eq!(total, StdDuration::from_millis(15_500));
+    assert!(READ_BACK_DELAYS.windows(2).all(|w| w[0] < w[1]), "backoff: each wait longer than the last");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_visible_after_two_re_reads_is_deactivated() {
+    // GIVEN IAM that shows carol's key Active on the first two reads after UpdateAccessKey
+    let iam = FakeIam::with_users(users());
+    iam.read_lag.lock().unwrap().insert(C1.into(), 2);
+    let store = store_with(&report(Mode::Approve));
     let deps = deps(iam, store);
+    let start = tokio::time::Instant::now();
+
+    // WHEN it is deactivated
     let out = handle(&deps, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
 
+    // THEN the second re-read sees it Inactive: deactivated, after waiting 0.5 s + 1 s
+    assert_eq!(out, counts(1, 0, 0));
+    assert_eq!(outcome_of(&stored_report(deps.runs.store()), C1), ActionOutcome::Deactivated);
+    assert_eq!(waited_since(start), READ_BACK_DELAYS[0] + READ_BACK_DELAYS[1]);
+    // The live re-check, the read-back and two re-reads; UpdateAccessKey once.
+    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&4));
+    assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_not_visible_within_the_bound_is_deactivated_not_yet_visible_never_failed() {
+    // GIVEN IAM that keeps showing carol's key Active after UpdateAccessKey succeeded
+    let iam = FakeIam::with_users(users());
+    iam.read_lag.lock().unwrap().insert(C1.into(), usize::MAX);
+    let store = store_with(&report(Mode::Approve));
+    let deps = deps(iam, store);
+    let start = tokio::time::Instant::now();
+
+    // WHEN it is deactivated
+    let out = handle(&deps, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
+
+    // THEN after every re-read of the bound, the outcome is its own kind, not a failure
+    assert_eq!(out, counts(1, 0, 0));
+    let after = stored_report(deps.runs.store());
+    assert_eq!(outcome_of(&after, C1), ActionOutcome::DeactivatedNotYetVisible);
+    let counted = after.action_counts();
+    assert_eq!((counted.deactivated, counted.not_yet_visible, counted.failed), (0, 1, 0));
+    assert_eq!(waited_since(start), READ_BACK_DELAYS.iter().sum::<StdDuration>());
+    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&(2 + READ_BACK_DELAYS.len() as u64)));
+    // Never retried blindly: one UpdateAccessKey, and the key really is Inactive.
+    assert_eq!(deps.iam.deactivations.lock().unwrap().len(), 1);
+    assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Inactive));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_update_access_key_is_still_a_failure_and_waits_for_nothing() {
+    // GIVEN an UpdateAccessKey that fails, on a key IAM would also show Active for a while
+    let iam = FakeIam::with_users(users());
+    iam.failing_keys.lock().unwrap().push(C1.into());
+    iam.read_lag.lock().unwrap().insert(C1.into(), usize::MAX);
+    let store = store_with(&report(Mode::Approve));
+    let deps = deps(iam, store);
+    let start = tokio::time::Instant::now();
+
+    let out = handle(&deps, now(), event(Some(&decision(&[("carol", C1)])))).await.unwrap();
+
+    // THEN it is failed as before, with no read-back and no wait
     assert_eq!(out, counts(0, 0, 1));
     assert!(matches!(
         outcome_of(&stored_report(deps.runs.store()), C1),
-        ActionOutcome::Failed { error } if error.contains("did not read back Inactive")
+        ActionOutcome::Failed { error } if error.contains("AccessDenied")
     ));
+    assert_eq!(waited_since(start), StdDuration::ZERO);
+    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&1), "the live re-check only");
     assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Active));
 }
 

@@ -33,7 +33,7 @@ use crate::decision::Decision;
 use crate::exemption::{EXEMPT_TAG, ExemptionProblem};
 use crate::model::KeyRef;
 use crate::policy::{Exemption, Finding, Plan, PlanStatus, PlannedDeactivation, Proposal, Rule, Warning};
-use crate::run_report::{ActionOutcome, RunReport};
+use crate::run_report::{ActionCounts, ActionOutcome, RunReport};
 
 mod blocks;
 mod render;
@@ -311,14 +311,14 @@ pub fn expired(report: &RunReport, report_location: &str) -> Message {
     message(subject, parts, Some(report_location))
 }
 
-/// What deactivate did: who approved, how and when, and each action (deactivated, skipped with the
-/// reason, failed with the error), with counts.
+/// What deactivate did: who approved, how and when, and each action (deactivated, deactivated but
+/// not yet visible in IAM, skipped with the reason, failed with the error), with counts.
 pub fn outcome(report: &RunReport, report_location: &str) -> Message {
     let plan = &report.evaluation.plan;
-    let (deactivated, skipped, failed) = report.action_counts();
-    let subject = outcome_subject(deactivated, skipped, failed);
+    let counts = report.action_counts();
+    let subject = outcome_subject(&counts);
 
-    let mut parts = vec![Part::Para(outcome_facts(report)), Part::Divider];
+    let mut parts = vec![Part::Para(outcome_facts(report, &counts)), Part::Divider];
     push_list(
         &mut parts,
         "Failed",
@@ -330,7 +330,22 @@ pub fn outcome(report: &RunReport, report_location: &str) -> Message {
             _ => None,
         }),
     );
-    push_list(&mut parts, "Deactivated", None, deactivated_lines(report));
+    push_list(
+        &mut parts,
+        NOT_YET_VISIBLE_TITLE,
+        Some(Rich::new().text(
+            "UpdateAccessKey succeeded for these keys, but IAM had not shown them as Inactive yet when keyward last \
+             read them back: IAM takes a moment to show a change everywhere. Check each key in IAM in a minute; it \
+             should read Inactive. If it still reads Active, deactivate it by hand.",
+        )),
+        deactivated_lines(report, &ActionOutcome::DeactivatedNotYetVisible, "UpdateAccessKey succeeded at"),
+    );
+    push_list(
+        &mut parts,
+        "Deactivated",
+        None,
+        deactivated_lines(report, &ActionOutcome::Deactivated, "deactivated at"),
+    );
     push_list(
         &mut parts,
         "Skipped",
@@ -343,7 +358,7 @@ pub fn outcome(report: &RunReport, report_location: &str) -> Message {
     if let Some(d) = &report.decision {
         push_list(&mut parts, "Not approved (left active)", None, not_approved_lines(plan, d));
     }
-    if deactivated > 0 {
+    if counts.deactivated + counts.not_yet_visible > 0 {
         parts.push(Part::Context(vec![Rich::new().text(
             "A deactivated key can be re-activated in IAM (UpdateAccessKey --status Active); keyward never deletes keys.",
         )]));
@@ -352,23 +367,29 @@ pub fn outcome(report: &RunReport, report_location: &str) -> Message {
     message(subject, parts, Some(report_location))
 }
 
-/// `keyward: 2 keys deactivated, 1 skipped, 1 FAILED`, leaving out the counts that are zero.
-fn outcome_subject(deactivated: usize, skipped: usize, failed: usize) -> String {
-    let mut head = vec![format!("{} deactivated", plural(deactivated, "key", "keys"))];
-    if skipped > 0 {
-        head.push(format!("{skipped} skipped"));
+/// The title of the outcome's list of keys IAM did not show Inactive yet.
+const NOT_YET_VISIBLE_TITLE: &str = "Deactivated, not yet visible in IAM";
+
+/// `keyward: 2 keys deactivated, 1 not yet visible in IAM, 1 skipped, 1 FAILED`, leaving out the
+/// counts that are zero.
+fn outcome_subject(counts: &ActionCounts) -> String {
+    let mut head = vec![format!("{} deactivated", plural(counts.deactivated, "key", "keys"))];
+    if counts.not_yet_visible > 0 {
+        head.push(format!("{} not yet visible in IAM", counts.not_yet_visible));
     }
-    if failed > 0 {
-        head.push(format!("{failed} FAILED"));
+    if counts.skipped > 0 {
+        head.push(format!("{} skipped", counts.skipped));
+    }
+    if counts.failed > 0 {
+        head.push(format!("{} FAILED", counts.failed));
     }
     subject_line(&head, None)
 }
 
 /// The facts at the top of an outcome: who decided, the run, the counts, and how many planned keys
 /// were not approved.
-fn outcome_facts(report: &RunReport) -> Vec<Rich> {
+fn outcome_facts(report: &RunReport, counts: &ActionCounts) -> Vec<Rich> {
     let plan = &report.evaluation.plan;
-    let (deactivated, skipped, failed) = report.action_counts();
     let decided = match &report.decision {
         Some(d) => decision_line(d, plan.keys.len()),
         None if report.config.mode == Mode::Auto => Rich::new().text(format!(
@@ -377,13 +398,20 @@ fn outcome_facts(report: &RunReport) -> Vec<Rich> {
         )),
         None => Rich::new().text("No decision is recorded in the run report."),
     };
+    let not_yet_visible = match counts.not_yet_visible {
+        0 => String::new(),
+        n => format!(" {n} deactivated but not yet visible in IAM,"),
+    };
     let mut facts = vec![
         decided,
         run_of(report).text(format!(
             ", evaluated at {}. Each approved key was re-checked live before acting.",
             when(report.evaluation.evaluated_at)
         )),
-        Rich::new().bold("Result:").text(format!(" {deactivated} deactivated, {skipped} skipped, {failed} failed.")),
+        Rich::new().bold("Result:").text(format!(
+            " {} deactivated,{not_yet_visible} {} skipped, {} failed.",
+            counts.deactivated, counts.skipped, counts.failed
+        )),
     ];
     if let Some(d) = &report.decision {
         let left = plan.keys.len().saturating_sub(d.approved.len());
@@ -399,16 +427,17 @@ fn action_lines(report: &RunReport, pick: fn(&ActionOutcome) -> Option<Rich>) ->
     report.actions.iter().filter_map(|a| pick(&a.outcome).map(|what| key_line(&a.key).push(what))).collect()
 }
 
-/// One line per deactivated key: when, and the rules and facts the plan held for it.
-fn deactivated_lines(report: &RunReport) -> Vec<Rich> {
+/// One line per action whose outcome is `outcome` (a deactivation): `what` and when, and the rules
+/// and facts the plan held for the key.
+fn deactivated_lines(report: &RunReport, outcome: &ActionOutcome, what: &str) -> Vec<Rich> {
     let planned: BTreeMap<&KeyRef, &PlannedDeactivation> =
         report.evaluation.plan.keys.iter().map(|k| (&k.key, k)).collect();
     report
         .actions
         .iter()
-        .filter(|a| a.outcome == ActionOutcome::Deactivated)
+        .filter(|a| a.outcome == *outcome)
         .map(|a| {
-            let line = key_line(&a.key).text(format!(" — deactivated at {}", when(a.at)));
+            let line = key_line(&a.key).text(format!(" — {what} {}", when(a.at)));
             match planned.get(&a.key) {
                 Some(p) => line.text(format!(" — {}; ", rule_list(&p.rules))).push(key_facts(&p.evidence)),
                 None => line,
