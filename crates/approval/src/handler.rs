@@ -7,6 +7,7 @@
 //! - `POST /slack/actions`: Slack's Approve all / Reject all / Review buttons, signed by Slack and
 //!   pressed by a listed approver (`slack`).
 //!
+//! A leading run of `/` counts as one (the Function URL ends with `/`; see `collapse_leading_slashes`).
 //! Both ways of deciding go through the single-use protocol of `decide`; a refusal is a `refusal`.
 //! The handler never fails and never panics: every outcome is a response. The approval id, the task
 //! token, the form token and the signing secret are never logged; logs carry an id-hash prefix.
@@ -112,6 +113,7 @@ enum Route<'p> {
 }
 
 fn route(path: &str) -> Route<'_> {
+    let path = collapse_leading_slashes(path);
     let path = match path.strip_prefix(LOCAL_STACK_PREFIX) {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
         _ => path,
@@ -123,4 +125,16 @@ fn route(path: &str) -> Route<'_> {
     } else {
         Route::Unknown
     }
+}
+
+/// `path` with its leading run of `/` reduced to one. The Function URL (the stack's `ApprovalUrl`
+/// output, `KEYWARD_APPROVAL_BASE_URL`) ends with `/`, so a link or a Slack Request URL written as
+/// `{ApprovalUrl}/slack/actions` arrives as `//slack/actions`: Function URLs deliver the path as
+/// typed (`rawPath`), and lambda_http keeps the `//`. Only the leading run collapses, because only
+/// it carries nothing: every route starts with one `/` and a non-empty segment, so no two routes or
+/// ids become equal. An interior `//` (`/approvals//{id}`, `/slack//actions`) is not what a
+/// trailing slash produces; it stays a different address and is not found.
+fn collapse_leading_slashes(path: &str) -> &str {
+    let rest = path.trim_start_matches('/');
+    if rest.len() < path.len() { &path[path.len() - rest.len() - 1..] } else { path }
 }

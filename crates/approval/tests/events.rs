@@ -27,6 +27,7 @@ const EXPECTED: &[(&str, u16)] = &[
     ("post-reject.json", 200),
     ("post-forged-key.json", 400),
     ("slack-approve-all.json", 200),
+    ("slack-approve-all-double-slash.json", 200),
 ];
 
 #[test]
@@ -106,4 +107,16 @@ async fn slack_sample_approves_every_key_as_the_signed_approver() {
     let response = world.send_at(event("slack-approve-all.json"), now() + chrono::Duration::seconds(301)).await;
     assert_eq!(response.status(), 401);
     world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn slack_sample_sent_to_the_pasted_double_slash_url_approves_the_same() {
+    // `{ApprovalUrl}` ends with `/`, so `{ApprovalUrl}/slack/actions` pasted into Slack's settings
+    // arrives as `//slack/actions`: the press still decides, as at `/slack/actions`.
+    let world = World::new();
+    let response = world.send(event("slack-approve-all-double-slash.json")).await;
+    assert_eq!(response.status(), 200, "{}", text(&response));
+    assert_eq!(world.stored_report().decision.unwrap().approved.len(), 3);
+    assert!(matches!(world.callbacks().as_slice(), [Callback::Success(..)]));
+    assert_eq!(world.slack_posts().len(), 1);
 }

@@ -181,6 +181,84 @@ async fn local_stack_prefix_is_stripped() {
     assert_eq!(world.send(get(&format!("/lambda-url/approvalx{}", approval_path()))).await.status(), 404);
 }
 
+// The Function URL (`{ApprovalUrl}`) ends with `/`: a link or a Slack Request URL joined as
+// `{ApprovalUrl}/...` arrives with a doubled leading slash, and Function URLs deliver the path as
+// typed.
+
+#[tokio::test]
+async fn doubled_leading_slashes_reach_the_confirm_page_and_its_form() {
+    let world = World::new();
+    let doubled = format!("/{}", approval_path());
+    let response = world.send(get(&doubled)).await;
+    assert_eq!(response.status(), 200, "{}", text(&response));
+    assert_html_headers(&response);
+    assert!(text(&response).contains(ALICE_KEY));
+    let tripled = format!("//{}", approval_path());
+    let response = world.send(head(&tripled)).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.body().is_empty());
+    world.assert_nothing_decided();
+    // The page's form posts back to the address it was opened at.
+    let body = form(&good_token(), "approve", &[BOB_KEY]);
+    let post = request(
+        "POST",
+        &doubled,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(body.as_bytes()),
+        false,
+    );
+    assert_eq!(world.send(post).await.status(), 200);
+    assert_eq!(only_success(&world).approved, vec![key("bob", BOB_KEY)]);
+    assert_eq!(world.send(get(&doubled)).await.status(), 409, "single use holds at every spelling");
+}
+
+#[tokio::test]
+async fn slack_actions_with_a_doubled_leading_slash_decide() {
+    let world = World::new();
+    let body = slack_button(APPROVER, ACTION_APPROVE_ALL);
+    let response = world.send(slack_request_to("//slack/actions", &body, SIGNING_SECRET, now().timestamp())).await;
+    assert_eq!(response.status(), 200, "{}", text(&response));
+    assert_eq!(only_success(&world).approved.len(), 3);
+    assert_eq!(world.slack_posts().len(), 1);
+    let response = world.send(get("//slack/actions")).await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(header(&response, "allow"), "POST");
+    // The signature still guards the doubled address.
+    let world = World::new();
+    let forged = slack_request_to("//slack/actions", &body, "not-the-secret", now().timestamp());
+    assert_eq!(world.send(forged).await.status(), 401);
+    world.assert_nothing_decided();
+}
+
+#[tokio::test]
+async fn only_leading_slashes_collapse_an_interior_double_slash_is_not_found() {
+    // Only the leading run is what the trailing `/` of the base URL adds; anywhere else a `//` (or
+    // an encoded slash) is another address, refused rather than made equal to a route or an id.
+    let world = World::new();
+    for path in [
+        format!("/approvals//{ID}"),
+        format!("//approvals//{ID}"),
+        format!("/approvals/{ID}//"),
+        format!("/%2Fapprovals/{ID}"),
+        format!("/approvals/%2F{ID}"),
+    ] {
+        let response = world.send(get(&path)).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert_html_headers(&response);
+    }
+    assert_eq!(world.gets(), 0, "a mangled id reached the table");
+    for path in ["/slack//actions", "//slack//actions", "//slack/actions/", "/slack/actions//"] {
+        let body = slack_button(APPROVER, ACTION_APPROVE_ALL);
+        let response = world.send(slack_request_to(path, &body, SIGNING_SECRET, now().timestamp())).await;
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    for path in ["//", "///"] {
+        assert_eq!(world.send(get(path)).await.status(), 404, "{path}");
+    }
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty());
+}
+
 #[tokio::test]
 async fn other_paths_are_404_and_other_methods_405() {
     let world = World::new();

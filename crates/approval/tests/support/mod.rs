@@ -400,11 +400,17 @@ pub fn slack_payload(user: &str, action_id: &str, approval_id: &str, response_ur
 
 /// A Slack interactivity request signed with `secret` at `timestamp`.
 pub fn slack_request(body: &str, secret: &str, timestamp: i64) -> Request {
+    slack_request_to("/slack/actions", body, secret, timestamp)
+}
+
+/// A Slack interactivity request to `path` (Slack sends to whatever Request URL was pasted into
+/// the app's settings), signed with `secret` at `timestamp`.
+pub fn slack_request_to(path: &str, body: &str, secret: &str, timestamp: i64) -> Request {
     let signature = slack::sign(secret.as_bytes(), timestamp, body.as_bytes());
     let timestamp = timestamp.to_string();
     request(
         "POST",
-        "/slack/actions",
+        path,
         &[
             ("content-type", "application/x-www-form-urlencoded"),
             ("x-slack-request-timestamp", &timestamp),
