@@ -26,9 +26,9 @@ use crate::response::{html, method_not_allowed};
 use crate::slack::slack_action;
 
 /// The prefix of the local stack's links: `cargo lambda watch` serves each function's URL under
-/// `/lambda-url/<function>/`, and scripts/local_stack/control.py sets `KEYWARD_APPROVAL_BASE_URL`
+/// `/lambda-url/<function>/`, and tools/keyward_local/settings.py sets `KEYWARD_APPROVAL_BASE_URL`
 /// to `http://127.0.0.1:<LAMBDA_PORT>/lambda-url/approval`. cargo-lambda 1.9.2 (pinned in
-/// requirements.txt) removes the prefix from `rawPath` before it invokes the function (its
+/// requirements.lock) removes the prefix from `rawPath` before it invokes the function (its
 /// `trigger_router::extract_path_parameters`; checked with a function that echoes its path), so
 /// under today's local stack this never matches. It stays because removing it would change the
 /// answer to a prefixed path (the page today, 404 then), which `local_stack_prefix_is_stripped`
