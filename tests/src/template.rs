@@ -1,6 +1,7 @@
 //! `template.yaml` as data. CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!Sub`, …) stay
 //! tagged values in the parsed document; [`intrinsic`] reads the two the contract depends on, in
-//! short or long form.
+//! short or long form. [`Constraint`] is a parameter's constraints, evaluated as CloudFormation
+//! evaluates them before it creates anything.
 
 use std::collections::BTreeMap;
 
@@ -78,6 +79,68 @@ pub fn scalar(value: &Value) -> Option<String> {
     }
 }
 
+/// A parameter's `Type`, as far as its constraints go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParameterType {
+    /// `String`: `AllowedPattern`, `MinLength` and `MaxLength` apply.
+    String,
+    /// `Number`: an integer or a float (`1.5` included); `MinValue` and `MaxValue` apply.
+    Number,
+}
+
+/// What CloudFormation checks of a parameter's value (the AWS CloudFormation User Guide,
+/// "Parameters syntax"): the value is refused, before anything is created, unless it satisfies
+/// every constraint the parameter declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraint {
+    /// `Type` (`String` or `Number`; any other type is an error of [`Template::constraint`]).
+    pub kind: ParameterType,
+    /// `AllowedValues`, each as the string it is compared with.
+    pub allowed_values: Option<Vec<String>>,
+    /// `AllowedPattern`: a Java regular expression the whole value must match (String only).
+    pub allowed_pattern: Option<String>,
+    /// `MinValue` (Number only).
+    pub min_value: Option<f64>,
+    /// `MaxValue` (Number only).
+    pub max_value: Option<f64>,
+    /// `MinLength`, in characters (String only).
+    pub min_length: Option<usize>,
+    /// `MaxLength`, in characters (String only).
+    pub max_length: Option<usize>,
+}
+
+impl Constraint {
+    /// Whether CloudFormation accepts `value`. `whole_match(pattern, value)` says whether `value`
+    /// matches `pattern` as a whole (Java's `Pattern.matches`); the caller brings the regex engine.
+    pub fn admits(&self, value: &str, whole_match: impl Fn(&str, &str) -> bool) -> bool {
+        if let Some(allowed) = &self.allowed_values
+            && !allowed.iter().any(|a| a == value)
+        {
+            return false;
+        }
+        match self.kind {
+            ParameterType::Number => {
+                let Some(number) = cloudformation_number(value) else { return false };
+                self.min_value.is_none_or(|min| number >= min) && self.max_value.is_none_or(|max| number <= max)
+            }
+            ParameterType::String => {
+                let length = value.chars().count();
+                self.min_length.is_none_or(|min| length >= min)
+                    && self.max_length.is_none_or(|max| length <= max)
+                    && self.allowed_pattern.as_deref().is_none_or(|pattern| whole_match(pattern, value))
+            }
+        }
+    }
+}
+
+/// A Number parameter's value as CloudFormation reads it: an optionally signed integer or decimal.
+fn cloudformation_number(value: &str) -> Option<f64> {
+    let unsigned = value.strip_prefix('-').unwrap_or(value);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(whole) && digits(fraction)).then(|| value.parse().ok()).flatten()
+}
+
 /// One `AWS::Serverless::Function` of the template.
 #[derive(Debug, Clone)]
 pub struct Function<'a> {
@@ -122,6 +185,30 @@ impl Template {
     /// `Parameters.<name>`.
     pub fn parameter(&self, name: &str) -> Option<&Value> {
         self.root.get("Parameters").and_then(|p| p.get(name))
+    }
+
+    /// The constraints of parameter `name`.
+    pub fn constraint(&self, name: &str) -> Result<Constraint, String> {
+        let parameter = self.parameter(name).ok_or_else(|| format!("{name} is not a parameter of {PATH}"))?;
+        let kind = match parameter.get("Type").and_then(Value::as_str) {
+            Some("String") => ParameterType::String,
+            Some("Number") => ParameterType::Number,
+            other => return Err(format!("{name}: Type {other:?} is neither String nor Number")),
+        };
+        let number = |key: &str| parameter.get(key).and_then(Value::as_f64);
+        let length = |key: &str| parameter.get(key).and_then(Value::as_u64).and_then(|n| usize::try_from(n).ok());
+        Ok(Constraint {
+            kind,
+            allowed_values: parameter
+                .get("AllowedValues")
+                .and_then(Value::as_sequence)
+                .map(|values| values.iter().filter_map(scalar).collect()),
+            allowed_pattern: parameter.get("AllowedPattern").and_then(Value::as_str).map(str::to_owned),
+            min_value: number("MinValue"),
+            max_value: number("MaxValue"),
+            min_length: length("MinLength"),
+            max_length: length("MaxLength"),
+        })
     }
 
     /// Every parameter's name.
@@ -290,6 +377,17 @@ fn variables(environment: Option<&Value>) -> BTreeMap<String, Value> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_parameter_admits_decimals_within_its_bounds() {
+        let template = Template::parse("Parameters:\n  N: {Type: Number, MinValue: 1, MaxValue: 10}\n").unwrap();
+        let n = template.constraint("N").unwrap();
+        let no_pattern = |_: &str, _: &str| unreachable!("a Number has no pattern");
+        for (value, admitted) in [("1", true), ("1.5", true), ("10", true), ("0", false), ("10.5", false), ("", false)]
+        {
+            assert_eq!(n.admits(value, no_pattern), admitted, "{value:?}");
+        }
+    }
 
     #[test]
     fn short_and_long_intrinsics_read_the_same() {

@@ -1,15 +1,17 @@
 //! template.yaml against the code: the six functions and how they are built, the environment each
 //! function gets (names from `keyward_core::config::vars`, fed by the parameter of the same name,
-//! with the code's own defaults and ranges), secrets only where they are read, and the IAM
-//! boundaries (explicit denies, who may deactivate, who may answer the approval task, what the
-//! state machine may invoke).
+//! with the code's own defaults), secrets only where they are read, and the IAM boundaries
+//! (explicit denies, who may deactivate, who may answer the approval task, what the state machine
+//! may invoke). Each parameter's constraints, evaluated as CloudFormation evaluates them, accept
+//! exactly the values the code accepts, boundary by boundary; and the time budgets the code
+//! enforces use the template's timeouts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use keyward_core::config::{Config, vars};
-use keyward_tests::template::{Intrinsic, Template, intrinsic, scalar};
+use keyward_core::config::{Config, ConfigError, budget, vars};
+use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, intrinsic, scalar};
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
@@ -243,28 +245,300 @@ fn parameter_defaults_are_the_code_defaults() {
     assert_eq!(from_template, Config::default(), "template.yaml's defaults differ from keyward_core::config's");
 }
 
+/// Whether `value` matches the Java regular expression `pattern` as a whole, as CloudFormation
+/// matches an `AllowedPattern` (the template's patterns are in the subset Java and regex-lite read
+/// alike: classes, groups, `{m,n}`, anchors).
+fn whole_match(pattern: &str, value: &str) -> bool {
+    regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+        .unwrap_or_else(|e| panic!("AllowedPattern {pattern:?} does not compile: {e}"))
+        .is_match(value)
+}
+
+/// Settings under which every value a variable's range holds also fits the time budgets (one user
+/// per batch, one child, no deactivations, the highest rate): so that a refusal in the contract
+/// below is the variable's own range, never the budget.
+const ROOMY: [(&str, &str); 4] = [
+    (vars::BATCH_SIZE, "1"),
+    (vars::MAX_CONCURRENCY, "1"),
+    (vars::IAM_MAX_RPS, "1000"),
+    (vars::MAX_DEACTIVATIONS_PER_RUN, "0"),
+];
+
+/// Whether the code accepts `var=value`, the other variables set as in [`ROOMY`] or unset.
+fn code_accepts(var: &str, value: &str) -> bool {
+    let env: BTreeMap<&str, &str> = ROOMY.into_iter().chain([(var, value)]).collect();
+    Config::from_lookup(|name| env.get(name).map(|v| (*v).to_owned())).is_ok()
+}
+
+/// The values fed to every parameter: empty, blank, signs, decimals, exponents, words.
+const EVERY_PARAMETER: [&str; 16] =
+    ["", " ", "0", "1", "-1", "+5", "07", "1.5", "1.0", "1e3", ".5", "5.", "abc", "NaN", "inf", "yolo"];
+
+/// The variables that take a whole number.
+const WHOLE_NUMBERS: [&str; 7] = [
+    vars::MAX_KEY_AGE_DAYS,
+    vars::UNUSED_KEY_DAYS,
+    vars::WARN_DAYS,
+    vars::MAX_DEACTIVATIONS_PER_RUN,
+    vars::APPROVAL_TIMEOUT_SECONDS,
+    vars::BATCH_SIZE,
+    vars::MAX_CONCURRENCY,
+];
+
+fn owned(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| (*v).to_owned()).collect()
+}
+
+/// The values fed to a parameter besides [`EVERY_PARAMETER`]: its boundaries and edge cases.
+fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
+    let mut values = owned(&EVERY_PARAMETER);
+    for allowed in constraint.allowed_values.iter().flatten() {
+        values.extend([allowed.clone(), allowed.to_ascii_uppercase(), format!("{allowed}x"), format!(" {allowed} ")]);
+    }
+    let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
+    match var {
+        vars::IAM_MAX_RPS => values.extend(owned(&[
+            "0.0",
+            "0.05",
+            "0.09",
+            "0.099",
+            "0.0999999999999999999999",
+            "0.1",
+            "0.10",
+            "0.5",
+            "1.",
+            "1.25",
+            "05.5",
+            "999.999",
+            "1000",
+            "1000.0",
+            "1000.000",
+            "1000.01",
+            "1000.1",
+            "1001",
+            "1e2",
+            "-0.5",
+            "2,5",
+        ])),
+        vars::EXEMPT_USERS => {
+            values.extend(owned(&[
+                "alice",
+                "svc-ci,/breakglass/",
+                "/breakglass",
+                "breakglass/",
+                "/",
+                "//",
+                "///",
+                "/a/b/",
+                "/a;b/",
+                "/a b/",
+                "/a,b/",
+                "alice;bob",
+                "ali ce",
+                " alice , bob ",
+                "a,,b",
+                ",a,",
+                "a=b+c.d@e_f-g",
+                "é",
+                "alice\t,bob",
+                "alice,/x",
+            ]));
+            let name64 = long('a', 64);
+            values.extend([name64.clone(), format!("{name64}a"), format!("x,{name64}")]);
+            values.extend([format!("/{}/", long('p', 510)), format!("/{}/", long('p', 511))]);
+        }
+        vars::SLACK_APPROVER_IDS => values.extend(owned(&[
+            "U012ABCDEF",
+            "U",
+            "U1",
+            "U1,W2",
+            "u012",
+            "U012 AB",
+            " U1 , W2 ",
+            "U1,,W2",
+            "U-1",
+            ",U1",
+            "U1,",
+            "U1;W2",
+        ])),
+        vars::SLACK_WEBHOOK_URL => values.extend(owned(&[
+            "https://",
+            "https://hooks.slack.com/services/T0/B0/X",
+            "http://hooks.slack.com/x",
+            "ftp://x",
+            "http://127.0.0.1:9/hook",
+            "http://localhost:9/hook",
+            " https://x",
+        ])),
+        _ => {}
+    }
+    if WHOLE_NUMBERS.contains(&var) {
+        // Whole numbers: every value up to past the largest range but one, then a stride through
+        // APPROVAL_TIMEOUT_SECONDS's range with each of its boundaries, and past u32.
+        values.extend((0..=10_002).map(|n: u32| n.to_string()));
+        values.extend((10_002..=700_000).step_by(97).map(|n: u32| n.to_string()));
+        for edge in [59, 60, 61, 99_999, 100_000, 599_999, 600_000, 603_999, 604_000, 604_799, 604_800, 604_801] {
+            values.extend([edge.to_string(), format!("{edge}.0"), format!("0{edge}")]);
+        }
+        values.extend(owned(&["4294967295", "4294967296", "99999999999999999999"]));
+    }
+    values
+}
+
+/// Why the code may accept a value the template refuses, and never the other way round: the code
+/// also reads variables set by hand and by the local stack, so it takes an empty value as its
+/// default, trims whitespace, reads a choice in any case, and takes a loopback webhook. None of
+/// these makes a deployed function die; each is named here so that any other disagreement fails.
+fn code_is_lenient(var: &str, constraint: &Constraint, value: &str) -> bool {
+    let choice_in_another_case = constraint.allowed_values.iter().flatten().any(|a| a.eq_ignore_ascii_case(value));
+    let loopback = var == vars::SLACK_WEBHOOK_URL && value.starts_with("http://");
+    let tab_between_entries = matches!(var, vars::EXEMPT_USERS | vars::SLACK_APPROVER_IDS) && value.contains('\t');
+    value.trim().is_empty() || value != value.trim() || choice_in_another_case || loopback || tab_between_entries
+}
+
 #[test]
-fn parameter_ranges_and_choices_are_what_the_code_accepts() {
+fn every_parameter_accepts_exactly_what_the_code_accepts() {
     let template = Template::load().unwrap();
-    let accepts = |var: &str, value: &str| Config::from_lookup(|name| (name == var).then(|| value.to_owned())).is_ok();
+    let mut disagreements = Vec::new();
+    let mut lenient = 0;
     for var in settings() {
-        let parameter = template.parameter(&parameter_of(var)).unwrap_or_else(|| panic!("no parameter for {var}"));
-        for allowed in parameter.get("AllowedValues").and_then(Value::as_sequence).into_iter().flatten() {
-            let allowed = scalar(allowed).unwrap();
-            assert!(accepts(var, &allowed), "{var}: AllowedValues has {allowed}, which the code refuses");
-        }
-        if parameter["Type"].as_str() == Some("Number") {
-            let min = parameter.get("MinValue").and_then(Value::as_f64).unwrap_or_else(|| panic!("{var}: no MinValue"));
-            let max = parameter.get("MaxValue").and_then(Value::as_f64).unwrap_or_else(|| panic!("{var}: no MaxValue"));
-            let text = |v: f64| if v.fract() == 0.0 { format!("{v:.0}") } else { v.to_string() };
-            assert!(accepts(var, &text(min)), "{var}: MinValue {min} is refused by the code");
-            assert!(accepts(var, &text(max)), "{var}: MaxValue {max} is refused by the code");
-            let step = if var == vars::IAM_MAX_RPS { 0.1 } else { 1.0 };
-            if min - step >= 0.0 || var != vars::IAM_MAX_RPS {
-                assert!(!accepts(var, &text(min - step)), "{var}: the code accepts {} below MinValue", min - step);
+        let parameter = parameter_of(var);
+        let constraint = template.constraint(&parameter).unwrap();
+        for value in values_for(var, &constraint) {
+            let cloudformation = constraint.admits(&value, whole_match);
+            let code = code_accepts(var, &value);
+            match (cloudformation, code) {
+                (true, true) | (false, false) => {}
+                (false, true) if code_is_lenient(var, &constraint, &value) => lenient += 1,
+                (true, false) => disagreements.push(format!(
+                    "{parameter}={value:?}: the template accepts it, {var} refuses it: the function would die at init"
+                )),
+                (false, true) => {
+                    disagreements.push(format!("{parameter}={value:?}: {var} accepts it, the template refuses it"))
+                }
             }
-            assert!(!accepts(var, &text(max + step)), "{var}: the code accepts {} above MaxValue", max + step);
         }
+    }
+    assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+    assert!(lenient > 0, "the lenient cases are exercised");
+}
+
+#[test]
+fn no_parameter_is_a_number_that_admits_decimals() {
+    // CloudFormation's Number takes 1.5, which neither the code nor S3's ExpirationInDays nor Logs'
+    // RetentionInDays takes; a String with a pattern says exactly which values are meant.
+    let template = Template::load().unwrap();
+    for name in template.parameter_names() {
+        let constraint = template.constraint(&name).unwrap();
+        assert!(
+            !constraint.admits("1.5", whole_match) || constraint.kind == ParameterType::String,
+            "{name} is a Number that admits 1.5"
+        );
+    }
+}
+
+#[test]
+fn the_maps_tolerated_failure_percentage_is_a_json_decimal_from_0_to_100() {
+    // Not a variable of the code: the ASL's ToleratedFailurePercentage, substituted unquoted, where
+    // Step Functions takes 0 to 100 and the local stack's engine (moto) only a decimal.
+    let template = Template::load().unwrap();
+    let constraint = template.constraint("ToleratedFailurePercentage").unwrap();
+    let state_machine_accepts = |value: &str| {
+        // JSON's grammar, without whitespace around (the value sits between `:` and `,`) or an exponent.
+        value.contains('.')
+            && value.trim() == value
+            && !value.contains(['e', 'E'])
+            && serde_json::from_str::<f64>(value).is_ok_and(|v| (0.0..=100.0).contains(&v))
+    };
+    for value in [
+        "0.0", "0.5", "5.0", "10.0", "99.99", "100.0", "100.00", "100.5", "100.01", "101.0", "05.0", "5", "5.", ".5",
+        "-1.0", "", "10.0 ", "1000.0",
+    ] {
+        assert_eq!(
+            constraint.admits(value, whole_match),
+            state_machine_accepts(value),
+            "ToleratedFailurePercentage={value:?}"
+        );
+    }
+}
+
+/// A function's `Timeout` in template.yaml.
+fn timeout_of(template: &Template, binary: &str) -> u32 {
+    let function = template.function_by_binary(binary).unwrap();
+    let timeout = function.property("Timeout").or_else(|| template.global_function_property("Timeout"));
+    timeout
+        .and_then(Value::as_u64)
+        .and_then(|t| u32::try_from(t).ok())
+        .unwrap_or_else(|| panic!("{binary}: no Timeout"))
+}
+
+#[test]
+fn the_time_budgets_use_the_templates_timeouts_and_its_descriptions_state_them() {
+    let template = Template::load().unwrap();
+    assert_eq!(budget::CHECK_USER_TIMEOUT_SECONDS, timeout_of(&template, "check-user"), "check-user's Timeout");
+    assert_eq!(budget::DEACTIVATE_TIMEOUT_SECONDS, timeout_of(&template, "deactivate"), "deactivate's Timeout");
+    let description = |name: &str| template.parameter(name).unwrap()["Description"].as_str().unwrap().to_owned();
+    let per_user = format!("× {} IAM calls", budget::IAM_CALLS_PER_USER);
+    let per_key = format!("× {} IAM calls", budget::IAM_CALLS_PER_DEACTIVATION);
+    let check_user = format!("check-user's {} s", budget::CHECK_USER_TIMEOUT_SECONDS);
+    let deactivate = format!("deactivate's {} s", budget::DEACTIVATE_TIMEOUT_SECONDS);
+    for (parameter, says) in
+        [("BatchSize", [&per_user, &check_user]), ("MaxDeactivationsPerRun", [&per_key, &deactivate])]
+    {
+        for part in says {
+            assert!(description(parameter).contains(part.as_str()), "{parameter}'s Description should say {part:?}");
+        }
+    }
+}
+
+#[test]
+fn around_the_template_defaults_the_budget_caps_fall_where_the_timeouts_put_them() {
+    let template = Template::load().unwrap();
+    let default = |name: &str| template.parameter_default(name).unwrap().parse::<f64>().unwrap();
+    let (batch, concurrency, rps, cap) =
+        (default("BatchSize"), default("MaxConcurrency"), default("IamMaxRps"), default("MaxDeactivationsPerRun"));
+    let check_user = f64::from(timeout_of(&template, "check-user"));
+    let deactivate = f64::from(timeout_of(&template, "deactivate"));
+    let (per_user, per_key) = (f64::from(budget::IAM_CALLS_PER_USER), f64::from(budget::IAM_CALLS_PER_DEACTIVATION));
+    // With the other settings at their defaults, the largest value that fits each timeout.
+    let largest = [
+        (vars::BATCH_SIZE, (check_user * rps / concurrency / per_user).floor(), "check-user"),
+        (vars::MAX_CONCURRENCY, (check_user * rps / (batch * per_user)).floor(), "check-user"),
+        (vars::MAX_DEACTIVATIONS_PER_RUN, (deactivate * rps / per_key).floor(), "deactivate"),
+    ];
+    let with = |var: &str, value: String| Config::from_lookup(|name| (name == var).then(|| value.clone()));
+    for (var, fits, function) in largest {
+        assert!(with(var, format!("{fits}")).is_ok(), "{var}={fits} fits {function}'s timeout");
+        let err = with(var, format!("{}", fits + 1.0)).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::OverTimeBudget { function: f, .. } if f == function),
+            "{var}={} must be over {function}'s budget: {err}",
+            fits + 1.0
+        );
+    }
+    // The lowest rate that fits both, to a hundredth.
+    let lowest = (batch * per_user * concurrency / check_user).max(cap * per_key / deactivate);
+    let above = (lowest * 100.0).ceil() / 100.0;
+    assert!(with(vars::IAM_MAX_RPS, format!("{above}")).is_ok(), "IAM_MAX_RPS={above}");
+    let below = above - 0.01;
+    assert!(
+        matches!(with(vars::IAM_MAX_RPS, format!("{below:.2}")), Err(ConfigError::OverTimeBudget { .. })),
+        "IAM_MAX_RPS={below:.2}"
+    );
+}
+
+#[test]
+fn every_value_the_template_allows_for_a_budget_setting_can_be_met() {
+    // The template's range of each of the four settings is the code's, and with the other three
+    // at their roomiest every value in it fits (every_parameter_accepts_exactly_what_the_code_accepts
+    // proves it value by value); here the extremes together, at the defaults of the rest.
+    for (var, value) in [
+        (vars::BATCH_SIZE, "500"),
+        (vars::MAX_CONCURRENCY, "1000"),
+        (vars::MAX_DEACTIVATIONS_PER_RUN, "10000"),
+        (vars::IAM_MAX_RPS, "0.1"),
+    ] {
+        assert!(code_accepts(var, value), "{var}={value} cannot be met even with the other settings at their roomiest");
     }
 }
 

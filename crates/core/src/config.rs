@@ -1,7 +1,10 @@
 //! Typed configuration, read once at init from the environment. Every variable has a safe default
 //! (except the resource names each function needs), and a bad value is an error that names the
 //! variable and the values it accepts. The names are the same in `template.yaml`, in the local stack
-//! and here.
+//! and here, and so are the values: each template parameter accepts exactly what its variable
+//! accepts here (whole numbers in canonical decimal, lists entry by entry), which the contract test
+//! `tests/tests/template.rs` proves at every boundary. Settings that are each valid but together
+//! cannot be met within a function's Lambda timeout are refused as well ([`budget`]).
 
 use std::fmt;
 
@@ -16,6 +19,11 @@ pub enum ConfigError {
     /// A variable this function cannot run without is not set.
     #[error("{variable} is not set: {expected}")]
     Missing { variable: &'static str, expected: &'static str },
+    /// Each setting is valid, but together they ask `function` for more IAM calls than its share of
+    /// `IAM_MAX_RPS` can make within its Lambda timeout; `arithmetic` names the variables, their
+    /// values and the seconds the work takes.
+    #[error("{function} cannot finish within its {timeout_seconds} s Lambda timeout: {arithmetic}")]
+    OverTimeBudget { function: &'static str, timeout_seconds: u32, arithmetic: String },
 }
 
 /// What keyward does with the plan.
@@ -273,7 +281,7 @@ impl Config {
                 &ranges::MAX_DEACTIVATIONS_PER_RUN,
             )?,
         };
-        Ok(Config {
+        let config = Config {
             policy,
             approval_timeout_seconds: number(
                 &get,
@@ -297,7 +305,9 @@ impl Config {
             topic_arn: get(vars::TOPIC_ARN),
             approvals_table: get(vars::APPROVALS_TABLE),
             approval_base_url: approval_base_url(get(vars::APPROVAL_BASE_URL))?,
-        })
+        };
+        config.check_time_budgets()?;
+        Ok(config)
     }
 
     /// The value of a resource setting this function needs, or an error naming the variable.
@@ -312,6 +322,105 @@ impl Config {
     pub fn iam_rps_per_invocation(&self) -> f64 {
         self.iam_max_rps / f64::from(self.max_concurrency.max(1))
     }
+
+    /// The seconds check-user needs, at its share of the rate, for a full batch whose every user
+    /// costs the most IAM calls ([`budget::IAM_CALLS_PER_USER`]).
+    pub fn check_user_batch_seconds(&self) -> f64 {
+        f64::from(self.batch_size) * f64::from(budget::IAM_CALLS_PER_USER) / self.iam_rps_per_invocation()
+    }
+
+    /// The seconds deactivate needs, at the whole rate, for `MAX_DEACTIVATIONS_PER_RUN` keys
+    /// ([`budget::IAM_CALLS_PER_DEACTIVATION`] each).
+    pub fn deactivate_seconds(&self) -> f64 {
+        f64::from(self.policy.max_deactivations_per_run) * f64::from(budget::IAM_CALLS_PER_DEACTIVATION)
+            / self.iam_max_rps
+    }
+
+    /// Refuses settings under which check-user's batch or deactivate's run cannot finish within
+    /// the function's timeout, at the rate alone (throttling retries and latency come on top: this
+    /// refuses only what can never fit).
+    fn check_time_budgets(&self) -> Result<(), ConfigError> {
+        let batch = self.check_user_batch_seconds();
+        if batch > f64::from(budget::CHECK_USER_TIMEOUT_SECONDS) {
+            return Err(ConfigError::OverTimeBudget {
+                function: "check-user",
+                timeout_seconds: budget::CHECK_USER_TIMEOUT_SECONDS,
+                arithmetic: format!(
+                    "{}={} users × {} IAM calls each = {} calls, at {}={} / {}={} = {} calls/s, take {} s, over {} s; \
+                     lower {} or {}, or raise {}",
+                    vars::BATCH_SIZE,
+                    self.batch_size,
+                    budget::IAM_CALLS_PER_USER,
+                    u64::from(self.batch_size) * u64::from(budget::IAM_CALLS_PER_USER),
+                    vars::IAM_MAX_RPS,
+                    shown(self.iam_max_rps),
+                    vars::MAX_CONCURRENCY,
+                    self.max_concurrency,
+                    shown(self.iam_rps_per_invocation()),
+                    shown(batch),
+                    budget::CHECK_USER_TIMEOUT_SECONDS,
+                    vars::BATCH_SIZE,
+                    vars::MAX_CONCURRENCY,
+                    vars::IAM_MAX_RPS,
+                ),
+            });
+        }
+        let deactivate = self.deactivate_seconds();
+        if deactivate > f64::from(budget::DEACTIVATE_TIMEOUT_SECONDS) {
+            let cap = self.policy.max_deactivations_per_run;
+            return Err(ConfigError::OverTimeBudget {
+                function: "deactivate",
+                timeout_seconds: budget::DEACTIVATE_TIMEOUT_SECONDS,
+                arithmetic: format!(
+                    "{}={} keys × {} IAM calls each = {} calls, at {}={} calls/s, take {} s, over {} s; \
+                     lower {} or raise {}",
+                    vars::MAX_DEACTIVATIONS_PER_RUN,
+                    cap,
+                    budget::IAM_CALLS_PER_DEACTIVATION,
+                    u64::from(cap) * u64::from(budget::IAM_CALLS_PER_DEACTIVATION),
+                    vars::IAM_MAX_RPS,
+                    shown(self.iam_max_rps),
+                    shown(deactivate),
+                    budget::DEACTIVATE_TIMEOUT_SECONDS,
+                    vars::MAX_DEACTIVATIONS_PER_RUN,
+                    vars::IAM_MAX_RPS,
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What the time budgets are made of: each function's Lambda timeout and the most IAM calls one
+/// unit of its work costs (docs/architecture.md, "The IAM call budget").
+///
+/// The timeouts are `template.yaml`'s `Timeout` of `CheckUserFunction` and `DeactivateFunction`,
+/// mirrored here and pinned equal by `tests/tests/template.rs`. A function cannot learn its timeout
+/// at start-up: Lambda sets no environment variable for it (its reserved variables name the
+/// function, its memory and version, not the timeout), and the deadline it gives (the runtime
+/// API's `Lambda-Runtime-Deadline-Ms`) arrives with each invocation, too late to refuse the
+/// configuration at init. A variable fed from the template would only add a second value to keep
+/// equal to `Timeout`, which a constant pinned by the contract test does without.
+pub mod budget {
+    /// `CheckUserFunction`'s `Timeout` in `template.yaml` (Lambda's maximum).
+    pub const CHECK_USER_TIMEOUT_SECONDS: u32 = 900;
+    /// `DeactivateFunction`'s `Timeout` in `template.yaml` (Lambda's maximum).
+    pub const DEACTIVATE_TIMEOUT_SECONDS: u32 = 900;
+    /// The most IAM requests check-user makes for one user: read fully live (a user the credential
+    /// report does not describe, or `SCREENING=live`), GetUser, ListUserTags, ListMFADevices,
+    /// GetLoginProfile, ListAccessKeys and GetAccessKeyLastUsed per key, with IAM's fixed quota of
+    /// two access keys per user; each List* fits one page (IAM allows 50 tags and 8 MFA devices
+    /// per user, a page holds 1,000). Screened with the report, a user costs 3 to 5.
+    pub const IAM_CALLS_PER_USER: u32 = 7;
+    /// The most IAM requests deactivate makes for one key: the live re-check (a full read,
+    /// [`IAM_CALLS_PER_USER`]), UpdateAccessKey, and the read-back (a second full read).
+    pub const IAM_CALLS_PER_DEACTIVATION: u32 = 2 * IAM_CALLS_PER_USER + 1;
+}
+
+/// A number in an error, to three decimals at most and without trailing zeros (`2`, `0.1`, `901.5`).
+fn shown(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 fn choice<T: Copy>(
@@ -368,21 +477,50 @@ fn number(
     range: &Range,
 ) -> Result<u32, ConfigError> {
     let Some(raw) = get(variable) else { return Ok(default) };
-    match raw.parse::<u32>() {
-        Ok(v) if v >= range.min && v <= range.max => Ok(v),
+    match canonical_whole(&raw).then(|| raw.parse::<u32>()) {
+        Some(Ok(v)) if v >= range.min && v <= range.max => Ok(v),
         _ => Err(ConfigError::Invalid { variable, value: raw, expected: range.expected }),
     }
 }
 
+/// Whether `raw` is a whole number as the template's patterns write one: decimal digits, without a
+/// sign or a leading zero. MaxConcurrency and ApprovalTimeoutSeconds are substituted into the ASL
+/// as JSON numbers, where `+5` and `07` are not valid; so no variable takes them.
+fn canonical_whole(raw: &str) -> bool {
+    !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) && (raw == "0" || !raw.starts_with('0'))
+}
+
 fn rate(get: &impl Fn(&str) -> Option<String>, variable: &'static str, default: f64) -> Result<f64, ConfigError> {
     let Some(raw) = get(variable) else { return Ok(default) };
-    match raw.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+    match rate_in_range(&raw).then(|| raw.parse::<f64>()) {
+        Some(Ok(v)) => Ok(v),
         _ => Err(ConfigError::Invalid {
             variable,
             value: raw,
-            expected: "a number of requests per second above 0 and at most 1000",
+            expected: "a number of requests per second from 0.1 to 1000, written with digits and at most one '.'",
         }),
+    }
+}
+
+/// Whether `raw` is a decimal from 0.1 to 1000 (`12`, `0.5`, `1000.0`), decided on the digits, not on
+/// a float (which would round `0.09999999999999999999` up to 0.1): the same grammar as the
+/// template's pattern. No sign, exponent, leading zero or bare point.
+fn rate_in_range(raw: &str) -> bool {
+    let (whole, fraction) = match raw.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (raw, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !canonical_whole(whole) || !fraction.is_none_or(digits) {
+        return false;
+    }
+    let fraction = fraction.unwrap_or("");
+    match whole.parse::<u32>() {
+        // Below 1: at least 0.1, so the first decimal is not 0.
+        Ok(0) => fraction.starts_with(|c: char| c != '0'),
+        Ok(1..=999) => true,
+        Ok(1000) => fraction.bytes().all(|b| b == b'0'),
+        _ => false,
     }
 }
 
@@ -391,11 +529,11 @@ fn exempt_users(raw: Option<String>) -> Result<Vec<ExemptEntry>, ConfigError> {
     let mut entries = Vec::new();
     for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let entry = if item.starts_with('/') {
-            if !item.ends_with('/') || item.len() < 2 {
+            if !is_exempt_path_prefix(item) {
                 return Err(ConfigError::Invalid {
                     variable: vars::EXEMPT_USERS,
                     value: raw.clone(),
-                    expected: "comma-separated user names or IAM path prefixes that start and end with '/', e.g. alice,/breakglass/",
+                    expected: "comma-separated user names or IAM path prefixes that start and end with '/' (at most 512 printable characters, no space), e.g. alice,/breakglass/",
                 });
             }
             ExemptEntry::PathPrefix(item.to_owned())
@@ -413,6 +551,16 @@ fn exempt_users(raw: Option<String>) -> Result<Vec<ExemptEntry>, ConfigError> {
     Ok(entries)
 }
 
+/// Whether `item` is an IAM path (`/` + 1–510 of `!`–`~` + `/`, IAM's own pattern and length) other
+/// than `/` itself, which would exempt every user. A comma cannot occur: it separates the entries.
+fn is_exempt_path_prefix(item: &str) -> bool {
+    item.len() >= 3
+        && item.len() <= 512
+        && item.starts_with('/')
+        && item.ends_with('/')
+        && item.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Whether `name` is a valid IAM user name (1–64 of `A-Za-z0-9+=,.@_-`). A comma is valid in IAM
 /// but cannot be written in the comma-separated `EXEMPT_USERS`.
 pub fn is_iam_user_name(name: &str) -> bool {
@@ -422,8 +570,9 @@ pub fn is_iam_user_name(name: &str) -> bool {
 fn slack_webhook(raw: Option<String>) -> Result<Option<Secret>, ConfigError> {
     match raw {
         None => Ok(None),
+        // A URL with nothing after the scheme is not a webhook (nor does the template take one).
         Some(url)
-            if url.starts_with("https://")
+            if url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty())
                 || url.starts_with("http://127.0.0.1")
                 || url.starts_with("http://localhost") =>
         {
@@ -602,5 +751,89 @@ mod tests {
     #[test]
     fn bad_slack_approver_ids_are_refused() {
         assert!(from(&[("SLACK_APPROVER_IDS", "alice@example.com")]).is_err());
+    }
+
+    #[test]
+    fn whole_numbers_take_no_sign_and_no_leading_zero() {
+        for value in ["+5", "05", "5.0", "1e1", "0x5"] {
+            assert!(from(&[("BATCH_SIZE", value)]).is_err(), "BATCH_SIZE={value}");
+        }
+        assert_eq!(from(&[("WARN_DAYS", "0")]).unwrap().policy.warn_days, 0);
+        assert_eq!(from(&[("BATCH_SIZE", " 7 ")]).unwrap().batch_size, 7);
+    }
+
+    #[test]
+    fn the_rate_is_a_plain_decimal_from_a_tenth_to_a_thousand() {
+        for (value, rate) in [("0.1", 0.1), ("0.10", 0.1), ("2.5", 2.5), ("1000", 1000.0), ("1000.00", 1000.0)] {
+            // One user per batch, one child, no deactivations: the time budgets hold at the lowest rate.
+            let c = from(&[
+                ("IAM_MAX_RPS", value),
+                ("BATCH_SIZE", "1"),
+                ("MAX_CONCURRENCY", "1"),
+                ("MAX_DEACTIVATIONS_PER_RUN", "0"),
+            ])
+            .unwrap();
+            assert_eq!(c.iam_max_rps, rate, "{value}");
+        }
+        for value in ["0.09", "0.0999999999999999999999", "1000.01", "1e2", ".5", "5.", "+5", "05", "inf", "0"] {
+            let err = from(&[
+                ("IAM_MAX_RPS", value),
+                ("BATCH_SIZE", "1"),
+                ("MAX_CONCURRENCY", "1"),
+                ("MAX_DEACTIVATIONS_PER_RUN", "0"),
+            ])
+            .unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "IAM_MAX_RPS", .. }), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn exempt_path_prefixes_are_iam_paths_but_not_the_root() {
+        for value in ["/", "//", "/a b/", "/a\tb/"] {
+            assert!(from(&[("EXEMPT_USERS", value)]).is_err(), "EXEMPT_USERS={value:?}");
+        }
+        let c = from(&[("EXEMPT_USERS", "/a/b/,///")]).unwrap();
+        assert_eq!(c.policy.exempt_users.len(), 2);
+    }
+
+    #[test]
+    fn a_webhook_needs_more_than_the_scheme() {
+        assert!(from(&[("SLACK_WEBHOOK_URL", "https://")]).is_err());
+    }
+
+    #[test]
+    fn the_defaults_fit_both_time_budgets() {
+        let c = Config::default();
+        assert_eq!(c.check_user_batch_seconds(), 175.0);
+        assert_eq!(c.deactivate_seconds(), 37.5);
+    }
+
+    #[test]
+    fn a_batch_that_cannot_finish_in_check_users_timeout_is_refused_with_the_arithmetic() {
+        // 257 users × 7 calls at 10 / 5 = 2 calls/s is 899.5 s; 258 is 903 s.
+        assert!(from(&[("BATCH_SIZE", "257")]).is_ok());
+        let err = from(&[("BATCH_SIZE", "258")]).unwrap_err();
+        assert!(matches!(err, ConfigError::OverTimeBudget { function: "check-user", timeout_seconds: 900, .. }));
+        let err = err.to_string();
+        for part in ["check-user", "BATCH_SIZE=258", "7 IAM calls", "IAM_MAX_RPS=10", "MAX_CONCURRENCY=5", "2 calls/s"]
+        {
+            assert!(err.contains(part), "{part:?} missing from {err}");
+        }
+        assert!(err.contains("take 903 s, over 900 s"), "{err}");
+        // The same batch fits when the rate per child is higher.
+        assert!(from(&[("BATCH_SIZE", "258"), ("MAX_CONCURRENCY", "4")]).is_ok());
+    }
+
+    #[test]
+    fn a_deactivation_cap_that_cannot_fit_deactivates_timeout_is_refused_with_the_arithmetic() {
+        // 600 keys × 15 calls at 10 calls/s is 900 s; 601 is 901.5 s.
+        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "600")]).is_ok());
+        let err = from(&[("MAX_DEACTIVATIONS_PER_RUN", "601")]).unwrap_err().to_string();
+        for part in
+            ["deactivate", "MAX_DEACTIVATIONS_PER_RUN=601", "15 IAM calls", "IAM_MAX_RPS=10", "901.5 s", "900 s"]
+        {
+            assert!(err.contains(part), "{part:?} missing from {err}");
+        }
+        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "601"), ("IAM_MAX_RPS", "11")]).is_ok());
     }
 }
