@@ -500,11 +500,12 @@ fn around_the_template_defaults_the_budget_caps_fall_where_the_timeouts_put_them
     let check_user = f64::from(timeout_of(&template, "check-user"));
     let deactivate = f64::from(timeout_of(&template, "deactivate"));
     let (per_user, per_key) = (f64::from(budget::IAM_CALLS_PER_USER), f64::from(budget::IAM_CALLS_PER_DEACTIVATION));
+    let wait = budget::READ_BACK_WAIT_SECONDS;
     // With the other settings at their defaults, the largest value that fits each timeout.
     let largest = [
         (vars::BATCH_SIZE, (check_user * rps / concurrency / per_user).floor(), "check-user"),
         (vars::MAX_CONCURRENCY, (check_user * rps / (batch * per_user)).floor(), "check-user"),
-        (vars::MAX_DEACTIVATIONS_PER_RUN, (deactivate * rps / per_key).floor(), "deactivate"),
+        (vars::MAX_DEACTIVATIONS_PER_RUN, ((deactivate - wait) * rps / per_key).floor(), "deactivate"),
     ];
     let with = |var: &str, value: String| Config::from_lookup(|name| (name == var).then(|| value.clone()));
     for (var, fits, function) in largest {
@@ -517,7 +518,7 @@ fn around_the_template_defaults_the_budget_caps_fall_where_the_timeouts_put_them
         );
     }
     // The lowest rate that fits both, to a hundredth.
-    let lowest = (batch * per_user * concurrency / check_user).max(cap * per_key / deactivate);
+    let lowest = (batch * per_user * concurrency / check_user).max(cap * per_key / (deactivate - wait));
     let above = (lowest * 100.0).ceil() / 100.0;
     assert!(with(vars::IAM_MAX_RPS, format!("{above}")).is_ok(), "IAM_MAX_RPS={above}");
     let below = above - 0.01;

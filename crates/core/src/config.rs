@@ -330,10 +330,12 @@ impl Config {
     }
 
     /// The seconds deactivate needs, at the whole rate, for `MAX_DEACTIVATIONS_PER_RUN` keys
-    /// ([`budget::IAM_CALLS_PER_DEACTIVATION`] each).
+    /// ([`budget::IAM_CALLS_PER_DEACTIVATION`] each) and the run's read-back waits
+    /// ([`budget::READ_BACK_WAIT_SECONDS`]).
     pub fn deactivate_seconds(&self) -> f64 {
         f64::from(self.policy.max_deactivations_per_run) * f64::from(budget::IAM_CALLS_PER_DEACTIVATION)
             / self.iam_max_rps
+            + budget::READ_BACK_WAIT_SECONDS
     }
 
     /// Refuses settings under which check-user's batch or deactivate's run cannot finish within
@@ -372,14 +374,15 @@ impl Config {
                 function: "deactivate",
                 timeout_seconds: budget::DEACTIVATE_TIMEOUT_SECONDS,
                 arithmetic: format!(
-                    "{}={} keys × {} IAM calls each = {} calls, at {}={} calls/s, take {} s, over {} s; \
-                     lower {} or raise {}",
+                    "{}={} keys × {} IAM calls each = {} calls, at {}={} calls/s, plus {} s of read-back \
+                     waits, take {} s, over {} s; lower {} or raise {}",
                     vars::MAX_DEACTIVATIONS_PER_RUN,
                     cap,
                     budget::IAM_CALLS_PER_DEACTIVATION,
                     u64::from(cap) * u64::from(budget::IAM_CALLS_PER_DEACTIVATION),
                     vars::IAM_MAX_RPS,
                     shown(self.iam_max_rps),
+                    shown(budget::READ_BACK_WAIT_SECONDS),
                     shown(deactivate),
                     budget::DEACTIVATE_TIMEOUT_SECONDS,
                     vars::MAX_DEACTIVATIONS_PER_RUN,
@@ -402,6 +405,8 @@ impl Config {
 /// configuration at init. A variable fed from the template would only add a second value to keep
 /// equal to `Timeout`, which a constant pinned by the contract test does without.
 pub mod budget {
+    use std::time::Duration;
+
     /// `CheckUserFunction`'s `Timeout` in `template.yaml` (Lambda's maximum).
     pub const CHECK_USER_TIMEOUT_SECONDS: u32 = 900;
     /// `DeactivateFunction`'s `Timeout` in `template.yaml` (Lambda's maximum).
@@ -412,9 +417,26 @@ pub mod budget {
     /// two access keys per user; each List* fits one page (IAM allows 50 tags and 8 MFA devices
     /// per user, a page holds 1,000). Screened with the report, a user costs 3 to 5.
     pub const IAM_CALLS_PER_USER: u32 = 7;
+    /// The waits before each re-read of the keys that still read `Active` after `UpdateAccessKey`
+    /// succeeded. IAM is eventually consistent: a change is made in one control plane and copied
+    /// to read-only replicas, so a read right after a write can still show the old status for a
+    /// few seconds (<https://docs.aws.amazon.com/IAM/latest/UserGuide/disaster-recovery-resiliency.html>).
+    /// Doubling from half a second finds the usual lag within a second or two while costing few
+    /// reads. The waits are the run's, not each key's (deactivate re-reads all lagging keys after
+    /// each wait), so a run waits at most [`READ_BACK_WAIT_SECONDS`] however many keys lag.
+    pub const READ_BACK_DELAYS: [Duration; 5] = [
+        Duration::from_millis(500),
+        Duration::from_secs(1),
+        Duration::from_secs(2),
+        Duration::from_secs(4),
+        Duration::from_secs(8),
+    ];
+    /// The sum of [`READ_BACK_DELAYS`], in seconds.
+    pub const READ_BACK_WAIT_SECONDS: f64 = 15.5;
     /// The most IAM requests deactivate makes for one key: the live re-check (a full read,
-    /// [`IAM_CALLS_PER_USER`]), UpdateAccessKey, and the read-back (a second full read).
-    pub const IAM_CALLS_PER_DEACTIVATION: u32 = 2 * IAM_CALLS_PER_USER + 1;
+    /// [`IAM_CALLS_PER_USER`]), UpdateAccessKey, the read-back (a second full read) and one more
+    /// full read after each of [`READ_BACK_DELAYS`].
+    pub const IAM_CALLS_PER_DEACTIVATION: u32 = (2 + READ_BACK_DELAYS.len() as u32) * IAM_CALLS_PER_USER + 1;
 }
 
 /// A number in an error, to three decimals at most and without trailing zeros (`2`, `0.1`, `901.5`).
@@ -805,7 +827,14 @@ mod tests {
     fn the_defaults_fit_both_time_budgets() {
         let c = Config::default();
         assert_eq!(c.check_user_batch_seconds(), 175.0);
-        assert_eq!(c.deactivate_seconds(), 37.5);
+        assert_eq!(c.deactivate_seconds(), 140.5);
+    }
+
+    #[test]
+    fn the_read_back_wait_is_the_sum_of_its_delays() {
+        let sum: f64 = budget::READ_BACK_DELAYS.iter().map(std::time::Duration::as_secs_f64).sum();
+        assert_eq!(sum, budget::READ_BACK_WAIT_SECONDS);
+        assert_eq!(budget::IAM_CALLS_PER_DEACTIVATION, 50);
     }
 
     #[test]
@@ -826,14 +855,21 @@ mod tests {
 
     #[test]
     fn a_deactivation_cap_that_cannot_fit_deactivates_timeout_is_refused_with_the_arithmetic() {
-        // 600 keys × 15 calls at 10 calls/s is 900 s; 601 is 901.5 s.
-        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "600")]).is_ok());
-        let err = from(&[("MAX_DEACTIVATIONS_PER_RUN", "601")]).unwrap_err().to_string();
-        for part in
-            ["deactivate", "MAX_DEACTIVATIONS_PER_RUN=601", "15 IAM calls", "IAM_MAX_RPS=10", "901.5 s", "900 s"]
-        {
+        // 176 keys × 50 calls at 10 calls/s is 880 s, plus 15.5 s of read-back waits: 895.5 s; 177
+        // keys take 900.5 s.
+        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "176")]).is_ok());
+        let err = from(&[("MAX_DEACTIVATIONS_PER_RUN", "177")]).unwrap_err().to_string();
+        for part in [
+            "deactivate",
+            "MAX_DEACTIVATIONS_PER_RUN=177",
+            "50 IAM calls",
+            "IAM_MAX_RPS=10",
+            "15.5 s of read-back waits",
+            "900.5 s",
+            "900 s",
+        ] {
             assert!(err.contains(part), "{part:?} missing from {err}");
         }
-        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "601"), ("IAM_MAX_RPS", "11")]).is_ok());
+        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "177"), ("IAM_MAX_RPS", "11")]).is_ok());
     }
 }

@@ -8,9 +8,8 @@
 //! and a failed deactivation is never retried blindly. The decision and every action are written
 //! back to the run report.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
+use keyward_core::config::budget::READ_BACK_DELAYS;
 use keyward_core::config::{Config, ConfigError, PolicyConfig, vars};
 use keyward_core::contracts::{DeactivateInput, DeactivateOutput, InvalidEvent, RunRef, decode};
 use keyward_core::decision::{Approver, Decision};
@@ -23,24 +22,6 @@ use keyward_core::run_report::calls_since;
 use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport};
 use keyward_core::run_store::{RunStore, RunStoreError};
 use serde_json::Value;
-
-/// The waits before each re-read of a key that still reads `Active` after `UpdateAccessKey`
-/// succeeded. IAM is eventually consistent: a change is made in one control plane and copied to
-/// read-only replicas, so a read right after a write can still show the old status for a few
-/// seconds (<https://docs.aws.amazon.com/IAM/latest/UserGuide/disaster-recovery-resiliency.html>).
-/// Doubling from half a second finds the usual lag within a second or two while costing few
-/// reads (each is a full live read, up to 7 IAM calls). The waits total 15.5 s, so a key's worst
-/// case is about 20 s: 50 IAM calls (re-check 7, UpdateAccessKey 1, six reads of 7) at 10/s plus
-/// the waits. `MAX_DEACTIVATIONS_PER_RUN` = 25 keys then take about 8.5 minutes of deactivate's
-/// 15-minute timeout. A key still `Active` after the last wait is
-/// [`ActionOutcome::DeactivatedNotYetVisible`], not a failure.
-pub const READ_BACK_DELAYS: [Duration; 5] = [
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-    Duration::from_secs(8),
-];
 
 /// What deactivate reads from the configuration, resolved once at init by [`Settings::from_config`].
 /// The policy is not among it: deactivate re-checks against the policy stored in the run report.
@@ -116,14 +97,17 @@ pub async fn handle<I: Iam, S: ObjectStore>(
         } else {
             act_on(iam, planned, &report.config, now).await
         };
+        actions.push(ActionRecord { key: planned.key.clone(), at: now, outcome });
+    }
+    settle_read_backs(iam, &mut actions).await;
+    for action in &actions {
         tracing::info!(
             execution_name = run.execution_name,
-            user_name = planned.key.user_name,
-            access_key_id = planned.key.access_key_id,
-            outcome = ?outcome,
+            user_name = action.key.user_name,
+            access_key_id = action.key.access_key_id,
+            outcome = ?action.outcome,
             "key handled"
         );
-        actions.push(ActionRecord { key: planned.key.clone(), at: now, outcome });
     }
 
     let output = counts(&run, &actions);
@@ -191,7 +175,9 @@ fn describe(status: PlanStatus) -> String {
     }
 }
 
-/// Re-checks one key live, deactivates it and reads it back.
+/// Re-checks one key live, deactivates it and reads it back once: `Deactivated` when it reads
+/// `Inactive`, `DeactivatedNotYetVisible` while it still reads `Active` (settled later by
+/// [`settle_read_backs`]).
 async fn act_on(
     iam: &impl Iam,
     planned: &PlannedDeactivation,
@@ -212,33 +198,42 @@ async fn act_on(
     read_back(iam, user, key).await
 }
 
-/// Reads `key` back after `UpdateAccessKey` succeeded: `Deactivated` once it reads `Inactive`;
-/// while it reads `Active`, again after each of [`READ_BACK_DELAYS`], then
-/// `DeactivatedNotYetVisible`. A read that fails, or that no longer shows the user or the key, is
-/// not IAM catching up and stays `Failed`, as it always was.
-async fn read_back(iam: &impl Iam, user: &str, key: &str) -> ActionOutcome {
-    let mut delays = READ_BACK_DELAYS.iter();
-    loop {
-        let status = match iam.read_user(user).await {
-            Ok(after) => after.and_then(|after| after.access_keys.into_iter().find(|k| k.id == key)).map(|k| k.status),
-            Err(e) => {
-                return ActionOutcome::Failed {
-                    error: format!("UpdateAccessKey returned, but reading the key back failed: {e}"),
-                };
-            }
-        };
-        match status {
-            Some(KeyStatus::Inactive) => return ActionOutcome::Deactivated,
-            Some(KeyStatus::Active) => {}
-            None => {
-                return ActionOutcome::Failed {
-                    error: "UpdateAccessKey returned, but the key did not read back Inactive".into(),
-                };
-            }
+/// Re-reads every key that `UpdateAccessKey` deactivated but that still read `Active`, after each
+/// of [`READ_BACK_DELAYS`], until IAM shows them all or the waits are over. The waits are the
+/// run's, not each key's: however many keys lag, deactivate waits at most their sum once, which
+/// keeps the run's time within [`budget`](keyward_core::config::budget). A key still `Active`
+/// after the last wait stays `DeactivatedNotYetVisible`.
+async fn settle_read_backs(iam: &impl Iam, actions: &mut [ActionRecord]) {
+    for delay in READ_BACK_DELAYS {
+        let mut lagging =
+            actions.iter_mut().filter(|a| a.outcome == ActionOutcome::DeactivatedNotYetVisible).peekable();
+        if lagging.peek().is_none() {
+            return;
         }
-        match delays.next() {
-            Some(delay) => tokio::time::sleep(*delay).await,
-            None => return ActionOutcome::DeactivatedNotYetVisible,
+        tokio::time::sleep(delay).await;
+        for action in lagging {
+            action.outcome = read_back(iam, &action.key.user_name, &action.key.access_key_id).await;
+        }
+    }
+}
+
+/// Reads `key` back after `UpdateAccessKey` succeeded: `Deactivated` when it reads `Inactive`,
+/// `DeactivatedNotYetVisible` while it reads `Active`. A read that fails, or that no longer shows
+/// the user or the key, is not IAM catching up and is `Failed`, as it always was.
+async fn read_back(iam: &impl Iam, user: &str, key: &str) -> ActionOutcome {
+    let status = match iam.read_user(user).await {
+        Ok(after) => after.and_then(|after| after.access_keys.into_iter().find(|k| k.id == key)).map(|k| k.status),
+        Err(e) => {
+            return ActionOutcome::Failed {
+                error: format!("UpdateAccessKey returned, but reading the key back failed: {e}"),
+            };
+        }
+    };
+    match status {
+        Some(KeyStatus::Inactive) => ActionOutcome::Deactivated,
+        Some(KeyStatus::Active) => ActionOutcome::DeactivatedNotYetVisible,
+        None => {
+            ActionOutcome::Failed { error: "UpdateAccessKey returned, but the key did not read back Inactive".into() }
         }
     }
 }

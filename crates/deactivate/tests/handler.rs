@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use deactivate::handler::{DeactivateError, Deps, READ_BACK_DELAYS, Settings};
+use deactivate::handler::{DeactivateError, Deps, Settings};
+use keyward_core::config::budget::READ_BACK_DELAYS;
 use keyward_core::config::{Config, Mode, PolicyConfig, Screening};
 use keyward_core::contracts::DeactivateOutput;
 use keyward_core::decision::{Approver, Decision};
@@ -442,7 +443,7 @@ fn waited_since(start: tokio::time::Instant) -> StdDuration {
 }
 
 #[test]
-fn the_read_back_waits_at_most_about_twenty_seconds_per_key() {
+fn the_read_back_waits_at_most_about_twenty_seconds_per_run() {
     let total: StdDuration = READ_BACK_DELAYS.iter().sum();
     assert_eq!(total, StdDuration::from_millis(15_500));
     assert!(READ_BACK_DELAYS.windows(2).all(|w| w[0] < w[1]), "backoff: each wait longer than the last");
@@ -492,6 +493,32 @@ async fn a_key_not_visible_within_the_bound_is_deactivated_not_yet_visible_never
     // Never retried blindly: one UpdateAccessKey, and the key really is Inactive.
     assert_eq!(deps.iam.deactivations.lock().unwrap().len(), 1);
     assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Inactive));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lagging_keys_share_the_runs_read_back_waits_instead_of_each_waiting_them() {
+    // GIVEN IAM that keeps showing carol's and both of bob's keys Active after UpdateAccessKey
+    let iam = FakeIam::with_users(users());
+    for key in [C1, B1, B2] {
+        iam.read_lag.lock().unwrap().insert(key.into(), usize::MAX);
+    }
+    let store = store_with(&report(Mode::Approve));
+    let deps = deps(iam, store);
+    let start = tokio::time::Instant::now();
+
+    // WHEN the three are deactivated
+    let out = handle(&deps, now(), event(Some(&decision(&[("bob", B1), ("bob", B2), ("carol", C1)])))).await.unwrap();
+
+    // THEN the run waited the delays once, not once per key, and re-read each key after each wait
+    assert_eq!(out, counts(3, 0, 0));
+    assert_eq!(waited_since(start), READ_BACK_DELAYS.iter().sum::<StdDuration>());
+    let after = stored_report(deps.runs.store());
+    for key in [B1, B2, C1] {
+        assert_eq!(outcome_of(&after, key), ActionOutcome::DeactivatedNotYetVisible, "{key}");
+    }
+    // Per key: the live re-check, the read-back and one re-read after each wait.
+    let reads_per_key = 2 + READ_BACK_DELAYS.len() as u64;
+    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&(3 * reads_per_key)));
 }
 
 #[tokio::test(start_paused = true)]
