@@ -1,7 +1,8 @@
-//! Lambda runtime glue shared by the six functions: JSON logging, configuration errors at init,
-//! the runtime loops ([`serve`] for the five task functions, [`serve_http`] for the approval
-//! function's URL) and the one conversion of a named error into the `Diagnostic` Lambda reports
-//! (its `errorType` is what Step Functions catches).
+//! Lambda runtime glue shared by the six functions: JSON logging (each line tagged with the
+//! invocation's request id, the level Lambda's logging configuration asks for), configuration
+//! errors at init, the runtime loops ([`serve`] for the five task functions, [`serve_http`] for the
+//! approval function's URL) and the one conversion of a named error into the `Diagnostic` Lambda
+//! reports (its `errorType` is what Step Functions catches).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,39 +13,131 @@ use keyward_core::errors::NamedError;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde_json::Value;
+use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::format::{FormatEvent, JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// The span lambda_runtime opens around each invocation (1.5: `layers::trace::request_span`), and
+/// the target it is created under.
+const INVOKE_SPAN: &str = "Lambda runtime invoke";
+const INVOKE_SPAN_TARGET: &str = "lambda_runtime::layers::trace";
+
+/// The field of [`INVOKE_SPAN`] that holds the invocation's request id, and the key our lines carry
+/// it under: the same name Lambda's own JSON lines (`platform.report`'s `record.requestId`) and the
+/// managed runtimes' JSON application logs use, so one Logs Insights filter finds both.
+const REQUEST_ID: &str = "requestId";
+
 /// Installs the global subscriber: one JSON object per line on stdout, event fields flattened into
-/// it, no ANSI colours, level from `RUST_LOG` (`info`, `keyward_aws=debug,info`, …; default `info`;
-/// a value that does not parse is ignored whole). Calling it twice is harmless: the second call
-/// does nothing. The filter is a `Targets` rather than an `EnvFilter`: the same directives without
-/// span and field matching, and without linking a regex engine into every function.
+/// it, no ANSI colours, and during an invocation a top-level `requestId` (every line inside it,
+/// the AWS SDK's included; lines at init have none). Span fields are otherwise left out: the SDK's
+/// spans add nothing an operator reads.
+///
+/// The level: `AWS_LAMBDA_LOG_LEVEL` (set by Lambda from `LoggingConfig.ApplicationLogLevel`:
+/// `TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`, any case; `FATAL` is `error`, tracing's
+/// most severe; anything else `info`) is the default level. `RUST_LOG` (`keyward_aws=debug`,
+/// `aws_smithy_runtime=warn`, …) refines it per target; its bare level (`warn` in `warn,x=debug`)
+/// is the default only where `AWS_LAMBDA_LOG_LEVEL` is unset or empty (the local stack), and with
+/// neither the default is `info`. A `RUST_LOG` that does not parse is ignored whole. On AWS, Lambda
+/// also drops lines below `ApplicationLogLevel` (it reads each line's `level`), so a target raised
+/// above it by `RUST_LOG` needs `ApplicationLogLevel` raised too. The invocation span passes at
+/// every level, so a `WARN` line still carries the request id.
+///
+/// Calling it twice is harmless: the second call does nothing. The filter is a `Targets` rather
+/// than an `EnvFilter`: the same directives without span and field matching, and without linking a
+/// regex engine into every function.
 pub fn init_tracing() {
-    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let lambda_level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
+    let rust_log = std::env::var("RUST_LOG").ok();
     // Err only if a subscriber is already installed, which is fine.
-    let _ = tracing_subscriber::fmt()
+    let _ = subscriber(std::io::stdout, lambda_level.as_deref(), rust_log.as_deref()).try_init();
+}
+
+/// The subscriber [`init_tracing`] installs, writing to `writer`, with the level from the values
+/// of `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`.
+fn subscriber<W>(writer: W, lambda_level: Option<&str>, rust_log: Option<&str>) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let json = tracing_subscriber::fmt::format()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
-        .with_ansi(false)
-        .with_writer(std::io::stdout)
+        .with_ansi(false);
+    tracing_subscriber::fmt()
+        .fmt_fields(JsonFields::new())
+        .event_format(WithRequestId(json))
+        .with_writer(writer)
         .finish()
-        .with(filter)
-        .try_init();
+        .with(log_filter(lambda_level, rust_log))
 }
 
-/// The filter `RUST_LOG` asks for, `info` for what it does not name; `info` alone when it is
-/// unset, empty or unparsable.
-fn log_filter(rust_log: Option<&str>) -> Targets {
-    let parsed = rust_log.filter(|v| !v.trim().is_empty()).and_then(|v| v.parse::<Targets>().ok());
-    match parsed {
-        Some(targets) if targets.default_level().is_some() => targets,
-        Some(targets) => targets.with_default(LevelFilter::INFO),
-        None => Targets::new().with_default(LevelFilter::INFO),
+/// The filter for the values of `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`, precedence as
+/// [`init_tracing`] says; the invocation span always passes.
+fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targets {
+    let targets = rust_log.filter(|v| !v.trim().is_empty()).and_then(|v| v.parse::<Targets>().ok());
+    let lambda_level = lambda_level.filter(|v| !v.trim().is_empty()).map(lambda_log_level);
+    let default =
+        lambda_level.or_else(|| targets.as_ref().and_then(Targets::default_level)).unwrap_or(LevelFilter::INFO);
+    // The span is what puts the request id on a line: filtered out, it would leave WARN and ERROR
+    // lines, the ones an operator looks for, without it.
+    targets.unwrap_or_default().with_default(default).with_target(INVOKE_SPAN_TARGET, LevelFilter::INFO)
+}
+
+/// The tracing level for a value of `AWS_LAMBDA_LOG_LEVEL`; `info` for one Lambda does not set.
+fn lambda_log_level(value: &str) -> LevelFilter {
+    match value.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => LevelFilter::TRACE,
+        "DEBUG" => LevelFilter::DEBUG,
+        "WARN" => LevelFilter::WARN,
+        "ERROR" | "FATAL" => LevelFilter::ERROR,
+        _ => LevelFilter::INFO,
     }
+}
+
+/// A JSON line format that puts the request id of the enclosing invocation first, at top level,
+/// in the line the inner format writes. Only the id: the span's other fields (X-Ray trace id,
+/// tenant id) and no span of the SDK's are copied.
+struct WithRequestId<F>(F);
+
+impl<S, F> FormatEvent<S, JsonFields> for WithRequestId<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    F: FormatEvent<S, JsonFields>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, JsonFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        match (request_id(ctx), line.strip_prefix('{')) {
+            (Some(id), Some(rest)) => {
+                let comma = if rest.starts_with('}') { "" } else { "," };
+                write!(writer, "{{\"{REQUEST_ID}\":{}{comma}{rest}", Value::String(id))
+            }
+            _ => writer.write_str(&line),
+        }
+    }
+}
+
+/// The `requestId` of the nearest [`INVOKE_SPAN`] around the event being formatted. The fmt layer
+/// keeps each span's fields as the JSON object `JsonFields` wrote.
+fn request_id<S>(ctx: &FmtContext<'_, S, JsonFields>) -> Option<String>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = ctx.event_scope()?.find(|span| span.name() == INVOKE_SPAN)?;
+    let extensions = span.extensions();
+    let fields = extensions.get::<FormattedFields<JsonFields>>()?;
+    let fields: serde_json::Map<String, Value> = serde_json::from_str(fields).ok()?;
+    fields.get(REQUEST_ID)?.as_str().map(str::to_owned)
 }
 
 /// Reads the configuration at init. A bad value is logged (JSON, naming the variable and what it
@@ -220,19 +313,127 @@ mod tests {
     #[test]
     fn rust_log_sets_levels_and_info_covers_the_rest() {
         use tracing::Level;
-        let unset = log_filter(None);
+        let unset = log_filter(None, None);
         assert!(unset.would_enable("keyward_aws::iam", &Level::INFO));
         assert!(!unset.would_enable("keyward_aws::iam", &Level::DEBUG));
         for ignored in ["", "  ", "keyward_aws=loud"] {
-            let filter = log_filter(Some(ignored));
+            let filter = log_filter(None, Some(ignored));
             assert!(filter.would_enable("x", &Level::INFO) && !filter.would_enable("x", &Level::DEBUG), "{ignored:?}");
         }
-        let targeted = log_filter(Some("keyward_aws=debug"));
+        let targeted = log_filter(None, Some("keyward_aws=debug"));
         assert!(targeted.would_enable("keyward_aws::iam", &Level::DEBUG));
         assert!(targeted.would_enable("aws_smithy_runtime", &Level::INFO));
         assert!(!targeted.would_enable("aws_smithy_runtime", &Level::DEBUG));
-        let quiet = log_filter(Some("warn"));
+        let quiet = log_filter(None, Some("warn"));
         assert!(!quiet.would_enable("keyward_aws", &Level::INFO));
+    }
+
+    /// The span lambda_runtime itself opens around an invocation with `request_id` (and an X-Ray
+    /// trace id, which the lines must not copy).
+    fn invocation_span(request_id: &str) -> tracing::Span {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = request_id.to_owned();
+        context.xray_trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793".to_owned());
+        lambda_runtime::layers::trace::request_span(&context)
+    }
+
+    /// The lines `logs` holds, each parsed as the JSON object it must be.
+    fn lines(logs: &Logs) -> Vec<serde_json::Map<String, Value>> {
+        logs.text().lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
+    }
+
+    #[test]
+    fn every_line_of_an_invocation_carries_its_request_id_at_top_level() {
+        let logs = Logs::default();
+        let id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+
+        tracing::subscriber::with_default(subscriber(logs.clone(), None, None), || {
+            tracing::info!("at init");
+            invocation_span(id).in_scope(|| {
+                tracing::info!(user_count = 3, "screened");
+                // What the AWS SDK logs from inside its own spans during a call.
+                tracing::info_span!(target: "aws_smithy_runtime::client::orchestrator", "invoke", rpc.service = "IAM")
+                    .in_scope(|| tracing::info!(target: "aws_smithy_runtime::client::orchestrator", "sent"));
+            });
+        });
+
+        let lines = lines(&logs);
+        assert_eq!(lines.len(), 3, "{}", logs.text());
+        assert_eq!(lines[0].get("requestId"), None, "no invocation at init: {:?}", lines[0]);
+        for line in &lines[1..] {
+            assert_eq!(line.get("requestId").and_then(Value::as_str), Some(id), "{line:?}");
+            let text = Value::Object(line.clone()).to_string();
+            assert!(!text.contains("Root=1-") && !text.contains("rpc.service"), "only the id is copied: {text}");
+        }
+        assert_eq!(lines[1]["user_count"], 3, "event fields stay flattened: {:?}", lines[1]);
+        assert_eq!(lines[1]["level"], "INFO", "Lambda filters on `level`: {:?}", lines[1]);
+        assert_eq!(lines[2]["target"], "aws_smithy_runtime::client::orchestrator", "{:?}", lines[2]);
+    }
+
+    #[test]
+    fn at_application_log_level_warn_a_warning_still_carries_the_request_id() {
+        let logs = Logs::default();
+        let id = "0a1b2c3d-0000-4000-8000-000000000000";
+
+        tracing::subscriber::with_default(subscriber(logs.clone(), Some("WARN"), None), || {
+            invocation_span(id).in_scope(|| {
+                tracing::info!("below the level");
+                tracing::warn!("throttled");
+            });
+        });
+
+        let lines = lines(&logs);
+        assert_eq!(lines.len(), 1, "{}", logs.text());
+        assert_eq!(lines[0]["message"], "throttled");
+        assert_eq!(lines[0].get("requestId").and_then(Value::as_str), Some(id), "{:?}", lines[0]);
+    }
+
+    #[test]
+    fn aws_lambda_log_level_maps_onto_tracing_levels() {
+        let table = [
+            ("TRACE", LevelFilter::TRACE),
+            ("DEBUG", LevelFilter::DEBUG),
+            ("INFO", LevelFilter::INFO),
+            ("WARN", LevelFilter::WARN),
+            ("ERROR", LevelFilter::ERROR),
+            ("FATAL", LevelFilter::ERROR),
+            ("debug", LevelFilter::DEBUG),
+            ("Warn", LevelFilter::WARN),
+            ("fatal", LevelFilter::ERROR),
+            (" ERROR ", LevelFilter::ERROR),
+            ("WARNING", LevelFilter::INFO),
+            ("verbose", LevelFilter::INFO),
+        ];
+        for (value, level) in table {
+            assert_eq!(lambda_log_level(value), level, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn aws_lambda_log_level_sets_the_default_and_rust_log_refines_it_per_target() {
+        use tracing::Level;
+        let warn = log_filter(Some("WARN"), None);
+        assert!(warn.would_enable("keyward_aws::iam", &Level::WARN));
+        assert!(!warn.would_enable("keyward_aws::iam", &Level::INFO));
+        let debug = log_filter(Some("debug"), None);
+        assert!(debug.would_enable("list_users", &Level::DEBUG) && !debug.would_enable("list_users", &Level::TRACE));
+        let refined = log_filter(Some("WARN"), Some("keyward_aws=debug"));
+        assert!(refined.would_enable("keyward_aws::iam", &Level::DEBUG));
+        assert!(!refined.would_enable("aws_smithy_runtime", &Level::INFO));
+        let bare = log_filter(Some("ERROR"), Some("info,keyward_aws=debug"));
+        assert!(!bare.would_enable("list_users", &Level::WARN), "AWS_LAMBDA_LOG_LEVEL wins over a bare RUST_LOG level");
+        assert!(bare.would_enable("keyward_aws", &Level::DEBUG));
+        let empty = log_filter(Some(" "), Some("warn"));
+        assert!(!empty.would_enable("list_users", &Level::INFO), "an empty AWS_LAMBDA_LOG_LEVEL is unset");
+        let unknown = log_filter(Some("LOUD"), None);
+        assert!(unknown.would_enable("x", &Level::INFO) && !unknown.would_enable("x", &Level::DEBUG));
+        for level in ["ERROR", "FATAL", "WARN"] {
+            let filter = log_filter(Some(level), None);
+            assert!(
+                filter.would_enable("lambda_runtime::layers::trace", &Level::INFO),
+                "the invocation span at {level}"
+            );
+        }
     }
 
     #[test]
