@@ -322,7 +322,7 @@ impl Columns {
             record.get(self.user)?.to_owned()
         } else {
             let extra = record.len().saturating_sub(expected);
-            if extra % 2 != 0 || (extra > 0 && self.arn != self.user + 1) {
+            if !extra.is_multiple_of(2) || (extra > 0 && self.arn != self.user + 1) {
                 return None;
             }
             let joined = |from: usize| -> Option<String> {
