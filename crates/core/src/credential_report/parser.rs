@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::error::CredentialReportError;
+use super::CredentialReportError;
 
 /// The `user` value of the account's root row.
 pub const ROOT_USER: &str = "<root_account>";
