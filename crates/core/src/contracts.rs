@@ -115,7 +115,8 @@ pub enum ScreenReason {
     /// the column does not accept, the user on two rows): the report says nothing about the user
     /// keyward can trust, so it is read fully live. Always checked.
     UnreadableReportRow,
-    /// `SCREENING=live`: every user is checked, whatever the report says.
+    /// Every user is checked live, whatever the report says: `SCREENING=live`, or the credential
+    /// report was not ready within the wait ([`Listing::report_unavailable`]).
     Live,
 }
 
@@ -146,6 +147,10 @@ pub struct Listing {
     /// user when known, and why; their users are checked live. Absent when every row was read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable_report_rows: Vec<UnreadableRow>,
+    /// Why the credential report could not be used (`SCREENING=report`, but IAM did not have it
+    /// ready within the bounded wait): every user was checked live instead. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_unavailable: Option<String>,
     /// When IAM generated the credential report the users were screened with (`SCREENING=report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_generated_at: Option<DateTime<Utc>>,

@@ -57,7 +57,8 @@ pub enum ListUsersError {
     /// The event does not match [`ListUsersInput`]: `InvalidInput`.
     #[error(transparent)]
     InvalidEvent(#[from] InvalidEvent),
-    /// An IAM or S3 call failed: `IamThrottled`, `CredentialReportUnavailable` or `AwsCallFailed`.
+    /// An IAM or S3 call failed: `IamThrottled` or `AwsCallFailed`. (A credential report IAM did not
+    /// have ready is not an error: the run checks every user live.)
     #[error(transparent)]
     Aws(#[from] PortError),
     /// The credential report as a whole is unusable (no header, a required column missing):
@@ -95,14 +96,25 @@ pub async fn handle<I: Iam, S: ObjectStore>(
     let calls_before = iam.api_calls();
 
     let names: Vec<String> = iam.list_users().await?.into_iter().map(|u| u.name).collect();
+    let mut report_unavailable = None;
     let (screened, report) = match settings.screening {
-        Screening::CredentialReport => {
-            let report = iam.credential_report().await?;
-            let parsed = ParsedReport::from_bytes(&report.csv)?;
-            let screened =
-                screening::screen(&parsed.rows, &parsed.unreadable, &names, &settings.policy, input.evaluated_at);
-            (screened, Some(ScreenedReport { parsed, generated_at: report.generated_at }))
-        }
+        Screening::CredentialReport => match iam.credential_report().await {
+            Ok(report) => {
+                let parsed = ParsedReport::from_bytes(&report.csv)?;
+                let screened =
+                    screening::screen(&parsed.rows, &parsed.unreadable, &names, &settings.policy, input.evaluated_at);
+                (screened, Some(ScreenedReport { parsed, generated_at: report.generated_at }))
+            }
+            // IAM did not finish the report within the adapter's bounded wait: failing would fail
+            // every run of an account whose report is slow, so this run checks every user live
+            // (more IAM calls, the same findings) and the listing says why.
+            Err(PortError::ReportUnavailable { reason }) => {
+                tracing::warn!(%reason, "credential report not ready within the wait; every user is checked live");
+                report_unavailable = Some(reason);
+                (screening::all_candidates(&names), None)
+            }
+            Err(e) => return Err(e.into()),
+        },
         Screening::Live => (screening::all_candidates(&names), None),
     };
 
@@ -134,6 +146,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
         candidates: screened.candidates,
         deleted_since_report: screened.deleted_since_report,
         unreadable_report_rows,
+        report_unavailable,
         report_generated_at,
         api_calls: calls_since(&calls_before, &iam.api_calls()),
     };

@@ -232,14 +232,24 @@ async fn live_screening_checks_every_user_without_the_credential_report() {
 }
 
 #[tokio::test]
-async fn unavailable_credential_report_is_named_and_writes_nothing() {
-    let iam = FakeIam::with_users([user("alice")]);
+async fn a_credential_report_not_ready_within_the_wait_screens_the_run_live_and_says_why() {
+    // GIVEN report screening, and IAM without the report ready (the fake answers ReportUnavailable)
+    let iam = FakeIam::with_users([user("alice"), user("bob")]);
 
+    // WHEN list-users runs
     let deps = deps(iam, &Config::default());
-    let err = handle(&deps, now(), event()).await.unwrap_err();
+    let out = handle(&deps, now(), event()).await.unwrap();
 
-    assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_UNAVAILABLE);
-    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
+    // THEN the run is not failed: every user is a candidate, read live, and the listing says why
+    let listing = listing(deps.runs.store());
+    assert_eq!(listing.candidates.iter().map(|c| c.user.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
+    assert!(listing.candidates.iter().all(|c| c.reasons == vec![ScreenReason::Live]));
+    assert_eq!(listing.screening, Screening::CredentialReport, "the configured screening");
+    let why = listing.report_unavailable.as_deref().expect("the reason is recorded");
+    assert!(!why.is_empty());
+    assert_eq!(listing.report_generated_at, None);
+    assert!(items(deps.runs.store()).iter().all(|i| i.report.is_none()), "no report facts");
+    assert_eq!((out.candidates, out.has_candidates), (2, true));
 }
 
 #[tokio::test]
