@@ -186,6 +186,7 @@ mod tests {
             users_checked: 0,
             users_gone: vec![],
             users_not_evaluated: vec![],
+            unreadable_report_rows: vec![],
             evaluation: policy::evaluate(&[], &PolicyConfig::default(), fixtures::now()),
             decision: None,
             actions: vec![],

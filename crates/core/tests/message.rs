@@ -53,6 +53,7 @@ fn report_of(users: &[User], config: PolicyConfig) -> RunReport {
         users_checked: users.len(),
         users_gone: vec![],
         users_not_evaluated: vec![],
+        unreadable_report_rows: vec![],
         evaluation,
         decision: None,
         actions: vec![],

@@ -81,6 +81,7 @@ fn report(mode: Mode) -> RunReport {
         users_checked: 3,
         users_gone: vec![],
         users_not_evaluated: vec![],
+        unreadable_report_rows: vec![],
         evaluation,
         decision: None,
         actions: vec![],

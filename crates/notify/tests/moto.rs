@@ -58,6 +58,7 @@ fn report() -> RunReport {
         users_checked: 1,
         users_gone: vec![],
         users_not_evaluated: vec![],
+        unreadable_report_rows: vec![],
         decision: None,
         actions: vec![],
         api_calls: Default::default(),

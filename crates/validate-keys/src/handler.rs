@@ -183,6 +183,7 @@ fn build_report(
         users_checked: checked.users.len(),
         users_gone: checked.gone,
         users_not_evaluated: checked.not_evaluated,
+        unreadable_report_rows: listing.unreadable_report_rows.clone(),
         evaluation,
         decision: None,
         actions: Vec::new(),
