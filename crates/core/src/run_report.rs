@@ -15,7 +15,7 @@ use crate::policy::Evaluation;
 use crate::recheck::SkipReason;
 
 /// The version of the report's JSON shape; bumped on any incompatible change. A field added with a
-/// default and left out when empty (`unreadable_report_rows`) is not one: reports written before it
+/// default and left out when empty (`unreadable_report_rows`, `report_unavailable`) is not one: reports written before it
 /// read as before, and a keyward built before it reads a report holding it and ignores the field
 /// (the report does not deny unknown fields).
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -46,6 +46,10 @@ pub struct RunReport {
     /// list-users found them; their users were checked live. Absent when every row was read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable_report_rows: Vec<UnreadableRow>,
+    /// Why the credential report could not be used (`SCREENING=report`, but IAM did not have it
+    /// ready within the bounded wait), as list-users found it: every user was checked live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_unavailable: Option<String>,
     /// What the policy concluded; `evaluation.evaluated_at` is the evaluation time.
     pub evaluation: Evaluation,
     /// The approver's decision, once made.

@@ -187,6 +187,7 @@ mod tests {
             users_gone: vec![],
             users_not_evaluated: vec![],
             unreadable_report_rows: vec![],
+            report_unavailable: None,
             evaluation: policy::evaluate(&[], &PolicyConfig::default(), fixtures::now()),
             decision: None,
             actions: vec![],

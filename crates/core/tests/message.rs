@@ -55,6 +55,7 @@ fn report_of(users: &[User], config: PolicyConfig) -> RunReport {
         users_gone: vec![],
         users_not_evaluated: vec![],
         unreadable_report_rows: vec![],
+        report_unavailable: None,
         evaluation,
         decision: None,
         actions: vec![],

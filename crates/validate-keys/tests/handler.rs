@@ -140,6 +140,27 @@ async fn the_listings_unreadable_report_rows_are_carried_into_the_run_report() {
 }
 
 #[tokio::test]
+async fn a_listing_screened_live_for_want_of_the_report_says_so_in_the_run_report() {
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
+    put(
+        store,
+        "listing.json",
+        &json!({
+            "users_listed": 5, "screening": "report", "candidates": [], "deleted_since_report": 0,
+            "report_unavailable": "the report was still in progress"
+        }),
+    );
+
+    handle(&deps, now(), event()).await.unwrap();
+
+    assert_eq!(report(store).report_unavailable.as_deref(), Some("the report was still in progress"));
+    let read_whole = self::deps(checked_run());
+    handle(&read_whole, now(), event()).await.unwrap();
+    assert_eq!(report(read_whole.runs.store()).report_unavailable, None);
+}
+
+#[tokio::test]
 async fn output_is_counts_only_whatever_the_plan_size() {
     let deps = deps(checked_run());
     let store = deps.runs.store();
