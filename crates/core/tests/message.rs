@@ -748,3 +748,24 @@ fn digest_counts_and_names_the_credential_report_rows_it_could_not_read() {
     let clean = digest(&report_of(&[], PolicyConfig::default()), LOCATION);
     assert!(!clean.text.contains("Credential report rows"), "{}", clean.text);
 }
+
+#[test]
+fn digest_says_when_the_credential_report_was_not_ready_and_every_user_was_read_live() {
+    let mut report = report_of(&[], PolicyConfig::default());
+    report.report_unavailable = Some("IAM was still generating the report (state INPROGRESS) after 60 s".into());
+
+    let message = digest(&report, LOCATION);
+
+    for fact in [
+        "the credential report was not ready: every user checked live",
+        "Credential report: not ready within the wait (IAM was still generating the report (state INPROGRESS) after 60 s)",
+        "this run read every user live instead of failing",
+    ] {
+        assert_in_both(&message, fact);
+    }
+    assert_within_limits(&message);
+    // AND a run screened with the report says so, and nothing about a wait
+    let screened = digest(&report_of(&[], PolicyConfig::default()), LOCATION);
+    assert!(screened.text.contains("screened with the credential report"), "{}", screened.text);
+    assert!(!screened.text.contains("not ready"), "{}", screened.text);
+}
