@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::credential_report::UnreadableRow;
 use crate::credential_report::facts::ReportFacts;
 use crate::decision::Decision;
 use crate::policy::PlanStatus;
@@ -110,7 +111,12 @@ pub enum ScreenReason {
     /// ListUsers returned the user but the report has no row for it: created after the report was
     /// generated. Always checked.
     MissingFromReport,
-    /// `SCREENING=live`: every user is checked, whatever the report says.
+    /// A row of the report names the user but could not be read (a wrong number of fields, a value
+    /// the column does not accept, the user on two rows): the report says nothing about the user
+    /// keyward can trust, so it is read fully live. Always checked.
+    UnreadableReportRow,
+    /// Every user is checked live, whatever the report says: `SCREENING=live`, or the credential
+    /// report was not ready within the wait ([`Listing::report_unavailable`]).
     Live,
 }
 
@@ -137,6 +143,14 @@ pub struct Listing {
     pub candidates: Vec<Candidate>,
     /// Report rows whose user no longer exists (ignored).
     pub deleted_since_report: usize,
+    /// The credential report's rows that could not be read (`SCREENING=report`), with their line,
+    /// user when known, and why; their users are checked live. Absent when every row was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable_report_rows: Vec<UnreadableRow>,
+    /// Why the credential report could not be used (`SCREENING=report`, but IAM did not have it
+    /// ready within the bounded wait): every user was checked live instead. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_unavailable: Option<String>,
     /// When IAM generated the credential report the users were screened with (`SCREENING=report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report_generated_at: Option<DateTime<Utc>>,
@@ -471,7 +485,8 @@ pub fn decode<T: Contract>(event: serde_json::Value) -> Result<T, InvalidEvent> 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{ScreenReason, account_of_arn};
+    use super::{Listing, ScreenReason, account_of_arn};
+    use crate::credential_report::UnreadableRow;
 
     #[test]
     fn the_account_is_the_fifth_field_of_an_arn_when_it_is_twelve_digits() {
@@ -491,9 +506,31 @@ mod tests {
             ScreenReason::KeyNearAge,
             ScreenReason::KeyNearUnused,
             ScreenReason::MissingFromReport,
+            ScreenReason::UnreadableReportRow,
             ScreenReason::Live,
         ])
         .unwrap();
-        assert_eq!(json, r#"["no-mfa","key-near-age","key-near-unused","missing-from-report","live"]"#);
+        assert_eq!(
+            json,
+            r#"["no-mfa","key-near-age","key-near-unused","missing-from-report","unreadable-report-row","live"]"#
+        );
+    }
+
+    #[test]
+    fn listing_names_unreadable_report_rows_only_when_there_are_some() {
+        // A listing written before unreadable rows were recorded still reads, as none.
+        let old = r#"{"users_listed":2,"screening":"report","candidates":[],"deleted_since_report":0}"#;
+        let listing: Listing = serde_json::from_str(old).unwrap();
+        assert!(listing.unreadable_report_rows.is_empty());
+        assert!(!serde_json::to_string(&listing).unwrap().contains("unreadable_report_rows"));
+
+        let row = UnreadableRow { line: 4, user: Some("smith,john".into()), reason: "24 fields".into() };
+        let listing = Listing { unreadable_report_rows: vec![row], ..listing };
+        let json = serde_json::to_value(&listing).unwrap();
+        assert_eq!(
+            json["unreadable_report_rows"],
+            serde_json::json!([{"line": 4, "user": "smith,john", "reason": "24 fields"}])
+        );
+        assert_eq!(serde_json::from_value::<Listing>(json).unwrap(), listing);
     }
 }

@@ -8,12 +8,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{PolicyConfig, Screening};
+use crate::credential_report::UnreadableRow;
 use crate::decision::Decision;
 use crate::model::KeyRef;
 use crate::policy::Evaluation;
 use crate::recheck::SkipReason;
 
-/// The version of the report's JSON shape; bumped on any incompatible change.
+/// The version of the report's JSON shape; bumped on any incompatible change. A field added with a
+/// default and left out when empty (`unreadable_report_rows`, `report_unavailable`) is not one: reports written before it
+/// read as before, and a keyward built before it reads a report holding it and ignores the field
+/// (the report does not deny unknown fields).
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
 /// The audit record of one run.
@@ -38,6 +42,14 @@ pub struct RunReport {
     pub users_gone: Vec<String>,
     /// Candidates that could not be evaluated (a batch that kept failing): nothing acts on them.
     pub users_not_evaluated: Vec<String>,
+    /// The credential report's rows that could not be read (line, user when known, why), as
+    /// list-users found them; their users were checked live. Absent when every row was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable_report_rows: Vec<UnreadableRow>,
+    /// Why the credential report could not be used (`SCREENING=report`, but IAM did not have it
+    /// ready within the bounded wait), as list-users found it: every user was checked live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_unavailable: Option<String>,
     /// What the policy concluded; `evaluation.evaluated_at` is the evaluation time.
     pub evaluation: Evaluation,
     /// The approver's decision, once made.

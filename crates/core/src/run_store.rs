@@ -186,6 +186,8 @@ mod tests {
             users_checked: 0,
             users_gone: vec![],
             users_not_evaluated: vec![],
+            unreadable_report_rows: vec![],
+            report_unavailable: None,
             evaluation: policy::evaluate(&[], &PolicyConfig::default(), fixtures::now()),
             decision: None,
             actions: vec![],

@@ -3,8 +3,8 @@
 //! Screening only narrows the live checks; the policy always judges live data. It must never miss a
 //! user the policy could report, so it errs towards checking: thresholds sit a margin day below the
 //! earliest day a warning could fire, a user missing from the report (created since) is always
-//! checked, and exemptions are ignored (tag exemptions are visible only live, and an honoured
-//! exemption is itself reported).
+//! checked, as is a user named by a report row that could not be read, and exemptions are ignored
+//! (tag exemptions are visible only live, and an honoured exemption is itself reported).
 //!
 //! [`batch_items`] then turns the batches of candidates into the items of `batches.json`, each with
 //! the credential report's facts about its users ([`crate::credential_report::facts`] says why
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{MfaScope, PolicyConfig};
 use crate::contracts::{BatchItem, Candidate, ScreenReason, UserBatch};
 use crate::credential_report::facts::{ReportFacts, ReportedUser};
-use crate::credential_report::{CredentialReportRow, ROOT_USER};
+use crate::credential_report::{CredentialReportRow, ROOT_USER, UnreadableRow};
 
 /// Days subtracted from each key threshold on top of `WARN_DAYS`, so that rounding differences
 /// between the report and the live APIs, and the policy's whole-day comparisons, never leave out a
@@ -45,11 +45,14 @@ impl Screened {
 }
 
 /// Screens the users ListUsers returned (`listed_users`; repeats are counted once) against the
-/// credential report `rows`, with the rules of `policy` evaluated at `now`. Deterministic: the
+/// credential report's readable `rows` and its `unreadable` rows, with the rules of `policy`
+/// evaluated at `now`. A listed user an unreadable row names is a candidate
+/// ([`ScreenReason::UnreadableReportRow`]), and so is one without a row at all. Deterministic: the
 /// result does not depend on the order of `rows` or `listed_users`. The root row is never a
 /// candidate, and neither is a report user ListUsers no longer returns.
 pub fn screen(
     rows: &[CredentialReportRow],
+    unreadable: &[UnreadableRow],
     listed_users: &[String],
     policy: &PolicyConfig,
     now: DateTime<Utc>,
@@ -60,6 +63,7 @@ pub fn screen(
     for row in rows.iter().filter(|r| !r.is_root && r.user != ROOT_USER) {
         report.entry(row.user.as_str()).or_default().extend(row_reasons(row, policy, now));
     }
+    let unreadable: BTreeSet<&str> = unreadable.iter().filter_map(|u| u.user.as_deref()).collect();
     let listed: BTreeSet<&str> = listed_users.iter().map(String::as_str).filter(|u| *u != ROOT_USER).collect();
 
     let mut screened = Screened {
@@ -67,10 +71,13 @@ pub fn screen(
         ..Screened::default()
     };
     for user in listed {
-        let reasons: Vec<ScreenReason> = match report.get(user) {
-            None => vec![ScreenReason::MissingFromReport],
-            Some(reasons) => reasons.iter().copied().collect(),
-        };
+        let mut reasons: BTreeSet<ScreenReason> = report.get(user).cloned().unwrap_or_default();
+        if unreadable.contains(user) {
+            reasons.insert(ScreenReason::UnreadableReportRow);
+        } else if !report.contains_key(user) {
+            reasons.insert(ScreenReason::MissingFromReport);
+        }
+        let reasons: Vec<ScreenReason> = reasons.into_iter().collect();
         if reasons.is_empty() {
             screened.not_candidates += 1;
         } else {
@@ -214,13 +221,13 @@ mod tests {
 
     fn reasons_of(rows: &[CredentialReportRow], policy: &PolicyConfig) -> Vec<ScreenReason> {
         let listed: Vec<String> = rows.iter().map(|r| r.user.clone()).collect();
-        let screened = screen(rows, &listed, policy, now());
+        let screened = screen(rows, &[], &listed, policy, now());
         screened.candidates.into_iter().flat_map(|c| c.reasons).collect()
     }
 
     #[test]
     fn healthy_user_is_not_a_candidate() {
-        let screened = screen(&[healthy("alice")], &names(&["alice"]), &PolicyConfig::default(), now());
+        let screened = screen(&[healthy("alice")], &[], &names(&["alice"]), &PolicyConfig::default(), now());
         assert_eq!(screened, Screened { candidates: vec![], not_candidates: 1, deleted_since_report: 0 });
     }
 
@@ -333,7 +340,7 @@ mod tests {
 
     #[test]
     fn user_missing_from_report_is_always_a_candidate() {
-        let screened = screen(&[healthy("alice")], &names(&["alice", "bob"]), &PolicyConfig::default(), now());
+        let screened = screen(&[healthy("alice")], &[], &names(&["alice", "bob"]), &PolicyConfig::default(), now());
         assert_eq!(
             screened.candidates,
             vec![Candidate { user: "bob".into(), reasons: vec![ScreenReason::MissingFromReport] }]
@@ -344,7 +351,7 @@ mod tests {
     #[test]
     fn user_deleted_since_report_is_ignored() {
         let gone = CredentialReportRow { mfa_active: false, ..healthy("gone") };
-        let screened = screen(&[healthy("alice"), gone], &names(&["alice"]), &PolicyConfig::default(), now());
+        let screened = screen(&[healthy("alice"), gone], &[], &names(&["alice"]), &PolicyConfig::default(), now());
         assert_eq!(screened.candidates, vec![]);
         assert_eq!(screened.not_candidates, 1);
         assert_eq!(screened.deleted_since_report, 1);
@@ -354,10 +361,10 @@ mod tests {
     fn root_row_is_never_a_candidate() {
         // Root has no MFA and an ancient active key in this report; scope all would catch anyone else.
         let all = PolicyConfig { mfa_scope: MfaScope::All, ..PolicyConfig::default() };
-        let screened = screen(&[root(), healthy("alice")], &names(&["alice"]), &all, now());
+        let screened = screen(&[root(), healthy("alice")], &[], &names(&["alice"]), &all, now());
         assert_eq!(screened, Screened { candidates: vec![], not_candidates: 1, deleted_since_report: 0 });
         // Even if a caller listed it by name.
-        let screened = screen(&[root()], &names(&[ROOT_USER]), &all, now());
+        let screened = screen(&[root()], &[], &names(&[ROOT_USER]), &all, now());
         assert_eq!(screened.candidates, vec![]);
     }
 
@@ -374,9 +381,51 @@ mod tests {
     #[test]
     fn listed_repeats_count_once_and_candidates_are_sorted() {
         let rows = [CredentialReportRow { mfa_active: false, ..healthy("zed") }, healthy("amy")];
-        let screened = screen(&rows, &names(&["zed", "new", "amy", "zed"]), &PolicyConfig::default(), now());
+        let screened = screen(&rows, &[], &names(&["zed", "new", "amy", "zed"]), &PolicyConfig::default(), now());
         assert_eq!(screened.users().collect::<Vec<_>>(), vec!["new", "zed"]);
         assert_eq!(screened.not_candidates, 1);
+    }
+
+    fn unreadable(line: u64, user: Option<&str>) -> UnreadableRow {
+        UnreadableRow { line, user: user.map(str::to_owned), reason: format!("credential report line {line}: why") }
+    }
+
+    #[test]
+    fn user_of_an_unreadable_row_is_a_candidate_read_live() {
+        // GIVEN a healthy user, a user whose row could not be read, and a row that names nobody
+        let bad = [unreadable(4, Some("smith,john")), unreadable(7, None)];
+        let listed = names(&["alice", "smith,john", "newcomer"]);
+
+        let screened = screen(&[healthy("alice")], &bad, &listed, &PolicyConfig::default(), now());
+
+        // THEN the unreadable row's user is checked for it, the user without any row as before
+        assert_eq!(
+            screened.candidates,
+            vec![
+                Candidate { user: "newcomer".into(), reasons: vec![ScreenReason::MissingFromReport] },
+                Candidate { user: "smith,john".into(), reasons: vec![ScreenReason::UnreadableReportRow] },
+            ]
+        );
+        assert_eq!((screened.not_candidates, screened.deleted_since_report), (1, 0));
+    }
+
+    #[test]
+    fn an_unreadable_row_makes_its_user_a_candidate_whatever_its_readable_row_says() {
+        // The parser leaves out the readable row of such a user; a caller that keeps it still gets
+        // the user checked.
+        let bad = [unreadable(6, Some("alice"))];
+        let screened = screen(&[healthy("alice")], &bad, &names(&["alice"]), &PolicyConfig::default(), now());
+        assert_eq!(screened.candidates[0].reasons, vec![ScreenReason::UnreadableReportRow]);
+        let no_mfa = CredentialReportRow { mfa_active: false, ..healthy("alice") };
+        let screened = screen(&[no_mfa], &bad, &names(&["alice"]), &PolicyConfig::default(), now());
+        assert_eq!(screened.candidates[0].reasons, vec![ScreenReason::NoMfa, ScreenReason::UnreadableReportRow]);
+    }
+
+    #[test]
+    fn unreadable_rows_of_users_not_listed_are_ignored() {
+        let bad = [unreadable(3, Some("gone")), unreadable(4, Some(ROOT_USER))];
+        let screened = screen(&[healthy("alice")], &bad, &names(&["alice"]), &PolicyConfig::default(), now());
+        assert_eq!(screened, Screened { candidates: vec![], not_candidates: 1, deleted_since_report: 0 });
     }
 
     #[test]
@@ -482,7 +531,7 @@ mod tests {
             .prop_flat_map(|l| (Just(l.clone()), Just(l).prop_shuffle())),
             policy in policy_config(),
         ) {
-            prop_assert_eq!(screen(&rows, &listed, &policy, now()), screen(&shuffled_rows, &shuffled_listed, &policy, now()));
+            prop_assert_eq!(screen(&rows, &[], &listed, &policy, now()), screen(&shuffled_rows, &[], &shuffled_listed, &policy, now()));
         }
 
         /// Whatever the policy would report on the user's live data, which is the report's data up
@@ -494,7 +543,7 @@ mod tests {
             jitter_seconds in -43_200i64..=43_200,
         ) {
             let evaluation = policy::evaluate(&[live_user(&row, Duration::seconds(jitter_seconds))], &policy, now());
-            let screened = screen(std::slice::from_ref(&row), std::slice::from_ref(&row.user), &policy, now());
+            let screened = screen(std::slice::from_ref(&row), &[], std::slice::from_ref(&row.user), &policy, now());
             let is_candidate = screened.candidates.iter().any(|c| c.user == row.user);
             prop_assert!(
                 is_candidate || (evaluation.findings.is_empty() && evaluation.warnings.is_empty()),
@@ -513,7 +562,7 @@ mod tests {
             let mfa_ok = row.mfa_active || (policy.mfa_scope == MfaScope::Console && !row.password_enabled);
             let clean = mfa_ok
                 && row.active_keys().all(|k| fresh(k.last_rotated, policy.max_key_age_days) && fresh(k.last_activity(), policy.unused_key_days));
-            let screened = screen(std::slice::from_ref(&row), std::slice::from_ref(&row.user), &policy, now());
+            let screened = screen(std::slice::from_ref(&row), &[], std::slice::from_ref(&row.user), &policy, now());
             prop_assert_eq!(screened.candidates.is_empty(), clean);
         }
     }
@@ -555,6 +604,24 @@ mod tests {
             );
             // Without the report, the items are the bare batches.
             assert!(batch_items(batches, None).iter().all(|i| i.report.is_none()));
+        }
+
+        #[test]
+        fn the_user_of_an_unreadable_row_gets_no_report_facts() {
+            // GIVEN a report whose comma user was written without quotes, as moto writes it
+            let text = credential_report(&[user("alice"), user("smith,john")]);
+            let report = crate::credential_report::ParsedReport::from_text(&text).unwrap();
+            let listed = vec!["alice".to_owned(), "smith,john".to_owned()];
+            let screened =
+                screen(&report.rows, &report.unreadable, &listed, &crate::config::PolicyConfig::default(), now());
+            assert_eq!(screened.users().collect::<Vec<_>>(), vec!["smith,john"]);
+
+            // WHEN its batch item is built
+            let batches = vec![UserBatch { index: 0, users: vec!["smith,john".into()] }];
+            let items = batch_items(batches, Some((&report.rows, now())));
+
+            // THEN check-user gets no facts about it: it reads the user fully live
+            assert_eq!(items[0].report, None);
         }
 
         #[test]

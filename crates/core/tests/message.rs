@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
+use keyward_core::credential_report::UnreadableRow;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::exemption::EXEMPT_TAG;
 use keyward_core::fixtures::{key, now, user};
@@ -53,6 +54,8 @@ fn report_of(users: &[User], config: PolicyConfig) -> RunReport {
         users_checked: users.len(),
         users_gone: vec![],
         users_not_evaluated: vec![],
+        unreadable_report_rows: vec![],
+        report_unavailable: None,
         evaluation,
         decision: None,
         actions: vec![],
@@ -750,4 +753,62 @@ fn subjects_fit_whatever_the_counts() {
         assert!(message.subject.chars().all(|c| c == ' ' || c.is_ascii_graphic()), "{}", message.subject);
         assert!(message.subject.starts_with("keyward: "), "{}", message.subject);
     }
+}
+
+#[test]
+fn digest_counts_and_names_the_credential_report_rows_it_could_not_read() {
+    // GIVEN a run whose credential report had a comma user written unquoted and a row naming nobody
+    let mut report = report_of(&[], PolicyConfig::default());
+    report.unreadable_report_rows = vec![
+        UnreadableRow {
+            line: 4,
+            user: Some("smith,john".into()),
+            reason: "credential report line 4: 24 fields, but the header has 22".into(),
+        },
+        UnreadableRow {
+            line: 9,
+            user: None,
+            reason: "credential report line 9: 3 fields, but the header has 22".into(),
+        },
+    ];
+
+    let message = digest(&report, LOCATION);
+
+    // THEN the digest says how many rows, whose, and why, in both renderings
+    for fact in [
+        "Credential report rows not read (2)",
+        "Their users were checked live instead of screened with the report.",
+        "line 4",
+        "smith,john",
+        "24 fields, but the header has 22",
+        "line 9 — user unknown",
+    ] {
+        assert_in_both(&message, fact);
+    }
+    assert_eq!(message.subject, "keyward: nothing to deactivate, 2 report rows unreadable");
+    assert_within_limits(&message);
+    // AND a run whose every row was read says nothing about it
+    let clean = digest(&report_of(&[], PolicyConfig::default()), LOCATION);
+    assert!(!clean.text.contains("Credential report rows"), "{}", clean.text);
+}
+
+#[test]
+fn digest_says_when_the_credential_report_was_not_ready_and_every_user_was_read_live() {
+    let mut report = report_of(&[], PolicyConfig::default());
+    report.report_unavailable = Some("IAM was still generating the report (state INPROGRESS) after 60 s".into());
+
+    let message = digest(&report, LOCATION);
+
+    for fact in [
+        "the credential report was not ready: every user checked live",
+        "Credential report: not ready within the wait (IAM was still generating the report (state INPROGRESS) after 60 s)",
+        "this run read every user live instead of failing",
+    ] {
+        assert_in_both(&message, fact);
+    }
+    assert_within_limits(&message);
+    // AND a run screened with the report says so, and nothing about a wait
+    let screened = digest(&report_of(&[], PolicyConfig::default()), LOCATION);
+    assert!(screened.text.contains("screened with the credential report"), "{}", screened.text);
+    assert!(!screened.text.contains("not ready"), "{}", screened.text);
 }

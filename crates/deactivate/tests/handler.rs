@@ -85,6 +85,8 @@ fn report(mode: Mode) -> RunReport {
         users_checked: 3,
         users_gone: vec![],
         users_not_evaluated: vec![],
+        unreadable_report_rows: vec![],
+        report_unavailable: None,
         evaluation,
         decision: None,
         actions: vec![],

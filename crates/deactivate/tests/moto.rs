@@ -79,6 +79,8 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         users_checked: 1,
         users_gone: vec![],
         users_not_evaluated: vec![],
+        unreadable_report_rows: vec![],
+        report_unavailable: None,
         evaluation,
         decision: None,
         actions: vec![],

@@ -1,5 +1,6 @@
 //! The list-users handler: ListUsers, screening, and the run's `batches.json` (each item carrying,
-//! under `SCREENING=report`, the report's facts about its users for check-user) and `listing.json`.
+//! under `SCREENING=report`, the report's facts about its users for check-user) and `listing.json`
+//! (which names the report rows that could not be read; their users are checked live).
 //! A plain async function over the [`Iam`] and [`ObjectStore`] ports.
 
 use chrono::{DateTime, Utc};
@@ -7,7 +8,7 @@ use keyward_core::config::{Config, ConfigError, PolicyConfig, Screening, vars};
 use keyward_core::contracts::{
     BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, UserBatch, account_of_arn, decode,
 };
-use keyward_core::credential_report::{self, CredentialReportError, CredentialReportRow};
+use keyward_core::credential_report::{CredentialReportError, ParsedReport};
 use keyward_core::errors::NamedError;
 use keyward_core::ports::{Iam, ObjectStore, PortError};
 use keyward_core::run_report::calls_since;
@@ -56,10 +57,12 @@ pub enum ListUsersError {
     /// The event does not match [`ListUsersInput`]: `InvalidInput`.
     #[error(transparent)]
     InvalidEvent(#[from] InvalidEvent),
-    /// An IAM or S3 call failed: `IamThrottled`, `CredentialReportUnavailable` or `AwsCallFailed`.
+    /// An IAM or S3 call failed: `IamThrottled` or `AwsCallFailed`. (A credential report IAM did not
+    /// have ready is not an error: the run checks every user live.)
     #[error(transparent)]
     Aws(#[from] PortError),
-    /// The credential report could not be parsed: `CredentialReportInvalid`.
+    /// The credential report as a whole is unusable (no header, a required column missing):
+    /// `CredentialReportInvalid`. A row that cannot be read is not an error.
     #[error(transparent)]
     CredentialReport(#[from] CredentialReportError),
     /// A run-state object could not be written: `RunStateInvalid`, or the S3 call's name.
@@ -79,7 +82,7 @@ impl NamedError for ListUsersError {
 }
 
 /// Lists and screens the account's users and writes the run's batches and listing to the report
-/// bucket. Nothing is written when any IAM call or the report parse fails. `now` is unused: the
+/// bucket. Nothing is written when any IAM call fails or the report is unusable. `now` is unused: the
 /// screening is as of the execution's start (`evaluated_at`), the same instant for every state.
 pub async fn handle<I: Iam, S: ObjectStore>(
     deps: &Deps<I, S>,
@@ -93,13 +96,25 @@ pub async fn handle<I: Iam, S: ObjectStore>(
     let calls_before = iam.api_calls();
 
     let names: Vec<String> = iam.list_users().await?.into_iter().map(|u| u.name).collect();
+    let mut report_unavailable = None;
     let (screened, report) = match settings.screening {
-        Screening::CredentialReport => {
-            let report = iam.credential_report().await?;
-            let rows = credential_report::parse_bytes(&report.csv)?;
-            let screened = screening::screen(&rows, &names, &settings.policy, input.evaluated_at);
-            (screened, Some(ParsedReport { rows, generated_at: report.generated_at }))
-        }
+        Screening::CredentialReport => match iam.credential_report().await {
+            Ok(report) => {
+                let parsed = ParsedReport::from_bytes(&report.csv)?;
+                let screened =
+                    screening::screen(&parsed.rows, &parsed.unreadable, &names, &settings.policy, input.evaluated_at);
+                (screened, Some(ScreenedReport { parsed, generated_at: report.generated_at }))
+            }
+            // IAM did not finish the report within the adapter's bounded wait: failing would fail
+            // every run of an account whose report is slow, so this run checks every user live
+            // (more IAM calls, the same findings) and the listing says why.
+            Err(PortError::ReportUnavailable { reason }) => {
+                tracing::warn!(%reason, "credential report not ready within the wait; every user is checked live");
+                report_unavailable = Some(reason);
+                (screening::all_candidates(&names), None)
+            }
+            Err(e) => return Err(e.into()),
+        },
         Screening::Live => (screening::all_candidates(&names), None),
     };
 
@@ -114,14 +129,24 @@ pub async fn handle<I: Iam, S: ObjectStore>(
     if report.is_some() && report_generated_at.is_none() {
         tracing::warn!("IAM did not say when the credential report was generated; candidates are read fully live");
     }
-    let facts = report.as_ref().zip(report_generated_at).map(|(r, at)| (r.rows.as_slice(), at));
+    let facts = report.as_ref().zip(report_generated_at).map(|(r, at)| (r.parsed.rows.as_slice(), at));
     let items: Vec<BatchItem> = batch_items(batches, facts);
+    let unreadable_report_rows = report.map(|r| r.parsed.unreadable).unwrap_or_default();
+    if let Some(first) = unreadable_report_rows.first() {
+        tracing::warn!(
+            unreadable_rows = unreadable_report_rows.len(),
+            first = %first.reason,
+            "credential report rows could not be read; their users are checked live"
+        );
+    }
     let listing = Listing {
         account_id: input.execution_id.as_deref().and_then(account_of_arn),
         users_listed: names.len(),
         screening: settings.screening,
         candidates: screened.candidates,
         deleted_since_report: screened.deleted_since_report,
+        unreadable_report_rows,
+        report_unavailable,
         report_generated_at,
         api_calls: calls_since(&calls_before, &iam.api_calls()),
     };
@@ -137,6 +162,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
         candidates = listing.candidates.len(),
         batches = items.len(),
         deleted_since_report = listing.deleted_since_report,
+        unreadable_report_rows = listing.unreadable_report_rows.len(),
         batches_with_report_facts = items.iter().filter(|i| i.report.is_some()).count(),
         "listed and screened users"
     );
@@ -151,7 +177,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
 }
 
 /// The credential report as list-users screened with it.
-struct ParsedReport {
-    rows: Vec<CredentialReportRow>,
+struct ScreenedReport {
+    parsed: ParsedReport,
     generated_at: Option<DateTime<Utc>>,
 }

@@ -232,29 +232,94 @@ async fn live_screening_checks_every_user_without_the_credential_report() {
 }
 
 #[tokio::test]
-async fn unavailable_credential_report_is_named_and_writes_nothing() {
-    let iam = FakeIam::with_users([user("alice")]);
+async fn a_credential_report_not_ready_within_the_wait_screens_the_run_live_and_says_why() {
+    // GIVEN report screening, and IAM without the report ready (the fake answers ReportUnavailable)
+    let iam = FakeIam::with_users([user("alice"), user("bob")]);
 
+    // WHEN list-users runs
     let deps = deps(iam, &Config::default());
-    let err = handle(&deps, now(), event()).await.unwrap_err();
+    let out = handle(&deps, now(), event()).await.unwrap();
 
-    assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_UNAVAILABLE);
-    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
+    // THEN the run is not failed: every user is a candidate, read live, and the listing says why
+    let listing = listing(deps.runs.store());
+    assert_eq!(listing.candidates.iter().map(|c| c.user.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
+    assert!(listing.candidates.iter().all(|c| c.reasons == vec![ScreenReason::Live]));
+    assert_eq!(listing.screening, Screening::CredentialReport, "the configured screening");
+    let why = listing.report_unavailable.as_deref().expect("the reason is recorded");
+    assert!(!why.is_empty());
+    assert_eq!(listing.report_generated_at, None);
+    assert!(items(deps.runs.store()).iter().all(|i| i.report.is_none()), "no report facts");
+    assert_eq!((out.candidates, out.has_candidates), (2, true));
 }
 
 #[tokio::test]
-async fn malformed_credential_report_names_line_and_column_and_writes_nothing() {
+async fn unreadable_report_row_names_line_and_column_and_its_user_is_checked_live() {
+    // GIVEN a report whose row for alice has an empty ARN
     let alice = user("alice");
     let iam = FakeIam::with_users([alice.clone()]);
     let report = credential_report(&[alice]).replace("alice,arn:aws:iam::123456789012:user/alice,", "alice,,");
+    *iam.report.lock().unwrap() = Some(report.into_bytes());
+
+    // WHEN list-users runs
+    let deps = deps(iam, &Config::default());
+    let out = handle(&deps, now(), event()).await.unwrap();
+
+    // THEN the run goes on: the row is named in the listing, and alice is read live
+    let listing = listing(deps.runs.store());
+    let [row] = listing.unreadable_report_rows.as_slice() else { panic!("{listing:?}") };
+    assert_eq!((row.line, row.user.as_deref()), (3, Some("alice")));
+    let message = &row.reason;
+    assert!(message.contains("line 3") && message.contains("column arn"), "{message}");
+    assert_eq!(listing.candidates[0].reasons, vec![ScreenReason::UnreadableReportRow]);
+    assert_eq!(out.candidates, 1);
+    assert_eq!(items(deps.runs.store())[0].report, None, "no report facts about alice");
+}
+
+#[tokio::test]
+async fn a_comma_in_a_user_name_written_unquoted_costs_a_live_check_not_the_run() {
+    // GIVEN an account with a user named `smith,john`, whose report row is written without quotes
+    // (moto 5.2.5 does: shared/credreports/moto-5.2.5-comma-user-unquoted.csv), so it has 24 fields
+    let compliant = with_keys(user("compliant"), vec![key("AKIACOMPLIANT", 10, Some(1))]);
+    let smith = with_keys(user("smith,john"), vec![key("AKIASMITH", 10, Some(1))]);
+    let old_key = with_keys(user("old-key"), vec![key("AKIAOLD", 200, Some(1))]);
+    let iam = account(vec![compliant.clone(), smith.clone(), old_key.clone()], &[compliant, smith, old_key]);
+    *iam.report_generated_at.lock().unwrap() = Some(now() - chrono::Duration::hours(1));
+
+    // WHEN list-users screens with the report
+    let deps = deps(iam, &Config::default());
+    let out = handle(&deps, now(), event()).await.unwrap();
+
+    // THEN the other rows screen as before, and smith,john is a candidate read fully live
+    let listing = listing(deps.runs.store());
+    let candidates: Vec<(&str, &[ScreenReason])> =
+        listing.candidates.iter().map(|c| (c.user.as_str(), c.reasons.as_slice())).collect();
+    assert_eq!(
+        candidates,
+        vec![("old-key", &[ScreenReason::KeyNearAge][..]), ("smith,john", &[ScreenReason::UnreadableReportRow][..])]
+    );
+    assert_eq!(out.candidates, 2);
+    // AND the listing names the row, its user and why
+    let [row] = listing.unreadable_report_rows.as_slice() else { panic!("{listing:?}") };
+    assert_eq!((row.line, row.user.as_deref()), (4, Some("smith,john")));
+    assert_eq!(row.reason, "credential report line 4: 24 fields, but the header has 22");
+    // AND check-user gets the report's facts about old-key, none about smith,john
+    let items = items(deps.runs.store());
+    let facts = items[0].report.as_ref().expect("old-key has a row");
+    assert_eq!(facts.users.keys().collect::<Vec<_>>(), vec!["old-key"]);
+}
+
+#[tokio::test]
+async fn a_report_header_without_a_required_column_still_fails_the_run() {
+    let alice = user("alice");
+    let iam = FakeIam::with_users([alice.clone()]);
+    let report = credential_report(&[alice]).replace(",mfa_active,", ",mfa,");
     *iam.report.lock().unwrap() = Some(report.into_bytes());
 
     let deps = deps(iam, &Config::default());
     let err = handle(&deps, now(), event()).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_INVALID);
-    let message = err.to_string();
-    assert!(message.contains("line 3") && message.contains("column arn"), "{message}");
+    assert_eq!(err.to_string(), "credential report line 1: required column mfa_active is missing from the header");
     assert!(deps.runs.store().objects.lock().unwrap().is_empty());
 }
 

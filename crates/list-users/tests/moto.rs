@@ -81,6 +81,31 @@ async fn report_screening_on_moto_batches_the_users_without_mfa() {
 }
 
 #[tokio::test]
+async fn a_comma_user_in_motos_report_is_checked_live_and_the_others_screened() {
+    // GIVEN moto's account plus a user named `smith,john`, which moto's report writes unquoted
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    let s3 = seed(&moto, &sdk).await;
+    aws_sdk_iam::Client::new(&sdk).create_user().user_name("smith,john").send().await.unwrap();
+    let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
+
+    // WHEN list-users screens with the report
+    let out = handle(&deps(&sdk, &config), Utc::now(), event()).await.unwrap();
+
+    // THEN the run goes on; smith,john is a candidate named in the listing, the others screened
+    // (under MFA_SCOPE=console none of them is: moto's users have no console password)
+    let listing: Listing = serde_json::from_value(object(&s3, &format!("runs/{EXEC}/listing.json")).await).unwrap();
+    assert_eq!(listing.candidates.len(), 1, "{listing:?}");
+    assert_eq!(listing.candidates[0].user, "smith,john");
+    assert_eq!(listing.candidates[0].reasons, vec![ScreenReason::UnreadableReportRow]);
+    let [row] = listing.unreadable_report_rows.as_slice() else { panic!("{listing:?}") };
+    assert_eq!(row.user.as_deref(), Some("smith,john"));
+    assert!(row.reason.contains("24 fields, but the header has 22"), "{row:?}");
+    let items: Vec<BatchItem> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
+    assert_eq!(items.iter().map(|i| i.report.is_none()).collect::<Vec<_>>(), vec![true], "read fully live");
+}
+
+#[tokio::test]
 async fn live_screening_on_moto_batches_every_user_without_the_report() {
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;

@@ -80,6 +80,8 @@ fn report() -> RunReport {
         users_checked: 3,
         users_gone: vec![],
         users_not_evaluated: vec![],
+        unreadable_report_rows: vec![],
+        report_unavailable: None,
         decision: None,
         actions: vec![],
         api_calls: Default::default(),

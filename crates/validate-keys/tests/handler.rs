@@ -110,6 +110,57 @@ async fn report_gathers_every_batch_and_sums_the_api_calls() {
 }
 
 #[tokio::test]
+async fn the_listings_unreadable_report_rows_are_carried_into_the_run_report() {
+    // GIVEN a listing naming a credential-report row list-users could not read
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
+    put(
+        store,
+        "listing.json",
+        &json!({
+            "users_listed": 5, "screening": "report", "candidates": [], "deleted_since_report": 0,
+            "unreadable_report_rows": [
+                {"line": 4, "user": "smith,john", "reason": "credential report line 4: 24 fields, but the header has 22"}
+            ]
+        }),
+    );
+
+    handle(&deps, now(), event()).await.unwrap();
+
+    // THEN the run report names it, for the audit and the digest
+    let rows = report(store).unreadable_report_rows;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].line, rows[0].user.as_deref()), (4, Some("smith,john")));
+    assert_eq!(rows[0].reason, "credential report line 4: 24 fields, but the header has 22");
+    // AND a run whose report was read whole stores no such field
+    let read_whole = self::deps(checked_run());
+    handle(&read_whole, now(), event()).await.unwrap();
+    let json = read_whole.runs.store().json(&format!("runs/{EXEC}/report.json")).unwrap();
+    assert!(json.get("unreadable_report_rows").is_none(), "{json}");
+}
+
+#[tokio::test]
+async fn a_listing_screened_live_for_want_of_the_report_says_so_in_the_run_report() {
+    let deps = deps(checked_run());
+    let store = deps.runs.store();
+    put(
+        store,
+        "listing.json",
+        &json!({
+            "users_listed": 5, "screening": "report", "candidates": [], "deleted_since_report": 0,
+            "report_unavailable": "the report was still in progress"
+        }),
+    );
+
+    handle(&deps, now(), event()).await.unwrap();
+
+    assert_eq!(report(store).report_unavailable.as_deref(), Some("the report was still in progress"));
+    let read_whole = self::deps(checked_run());
+    handle(&read_whole, now(), event()).await.unwrap();
+    assert_eq!(report(read_whole.runs.store()).report_unavailable, None);
+}
+
+#[tokio::test]
 async fn output_is_counts_only_whatever_the_plan_size() {
     let deps = deps(checked_run());
     let store = deps.runs.store();

@@ -143,6 +143,8 @@ pub fn report() -> RunReport {
         users_checked: 3,
         users_gone: vec![],
         users_not_evaluated: vec![],
+        unreadable_report_rows: vec![],
+        report_unavailable: None,
         evaluation: Evaluation {
             evaluated_at: evaluated_at(),
             findings: vec![],

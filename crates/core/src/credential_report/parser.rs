@@ -1,12 +1,13 @@
-//! The parser: CSV bytes to [`CredentialReportRow`]s, or an error naming the line, the column and
-//! the value.
+//! The parser: CSV bytes to the [`CredentialReportRow`]s it could read and the [`UnreadableRow`]s
+//! it could not, or, when the report as a whole is unusable, an error naming the line, the column
+//! and the value.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::errors::{self, NamedError};
+use super::CredentialReportError;
 
 /// The `user` value of the account's root row.
 pub const ROOT_USER: &str = "<root_account>";
@@ -130,113 +131,87 @@ impl ReportKey {
     }
 }
 
-/// Why a credential report was refused. Every message names the line (the header is line 1) and,
-/// where there is one, the column and the offending value. Its error name is
-/// [`errors::CREDENTIAL_REPORT_INVALID`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CredentialReportError {
-    /// The report has no header line.
-    #[error("credential report is empty: expected a header line starting with user,arn,user_creation_time")]
-    Empty,
-    /// The bytes are not UTF-8 text.
-    #[error("credential report line {line}: not UTF-8 text")]
-    NotUtf8 {
-        /// The line holding the first invalid byte.
-        line: u64,
-    },
-    /// A column keyward needs is not in the header.
-    #[error("credential report line {line}: required column {column} is missing from the header")]
-    MissingColumn {
-        /// The header's line.
-        line: u64,
-        /// The missing column.
-        column: &'static str,
-    },
-    /// A column keyward reads appears twice in the header, so which one to read is ambiguous.
-    #[error("credential report line {line}: column {column} appears more than once in the header")]
-    DuplicateColumn {
-        /// The header's line.
-        line: u64,
-        /// The repeated column.
-        column: &'static str,
-    },
-    /// A row does not have as many fields as the header.
-    #[error("credential report line {line}: {found} fields, but the header has {expected}")]
-    FieldCount {
-        /// The row's line.
-        line: u64,
-        /// Fields in the row.
-        found: usize,
-        /// Fields in the header.
-        expected: usize,
-    },
-    /// A value is not one the column accepts.
-    #[error("credential report line {line}, column {column}: {value:?} is not {expected}")]
-    InvalidValue {
-        /// The row's line.
-        line: u64,
-        /// The column.
-        column: &'static str,
-        /// The value (cut to 80 characters).
-        value: String,
-        /// What the column accepts.
-        expected: &'static str,
-    },
-    /// An active key without a rotation time: the report contradicts itself.
-    #[error(
-        "credential report line {line}, column {column}: {value:?} but {active_column} is true (an active key always has a rotation time)"
-    )]
-    ActiveKeyWithoutRotation {
-        /// The row's line.
-        line: u64,
-        /// The `access_key_N_last_rotated` column.
-        column: &'static str,
-        /// The value found there.
-        value: String,
-        /// The `access_key_N_active` column.
-        active_column: &'static str,
-    },
-    /// The same user appears on two rows.
-    #[error("credential report line {line}, column user: {user:?} already appears on line {first_line}")]
-    DuplicateUser {
-        /// The second row's line.
-        line: u64,
-        /// The user name.
-        user: String,
-        /// The first row's line.
-        first_line: u64,
-    },
-    /// The CSV itself could not be read.
-    #[error("credential report line {line}: {message}")]
-    Csv {
-        /// The line where reading failed.
-        line: u64,
-        /// The CSV reader's explanation.
-        message: String,
-    },
+/// A credential report as list-users screens with it: the rows keyward could read, and the rows it
+/// could not. One unreadable row costs a live check of its user, not the account's run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParsedReport {
+    /// The rows read, root included (flagged `is_root`), in report order, each user once. A user
+    /// named by an unreadable row has no row here, even if another of its rows could be read: which
+    /// one tells the truth is unknown, so the user is read live.
+    pub rows: Vec<CredentialReportRow>,
+    /// The rows that could not be read, in report order.
+    pub unreadable: Vec<UnreadableRow>,
 }
 
-impl NamedError for CredentialReportError {
-    fn error_name(&self) -> &'static str {
-        errors::CREDENTIAL_REPORT_INVALID
+/// A report row keyward could not read: a wrong number of fields (an unquoted comma in a user name
+/// does that), a value the column does not accept, an active key without a rotation time, or a user
+/// already seen on an earlier row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableRow {
+    /// The row's line (the header is line 1).
+    pub line: u64,
+    /// The row's user, when it can be told: the `user` field of a row as wide as the header; of a
+    /// row of another width, the name its ARN confirms (an unquoted comma in the name splits both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Why the row could not be read, naming the line, the column and the value.
+    pub reason: String,
+}
+
+impl ParsedReport {
+    /// Reads the report as IAM returns it (bytes, after base64 decoding). Invalid UTF-8 is an error
+    /// naming its line: the decoding went wrong, and no row boundary can be trusted.
+    pub fn from_bytes(bytes: &[u8]) -> Result<ParsedReport, CredentialReportError> {
+        ParsedReport::from_text(text_of(bytes)?)
+    }
+
+    /// Reads the report's CSV text. Fails only when the report as a whole is unusable: no header, a
+    /// required column missing or repeated, CSV that cannot be read at all.
+    pub fn from_text(csv_text: &str) -> Result<ParsedReport, CredentialReportError> {
+        let (mut rows, problems) = read(csv_text)?;
+        let unreadable_users: HashSet<&str> = problems.iter().filter_map(|p| p.user.as_deref()).collect();
+        rows.retain(|row| !unreadable_users.contains(row.user.as_str()));
+        let unreadable = problems
+            .iter()
+            .map(|p| UnreadableRow { line: p.line, user: p.user.clone(), reason: p.error.to_string() })
+            .collect();
+        Ok(ParsedReport { rows, unreadable })
     }
 }
 
-/// Parses the report as IAM returns it (bytes, after base64 decoding). Invalid UTF-8 is an error
-/// naming its line.
+/// Parses a report that must be read whole, as [`parse`] does, from bytes.
 pub fn parse_bytes(bytes: &[u8]) -> Result<Vec<CredentialReportRow>, CredentialReportError> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => parse(text),
-        Err(e) => {
-            let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
-            Err(CredentialReportError::NotUtf8 { line: line_count(valid) })
-        }
+    parse(text_of(bytes)?)
+}
+
+/// Parses a report every row of which must be readable (for checking that a report AWS or moto
+/// wrote is understood whole): the first unreadable row is the error. A report with a header and no
+/// rows parses to no rows. list-users reads with [`ParsedReport::from_bytes`] instead.
+pub fn parse(csv_text: &str) -> Result<Vec<CredentialReportRow>, CredentialReportError> {
+    let (rows, problems) = read(csv_text)?;
+    match problems.into_iter().next() {
+        Some(first) => Err(first.error),
+        None => Ok(rows),
     }
 }
 
-/// Parses the report's CSV text into one row per user, the root row included (flagged `is_root`),
-/// in report order. A report with a header and no rows parses to no rows.
-pub fn parse(csv_text: &str) -> Result<Vec<CredentialReportRow>, CredentialReportError> {
+fn text_of(bytes: &[u8]) -> Result<&str, CredentialReportError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = bytes.get(..e.valid_up_to()).unwrap_or_default();
+        CredentialReportError::NotUtf8 { line: line_count(valid) }
+    })
+}
+
+/// One row that could not be read.
+struct RowProblem {
+    line: u64,
+    user: Option<String>,
+    error: CredentialReportError,
+}
+
+/// The rows read (each user once, the first row of a repeated user) and the problems of the others,
+/// or the error that makes the whole report unusable.
+fn read(csv_text: &str) -> Result<(Vec<CredentialReportRow>, Vec<RowProblem>), CredentialReportError> {
     let text = csv_text.strip_prefix('\u{feff}').unwrap_or(csv_text);
     let mut reader =
         csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
@@ -250,26 +225,38 @@ pub fn parse(csv_text: &str) -> Result<Vec<CredentialReportRow>, CredentialRepor
     let columns = Columns::locate(&header, header_line)?;
 
     let mut rows = Vec::new();
+    let mut problems = Vec::new();
     let mut first_line_of: HashMap<String, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
+            // The reader lost its place in the text: no later row boundary can be trusted.
             Err(e) => return Err(csv_error(&e, &mut lines)),
         }
         let line = lines.line_of(record.position());
-        if record.len() != header.len() {
-            return Err(CredentialReportError::FieldCount { line, found: record.len(), expected: header.len() });
+        let read = if record.len() == header.len() {
+            columns.read(&record, line)
+        } else {
+            Err(CredentialReportError::FieldCount { line, found: record.len(), expected: header.len() })
+        };
+        match read {
+            Ok(row) => match first_line_of.get(&row.user) {
+                Some(&first_line) => {
+                    let user = excerpt(&row.user);
+                    let error = CredentialReportError::DuplicateUser { line, user: user.clone(), first_line };
+                    problems.push(RowProblem { line, user: Some(user), error });
+                }
+                None => {
+                    first_line_of.insert(row.user.clone(), line);
+                    rows.push(row);
+                }
+            },
+            Err(error) => problems.push(RowProblem { line, user: columns.user_of(&record, header.len()), error }),
         }
-        let row = columns.read(&record, line)?;
-        if let Some(&first_line) = first_line_of.get(&row.user) {
-            return Err(CredentialReportError::DuplicateUser { line, user: excerpt(&row.user), first_line });
-        }
-        first_line_of.insert(row.user.clone(), line);
-        rows.push(row);
     }
-    Ok(rows)
+    Ok((rows, problems))
 }
 
 /// Where each column keyward reads sits in the header.
@@ -322,6 +309,34 @@ impl Columns {
             mfa_active: require(MFA_ACTIVE)?,
             keys: [key(&KEY_COLUMNS[0])?, key(&KEY_COLUMNS[1])?],
         })
+    }
+
+    /// The user of a row that could not be read, when it can be told. A row as wide as the header
+    /// has its `user` field where the header says. IAM user names may hold commas, which a writer
+    /// that does not quote splits into several fields (moto does): when the row has `2n` fields too
+    /// many and the name is followed by its ARN, the `n + 1` fields from `user`, joined, are the name
+    /// if the next `n + 1`, joined, are an ARN ending in `/<name>`. A wrong name would cost only an
+    /// extra live check: a listed user without a readable row is checked live anyway.
+    fn user_of(&self, record: &csv::StringRecord, expected: usize) -> Option<String> {
+        let user = if record.len() == expected {
+            record.get(self.user)?.to_owned()
+        } else {
+            let extra = record.len().saturating_sub(expected);
+            if !extra.is_multiple_of(2) || (extra > 0 && self.arn != self.user + 1) {
+                return None;
+            }
+            let joined = |from: usize| -> Option<String> {
+                let fields: Option<Vec<&str>> = (from..=from + extra / 2).map(|i| record.get(i)).collect();
+                Some(fields?.join(","))
+            };
+            let user = joined(self.user)?;
+            let arn = joined(self.arn + extra / 2)?;
+            if !(arn.starts_with("arn:") && arn.ends_with(&format!("/{user}"))) {
+                return None;
+            }
+            user
+        };
+        (!user.is_empty()).then(|| excerpt(&user))
     }
 
     fn read(&self, record: &csv::StringRecord, line: u64) -> Result<CredentialReportRow, CredentialReportError> {
@@ -483,6 +498,7 @@ fn line_count(bytes: &[u8]) -> u64 {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::errors::NamedError;
     use chrono::TimeZone;
     use proptest::prelude::*;
 
@@ -781,6 +797,194 @@ mod tests {
         assert_eq!(serde_json::from_str::<Vec<CredentialReportRow>>(&json).unwrap(), rows);
     }
 
+    /// `shared/credreports/moto-5.2.5-generated.csv`: what moto 5.2.5 writes for four users (one
+    /// under the path `/ci/`, one named with IAM's other name characters).
+    const MOTO_REPORT: &str = concat!(
+        "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n",
+        "console-mfa,arn:aws:iam::123456789012:user/console-mfa,2026-12-01T07:22:45+00:00,true,no_information,2026-12-01T07:22:45+00:00,not_supported,true,true,2026-12-01T07:22:45+00:00,N/A,not_supported,not_supported,false,N/A,N/A,not_supported,not_supported,false,N/A,false,N/A\n",
+        "svc-two-keys,arn:aws:iam::123456789012:user/ci/svc-two-keys,2026-12-01T07:22:45+00:00,false,not_supported,2026-12-01T07:22:45+00:00,not_supported,false,false,2026-12-01T07:22:45+00:00,N/A,not_supported,not_supported,true,2026-12-01T07:22:45+00:00,N/A,not_supported,not_supported,false,N/A,false,N/A\n",
+        "no-creds,arn:aws:iam::123456789012:user/no-creds,2026-12-01T07:22:45+00:00,false,not_supported,2026-12-01T07:22:45+00:00,not_supported,false,false,N/A,N/A,not_supported,not_supported,false,N/A,N/A,not_supported,not_supported,false,N/A,false,N/A\n",
+        "a+b=c.d@e_f-g,arn:aws:iam::123456789012:user/a+b=c.d@e_f-g,2026-12-01T07:22:45+00:00,true,no_information,2026-12-01T07:22:45+00:00,not_supported,false,false,N/A,N/A,not_supported,not_supported,false,N/A,N/A,not_supported,not_supported,false,N/A,false,N/A\n",
+    );
+
+    /// `shared/credreports/moto-5.2.5-comma-user-unquoted.csv`: moto 5.2.5 with a user named
+    /// `smith,john`, which it writes without quotes, so the row has 24 fields.
+    const MOTO_COMMA_USER_REPORT: &str = concat!(
+        "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n",
+        "smith,john,arn:aws:iam::123456789012:user/smith,john,2026-12-01T07:26:06+00:00,false,not_supported,2026-12-01T07:26:06+00:00,not_supported,false,true,2026-12-01T07:26:06+00:00,N/A,not_supported,not_supported,false,N/A,N/A,not_supported,not_supported,false,N/A,false,N/A\n",
+    );
+
+    fn read(text: &str) -> ParsedReport {
+        ParsedReport::from_text(text).unwrap()
+    }
+
+    fn users(report: &ParsedReport) -> Vec<&str> {
+        report.rows.iter().map(|r| r.user.as_str()).collect()
+    }
+
+    #[test]
+    fn moto_comma_user_row_is_one_unreadable_row_naming_its_user() {
+        let report = read(MOTO_COMMA_USER_REPORT);
+        assert_eq!(report.rows, vec![]);
+        assert_eq!(
+            report.unreadable,
+            vec![UnreadableRow {
+                line: 2,
+                user: Some("smith,john".into()),
+                reason: "credential report line 2: 24 fields, but the header has 22".into(),
+            }]
+        );
+        // The report read whole is still refused.
+        assert_eq!(
+            parse(MOTO_COMMA_USER_REPORT),
+            Err(CredentialReportError::FieldCount { line: 2, found: 24, expected: 22 })
+        );
+    }
+
+    #[test]
+    fn one_unreadable_row_leaves_the_other_rows_read() {
+        // GIVEN moto's report of four users with the comma user's row among them
+        let comma_row = MOTO_COMMA_USER_REPORT.lines().nth(1).unwrap();
+        let mut lines: Vec<&str> = MOTO_REPORT.lines().collect();
+        lines.insert(3, comma_row);
+        let text = lines.join("\n") + "\n";
+
+        // WHEN it is read for screening
+        let report = ParsedReport::from_bytes(text.as_bytes()).unwrap();
+
+        // THEN the four other rows are read as the report without that row, and the one is named
+        assert_eq!(users(&report), vec!["console-mfa", "svc-two-keys", "no-creds", "a+b=c.d@e_f-g"]);
+        assert_eq!(report.rows, parse(MOTO_REPORT).unwrap());
+        assert_eq!(report.unreadable.len(), 1);
+        assert_eq!((report.unreadable[0].line, report.unreadable[0].user.as_deref()), (4, Some("smith,john")));
+    }
+
+    #[test]
+    fn unquoted_comma_rows_are_named_only_when_the_arn_confirms_the_name() {
+        // Name and ARN unquoted: 24 fields, named.
+        let both = report()
+            .replace("\"smith,john\"", "smith,john")
+            .replace("\"arn:aws:iam::123456789012:user/smith,john\"", "arn:aws:iam::123456789012:user/smith,john");
+        let report_both = read(&both);
+        assert_eq!(users(&report_both), vec![ROOT_USER, "alice", "svc-ci"]);
+        assert_eq!(report_both.unreadable[0].user.as_deref(), Some("smith,john"));
+        assert!(report_both.unreadable[0].reason.contains("line 5: 24 fields"), "{:?}", report_both.unreadable);
+
+        // Only the name unquoted: 23 fields, no split makes the ARN end in the name.
+        let name_only = report().replace("\"smith,john\"", "smith,john");
+        let report_name_only = read(&name_only);
+        assert_eq!(
+            report_name_only.unreadable,
+            vec![UnreadableRow {
+                line: 5,
+                user: None,
+                reason: "credential report line 5: 23 fields, but the header has 22".into()
+            }]
+        );
+
+        // Two commas: four fields too many.
+        let two = both.replace("smith,john", "smith,j,r");
+        assert_eq!(read(&two).unreadable[0].user.as_deref(), Some("smith,j,r"));
+    }
+
+    #[test]
+    fn short_row_is_unreadable_and_named_when_its_arn_matches() {
+        let mut text = report();
+        text.push_str("short,arn:aws:iam::1:user/short,2024-01-01T00:00:00+00:00\n");
+        text.push_str("x,y,z\n");
+        let report = read(&text);
+        assert_eq!(report.rows.len(), 4);
+        let named: Vec<(u64, Option<&str>)> = report.unreadable.iter().map(|u| (u.line, u.user.as_deref())).collect();
+        assert_eq!(named, vec![(6, Some("short")), (7, None)]);
+        assert_eq!(report.unreadable[0].reason, "credential report line 6: 3 fields, but the header has 22");
+    }
+
+    #[test]
+    fn unreadable_value_is_a_bad_row_naming_line_column_value_and_user() {
+        let report = read(&with_field(3, "access_key_1_last_rotated", "yesterday"));
+        assert_eq!(users(&report), vec![ROOT_USER, "alice", "smith,john"]);
+        assert_eq!(
+            report.unreadable,
+            vec![UnreadableRow {
+                line: 4,
+                user: Some("svc-ci".into()),
+                reason: "credential report line 4, column access_key_1_last_rotated: \"yesterday\" is not an ISO 8601 timestamp or N/A".into(),
+            }]
+        );
+        // Every value problem is a bad row, never a refused report.
+        for (row, column, value) in [
+            (2, "user_creation_time", "N/A"),
+            (2, "mfa_active", ""),
+            (3, "arn", ""),
+            (3, "access_key_1_last_rotated", "N/A"),
+        ] {
+            let report = read(&with_field(row, column, value));
+            assert_eq!(report.rows.len(), 3, "{column}={value:?}");
+            assert_eq!(report.unreadable.len(), 1, "{column}={value:?}");
+            assert!(report.unreadable[0].reason.contains(column), "{:?}", report.unreadable);
+        }
+        // A row without a user name is unreadable and names nobody.
+        assert_eq!(read(&with_field(3, "user", "")).unreadable[0].user, None);
+    }
+
+    #[test]
+    fn repeated_user_is_a_bad_row_and_neither_of_its_rows_is_read() {
+        let mut text = report();
+        let alice = text.lines().nth(2).unwrap().to_owned();
+        text.push_str(&alice);
+        text.push('\n');
+        let report = read(&text);
+        assert_eq!(users(&report), vec![ROOT_USER, "svc-ci", "smith,john"], "alice is read live");
+        assert_eq!(
+            report.unreadable,
+            vec![UnreadableRow {
+                line: 6,
+                user: Some("alice".into()),
+                reason: "credential report line 6, column user: \"alice\" already appears on line 3".into(),
+            }]
+        );
+        // A readable row of a user whose other row is unreadable is not read either.
+        let mut text = with_field(2, "mfa_active", "maybe");
+        text.push_str(&alice);
+        text.push('\n');
+        assert!(!users(&read(&text)).contains(&"alice"));
+    }
+
+    #[test]
+    fn unusable_header_still_refuses_the_report() {
+        let missing = report().replace(",access_key_2_last_used_service,", ",something_else,");
+        assert_eq!(
+            ParsedReport::from_text(&missing),
+            Err(CredentialReportError::MissingColumn { line: 1, column: "access_key_2_last_used_service" })
+        );
+        for column in REQUIRED_COLUMNS {
+            assert_eq!(
+                ParsedReport::from_text(&with_field(0, column, "renamed")),
+                Err(CredentialReportError::MissingColumn { line: 1, column }),
+                "{column}"
+            );
+        }
+        let repeated = with_field(0, "cert_2_last_rotated", "mfa_active");
+        assert_eq!(
+            ParsedReport::from_text(&repeated),
+            Err(CredentialReportError::DuplicateColumn { line: 1, column: "mfa_active" })
+        );
+        for empty in ["", "\n", "   "] {
+            assert_eq!(ParsedReport::from_text(empty), Err(CredentialReportError::Empty), "{empty:?}");
+        }
+        let html = ParsedReport::from_bytes(b"<html>Service Unavailable</html>\n").unwrap_err();
+        assert!(matches!(html, CredentialReportError::MissingColumn { line: 1, .. }), "{html}");
+        assert_eq!(ParsedReport::from_bytes(&[b'u', 0xff]), Err(CredentialReportError::NotUtf8 { line: 1 }));
+    }
+
+    #[test]
+    fn unreadable_rows_round_trip_through_json_without_an_unknown_user() {
+        let row = UnreadableRow { line: 7, user: None, reason: "why".into() };
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(json, r#"{"line":7,"reason":"why"}"#);
+        assert_eq!(serde_json::from_str::<UnreadableRow>(&json).unwrap(), row);
+    }
+
     fn timestamp() -> impl Strategy<Value = DateTime<Utc>> {
         (946_684_800i64..4_102_444_800).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap())
     }
@@ -856,16 +1060,28 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC*") {
             let _ = parse(&text);
+            let _ = ParsedReport::from_text(&text);
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let _ = parse_bytes(&bytes);
+            let _ = ParsedReport::from_bytes(&bytes);
         }
 
         #[test]
         fn arbitrary_rows_after_a_valid_header_never_panic(body in "[a-zA-Z0-9,\"\r\n:+/<>_. -]{0,600}") {
-            let _ = parse(&format!("{HEADER}\n{body}"));
+            let text = format!("{HEADER}\n{body}");
+            // Reading for screening refuses exactly what `parse` refuses for the header, and
+            // otherwise names as unreadable the row `parse` refuses the report for.
+            match (parse(&text), ParsedReport::from_text(&text)) {
+                (Ok(rows), Ok(report)) => prop_assert_eq!(report, ParsedReport { rows, unreadable: vec![] }),
+                (Err(e), Ok(report)) => {
+                    prop_assert_eq!(report.unreadable.first().map(|u| u.reason.clone()), Some(e.to_string()));
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (Ok(_), Err(e)) => prop_assert!(false, "read whole but refused for screening: {}", e),
+            }
         }
 
         #[test]
@@ -885,6 +1101,7 @@ mod tests {
                 }
             }
             let _ = parse_bytes(&bytes);
+            let _ = ParsedReport::from_bytes(&bytes);
         }
 
         #[test]

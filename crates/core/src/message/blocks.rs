@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::render::plain_text;
 use super::rich::{Part, Rich, push_list};
-use super::sanitize::{LOCATION_CHARS, NAME_CHARS, VALUE_CHARS, clip};
+use super::sanitize::{ERROR_CHARS, LOCATION_CHARS, NAME_CHARS, VALUE_CHARS, clip};
 use crate::config::{MfaScope, Mode, NoMfaAction, Screening};
 use crate::decision::{Approver, Decision};
 use crate::exemption::{EXEMPT_TAG, ExemptionSource};
@@ -39,9 +39,10 @@ pub(super) fn run_facts(report: &RunReport) -> Vec<Rich> {
     let eval = &report.evaluation;
     let config = &report.config;
     let no_mfa = eval.findings.iter().filter(|f| f.rule == Rule::NoMfa).count();
-    let screening = match report.screening {
-        Screening::CredentialReport => "screened with the credential report",
-        Screening::Live => "SCREENING=live: every user checked live",
+    let screening = match (report.screening, &report.report_unavailable) {
+        (Screening::CredentialReport, None) => "screened with the credential report",
+        (Screening::CredentialReport, Some(_)) => "the credential report was not ready: every user checked live",
+        (Screening::Live, _) => "SCREENING=live: every user checked live",
     };
     let mut found = format!(
         "Found: {} proposed for deactivation, {} without MFA, {}, {} (reported, never touched)",
@@ -70,7 +71,7 @@ pub(super) fn run_facts(report: &RunReport) -> Vec<Rich> {
         NoMfaAction::DeactivateKeys => "their active keys are proposed (NO_MFA_ACTION=deactivate-keys)",
         NoMfaAction::Warn => "reported only (NO_MFA_ACTION=warn)",
     };
-    vec![
+    let mut facts = vec![
         run_of(report).text(", evaluated at ").bold(when(eval.evaluated_at)),
         Rich::new().text("Mode: ").bold(mode_name(config.mode)).text(match config.mode {
             Mode::ReportOnly => " (dry run: nothing is deactivated)",
@@ -82,15 +83,24 @@ pub(super) fn run_facts(report: &RunReport) -> Vec<Rich> {
             report.users_listed, report.users_checked
         )),
         Rich::new().text(found),
-        Rich::new().text(format!(
-            "Policy: keys older than {} or unused for {} are flagged; {mfa_scope}; users without MFA: {no_mfa_action}; \
+    ];
+    if let Some(reason) = &report.report_unavailable {
+        facts.push(
+            Rich::new()
+                .text("Credential report: not ready within the wait (")
+                .text(clip(reason, ERROR_CHARS))
+                .text("); this run read every user live instead of failing. The next run uses the report again."),
+        );
+    }
+    facts.push(Rich::new().text(format!(
+        "Policy: keys older than {} or unused for {} are flagged; {mfa_scope}; users without MFA: {no_mfa_action}; \
              warnings {} ahead; at most {} per run.",
-            days(i64::from(config.max_key_age_days)),
-            days(i64::from(config.unused_key_days)),
-            days(i64::from(config.warn_days)),
-            plural(config.max_deactivations_per_run as usize, "deactivation", "deactivations"),
-        )),
-    ]
+        days(i64::from(config.max_key_age_days)),
+        days(i64::from(config.unused_key_days)),
+        days(i64::from(config.warn_days)),
+        plural(config.max_deactivations_per_run as usize, "deactivation", "deactivations"),
+    )));
+    facts
 }
 
 /// What happens next, from the plan's status.

@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::config::Mode;
+use crate::credential_report::UnreadableRow;
 use crate::decision::Decision;
 use crate::exemption::{EXEMPT_TAG, ExemptionProblem};
 use crate::model::KeyRef;
@@ -84,7 +85,8 @@ fn message(subject: String, parts: Vec<Part>, location: Option<&str>) -> Message
 
 /// The findings digest of a run: evaluation time, mode, counts, keys proposed for deactivation with
 /// their evidence, users without MFA, warnings, inactive keys, exemptions honoured and exemption
-/// problems, users not evaluated or gone, and what happens next. `report_location` is where the run
+/// problems, users not evaluated or gone, credential-report rows that could not be read (whose
+/// users were checked live), and what happens next. `report_location` is where the run
 /// report is, e.g. `s3://bucket/runs/x/report.json`.
 pub fn digest(report: &RunReport, report_location: &str) -> Message {
     let eval = &report.evaluation;
@@ -126,6 +128,12 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
     );
     push_list(
         &mut parts,
+        "Credential report rows not read",
+        Some(Rich::new().text("Their users were checked live instead of screened with the report.")),
+        report.unreadable_report_rows.iter().map(unreadable_row_line).collect(),
+    );
+    push_list(
+        &mut parts,
         "Users gone",
         Some(Rich::new().text("Deleted between listing and the live check.")),
         report.users_gone.iter().map(|u| Rich::new().code(u, NAME_CHARS)).collect(),
@@ -163,6 +171,9 @@ fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
     if !eval.warnings.is_empty() {
         head.push(plural(eval.warnings.len(), "warning", "warnings"));
     }
+    if !report.unreadable_report_rows.is_empty() {
+        head.push(plural(report.unreadable_report_rows.len(), "report row", "report rows") + " unreadable");
+    }
     subject_line(&head, tail.as_deref())
 }
 
@@ -187,6 +198,16 @@ fn no_mfa_lines(plan: &Plan, no_mfa: &[&Finding]) -> Vec<Rich> {
             }
         })
         .collect()
+}
+
+/// A credential-report row that could not be read: its line, its user when known, and why.
+fn unreadable_row_line(row: &UnreadableRow) -> Rich {
+    let line = Rich::new().text(format!("line {} — ", row.line));
+    let line = match &row.user {
+        Some(user) => line.code(user, NAME_CHARS),
+        None => line.text("user unknown"),
+    };
+    line.text(" — ").text(clip(&row.reason, ERROR_CHARS))
 }
 
 /// A key close to a limit: which rule, in how many days, and the key's facts.
