@@ -59,29 +59,13 @@ contract: tools node-tools
 ## The six functions: template.yaml's, as keyward_local.template reads them (expanded when a recipe
 ## runs, after `tools` has installed .venv/).
 LAMBDA_BINS = $(shell .venv/bin/python -m keyward_local.template)
-## The size budget of each release binary (issue #6): 10 MB.
-MAX_BINARY_BYTES := 10000000
 
-## build: release builds of the six functions with cargo-lambda → target/lambda/<fn>/bootstrap, each
-## under MAX_BINARY_BYTES. arm64 (what template.yaml deploys, cross-linked by the zig of .venv/)
-## when the Rust target aarch64-unknown-linux-gnu is installed; otherwise x86_64 with plain cargo.
+## build: release builds of the six functions → target/lambda/<fn>/bootstrap, each under the 10 MB
+## budget, with the very command `sam build` runs for each (aws-lambda-builders' own, asked by
+## keyward_local.build: cargo lambda build --release --arm64 --bin <fn>, zig pinned in the lock).
+## Where rustup has no aarch64-unknown-linux-gnu (CI cannot download it), --arm64 becomes --x86-64.
 build: tools
-	@if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then \
-	  arch="--arm64"; else arch="--x86-64 --compiler cargo"; fi; \
-	test -n "$(LAMBDA_BINS)" || { echo "no functions found in template.yaml" >&2; exit 1; }; \
-	echo "==> cargo lambda build --release $$arch"; \
-	start=$$(date +%s); \
-	PATH="$$PWD/.venv/bin:$$PATH" $(CARGO) lambda build --release --locked $$arch $(addprefix --bin ,$(LAMBDA_BINS)); \
-	echo "==> built in $$(( $$(date +%s) - start )) s:"; \
-	too_big=0; \
-	for bin in $(LAMBDA_BINS); do \
-	  file="target/lambda/$$bin/bootstrap"; \
-	  test -x "$$file" || { echo "missing $$file" >&2; exit 1; }; \
-	  size=$$(stat -c %s "$$file"); \
-	  printf '%-14s %9d bytes\n' "$$bin" "$$size"; \
-	  if [ "$$size" -ge $(MAX_BINARY_BYTES) ]; then echo "$$file is over the budget of $(MAX_BINARY_BYTES) bytes" >&2; too_big=1; fi; \
-	done; \
-	exit $$too_big
+	.venv/bin/python -m keyward_local.build
 
 ## browser: Debian's chromium for the browser test, with apt-get when /usr/bin/chromium is missing.
 ## Not pinned to a version: Debian's security archive keeps only the current chromium build, so a

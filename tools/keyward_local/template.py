@@ -64,6 +64,10 @@ class Template:
         self.resources = {name: _mapping(resource) for name, resource in _mapping(document.get("Resources")).items()}
         globals_fn = _dig(document, "Globals", "Function")
         self.default_timeout = int(str(globals_fn.get("Timeout", 3)))
+        #: The functions' runtime and instruction set (Globals; no function overrides them).
+        self.runtime = str(globals_fn.get("Runtime", ""))
+        architectures = globals_fn.get("Architectures")
+        self.architecture = str(architectures[0]) if isinstance(architectures, list) and architectures else "x86_64"
         # Parameter → environment variable, from the variables every function gets (KEYWARD_MODE: !Ref Mode).
         self.env_of_parameter: dict[str, str] = {}
         # (KEYWARD_REPORT_BUCKET: !Ref ReportBucket names a resource, not a parameter.)
