@@ -1,0 +1,203 @@
+//! How each variable's text becomes its value: the parsers `Config::from_lookup` calls, each range
+//! next to the words its error uses, and the error for a value a variable does not accept.
+
+use super::{ConfigError, ExemptEntry, Secret, vars};
+
+pub(in crate::config) fn choice<T: Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+    accepted: &[(&'static str, T)],
+) -> Result<T, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(default) };
+    accepted
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&raw))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| ConfigError::Invalid { variable, value: raw, expected: expected_choice(variable) })
+}
+
+fn expected_choice(variable: &str) -> &'static str {
+    match variable {
+        vars::MODE => "one of report, approve, auto",
+        vars::MFA_SCOPE => "one of console, all",
+        vars::NO_MFA_ACTION => "one of warn, deactivate-keys",
+        vars::SCREENING => "one of report, live",
+        _ => "one of the documented values",
+    }
+}
+
+/// The values a whole-number variable accepts, and the words its error uses for them: written side
+/// by side so that a range and its message are edited together.
+pub(in crate::config) struct Range {
+    pub(in crate::config) min: u32,
+    pub(in crate::config) max: u32,
+    pub(in crate::config) expected: &'static str,
+}
+
+/// The range of each whole-number variable.
+pub(in crate::config) mod ranges {
+    use super::Range;
+
+    /// `MAX_KEY_AGE_DAYS` and `UNUSED_KEY_DAYS`.
+    pub(in crate::config) const KEY_DAYS: Range =
+        Range { min: 1, max: 3650, expected: "a whole number of days from 1 to 3650" };
+    pub(in crate::config) const WARN_DAYS: Range =
+        Range { min: 0, max: 365, expected: "a whole number of days from 0 to 365" };
+    pub(in crate::config) const MAX_DEACTIVATIONS_PER_RUN: Range =
+        Range { min: 0, max: 10_000, expected: "a whole number from 0 to 10000" };
+    pub(in crate::config) const APPROVAL_TIMEOUT_SECONDS: Range =
+        Range { min: 60, max: 604_800, expected: "a whole number of seconds from 60 to 604800 (7 days)" };
+    pub(in crate::config) const BATCH_SIZE: Range =
+        Range { min: 1, max: 500, expected: "a whole number of users from 1 to 500" };
+    pub(in crate::config) const MAX_CONCURRENCY: Range =
+        Range { min: 1, max: 1000, expected: "a whole number from 1 to 1000" };
+}
+
+pub(in crate::config) fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u32,
+    range: &Range,
+) -> Result<u32, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(default) };
+    match canonical_whole(&raw).then(|| raw.parse::<u32>()) {
+        Some(Ok(v)) if v >= range.min && v <= range.max => Ok(v),
+        _ => Err(ConfigError::Invalid { variable, value: raw, expected: range.expected }),
+    }
+}
+
+/// Whether `raw` is a whole number as the template's patterns write one: decimal digits, without a
+/// sign or a leading zero. MaxConcurrency and ApprovalTimeoutSeconds are substituted into the ASL
+/// as JSON numbers, where `+5` and `07` are not valid; so no variable takes them.
+fn canonical_whole(raw: &str) -> bool {
+    !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) && (raw == "0" || !raw.starts_with('0'))
+}
+
+pub(in crate::config) fn rate(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: f64,
+) -> Result<f64, ConfigError> {
+    let Some(raw) = get(variable) else { return Ok(default) };
+    match rate_in_range(&raw).then(|| raw.parse::<f64>()) {
+        Some(Ok(v)) => Ok(v),
+        _ => Err(ConfigError::Invalid {
+            variable,
+            value: raw,
+            expected: "a number of requests per second from 0.1 to 1000, written with digits and at most one '.'",
+        }),
+    }
+}
+
+/// Whether `raw` is a decimal from 0.1 to 1000 (`12`, `0.5`, `1000.0`), decided on the digits, not on
+/// a float (which would round `0.09999999999999999999` up to 0.1): the same grammar as the
+/// template's pattern. No sign, exponent, leading zero or bare point.
+fn rate_in_range(raw: &str) -> bool {
+    let (whole, fraction) = match raw.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (raw, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !canonical_whole(whole) || !fraction.is_none_or(digits) {
+        return false;
+    }
+    let fraction = fraction.unwrap_or("");
+    match whole.parse::<u32>() {
+        // Below 1: at least 0.1, so the first decimal is not 0.
+        Ok(0) => fraction.starts_with(|c: char| c != '0'),
+        Ok(1..=999) => true,
+        Ok(1000) => fraction.bytes().all(|b| b == b'0'),
+        _ => false,
+    }
+}
+
+pub(in crate::config) fn exempt_users(raw: Option<String>) -> Result<Vec<ExemptEntry>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut entries = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let entry = if item.starts_with('/') {
+            if !is_exempt_path_prefix(item) {
+                return Err(ConfigError::Invalid {
+                    variable: vars::EXEMPT_USERS,
+                    value: raw.clone(),
+                    expected: "comma-separated user names or IAM path prefixes that start and end with '/' (at most 512 printable characters, no space), e.g. alice,/breakglass/",
+                });
+            }
+            ExemptEntry::PathPrefix(item.to_owned())
+        } else if is_iam_user_name(item) {
+            ExemptEntry::Name(item.to_owned())
+        } else {
+            return Err(ConfigError::Invalid {
+                variable: vars::EXEMPT_USERS,
+                value: raw.clone(),
+                expected: "comma-separated user names (letters, digits and +=.@_-) or path prefixes such as /breakglass/",
+            });
+        };
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Whether `item` is an IAM path (`/` + 1–510 of `!`–`~` + `/`, IAM's own pattern and length) other
+/// than `/` itself, which would exempt every user. A comma cannot occur: it separates the entries.
+fn is_exempt_path_prefix(item: &str) -> bool {
+    item.len() >= 3
+        && item.len() <= 512
+        && item.starts_with('/')
+        && item.ends_with('/')
+        && item.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Whether `name` is a valid IAM user name (1–64 of `A-Za-z0-9+=,.@_-`). A comma is valid in IAM
+/// but cannot be written in the comma-separated `EXEMPT_USERS`.
+pub fn is_iam_user_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+pub(in crate::config) fn slack_webhook(raw: Option<String>) -> Result<Option<Secret>, ConfigError> {
+    match raw {
+        None => Ok(None),
+        // A URL with nothing after the scheme is not a webhook (nor does the template take one).
+        Some(url)
+            if url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty())
+                || url.starts_with("http://127.0.0.1")
+                || url.starts_with("http://localhost") =>
+        {
+            Ok(Some(Secret(url)))
+        }
+        // The value is a secret: the error names the variable, not the value.
+        Some(_) => Err(ConfigError::Invalid {
+            variable: vars::SLACK_WEBHOOK_URL,
+            value: "(hidden)".to_owned(),
+            expected: "an https:// Slack incoming-webhook URL",
+        }),
+    }
+}
+
+pub(in crate::config) fn slack_ids(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let ids: Vec<String> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if ids.iter().all(|id| id.len() >= 2 && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())) {
+        Ok(ids)
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::SLACK_APPROVER_IDS,
+            value: raw,
+            expected: "comma-separated Slack member ids such as U012ABCDEF",
+        })
+    }
+}
+
+pub(in crate::config) fn approval_base_url(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.starts_with("https://") || raw.starts_with("http://127.0.0.1") || raw.starts_with("http://localhost") {
+        Ok(Some(raw.trim_end_matches('/').to_owned()))
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::APPROVAL_BASE_URL,
+            value: raw,
+            expected: "an https:// URL (the approval Function URL), or http://127.0.0.1 in the local stack",
+        })
+    }
+}
