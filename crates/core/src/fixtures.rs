@@ -59,6 +59,14 @@ pub fn no_mfa(mut u: User, console: bool) -> User {
     u
 }
 
+/// `two-keys` (no MFA, a console password, an old key AKIA1 used 3 days ago and an inactive fresh
+/// key AKIA2 never used) and `no-keys`: the users the credential-report facts tests read.
+pub fn two_keys_and_no_keys() -> Vec<User> {
+    let mut two = with_keys(no_mfa(user("two-keys"), true), vec![key("AKIA1", 200, Some(3)), key("AKIA2", 10, None)]);
+    two.access_keys[1].status = KeyStatus::Inactive;
+    vec![two, user("no-keys")]
+}
+
 /// The header of the credential report as IAM writes it.
 pub const REPORT_HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
 

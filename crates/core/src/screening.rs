@@ -571,13 +571,10 @@ mod tests {
     mod batches {
         use super::super::*;
         use crate::credential_report::parse;
-        use crate::fixtures::{credential_report, key, no_mfa, now, user, with_keys};
+        use crate::fixtures::{credential_report, now, two_keys_and_no_keys, user};
 
         fn rows() -> Vec<CredentialReportRow> {
-            let mut two =
-                with_keys(no_mfa(user("two-keys"), true), vec![key("AKIA1", 200, Some(3)), key("AKIA2", 10, None)]);
-            two.access_keys[1].status = crate::model::KeyStatus::Inactive;
-            parse(&credential_report(&[two, user("no-keys")])).unwrap()
+            parse(&credential_report(&two_keys_and_no_keys())).unwrap()
         }
 
         #[test]
