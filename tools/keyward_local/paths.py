@@ -14,6 +14,8 @@ ENV_FILE = STATE_DIR / "env"
 #: The configuration the running stack was brought up with (secrets by hash only).
 CONFIG_FILE = STATE_DIR / "config.json"
 LOCK_FILE = STATE_DIR / "lock"
+#: The functions' role credentials, one profile per function (keyward_local.roles).
+CREDENTIALS_FILE = STATE_DIR / "credentials"
 VENV_BIN = ROOT / ".venv" / "bin"
 ASL_FILE = ROOT / "statemachine" / "keyward.asl.json"
 TEMPLATE_FILE = ROOT / "template.yaml"

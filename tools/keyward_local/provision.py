@@ -1,12 +1,12 @@
-"""The local stack's resources in moto, as template.yaml declares them: the role, the report bucket,
-the topic, the approvals table (with its TTL), the six functions (placeholders: their invocations go
-to cargo lambda watch) and the state machine with its substitutions resolved."""
+"""The local stack's resources in moto, as template.yaml declares them: the roles of the functions and
+the state machine (keyward_local.roles), the report bucket, the topic, the approvals table (with its
+TTL), the six functions (placeholders: their invocations go to cargo lambda watch) and the state
+machine with its substitutions resolved."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 import zipfile
 
@@ -15,8 +15,10 @@ from botocore.config import Config
 from mypy_boto3_stepfunctions import SFNClient
 
 from keyward_local.console import LocalStackError, say
+from keyward_local.emulator.iam_auth import STATE_MACHINE_ROLE
 from keyward_local.paths import ASL_FILE, REGION, ROOT
-from keyward_local.settings import BUCKET, ROLE, STATE_MACHINE, TABLE, TOPIC, StackConfig, stack_env
+from keyward_local.roles import create_roles, role_name, role_policies
+from keyward_local.settings import BUCKET, STATE_MACHINE, TABLE, TOPIC, StackConfig, stack_env
 from keyward_local.template import Template
 
 #: moto answers quickly, but the first requests race its start: retry them.
@@ -46,18 +48,9 @@ def provision(config: StackConfig, template: Template) -> tuple[str, str]:
     dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=_CLIENT_CONFIG)
     lam = session.client("lambda", endpoint_url=endpoint, config=_CLIENT_CONFIG)
     sfn = session.client("stepfunctions", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    sts = session.client("sts", endpoint_url=endpoint, config=_CLIENT_CONFIG)
 
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role_arn = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    role_arns = create_roles(iam, sts, role_policies(template, {}))
     s3.create_bucket(Bucket=BUCKET)
     topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
     dynamodb.create_table(
@@ -78,7 +71,7 @@ def provision(config: StackConfig, template: Template) -> tuple[str, str]:
         created = lam.create_function(
             FunctionName=function,
             Runtime="provided.al2023",
-            Role=role_arn,
+            Role=role_arns[role_name(function)],
             Handler="bootstrap",
             Code={"ZipFile": archive.getvalue()},
             Timeout=template.timeouts.get(function, template.default_timeout),
@@ -93,7 +86,7 @@ def provision(config: StackConfig, template: Template) -> tuple[str, str]:
     if unknown:
         raise LocalStackError(f"the state machine calls functions moto did not create: {unknown}")
     state_machine_arn = sfn.create_state_machine(
-        name=STATE_MACHINE, definition=definition, roleArn=role_arn, type="STANDARD"
+        name=STATE_MACHINE, definition=definition, roleArn=role_arns[STATE_MACHINE_ROLE], type="STANDARD"
     )["stateMachineArn"]
     expected = stack_env(config)
     if topic_arn != expected["KEYWARD_TOPIC_ARN"]:

@@ -9,7 +9,7 @@ import os
 from typing import TypedDict
 
 from keyward_local.console import LocalStackError
-from keyward_local.paths import ACCOUNT_ID, CONFIG_VARS, REGION, SECRET_VARS, THROTTLE_VAR, VENV_BIN
+from keyward_local.paths import ACCOUNT_ID, CONFIG_VARS, CREDENTIALS_FILE, REGION, SECRET_VARS, THROTTLE_VAR, VENV_BIN
 
 DEFAULT_MOTO_PORT = 5055
 DEFAULT_LAMBDA_PORT = 9000
@@ -20,7 +20,6 @@ BUCKET = f"keyward-reports-{ACCOUNT_ID}"
 TOPIC = "keyward"
 TABLE = "keyward-approvals"
 STATE_MACHINE = "keyward"
-ROLE = "keyward-local-stack"
 
 
 class StackConfig(TypedDict):
@@ -135,16 +134,20 @@ def stack_env(config: StackConfig, include_ports: bool = True, state_machine_arn
 
 def function_env(config: StackConfig) -> dict[str, str]:
     """The environment of cargo lambda watch, inherited by every function it starts: the stack's
-    resources, moto's endpoint and test credentials, and the configuration given at `up`. AWS_*
-    variables of the caller's shell (profiles, real credentials) are dropped."""
+    resources, moto's endpoint, the file of the functions' role credentials (each function reads its
+    own profile: keyward_local.roles) and the configuration given at `up`. No static key: with one,
+    the SDK would never read the profile. AWS_* variables of the caller's shell (profiles, real
+    credentials) are dropped."""
     dropped = set(CONFIG_VARS) | {THROTTLE_VAR}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in dropped}
     env.update(stack_env(config, include_ports=False))
+    for variable in CREDENTIALS:
+        del env[variable]
     env.update(
         {
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": str(CREDENTIALS_FILE),
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )

@@ -29,6 +29,7 @@ from keyward_local.processes import (
     stop_record,
 )
 from keyward_local.provision import provision, update_state_machine_if_changed
+from keyward_local.roles import check_profiles
 from keyward_local.running import moto_health, read_recorded
 from keyward_local.settings import (
     Recorded,
@@ -216,6 +217,7 @@ def up() -> int:
     template = Template.load()
     if not ASL_FILE.exists():
         raise LocalStackError(f"{ASL_FILE} does not exist")
+    check_profiles(template)
     with state_lock():
         records = {name: read_record(name) for name in PROCESSES}
         alive = {name: is_alive(record) for name, record in records.items()}

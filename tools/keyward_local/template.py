@@ -62,6 +62,7 @@ class Template:
     def __init__(self, document: dict[str, object]):
         self.parameters = _mapping(document.get("Parameters"))
         self.resources = {name: _mapping(resource) for name, resource in _mapping(document.get("Resources")).items()}
+        self.conditions = _mapping(document.get("Conditions"))
         globals_fn = _dig(document, "Globals", "Function")
         self.default_timeout = int(str(globals_fn.get("Timeout", 3)))
         #: The functions' runtime and instruction set (Globals; no function overrides them).
@@ -77,13 +78,16 @@ class Template:
                 self.env_of_parameter[parameter] = variable
         #: The functions' binaries, in the template's order, with their timeouts.
         self.timeouts: dict[str, int] = {}
-        for resource in self.resources.values():
+        #: The functions' binaries with their resources' logical ids.
+        self.function_resources: dict[str, str] = {}
+        for logical_id, resource in self.resources.items():
             if resource.get("Type") != "AWS::Serverless::Function":
                 continue
             binary = _dig(resource, "Metadata", "BuildProperties").get("Binary")
             if isinstance(binary, str):
                 timeout = _mapping(resource.get("Properties")).get("Timeout", self.default_timeout)
                 self.timeouts[binary] = int(str(timeout))
+                self.function_resources[binary] = logical_id
 
     @classmethod
     def load(cls) -> Template:
@@ -121,6 +125,15 @@ class Template:
         if default is None:
             raise LocalStackError(f"template.yaml has no parameter {parameter} with a Default")
         return str(default)
+
+    def parameter_or_empty(self, parameter: str) -> str:
+        """`parameter(parameter)`, or "" for a parameter without a Default that `up` was not given."""
+        if "Default" not in _mapping(self.parameters.get(parameter)) and not self.env_of_parameter.get(parameter):
+            return ""
+        try:
+            return self.parameter(parameter)
+        except LocalStackError:
+            return ""
 
     def set_parameters(self) -> dict[str, str]:
         """The parameters whose environment variable is set at `up`, with that value."""

@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 from keyward_local.emulator.faults import FAULTS, HookError
 from keyward_local.emulator.forward import LambdaForwarder
 from keyward_local.emulator.hooks import Hooks
+from keyward_local.emulator.iam_auth import enforce_policies, remember_form_body
 from keyward_local.emulator.moto_patches import patch_credential_report, patch_moto_lambda
 from keyward_local.emulator.throttle import IamGate
 
@@ -72,6 +73,16 @@ def query_operation(environ: WSGIEnvironment, wanted: str) -> str | None:
     return action or "Unknown"
 
 
+def _form_body(environ: WSGIEnvironment) -> bytes:
+    """The body of a form-encoded request (read and restored), else b""."""
+    if "x-www-form-urlencoded" not in environ.get("CONTENT_TYPE", ""):
+        return b""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
 def _xml_error(start_response: StartResponse, status: HTTPStatus, body: bytes, request_id: str) -> Iterable[bytes]:
     start_response(
         f"{status.value} {status.phrase}",
@@ -92,6 +103,7 @@ class KeywardApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_keyward/"):
             return self.hook(environ, start_response, path, environ.get("REQUEST_METHOD", "GET"))
+        remember_form_body(_form_body(environ))
         if query_operation(environ, "sns") == "Publish" and (error := FAULTS.take("sns:Publish")):
             LOG.info("sns Publish: injected %s", error)
             request_id = str(uuid.uuid4())
@@ -154,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     forwarder = LambdaForwarder(args.lambda_port, parse_timeouts(args.function_timeouts), args.default_timeout)
     patch_moto_lambda(forwarder)
     patch_credential_report()
+    enforce_policies()
 
     gate = IamGate(args.iam_throttle_rps)
     info: dict[str, object] = {

@@ -14,6 +14,7 @@ from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.sns.models import sns_backends
 
 from keyward_local.emulator.faults import FAULTS, HookError
+from keyward_local.emulator.iam_auth import PRINCIPALS
 from keyward_local.emulator.throttle import IamGate
 from keyward_local.paths import ACCOUNT_ID, REGION
 
@@ -177,6 +178,13 @@ class Hooks:
                 LOG.info("IAM throttle set to %s requests/s", rate)
                 return 200, {"rps": self.gate.rate}
             raise HookError(405, "use GET or PUT /_keyward/iam-throttle")
+        if path == "/_keyward/principals":
+            if method == "GET":
+                return 200, PRINCIPALS.snapshot()
+            if method == "DELETE":
+                PRINCIPALS.clear()
+                return 200, []
+            raise HookError(405, "use GET or DELETE /_keyward/principals")
         if path == "/_keyward/faults":
             if method == "GET":
                 return 200, FAULTS.snapshot()
