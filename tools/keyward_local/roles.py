@@ -45,6 +45,12 @@ _TRUST = {
 }
 
 
+#: Statement elements moto's access control does not evaluate as AWS does: an Allow with a Condition
+#: denies, a Deny with one always denies (moto has no request context to test it against), and a
+#: statement with NotResource matches every resource.
+_NOT_EVALUATED = {"Condition", "NotResource", "NotPrincipal"}
+
+
 def role_name(binary: str) -> str:
     """The role of a function, and the profile its credentials are under."""
     return f"keyward-{binary}"
@@ -119,6 +125,14 @@ def role_policies(template: Template, overrides: Mapping[str, str]) -> dict[str,
             document = resolve.resolve({"Version": "2012-10-17", "Statement": policy["Statement"]})
             if not isinstance(document, dict):
                 raise LocalStackError(f"template.yaml: {logical_id}'s policy did not resolve to a document")
+            for statement in document["Statement"]:
+                unevaluated = sorted(set(statement) & _NOT_EVALUATED)
+                if unevaluated:
+                    raise LocalStackError(
+                        f"template.yaml: {logical_id}'s statement {statement.get('Sid', '')} uses {unevaluated}, "
+                        "which moto's policy evaluation gets wrong (docs/local-stack.md): the local stack would "
+                        "not enforce the role as AWS does"
+                    )
             documents.append(document)
         roles[role] = documents
     return roles
