@@ -285,7 +285,6 @@ def seed_three_violations(s: client.Seeder) -> dict[str, str]:
     # inactive key is not checked live, so its key is not listed: see the README.)
     keys["inactive"] = s.key(s.user("inactive", console=True), age_days=300, used_days_ago=250, active=False)
     keys["exempt-path"] = s.key(s.user("glass", path="/breakglass/"), age_days=200, used_days_ago=9)
-    until = (s.now + dt.timedelta(days=365)).date().isoformat()
-    tagged = s.user("tagged", tags={"keyward:exempt": f"until={until};reason=e2e"})
+    tagged = s.user("tagged", tags=client.exemption_tags((s.now + dt.timedelta(days=30)).date(), "e2e"))
     keys["exempt-tag"] = s.key(tagged, age_days=200, used_days_ago=9)
     return keys

@@ -1,13 +1,22 @@
 """KEYWARD_MODE=report (the dry run): the whole plan is computed, reported and sent, and nothing in
-IAM changes; no approval is requested."""
+IAM changes; no approval is requested. And exemption tags as IAM stores them: within
+MAX_EXEMPTION_DAYS they exempt, further ahead they do not and are reported."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from helpers import LocalStack, findings, plan_keys, plan_status, seed_three_violations
 from keyward_local import client
 from keyward_local.client import Seeder
 
-SETTINGS = {"KEYWARD_MODE": "report", "UNUSED_KEY_DAYS": "30", "EXEMPT_USERS": "/breakglass/", "IAM_MAX_RPS": "200"}
+SETTINGS = {
+    "KEYWARD_MODE": "report",
+    "UNUSED_KEY_DAYS": "30",
+    "EXEMPT_USERS": "/breakglass/",
+    "MAX_EXEMPTION_DAYS": "60",
+    "IAM_MAX_RPS": "200",
+}
 
 
 def test_report_mode_reports_the_plan_and_changes_nothing(stack: LocalStack, account: Seeder) -> None:
@@ -40,6 +49,43 @@ def test_report_mode_reports_the_plan_and_changes_nothing(stack: LocalStack, acc
     run_calls = {op: n - calls_before.get(op, 0) for op, n in calls.items() if n != calls_before.get(op, 0)}
     writes = {op for op in run_calls if not op.startswith(("Get", "List", "Generate"))}
     assert writes == set(), run_calls
+
+
+def test_an_exemption_tag_within_max_exemption_days_exempts_and_one_200_days_ahead_is_reported(
+    stack: LocalStack, account: Seeder
+) -> None:
+    # GIVEN two users with a key 200 days old, tagged until 30 and 200 days ahead (MAX_EXEMPTION_DAYS=60)
+    s = account
+    today = s.now.date()
+    within = s.user("within", tags=client.exemption_tags(today + dt.timedelta(days=30), "INC-42: migration"))
+    s.key(within, age_days=200, used_days_ago=1)
+    far = s.user("far", tags=client.exemption_tags(today + dt.timedelta(days=200), "forever, please"))
+    far_key = s.key(far, age_days=200, used_days_ago=1)
+
+    # WHEN a sweep runs
+    sweep = stack.sweep("exempt-tags")
+    sweep.succeeds()
+
+    # THEN the first is exempt by its tags, with its reason; the second is planned and reported
+    report = sweep.report()
+    evaluation = report["evaluation"]
+    assert [(e["user_name"], e["source"], e["suppressed"]) for e in evaluation["exemptions"]] == [
+        (
+            within,
+            {"kind": "tag", "until": (today + dt.timedelta(days=30)).isoformat(), "reason": "INC-42: migration"},
+            ["key-too-old"],
+        )
+    ]
+    assert plan_keys(report) == {far_key}
+    assert report["config"]["max_exemption_days"] == 60
+    far_until = (today + dt.timedelta(days=200)).isoformat()
+    [problem] = evaluation["exemption_problems"]
+    assert (problem["user_name"], problem["tag"], problem["tag_value"]) == (far, "keyward:exempt-until", far_until)
+    assert problem["problem"]["kind"] == "too-far-ahead"
+    assert problem["problem"]["max_exemption_days"] == 60
+    assert problem["problem"].get("latest", far_until) < far_until
+    digest = sweep.messages()[0]["message"]
+    assert f"{far_until} is too far ahead: more than MAX_EXEMPTION_DAYS=60 days from today" in digest, digest
 
 
 def seed_mixed_account(s: client.Seeder, users: int) -> None:

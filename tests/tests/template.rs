@@ -15,7 +15,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, in
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 20] = [
+const ALL_VARS: [&str; 21] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -23,6 +23,7 @@ const ALL_VARS: [&str; 20] = [
     vars::MFA_SCOPE,
     vars::NO_MFA_ACTION,
     vars::EXEMPT_USERS,
+    vars::MAX_EXEMPTION_DAYS,
     vars::MAX_DEACTIVATIONS_PER_RUN,
     vars::APPROVAL_TIMEOUT_SECONDS,
     vars::SCREENING,
@@ -60,6 +61,7 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
         vars::MFA_SCOPE,
         vars::NO_MFA_ACTION,
         vars::EXEMPT_USERS,
+        vars::MAX_EXEMPTION_DAYS,
     ];
     BTreeMap::from([
         (
@@ -275,10 +277,11 @@ const EVERY_PARAMETER: [&str; 16] =
     ["", " ", "0", "1", "-1", "+5", "07", "1.5", "1.0", "1e3", ".5", "5.", "abc", "NaN", "inf", "yolo"];
 
 /// The variables that take a whole number.
-const WHOLE_NUMBERS: [&str; 7] = [
+const WHOLE_NUMBERS: [&str; 8] = [
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
     vars::WARN_DAYS,
+    vars::MAX_EXEMPTION_DAYS,
     vars::MAX_DEACTIVATIONS_PER_RUN,
     vars::APPROVAL_TIMEOUT_SECONDS,
     vars::BATCH_SIZE,

@@ -42,7 +42,7 @@ from botocore.config import Config
 from mypy_boto3_stepfunctions import SFNClient
 from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
-from keyward_local.client import PASSWORD, Seeder, load_env, local_stack, read_report
+from keyward_local.client import PASSWORD, Seeder, exemption_tags, load_env, local_stack, read_report
 from keyward_local.console import LocalStackError, http_json, say
 from keyward_local.paths import BINARY_DIR, ROOT, STATE_DIR
 from keyward_local.run_report import RunReport
@@ -123,9 +123,8 @@ def plan_account(users: int, seed: int) -> list[PlannedUser]:
         elif draw < 0.15:  # key-unused (and old): not used for over 90 days
             age = rng.randint(120, 700)
             user["keys"].append((age, rng.choice([None, rng.randint(91, age - 1)])))
-        elif draw < 0.16:  # exempt by tag, with an old key
-            until = (dt.date.today() + dt.timedelta(days=rng.randint(5, 300))).isoformat()
-            user["tags"] = {"keyward:exempt": f"until={until};reason=bench"}
+        elif draw < 0.16:  # exempt by tag (within MAX_EXEMPTION_DAYS=90), with an old key
+            user["tags"] = exemption_tags(dt.date.today() + dt.timedelta(days=rng.randint(5, 90)), "bench")
             user["keys"].append((rng.randint(91, 500), 1))
         elif draw < 0.18:  # a warning: a key 77-89 days old
             user["keys"].append((rng.randint(77, 89), 1))

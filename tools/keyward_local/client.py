@@ -35,6 +35,16 @@ from keyward_local.run_report import RunReport
 #: A console password the emulator accepts (IAM's default password policy).
 PASSWORD = "Local-stack-password-1!"
 
+#: The tags that exempt a user (keyward_core::exemption): until a day, inclusive (UTC), and why.
+EXEMPT_UNTIL_TAG = "keyward:exempt-until"
+EXEMPT_REASON_TAG = "keyward:exempt-reason"
+
+
+def exemption_tags(until: dt.date, reason: str) -> dict[str, str]:
+    """The tags that exempt a user through `until`, for `reason` (in IAM's tag-value characters)."""
+    return {EXEMPT_UNTIL_TAG: until.isoformat(), EXEMPT_REASON_TAG: reason}
+
+
 APPROVAL_LINK = re.compile(r"https?://[^\s<>\"')\]]+/approvals/[0-9A-Za-z_-]+")
 
 

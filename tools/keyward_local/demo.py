@@ -32,6 +32,7 @@ from keyward_local.client import (
     SnsMessage,
     approval_link,
     decide,
+    exemption_tags,
     key_statuses,
     load_env,
     open_page,
@@ -90,18 +91,18 @@ def seed(iam: IAMClient, endpoint: str, prefix: str) -> list[tuple[str, str]]:
     s.key(u, age_days=300, used_days_ago=250, active=False)
     u = s.user("grace", "programmatic-only user without MFA -> not flagged (MFA_SCOPE=console)")
     s.key(u, age_days=20, used_days_ago=1)
-    until = (today + dt.timedelta(days=30)).isoformat()
+    until = today + dt.timedelta(days=30)
     u = s.user(
         "heidi",
         f"exempt by tag until {until}, key 200 days old -> held back",
-        tags={"keyward:exempt": f"until={until};reason=demo"},
+        tags=exemption_tags(until, "demo: data migration"),
     )
     s.key(u, age_days=200, used_days_ago=3)
-    expired = (today - dt.timedelta(days=10)).isoformat()
+    expired = today - dt.timedelta(days=10)
     u = s.user(
         "ivan",
-        f"exemption tag expired {expired}, key 200 days old -> not exempt, planned",
-        tags={"keyward:exempt": f"until={expired};reason=demo"},
+        f"exemption tag expired {expired}, key 200 days old -> not exempt, reported, planned",
+        tags=exemption_tags(expired, "demo"),
     )
     s.key(u, age_days=200, used_days_ago=3)
     u = s.user(

@@ -36,12 +36,53 @@ class Plan(TypedDict):
     status: PlanStatus
 
 
+class ExemptionSource(TypedDict):
+    """Why a user is exempt: {"kind": "config-name", "name": …}, {"kind": "config-path", "prefix": …},
+    or {"kind": "tag", "until": "YYYY-MM-DD", "reason": … | None} (keyward_core::exemption)."""
+
+    kind: str
+    name: NotRequired[str]
+    prefix: NotRequired[str]
+    until: NotRequired[str]
+    reason: NotRequired[str | None]
+
+
+class Exemption(TypedDict):
+    """An exemption honoured, and the rules it held back (keyward_core::policy::Exemption)."""
+
+    user_name: str
+    source: ExemptionSource
+    suppressed: list[str]
+
+
+class ExemptionProblemKind(TypedDict):
+    """What is wrong with an exemption tag: {"kind": "malformed-date" | "reason-without-until" |
+    "old-format"}, {"kind": "expired", "until": …}, or {"kind": "too-far-ahead", "until": …,
+    "latest": …, "max_exemption_days": …}."""
+
+    kind: str
+    until: NotRequired[str]
+    latest: NotRequired[str]
+    max_exemption_days: NotRequired[int]
+
+
+class ExemptionProblem(TypedDict):
+    """An exemption tag that does not exempt (keyward_core::exemption::ExemptionProblem)."""
+
+    user_name: str
+    #: The tag's key: keyward:exempt-until, keyward:exempt-reason or the old keyward:exempt.
+    tag: str
+    tag_value: str
+    problem: ExemptionProblemKind
+
+
 class Evaluation(TypedDict):
     """What the policy found in the account."""
 
     findings: list[Finding]
     warnings: list[KeyRef]
-    exemptions: list[dict[str, object]]
+    exemptions: list[Exemption]
+    exemption_problems: list[ExemptionProblem]
     inactive_keys: list[KeyRef]
     plan: Plan
 

@@ -630,7 +630,7 @@ const SECOND_KEY: i64 = CREATED + 86_400;
 fn tagged_alice() -> aws_sdk_iam::types::User {
     let mut user = iam_user("alice", "/");
     user.tags = Some(vec![
-        Tag::builder().key("keyward:exempt").value("until=2099-01-01").build().unwrap(),
+        Tag::builder().key("keyward:exempt-until").value("2099-01-01").build().unwrap(),
         Tag::builder().key("team").value("core").build().unwrap(),
     ]);
     user
@@ -682,7 +682,7 @@ async fn with_report_facts_a_one_or_two_key_user_costs_three_requests() {
             calls(&[("iam:GetUser", 1), ("iam:ListAccessKeys", 1), ("iam:ListMFADevices", 1)]),
             "{count} key(s)"
         );
-        assert_eq!(user.tags.get("keyward:exempt").map(String::as_str), Some("until=2099-01-01"), "tags from GetUser");
+        assert_eq!(user.tags.get("keyward:exempt-until").map(String::as_str), Some("2099-01-01"), "tags from GetUser");
         assert!(user.mfa_devices.is_empty());
         assert!(user.has_console_password, "password_enabled from the report");
         assert_eq!(user.console_password_source, from_report);

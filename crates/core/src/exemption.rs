@@ -1,19 +1,31 @@
 //! Exemptions: who is left alone, and why. A user is exempt when `EXEMPT_USERS` names them or a
-//! path prefix of theirs, or when they carry the tag `keyward:exempt` = `until=YYYY-MM-DD[;reason=…]`
-//! and that date is today or later. An expired or malformed tag does not exempt; it is reported.
+//! path prefix of theirs, or when they carry the tag `keyward:exempt-until` = `YYYY-MM-DD` and that
+//! date is from today (inclusive, UTC) to `MAX_EXEMPTION_DAYS` ahead; the optional tag
+//! `keyward:exempt-reason` says why. Two tags, because IAM tag values take only
+//! `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`: no `;` to join a date and a reason in one value.
+//!
+//! A tag that does not exempt is reported, with the reason: a date that is not `YYYY-MM-DD`, a date
+//! that has passed, a date too far ahead (anyone allowed `iam:TagUser` can write the tag, so the
+//! limit bounds what such a person can grant), a reason without a date, and the single tag
+//! `keyward:exempt` of earlier releases, which no longer exempts anyone.
 //!
 //! This module sits below the policy: it says who is exempt and why, and the policy asks it. What an
 //! honoured exemption held back ([`crate::policy::Exemption`]) names the policy's rules, so that
 //! record is one of the policy's conclusions and lives with them.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ExemptEntry;
+use crate::config::{ExemptEntry, PolicyConfig};
 use crate::model::User;
 
-/// The tag key that exempts a user until a date.
-pub const EXEMPT_TAG: &str = "keyward:exempt";
+/// The tag whose value, `YYYY-MM-DD`, exempts the user through that day (inclusive, UTC).
+pub const EXEMPT_UNTIL_TAG: &str = "keyward:exempt-until";
+/// The optional tag saying why the user is exempt (free text, shown in the messages).
+pub const EXEMPT_REASON_TAG: &str = "keyward:exempt-reason";
+/// The single tag of earlier releases (`until=YYYY-MM-DD;reason=…`, a value IAM cannot store). It
+/// exempts nobody; a user carrying it is reported, so that it gets replaced by the two tags above.
+pub const OLD_EXEMPT_TAG: &str = "keyward:exempt";
 
 /// Why a user was exempt in this run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,81 +35,102 @@ pub enum ExemptionSource {
     ConfigName { name: String },
     /// `EXEMPT_USERS` lists a path prefix of the user.
     ConfigPath { prefix: String },
-    /// The `keyward:exempt` tag, valid through `until` (inclusive, UTC).
+    /// The `keyward:exempt-until` tag, valid through `until` (inclusive, UTC), and the
+    /// `keyward:exempt-reason` tag when there is one.
     Tag { until: NaiveDate, reason: Option<String> },
 }
 
-/// A `keyward:exempt` tag that does not exempt, and why.
+/// An exemption tag that does not exempt, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExemptionProblem {
     /// The tagged user.
     pub user_name: String,
+    /// The tag's key: `keyward:exempt-until`, `keyward:exempt-reason` or `keyward:exempt`.
+    pub tag: String,
     /// The tag value as found.
     pub tag_value: String,
-    /// What is wrong with it, e.g. `expired on 2026-01-31`.
-    pub problem: String,
+    /// What is wrong with it.
+    pub problem: ExemptionProblemKind,
 }
 
-/// What the tag says, or why it says nothing valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TagExemption {
-    /// Valid through `until` (inclusive).
-    Until { until: NaiveDate, reason: Option<String> },
-    /// Not a valid `until=YYYY-MM-DD[;reason=…]` value.
-    Malformed(String),
+/// What is wrong with an exemption tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum ExemptionProblemKind {
+    /// `keyward:exempt-until` is not a `YYYY-MM-DD` date.
+    MalformedDate,
+    /// `keyward:exempt-until` is a day before today (UTC).
+    Expired { until: NaiveDate },
+    /// `keyward:exempt-until` is after `latest`, today plus `MAX_EXEMPTION_DAYS`.
+    TooFarAhead { until: NaiveDate, latest: NaiveDate, max_exemption_days: u32 },
+    /// `keyward:exempt-reason` is set but `keyward:exempt-until` is not.
+    ReasonWithoutUntil,
+    /// The single tag `keyward:exempt` of earlier releases.
+    OldFormat,
 }
 
-/// Parses a `keyward:exempt` tag value: `until=YYYY-MM-DD` optionally followed by `;reason=…`.
-pub fn parse_tag(value: &str) -> TagExemption {
-    let mut until = None;
-    let mut reason = None;
-    for part in value.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((k, v)) = part.split_once('=') else {
-            return TagExemption::Malformed(format!("{part:?} is not key=value"));
-        };
-        match k.trim() {
-            "until" if until.is_none() => match NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d") {
-                Ok(d) => until = Some(d),
-                Err(_) => return TagExemption::Malformed(format!("until={:?} is not a YYYY-MM-DD date", v.trim())),
-            },
-            "reason" if reason.is_none() => reason = Some(v.trim().to_owned()).filter(|r| !r.is_empty()),
-            other => return TagExemption::Malformed(format!("unexpected or repeated field {other:?}")),
-        }
-    }
-    match until {
-        Some(until) => TagExemption::Until { until, reason },
-        None => TagExemption::Malformed("missing until=YYYY-MM-DD".to_owned()),
-    }
+/// Reads a `keyward:exempt-until` value: exactly `YYYY-MM-DD` (four, two and two digits), a day
+/// that exists, whitespace around it ignored.
+pub fn parse_until(value: &str) -> Option<NaiveDate> {
+    let value = value.trim();
+    let shape = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    shape.then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()).flatten()
 }
 
-/// Decides whether `user` is exempt at `now`: the exemption that applies (config first, then tag),
-/// and a problem to report when the user carries a tag that does not exempt.
+/// Decides whether `user` is exempt at `now` under `config`: the exemption that applies (config
+/// first, then the tags), and every exemption tag of theirs that does not exempt, in the order
+/// until, reason, old format.
 pub fn exemption_for(
     user: &User,
-    exempt_users: &[ExemptEntry],
+    config: &PolicyConfig,
     now: DateTime<Utc>,
-) -> (Option<ExemptionSource>, Option<ExemptionProblem>) {
-    let from_tag = user.tags.get(EXEMPT_TAG).map(|value| {
-        let problem =
-            |problem: String| ExemptionProblem { user_name: user.name.clone(), tag_value: value.clone(), problem };
-        match parse_tag(value) {
-            TagExemption::Until { until, reason } if now.date_naive() <= until => {
-                Ok(ExemptionSource::Tag { until, reason })
+) -> (Option<ExemptionSource>, Vec<ExemptionProblem>) {
+    let problem = |tag: &str, problem: ExemptionProblemKind| ExemptionProblem {
+        user_name: user.name.clone(),
+        tag: tag.to_owned(),
+        tag_value: user.tags.get(tag).cloned().unwrap_or_default(),
+        problem,
+    };
+    let mut problems = Vec::new();
+    let reason = user.tags.get(EXEMPT_REASON_TAG).map(|r| r.trim()).filter(|r| !r.is_empty());
+    let from_tag = match user.tags.get(EXEMPT_UNTIL_TAG) {
+        Some(value) => match tag_until(value, config.max_exemption_days, now) {
+            Ok(until) => Some(ExemptionSource::Tag { until, reason: reason.map(str::to_owned) }),
+            Err(kind) => {
+                problems.push(problem(EXEMPT_UNTIL_TAG, kind));
+                None
             }
-            TagExemption::Until { until, .. } => Err(problem(format!("expired on {until}"))),
-            TagExemption::Malformed(why) => Err(problem(format!("malformed: {why}"))),
+        },
+        None => {
+            if reason.is_some() {
+                problems.push(problem(EXEMPT_REASON_TAG, ExemptionProblemKind::ReasonWithoutUntil));
+            }
+            None
         }
-    });
-    let from_config = exempt_users.iter().find(|e| e.matches(&user.name, &user.path)).map(|e| match e {
+    };
+    if user.tags.contains_key(OLD_EXEMPT_TAG) {
+        problems.push(problem(OLD_EXEMPT_TAG, ExemptionProblemKind::OldFormat));
+    }
+    let from_config = config.exempt_users.iter().find(|e| e.matches(&user.name, &user.path)).map(|e| match e {
         ExemptEntry::Name(name) => ExemptionSource::ConfigName { name: name.clone() },
         ExemptEntry::PathPrefix(prefix) => ExemptionSource::ConfigPath { prefix: prefix.clone() },
     });
-    match (from_config, from_tag) {
-        (Some(source), Some(Err(problem))) => (Some(source), Some(problem)),
-        (Some(source), _) => (Some(source), None),
-        (None, Some(Ok(source))) => (Some(source), None),
-        (None, Some(Err(problem))) => (None, Some(problem)),
-        (None, None) => (None, None),
+    (from_config.or(from_tag), problems)
+}
+
+/// The day a `keyward:exempt-until` value exempts through, if it exempts at `now`: from today to
+/// today + `max_days`, both inclusive (UTC days).
+fn tag_until(value: &str, max_days: u32, now: DateTime<Utc>) -> Result<NaiveDate, ExemptionProblemKind> {
+    let until = parse_until(value).ok_or(ExemptionProblemKind::MalformedDate)?;
+    let today = now.date_naive();
+    let latest = today.checked_add_days(Days::new(u64::from(max_days))).unwrap_or(NaiveDate::MAX);
+    if until < today {
+        Err(ExemptionProblemKind::Expired { until })
+    } else if until > latest {
+        Err(ExemptionProblemKind::TooFarAhead { until, latest, max_exemption_days: max_days })
+    } else {
+        Ok(until)
     }
 }
 
@@ -111,29 +144,25 @@ mod tests {
     }
 
     #[test]
-    fn tag_with_date_and_reason_parses() {
-        assert_eq!(
-            parse_tag("until=2026-12-31;reason=break-glass for INC-42"),
-            TagExemption::Until { until: d("2026-12-31"), reason: Some("break-glass for INC-42".into()) }
-        );
-        assert_eq!(parse_tag(" until = 2026-12-31 "), TagExemption::Until { until: d("2026-12-31"), reason: None });
-    }
-
-    #[test]
-    fn malformed_tags_say_what_is_wrong() {
-        for (value, needle) in [
-            ("", "missing until"),
-            ("forever", "not key=value"),
-            ("until=31/12/2026", "not a YYYY-MM-DD date"),
-            ("until=2026-02-30", "not a YYYY-MM-DD date"),
-            ("reason=x", "missing until"),
-            ("until=2026-12-31;owner=bob", "unexpected or repeated field"),
-            ("until=2026-12-31;until=2027-12-31", "unexpected or repeated field"),
+    fn until_is_exactly_a_calendar_date() {
+        assert_eq!(parse_until("2026-12-31"), Some(d("2026-12-31")));
+        assert_eq!(parse_until(" 2026-12-31 "), Some(d("2026-12-31")), "whitespace around is ignored");
+        for value in [
+            "",
+            "forever",
+            "31/12/2026",
+            "2026-2-03",
+            "2026-02-3",
+            "+2026-02-03",
+            "02026-02-03",
+            "2026-02-30",
+            "2026-13-01",
+            "2026-12-31T00:00",
+            "until=2026-12-31",
+            "2026 12 31",
+            "２０２６-１２-３１",
         ] {
-            match parse_tag(value) {
-                TagExemption::Malformed(why) => assert!(why.contains(needle), "{value:?}: {why}"),
-                other => panic!("{value:?} parsed as {other:?}"),
-            }
+            assert_eq!(parse_until(value), None, "{value:?}");
         }
     }
 }

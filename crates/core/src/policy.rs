@@ -188,7 +188,8 @@ pub struct Evaluation {
     pub warnings: Vec<Warning>,
     /// Exemptions honoured.
     pub exemptions: Vec<Exemption>,
-    /// `keyward:exempt` tags that did not exempt.
+    /// Exemption tags that did not exempt (`keyward:exempt-until`, `keyward:exempt-reason`, and the
+    /// old `keyward:exempt`).
     pub exemption_problems: Vec<ExemptionProblem>,
     /// Inactive keys (reported, never touched).
     pub inactive_keys: Vec<InactiveKey>,
@@ -214,8 +215,8 @@ pub fn evaluate(users: &[User], config: &PolicyConfig, now: DateTime<Utc>) -> Ev
     let mut planned: BTreeMap<(String, String), PlannedDeactivation> = BTreeMap::new();
 
     for user in sorted {
-        let (exemption, problem) = exemption_for(user, &config.exempt_users, now);
-        eval.exemption_problems.extend(problem);
+        let (exemption, problems) = exemption_for(user, config, now);
+        eval.exemption_problems.extend(problems);
         let judged = judge_user(user, config, now);
         eval.inactive_keys.extend(judged.inactive_keys);
         if let Some(source) = exemption {

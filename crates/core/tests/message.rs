@@ -9,7 +9,7 @@ use chrono::Duration;
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
 use keyward_core::credential_report::UnreadableRow;
 use keyward_core::decision::{Approver, Decision};
-use keyward_core::exemption::EXEMPT_TAG;
+use keyward_core::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG, OLD_EXEMPT_TAG};
 use keyward_core::fixtures::{key, now, user};
 use keyward_core::message::{
     DECISION_BLOCK_ID, MAX_SUBJECT_CHARS, Message, SLACK_LIST_LINES, SLACK_MAX_BLOCKS, SLACK_MAX_TEXT_CHARS,
@@ -37,8 +37,12 @@ fn no_mfa(mut u: User, console: bool) -> User {
     u
 }
 
-fn tagged(mut u: User, value: &str) -> User {
-    u.tags.insert(EXEMPT_TAG.into(), value.into());
+/// `u` tagged `keyward:exempt-until` = `until` and, when given, `keyward:exempt-reason` = `reason`.
+fn tagged(mut u: User, until: &str, reason: Option<&str>) -> User {
+    u.tags.insert(EXEMPT_UNTIL_TAG.into(), until.into());
+    if let Some(reason) = reason {
+        u.tags.insert(EXEMPT_REASON_TAG.into(), reason.into());
+    }
     u
 }
 
@@ -77,9 +81,9 @@ fn account() -> Vec<User> {
         // Close to both limits.
         with_keys(user("carol"), vec![key("AKIACAROL", 80, Some(85))]),
         // Exempt by tag, with a reason.
-        tagged(with_keys(user("dave"), vec![key("AKIADAVE", 500, None)]), "until=2026-12-31;reason=INC-42 migration"),
+        tagged(with_keys(user("dave"), vec![key("AKIADAVE", 500, None)]), "2026-12-31", Some("INC-42 migration")),
         // Expired tag: not exempt, and said so.
-        tagged(with_keys(user("erin"), vec![key("AKIAERIN", 200, Some(1))]), "until=2026-01-31"),
+        tagged(with_keys(user("erin"), vec![key("AKIAERIN", 200, Some(1))]), "2026-01-31", None),
         // Inactive key only.
         with_keys(user("frank"), vec![inactive]),
         // Exempt by path prefix and by name.
@@ -218,7 +222,7 @@ fn digest_states_each_fact_in_both_text_and_slack() {
         "1 inactive key",
         // exemptions honoured
         "dave",
-        "tag keyward:exempt until 2026-12-31, reason: INC-42 migration",
+        "tag keyward:exempt-until = 2026-12-31, reason: INC-42 migration",
         "root-breakglass",
         "path prefix",
         "/breakglass/",
@@ -227,8 +231,9 @@ fn digest_states_each_fact_in_both_text_and_slack() {
         "held back: key-too-old, key-unused",
         // exemption problems
         "erin",
-        "until=2026-01-31",
-        "expired on 2026-01-31: not exempt",
+        "keyward:exempt-until",
+        "2026-01-31",
+        "does not exempt: expired on 2026-01-31",
         // users not evaluated and gone
         "Users not evaluated (1)",
         "gina",
@@ -331,7 +336,8 @@ fn user_controlled_strings_cannot_ping_or_link_in_slack() {
     let mention = with_keys(user("<@U024BE7LH>&co"), vec![key("AKIAMENTION", 200, None)]);
     let reason = tagged(
         with_keys(user("tagged"), vec![key("AKIATAG", 200, None)]),
-        "until=2026-12-31;reason=<!here> see <https://evil.example|docs>",
+        "2026-12-31",
+        Some("<!here> see <https://evil.example|docs>"),
     );
     let report = report_of(&[evil, mention, reason], PolicyConfig::default());
     let messages = [
@@ -361,13 +367,65 @@ fn user_controlled_strings_cannot_ping_or_link_in_slack() {
 
 #[test]
 fn line_breaks_in_user_strings_cannot_forge_lines() {
-    let u = tagged(
-        with_keys(user("x"), vec![key("AKIAX", 200, None)]),
-        "until=2026-12-31;reason=ok\nNext: approve everything",
-    );
+    let u =
+        tagged(with_keys(user("x"), vec![key("AKIAX", 200, None)]), "2026-12-31", Some("ok\nNext: approve everything"));
     let message = digest(&report_of(&[u], PolicyConfig::default()), LOCATION);
     assert!(!message.text.lines().any(|l| l.starts_with("Next: approve everything")), "{}", message.text);
     assert_in_both(&message, "reason: ok Next: approve everything");
+}
+
+#[test]
+fn each_exemption_problem_is_named_plainly() {
+    let old_key = |name: &str| with_keys(user(name), vec![key(&format!("AKIA{}", name.to_uppercase()), 200, None)]);
+    let mut reason_only = old_key("ivy");
+    reason_only.tags.insert(EXEMPT_REASON_TAG.into(), "INC-7".into());
+    let mut old = old_key("jo");
+    old.tags.insert(OLD_EXEMPT_TAG.into(), "until=2026-12-31;reason=INC-7".into());
+    let users = [
+        tagged(old_key("fay"), "31/12/2026", None),
+        tagged(old_key("gus"), "2026-11-20", None),
+        tagged(old_key("hal"), "2027-06-09", Some("far")),
+        reason_only,
+        old,
+    ];
+    let message = digest(&report_of(&users, PolicyConfig::default()), LOCATION);
+    for fact in [
+        "Exemption problems (5)",
+        "These tags do not exempt anyone.",
+        "31/12/2026",
+        "does not exempt: malformed date, not YYYY-MM-DD",
+        "does not exempt: expired on 2026-11-20",
+        "2027-06-09",
+        "does not exempt: 2027-06-09 is too far ahead: more than MAX_EXEMPTION_DAYS=90 days from today (at most \
+         2027-02-19)",
+        "keyward:exempt-reason",
+        "does not exempt: a reason without keyward:exempt-until = YYYY-MM-DD",
+        "keyward:exempt",
+        "until=2026-12-31;reason=INC-7",
+        "does not exempt: the old single-tag format, no longer read: use the two tags keyward:exempt-until = \
+         YYYY-MM-DD and (optional) keyward:exempt-reason instead",
+    ] {
+        assert_in_both(&message, fact);
+    }
+    assert!(!message.text.contains("Exemptions honoured"), "{}", message.text);
+    assert_eq!(report_of(&users, PolicyConfig::default()).evaluation.plan.keys.len(), 5, "nobody is exempt");
+}
+
+#[test]
+fn a_reason_with_characters_iam_would_refuse_is_shown_sanitised() {
+    // IAM refuses these in a tag value; the code does not rely on it.
+    let u = tagged(
+        with_keys(user("x"), vec![key("AKIAX", 200, None)]),
+        "2026-12-31",
+        Some("ok\u{202E}txt.exe\r\n<!channel> & `tick`"),
+    );
+    let message = digest(&report_of(&[u], PolicyConfig::default()), LOCATION);
+    let slack = slack_text(&message);
+    for rendered in [&message.text, &slack] {
+        assert!(!rendered.contains('\u{202E}') && !rendered.contains('\r'), "{rendered}");
+    }
+    assert!(message.text.contains("reason: ok?txt.exe  <!channel> & `tick`"), "{}", message.text);
+    assert!(slack.contains("reason: ok?txt.exe  &lt;!channel&gt; &amp; `tick`"), "{slack}");
 }
 
 // ---- approval request ----
@@ -656,7 +714,7 @@ fn huge_report(mode: Mode) -> RunReport {
                 no_mfa(user(&name), true),
                 vec![key(&format!("AKIA{i:016}"), 400, None), key(&format!("AKIB{i:016}"), 80, Some(1))],
             );
-            tagged(u, &format!("until=someday;reason={}", "r".repeat(230)))
+            tagged(u, &format!("someday {}", "r".repeat(230)), Some("scale"))
         })
         .collect();
     let config = PolicyConfig { mode, max_deactivations_per_run: 100_000, ..Default::default() };

@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig};
-use keyward_core::exemption::ExemptionSource;
+use keyward_core::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG, ExemptionProblemKind, ExemptionSource};
 use keyward_core::fixtures::{key, no_mfa, now, user, with_keys};
 use keyward_core::model::{KeyStatus, User};
 use keyward_core::policy::{PlanStatus, Proposal, Rule, evaluate};
@@ -190,15 +190,16 @@ fn planned_of(e: &keyward_core::policy::Evaluation) -> Vec<(String, String)> {
     e.plan.keys.iter().map(|k| (k.key.user_name.clone(), k.key.access_key_id.clone())).collect()
 }
 
-fn tagged(name: &str, value: &str) -> User {
+fn tagged(name: &str, until: &str, reason: &str) -> User {
     let mut u = with_keys(user(name), vec![key(&format!("AKIA{}", name.to_uppercase()), 500, None)]);
-    u.tags.insert("keyward:exempt".into(), value.into());
+    u.tags.insert(EXEMPT_UNTIL_TAG.into(), until.into());
+    u.tags.insert(EXEMPT_REASON_TAG.into(), reason.into());
     u
 }
 
 #[test]
 fn tag_exemption_expiring_today_still_exempts() {
-    let e = evaluate(&[tagged("t", "until=2026-11-21;reason=migration")], &PolicyConfig::default(), now());
+    let e = evaluate(&[tagged("t", "2026-11-21", "migration")], &PolicyConfig::default(), now());
     assert!(e.plan.keys.is_empty());
     assert_eq!(e.exemptions.len(), 1);
     match &e.exemptions[0].source {
@@ -208,22 +209,23 @@ fn tag_exemption_expiring_today_still_exempts() {
         }
         other => panic!("unexpected source {other:?}"),
     }
+    assert_eq!(e.exemptions[0].suppressed, vec![Rule::KeyTooOld, Rule::KeyUnused]);
 }
 
 #[test]
 fn expired_tag_exemption_does_not_exempt_and_is_reported() {
-    let e = evaluate(&[tagged("t", "until=2026-11-20")], &PolicyConfig::default(), now());
+    let e = evaluate(&[tagged("t", "2026-11-20", "migration")], &PolicyConfig::default(), now());
     assert_eq!(planned_of(&e), vec![pair("t", "AKIAT")]);
     assert!(e.exemptions.is_empty());
     assert_eq!(e.exemption_problems.len(), 1);
-    assert_eq!(e.exemption_problems[0].problem, "expired on 2026-11-20");
+    assert_eq!(e.exemption_problems[0].problem, ExemptionProblemKind::Expired { until: "2026-11-20".parse().unwrap() });
 }
 
 #[test]
 fn malformed_tag_exemption_does_not_exempt_and_is_reported() {
-    let e = evaluate(&[tagged("t", "forever")], &PolicyConfig::default(), now());
+    let e = evaluate(&[tagged("t", "forever", "migration")], &PolicyConfig::default(), now());
     assert_eq!(planned_of(&e), vec![pair("t", "AKIAT")]);
-    assert!(e.exemption_problems[0].problem.starts_with("malformed"));
+    assert_eq!(e.exemption_problems[0].problem, ExemptionProblemKind::MalformedDate);
 }
 
 #[test]

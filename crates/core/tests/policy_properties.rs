@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig};
+use keyward_core::exemption::EXEMPT_UNTIL_TAG;
 use keyward_core::model::{AccessKey, KeyStatus, KeyUse, Provenance, User};
 use keyward_core::policy::evaluate;
 use proptest::prelude::*;
@@ -27,7 +28,13 @@ fn arb_user(i: usize) -> impl Strategy<Value = User> {
         any::<bool>(),
         any::<bool>(),
         prop_oneof![Just("/"), Just("/breakglass/"), Just("/svc/")],
-        prop_oneof![Just(None), Just(Some("until=2027-01-01")), Just(Some("until=2020-01-01")), Just(Some("bad"))],
+        prop_oneof![
+            Just(None),
+            Just(Some("2027-01-01")),
+            Just(Some("2020-01-01")),
+            Just(Some("2099-01-01")),
+            Just(Some("bad"))
+        ],
         proptest::collection::vec(0usize..2, 0..=2),
     )
         .prop_flat_map(move |(console, mfa, path, tag, slots)| {
@@ -40,7 +47,7 @@ fn arb_user(i: usize) -> impl Strategy<Value = User> {
                 has_console_password: console,
                 console_password_source: Provenance::Live,
                 mfa_devices: if mfa { vec!["mfa".into()] } else { vec![] },
-                tags: tag.map(|t| [("keyward:exempt".to_owned(), t.to_owned())].into()).unwrap_or_default(),
+                tags: tag.map(|t| [(EXEMPT_UNTIL_TAG.to_owned(), t.to_owned())].into()).unwrap_or_default(),
                 access_keys,
             })
         })
@@ -59,9 +66,10 @@ fn arb_config() -> impl Strategy<Value = PolicyConfig> {
         prop_oneof![Just(MfaScope::Console), Just(MfaScope::All)],
         prop_oneof![Just(NoMfaAction::Warn), Just(NoMfaAction::DeactivateKeys)],
         any::<bool>(),
+        1u32..=365,
         0u32..40,
     )
-        .prop_map(|(mode, age, unused, warn, scope, action, exempt_path, cap)| PolicyConfig {
+        .prop_map(|(mode, age, unused, warn, scope, action, exempt_path, exemption_days, cap)| PolicyConfig {
             mode,
             max_key_age_days: age,
             unused_key_days: unused,
@@ -73,6 +81,7 @@ fn arb_config() -> impl Strategy<Value = PolicyConfig> {
             } else {
                 vec![]
             },
+            max_exemption_days: exemption_days,
             max_deactivations_per_run: cap,
         })
 }

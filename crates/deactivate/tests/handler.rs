@@ -15,6 +15,7 @@ use keyward_core::config::{Config, Mode, PolicyConfig, Screening};
 use keyward_core::contracts::DeactivateOutput;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{INVALID_INPUT, NamedError, RUN_STATE_INVALID};
+use keyward_core::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG};
 use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::fixtures::{days_ago, key, now as evaluated_at};
 use keyward_core::model::{AccessKey, KeyRef, KeyStatus, KeyUse, User};
@@ -322,6 +323,33 @@ async fn key_used_since_the_plan_is_skipped_as_no_longer_violating() {
         ActionOutcome::Skipped { reason: SkipReason::NoLongerViolates { .. } }
     ));
     assert_nothing_touched(&deps.iam);
+}
+
+#[tokio::test]
+async fn a_user_tagged_exempt_since_the_plan_is_skipped_but_not_beyond_max_exemption_days() {
+    // GIVEN alice tagged keyward:exempt-until today and carol tagged 200 days ahead, after the plan
+    let iam = FakeIam::with_users(users());
+    {
+        let mut users = iam.users.lock().unwrap();
+        let today = now().date_naive();
+        for (name, until) in [("alice", today), ("carol", today + chrono::Days::new(200))] {
+            let tags = &mut users.get_mut(name).unwrap().tags;
+            tags.insert(EXEMPT_UNTIL_TAG.into(), until.to_string());
+            tags.insert(EXEMPT_REASON_TAG.into(), "INC-42".into());
+        }
+    }
+    let store = store_with(&report(Mode::Approve));
+
+    // WHEN both keys are approved
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+
+    // THEN alice's key is skipped as exempt, and carol's tag (over MAX_EXEMPTION_DAYS=90) exempts nothing
+    assert_eq!(out, counts(1, 1, 0));
+    let report = stored_report(deps.runs.store());
+    assert_eq!(outcome_of(&report, A1), ActionOutcome::Skipped { reason: SkipReason::Exempted });
+    assert_eq!(outcome_of(&report, C1), ActionOutcome::Deactivated);
+    assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
 }
 
 #[tokio::test]

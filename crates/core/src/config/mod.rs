@@ -123,6 +123,8 @@ pub struct PolicyConfig {
     pub no_mfa_action: NoMfaAction,
     /// `EXEMPT_USERS`: names or path prefixes (entries starting with `/`).
     pub exempt_users: Vec<ExemptEntry>,
+    /// `MAX_EXEMPTION_DAYS`: a `keyward:exempt-until` tag further ahead than this does not exempt.
+    pub max_exemption_days: u32,
     /// `MAX_DEACTIVATIONS_PER_RUN`: a larger plan deactivates nothing.
     pub max_deactivations_per_run: u32,
 }
@@ -137,6 +139,7 @@ impl Default for PolicyConfig {
             mfa_scope: MfaScope::Console,
             no_mfa_action: NoMfaAction::DeactivateKeys,
             exempt_users: Vec::new(),
+            max_exemption_days: 90,
             max_deactivations_per_run: 25,
         }
     }
@@ -204,6 +207,7 @@ pub mod vars {
     pub const MFA_SCOPE: &str = "MFA_SCOPE";
     pub const NO_MFA_ACTION: &str = "NO_MFA_ACTION";
     pub const EXEMPT_USERS: &str = "EXEMPT_USERS";
+    pub const MAX_EXEMPTION_DAYS: &str = "MAX_EXEMPTION_DAYS";
     pub const MAX_DEACTIVATIONS_PER_RUN: &str = "MAX_DEACTIVATIONS_PER_RUN";
     pub const APPROVAL_TIMEOUT_SECONDS: &str = "APPROVAL_TIMEOUT_SECONDS";
     pub const SCREENING: &str = "SCREENING";
@@ -274,6 +278,12 @@ impl Config {
                 &[("warn", NoMfaAction::Warn), ("deactivate-keys", NoMfaAction::DeactivateKeys)],
             )?,
             exempt_users: exempt_users(get(vars::EXEMPT_USERS))?,
+            max_exemption_days: number(
+                &get,
+                vars::MAX_EXEMPTION_DAYS,
+                p.max_exemption_days,
+                &ranges::MAX_EXEMPTION_DAYS,
+            )?,
             max_deactivations_per_run: number(
                 &get,
                 vars::MAX_DEACTIVATIONS_PER_RUN,
@@ -334,9 +344,15 @@ mod tests {
     #[test]
     fn each_range_message_states_its_bounds() {
         use values::ranges::*;
-        for range in
-            [KEY_DAYS, WARN_DAYS, MAX_DEACTIVATIONS_PER_RUN, APPROVAL_TIMEOUT_SECONDS, BATCH_SIZE, MAX_CONCURRENCY]
-        {
+        for range in [
+            KEY_DAYS,
+            WARN_DAYS,
+            MAX_EXEMPTION_DAYS,
+            MAX_DEACTIVATIONS_PER_RUN,
+            APPROVAL_TIMEOUT_SECONDS,
+            BATCH_SIZE,
+            MAX_CONCURRENCY,
+        ] {
             let bounds = format!("from {} to {}", range.min, range.max);
             assert!(range.expected.contains(&bounds), "{:?} should say {bounds:?}", range.expected);
         }
@@ -356,6 +372,7 @@ mod tests {
         assert_eq!(c.policy.warn_days, 14);
         assert_eq!(c.policy.mfa_scope, MfaScope::Console);
         assert_eq!(c.policy.no_mfa_action, NoMfaAction::DeactivateKeys);
+        assert_eq!(c.policy.max_exemption_days, 90);
         assert_eq!(c.policy.max_deactivations_per_run, 25);
         assert_eq!(c.screening, Screening::CredentialReport);
         assert_eq!(c.batch_size, 50);
@@ -373,6 +390,7 @@ mod tests {
             ("MFA_SCOPE", "all"),
             ("NO_MFA_ACTION", "warn"),
             ("EXEMPT_USERS", "alice, /breakglass/ ,svc-ci"),
+            ("MAX_EXEMPTION_DAYS", "30"),
             ("MAX_DEACTIVATIONS_PER_RUN", "3"),
             ("APPROVAL_TIMEOUT_SECONDS", "120"),
             ("SCREENING", "live"),
@@ -397,6 +415,7 @@ mod tests {
                 ExemptEntry::Name("svc-ci".into())
             ]
         );
+        assert_eq!(c.policy.max_exemption_days, 30);
         assert_eq!(c.policy.max_deactivations_per_run, 3);
         assert_eq!(c.approval_timeout_seconds, 120);
         assert_eq!(c.screening, Screening::Live);
@@ -421,6 +440,8 @@ mod tests {
             ("MAX_KEY_AGE_DAYS", "-5"),
             ("UNUSED_KEY_DAYS", "ninety"),
             ("WARN_DAYS", "366"),
+            ("MAX_EXEMPTION_DAYS", "0"),
+            ("MAX_EXEMPTION_DAYS", "366"),
             ("BATCH_SIZE", "0"),
             ("APPROVAL_TIMEOUT_SECONDS", "5"),
             ("IAM_MAX_RPS", "0"),
@@ -430,6 +451,15 @@ mod tests {
             let err = from(&[(var, value)]).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { variable, .. } if variable == var), "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn max_exemption_days_is_one_day_to_a_year() {
+        for (value, days) in [("1", 1), ("90", 90), ("365", 365)] {
+            assert_eq!(from(&[("MAX_EXEMPTION_DAYS", value)]).unwrap().policy.max_exemption_days, days);
+        }
+        let err = from(&[("MAX_EXEMPTION_DAYS", "400")]).unwrap_err().to_string();
+        assert!(err.contains("MAX_EXEMPTION_DAYS") && err.contains("from 1 to 365"), "{err}");
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub(in crate::config) mod ranges {
         Range { min: 1, max: 3650, expected: "a whole number of days from 1 to 3650" };
     pub(in crate::config) const WARN_DAYS: Range =
         Range { min: 0, max: 365, expected: "a whole number of days from 0 to 365" };
+    /// `MAX_EXEMPTION_DAYS`: at least a day, or no tag could reach past today; at most a year, so
+    /// that whoever may tag users cannot grant more than a year at a time (a longer exemption
+    /// belongs in `EXEMPT_USERS`, which changes only with a deployment).
+    pub(in crate::config) const MAX_EXEMPTION_DAYS: Range =
+        Range { min: 1, max: 365, expected: "a whole number of days from 1 to 365" };
     pub(in crate::config) const MAX_DEACTIVATIONS_PER_RUN: Range =
         Range { min: 0, max: 10_000, expected: "a whole number from 0 to 10000" };
     pub(in crate::config) const APPROVAL_TIMEOUT_SECONDS: Range =

@@ -10,7 +10,7 @@ use super::rich::{Part, Rich, push_list};
 use super::sanitize::{ERROR_CHARS, LOCATION_CHARS, NAME_CHARS, VALUE_CHARS, clip};
 use crate::config::{MfaScope, Mode, NoMfaAction, Screening};
 use crate::decision::{Approver, Decision};
-use crate::exemption::{EXEMPT_TAG, ExemptionSource};
+use crate::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG, ExemptionProblemKind, ExemptionSource};
 use crate::model::{KeyRef, KeyUse};
 use crate::policy::{Evidence, PlanStatus, PlannedDeactivation, Rule};
 use crate::run_report::RunReport;
@@ -200,12 +200,30 @@ pub(super) fn exemption_source(source: &ExemptionSource) -> Rich {
             Rich::new().text("path prefix ").code(prefix, NAME_CHARS).text(" in EXEMPT_USERS")
         }
         ExemptionSource::Tag { until, reason } => {
-            let line = Rich::new().text(format!("tag {EXEMPT_TAG} until {until}"));
+            let line = Rich::new().text(format!("tag {EXEMPT_UNTIL_TAG} = {until}"));
             match reason {
                 Some(reason) => line.text(", reason: ").text(clip(reason, VALUE_CHARS)),
                 None => line.text(", no reason given"),
             }
         }
+    }
+}
+
+/// What is wrong with an exemption tag, in words; for the old single tag, what to write instead.
+pub(super) fn exemption_problem(problem: &ExemptionProblemKind) -> Rich {
+    match problem {
+        ExemptionProblemKind::MalformedDate => Rich::new().text("malformed date, not YYYY-MM-DD"),
+        ExemptionProblemKind::Expired { until } => Rich::new().text(format!("expired on {until}")),
+        ExemptionProblemKind::TooFarAhead { until, latest, max_exemption_days } => Rich::new().text(format!(
+            "{until} is too far ahead: more than MAX_EXEMPTION_DAYS={max_exemption_days} days from today (at most {latest})"
+        )),
+        ExemptionProblemKind::ReasonWithoutUntil => {
+            Rich::new().text(format!("a reason without {EXEMPT_UNTIL_TAG} = YYYY-MM-DD"))
+        }
+        ExemptionProblemKind::OldFormat => Rich::new().text(format!(
+            "the old single-tag format, no longer read: use the two tags {EXEMPT_UNTIL_TAG} = YYYY-MM-DD \
+             and (optional) {EXEMPT_REASON_TAG} instead"
+        )),
     }
 }
 

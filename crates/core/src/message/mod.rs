@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::config::Mode;
 use crate::credential_report::UnreadableRow;
 use crate::decision::Decision;
-use crate::exemption::{EXEMPT_TAG, ExemptionProblem};
+use crate::exemption::ExemptionProblem;
 use crate::model::KeyRef;
 use crate::policy::{Exemption, Finding, Plan, PlanStatus, PlannedDeactivation, Proposal, Rule, Warning};
 use crate::run_report::{ActionCounts, ActionOutcome, RunReport};
@@ -42,8 +42,8 @@ mod rich;
 mod sanitize;
 
 use blocks::{
-    approver, days, decision_buttons, decision_line, exemption_source, footer, key_facts, key_line, mode_name,
-    next_step, not_acted_parts, planned_key_line, plural, rule_list, run_facts, run_of, subject_line, when,
+    approver, days, decision_buttons, decision_line, exemption_problem, exemption_source, footer, key_facts, key_line,
+    mode_name, next_step, not_acted_parts, planned_key_line, plural, rule_list, run_facts, run_of, subject_line, when,
 };
 use rich::{Part, Rich, push_list};
 use sanitize::{ERROR_CHARS, NAME_CHARS, VALUE_CHARS, clip};
@@ -228,15 +228,16 @@ fn exemption_line(e: &Exemption) -> Rich {
     }
 }
 
-/// A `keyward:exempt` tag that exempts nobody, and why.
+/// An exemption tag that exempts nobody, and why.
 fn exemption_problem_line(p: &ExemptionProblem) -> Rich {
     Rich::new()
         .code(&p.user_name, NAME_CHARS)
-        .text(format!(" — tag {EXEMPT_TAG} = "))
+        .text(" — tag ")
+        .code(&p.tag, NAME_CHARS)
+        .text(" = ")
         .code(&p.tag_value, VALUE_CHARS)
-        .text(" — ")
-        .text(clip(&p.problem, VALUE_CHARS))
-        .text(": not exempt")
+        .text(" does not exempt: ")
+        .push(exemption_problem(&p.problem))
 }
 
 /// The approval request: the plan (each key with its evidence), the link to the confirm page, when
