@@ -82,7 +82,6 @@ def _json_response(status: HTTPStatus, document: object, *extra: tuple[str, str]
 TOO_LARGE = _json_response(
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     {"Message": f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"},
-    ("connection", "close"),
 )
 NO_FUNCTION_URL = _json_response(
     HTTPStatus.FORBIDDEN, {"Message": "Forbidden"}, ("x-amzn-ErrorType", "AccessDeniedException")
@@ -284,13 +283,19 @@ def request_headers(environ: WSGIEnvironment) -> list[tuple[str, str]]:
 
 
 def read_body(environ: WSGIEnvironment, limit: int | None) -> bytes | None:
-    """The request body, or None when it is longer than `limit` (then it is not read)."""
+    """The request body, or None when it is longer than `limit`. A body over the limit is read to its
+    end all the same (and dropped), so the client, still sending, gets the answer."""
     stream = environ["wsgi.input"]
-    if environ.get("wsgi.input_terminated"):  # chunked: read to its end
+    if environ.get("wsgi.input_terminated"):  # chunked: no length to check first
         data: bytes = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            while stream.read(1 << 20):
+                pass
     else:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if limit is not None and length > limit:
+            while length > 0 and (chunk := stream.read(min(length, 1 << 20))):
+                length -= len(chunk)
             return None
         data = stream.read(length) if length > 0 else b""
     return None if limit is not None and len(data) > limit else data
