@@ -10,7 +10,7 @@ import sys
 from keyward_local.console import LocalStackError, answers_http, http_json, say
 from keyward_local.paths import CONFIG_FILE, ENV_FILE, ROOT
 from keyward_local.processes import LABELS, PROCESSES, is_alive, read_record, state_lock, stop_all
-from keyward_local.settings import Recorded, StackConfig
+from keyward_local.settings import Recorded, StackConfig, watch_port
 
 
 def moto_health(config: StackConfig) -> dict[str, object] | None:
@@ -59,9 +59,10 @@ def status() -> int:
         else:
             print(f"{label:20} {'running' if alive[name] else 'NOT running'} (pid {record['pid']})")
     if recorded is not None and all(alive.values()):
-        healthy = moto_health(recorded) is not None and answers_http(f"http://127.0.0.1:{recorded['lambda_port']}/")
+        healthy = moto_health(recorded) is not None and answers_http(f"http://127.0.0.1:{watch_port(recorded)}/")
         answering = "answering" if healthy else "NOT answering"
-        print(f"{'ports':20} moto {recorded['moto_port']}, lambda {recorded['lambda_port']} ({answering})")
+        ports = f"moto and Function URLs {recorded['moto_port']}, {recorded['lambda_port']}"
+        print(f"{'ports':20} {ports}, cargo lambda watch {watch_port(recorded)} ({answering})")
         print(f"{'state machine':20} {recorded.get('state_machine_arn')}")
         print(f"{'environment':20} {ENV_FILE.relative_to(ROOT)}")
         return 0 if healthy else 1

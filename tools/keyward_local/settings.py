@@ -50,12 +50,23 @@ def _port(variable: str, default: int) -> int:
     return int(raw)
 
 
+def watch_port(config: StackConfig) -> int:
+    """cargo lambda watch's port: the one after LAMBDA_PORT. On LAMBDA_PORT itself the emulator serves the
+    Function URLs and passes everything else on to cargo lambda watch."""
+    return config["lambda_port"] + 1
+
+
 def wanted_config() -> StackConfig:
     """The configuration the environment asks for."""
     moto_port = _port("MOTO_PORT", DEFAULT_MOTO_PORT)
     lambda_port = _port("LAMBDA_PORT", DEFAULT_LAMBDA_PORT)
-    if moto_port == lambda_port:
-        raise LocalStackError(f"MOTO_PORT and LAMBDA_PORT are both {moto_port}: give them different ports")
+    if lambda_port == 65535:
+        raise LocalStackError("LAMBDA_PORT=65535 is not valid: cargo lambda watch needs the port after it")
+    if moto_port in (lambda_port, lambda_port + 1):
+        raise LocalStackError(
+            f"MOTO_PORT={moto_port} collides with LAMBDA_PORT={lambda_port} or the port after it"
+            " (cargo lambda watch's): give MOTO_PORT another port"
+        )
     throttle = os.environ.get(THROTTLE_VAR, "").strip() or None
     if throttle is not None:
         try:

@@ -1,9 +1,9 @@
 """`scripts/local-stack up` (after scripts/local-stack has installed .venv/ and built the functions):
-starts, on 127.0.0.1 only, the emulator (`keyward_local.emulator`) on MOTO_PORT and `cargo lambda
-watch` on LAMBDA_PORT, creates the stack's resources in moto as template.yaml declares them, and
-writes target/local-stack/env. Idempotent: a stack already up with the same configuration is kept
-(cargo lambda watch restarted when the functions were rebuilt, the state machine updated when its
-definition changed). Every wait is bounded."""
+starts, on 127.0.0.1 only, the emulator (`keyward_local.emulator`) on MOTO_PORT with the Function URL
+front on LAMBDA_PORT, and `cargo lambda watch` behind it on LAMBDA_PORT+1, creates the stack's
+resources in moto as template.yaml declares them, and writes target/local-stack/env. Idempotent: a
+stack already up with the same configuration is kept (cargo lambda watch restarted when the functions
+were rebuilt, the state machine updated when its definition changed). Every wait is bounded."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from keyward_local.settings import (
     no_proxy,
     stack_env,
     wanted_config,
+    watch_port,
 )
 from keyward_local.template import Template
 
@@ -58,7 +59,8 @@ CONFIG_CHECK_SECONDS = 20
 
 
 def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[bytes]:
-    """Starts the emulator on MOTO_PORT, forwarding Lambda to LAMBDA_PORT with the template's timeouts."""
+    """Starts the emulator on MOTO_PORT and its Function URL front on LAMBDA_PORT, forwarding Lambda to
+    cargo lambda watch with the template's timeouts."""
     command = [
         str(VENV_BIN / "python"),
         "-m",
@@ -67,6 +69,10 @@ def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[
         str(config["moto_port"]),
         "--lambda-port",
         str(config["lambda_port"]),
+        "--watch-port",
+        str(watch_port(config)),
+        "--function-urls",
+        ",".join(template.function_urls),
         "--function-timeouts",
         ",".join(f"{name}={seconds}" for name, seconds in sorted(template.timeouts.items())),
         "--default-timeout",
@@ -81,7 +87,8 @@ def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[
 
 
 def start_watch(config: StackConfig, template: Template, concurrency: int) -> subprocess.Popen[bytes]:
-    """Starts cargo lambda watch on LAMBDA_PORT, serving the functions with the stack's environment."""
+    """Starts cargo lambda watch on LAMBDA_PORT+1 (behind the emulator's front), serving the functions with
+    the stack's environment."""
     timeout = max(template.timeouts.values(), default=template.default_timeout)
     command = [
         str(VENV_BIN / "cargo-lambda"),
@@ -91,7 +98,7 @@ def start_watch(config: StackConfig, template: Template, concurrency: int) -> su
         "--invoke-address",
         "127.0.0.1",
         "--invoke-port",
-        str(config["lambda_port"]),
+        str(watch_port(config)),
         "--timeout",
         str(timeout),
         "--concurrency",
@@ -104,7 +111,7 @@ def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> floa
     started = time.monotonic()
     wait_until(
         "cargo lambda watch",
-        lambda: answers_http(f"http://127.0.0.1:{config['lambda_port']}/"),
+        lambda: answers_http(f"http://127.0.0.1:{watch_port(config)}/"),
         WATCH_READY_SECONDS,
         poll=0.2,
         process=watch,
@@ -229,7 +236,7 @@ def up() -> int:
                 recorded is not None
                 and health is not None
                 and health.get("pid") == moto_record["pid"]
-                and answers_http(f"http://127.0.0.1:{recorded['lambda_port']}/")
+                and answers_http(f"http://127.0.0.1:{watch_port(recorded)}/")
             ):
                 return already_up(config, recorded, template, started)
         if any(alive.values()) or any(records.values()):
@@ -238,13 +245,18 @@ def up() -> int:
         ENV_FILE.unlink(missing_ok=True)
         CONFIG_FILE.unlink(missing_ok=True)
 
-        for variable, port in (("MOTO_PORT", config["moto_port"]), ("LAMBDA_PORT", config["lambda_port"])):
+        ports = (
+            ("MOTO_PORT", config["moto_port"]),
+            ("LAMBDA_PORT", config["lambda_port"]),
+            ("LAMBDA_PORT+1, cargo lambda watch's", watch_port(config)),
+        )
+        for variable, port in ports:
             if port_in_use(port):
                 owner = who_listens(port)
                 raise LocalStackError(
                     f"port {port} ({variable}) on 127.0.0.1 is in use by another process"
                     f"{': ' + owner if owner else ''}, not started by scripts/local-stack. "
-                    f"Stop it, or choose another port: {variable}=<port> scripts/local-stack up"
+                    f"Stop it, or choose another port: {variable.split('+')[0]}=<port> scripts/local-stack up"
                 )
 
         say("checking the configuration with the built functions")
@@ -263,7 +275,10 @@ def up() -> int:
 
 def start_stack(config: StackConfig, template: Template, concurrency: int, started: float) -> int:
     """Starts both servers, creates the resources, records them and writes the environment."""
-    say(f"starting the emulator (moto + Lambda forward) on 127.0.0.1:{config['moto_port']}")
+    say(
+        f"starting the emulator (moto + Lambda forward) on 127.0.0.1:{config['moto_port']},"
+        f" its Function URLs on 127.0.0.1:{config['lambda_port']}"
+    )
     emulator = start_emulator(config, template)
     waiting = time.monotonic()
     wait_until(
@@ -275,9 +290,7 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         log=STATE_DIR / "moto.log",
     )
     print(f"    ready in {time.monotonic() - waiting:.1f} s")
-    say(
-        f"starting cargo lambda watch on 127.0.0.1:{config['lambda_port']} (up to {concurrency} instances per function)"
-    )
+    say(f"starting cargo lambda watch on 127.0.0.1:{watch_port(config)} (up to {concurrency} instances per function)")
     watch = start_watch(config, template, concurrency)
     print(f"    ready in {_wait_for_watch(config, watch):.1f} s")
 
@@ -322,8 +335,8 @@ def already_up(config: StackConfig, recorded: Recorded, template: Template, star
         check_function_config(config, template)
         print(f"    lambda: {stop_record('lambda')}")
         wait_until(
-            f"port {config['lambda_port']} to be free",
-            lambda: not port_in_use(config["lambda_port"]),
+            f"port {watch_port(config)} to be free",
+            lambda: not port_in_use(watch_port(config)),
             STOP_SECONDS,
             poll=0.2,
             log=STATE_DIR / "lambda.log",
@@ -357,7 +370,8 @@ def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: 
     say(f"local stack {state} in {seconds:.1f} s")
     logs = STATE_DIR.relative_to(ROOT)
     print(f"    emulator (moto)     http://127.0.0.1:{config['moto_port']}   log {logs}/moto.log")
-    print(f"    functions           http://127.0.0.1:{config['lambda_port']}   log {logs}/lambda.log")
+    print(f"    Function URLs       http://127.0.0.1:{config['lambda_port']}   (the emulator's front)")
+    print(f"    functions           http://127.0.0.1:{watch_port(config)}   log {logs}/lambda.log")
     print(f"    state machine       {state_machine_arn}")
     print(f"    approval pages      http://127.0.0.1:{config['lambda_port']}/lambda-url/approval/approvals/<id>")
     print(f"    configuration       {shown}")

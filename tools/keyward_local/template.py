@@ -1,8 +1,9 @@
 """What the local stack takes from template.yaml, so that it mirrors the deployed stack: the functions
-(their binaries, in the template's order) and their timeouts, the parameters' defaults and the
-environment variables that set them, and the approvals table's TTL attribute. The state machine's
-definition with its DefinitionSubstitutions resolved comes from the one implementation of that, the
-Rust crate keyward-tests (`substituted-asl`), given the parameters set at `up`.
+(their binaries, in the template's order), their timeouts and which have a Function URL, the
+parameters' defaults and the environment variables that set them, and the approvals table's TTL
+attribute. The state machine's definition with its DefinitionSubstitutions resolved comes from the one
+implementation of that, the Rust crate keyward-tests (`substituted-asl`), given the parameters set at
+`up`.
 
 `python -m keyward_local.template` prints the functions' binaries, one per line (the Makefile's list)."""
 
@@ -80,14 +81,18 @@ class Template:
         self.timeouts: dict[str, int] = {}
         #: The functions' binaries with their resources' logical ids.
         self.function_resources: dict[str, str] = {}
+        #: The binaries of the functions with a Function URL (FunctionUrlConfig).
+        self.function_urls: list[str] = []
         for logical_id, resource in self.resources.items():
             if resource.get("Type") != "AWS::Serverless::Function":
                 continue
             binary = _dig(resource, "Metadata", "BuildProperties").get("Binary")
             if isinstance(binary, str):
-                timeout = _mapping(resource.get("Properties")).get("Timeout", self.default_timeout)
-                self.timeouts[binary] = int(str(timeout))
+                properties = _mapping(resource.get("Properties"))
+                self.timeouts[binary] = int(str(properties.get("Timeout", self.default_timeout)))
                 self.function_resources[binary] = logical_id
+                if "FunctionUrlConfig" in properties:
+                    self.function_urls.append(binary)
 
     @classmethod
     def load(cls) -> Template:

@@ -25,15 +25,6 @@ use crate::refusal::respond;
 use crate::response::{html, method_not_allowed};
 use crate::slack::slack_action;
 
-/// The prefix of the local stack's links: `cargo lambda watch` serves each function's URL under
-/// `/lambda-url/<function>/`, and tools/keyward_local/settings.py sets `KEYWARD_APPROVAL_BASE_URL`
-/// to `http://127.0.0.1:<LAMBDA_PORT>/lambda-url/approval`. cargo-lambda 1.9.2 (pinned in
-/// requirements.lock) removes the prefix from `rawPath` before it invokes the function (its
-/// `trigger_router::extract_path_parameters`; checked with a function that echoes its path), so
-/// under today's local stack this never matches. It stays because removing it would change the
-/// answer to a prefixed path (the page today, 404 then), which `local_stack_prefix_is_stripped`
-/// asserts. In AWS the path starts at `/`.
-const LOCAL_STACK_PREFIX: &str = "/lambda-url/approval";
 const APPROVALS_PREFIX: &str = "/approvals/";
 const SLACK_ACTIONS_PATH: &str = "/slack/actions";
 
@@ -114,10 +105,6 @@ enum Route<'p> {
 
 fn route(path: &str) -> Route<'_> {
     let path = collapse_leading_slashes(path);
-    let path = match path.strip_prefix(LOCAL_STACK_PREFIX) {
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
-        _ => path,
-    };
     if path == SLACK_ACTIONS_PATH {
         Route::SlackActions
     } else if let Some(id_text) = path.strip_prefix(APPROVALS_PREFIX) {

@@ -161,24 +161,15 @@ async fn decided_link_is_409_with_outcome_and_time() {
     assert!(html.contains("rejected at 2026-11-21 07:07 UTC"), "{html}");
 }
 
+/// In AWS `rawPath` starts at the URL's root, and so does it in the local stack, whose front strips
+/// `/lambda-url/approval` as the Function URL's host would be: a path that still carries the prefix is
+/// not an address of the function.
 #[tokio::test]
-async fn local_stack_prefix_is_stripped() {
+async fn a_path_under_the_local_stacks_prefix_is_not_found() {
     let world = World::new();
     let response = world.send(get(&format!("/lambda-url/approval{}", approval_path()))).await;
-    assert_eq!(response.status(), 200);
-    assert!(text(&response).contains(ALICE_KEY));
-    let body = form(&good_token(), "approve", &[BOB_KEY]);
-    let post = request(
-        "POST",
-        &format!("/lambda-url/approval{}", approval_path()),
-        &[("content-type", "application/x-www-form-urlencoded")],
-        Some(body.as_bytes()),
-        false,
-    );
-    assert_eq!(world.send(post).await.status(), 200);
-    assert_eq!(only_success(&world).approved, vec![key("bob", BOB_KEY)]);
-    // Only that exact prefix: a look-alike is not stripped.
-    assert_eq!(world.send(get(&format!("/lambda-url/approvalx{}", approval_path()))).await.status(), 404);
+    assert_eq!(response.status(), 404);
+    world.assert_nothing_decided();
 }
 
 // The Function URL (`{ApprovalUrl}`) ends with `/`: a link or a Slack Request URL joined as

@@ -1,5 +1,5 @@
 """The local stack's AWS emulator: moto's server (IAM, S3, SNS, DynamoDB, Step Functions) on 127.0.0.1,
-with five additions. Started and stopped by scripts/local-stack (docs/local-stack.md).
+with six additions. Started and stopped by scripts/local-stack (docs/local-stack.md).
 
 1. Lambda invoke goes to `cargo lambda watch` (`forward`). moto cannot run Rust functions, so its
    Lambda backend's invoke is replaced by an HTTP forward to cargo lambda's Invoke API
@@ -18,6 +18,11 @@ with five additions. Started and stopped by scripts/local-stack (docs/local-stac
    (only invocations whose payload holds it), "error": a function error name, "Lambda.ServiceException"
    (Lambda's own HTTP 500), or for SNS an error code such as "AuthorizationError" (HTTP 403)};
    GET lists them with how many were injected, DELETE clears them (`faults`).
+6. Function URLs (`function_url`): a second server thread serves LAMBDA_PORT, where
+   `/lambda-url/<function><path>` becomes the payload format 2.0 event AWS builds (the path as typed,
+   lower-cased headers, cookies, base64 bodies that are not text) and the function's result the HTTP
+   response AWS makes of it; anything else on the port (the Invoke API) goes to cargo lambda watch,
+   which listens on LAMBDA_PORT+1. GET /_keyward/function-url-requests lists the last events.
 Also GET /_keyward/sns-messages (every message published, e.g. the approval link) and
 GET /_keyward/health (who is listening). All of /_keyward/ exists only in the local stack.
 

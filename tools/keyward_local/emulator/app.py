@@ -1,6 +1,7 @@
 """The emulator's WSGI application and its `main`: the /_keyward/ test hooks, then the SNS Publish
-faults and the IAM gate (count, maybe throttle), then moto's own server. Started by `up` as
-`python -m keyward_local.emulator.app --port … --lambda-port …`."""
+faults and the IAM gate (count, maybe throttle), then moto's own server; and, in a second server
+thread of the same process, the Function URL front on LAMBDA_PORT (`function_url`). Started by `up` as
+`python -m keyward_local.emulator.app --port … --lambda-port … --watch-port …`."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from keyward_local.emulator.faults import FAULTS, HookError
-from keyward_local.emulator.forward import LambdaForwarder
+from keyward_local.emulator.forward import FORWARD_GRACE_SECONDS, LambdaForwarder
+from keyward_local.emulator.function_url import FunctionUrlFront
 from keyward_local.emulator.hooks import Hooks
 from keyward_local.emulator.iam_auth import enforce_policies, remember_form_body
 from keyward_local.emulator.moto_patches import patch_credential_report, patch_moto_lambda
@@ -148,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     """Serves the emulator on 127.0.0.1 until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(description="The local stack's AWS emulator (keyward_local.emulator).")
     parser.add_argument("--port", type=int, required=True, help="moto's port (MOTO_PORT)")
-    parser.add_argument("--lambda-port", type=int, required=True, help="cargo lambda watch's port (LAMBDA_PORT)")
+    parser.add_argument("--lambda-port", type=int, required=True, help="the Function URL front's port (LAMBDA_PORT)")
+    parser.add_argument("--watch-port", type=int, required=True, help="cargo lambda watch's port (LAMBDA_PORT+1)")
+    parser.add_argument("--function-urls", default="", help="function,...: those with a Function URL")
     parser.add_argument("--iam-throttle-rps", type=float, default=None, help="throttle IAM beyond N requests/s")
     parser.add_argument("--function-timeouts", default="", help="name=seconds,... (template.yaml Timeout)")
     parser.add_argument("--default-timeout", type=float, default=60.0)
@@ -163,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # The same as POST /moto-api/config: run state machines for real, and no docker for Lambda.
     moto_api_backend.set_config({"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}})
-    forwarder = LambdaForwarder(args.lambda_port, parse_timeouts(args.function_timeouts), args.default_timeout)
+    timeouts = parse_timeouts(args.function_timeouts)
+    forwarder = LambdaForwarder(args.watch_port, timeouts, args.default_timeout)
     patch_moto_lambda(forwarder)
     patch_credential_report()
     enforce_policies()
@@ -174,22 +179,32 @@ def main(argv: list[str] | None = None) -> int:
         "pid": os.getpid(),
         "moto_port": args.port,
         "lambda_port": args.lambda_port,
+        "watch_port": args.watch_port,
     }
     app = KeywardApp(DomainDispatcherApplication(create_backend_app), gate, Hooks(gate, info))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    # An Invoke API call through the front may last as long as the slowest function.
+    proxy_timeout = max(timeouts.values(), default=args.default_timeout) + FORWARD_GRACE_SECONDS
+    functions = filter(None, args.function_urls.split(","))
+    front_app = FunctionUrlFront(forwarder, args.watch_port, functions, proxy_timeout)
+    front = make_server("127.0.0.1", args.lambda_port, front_app, threaded=True)
+    threading.Thread(target=front.serve_forever, name="function-urls", daemon=True).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         """Stops serving (from another thread: shutdown waits for serve_forever)."""
         LOG.info("signal %s: stopping", signum)
+        threading.Thread(target=front.shutdown, daemon=True).start()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     LOG.info(
-        "moto %s on http://127.0.0.1:%s, Lambda invoke → http://127.0.0.1:%s, IAM throttle %s",
+        "moto %s on http://127.0.0.1:%s, Function URLs on http://127.0.0.1:%s, Lambda invoke → http://127.0.0.1:%s,"
+        " IAM throttle %s",
         moto.__version__,
         args.port,
         args.lambda_port,
+        args.watch_port,
         f"{args.iam_throttle_rps}/s" if args.iam_throttle_rps else "off",
     )
     server.serve_forever()

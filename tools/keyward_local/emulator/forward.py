@@ -30,8 +30,8 @@ class LambdaServiceError(Exception):
 class LambdaForwarder:
     """Sends an invocation to cargo lambda watch and maps its answer onto the Lambda Invoke API."""
 
-    def __init__(self, lambda_port: int, timeouts: dict[str, float], default_timeout: float):
-        self.base = f"http://127.0.0.1:{lambda_port}/2015-03-31/functions"
+    def __init__(self, watch_port: int, timeouts: dict[str, float], default_timeout: float):
+        self.base = f"http://127.0.0.1:{watch_port}/2015-03-31/functions"
         self.timeouts = timeouts
         self.default_timeout = default_timeout
         # Never through a proxy: both ends are on this machine.

@@ -1,5 +1,6 @@
 """The test hooks under /_keyward/ (local stack only): health, key dates on moto's own key objects,
-the SNS messages moto recorded, the IAM call counts and throttle, and the injected faults."""
+the SNS messages moto recorded, the IAM call counts and throttle, the injected faults, and the events
+of the last Function URL requests."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.sns.models import sns_backends
 
 from keyward_local.emulator.faults import FAULTS, HookError
+from keyward_local.emulator.function_url import REQUESTS
 from keyward_local.emulator.iam_auth import PRINCIPALS
 from keyward_local.emulator.throttle import IamGate
 from keyward_local.paths import ACCOUNT_ID, REGION
@@ -194,4 +196,11 @@ class Hooks:
                 FAULTS.clear()
                 return 200, []
             raise HookError(405, "use GET, PUT or DELETE /_keyward/faults")
+        if path == "/_keyward/function-url-requests":
+            if method == "GET":
+                return 200, REQUESTS.snapshot()
+            if method == "DELETE":
+                REQUESTS.clear()
+                return 200, []
+            raise HookError(405, "use GET or DELETE /_keyward/function-url-requests")
         raise HookError(404, f"no test hook at {method} {path}")
