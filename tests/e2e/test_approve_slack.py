@@ -1,7 +1,8 @@
-"""Slack's buttons on the local stack, against Slack's 3-second deadline (docs/functions.md, "approval"):
-a click is answered within 3 s, cold start included, even when the response_url takes 5 s to answer; the
-decision and the message update happen after the answer, in the follow-up the approval function invokes
-for itself (through the emulator's Lambda Invoke, InvocationType=Event), and still happen.
+"""Slack's buttons on the local stack, against Slack's 3-second deadline (docs/functions.md,
+"Slack's 3-second deadline"): a click is answered within 3 s, cold start included, even when the
+response_url takes 5 s to answer; the decision and the message update happen after the answer, in the
+follow-up the approval function invokes for itself (through the emulator's Lambda Invoke,
+InvocationType=Event), and still happen.
 
 The test plays Slack: it signs each click with the stack's SLACK_SIGNING_SECRET as Slack signs them, and
 serves the response_url on 127.0.0.1 (SLACK_RESPONSE_URL_PREFIX, which only the local stack sets)."""

@@ -1,6 +1,6 @@
 //! `POST /slack/actions`: Slack's Approve all / Reject all / Review buttons, in two invocations,
 //! because Slack gives up on a click not answered within 3 seconds (and Lambda stops working on a
-//! request once it has answered it):
+//! request once it has answered it; docs/functions.md, "Slack's 3-second deadline"):
 //!
 //! - the click ([`slack_action`]) checks what needs no AWS call and no network (Slack's signature
 //!   within five minutes, the payload, a `response_url` on Slack's host), queues a
