@@ -33,11 +33,16 @@ const ALL_VARS: [&str; 21] = [
     vars::SLACK_WEBHOOK_URL,
     vars::SLACK_SIGNING_SECRET,
     vars::SLACK_APPROVER_IDS,
+    vars::SLACK_RESPONSE_URL_PREFIX,
     vars::REPORT_BUCKET,
     vars::TOPIC_ARN,
     vars::APPROVALS_TABLE,
     vars::APPROVAL_BASE_URL,
 ];
+
+/// The variables only the local stack sets: a deployment keeps their defaults (for
+/// `SLACK_RESPONSE_URL_PREFIX`, Slack's own host as the only place a button's answer may go).
+const LOCAL_STACK_ONLY: [&str; 1] = [vars::SLACK_RESPONSE_URL_PREFIX];
 
 /// The variables that name a resource of the stack, and the resource type each must point at.
 const RESOURCE_VARS: [(&str, &str); 4] = [
@@ -99,7 +104,10 @@ fn parameter_of(var: &str) -> String {
 }
 
 fn settings() -> Vec<&'static str> {
-    ALL_VARS.into_iter().filter(|v| !RESOURCE_VARS.iter().any(|(r, _)| r == v)).collect()
+    ALL_VARS
+        .into_iter()
+        .filter(|v| !RESOURCE_VARS.iter().any(|(r, _)| r == v) && !LOCAL_STACK_ONLY.contains(v))
+        .collect()
 }
 
 fn strings(value: Option<&Value>) -> Vec<String> {
@@ -186,6 +194,20 @@ fn every_function_gets_the_variables_it_reads_and_every_setting() {
                 assert!(env.contains_key(var), "{binary} does not get the setting {var}");
             }
         }
+    }
+}
+
+#[test]
+fn the_local_stack_only_variables_are_set_nowhere_and_fed_by_no_parameter() {
+    let template = Template::load().unwrap();
+    for function in template.functions() {
+        let env = template.function_environment(&function.logical_id);
+        for var in LOCAL_STACK_ONLY {
+            assert!(!env.contains_key(var), "{}: {var} is for the local stack only", function.logical_id);
+        }
+    }
+    for var in LOCAL_STACK_ONLY {
+        assert!(template.parameter(&parameter_of(var)).is_none(), "{var} has a parameter");
     }
 }
 
@@ -613,6 +635,45 @@ fn only_deactivate_may_update_keys_and_only_approval_may_answer_the_task() {
             "{binary}: SendTask*"
         );
         assert!(!allowed.iter().any(|a| a == "iam:ListUsers") || binary == "list-users", "{binary}: ListUsers");
+    }
+}
+
+#[test]
+fn only_approval_may_invoke_a_function_and_only_itself() {
+    let template = Template::load().unwrap();
+    let approval = template.function_by_binary("approval").unwrap();
+    let name = approval.property("FunctionName").and_then(scalar_sub).expect("ApprovalFunction names itself");
+    for function in template.functions() {
+        let id = &function.logical_id;
+        let invoking: Vec<&Value> = template
+            .policy_statements(id)
+            .into_iter()
+            .filter(|s| s["Effect"].as_str() == Some("Allow"))
+            .filter(|s| strings(s.get("Action")).iter().any(|a| a.starts_with("lambda:")))
+            .collect();
+        if function.binary.as_deref() != Some("approval") {
+            assert!(invoking.is_empty(), "{id} may call Lambda: {invoking:?}");
+            continue;
+        }
+        assert_eq!(invoking.len(), 1, "{id}: {invoking:?}");
+        assert_eq!(strings(invoking[0].get("Action")), ["lambda:InvokeFunction"]);
+        let resource = invoking[0].get("Resource").and_then(scalar_sub).expect("one !Sub ARN");
+        assert_eq!(
+            resource,
+            format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}"),
+            "{id} may invoke another function than itself"
+        );
+    }
+    let retries = &approval.property("EventInvokeConfig").unwrap()["MaximumRetryAttempts"];
+    assert_eq!(retries.as_u64(), Some(0), "a Slack follow-up is never retried");
+}
+
+/// The text of a `!Sub "..."` (a single-string `Fn::Sub`).
+fn scalar_sub(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Sub" => tagged.value.as_str().map(str::to_owned),
+        Value::Mapping(map) => map.get("Fn::Sub").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
     }
 }
 

@@ -69,8 +69,8 @@ pub(crate) struct Applied {
 }
 
 /// Steps 2–4 of the protocol, for a record that passed every check.
-pub(crate) async fn apply<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
-    deps: &Deps<S, A, C, K>,
+pub(crate) async fn apply<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L>(
+    deps: &Deps<S, A, C, K, L>,
     record: &ApprovalRecord,
     report: RunReport,
     choice: Choice,

@@ -23,8 +23,8 @@ const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// `GET|HEAD /approvals/{id}`: reads only.
-pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K>(
-    deps: &Deps<S, A, C, K>,
+pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L>(
+    deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     id_text: &str,
 ) -> Result<(StatusCode, String), Refusal> {
@@ -50,8 +50,8 @@ pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K>(
 }
 
 /// `POST /approvals/{id}`: the confirm page's form.
-pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
-    deps: &Deps<S, A, C, K>,
+pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L>(
+    deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     id_text: &str,
     request: &Request,

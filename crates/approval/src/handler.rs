@@ -5,7 +5,8 @@
 //!   mail scanners that pre-fetch links decide nothing (`form`).
 //! - `POST /approvals/{id}`: the confirm page's form decides (approve the ticked keys, or reject all).
 //! - `POST /slack/actions`: Slack's Approve all / Reject all / Review buttons, signed by Slack and
-//!   pressed by a listed approver (`slack`).
+//!   pressed by a listed approver (`slack`). The click is answered at once; it is decided in the
+//!   [`Event`] the function queues for itself, which [`handle_event`] takes.
 //!
 //! A leading run of `/` counts as one (the Function URL ends with `/`; see `collapse_leading_slashes`).
 //! Both ways of deciding go through the single-use protocol of `decide`; a refusal is a `refusal`.
@@ -14,16 +15,17 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, Secret, vars};
-use keyward_core::ports::{ApprovalStore, ObjectStore, Slack, TaskCallback};
+use keyward_core::ports::{ApprovalStore, ObjectStore, SelfInvoke, Slack, TaskCallback};
 use keyward_core::run_store::RunStore;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
 
 use crate::form::{decide_by_form, show};
 use crate::page;
 use crate::refusal::respond;
 use crate::response::{html, method_not_allowed};
-use crate::slack::slack_action;
+use crate::slack::{SlackFollowUp, slack_action, slack_followup};
 
 const APPROVALS_PREFIX: &str = "/approvals/";
 const SLACK_ACTIONS_PATH: &str = "/slack/actions";
@@ -40,6 +42,9 @@ pub struct Settings {
     pub slack_signing_secret: Option<Secret>,
     /// The Slack users whose buttons decide.
     pub slack_approver_ids: Vec<String>,
+    /// Where a button's `response_url` may point (`SLACK_RESPONSE_URL_PREFIX`); a click whose
+    /// `response_url` is elsewhere is refused, and the URL never called.
+    pub slack_response_url_prefix: String,
 }
 
 impl Settings {
@@ -50,12 +55,13 @@ impl Settings {
             approvals_table: Config::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned(),
             slack_signing_secret: config.slack_signing_secret.clone(),
             slack_approver_ids: config.slack_approver_ids.clone(),
+            slack_response_url_prefix: config.slack_response_url_prefix.clone(),
         })
     }
 }
 
 /// Ports and settings, built once per instance in main.rs; tests pass fakes.
-pub struct Deps<S, A, C, K> {
+pub struct Deps<S, A, C, K, L> {
     /// The run reports, in this stack's report bucket only.
     pub runs: RunStore<S>,
     /// The approvals table.
@@ -64,14 +70,16 @@ pub struct Deps<S, A, C, K> {
     pub callbacks: C,
     /// Slack `response_url` posts.
     pub slack: K,
+    /// The function's asynchronous invocation of itself, which decides a Slack click.
+    pub self_invoke: L,
     /// What the configuration says.
     pub settings: Settings,
 }
 
 /// Handles one Function URL request at `now`. Always returns a response; see the module
 /// documentation for routes.
-pub async fn handle<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack>(
-    deps: &Deps<S, A, C, K>,
+pub async fn handle<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack, L: SelfInvoke>(
+    deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     request: Request,
 ) -> Response<Body> {
@@ -95,6 +103,27 @@ pub async fn handle<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack>
         *response.body_mut() = Body::Empty;
     }
     response
+}
+
+/// An event the approval function queues for itself (Lambda `Invoke`, `InvocationType=Event`);
+/// no Function URL request has its shape, `{"slack_followup": {...}}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A Slack click, to decide now that Slack has had its answer.
+    SlackFollowup(SlackFollowUp),
+}
+
+/// Handles one of the function's own events at `now`. Never fails: the outcome is logged and told
+/// to the approver through Slack.
+pub async fn handle_event<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack, L>(
+    deps: &Deps<S, A, C, K, L>,
+    now: DateTime<Utc>,
+    event: Event,
+) {
+    match event {
+        Event::SlackFollowup(follow_up) => slack_followup(deps, now, follow_up).await,
+    }
 }
 
 enum Route<'p> {

@@ -3,7 +3,8 @@
 //! Slack's buttons, and calls SendTaskSuccess / SendTaskFailure.
 //!
 //! `handler` routes (start there); `decide` is the single-use decision protocol both ways of
-//! deciding share; `form` is the confirm page and its form, `slack` Slack's buttons; `refusal` says
+//! deciding share; `form` is the confirm page and its form, `slack` Slack's buttons (answered at once, decided in
+//! a follow-up invocation); `refusal` says
 //! why a request decides nothing; `response` and `page` build what is sent back. The binary only
 //! wires.
 
@@ -13,4 +14,4 @@ pub mod handler;
 pub mod page;
 mod refusal;
 mod response;
-mod slack;
+pub mod slack;

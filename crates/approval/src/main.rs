@@ -1,7 +1,8 @@
 //! The approval Lambda: wiring only. Logging, configuration, the AWS clients (built once per
 //! instance) and the HTTP runtime loop; the work is in [`approval::handler`].
 
-use approval::handler::{Deps, Settings, handle};
+use approval::handler::{Deps, Settings, handle, handle_event};
+use keyward_aws::lambda::LambdaSelfInvoke;
 use keyward_aws::{dynamodb::DynamoApprovals, runtime, s3::S3Store, sdk, sfn::SfnCallbacks, slack::SlackWebhook};
 use keyward_core::run_store::RunStore;
 
@@ -16,7 +17,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         approvals: DynamoApprovals::new(&sdk, settings.approvals_table.clone()),
         callbacks: SfnCallbacks::new(&sdk),
         slack: SlackWebhook::new()?,
+        self_invoke: LambdaSelfInvoke::new(&sdk, runtime::function_name()?),
         settings,
     };
-    runtime::serve_http(&deps, handle).await
+    runtime::serve_http(&deps, handle, handle_event).await
 }

@@ -1,10 +1,9 @@
 //! The HTTP responses of the approval function: the headers every page carries (a strict content
 //! security policy, no caching, no framing, no referrer), plain text for Slack's signature
-//! refusals, Slack's ephemeral JSON, and an empty 200 for a Slack interaction that is done.
+//! refusals, and an empty 200 for a Slack interaction (Slack's acknowledgement).
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
-use serde_json::json;
 
 use crate::page;
 
@@ -45,12 +44,6 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
 /// A plain-text answer (to Slack, for a request that is not Slack's).
 pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Body> {
     base_response(status, "text/plain; charset=utf-8", Body::Text(text.to_owned()))
-}
-
-/// Slack's ephemeral message: shown only to the person who pressed the button.
-pub(crate) fn slack_json(status: StatusCode, text: &str) -> Response<Body> {
-    let body = json!({ "response_type": "ephemeral", "replace_original": false, "text": text }).to_string();
-    base_response(status, "application/json", Body::Text(body))
 }
 
 /// No body: Slack was answered through its `response_url`, or there is nothing to say.

@@ -1,96 +1,185 @@
-//! `POST /slack/actions`: Slack's Approve all / Reject all / Review buttons. A request decides only
-//! if Slack signed it (within five minutes) and a listed approver pressed the button; the answer
-//! goes back through Slack's `response_url` (replacing the buttons, or an ephemeral reply to the
-//! presser), and only to Slack's own host.
+//! `POST /slack/actions`: Slack's Approve all / Reject all / Review buttons, in two invocations,
+//! because Slack gives up on a click not answered within 3 seconds (and Lambda stops working on a
+//! request once it has answered it; docs/functions.md, "Slack's 3-second deadline"):
+//!
+//! - the click ([`slack_action`]) checks what needs no AWS call and no network (Slack's signature
+//!   within five minutes, the payload, a `response_url` on Slack's host), queues a
+//!   [`SlackFollowUp`] for this function (Lambda `Invoke`, `InvocationType=Event`) and answers an
+//!   empty 200 at once, Slack's acknowledgement;
+//! - the follow-up ([`slack_followup`]) checks it all again, since anyone allowed to invoke the
+//!   function could send one: it decides only if Slack signed the request and a listed approver
+//!   pressed the button. Its outcome goes back through the `response_url` (replacing the buttons,
+//!   or an ephemeral reply to the presser), and only to `SLACK_RESPONSE_URL_PREFIX`.
+
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use keyward_core::approval_id::ApprovalId;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::NamedError;
-use keyward_core::ports::{ApprovalStore, ObjectStore, Slack, TaskCallback};
+use keyward_core::ports::{ApprovalStore, ObjectStore, SelfInvoke, Slack, TaskCallback};
 use keyward_core::slack::{self, Interaction, SlackActionKind};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::decide::{Applied, Choice, Delivery, apply, pending_record, read_report};
-use crate::handler::Deps;
+use crate::handler::{Deps, Event};
 use crate::page;
 use crate::refusal::{Refusal, log_result};
-use crate::response::{empty, plain, slack_json};
+use crate::response::{empty, plain};
 
-/// Only `response_url`s on Slack's own host are posted to.
-const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
+/// A Slack click, as the click's invocation hands it to the follow-up: the request exactly as
+/// Slack sent it, so that the follow-up verifies Slack's signature itself.
+///
+/// `Debug` shows none of it: the body holds the approval id and the `response_url`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackFollowUp {
+    /// The raw body (form-urlencoded text), which the signature covers.
+    pub body: String,
+    /// `X-Slack-Request-Timestamp`, as received.
+    pub timestamp: Option<String>,
+    /// `X-Slack-Signature`, as received.
+    pub signature: Option<String>,
+}
 
-/// `POST /slack/actions`.
-pub(crate) async fn slack_action<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack>(
-    deps: &Deps<S, A, C, K>,
+impl fmt::Debug for SlackFollowUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackFollowUp").finish_non_exhaustive()
+    }
+}
+
+/// Why a Slack request is refused before anything is looked up: the status the click answers
+/// with, and the sentence.
+struct Unverified(StatusCode, String);
+
+/// `POST /slack/actions`: the click. Answers at once; the decision is the follow-up's.
+pub(crate) async fn slack_action<S, A, C, K, L: SelfInvoke>(
+    deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     request: &Request,
 ) -> Response<Body> {
-    let Some(secret) = deps.settings.slack_signing_secret.as_ref() else {
-        return plain(StatusCode::FORBIDDEN, "Slack actions are not configured (SLACK_SIGNING_SECRET is not set).");
+    let header_text = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let Ok(body) = String::from_utf8(request.body().to_vec()) else {
+        return plain(StatusCode::BAD_REQUEST, "Refused: the interaction body is not UTF-8 text.");
     };
-    let header_text = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    let body = request.body().as_ref();
-    let signed = slack::verify_signature(
-        secret.expose().as_bytes(),
-        header_text(slack::TIMESTAMP_HEADER),
-        header_text(slack::SIGNATURE_HEADER),
+    let follow_up = SlackFollowUp {
         body,
-        now,
-    );
-    if let Err(err) = signed {
-        tracing::warn!(error = %err, "Slack request refused");
-        return plain(StatusCode::UNAUTHORIZED, &format!("Refused: {err}."));
-    }
-    let interaction = match slack::parse_interaction(body) {
+        timestamp: header_text(slack::TIMESTAMP_HEADER),
+        signature: header_text(slack::SIGNATURE_HEADER),
+    };
+    let interaction = match verify(deps, now, &follow_up) {
         Ok(interaction) => interaction,
-        Err(err) => {
-            tracing::warn!(error = %err, "Slack interaction refused");
-            return plain(StatusCode::BAD_REQUEST, &format!("Refused: {err}."));
-        }
+        Err(Unverified(status, text)) => return plain(status, &text),
     };
     if interaction.action.kind == SlackActionKind::Review {
         // The button opens the confirm page in the browser; the interaction itself decides nothing.
         return empty(StatusCode::OK);
     }
+    let event = match serde_json::to_value(Event::SlackFollowup(follow_up)) {
+        Ok(event) => event,
+        Err(err) => {
+            tracing::error!(error = %err, "Slack follow-up not serializable");
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "The click could not be handled: nothing was decided.");
+        }
+    };
+    match deps.self_invoke.invoke_event(&event).await {
+        Ok(()) => empty(StatusCode::OK),
+        Err(err) => {
+            // Slack shows the presser that the click failed; the buttons stay, to press again.
+            tracing::error!(error = err.error_name(), detail = %err, "Slack follow-up not queued");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "The click could not be handled: nothing was decided. Try again.")
+        }
+    }
+}
+
+/// The follow-up of a click: verified again, then decided by a listed approver; its outcome goes
+/// to the `response_url`. A follow-up that does not verify decides and posts nothing (its
+/// `response_url` is not to be trusted), and is logged.
+pub(crate) async fn slack_followup<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack, L>(
+    deps: &Deps<S, A, C, K, L>,
+    now: DateTime<Utc>,
+    follow_up: SlackFollowUp,
+) {
+    let interaction = match verify(deps, now, &follow_up) {
+        Ok(interaction) => interaction,
+        Err(Unverified(_, text)) => {
+            tracing::warn!(refusal = %text, "Slack follow-up refused");
+            return;
+        }
+    };
+    if interaction.action.kind == SlackActionKind::Review {
+        return;
+    }
     if !slack::is_approver(&interaction.user_id, &deps.settings.slack_approver_ids) {
         tracing::warn!(slack_user = %interaction.user_id, "Slack user is not an approver");
         let text = "You are not on this keyward's approver list (SLACK_APPROVER_IDS): nothing was decided.";
-        reply_ephemeral(&deps.slack, &interaction, text).await;
-        return slack_json(StatusCode::FORBIDDEN, text);
+        reply_ephemeral(deps, &interaction, text).await;
+        return;
     }
     let Ok(id) = ApprovalId::parse(&interaction.action.approval_id) else {
-        let text = "This approval is unknown: nothing was decided.";
-        reply_ephemeral(&deps.slack, &interaction, text).await;
-        return slack_json(StatusCode::OK, text);
+        reply_ephemeral(deps, &interaction, "This approval is unknown: nothing was decided.").await;
+        return;
     };
     let result = decide_by_slack(deps, now, &id, &interaction).await;
     log_result(&id, "slack decision", result.as_ref().map(|(applied, _)| applied.delivery.as_str()));
     match result {
         Ok((applied, execution_name)) => {
             let text = slack_outcome(&applied, &interaction.user_id, &execution_name);
-            if let Some(url) = slack_response_url(&interaction) {
-                let payload = json!({ "replace_original": true, "text": text });
-                if let Err(err) = deps.slack.post(url, &payload).await {
-                    tracing::warn!(error = err.error_name(), "Slack message not updated");
-                }
-            }
-            empty(StatusCode::OK)
+            post(deps, &interaction, &json!({ "replace_original": true, "text": text }), "Slack message not updated")
+                .await;
         }
         Err(refusal) => {
             let (heading, sentence) = refusal.explain();
-            let text = format!("{heading}. {sentence}");
-            reply_ephemeral(&deps.slack, &interaction, &text).await;
-            slack_json(StatusCode::OK, &text)
+            reply_ephemeral(deps, &interaction, &format!("{heading}. {sentence}")).await;
         }
     }
 }
 
+/// The checks of both invocations that need no AWS call and no network: a signing secret is
+/// configured, Slack signed this body within five minutes, it is a keyward button press, and its
+/// `response_url` is where answers may go.
+fn verify<S, A, C, K, L>(
+    deps: &Deps<S, A, C, K, L>,
+    now: DateTime<Utc>,
+    follow_up: &SlackFollowUp,
+) -> Result<Interaction, Unverified> {
+    let Some(secret) = deps.settings.slack_signing_secret.as_ref() else {
+        let text = "Slack actions are not configured (SLACK_SIGNING_SECRET is not set).";
+        return Err(Unverified(StatusCode::FORBIDDEN, text.to_owned()));
+    };
+    let body = follow_up.body.as_bytes();
+    slack::verify_signature(
+        secret.expose().as_bytes(),
+        follow_up.timestamp.as_deref(),
+        follow_up.signature.as_deref(),
+        body,
+        now,
+    )
+    .map_err(|err| {
+        tracing::warn!(error = %err, "Slack request refused");
+        Unverified(StatusCode::UNAUTHORIZED, format!("Refused: {err}."))
+    })?;
+    let interaction = slack::parse_interaction(body).map_err(|err| {
+        tracing::warn!(error = %err, "Slack interaction refused");
+        Unverified(StatusCode::BAD_REQUEST, format!("Refused: {err}."))
+    })?;
+    if interaction.action.kind != SlackActionKind::Review && response_url(deps, &interaction).is_none() {
+        tracing::warn!("Slack interaction refused: its response_url is not an allowed one");
+        let text = format!(
+            "Refused: the interaction's response_url is not under {} (SLACK_RESPONSE_URL_PREFIX).",
+            deps.settings.slack_response_url_prefix
+        );
+        return Err(Unverified(StatusCode::BAD_REQUEST, text));
+    }
+    Ok(interaction)
+}
+
 /// The lookups and the decision of a Slack button, by a listed approver.
-async fn decide_by_slack<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K>(
-    deps: &Deps<S, A, C, K>,
+async fn decide_by_slack<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L>(
+    deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     id: &ApprovalId,
     interaction: &Interaction,
@@ -140,17 +229,29 @@ fn slack_outcome(applied: &Applied, user_id: &str, execution_name: &str) -> Stri
     }
 }
 
-/// The interaction's `response_url`, if it is on Slack's own host.
-fn slack_response_url(interaction: &Interaction) -> Option<&str> {
-    interaction.response_url.as_deref().filter(|url| url.starts_with(SLACK_RESPONSE_URL_PREFIX))
+/// The interaction's `response_url`, if it is under `SLACK_RESPONSE_URL_PREFIX` (Slack's own host
+/// unless the local stack says otherwise).
+fn response_url<'i, S, A, C, K, L>(deps: &Deps<S, A, C, K, L>, interaction: &'i Interaction) -> Option<&'i str> {
+    interaction.response_url.as_deref().filter(|url| url.starts_with(&deps.settings.slack_response_url_prefix))
 }
 
-/// Tells only the person who pressed the button (Slack shows no body of an interaction response).
-async fn reply_ephemeral<K: Slack>(slack: &K, interaction: &Interaction, text: &str) {
-    if let Some(url) = slack_response_url(interaction) {
-        let payload = json!({ "response_type": "ephemeral", "replace_original": false, "text": text });
-        if let Err(err) = slack.post(url, &payload).await {
-            tracing::warn!(error = err.error_name(), "Slack reply not sent");
-        }
+/// Posts `payload` to the interaction's `response_url`; a failure is logged (`what`), as there is
+/// no one else to tell.
+async fn post<S, A, C, K: Slack, L>(
+    deps: &Deps<S, A, C, K, L>,
+    interaction: &Interaction,
+    payload: &serde_json::Value,
+    what: &'static str,
+) {
+    if let Some(url) = response_url(deps, interaction)
+        && let Err(err) = deps.slack.post(url, payload).await
+    {
+        tracing::warn!(error = err.error_name(), detail = %err, "{what}");
     }
+}
+
+/// Tells only the person who pressed the button.
+async fn reply_ephemeral<S, A, C, K: Slack, L>(deps: &Deps<S, A, C, K, L>, interaction: &Interaction, text: &str) {
+    let payload = json!({ "response_type": "ephemeral", "replace_original": false, "text": text });
+    post(deps, interaction, &payload, "Slack reply not sent").await;
 }

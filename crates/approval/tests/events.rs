@@ -1,5 +1,6 @@
 //! Every sample request in `events/approval/` (the files `cargo lambda invoke --data-file` uses)
-//! goes through the handler against the fixture approval, with the status and outcome it must have.
+//! goes through the handler against the fixture approval, with the status and outcome it must have;
+//! `slack-followup.json`, the function's own event, is what the Slack sample queues.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -35,11 +36,19 @@ fn every_sample_event_is_covered() {
     let mut names: Vec<String> = std::fs::read_dir(events_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != FOLLOW_UP)
         .collect();
     names.sort();
     let mut expected: Vec<String> = EXPECTED.iter().map(|(n, _)| (*n).to_owned()).collect();
     expected.sort();
     assert_eq!(names, expected);
+}
+
+/// The sample of the function's own event: the follow-up of `slack-approve-all.json`.
+const FOLLOW_UP: &str = "slack-followup.json";
+
+fn follow_up_sample() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(events_dir().join(FOLLOW_UP)).unwrap()).unwrap()
 }
 
 #[test]
@@ -99,7 +108,7 @@ async fn forged_key_sample_decides_nothing() {
 #[tokio::test]
 async fn slack_sample_approves_every_key_as_the_signed_approver() {
     let world = World::new();
-    world.send(event("slack-approve-all.json")).await;
+    world.click(event("slack-approve-all.json")).await;
     assert_eq!(world.stored_report().decision.unwrap().approved.len(), 3);
     assert_eq!(world.slack_posts().len(), 1);
     // Five minutes and one second later the same request is refused as a replay.
@@ -114,9 +123,22 @@ async fn slack_sample_sent_to_the_pasted_double_slash_url_approves_the_same() {
     // `{ApprovalUrl}` ends with `/`, so `{ApprovalUrl}/slack/actions` pasted into Slack's settings
     // arrives as `//slack/actions`: the press still decides, as at `/slack/actions`.
     let world = World::new();
-    let response = world.send(event("slack-approve-all-double-slash.json")).await;
+    let response = world.click(event("slack-approve-all-double-slash.json")).await;
     assert_eq!(response.status(), 200, "{}", text(&response));
     assert_eq!(world.stored_report().decision.unwrap().approved.len(), 3);
     assert!(matches!(world.callbacks().as_slice(), [Callback::Success(..)]));
+    assert_eq!(world.slack_posts().len(), 1);
+}
+
+#[tokio::test]
+async fn the_slack_sample_queues_the_follow_up_sample_which_decides() {
+    let world = World::new();
+    world.send(event("slack-approve-all.json")).await;
+    assert_eq!(world.queued_events(), vec![follow_up_sample()]);
+    world.assert_nothing_decided();
+
+    let world = World::new();
+    world.invoke(follow_up_sample(), now()).await;
+    assert_eq!(world.stored_report().decision.unwrap().approved.len(), 3);
     assert_eq!(world.slack_posts().len(), 1);
 }

@@ -207,7 +207,7 @@ async fn doubled_leading_slashes_reach_the_confirm_page_and_its_form() {
 async fn slack_actions_with_a_doubled_leading_slash_decide() {
     let world = World::new();
     let body = slack_button(APPROVER, ACTION_APPROVE_ALL);
-    let response = world.send(slack_request_to("//slack/actions", &body, SIGNING_SECRET, now().timestamp())).await;
+    let response = world.click(slack_request_to("//slack/actions", &body, SIGNING_SECRET, now().timestamp())).await;
     assert_eq!(response.status(), 200, "{}", text(&response));
     assert_eq!(only_success(&world).approved.len(), 3);
     assert_eq!(world.slack_posts().len(), 1);
@@ -248,6 +248,7 @@ async fn only_leading_slashes_collapse_an_interior_double_slash_is_not_found() {
     }
     world.assert_nothing_decided();
     assert!(world.slack_posts().is_empty());
+    assert!(world.queued_events().is_empty());
 }
 
 #[tokio::test]
@@ -523,8 +524,9 @@ fn signed(body: &str) -> lambda_http::Request {
 #[tokio::test]
 async fn slack_approve_all_by_an_approver_decides_every_planned_key_and_updates_the_message() {
     let world = World::new();
-    let response = world.send(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
+    let response = world.click(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
     assert_eq!(response.status(), 200);
+    assert!(response.body().is_empty(), "Slack's acknowledgement is an empty 200");
     let decision = only_success(&world);
     assert_eq!(decision.approved, vec![key("alice", ALICE_KEY), key("bob", BOB_KEY), key(CAROL, CAROL_KEY)]);
     assert_eq!(decision.decided_by, Approver::SlackUser { id: APPROVER.into(), name: Some("dana".into()) });
@@ -542,7 +544,7 @@ async fn slack_approve_all_by_an_approver_decides_every_planned_key_and_updates_
 #[tokio::test]
 async fn slack_reject_all_fails_the_task_and_updates_the_message() {
     let world = World::new();
-    let response = world.send(signed(&slack_button(APPROVER, ACTION_REJECT_ALL))).await;
+    let response = world.click(signed(&slack_button(APPROVER, ACTION_REJECT_ALL))).await;
     assert_eq!(response.status(), 200);
     match world.callbacks().as_slice() {
         [Callback::Failure(token, error, cause)] => {
@@ -581,6 +583,7 @@ async fn slack_bad_signature_is_401_and_decides_nothing() {
     world.assert_nothing_decided();
     assert!(world.slack_posts().is_empty());
     assert_eq!(world.gets(), 0);
+    assert!(world.queued_events().is_empty(), "a refused click queues no follow-up");
 }
 
 #[tokio::test]
@@ -592,16 +595,20 @@ async fn slack_old_timestamp_is_401_and_decides_nothing() {
     assert_eq!(response.status(), 401);
     assert!(text(&response).contains("X-Slack-Request-Timestamp"));
     world.assert_nothing_decided();
+    assert!(world.queued_events().is_empty());
 }
 
 #[tokio::test]
-async fn slack_stranger_is_403_and_decides_nothing() {
+async fn slack_stranger_is_told_privately_and_decides_nothing() {
     let world = World::new();
-    let response = world.send(signed(&slack_button("U0STRANGER", ACTION_APPROVE_ALL))).await;
-    assert_eq!(response.status(), 403);
+    let response = world.click(signed(&slack_button("U0STRANGER", ACTION_APPROVE_ALL))).await;
+    assert_eq!(response.status(), 200);
     world.assert_nothing_decided();
     // The stranger is told, privately; the buttons stay.
-    for (_, payload) in world.slack_posts() {
+    let posts = world.slack_posts();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].1["text"].as_str().unwrap().contains("approver list"), "{posts:?}");
+    for (_, payload) in posts {
         assert_eq!(payload["response_type"], "ephemeral");
         assert_eq!(payload["replace_original"], false);
     }
@@ -615,6 +622,7 @@ async fn slack_without_a_signing_secret_is_403_and_decides_nothing() {
     assert_eq!(response.status(), 403);
     assert!(text(&response).contains("Slack actions are not configured"));
     world.assert_nothing_decided();
+    assert!(world.queued_events().is_empty());
 }
 
 #[tokio::test]
@@ -623,6 +631,7 @@ async fn slack_review_is_200_and_decides_nothing() {
     let response = world.send(signed(&slack_button(APPROVER, ACTION_REVIEW))).await;
     assert_eq!(response.status(), 200);
     assert!(response.body().is_empty());
+    assert!(world.queued_events().is_empty(), "the Review button needs no follow-up");
     world.assert_nothing_decided();
     assert!(world.slack_posts().is_empty());
 }
@@ -637,34 +646,60 @@ async fn slack_on_an_expired_or_decided_approval_answers_privately_and_decides_n
         )
         .await;
     assert_eq!(response.status(), 200);
-    assert!(text(&response).contains("expired"));
+    assert_eq!(world.run_followups_at(expires_at()).await, 1);
+    let last = world.slack_posts().pop().unwrap();
+    assert!(last.1["text"].as_str().unwrap().contains("expired"), "{last:?}");
+    assert_eq!(last.1["response_type"], "ephemeral");
     world.assert_nothing_decided();
 
     assert_eq!(world.send(post_form(&form(&good_token(), "reject", &[]))).await.status(), 200);
-    let response = world.send(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
+    let response = world.click(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
     assert_eq!(response.status(), 200);
-    assert!(text(&response).contains("already decided"), "{}", text(&response));
     assert_eq!(world.callbacks().len(), 1, "no second callback");
     let last = world.slack_posts().pop().unwrap();
+    assert!(last.1["text"].as_str().unwrap().contains("already decided"), "{last:?}");
     assert_eq!(last.1["response_type"], "ephemeral");
 }
 
 #[tokio::test]
-async fn slack_response_url_off_slack_is_never_posted_to() {
-    let world = World::new();
-    let body = slack_payload(APPROVER, ACTION_APPROVE_ALL, ID, "https://attacker.example/hooks.slack.com/");
-    let response = world.send(signed(&body)).await;
-    assert_eq!(response.status(), 200);
+async fn slack_response_url_off_slack_is_refused_and_never_posted_to() {
+    for url in [
+        "https://attacker.example/hooks.slack.com/",
+        "https://hooks.slack.com.attacker.example/actions/T0/1/x",
+        "http://hooks.slack.com/actions/T0/1/x",
+        "http://127.0.0.1:8080/actions",
+    ] {
+        let world = World::new();
+        let response = world.click(signed(&slack_payload(APPROVER, ACTION_APPROVE_ALL, ID, url))).await;
+        assert_eq!(response.status(), 400, "{url}");
+        assert!(text(&response).contains("response_url"), "{}", text(&response));
+        assert!(world.queued_events().is_empty(), "{url}");
+        world.assert_nothing_decided();
+        assert!(world.slack_posts().is_empty(), "{url}");
+    }
+}
+
+#[tokio::test]
+async fn a_loopback_response_url_is_accepted_only_where_the_prefix_names_it() {
+    // The local stack sets SLACK_RESPONSE_URL_PREFIX to its stand-in for Slack; a deployment never does.
+    let url = "http://127.0.0.1:8080/actions/T0/1/x";
+    let mut world = World::new();
+    world.deps.settings.slack_response_url_prefix = "http://127.0.0.1:8080/".into();
+    let response = world.click(signed(&slack_payload(APPROVER, ACTION_APPROVE_ALL, ID, url))).await;
+    assert_eq!(response.status(), 200, "{}", text(&response));
     assert_eq!(only_success(&world).approved.len(), 3);
-    assert!(world.slack_posts().is_empty());
+    assert_eq!(world.slack_posts()[0].0, url);
+    let other_port = signed(&slack_payload(APPROVER, ACTION_APPROVE_ALL, ID, "http://127.0.0.1:8081/x"));
+    assert_eq!(World::new().send(other_port).await.status(), 400);
 }
 
 #[tokio::test]
 async fn slack_malformed_approval_id_decides_nothing_without_a_lookup() {
     let world = World::new();
-    let response = world.send(signed(&slack_payload(APPROVER, ACTION_APPROVE_ALL, "not-an-id", RESPONSE_URL))).await;
+    let response = world.click(signed(&slack_payload(APPROVER, ACTION_APPROVE_ALL, "not-an-id", RESPONSE_URL))).await;
     assert_eq!(response.status(), 200);
-    assert!(text(&response).contains("unknown"));
+    let posts = world.slack_posts();
+    assert!(posts[0].1["text"].as_str().unwrap().contains("unknown"), "{posts:?}");
     assert_eq!(world.gets(), 0);
     world.assert_nothing_decided();
 }
@@ -675,4 +710,110 @@ async fn slack_body_that_is_not_a_button_press_is_400() {
     let response = world.send(signed("payload=%7B%22type%22%3A%22view_submission%22%7D")).await;
     assert_eq!(response.status(), 400);
     world.assert_nothing_decided();
+    assert!(world.queued_events().is_empty());
+}
+
+// ---- Slack's 3-second deadline: the click answers, the follow-up decides -------------------------
+
+#[tokio::test]
+async fn a_click_is_answered_without_a_lookup_a_decision_or_a_post_and_queues_its_follow_up() {
+    let world = World::new();
+    let body = slack_button(APPROVER, ACTION_APPROVE_ALL);
+
+    let response = world.send(signed(&body)).await;
+
+    assert_eq!(response.status(), 200);
+    assert!(response.body().is_empty());
+    assert_eq!(world.gets(), 0, "the click read the approvals table");
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty(), "the click posted to the response_url");
+    let events = world.queued_events();
+    assert_eq!(events.len(), 1);
+    let follow_up = &events[0]["slack_followup"];
+    assert_eq!(follow_up["body"], body, "the body travels exactly as Slack signed it");
+    assert_eq!(follow_up["timestamp"], now().timestamp().to_string());
+    assert!(follow_up["signature"].as_str().unwrap().starts_with("v0="));
+
+    // Then Lambda runs the follow-up: it decides and updates the message.
+    assert_eq!(world.run_followups().await, 1);
+    assert_eq!(only_success(&world).approved.len(), 3);
+    assert_eq!(world.slack_posts().len(), 1);
+    assert_eq!(world.slack_posts()[0].1["replace_original"], true);
+}
+
+#[tokio::test]
+async fn a_click_whose_follow_up_cannot_be_queued_fails_visibly_and_decides_nothing() {
+    let world = World::new();
+    *world.deps.self_invoke.broken.lock().unwrap() = true;
+    let response = world.send(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
+    assert_eq!(response.status(), 503);
+    assert!(text(&response).contains("nothing was decided"), "{}", text(&response));
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty());
+}
+
+/// A follow-up event as someone allowed to invoke the function could send it.
+fn follow_up_event(body: &str, timestamp: Option<String>, signature: Option<String>) -> serde_json::Value {
+    serde_json::json!({ "slack_followup": { "body": body, "timestamp": timestamp, "signature": signature } })
+}
+
+#[tokio::test]
+async fn a_forged_follow_up_decides_nothing_and_posts_nothing() {
+    let world = World::new();
+    let body = slack_button(APPROVER, ACTION_APPROVE_ALL);
+    let ts = now().timestamp();
+    let forged = [
+        follow_up_event(&body, None, None),
+        follow_up_event(&body, Some(ts.to_string()), None),
+        follow_up_event(
+            &body,
+            Some(ts.to_string()),
+            Some(keyward_core::slack::sign(b"not-the-secret", ts, body.as_bytes())),
+        ),
+        // Slack's signature over another body does not carry over.
+        follow_up_event(
+            &body,
+            Some(ts.to_string()),
+            Some(keyward_core::slack::sign(SIGNING_SECRET.as_bytes(), ts, b"payload=%7B%7D")),
+        ),
+        // A genuine click captured and replayed after the five minutes.
+        follow_up_event(
+            &body,
+            Some((ts - 301).to_string()),
+            Some(keyward_core::slack::sign(SIGNING_SECRET.as_bytes(), ts - 301, body.as_bytes())),
+        ),
+    ];
+    for event in forged {
+        world.invoke(event, now()).await;
+    }
+    // Signed, but with a response_url off Slack: refused before any lookup, and never called.
+    let off_slack = slack_payload(APPROVER, ACTION_APPROVE_ALL, ID, "https://attacker.example/x");
+    let signature = keyward_core::slack::sign(SIGNING_SECRET.as_bytes(), ts, off_slack.as_bytes());
+    world.invoke(follow_up_event(&off_slack, Some(ts.to_string()), Some(signature)), now()).await;
+
+    assert_eq!(world.gets(), 0);
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty(), "{:?}", world.slack_posts());
+}
+
+#[tokio::test]
+async fn a_follow_up_is_decided_by_listed_approvers_only_even_when_slack_signed_it() {
+    let world = World::new();
+    let body = slack_button("U0STRANGER", ACTION_APPROVE_ALL);
+    let ts = now().timestamp();
+    let signature = keyward_core::slack::sign(SIGNING_SECRET.as_bytes(), ts, body.as_bytes());
+    world.invoke(follow_up_event(&body, Some(ts.to_string()), Some(signature)), now()).await;
+    world.assert_nothing_decided();
+    assert_eq!(world.slack_posts()[0].1["response_type"], "ephemeral");
+}
+
+#[tokio::test]
+async fn a_follow_up_whose_decision_cannot_be_delivered_tells_the_approver() {
+    let world = World::new();
+    *world.deps.callbacks.answer.lock().unwrap() =
+        Some(PortError::Failed { operation: "SendTaskSuccess", message: "test: AccessDenied".into() });
+    world.click(signed(&slack_button(APPROVER, ACTION_APPROVE_ALL))).await;
+    let posts = world.slack_posts();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].1["text"].as_str().unwrap().contains("could not be delivered"), "{posts:?}");
 }

@@ -16,7 +16,7 @@ use keyward_aws::dynamodb::DynamoApprovals;
 use keyward_aws::s3::S3Store;
 use keyward_aws::sfn::SfnCallbacks;
 use keyward_aws::testing::MotoServer;
-use keyward_core::fakes::FakeSlack;
+use keyward_core::fakes::{FakeSelfInvoke, FakeSlack};
 use keyward_core::model::KeyRef;
 use keyward_core::ports::{ApprovalState, ApprovalStore, ObjectStore};
 use keyward_core::run_report::RunReport;
@@ -55,6 +55,7 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
         approvals: DynamoApprovals::new(&sdk, TABLE),
         callbacks: SfnCallbacks::new(&sdk),
         slack: FakeSlack::default(),
+        self_invoke: FakeSelfInvoke::default(),
         settings: settings(),
     };
     deps.approvals.put_pending(&pending_record()).await.unwrap();

@@ -4,8 +4,8 @@
 //!
 //! - Adapters: [`iam`] (`IamAdapter`: users, keys, the credential report; paging, rate limiting
 //!   and call counts inside), [`s3`] (the report bucket), [`sns`] (the notification topic),
-//!   [`sfn`] (task-token callbacks), [`dynamodb`] (the approvals table), [`slack`] (the incoming
-//!   webhook) and [`os_random`] (approval ids).
+//!   [`sfn`] (task-token callbacks), [`dynamodb`] (the approvals table), [`lambda`] (the approval function's asynchronous
+//!   invocation of itself), [`slack`] (the incoming webhook) and [`os_random`] (approval ids).
 //! - Shared: [`sdk`] (the one `SdkConfig`: retries, timeouts), [`rate_limit`] (the token bucket
 //!   the IAM adapter spaces its requests with), `error` (how a failed SDK call becomes a
 //!   `PortError`) and [`runtime`] (the Lambda runtime glue).
@@ -14,6 +14,7 @@
 pub mod dynamodb;
 mod error;
 pub mod iam;
+pub mod lambda;
 pub mod os_random;
 pub mod rate_limit;
 pub mod runtime;

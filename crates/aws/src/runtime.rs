@@ -1,17 +1,19 @@
 //! Lambda runtime glue shared by the six functions: JSON logging (each line tagged with the
 //! invocation's request id, the level Lambda's logging configuration asks for), configuration
 //! errors at init, the runtime loops ([`serve`] for the five task functions, [`serve_http`] for the
-//! approval function's URL) and the one conversion of a named error into the `Diagnostic` Lambda
+//! approval function: its URL and the events it queues for itself) and the one conversion of a named error into the `Diagnostic` Lambda
 //! reports (its `errorType` is what Step Functions catches).
 
-use std::convert::Infallible;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError};
 use keyward_core::errors::NamedError;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::http::header::SET_COOKIE;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -153,6 +155,18 @@ pub fn init_error(err: ConfigError) -> lambda_runtime::Error {
     err.to_string().into()
 }
 
+/// The name of the running function, which Lambda sets in `AWS_LAMBDA_FUNCTION_NAME` (and
+/// `cargo lambda watch` to the binary's name). Read at init: the approval function invokes itself.
+pub fn function_name() -> Result<String, lambda_runtime::Error> {
+    std::env::var(FUNCTION_NAME_VAR)
+        .ok()
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| format!("{FUNCTION_NAME_VAR} is not set: the Lambda runtime sets it for every function").into())
+}
+
+/// Set by Lambda for every function.
+const FUNCTION_NAME_VAR: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
 /// Runs the Lambda runtime loop of a task function: each invocation calls `handle(deps, now,
 /// payload)`, `now` being the clock at the invocation's start. A handler error reaches Lambda
 /// through [`diagnostic`], so Step Functions sees its stable name.
@@ -168,21 +182,84 @@ where
         .await
 }
 
-/// Runs the Lambda HTTP runtime loop of the approval function (its Function URL): each request is
-/// answered by `handle(deps, now, request)`, `now` being the clock at the request's start. The
-/// handler always answers (a refusal is a response, not an error), so nothing reaches Lambda as an
-/// error.
-pub async fn serve_http<'d, D, H, F>(deps: &'d D, handle: H) -> Result<(), lambda_runtime::Error>
+/// Runs the Lambda runtime loop of the approval function, which Lambda invokes two ways: through
+/// its Function URL, answered by `handle(deps, now, request)`, and with an event it queued itself
+/// (Lambda `Invoke`, `InvocationType=Event`), given to `handle_event(deps, now, event)`. `now` is
+/// the clock at the invocation's start.
+///
+/// An invocation whose payload is an `E` is an event, anything else a Function URL request: `E`
+/// must be a shape no Function URL request has (the approval function's is an object with one key,
+/// `slack_followup`). Neither handler fails: a refusal is a response, and an event's outcome is
+/// logged and told to the person concerned; only a payload that is neither reaches Lambda as an
+/// error (`InvalidInput`).
+pub async fn serve_http<'d, D, H, F, E, G, GF>(
+    deps: &'d D,
+    handle: H,
+    handle_event: G,
+) -> Result<(), lambda_runtime::Error>
 where
     D: Sync,
     H: Fn(&'d D, DateTime<Utc>, lambda_http::Request) -> F + Sync,
     F: Future<Output = lambda_http::Response<lambda_http::Body>> + Send,
+    E: DeserializeOwned,
+    G: Fn(&'d D, DateTime<Utc>, E) -> GF + Sync,
+    GF: Future<Output = ()> + Send,
 {
-    let handle = &handle;
-    lambda_http::run(lambda_http::service_fn(move |request: lambda_http::Request| async move {
-        Ok::<_, Infallible>(handle(deps, Utc::now(), request).await)
+    let (handle, handle_event) = (&handle, &handle_event);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let now = Utc::now();
+        match invocation::<E>(event.payload)? {
+            Invocation::Event(event) => {
+                // Boxed: the two handlers' futures nested in the runtime's exceed the compiler's
+                // layout depth limit.
+                Box::pin(handle_event(deps, now, event)).await;
+                // Lambda discards what an Event invocation returns: `null`.
+                Ok::<_, Diagnostic>(None)
+            }
+            Invocation::Http(request) => Ok(Some(function_url_response(Box::pin(handle(deps, now, *request)).await))),
+        }
     }))
     .await
+}
+
+/// What the approval function was invoked with.
+enum Invocation<E> {
+    /// A Function URL request, converted by lambda_http.
+    Http(Box<lambda_http::Request>),
+    /// An event the function queued for itself.
+    Event(E),
+}
+
+/// The invocation a payload is: an `E`, else a Function URL request, else refused.
+fn invocation<E: DeserializeOwned>(payload: Value) -> Result<Invocation<E>, Diagnostic> {
+    if let Ok(event) = E::deserialize(&payload) {
+        return Ok(Invocation::Event(event));
+    }
+    lambda_http::request::from_str(&payload.to_string()).map(|request| Invocation::Http(Box::new(request))).map_err(
+        |e| Diagnostic {
+            error_type: keyward_core::errors::INVALID_INPUT.to_owned(),
+            // serde's message names the field at fault, never a value.
+            error_message: format!("neither a Function URL request nor an event of this function: {e}"),
+        },
+    )
+}
+
+/// A response in the Function URL (API Gateway v2) format, as lambda_http writes it: cookies in
+/// their own field, repeated headers joined into `headers`, a binary body base64-encoded.
+fn function_url_response(response: lambda_http::Response<lambda_http::Body>) -> ApiGatewayV2httpResponse {
+    let (mut parts, body) = response.into_parts();
+    let cookies = parts.headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
+    parts.headers.remove(SET_COOKIE);
+    let mut answer = ApiGatewayV2httpResponse::default();
+    answer.status_code = i64::from(parts.status.as_u16());
+    answer.headers = parts.headers;
+    answer.cookies = cookies;
+    answer.is_base64_encoded = matches!(body, lambda_http::Body::Binary(_));
+    answer.body = match body {
+        lambda_http::Body::Empty => None,
+        other => Some(other),
+    };
+    answer
 }
 
 /// One invocation of [`serve`]: the handler's output, or its error as a [`diagnostic`].
@@ -262,9 +339,76 @@ mod tests {
         // Building the futures checks the bounds (Send, the borrow of deps) without a Lambda
         // runtime API to poll; they are dropped unpolled.
         let deps = Deps { greeting: "hello" };
-        drop(serve_http(&deps, answer));
+        drop(serve_http(&deps, answer, |_: &Deps, _, _: FollowUp| async {}));
         let echo_deps = String::new();
         drop(serve(&echo_deps, echo));
+    }
+
+    /// An event of the shape the approval function queues for itself.
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    enum FollowUp {
+        SlackFollowup { body: String },
+    }
+
+    /// A Function URL request as Lambda delivers it.
+    fn function_url_event() -> Value {
+        serde_json::json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": "/slack/actions",
+            "rawQueryString": "",
+            "headers": { "host": "example.lambda-url.us-east-1.on.aws", "content-type": "text/plain" },
+            "requestContext": {
+                "accountId": "anonymous", "apiId": "example", "domainName": "example.lambda-url.us-east-1.on.aws",
+                "http": { "method": "POST", "path": "/slack/actions", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "t" },
+                "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "21/Nov/2026:07:10:00 +0000", "timeEpoch": 0
+            },
+            "body": "hello",
+            "isBase64Encoded": false
+        })
+    }
+
+    #[test]
+    fn a_function_url_request_and_an_own_event_are_told_apart() {
+        match invocation::<FollowUp>(function_url_event()).unwrap() {
+            Invocation::Http(request) => {
+                assert_eq!(request.uri().path(), "/slack/actions");
+                assert_eq!(request.body().as_ref(), b"hello");
+            }
+            Invocation::Event(event) => panic!("a Function URL request read as an event: {event:?}"),
+        }
+        let event = serde_json::json!({"slack_followup": {"body": "payload=x"}});
+        match invocation::<FollowUp>(event).unwrap() {
+            Invocation::Event(event) => assert_eq!(event, FollowUp::SlackFollowup { body: "payload=x".into() }),
+            Invocation::Http(_) => panic!("the event read as a request"),
+        }
+    }
+
+    #[test]
+    fn a_payload_that_is_neither_is_invalid_input() {
+        let Err(diag) = invocation::<FollowUp>(serde_json::json!([1, 2])) else { panic!("accepted") };
+        assert_eq!(diag.error_type, errors::INVALID_INPUT);
+    }
+
+    #[test]
+    fn a_response_reaches_the_function_url_with_its_status_headers_cookies_and_body() {
+        let response = lambda_http::Response::builder()
+            .status(403)
+            .header("content-type", "text/plain")
+            .header("set-cookie", "a=1")
+            .body(lambda_http::Body::Text("Refused.".into()))
+            .unwrap();
+        let answer = serde_json::to_value(function_url_response(response)).unwrap();
+        assert_eq!(answer["statusCode"], 403);
+        assert_eq!(answer["headers"]["content-type"], "text/plain");
+        assert_eq!(answer["headers"].get("set-cookie"), None);
+        assert_eq!(answer["cookies"], serde_json::json!(["a=1"]));
+        assert_eq!(answer["body"], "Refused.");
+        assert_eq!(answer["isBase64Encoded"], false);
+        let binary = lambda_http::Response::new(lambda_http::Body::Binary(vec![0xff, 0x00]));
+        let answer = serde_json::to_value(function_url_response(binary)).unwrap();
+        assert_eq!((answer["body"].as_str(), answer["isBase64Encoded"].as_bool()), (Some("/wA="), Some(true)));
     }
 
     #[test]

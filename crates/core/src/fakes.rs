@@ -12,7 +12,7 @@ use crate::credential_report::facts::ReportedUser;
 use crate::model::{KeyStatus, User};
 use crate::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, CredentialReport, DecideError, Iam, ObjectStore, PortError,
-    Randomness, Slack, TaskCallback, Topic, UserSummary,
+    Randomness, SelfInvoke, Slack, TaskCallback, Topic, UserSummary,
 };
 
 /// A fake IAM account.
@@ -209,6 +209,25 @@ pub struct FakeSlack {
 impl Slack for FakeSlack {
     async fn post(&self, url: &str, payload: &serde_json::Value) -> Result<(), PortError> {
         self.posted.lock().unwrap().push((url.to_owned(), payload.clone()));
+        Ok(())
+    }
+}
+
+/// A fake Lambda asynchronous self-invocation: keeps the events, to be run by the test.
+#[derive(Default)]
+pub struct FakeSelfInvoke {
+    /// Queued events, in order.
+    pub events: Mutex<Vec<serde_json::Value>>,
+    /// When true, queueing fails (and nothing is queued).
+    pub broken: Mutex<bool>,
+}
+
+impl SelfInvoke for FakeSelfInvoke {
+    async fn invoke_event(&self, event: &serde_json::Value) -> Result<(), PortError> {
+        if *self.broken.lock().unwrap() {
+            return Err(PortError::Failed { operation: "Invoke", message: "fake: Lambda unavailable".into() });
+        }
+        self.events.lock().unwrap().push(event.clone());
         Ok(())
     }
 }

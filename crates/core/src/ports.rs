@@ -119,6 +119,13 @@ pub trait Slack: Send + Sync {
     fn post(&self, url: &str, payload: &serde_json::Value) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// Lambda's asynchronous invocation of the running function itself (`Invoke` with
+/// `InvocationType=Event`): work that must go on after the request that started it is answered.
+pub trait SelfInvoke: Send + Sync {
+    /// Queues `event` for a later invocation of this function; `Ok` once Lambda has accepted it.
+    fn invoke_event(&self, event: &serde_json::Value) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// Step Functions task-token callbacks.
 pub trait TaskCallback: Send + Sync {
     /// SendTaskSuccess with a JSON output.

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use ::approval::handler::{Deps, Settings, handle};
+use ::approval::handler::{Deps, Event, Settings, handle, handle_event};
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::config::{PolicyConfig, Screening, Secret};
 use keyward_core::contracts::RunRef;
-use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSlack, FakeStore};
+use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSelfInvoke, FakeSlack, FakeStore};
 use keyward_core::form;
 use keyward_core::model::{KeyRef, KeyUse};
 use keyward_core::policy::{Evaluation, Evidence, Plan, PlanStatus, PlannedDeactivation, Rule};
@@ -239,12 +239,13 @@ pub fn settings() -> Settings {
         approvals_table: TABLE.into(),
         slack_signing_secret: Some(Secret::new(SIGNING_SECRET)),
         slack_approver_ids: vec![APPROVER.into(), "U0OTHERAPPROVER".into()],
+        slack_response_url_prefix: keyward_core::config::SLACK_RESPONSE_URL_PREFIX.into(),
     }
 }
 
 /// One pending approval with its run report, and the ports around it.
 pub struct World {
-    pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack>,
+    pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack, FakeSelfInvoke>,
 }
 
 impl World {
@@ -255,6 +256,7 @@ impl World {
                 approvals: CountingApprovals::default(),
                 callbacks: ScriptedCallback::default(),
                 slack: FakeSlack::default(),
+                self_invoke: FakeSelfInvoke::default(),
                 settings: settings(),
             },
         };
@@ -274,6 +276,39 @@ impl World {
 
     pub async fn send_at(&self, request: Request, at: DateTime<Utc>) -> Response<Body> {
         handle(&self.deps, at, request).await
+    }
+
+    /// The events the function queued for itself, as Lambda would deliver them.
+    pub fn queued_events(&self) -> Vec<Value> {
+        self.deps.self_invoke.events.lock().unwrap().clone()
+    }
+
+    /// Runs the queued events at `now()`, as Lambda does after the click was answered, and empties
+    /// the queue; returns how many ran.
+    pub async fn run_followups(&self) -> usize {
+        self.run_followups_at(now()).await
+    }
+
+    /// Runs the queued events at `at`.
+    pub async fn run_followups_at(&self, at: DateTime<Utc>) -> usize {
+        let events = std::mem::take(&mut *self.deps.self_invoke.events.lock().unwrap());
+        for event in &events {
+            self.invoke(event.clone(), at).await;
+        }
+        events.len()
+    }
+
+    /// One invocation of the function with its own event `event` (JSON, as Lambda delivers it).
+    pub async fn invoke(&self, event: Value, at: DateTime<Utc>) {
+        let event: Event = serde_json::from_value(event).unwrap();
+        handle_event(&self.deps, at, event).await;
+    }
+
+    /// The click, then its follow-up: what Slack and the approver see in the end.
+    pub async fn click(&self, request: Request) -> Response<Body> {
+        let response = self.send(request).await;
+        self.run_followups().await;
+        response
     }
 
     pub fn record(&self) -> ApprovalRecord {

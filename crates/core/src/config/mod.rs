@@ -145,6 +145,10 @@ impl Default for PolicyConfig {
     }
 }
 
+/// Where Slack's `response_url`s point (`https://hooks.slack.com/actions/…`): the default, and in
+/// a deployment the only, value of `SLACK_RESPONSE_URL_PREFIX`.
+pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
+
 /// A secret value (Slack signing secret, webhook URL) that never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -188,6 +192,10 @@ pub struct Config {
     pub slack_signing_secret: Option<Secret>,
     /// `SLACK_APPROVER_IDS`: Slack user ids allowed to decide (comma-separated).
     pub slack_approver_ids: Vec<String>,
+    /// `SLACK_RESPONSE_URL_PREFIX`: where a button's `response_url` may point; Slack's own
+    /// [`SLACK_RESPONSE_URL_PREFIX`] unless the local stack names its loopback listener. The template
+    /// never sets it, so a deployment posts only to Slack.
+    pub slack_response_url_prefix: String,
     /// `KEYWARD_REPORT_BUCKET`.
     pub report_bucket: Option<String>,
     /// `KEYWARD_TOPIC_ARN`.
@@ -217,6 +225,7 @@ pub mod vars {
     pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
     pub const SLACK_SIGNING_SECRET: &str = "SLACK_SIGNING_SECRET";
     pub const SLACK_APPROVER_IDS: &str = "SLACK_APPROVER_IDS";
+    pub const SLACK_RESPONSE_URL_PREFIX: &str = "SLACK_RESPONSE_URL_PREFIX";
     pub const REPORT_BUCKET: &str = "KEYWARD_REPORT_BUCKET";
     pub const TOPIC_ARN: &str = "KEYWARD_TOPIC_ARN";
     pub const APPROVALS_TABLE: &str = "KEYWARD_APPROVALS_TABLE";
@@ -235,6 +244,7 @@ impl Default for Config {
             slack_webhook_url: None,
             slack_signing_secret: None,
             slack_approver_ids: Vec::new(),
+            slack_response_url_prefix: SLACK_RESPONSE_URL_PREFIX.to_owned(),
             report_bucket: None,
             topic_arn: None,
             approvals_table: None,
@@ -311,6 +321,7 @@ impl Config {
             slack_webhook_url: slack_webhook(get(vars::SLACK_WEBHOOK_URL))?,
             slack_signing_secret: get(vars::SLACK_SIGNING_SECRET).map(Secret),
             slack_approver_ids: slack_ids(get(vars::SLACK_APPROVER_IDS))?,
+            slack_response_url_prefix: slack_response_url_prefix(get(vars::SLACK_RESPONSE_URL_PREFIX))?,
             report_bucket: get(vars::REPORT_BUCKET),
             topic_arn: get(vars::TOPIC_ARN),
             approvals_table: get(vars::APPROVALS_TABLE),
@@ -333,7 +344,9 @@ pub mod budget;
 mod values;
 
 pub use values::is_iam_user_name;
-use values::{approval_base_url, choice, exempt_users, number, ranges, rate, slack_ids, slack_webhook};
+use values::{
+    approval_base_url, choice, exempt_users, number, ranges, rate, slack_ids, slack_response_url_prefix, slack_webhook,
+};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -535,6 +548,32 @@ mod tests {
         }
         let c = from(&[("EXEMPT_USERS", "/a/b/,///")]).unwrap();
         assert_eq!(c.policy.exempt_users.len(), 2);
+    }
+
+    #[test]
+    fn response_urls_go_to_slack_or_to_a_loopback_port_only() {
+        assert_eq!(from(&[]).unwrap().slack_response_url_prefix, "https://hooks.slack.com/");
+        for prefix in ["https://hooks.slack.com/", "http://127.0.0.1:8080/", "http://127.0.0.1:1/"] {
+            let c = from(&[("SLACK_RESPONSE_URL_PREFIX", prefix)]).unwrap();
+            assert_eq!(c.slack_response_url_prefix, prefix);
+        }
+        for prefix in [
+            "https://hooks.slack.com",
+            "https://hooks.slack.com.evil.example/",
+            "https://evil.example/",
+            "http://127.0.0.1/",
+            "http://127.0.0.1:/",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:80@evil.example/",
+            "http://127.0.0.1:65536/",
+            "http://localhost.evil.example:80/",
+        ] {
+            let err = from(&[("SLACK_RESPONSE_URL_PREFIX", prefix)]).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { variable: "SLACK_RESPONSE_URL_PREFIX", .. }),
+                "{prefix}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -194,6 +194,28 @@ pub(in crate::config) fn slack_ids(raw: Option<String>) -> Result<Vec<String>, C
     }
 }
 
+/// `SLACK_RESPONSE_URL_PREFIX`: Slack's own host, or `http://127.0.0.1:<port>/`, a listener on the
+/// machine itself (the local stack's stand-in for Slack). Both end at the `/` after the host (and
+/// port), so no URL on another host starts with either (`https://hooks.slack.com.evil.example/`,
+/// `http://127.0.0.1:80@evil.example/` do not).
+pub(in crate::config) fn slack_response_url_prefix(raw: Option<String>) -> Result<String, ConfigError> {
+    let Some(raw) = raw else { return Ok(super::SLACK_RESPONSE_URL_PREFIX.to_owned()) };
+    let loopback_port = raw
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .filter(|port| !port.starts_with('0') && port.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|port| port.parse::<u16>().ok());
+    if raw == super::SLACK_RESPONSE_URL_PREFIX || loopback_port.is_some() {
+        Ok(raw)
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::SLACK_RESPONSE_URL_PREFIX,
+            value: raw,
+            expected: "https://hooks.slack.com/ (the default), or http://127.0.0.1:<port>/ in the local stack",
+        })
+    }
+}
+
 pub(in crate::config) fn approval_base_url(raw: Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
     if raw.starts_with("https://") || raw.starts_with("http://127.0.0.1") || raw.starts_with("http://localhost") {
