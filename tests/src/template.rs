@@ -285,16 +285,27 @@ impl Template {
         env
     }
 
-    /// Every IAM policy statement of a resource's inline `Policies` (SAM functions and state machines).
+    /// Every IAM policy statement of a resource's role: its inline `Policies` (SAM functions and
+    /// state machines), and the `AWS::IAM::Policy` resources attached to the role SAM generates for
+    /// it (`<logical id>Role`), which is how a function's role can name the function itself.
     pub fn policy_statements(&self, logical_id: &str) -> Vec<&Value> {
-        let policies = self
+        let inline = self
             .resource(logical_id)
             .and_then(|r| r.get("Properties"))
             .and_then(|p| p.get("Policies"))
-            .and_then(Value::as_sequence);
-        policies
+            .and_then(Value::as_sequence)
             .into_iter()
-            .flatten()
+            .flatten();
+        let role = format!("{logical_id}Role");
+        let attached = self
+            .resources()
+            .into_iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::IAM::Policy"))
+            .filter_map(|(_, r)| r.get("Properties"))
+            .filter(|p| p.get("Roles").and_then(Value::as_sequence).is_some_and(|roles| roles.iter().any(|v| is_ref(v, &role))))
+            .filter_map(|p| p.get("PolicyDocument"));
+        inline
+            .chain(attached)
             .filter_map(|policy| policy.get("Statement").and_then(Value::as_sequence))
             .flatten()
             .collect()
@@ -402,5 +413,14 @@ mod tests {
         assert_eq!(intrinsic(doc.get("d").unwrap()), arn);
         assert_eq!(intrinsic(doc.get("e").unwrap()), Some(Intrinsic::Other("Sub".into())));
         assert_eq!(intrinsic(doc.get("f").unwrap()), None);
+    }
+}
+
+/// Whether `value` is `!Ref name` (or `{"Ref": name}`).
+fn is_ref(value: &Value, name: &str) -> bool {
+    match value {
+        Value::Tagged(tagged) => tagged.tag == "Ref" && tagged.value.as_str() == Some(name),
+        Value::Mapping(map) => map.get("Ref").and_then(Value::as_str) == Some(name),
+        _ => false,
     }
 }

@@ -115,7 +115,8 @@ def role_policies(template: Template, overrides: Mapping[str, str]) -> dict[str,
     for logical_id, role in owners.items():
         policies = template.resources[logical_id].get("Properties", {})
         documents = []
-        for policy in policies.get("Policies", []) if isinstance(policies, dict) else []:
+        inline = policies.get("Policies", []) if isinstance(policies, dict) else []
+        for policy in [*inline, *_attached_policies(template, f"{logical_id}Role")]:
             if not (isinstance(policy, dict) and "Statement" in policy):
                 # A SAM policy template or a managed policy name: its statements live in SAM, not here.
                 raise LocalStackError(
@@ -136,6 +137,19 @@ def role_policies(template: Template, overrides: Mapping[str, str]) -> dict[str,
             documents.append(document)
         roles[role] = documents
     return roles
+
+
+def _attached_policies(template: Template, role: str) -> list[object]:
+    """The documents of the `AWS::IAM::Policy` resources attached to `role`, the role SAM generates
+    for a function (`<logical id>Role`): how a function's role names the function itself."""
+    found: list[object] = []
+    for resource in template.resources.values():
+        properties = resource.get("Properties")
+        if resource.get("Type") != "AWS::IAM::Policy" or not isinstance(properties, dict):
+            continue
+        if {"Ref": role} in (properties.get("Roles") or []):
+            found.append(properties.get("PolicyDocument"))
+    return found
 
 
 def create_roles(iam: IAMClient, sts: STSClient, roles: Mapping[str, list[dict[str, object]]]) -> dict[str, str]:
