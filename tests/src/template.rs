@@ -302,7 +302,9 @@ impl Template {
             .into_iter()
             .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::IAM::Policy"))
             .filter_map(|(_, r)| r.get("Properties"))
-            .filter(|p| p.get("Roles").and_then(Value::as_sequence).is_some_and(|roles| roles.iter().any(|v| is_ref(v, &role))))
+            .filter(|p| {
+                p.get("Roles").and_then(Value::as_sequence).is_some_and(|roles| roles.iter().any(|v| is_ref(v, &role)))
+            })
             .filter_map(|p| p.get("PolicyDocument"));
         inline
             .chain(attached)
