@@ -49,6 +49,10 @@ def test_the_roles_resolve_to_the_local_stacks_resources() -> None:
         ]
     ]
     assert allowed("keyward-approval", "iam:UpdateAccessKey") == []
+    # From the AWS::IAM::Policy attached to the role SAM generates for the function.
+    assert allowed("keyward-approval", "lambda:InvokeFunction") == [
+        "arn:aws:lambda:us-east-1:123456789012:function:approval"
+    ]
 
 
 def test_every_function_role_denies_deleting_and_creating_keys() -> None:
