@@ -29,7 +29,10 @@ pub(crate) async fn slack_action<S: ObjectStore, A: ApprovalStore, C: TaskCallba
     request: &Request,
 ) -> Response<Body> {
     let Some(secret) = deps.settings.slack_signing_secret.as_ref() else {
-        return plain(StatusCode::FORBIDDEN, "Slack actions are not configured (SLACK_SIGNING_SECRET is not set).");
+        return plain(
+            StatusCode::FORBIDDEN,
+            "Slack actions are not configured (keyward's secret has no slack_signing_secret).",
+        );
     };
     let header_text = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     let body = request.body().as_ref();

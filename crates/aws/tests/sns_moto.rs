@@ -31,7 +31,13 @@ async fn every_subscription_is_counted_across_pages() {
     assert_eq!(topic.confirmed_subscriptions(&topic_arn).await, Ok(0));
     // moto answers 100 subscriptions a page, and confirms an e-mail subscription at once.
     for n in 0..101 {
-        sns.subscribe().topic_arn(&topic_arn).protocol("email").endpoint(format!("a{n}@example.com")).send().await.unwrap();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("email")
+            .endpoint(format!("a{n}@example.com"))
+            .send()
+            .await
+            .unwrap();
     }
 
     assert_eq!(topic.confirmed_subscriptions(&topic_arn).await, Ok(101));

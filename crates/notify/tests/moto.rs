@@ -112,7 +112,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
         slack: FakeSlack::default(),
         approvals: DynamoApprovals::new(&sdk, TABLE),
         random: OsRandom,
-        settings: Settings::from_config(&config).unwrap(),
+        settings: Settings::from_config(&config, &Default::default()).unwrap(),
     };
     // DynamoDB keeps milliseconds: compare at that precision.
     let now = Utc::now().trunc_subsecs(3);
