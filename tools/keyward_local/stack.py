@@ -28,7 +28,7 @@ from keyward_local.processes import (
     stop_all,
     stop_record,
 )
-from keyward_local.provision import provision, update_state_machine_if_changed
+from keyward_local.provision import create_secret, provision, update_state_machine_if_changed
 from keyward_local.running import moto_health, read_recorded
 from keyward_local.settings import (
     Recorded,
@@ -79,7 +79,9 @@ def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[
     return spawn("moto", command, env, STATE_DIR / "moto.log")
 
 
-def start_watch(config: StackConfig, template: Template, concurrency: int) -> subprocess.Popen[bytes]:
+def start_watch(
+    config: StackConfig, template: Template, concurrency: int, secret_arn: str | None
+) -> subprocess.Popen[bytes]:
     """Starts cargo lambda watch on LAMBDA_PORT, serving the functions with the stack's environment."""
     timeout = max(template.timeouts.values(), default=template.default_timeout)
     command = [
@@ -96,7 +98,7 @@ def start_watch(config: StackConfig, template: Template, concurrency: int) -> su
         "--concurrency",
         str(concurrency),
     ]
-    return spawn("lambda", command, function_env(config), STATE_DIR / "lambda.log", template.functions)
+    return spawn("lambda", command, function_env(config, secret_arn), STATE_DIR / "lambda.log", template.functions)
 
 
 def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> float:
@@ -170,11 +172,12 @@ def _reset_iam_counts(config: StackConfig) -> None:
 # The configuration, checked by the functions themselves
 
 
-def check_function_config(config: StackConfig, template: Template) -> None:
-    """Runs each built function outside the Lambda runtime: it reads its configuration first and then
-    stops (no runtime API). A configuration error fails `up` now, instead of an invocation hanging in
-    cargo lambda watch (a function that exits at start-up never answers)."""
-    env = function_env(config)
+def check_function_config(config: StackConfig, template: Template, secret_arn: str | None) -> None:
+    """Runs each built function outside the Lambda runtime: it reads its configuration (and keyward's
+    secret, from the running emulator) first and then stops (no runtime API). A configuration error
+    fails `up` now, instead of an invocation hanging in cargo lambda watch (a function that exits at
+    start-up never answers)."""
+    env = function_env(config, secret_arn)
     env["RUST_BACKTRACE"] = "0"
     for name in [k for k in env if k.startswith("AWS_LAMBDA_")]:
         del env[name]
@@ -245,9 +248,6 @@ def up() -> int:
                     f"Stop it, or choose another port: {variable}=<port> scripts/local-stack up"
                 )
 
-        say("checking the configuration with the built functions")
-        check_function_config(config, template)
-
         # cargo lambda starts up to this many instances of a function (each a process) and queues
         # the calls beyond; the Map's children share IAM_MAX_RPS anyway.
         concurrency = min(int(template.parameter("MaxConcurrency")), MAX_INSTANCES)
@@ -273,10 +273,14 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         log=STATE_DIR / "moto.log",
     )
     print(f"    ready in {time.monotonic() - waiting:.1f} s")
+    # The functions read keyward's secret at start-up: it exists before they are first started.
+    secret_arn = create_secret(config)
+    say("checking the configuration with the built functions")
+    check_function_config(config, template, secret_arn)
     say(
         f"starting cargo lambda watch on 127.0.0.1:{config['lambda_port']} (up to {concurrency} instances per function)"
     )
-    watch = start_watch(config, template, concurrency)
+    watch = start_watch(config, template, concurrency, secret_arn)
     print(f"    ready in {_wait_for_watch(config, watch):.1f} s")
 
     say(
@@ -294,6 +298,7 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         **fingerprint(config),
         "emulator_sha256": emulator_sha256(),
         "state_machine_arn": state_machine_arn,
+        "secret_arn": secret_arn,
         "asl_sha256": asl_sha256,
         "binaries": binaries_stamp(template),
         "max_concurrency": concurrency,
@@ -317,7 +322,7 @@ def already_up(config: StackConfig, recorded: Recorded, template: Template, star
         )
     if recorded.get("binaries") != binaries_stamp(template):
         say("the functions were rebuilt since up: restarting cargo lambda watch (moto keeps its state)")
-        check_function_config(config, template)
+        check_function_config(config, template, recorded.get("secret_arn"))
         print(f"    lambda: {stop_record('lambda')}")
         wait_until(
             f"port {config['lambda_port']} to be free",
@@ -326,7 +331,8 @@ def already_up(config: StackConfig, recorded: Recorded, template: Template, star
             poll=0.2,
             log=STATE_DIR / "lambda.log",
         )
-        _wait_for_watch(config, start_watch(config, template, int(recorded.get("max_concurrency", 5))))
+        concurrency = int(recorded.get("max_concurrency", 5))
+        _wait_for_watch(config, start_watch(config, template, concurrency, recorded.get("secret_arn")))
         recorded["binaries"] = binaries_stamp(template)
     try:
         asl_now = update_state_machine_if_changed(

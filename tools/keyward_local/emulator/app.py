@@ -29,6 +29,7 @@ from keyward_local.emulator.faults import FAULTS, HookError
 from keyward_local.emulator.forward import LambdaForwarder
 from keyward_local.emulator.hooks import Hooks
 from keyward_local.emulator.moto_patches import patch_credential_report, patch_moto_lambda
+from keyward_local.emulator.sns_confirm import patch_sns_confirmation
 from keyward_local.emulator.throttle import IamGate
 
 LOG = logging.getLogger("keyward.local-stack")
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     forwarder = LambdaForwarder(args.lambda_port, parse_timeouts(args.function_timeouts), args.default_timeout)
     patch_moto_lambda(forwarder)
     patch_credential_report()
+    patch_sns_confirmation()
 
     gate = IamGate(args.iam_throttle_rps)
     info: dict[str, object] = {

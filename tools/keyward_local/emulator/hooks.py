@@ -1,5 +1,6 @@
 """The test hooks under /_keyward/ (local stack only): health, key dates on moto's own key objects,
-the SNS messages moto recorded, the IAM call counts and throttle, and the injected faults."""
+the SNS messages moto recorded, the pending SNS subscriptions' confirmation tokens (`sns_confirm`),
+the IAM call counts and throttle, and the injected faults."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.sns.models import sns_backends
 
 from keyward_local.emulator.faults import FAULTS, HookError
+from keyward_local.emulator.sns_confirm import pending_confirmations
 from keyward_local.emulator.throttle import IamGate
 from keyward_local.paths import ACCOUNT_ID, REGION
 
@@ -163,6 +165,8 @@ class Hooks:
             raise HookError(405, "use GET or DELETE /_keyward/iam-calls")
         if path == "/_keyward/sns-messages" and method == "GET":
             return 200, sns_messages(parse_qs(environ.get("QUERY_STRING", "")).get("topic_arn", [None])[0])
+        if path == "/_keyward/sns-confirmations" and method == "GET":
+            return 200, pending_confirmations()
         if path == "/_keyward/iam-throttled" and method == "GET":
             return 200, self.gate.snapshot("throttled")
         if path == "/_keyward/iam-throttle":
