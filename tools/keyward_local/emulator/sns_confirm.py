@@ -49,8 +49,6 @@ def _listed(subscription: Subscription) -> dict[str, Any]:
 def patch_sns_confirmation() -> None:
     """Makes mailed subscriptions pending until ConfirmSubscription with their token."""
     original_subscribe = SNSBackend.subscribe
-    original_list = SNSBackend.list_subscriptions
-    original_list_by_topic = SNSBackend.list_subscriptions_by_topic
 
     def subscribe(self: SNSBackend, topic_arn: str, endpoint: str, protocol: str) -> Subscription:
         """SNSBackend.subscribe: a new mailed subscription starts pending, with a fresh token."""
@@ -63,17 +61,18 @@ def patch_sns_confirmation() -> None:
                 _TOKENS[subscription.arn] = secrets.token_hex(32)
         return subscription
 
-    def list_subscriptions(self: SNSBackend, next_token: str | None = None) -> tuple[list[Any], int | None]:
-        """SNSBackend.list_subscriptions, pending ones shown as AWS shows them."""
-        found, token = original_list(self, next_token)
-        return [_listed(s) for s in found], token
+    # The responses, not the backend: moto's own Topic.publish reads the backend's list.
+    def list_subscriptions(self: SNSResponse) -> ActionResult:
+        """SNSResponse.list_subscriptions, pending ones shown as AWS shows them."""
+        found, next_token = self.backend.list_subscriptions(next_token=self._get_param("NextToken"))
+        return ActionResult({"Subscriptions": [_listed(s) for s in found], "NextToken": next_token})
 
-    def list_subscriptions_by_topic(
-        self: SNSBackend, topic_arn: str, next_token: str | None = None
-    ) -> tuple[list[Any], int | None]:
-        """SNSBackend.list_subscriptions_by_topic, pending ones shown as AWS shows them."""
-        found, token = original_list_by_topic(self, topic_arn, next_token)
-        return [_listed(s) for s in found], token
+    def list_subscriptions_by_topic(self: SNSResponse) -> ActionResult:
+        """SNSResponse.list_subscriptions_by_topic, pending ones shown as AWS shows them."""
+        found, next_token = self.backend.list_subscriptions_by_topic(
+            self._get_param("TopicArn"), next_token=self._get_param("NextToken")
+        )
+        return ActionResult({"Subscriptions": [_listed(s) for s in found], "NextToken": next_token})
 
     def confirm_subscription(self: SNSResponse) -> ActionResult:
         """SNSResponse.confirm_subscription: confirms the topic's subscription whose token it is."""
@@ -93,8 +92,8 @@ def patch_sns_confirmation() -> None:
         return ActionResult({"SubscriptionArn": arn})
 
     SNSBackend.subscribe = subscribe  # type: ignore[method-assign]
-    SNSBackend.list_subscriptions = list_subscriptions  # type: ignore[method-assign]
-    SNSBackend.list_subscriptions_by_topic = list_subscriptions_by_topic  # type: ignore[method-assign]
+    SNSResponse.list_subscriptions = list_subscriptions  # type: ignore[method-assign]
+    SNSResponse.list_subscriptions_by_topic = list_subscriptions_by_topic  # type: ignore[method-assign]
     SNSResponse.confirm_subscription = confirm_subscription  # type: ignore[method-assign]
 
 
