@@ -39,8 +39,9 @@ pub struct KeywardSecrets {
 pub struct WebhookUrl(Secret);
 
 impl WebhookUrl {
-    /// The URL, when it is one keyward posts to; otherwise what it should be (without the value).
-    pub fn parse(url: &str) -> Result<WebhookUrl, &'static str> {
+    /// The URL, when it is one keyward posts to; otherwise [`SecretsError::Invalid`] naming the
+    /// key `slack_webhook_url` (without the value).
+    pub fn parse(url: &str) -> Result<WebhookUrl, SecretsError> {
         // A URL with nothing after the scheme is not a webhook.
         if url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty())
             || url.starts_with("http://127.0.0.1")
@@ -48,7 +49,10 @@ impl WebhookUrl {
         {
             Ok(WebhookUrl(Secret::new(url)))
         } else {
-            Err("an https:// Slack incoming-webhook URL")
+            Err(SecretsError::Invalid {
+                key: keys::SLACK_WEBHOOK_URL,
+                expected: "an https:// Slack incoming-webhook URL",
+            })
         }
     }
 
@@ -98,9 +102,7 @@ pub fn parse(text: &str) -> Result<KeywardSecrets, SecretsError> {
                 secrets.slack_signing_secret = Some(signing_secret(string_of(keys::SLACK_SIGNING_SECRET, value)?)?);
             }
             keys::SLACK_WEBHOOK_URL => {
-                let url = WebhookUrl::parse(string_of(keys::SLACK_WEBHOOK_URL, value)?)
-                    .map_err(|expected| SecretsError::Invalid { key: keys::SLACK_WEBHOOK_URL, expected })?;
-                secrets.slack_webhook_url = Some(url);
+                secrets.slack_webhook_url = Some(WebhookUrl::parse(string_of(keys::SLACK_WEBHOOK_URL, value)?)?);
             }
             _ => return Err(SecretsError::UnknownKey { key: key.clone(), known: keys::ALL.join(", ") }),
         }
