@@ -20,7 +20,7 @@ pub enum SecretReadError {
     #[error("the secret {arn} (KEYWARD_SECRET_ARN) has no SecretString: store keyward's secrets as JSON text")]
     NotText { arn: String },
     /// The text is not keyward's secret.
-    #[error("the secret {arn} (KEYWARD_SECRET_ARN) is not keyward's: {source}")]
+    #[error("the secret {arn} (KEYWARD_SECRET_ARN) cannot be used: {source}")]
     Invalid {
         arn: String,
         #[source]
