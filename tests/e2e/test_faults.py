@@ -6,6 +6,7 @@ only subscription unconfirmed, no Slack."""
 from __future__ import annotations
 
 import boto3
+import pytest
 from helpers import LocalStack, actions, plan_keys
 from keyward_local import client
 from keyward_local.client import Seeder
@@ -94,6 +95,9 @@ def test_an_approval_request_nobody_can_receive_fails_the_run_loudly_and_nothing
     try:
         listed = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
         assert [s["SubscriptionArn"] for s in listed] == ["PendingConfirmation"], listed
+        # As in AWS, only the token of the confirmation mail confirms it.
+        with pytest.raises(sns.exceptions.InvalidParameterException):
+            sns.confirm_subscription(TopicArn=topic_arn, Token="not-the-mails-token")
 
         # WHEN a run needs an approval
         sweep = stack.sweep("nobody")

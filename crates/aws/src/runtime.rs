@@ -242,6 +242,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_a_secret_arn_no_secret_is_read_and_slack_is_off() {
+        // An SdkConfig without endpoint or credentials: any call would fail.
+        let sdk = SdkConfig::builder().build();
+
+        let secrets = secrets_from(&sdk, &Config::default()).await.unwrap();
+
+        assert_eq!(secrets, KeywardSecrets::default());
+    }
+
+    #[tokio::test]
     async fn an_invocation_hands_the_handler_deps_the_time_and_the_payload() {
         let (deps, now) = ("the deps".to_owned(), Utc::now());
 
