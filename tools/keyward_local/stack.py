@@ -274,7 +274,10 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
     )
     print(f"    ready in {time.monotonic() - waiting:.1f} s")
     # The functions read keyward's secret at start-up: it exists before they are first started.
-    secret_arn = create_secret(config)
+    try:
+        secret_arn = create_secret(config)
+    except Exception as error:  # boto errors: say which call failed
+        raise LocalStackError(f"creating keyward's secret failed: {type(error).__name__}: {error}") from None
     say("checking the configuration with the built functions")
     check_function_config(config, template, secret_arn)
     say(
