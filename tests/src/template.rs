@@ -69,6 +69,21 @@ fn get_att_parts(parts: &[Value]) -> Option<Intrinsic> {
     }
 }
 
+/// `!If [Condition, a, b]` as its condition and the branches that are statements (mappings; a
+/// branch `!Ref AWS::NoValue` drops the statement); `None` for anything else.
+pub fn conditional(value: &Value) -> Option<(String, Vec<&Value>)> {
+    let Value::Tagged(tagged) = value else { return None };
+    if tagged.tag.to_string().trim_start_matches('!') != "If" {
+        return None;
+    }
+    match tagged.value.as_sequence()?.as_slice() {
+        [Value::String(condition), branches @ ..] => {
+            Some((condition.clone(), branches.iter().filter(|b| b.is_mapping()).collect()))
+        }
+        _ => None,
+    }
+}
+
 /// A scalar as the string CloudFormation would pass on (`90` → "90", `"10.0"` → "10.0").
 pub fn scalar(value: &Value) -> Option<String> {
     match value {
@@ -285,10 +300,20 @@ impl Template {
         env
     }
 
-    /// Every IAM policy statement of a resource's role: its inline `Policies` (SAM functions and
-    /// state machines), and the `AWS::IAM::Policy` resources attached to the role SAM generates for
-    /// it (`<logical id>Role`), which is how a function's role can name the function itself.
+    /// Every IAM policy statement of a resource's role, a conditional one (`!If [Condition,
+    /// statement, !Ref AWS::NoValue]`) included: see [`Template::raw_policy_statements`].
     pub fn policy_statements(&self, logical_id: &str) -> Vec<&Value> {
+        self.raw_policy_statements(logical_id)
+            .into_iter()
+            .flat_map(|s| conditional(s).map_or(vec![s], |(_, b)| b))
+            .collect()
+    }
+
+    /// The statements of a resource's role as written (a conditional one is its `!If`): its inline
+    /// `Policies` (SAM functions and state machines), and the `AWS::IAM::Policy` resources attached
+    /// to the role SAM generates for it (`<logical id>Role`), which is how a function's role can
+    /// name the function itself.
+    pub fn raw_policy_statements(&self, logical_id: &str) -> Vec<&Value> {
         let inline = self
             .resource(logical_id)
             .and_then(|r| r.get("Properties"))

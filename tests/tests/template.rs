@@ -1,6 +1,7 @@
 //! template.yaml against the code: the six functions and how they are built, the environment each
 //! function gets (names from `keyward_core::config::vars`, fed by the parameter of the same name,
-//! with the code's own defaults), secrets only where they are read, and the IAM boundaries
+//! with the code's own defaults), no secret in a parameter or an environment variable (the secret's
+//! ARN, and the right to read it, only where it is read), and the IAM boundaries
 //! (explicit denies, who may deactivate, who may answer the approval task, what the state machine
 //! may invoke). Each parameter's constraints, evaluated as CloudFormation evaluates them, accept
 //! exactly the values the code accepts, boundary by boundary; and the time budgets the code
@@ -11,11 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use keyward_core::config::{Config, ConfigError, budget, vars};
-use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, intrinsic, scalar};
+use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, conditional, intrinsic, scalar};
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 22] = [
+const ALL_VARS: [&str; 21] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -30,8 +31,7 @@ const ALL_VARS: [&str; 22] = [
     vars::BATCH_SIZE,
     vars::MAX_CONCURRENCY,
     vars::IAM_MAX_RPS,
-    vars::SLACK_WEBHOOK_URL,
-    vars::SLACK_SIGNING_SECRET,
+    vars::SECRET_ARN,
     vars::SLACK_APPROVER_IDS,
     vars::SLACK_RESPONSE_URL_PREFIX,
     vars::REPORT_BUCKET,
@@ -53,8 +53,9 @@ const RESOURCE_VARS: [(&str, &str); 4] = [
     (vars::APPROVAL_BASE_URL, "FunctionUrlConfig"),
 ];
 
-/// Secrets: set only on the functions that read them.
-const SECRETS: [(&str, &str); 2] = [(vars::SLACK_WEBHOOK_URL, "notify"), (vars::SLACK_SIGNING_SECRET, "approval")];
+/// The functions that read keyward's secret (`KEYWARD_SECRET_ARN`): notify (the Slack webhook) and
+/// approval (Slack's signing secret).
+const SECRET_READERS: [&str; 2] = ["notify", "approval"];
 
 /// What each function reads besides validating the whole configuration at start-up (its `main.rs`
 /// and handler): these must be set for it.
@@ -83,16 +84,20 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
                 vars::APPROVALS_TABLE,
                 vars::APPROVAL_BASE_URL,
                 vars::APPROVAL_TIMEOUT_SECONDS,
-                vars::SLACK_WEBHOOK_URL,
+                vars::SECRET_ARN,
             ],
         ),
         ("deactivate", vec![vars::REPORT_BUCKET, vars::IAM_MAX_RPS]),
-        ("approval", vec![vars::APPROVALS_TABLE, vars::SLACK_SIGNING_SECRET, vars::SLACK_APPROVER_IDS]),
+        ("approval", vec![vars::APPROVALS_TABLE, vars::SECRET_ARN, vars::SLACK_APPROVER_IDS]),
     ])
 }
 
-/// The parameter that feeds a setting: `KEYWARD_MODE` → `Mode`, `MAX_KEY_AGE_DAYS` → `MaxKeyAgeDays`.
+/// The parameter that feeds a setting: `KEYWARD_MODE` → `Mode`, `MAX_KEY_AGE_DAYS` → `MaxKeyAgeDays`;
+/// `KEYWARD_SECRET_ARN` → `KeywardSecretArn` (the secret is keyward's, not a generic "SecretArn").
 fn parameter_of(var: &str) -> String {
+    if var == vars::SECRET_ARN {
+        return "KeywardSecretArn".to_owned();
+    }
     var.trim_start_matches("KEYWARD_")
         .split('_')
         .map(|word| {
@@ -190,7 +195,7 @@ fn every_function_gets_the_variables_it_reads_and_every_setting() {
         }
         // Every function validates the whole configuration at start-up: all see the same settings.
         for var in settings() {
-            if !SECRETS.iter().any(|(s, _)| *s == var) && var != vars::SLACK_APPROVER_IDS {
+            if var != vars::SECRET_ARN && var != vars::SLACK_APPROVER_IDS {
                 assert!(env.contains_key(var), "{binary} does not get the setting {var}");
             }
         }
@@ -212,19 +217,71 @@ fn the_local_stack_only_variables_are_set_nowhere_and_fed_by_no_parameter() {
 }
 
 #[test]
-fn secrets_are_set_only_where_they_are_read() {
+fn no_secret_is_a_parameter_or_an_environment_variable() {
+    // SAM CLI's guided deploy cannot leave a NoEcho parameter empty and never saves one; an
+    // environment variable is readable by whoever may read the function's configuration.
     let template = Template::load().unwrap();
+    for name in template.parameter_names() {
+        let parameter = template.parameter(&name).unwrap();
+        assert!(parameter.get("NoEcho").is_none(), "{name} is NoEcho: secrets belong in keyward's secret");
+    }
     for function in template.functions() {
-        let env = template.function_environment(&function.logical_id);
-        for (secret, reader) in SECRETS {
-            let expected = function.binary.as_deref() == Some(reader);
-            assert_eq!(env.contains_key(secret), expected, "{secret} on {}", function.logical_id);
+        for name in template.function_environment(&function.logical_id).keys() {
+            let secret_like = ["SECRET", "WEBHOOK"].iter().any(|word| name.contains(word));
+            assert!(
+                !secret_like || name == vars::SECRET_ARN,
+                "{}: {name} looks like a secret in the environment",
+                function.logical_id
+            );
         }
     }
-    for (secret, _) in SECRETS {
-        let parameter = template.parameter(&parameter_of(secret)).unwrap();
-        assert_eq!(parameter["NoEcho"].as_bool(), Some(true), "{secret}'s parameter must be NoEcho");
+}
+
+#[test]
+fn only_the_functions_that_read_keywards_secret_get_its_arn_and_may_read_it_when_there_is_one() {
+    let template = Template::load().unwrap();
+    let has_secret = &template.root()["Conditions"]["HasSecret"];
+    assert_eq!(
+        serde_norway::to_string(has_secret).unwrap().trim(),
+        "!Not\n- !Equals\n  - !Ref KeywardSecretArn\n  - ''",
+        "HasSecret must be: KeywardSecretArn is not empty"
+    );
+    for function in template.functions() {
+        let id = &function.logical_id;
+        let reads = SECRET_READERS.contains(&function.binary.as_deref().unwrap());
+        let env = template.function_environment(id);
+        assert_eq!(env.contains_key(vars::SECRET_ARN), reads, "{id}: {}", vars::SECRET_ARN);
+        let mut grants = Vec::new();
+        for statement in template.raw_policy_statements(id) {
+            let (condition, branches) = conditional(statement).unwrap_or_default();
+            let branches = if condition.is_empty() { vec![statement] } else { branches };
+            for branch in branches {
+                if strings(branch.get("Action")).iter().any(|a| a.starts_with("secretsmanager:")) {
+                    grants.push((condition.clone(), branch));
+                }
+            }
+        }
+        if !reads {
+            assert!(grants.is_empty(), "{id} may use Secrets Manager");
+            continue;
+        }
+        let [(condition, grant)] = grants.as_slice() else { panic!("{id}: expected one secretsmanager statement") };
+        assert_eq!(condition, "HasSecret", "{id}: the secret's statement must be dropped when there is no secret");
+        assert_eq!(strings(grant.get("Action")), ["secretsmanager:GetSecretValue"], "{id}");
+        assert_eq!(intrinsic(&grant["Resource"]), Some(Intrinsic::Ref("KeywardSecretArn".into())), "{id}");
     }
+}
+
+#[test]
+fn notify_may_see_who_is_subscribed_to_the_topic() {
+    let template = Template::load().unwrap();
+    let notify = template.function_by_binary("notify").unwrap();
+    let statement = template
+        .policy_statements(&notify.logical_id)
+        .into_iter()
+        .find(|s| strings(s.get("Action")).contains(&"sns:ListSubscriptionsByTopic".to_owned()))
+        .expect("notify cannot list the topic's subscriptions");
+    assert_eq!(intrinsic(&statement["Resource"]), Some(Intrinsic::Ref("NotificationTopic".into())));
 }
 
 #[test]
@@ -386,15 +443,42 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
             "U1,",
             "U1;W2",
         ])),
-        vars::SLACK_WEBHOOK_URL => values.extend(owned(&[
-            "https://",
-            "https://hooks.slack.com/services/T0/B0/X",
-            "http://hooks.slack.com/x",
-            "ftp://x",
-            "http://127.0.0.1:9/hook",
-            "http://localhost:9/hook",
-            " https://x",
-        ])),
+        vars::SECRET_ARN => {
+            let arn = |partition: &str, region: &str, account: &str, name: &str| {
+                format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{name}")
+            };
+            let account = "123456789012";
+            values.extend([
+                arn("aws", "us-east-1", account, "keyward-Ab12Cd"),
+                arn("aws-cn", "cn-north-1", account, "keyward"),
+                arn("aws-us-gov", "us-gov-west-1", account, "team/keyward_1+=.@-"),
+                arn("aws", "us-east-1", account, ""),
+                arn("aws", "us-east-1", account, "a:b"),
+                arn("aws", "us-east-1", account, "a b"),
+                arn("aws", "us-east-1", account, "é"),
+                arn("aws", "us-east-1", account, &long('k', 519)),
+                arn("aws", "us-east-1", account, &long('k', 520)),
+                arn("aws", "us-east-1", "12345678901", "k"),
+                arn("aws", "us-east-1", "1234567890123", "k"),
+                arn("aws", "us-east-1", "12345678901a", "k"),
+                arn("aws", "useast1", account, "k"),
+                arn("aws", "us-east", account, "k"),
+                arn("aws", "us-1", account, "k"),
+                arn("aws", "usa-east-1", account, "k"),
+                arn("aws", "US-EAST-1", account, "k"),
+                arn("aws", "us--1", account, "k"),
+                arn("aws", "us-east-1a", account, "k"),
+                arn("AWS", "us-east-1", account, "k"),
+                arn("aws2", "us-east-1", account, "k"),
+                arn("aw", "us-east-1", account, "k"),
+                arn("aws", "", account, "k"),
+                format!("arn:aws:ssm:us-east-1:{account}:secret:k"),
+                format!("arn:aws:secretsmanager:us-east-1:{account}:parameter:k"),
+                format!("arn:aws:secretsmanager:us-east-1:{account}:secret"),
+                "keyward".to_owned(),
+                "arn:aws:secretsmanager".to_owned(),
+            ]);
+        }
         _ => {}
     }
     if WHOLE_NUMBERS.contains(&var) {
@@ -412,13 +496,12 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
 
 /// Why the code may accept a value the template refuses, and never the other way round: the code
 /// also reads variables set by hand and by the local stack, so it takes an empty value as its
-/// default, trims whitespace, reads a choice in any case, and takes a loopback webhook. None of
-/// these makes a deployed function die; each is named here so that any other disagreement fails.
+/// default, trims whitespace and reads a choice in any case. None of these makes a deployed
+/// function die; each is named here so that any other disagreement fails.
 fn code_is_lenient(var: &str, constraint: &Constraint, value: &str) -> bool {
     let choice_in_another_case = constraint.allowed_values.iter().flatten().any(|a| a.eq_ignore_ascii_case(value));
-    let loopback = var == vars::SLACK_WEBHOOK_URL && value.starts_with("http://");
     let tab_between_entries = matches!(var, vars::EXEMPT_USERS | vars::SLACK_APPROVER_IDS) && value.contains('\t');
-    value.trim().is_empty() || value != value.trim() || choice_in_another_case || loopback || tab_between_entries
+    value.trim().is_empty() || value != value.trim() || choice_in_another_case || tab_between_entries
 }
 
 #[test]

@@ -27,7 +27,8 @@ ACCOUNT_ID = "123456789012"
 #: The stack's only region.
 REGION = "us-east-1"
 
-#: Configuration read from the environment at `up` and given to every function (keyward_core::config::vars).
+#: Configuration read from the environment at `up` and given to every function (keyward_core::config::vars),
+#: except the secrets (SECRET_VARS), which `up` writes into keyward's secret instead.
 CONFIG_VARS = (
     "KEYWARD_MODE",
     "SLACK_WEBHOOK_URL",
@@ -49,6 +50,7 @@ CONFIG_VARS = (
     "MAX_CONCURRENCY",
     "IAM_MAX_RPS",
 )
+#: The variables `up` writes into keyward's secret (provision.SECRET_KEYS), never into an environment.
 SECRET_VARS = ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET")
 #: Local stack only: the emulator throttles IAM beyond this many requests per second.
 THROTTLE_VAR = "IAM_THROTTLE_RPS"

@@ -1,12 +1,15 @@
 """The local stack's resources in moto, as template.yaml declares them: the roles of the functions and
-the state machine (keyward_local.roles), the report bucket, the topic, the approvals table (with its
-TTL), the six functions (placeholders: their invocations go to cargo lambda watch) and the state
-machine with its substitutions resolved."""
+the state machine (keyward_local.roles), the report bucket, the topic with a confirmed e-mail
+subscriber, the approvals table (with its TTL), the six functions (placeholders: their invocations go
+to cargo lambda watch) and the state machine with its substitutions resolved; and keyward's secret
+(`create_secret`), holding the Slack values given at `up`, which the functions read from the
+emulated Secrets Manager as they would in AWS."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import zipfile
 
@@ -14,12 +17,19 @@ import boto3
 from botocore.config import Config
 from mypy_boto3_stepfunctions import SFNClient
 
-from keyward_local.console import LocalStackError, say
+from keyward_local.console import LocalStackError, http_json, say
 from keyward_local.emulator.iam_auth import STATE_MACHINE_ROLE
 from keyward_local.paths import ASL_FILE, REGION, ROOT
 from keyward_local.roles import create_roles, role_name, role_policies
 from keyward_local.settings import BUCKET, STATE_MACHINE, TABLE, TOPIC, StackConfig, stack_env
 from keyward_local.template import Template
+
+#: The variables `up` writes into keyward's secret, and the key of each (keyward_core::secrets::keys).
+SECRET_KEYS = {"SLACK_WEBHOOK_URL": "slack_webhook_url", "SLACK_SIGNING_SECRET": "slack_signing_secret"}
+#: keyward's secret in the emulated Secrets Manager.
+SECRET_NAME = "keyward"
+#: The topic's subscriber, confirmed at `up` as a person confirms the mail (README, "Deploy").
+APPROVER_EMAIL = "approver@example.com"
 
 #: moto answers quickly, but the first requests race its start: retry them.
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, proxies={})
@@ -38,21 +48,55 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def provision(config: StackConfig, template: Template) -> tuple[str, str]:
-    """Creates the stack's resources in a fresh emulator; returns the state machine's ARN and the
-    sha256 of its definition."""
+def create_secret(config: StackConfig) -> str | None:
+    """Writes the Slack values given at `up` into keyward's secret and returns its ARN (the
+    functions' KEYWARD_SECRET_ARN); None, and no secret, when none was given."""
+    values = {key: config["settings"][var] for var, key in SECRET_KEYS.items() if var in config["settings"]}
+    if not values:
+        return None
+    secrets = _session().client("secretsmanager", endpoint_url=_endpoint(config), config=_CLIENT_CONFIG)
+    return str(secrets.create_secret(Name=SECRET_NAME, SecretString=json.dumps(values))["ARN"])
+
+
+def subscribe_confirmed(moto_endpoint: str, topic_arn: str, email: str) -> str:
+    """Subscribes `email` to the topic and confirms it as its owner would: with the token of the
+    confirmation mail (read from GET /_keyward/sns-confirmations) and AuthenticateOnUnsubscribe, so
+    that unsubscribing needs AWS credentials. Returns the subscription's ARN."""
+    sns = _session().client("sns", endpoint_url=moto_endpoint, config=_CLIENT_CONFIG)
+    sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=email)
+    pending = http_json("GET", f"{moto_endpoint}/_keyward/sns-confirmations", timeout=5)
+    if not isinstance(pending, list):
+        raise LocalStackError(f"GET /_keyward/sns-confirmations answered {pending!r}, not a list")
+    token = next((p["token"] for p in pending if p["topic_arn"] == topic_arn and p["endpoint"] == email), None)
+    if token is None:
+        raise LocalStackError(f"the subscription of {email} to {topic_arn} has no confirmation pending")
+    confirmed = sns.confirm_subscription(TopicArn=topic_arn, Token=token, AuthenticateOnUnsubscribe="true")
+    return str(confirmed["SubscriptionArn"])
+
+
+def create_function_roles(config: StackConfig, template: Template, secret_arn: str | None) -> dict[str, str]:
+    """Creates the functions' and the state machine's roles (keyward_local.roles), with the secret's
+    ARN as KeywardSecretArn, and writes the functions' credentials; returns each role's ARN. Before
+    any function starts: a function without its credentials could not read keyward's secret."""
     session, endpoint = _session(), _endpoint(config)
     iam = session.client("iam", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    sts = session.client("sts", endpoint_url=endpoint, config=_CLIENT_CONFIG)
+    return create_roles(iam, sts, role_policies(template, {"KeywardSecretArn": secret_arn or ""}))
+
+
+def provision(config: StackConfig, template: Template, role_arns: dict[str, str]) -> tuple[str, str]:
+    """Creates the stack's resources in a fresh emulator, the functions with the roles `role_arns`
+    names; returns the state machine's ARN and the sha256 of its definition."""
+    session, endpoint = _session(), _endpoint(config)
     s3 = session.client("s3", endpoint_url=endpoint, config=_CLIENT_CONFIG)
     sns = session.client("sns", endpoint_url=endpoint, config=_CLIENT_CONFIG)
     dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=_CLIENT_CONFIG)
     lam = session.client("lambda", endpoint_url=endpoint, config=_CLIENT_CONFIG)
     sfn = session.client("stepfunctions", endpoint_url=endpoint, config=_CLIENT_CONFIG)
-    sts = session.client("sts", endpoint_url=endpoint, config=_CLIENT_CONFIG)
 
-    role_arns = create_roles(iam, sts, role_policies(template, {}))
     s3.create_bucket(Bucket=BUCKET)
     topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
+    subscribe_confirmed(endpoint, topic_arn, APPROVER_EMAIL)
     dynamodb.create_table(
         TableName=TABLE,
         BillingMode="PAY_PER_REQUEST",

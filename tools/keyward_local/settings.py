@@ -1,6 +1,8 @@
 """The configuration of one local stack: what `up` reads from the environment (ports, the IAM throttle,
 keyward's own variables), how it is recorded and compared with the running stack's, and the
-environment it gives to the functions and writes to target/local-stack/env. Standard library only."""
+environment it gives to the functions and writes to target/local-stack/env. The Slack secrets given
+at `up` are in neither environment: `up` writes them into keyward's secret (provision.create_secret)
+and the functions get its ARN, KEYWARD_SECRET_ARN. Standard library only."""
 
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ class Recorded(StackConfig):
 
     emulator_sha256: str
     state_machine_arn: str
+    #: keyward's secret in the emulated Secrets Manager (None: no Slack value was given).
+    secret_arn: str | None
     asl_sha256: str
     binaries: dict[str, float]
     max_concurrency: int
@@ -143,12 +147,13 @@ def stack_env(config: StackConfig, include_ports: bool = True, state_machine_arn
     return env
 
 
-def function_env(config: StackConfig) -> dict[str, str]:
+def function_env(config: StackConfig, secret_arn: str | None) -> dict[str, str]:
     """The environment of cargo lambda watch, inherited by every function it starts: the stack's
     resources, moto's endpoint, the file of the functions' role credentials (each function reads its
-    own profile: keyward_local.roles) and the configuration given at `up`. No static key: with one,
-    the SDK would never read the profile. AWS_* variables of the caller's shell (profiles, real
-    credentials) are dropped."""
+    own profile: keyward_local.roles), the configuration given at `up` without its secrets, and
+    KEYWARD_SECRET_ARN, keyward's secret, when there is one. No static key: with one, the SDK would
+    never read the profile. AWS_* variables of the caller's shell (profiles, real credentials) are
+    dropped."""
     dropped = set(CONFIG_VARS) | {THROTTLE_VAR}
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in dropped}
     env.update(stack_env(config, include_ports=False))
@@ -162,6 +167,8 @@ def function_env(config: StackConfig) -> dict[str, str]:
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
-    env.update(config["settings"])
+    env.update({k: v for k, v in config["settings"].items() if k not in SECRET_VARS})
+    if secret_arn:
+        env["KEYWARD_SECRET_ARN"] = secret_arn
     env.update(no_proxy())
     return env

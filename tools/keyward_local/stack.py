@@ -28,8 +28,8 @@ from keyward_local.processes import (
     stop_all,
     stop_record,
 )
-from keyward_local.provision import provision, update_state_machine_if_changed
-from keyward_local.roles import check_profiles
+from keyward_local.provision import create_function_roles, create_secret, provision, update_state_machine_if_changed
+from keyward_local.roles import check_profiles, role_name
 from keyward_local.running import moto_health, read_recorded
 from keyward_local.settings import (
     Recorded,
@@ -86,7 +86,9 @@ def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[
     return spawn("moto", command, env, STATE_DIR / "moto.log")
 
 
-def start_watch(config: StackConfig, template: Template, concurrency: int) -> subprocess.Popen[bytes]:
+def start_watch(
+    config: StackConfig, template: Template, concurrency: int, secret_arn: str | None
+) -> subprocess.Popen[bytes]:
     """Starts cargo lambda watch on LAMBDA_PORT+1 (behind the emulator's front), serving the functions with
     the stack's environment."""
     timeout = max(template.timeouts.values(), default=template.default_timeout)
@@ -104,7 +106,7 @@ def start_watch(config: StackConfig, template: Template, concurrency: int) -> su
         "--concurrency",
         str(concurrency),
     ]
-    return spawn("lambda", command, function_env(config), STATE_DIR / "lambda.log", template.functions)
+    return spawn("lambda", command, function_env(config, secret_arn), STATE_DIR / "lambda.log", template.functions)
 
 
 def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> float:
@@ -178,11 +180,12 @@ def _reset_iam_counts(config: StackConfig) -> None:
 # The configuration, checked by the functions themselves
 
 
-def check_function_config(config: StackConfig, template: Template) -> None:
-    """Runs each built function outside the Lambda runtime: it reads its configuration first and then
-    stops (no runtime API). A configuration error fails `up` now, instead of an invocation hanging in
-    cargo lambda watch (a function that exits at start-up never answers)."""
-    env = function_env(config)
+def check_function_config(config: StackConfig, template: Template, secret_arn: str | None) -> None:
+    """Runs each built function outside the Lambda runtime: it reads its configuration (and keyward's
+    secret, from the running emulator) first and then stops (no runtime API). A configuration error
+    fails `up` now, instead of an invocation hanging in cargo lambda watch (a function that exits at
+    start-up never answers)."""
+    env = function_env(config, secret_arn)
     env["RUST_BACKTRACE"] = "0"
     for name in [k for k in env if k.startswith("AWS_LAMBDA_")]:
         del env[name]
@@ -191,8 +194,10 @@ def check_function_config(config: StackConfig, template: Template) -> None:
         binary = BINARY_DIR / function
         if not binary.exists():
             raise LocalStackError(f"{binary} is missing: the build did not produce it")
+        # As its role, as under cargo lambda watch (Cargo.toml's metadata gives each its AWS_PROFILE).
+        own = {**env, "AWS_PROFILE": role_name(function)}
         running[function] = subprocess.Popen(
-            [str(binary)], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [str(binary)], env=own, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
     problems = []
     for function, process in running.items():
@@ -259,9 +264,6 @@ def up() -> int:
                     f"Stop it, or choose another port: {variable.split('+')[0]}=<port> scripts/local-stack up"
                 )
 
-        say("checking the configuration with the built functions")
-        check_function_config(config, template)
-
         # cargo lambda starts up to this many instances of a function (each a process) and queues
         # the calls beyond; the Map's children share IAM_MAX_RPS anyway.
         concurrency = min(int(template.parameter("MaxConcurrency")), MAX_INSTANCES)
@@ -290,16 +292,28 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         log=STATE_DIR / "moto.log",
     )
     print(f"    ready in {time.monotonic() - waiting:.1f} s")
+    # The functions read keyward's secret at start-up: it exists before they are first started.
+    try:
+        secret_arn = create_secret(config)
+        role_arns = create_function_roles(config, template, secret_arn)
+    except LocalStackError:
+        raise
+    except Exception as error:  # boto errors: say which call failed
+        raise LocalStackError(
+            f"creating keyward's secret and the functions' roles failed: {type(error).__name__}: {error}"
+        ) from None
+    say("checking the configuration with the built functions")
+    check_function_config(config, template, secret_arn)
     say(f"starting cargo lambda watch on 127.0.0.1:{watch_port(config)} (up to {concurrency} instances per function)")
-    watch = start_watch(config, template, concurrency)
+    watch = start_watch(config, template, concurrency, secret_arn)
     print(f"    ready in {_wait_for_watch(config, watch):.1f} s")
 
     say(
-        f"creating the stack's resources in moto (role, bucket, topic, table, {len(template.functions)} functions,"
+        f"creating the stack's resources in moto (bucket, topic, table, {len(template.functions)} functions,"
         " state machine)"
     )
     try:
-        state_machine_arn, asl_sha256 = provision(config, template)
+        state_machine_arn, asl_sha256 = provision(config, template, role_arns)
     except LocalStackError:
         raise
     except Exception as error:  # boto errors: say which call failed
@@ -309,6 +323,7 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         **fingerprint(config),
         "emulator_sha256": emulator_sha256(),
         "state_machine_arn": state_machine_arn,
+        "secret_arn": secret_arn,
         "asl_sha256": asl_sha256,
         "binaries": binaries_stamp(template),
         "max_concurrency": concurrency,
@@ -332,7 +347,7 @@ def already_up(config: StackConfig, recorded: Recorded, template: Template, star
         )
     if recorded.get("binaries") != binaries_stamp(template):
         say("the functions were rebuilt since up: restarting cargo lambda watch (moto keeps its state)")
-        check_function_config(config, template)
+        check_function_config(config, template, recorded.get("secret_arn"))
         print(f"    lambda: {stop_record('lambda')}")
         wait_until(
             f"port {watch_port(config)} to be free",
@@ -341,7 +356,8 @@ def already_up(config: StackConfig, recorded: Recorded, template: Template, star
             poll=0.2,
             log=STATE_DIR / "lambda.log",
         )
-        _wait_for_watch(config, start_watch(config, template, int(recorded.get("max_concurrency", 5))))
+        concurrency = int(recorded.get("max_concurrency", 5))
+        _wait_for_watch(config, start_watch(config, template, concurrency, recorded.get("secret_arn")))
         recorded["binaries"] = binaries_stamp(template)
     try:
         asl_now = update_state_machine_if_changed(

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, Secret, vars};
 use keyward_core::ports::{ApprovalStore, ObjectStore, SelfInvoke, Slack, TaskCallback};
 use keyward_core::run_store::RunStore;
+use keyward_core::secrets::KeywardSecrets;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -38,7 +39,8 @@ pub struct Settings {
     pub report_bucket: String,
     /// The approvals table (`KEYWARD_APPROVALS_TABLE`), for the DynamoDB adapter main builds.
     pub approvals_table: String,
-    /// Slack's signing secret; without it every `POST /slack/actions` is refused (403).
+    /// Slack's signing secret (`slack_signing_secret` of keyward's secret); without it every
+    /// `POST /slack/actions` is refused (403).
     pub slack_signing_secret: Option<Secret>,
     /// The Slack users whose buttons decide.
     pub slack_approver_ids: Vec<String>,
@@ -48,12 +50,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Fails when the report bucket or the approvals table is not configured; Slack stays optional.
-    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+    /// The settings of `config` and keyward's secret (read at init). Fails when the report bucket
+    /// or the approvals table is not configured; Slack stays optional.
+    pub fn from_config(config: &Config, secrets: &KeywardSecrets) -> Result<Settings, ConfigError> {
         Ok(Settings {
             report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
             approvals_table: Config::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned(),
-            slack_signing_secret: config.slack_signing_secret.clone(),
+            slack_signing_secret: secrets.slack_signing_secret.clone(),
             slack_approver_ids: config.slack_approver_ids.clone(),
             slack_response_url_prefix: config.slack_response_url_prefix.clone(),
         })

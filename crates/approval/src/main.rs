@@ -1,4 +1,4 @@
-//! The approval Lambda: wiring only. Logging, configuration, the AWS clients (built once per
+//! The approval Lambda: wiring only. Logging, configuration, keyward's secret, the AWS clients (built once per
 //! instance) and the HTTP runtime loop; the work is in [`approval::handler`].
 
 use approval::handler::{Deps, Settings, handle, handle_event};
@@ -10,8 +10,9 @@ use keyward_core::run_store::RunStore;
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
-    let settings = Settings::from_config(&config).map_err(runtime::init_error)?;
     let sdk = sdk::sdk_config().await;
+    let secrets = runtime::secrets_from(&sdk, &config).await?;
+    let settings = Settings::from_config(&config, &secrets).map_err(runtime::init_error)?;
     let deps = Deps {
         runs: RunStore::new(S3Store::new(&sdk), settings.report_bucket.clone()),
         approvals: DynamoApprovals::new(&sdk, settings.approvals_table.clone()),

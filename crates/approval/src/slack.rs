@@ -147,7 +147,7 @@ fn verify<S, A, C, K, L>(
     follow_up: &SlackFollowUp,
 ) -> Result<Interaction, Unverified> {
     let Some(secret) = deps.settings.slack_signing_secret.as_ref() else {
-        let text = "Slack actions are not configured (SLACK_SIGNING_SECRET is not set).";
+        let text = "Slack actions are not configured (keyward's secret has no slack_signing_secret).";
         return Err(Unverified(StatusCode::FORBIDDEN, text.to_owned()));
     };
     let body = follow_up.body.as_bytes();

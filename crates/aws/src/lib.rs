@@ -4,8 +4,9 @@
 //!
 //! - Adapters: [`iam`] (`IamAdapter`: users, keys, the credential report; paging, rate limiting
 //!   and call counts inside), [`s3`] (the report bucket), [`sns`] (the notification topic),
-//!   [`sfn`] (task-token callbacks), [`dynamodb`] (the approvals table), [`lambda`] (the approval function's asynchronous
-//!   invocation of itself), [`slack`] (the incoming webhook) and [`os_random`] (approval ids).
+//!   [`sfn`] (task-token callbacks), [`dynamodb`] (the approvals table), [`lambda`] (the approval
+//!   function's asynchronous invocation of itself), [`secrets`] (keyward's secret in Secrets
+//!   Manager, read at init), [`slack`] (the incoming webhook) and [`os_random`] (approval ids).
 //! - Shared: [`sdk`] (the one `SdkConfig`: retries, timeouts), [`rate_limit`] (the token bucket
 //!   the IAM adapter spaces its requests with), `error` (how a failed SDK call becomes a
 //!   `PortError`) and [`runtime`] (the Lambda runtime glue).
@@ -20,6 +21,7 @@ pub mod rate_limit;
 pub mod runtime;
 pub mod s3;
 pub mod sdk;
+pub mod secrets;
 pub mod sfn;
 pub mod slack;
 pub mod sns;

@@ -1,14 +1,17 @@
 //! Lambda runtime glue shared by the six functions: JSON logging (each line tagged with the
 //! invocation's request id, the level Lambda's logging configuration asks for), configuration
-//! errors at init, the runtime loops ([`serve`] for the five task functions, [`serve_http`] for the
-//! approval function: its URL and the events it queues for itself) and the one conversion of a named error into the `Diagnostic` Lambda
+//! errors at init, keyward's secret read at init ([`secrets_from`]), the runtime loops ([`serve`]
+//! for the five task functions, [`serve_http`] for the approval function: its URL and the events it
+//! queues for itself) and the one conversion of a named error into the `Diagnostic` Lambda
 //! reports (its `errorType` is what Step Functions catches).
 
 use std::future::Future;
 
+use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError};
 use keyward_core::errors::NamedError;
+use keyward_core::secrets::KeywardSecrets;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::header::SET_COOKIE;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -22,6 +25,8 @@ use tracing_subscriber::fmt::{FmtContext, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::secrets::SecretsManager;
 
 /// The span lambda_runtime opens around each invocation (1.5: `layers::trace::request_span`), and
 /// the target it is created under.
@@ -146,6 +151,18 @@ where
 /// accepts) and stops the function with that sentence, not a Rust `Debug` dump.
 pub fn config_from_env() -> Result<Config, lambda_runtime::Error> {
     Config::from_env().map_err(init_error)
+}
+
+/// Reads keyward's secret at init when `KEYWARD_SECRET_ARN` is set (no secret configured
+/// otherwise), once per cold start. A secret that cannot be read or used is logged as
+/// `InvalidConfig` (naming the ARN and the AWS error code or the key, never a value) and stops the
+/// function with that sentence.
+pub async fn secrets_from(sdk: &SdkConfig, config: &Config) -> Result<KeywardSecrets, lambda_runtime::Error> {
+    let Some(arn) = config.secret_arn.as_deref() else { return Ok(KeywardSecrets::default()) };
+    SecretsManager::new(sdk).read(arn).await.map_err(|err| {
+        tracing::error!(error = %err, error_type = keyward_core::errors::INVALID_CONFIG, "keyward's secret cannot be used");
+        err.to_string().into()
+    })
 }
 
 /// Stops the function at init with a configuration error (a function's `Settings::from_config`):
@@ -300,6 +317,16 @@ mod tests {
             return Err(PortError::AwsThrottled { operation: "PutObject" });
         }
         Ok(serde_json::json!({"deps": deps, "now": now, "event": event}))
+    }
+
+    #[tokio::test]
+    async fn without_a_secret_arn_no_secret_is_read_and_slack_is_off() {
+        // An SdkConfig without endpoint or credentials: any call would fail.
+        let sdk = SdkConfig::builder().build();
+
+        let secrets = secrets_from(&sdk, &Config::default()).await.unwrap();
+
+        assert_eq!(secrets, KeywardSecrets::default());
     }
 
     #[tokio::test]

@@ -1,4 +1,5 @@
-//! The notification topic over SNS ([`SnsTopic`] implements [`Topic`]).
+//! The notification topic over SNS ([`SnsTopic`] implements [`Topic`]): publishing, and counting
+//! the confirmed subscriptions (who a message reaches).
 //!
 //! SNS's rules for a subject (no line breaks or control characters, at most
 //! [`MAX_SUBJECT_CHARS`]) are this adapter's knowledge, and [`subject_for_sns`] holds every
@@ -13,6 +14,10 @@ use aws_config::SdkConfig;
 use keyward_core::ports::{PortError, Topic};
 
 use crate::error::sdk_error;
+
+/// What `ListSubscriptionsByTopic` puts in place of the ARN of a subscription nobody has confirmed
+/// yet (an e-mail subscription until its confirmation link is followed), and of one being deleted.
+const NOT_CONFIRMED: [&str; 2] = ["PendingConfirmation", "Deleted"];
 
 /// The longest subject SNS accepts, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 100;
@@ -71,5 +76,28 @@ impl Topic for SnsTopic {
         output
             .message_id
             .ok_or(PortError::Failed { operation: "Publish", message: "the response carried no MessageId".into() })
+    }
+
+    async fn confirmed_subscriptions(&self, topic_arn: &str) -> Result<u32, PortError> {
+        let mut confirmed = 0;
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .list_subscriptions_by_topic()
+                .topic_arn(topic_arn)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListSubscriptionsByTopic", &e))?;
+            let arns = page.subscriptions().iter().filter_map(|s| s.subscription_arn());
+            let on_page = u32::try_from(arns.filter(|arn| !NOT_CONFIRMED.contains(arn)).count()).unwrap_or(u32::MAX);
+            confirmed = on_page.saturating_add(confirmed);
+            match page.next_token {
+                // A token that does not move would page forever.
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(confirmed),
+            }
+        }
     }
 }

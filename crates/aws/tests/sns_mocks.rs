@@ -1,10 +1,13 @@
 //! SnsTopic over `aws-smithy-mocks`: the subject SNS receives (cut to SNS's limit, line breaks
-//! gone, the message builder's subjects untouched) and the message id it returns.
+//! gone, the message builder's subjects untouched) and the message id it returns; the confirmed
+//! subscriptions counted over every page.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopicOutput;
 use aws_sdk_sns::operation::publish::PublishOutput;
+use aws_sdk_sns::types::Subscription;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use keyward_aws::sns::{MAX_SUBJECT_CHARS, SnsTopic};
 use keyward_core::ports::Topic;
@@ -55,4 +58,31 @@ async fn sns_sends_a_subject_at_the_message_builders_limit_unchanged() {
 
     assert_eq!(topic.publish("arn:t", &subject, "text").await, Ok("m-3".to_owned()));
     assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn only_confirmed_subscriptions_count_on_every_page() {
+    let subscription = |arn: &str| Subscription::builder().subscription_arn(arn).build();
+    let first = mock!(aws_sdk_sns::Client::list_subscriptions_by_topic)
+        .match_requests(|req| req.next_token().is_none())
+        .then_output(move || {
+            ListSubscriptionsByTopicOutput::builder()
+                .subscriptions(subscription("PendingConfirmation"))
+                .subscriptions(subscription("arn:aws:sns:us-east-1:123456789012:keyward:1"))
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_sns::Client::list_subscriptions_by_topic)
+        .match_requests(|req| req.next_token() == Some("page-2"))
+        .then_output(move || {
+            ListSubscriptionsByTopicOutput::builder()
+                .subscriptions(subscription("Deleted"))
+                .subscriptions(subscription("arn:aws:sns:us-east-1:123456789012:keyward:2"))
+                .build()
+        });
+    let topic = SnsTopic::from_client(mock_client!(aws_sdk_sns, RuleMode::Sequential, [&first, &second]));
+
+    let confirmed = topic.confirmed_subscriptions("arn:aws:sns:us-east-1:123456789012:keyward").await;
+
+    assert_eq!(confirmed, Ok(2));
 }

@@ -186,6 +186,8 @@ pub struct FakeTopic {
     pub published: Mutex<Vec<(String, String, String)>>,
     /// When true, publishing fails.
     pub broken: Mutex<bool>,
+    /// When true, the topic has no confirmed subscription (by default it has one).
+    pub nobody_subscribed: Mutex<bool>,
 }
 
 impl Topic for FakeTopic {
@@ -196,6 +198,10 @@ impl Topic for FakeTopic {
         let mut published = self.published.lock().unwrap();
         published.push((topic_arn.to_owned(), subject.to_owned(), text.to_owned()));
         Ok(format!("msg-{}", published.len()))
+    }
+
+    async fn confirmed_subscriptions(&self, _topic_arn: &str) -> Result<u32, PortError> {
+        Ok(if *self.nobody_subscribed.lock().unwrap() { 0 } else { 1 })
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! - [`model`]: the IAM facts (users, keys, their last use and where a fact came from) and
 //!   [`model::KeyRef`], the one identity of a key; [`config`]: the typed configuration; [`errors`]:
-//!   the error names the state machine sees.
+//!   the error names the state machine sees; [`secrets`]: keyward's secret (Slack's webhook and
+//!   signing secret), read from Secrets Manager at init.
 //! - [`exemption`]: who is exempt and why; [`policy`]: the policy as a pure function of users,
 //!   configuration and evaluation time (findings, warnings, the plan and its cap);
 //!   [`decision`]: the approver's decision and the keys it lets deactivate act on; [`recheck`]: the
@@ -41,4 +42,5 @@ pub mod recheck;
 pub mod run_report;
 pub mod run_store;
 pub mod screening;
+pub mod secrets;
 pub mod slack;

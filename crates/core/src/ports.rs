@@ -111,6 +111,9 @@ pub trait Topic: Send + Sync {
         subject: &str,
         text: &str,
     ) -> impl Future<Output = Result<String, PortError>> + Send;
+    /// How many of the topic's subscriptions are confirmed (not pending confirmation, not being
+    /// deleted): who a published message reaches.
+    fn confirmed_subscriptions(&self, topic_arn: &str) -> impl Future<Output = Result<u32, PortError>> + Send;
 }
 
 /// A Slack incoming webhook (or a `response_url`).

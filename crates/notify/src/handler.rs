@@ -2,14 +2,17 @@
 //! and delivers it. SNS is the channel of record: a failed publish fails the invocation (an approval
 //! request must never be lost silently). Slack is best effort once SNS has the message.
 //!
-//! For an approval request (docs/architecture.md, "Approval") the handler draws a fresh 256-bit approval id, stores the
+//! For an approval request (docs/architecture.md, "Approval") without Slack, the handler first
+//! checks that the topic has a confirmed subscription: otherwise nobody could receive the request,
+//! and it fails (`NotifyFailed`) instead of leaving the run waiting for a decision nobody can make.
+//! Then it draws a fresh 256-bit approval id, stores the
 //! task token in the approvals table under the id's SHA-256 *before* anything is sent, and puts the
 //! id only in the link and in the Slack buttons. Neither the id nor the task token is logged or
 //! returned.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::approval_id::ApprovalId;
-use keyward_core::config::{Config, ConfigError, Secret, vars};
+use keyward_core::config::{Config, ConfigError, vars};
 use keyward_core::contracts::{InvalidEvent, NotifyEvent, NotifyOutput, RunRef, decode};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::message::{self, Message};
@@ -17,6 +20,7 @@ use keyward_core::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, ObjectStore, PortError, Randomness, Slack, Topic,
 };
 use keyward_core::run_store::{RunStore, RunStoreError};
+use keyward_core::secrets::{KeywardSecrets, WebhookUrl};
 use serde_json::Value;
 
 /// What notify reads from the configuration, resolved once at init by [`Settings::from_config`].
@@ -32,21 +36,22 @@ pub struct Settings {
     pub approval_base_url: String,
     /// `APPROVAL_TIMEOUT_SECONDS`: how long an approval request stays open.
     pub approval_timeout_seconds: u32,
-    /// `SLACK_WEBHOOK_URL`: where messages also go, when set.
-    pub slack_webhook_url: Option<Secret>,
+    /// `slack_webhook_url` of keyward's secret: where messages also go, when set.
+    pub slack_webhook_url: Option<WebhookUrl>,
 }
 
 impl Settings {
-    /// The settings of `config`; `InvalidConfig` naming the first of the report bucket, the topic,
-    /// the approvals table and the approval base URL that is not set.
-    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+    /// The settings of `config` and keyward's secret (read at init); `InvalidConfig` naming the
+    /// first of the report bucket, the topic, the approvals table and the approval base URL that is
+    /// not set.
+    pub fn from_config(config: &Config, secrets: &KeywardSecrets) -> Result<Settings, ConfigError> {
         Ok(Settings {
             report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
             topic_arn: Config::require(&config.topic_arn, vars::TOPIC_ARN)?.to_owned(),
             approvals_table: Config::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned(),
             approval_base_url: Config::require(&config.approval_base_url, vars::APPROVAL_BASE_URL)?.to_owned(),
             approval_timeout_seconds: config.approval_timeout_seconds,
-            slack_webhook_url: config.slack_webhook_url.clone(),
+            slack_webhook_url: secrets.slack_webhook_url.clone(),
         })
     }
 }
@@ -83,6 +88,13 @@ pub enum NotifyError {
     /// SNS did not take the message: nobody has been told.
     #[error("the notification was not delivered: {0}")]
     NotifyFailed(#[source] PortError),
+    /// An approval request nobody can receive: the topic has no confirmed subscription and Slack
+    /// is not configured. Nothing was stored or sent.
+    #[error(
+        "the approval request was not sent: the topic {topic_arn} has no confirmed subscription and no Slack: \
+         nobody can receive the approval request (confirm a subscription to the topic, or configure Slack)"
+    )]
+    NobodyToAsk { topic_arn: String },
 }
 
 impl NamedError for NotifyError {
@@ -91,7 +103,7 @@ impl NamedError for NotifyError {
             NotifyError::InvalidInput(e) => e.error_name(),
             NotifyError::Runs(e) => e.error_name(),
             NotifyError::Aws(e) => e.error_name(),
-            NotifyError::NotifyFailed(_) => errors::NOTIFY_FAILED,
+            NotifyError::NotifyFailed(_) | NotifyError::NobodyToAsk { .. } => errors::NOTIFY_FAILED,
         }
     }
 }
@@ -121,7 +133,10 @@ where
         NotifyEvent::Rejected { run } => message::rejected(&deps.runs.read_report(run).await?, &run.report_location()),
         NotifyEvent::Expired { run } => message::expired(&deps.runs.read_report(run).await?, &run.report_location()),
         NotifyEvent::Outcome { run } => message::outcome(&deps.runs.read_report(run).await?, &run.report_location()),
-        NotifyEvent::ApprovalRequest { run, task_token } => request_approval(deps, now, run, task_token).await?,
+        NotifyEvent::ApprovalRequest { run, task_token } => {
+            someone_can_receive_it(deps).await?;
+            request_approval(deps, now, run, task_token).await?
+        }
     };
 
     let sns_message_id =
@@ -132,6 +147,20 @@ where
     let slack_sent = post_to_slack(&deps.slack, deps.settings.slack_webhook_url.as_ref(), &message, kind).await;
     tracing::info!(kind, execution_name, sns_message_id, slack_sent, subject = message.subject, "notified");
     Ok(NotifyOutput { sns_message_id: Some(sns_message_id), slack_sent })
+}
+
+/// Without Slack, an approval request reaches only the topic's confirmed subscriptions: none (an
+/// e-mail subscription stays pending until its link is followed) is [`NotifyError::NobodyToAsk`].
+async fn someone_can_receive_it<T: Topic, S, K, A, R>(deps: &Deps<T, S, K, A, R>) -> Result<(), NotifyError> {
+    if deps.settings.slack_webhook_url.is_some() {
+        return Ok(());
+    }
+    let topic_arn = &deps.settings.topic_arn;
+    if deps.topic.confirmed_subscriptions(topic_arn).await? == 0 {
+        tracing::error!(topic_arn, "no confirmed subscription and no Slack: nobody can receive the approval request");
+        return Err(NotifyError::NobodyToAsk { topic_arn: topic_arn.clone() });
+    }
+    Ok(())
 }
 
 /// Stores the pending approval (task token under the id's hash) and renders the request message.
@@ -167,7 +196,7 @@ where
 }
 
 /// Posts to Slack when a webhook is configured; a failure is logged and reported as not sent.
-async fn post_to_slack(slack: &impl Slack, webhook_url: Option<&Secret>, message: &Message, kind: &str) -> bool {
+async fn post_to_slack(slack: &impl Slack, webhook_url: Option<&WebhookUrl>, message: &Message, kind: &str) -> bool {
     let Some(url) = webhook_url else { return false };
     match slack.post(url.expose(), &message.slack).await {
         Ok(()) => true,

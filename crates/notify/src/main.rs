@@ -1,4 +1,4 @@
-//! The notify Lambda: wiring only. Logging, configuration, the AWS clients (built once per
+//! The notify Lambda: wiring only. Logging, configuration, keyward's secret, the AWS clients (built once per
 //! instance) and the runtime loop; the work is in [`notify::handler`].
 
 use keyward_aws::dynamodb::DynamoApprovals;
@@ -12,8 +12,9 @@ use notify::handler::{Deps, Settings, handle};
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
-    let settings = Settings::from_config(&config).map_err(runtime::init_error)?;
     let sdk = sdk::sdk_config().await;
+    let secrets = runtime::secrets_from(&sdk, &config).await?;
+    let settings = Settings::from_config(&config, &secrets).map_err(runtime::init_error)?;
     let deps = Deps {
         topic: SnsTopic::new(&sdk),
         runs: RunStore::new(S3Store::new(&sdk), settings.report_bucket.clone()),

@@ -1,7 +1,8 @@
 //! Behaviour of the notify handler on in-memory fakes: each kind of event publishes its message to
 //! SNS (and to Slack only when configured), SNS failures fail loudly, and an approval request stores
 //! exactly one pending record before anything is sent, without the task token or the approval id
-//! ever reaching a log, the output or a message (the id only inside the link and the buttons).
+//! ever reaching a log, the output or a message (the id only inside the link and the buttons). An
+//! approval request nobody can receive (no confirmed subscription, no Slack) fails and stores nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io;
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::config::ConfigError;
-use keyward_core::config::{Config, PolicyConfig, Screening, Secret};
+use keyward_core::config::{Config, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
 use keyward_core::errors::{AWS_CALL_FAILED, INVALID_INPUT, NOTIFY_FAILED, NamedError, RUN_STATE_INVALID};
 use keyward_core::fakes::{CountingRandom, FakeApprovals, FakeSlack, FakeStore, FakeTopic};
@@ -20,6 +21,7 @@ use keyward_core::policy::evaluate;
 use keyward_core::ports::{ApprovalState, PortError, Randomness, Slack};
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::run_store::RunStore;
+use keyward_core::secrets::{KeywardSecrets, WebhookUrl};
 use notify::handler::{Deps, Settings, handle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -88,16 +90,20 @@ fn report() -> RunReport {
     }
 }
 
-fn config(slack: bool) -> Config {
+fn config() -> Config {
     Config {
         topic_arn: Some(TOPIC.into()),
         report_bucket: Some(BUCKET.into()),
         approvals_table: Some("keyward-approvals".into()),
         approval_base_url: Some(BASE_URL.into()),
         approval_timeout_seconds: TIMEOUT_SECONDS,
-        slack_webhook_url: slack.then(|| Secret::new(WEBHOOK)),
         ..Config::default()
     }
+}
+
+/// keyward's secret, with a Slack webhook or without.
+fn secrets(slack: bool) -> KeywardSecrets {
+    KeywardSecrets { slack_webhook_url: slack.then(|| WebhookUrl::parse(WEBHOOK).unwrap()), ..Default::default() }
 }
 
 /// notify over fakes, its run report in the bucket, with a Slack webhook configured.
@@ -110,7 +116,7 @@ fn ports_with<K: Slack, R: Randomness>(slack: K, random: R) -> Ports<K, R> {
         slack,
         approvals: FakeApprovals::default(),
         random,
-        settings: Settings::from_config(&config(true)).unwrap(),
+        settings: Settings::from_config(&config(), &secrets(true)).unwrap(),
     }
 }
 
@@ -120,7 +126,7 @@ fn ports() -> Ports {
 
 /// The same, without a Slack webhook.
 fn ports_without_slack() -> Ports {
-    Deps { settings: Settings::from_config(&config(false)).unwrap(), ..ports() }
+    Deps { settings: Settings::from_config(&config(), &secrets(false)).unwrap(), ..ports() }
 }
 
 fn run() -> Value {
@@ -301,6 +307,41 @@ async fn sns_failure_is_notify_failed_and_nothing_claims_success() {
 /// failed with `NotifyFailed`, which the state machine neither retries nor catches, so the execution
 /// fails loudly and no later state reads the record; and it expires with the approval timeout.
 #[tokio::test]
+async fn an_approval_request_nobody_can_receive_is_notify_failed_naming_the_cause_and_stores_nothing() {
+    // GIVEN a topic without a confirmed subscription (the e-mail not confirmed yet) and no Slack
+    let ports = ports_without_slack();
+    *ports.topic.nobody_subscribed.lock().unwrap() = true;
+
+    // WHEN notify is asked to request an approval
+    let err = handle(&ports, now(), event("approval-request")).await.unwrap_err();
+
+    // THEN it fails loudly, naming the topic and the cause, and nothing waits for a decision
+    assert_eq!(err.error_name(), NOTIFY_FAILED);
+    let message = err.to_string();
+    assert!(message.contains(TOPIC), "{message}");
+    assert!(
+        message.contains("no confirmed subscription and no Slack: nobody can receive the approval request"),
+        "{message}"
+    );
+    assert!(ports.approvals.records.lock().unwrap().is_empty(), "an approval was stored");
+    assert!(published(&ports).is_empty());
+}
+
+#[tokio::test]
+async fn with_slack_or_a_confirmed_subscription_the_approval_request_goes_out() {
+    let with_slack = ports();
+    *with_slack.topic.nobody_subscribed.lock().unwrap() = true;
+    assert!(handle(&with_slack, now(), event("approval-request")).await.unwrap().slack_sent);
+
+    let subscribed = ports_without_slack();
+    assert!(handle(&subscribed, now(), event("approval-request")).await.is_ok());
+    // Other messages do not ask anybody anything: they go out whoever listens.
+    let nobody = ports_without_slack();
+    *nobody.topic.nobody_subscribed.lock().unwrap() = true;
+    assert!(handle(&nobody, now(), event("digest")).await.is_ok());
+}
+
+#[tokio::test]
 async fn approval_record_left_by_a_failed_publish_has_a_link_nobody_holds() {
     // GIVEN SNS refuses every message
     let logs = Logs::capture();
@@ -401,13 +442,13 @@ async fn approval_request_never_reveals_the_token_and_shows_the_id_only_in_link_
 #[test]
 fn a_missing_resource_stops_notify_at_init_naming_the_variable() {
     let cases = [
-        (Config { approval_base_url: None, ..config(true) }, "KEYWARD_APPROVAL_BASE_URL"),
-        (Config { topic_arn: None, ..config(false) }, "KEYWARD_TOPIC_ARN"),
-        (Config { approvals_table: None, ..config(false) }, "KEYWARD_APPROVALS_TABLE"),
-        (Config { report_bucket: None, ..config(false) }, "KEYWARD_REPORT_BUCKET"),
+        (Config { approval_base_url: None, ..config() }, "KEYWARD_APPROVAL_BASE_URL"),
+        (Config { topic_arn: None, ..config() }, "KEYWARD_TOPIC_ARN"),
+        (Config { approvals_table: None, ..config() }, "KEYWARD_APPROVALS_TABLE"),
+        (Config { report_bucket: None, ..config() }, "KEYWARD_REPORT_BUCKET"),
     ];
     for (config, variable) in cases {
-        let err = Settings::from_config(&config).unwrap_err();
+        let err = Settings::from_config(&config, &secrets(true)).unwrap_err();
         assert!(matches!(err, ConfigError::Missing { variable: v, .. } if v == variable), "{err:?}");
         assert!(err.to_string().contains(variable), "{err}");
     }

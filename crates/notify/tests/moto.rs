@@ -1,6 +1,7 @@
 //! notify against a real moto server (`.venv/bin/moto_server`, installed by `scripts/venv`): an
 //! approval request reads the run report from a real bucket, stores its pending record in a real
-//! DynamoDB table and publishes to a real SNS topic. A missing moto fails this test; it never skips.
+//! DynamoDB table and publishes to a real SNS topic (with a confirmed subscriber: without one, or
+//! Slack, nobody could receive it). A missing moto fails this test; it never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, SubsecRound, Utc};
@@ -85,7 +86,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
     let moto = MotoServer::start();
     let sdk = moto.sdk_config().await;
 
-    // GIVEN a bucket holding the run report, a topic and the approvals table
+    // GIVEN a bucket holding the run report, a topic with a subscriber and the approvals table
     let s3 = moto.create_report_bucket(BUCKET).await;
     let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
     s3.put_object()
@@ -95,8 +96,10 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
         .send()
         .await
         .unwrap();
-    let topic_arn =
-        aws_sdk_sns::Client::new(&sdk).create_topic().name("keyward").send().await.unwrap().topic_arn.unwrap();
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let topic_arn = sns.create_topic().name("keyward").send().await.unwrap().topic_arn.unwrap();
+    // moto confirms an e-mail subscription at once (AWS waits for the mail's link).
+    sns.subscribe().topic_arn(&topic_arn).protocol("email").endpoint("approver@example.com").send().await.unwrap();
     moto.create_approvals_table(TABLE).await;
     let config = Config {
         topic_arn: Some(topic_arn.clone()),
@@ -112,7 +115,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
         slack: FakeSlack::default(),
         approvals: DynamoApprovals::new(&sdk, TABLE),
         random: OsRandom,
-        settings: Settings::from_config(&config).unwrap(),
+        settings: Settings::from_config(&config, &Default::default()).unwrap(),
     };
     // DynamoDB keeps milliseconds: compare at that precision.
     let now = Utc::now().trunc_subsecs(3);

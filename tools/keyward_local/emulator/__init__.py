@@ -28,5 +28,9 @@ GET /_keyward/health (who is listening). All of /_keyward/ exists only in the lo
 
 moto itself is patched in four places, at start-up, never on disk (`moto_patches`).
 
+SNS confirms an e-mail subscription only with the token of its confirmation mail, as AWS does
+(`sns_confirm`; moto confirms every subscription at once): until then it is `PendingConfirmation`,
+and GET /_keyward/sns-confirmations lists each pending subscription with its token.
+
 Nothing here logs a payload: state machine payloads carry task tokens.
 """

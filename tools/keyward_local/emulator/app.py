@@ -32,6 +32,7 @@ from keyward_local.emulator.function_url import FunctionUrlFront
 from keyward_local.emulator.hooks import Hooks
 from keyward_local.emulator.iam_auth import enforce_policies, remember_form_body
 from keyward_local.emulator.moto_patches import patch_credential_report, patch_moto_lambda
+from keyward_local.emulator.sns_confirm import patch_sns_confirmation
 from keyward_local.emulator.throttle import IamGate
 
 LOG = logging.getLogger("keyward.local-stack")
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     patch_moto_lambda(forwarder)
     patch_credential_report()
     enforce_policies()
+    patch_sns_confirmation()
 
     gate = IamGate(args.iam_throttle_rps)
     info: dict[str, object] = {

@@ -1,6 +1,7 @@
 """The test hooks under /_keyward/ (local stack only): health, key dates on moto's own key objects,
-the SNS messages moto recorded, the IAM call counts and throttle, the injected faults, and the events
-of the last Function URL requests."""
+the SNS messages moto recorded, the pending SNS subscriptions' confirmation tokens (`sns_confirm`),
+the IAM call counts and throttle, the injected faults, the callers of the requests moto authorised
+(`iam_auth`), and the events of the last Function URL requests."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from moto.sns.models import sns_backends
 from keyward_local.emulator.faults import FAULTS, HookError
 from keyward_local.emulator.function_url import REQUESTS
 from keyward_local.emulator.iam_auth import PRINCIPALS
+from keyward_local.emulator.sns_confirm import pending_confirmations
 from keyward_local.emulator.throttle import IamGate
 from keyward_local.paths import ACCOUNT_ID, REGION
 
@@ -166,6 +168,8 @@ class Hooks:
             raise HookError(405, "use GET or DELETE /_keyward/iam-calls")
         if path == "/_keyward/sns-messages" and method == "GET":
             return 200, sns_messages(parse_qs(environ.get("QUERY_STRING", "")).get("topic_arn", [None])[0])
+        if path == "/_keyward/sns-confirmations" and method == "GET":
+            return 200, pending_confirmations()
         if path == "/_keyward/iam-throttled" and method == "GET":
             return 200, self.gate.snapshot("throttled")
         if path == "/_keyward/iam-throttle":

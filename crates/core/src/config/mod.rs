@@ -149,7 +149,7 @@ impl Default for PolicyConfig {
 /// a deployment the only, value of `SLACK_RESPONSE_URL_PREFIX`.
 pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
 
-/// A secret value (Slack signing secret, webhook URL) that never prints.
+/// A secret value (read from keyward's secret, `crate::secrets`) that never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -186,10 +186,10 @@ pub struct Config {
     pub max_concurrency: u32,
     /// `IAM_MAX_RPS`: IAM requests per second for the whole account (default 10).
     pub iam_max_rps: f64,
-    /// `SLACK_WEBHOOK_URL`: incoming webhook; Slack messages are sent only when set.
-    pub slack_webhook_url: Option<Secret>,
-    /// `SLACK_SIGNING_SECRET`: verifies Slack interactivity requests; buttons are refused without it.
-    pub slack_signing_secret: Option<Secret>,
+    /// `KEYWARD_SECRET_ARN`: the Secrets Manager secret holding keyward's secrets (the Slack webhook
+    /// and signing secret, `crate::secrets`); the functions that use them read it at init. No
+    /// secret is ever an environment variable.
+    pub secret_arn: Option<String>,
     /// `SLACK_APPROVER_IDS`: Slack user ids allowed to decide (comma-separated).
     pub slack_approver_ids: Vec<String>,
     /// `SLACK_RESPONSE_URL_PREFIX`: where a button's `response_url` may point; Slack's own
@@ -222,8 +222,7 @@ pub mod vars {
     pub const BATCH_SIZE: &str = "BATCH_SIZE";
     pub const MAX_CONCURRENCY: &str = "MAX_CONCURRENCY";
     pub const IAM_MAX_RPS: &str = "IAM_MAX_RPS";
-    pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
-    pub const SLACK_SIGNING_SECRET: &str = "SLACK_SIGNING_SECRET";
+    pub const SECRET_ARN: &str = "KEYWARD_SECRET_ARN";
     pub const SLACK_APPROVER_IDS: &str = "SLACK_APPROVER_IDS";
     pub const SLACK_RESPONSE_URL_PREFIX: &str = "SLACK_RESPONSE_URL_PREFIX";
     pub const REPORT_BUCKET: &str = "KEYWARD_REPORT_BUCKET";
@@ -241,8 +240,7 @@ impl Default for Config {
             batch_size: 50,
             max_concurrency: 5,
             iam_max_rps: 10.0,
-            slack_webhook_url: None,
-            slack_signing_secret: None,
+            secret_arn: None,
             slack_approver_ids: Vec::new(),
             slack_response_url_prefix: SLACK_RESPONSE_URL_PREFIX.to_owned(),
             report_bucket: None,
@@ -318,8 +316,7 @@ impl Config {
             batch_size: number(&get, vars::BATCH_SIZE, d.batch_size, &ranges::BATCH_SIZE)?,
             max_concurrency: number(&get, vars::MAX_CONCURRENCY, d.max_concurrency, &ranges::MAX_CONCURRENCY)?,
             iam_max_rps: rate(&get, vars::IAM_MAX_RPS, d.iam_max_rps)?,
-            slack_webhook_url: slack_webhook(get(vars::SLACK_WEBHOOK_URL))?,
-            slack_signing_secret: get(vars::SLACK_SIGNING_SECRET).map(Secret),
+            secret_arn: secret_arn(get(vars::SECRET_ARN))?,
             slack_approver_ids: slack_ids(get(vars::SLACK_APPROVER_IDS))?,
             slack_response_url_prefix: slack_response_url_prefix(get(vars::SLACK_RESPONSE_URL_PREFIX))?,
             report_bucket: get(vars::REPORT_BUCKET),
@@ -345,7 +342,7 @@ mod values;
 
 pub use values::is_iam_user_name;
 use values::{
-    approval_base_url, choice, exempt_users, number, ranges, rate, slack_ids, slack_response_url_prefix, slack_webhook,
+    approval_base_url, choice, exempt_users, number, ranges, rate, secret_arn, slack_ids, slack_response_url_prefix,
 };
 
 #[cfg(test)]
@@ -390,7 +387,7 @@ mod tests {
         assert_eq!(c.screening, Screening::CredentialReport);
         assert_eq!(c.batch_size, 50);
         assert_eq!(c.iam_max_rps, 10.0);
-        assert!(c.slack_webhook_url.is_none());
+        assert!(c.secret_arn.is_none());
     }
 
     #[test]
@@ -411,6 +408,7 @@ mod tests {
             ("MAX_CONCURRENCY", "4"),
             ("IAM_MAX_RPS", "8"),
             ("SLACK_APPROVER_IDS", "U012AB,U99"),
+            ("KEYWARD_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keyward-Ab12Cd"),
             ("KEYWARD_APPROVAL_BASE_URL", "https://x.lambda-url.us-east-1.on.aws/"),
         ])
         .unwrap();
@@ -435,6 +433,10 @@ mod tests {
         assert_eq!(c.batch_size, 10);
         assert_eq!(c.iam_rps_per_invocation(), 2.0);
         assert_eq!(c.slack_approver_ids, vec!["U012AB", "U99"]);
+        assert_eq!(
+            c.secret_arn.as_deref(),
+            Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:keyward-Ab12Cd")
+        );
         assert_eq!(c.approval_base_url.as_deref(), Some("https://x.lambda-url.us-east-1.on.aws"));
     }
 
@@ -487,12 +489,27 @@ mod tests {
     }
 
     #[test]
-    fn webhook_error_never_shows_the_secret() {
-        let err = from(&[("SLACK_WEBHOOK_URL", "ftp://hooks/T000/B000/SECRET")]).unwrap_err().to_string();
-        assert!(err.contains("SLACK_WEBHOOK_URL"), "{err}");
-        assert!(!err.contains("SECRET"), "{err}");
-        let ok = from(&[("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/SECRET")]).unwrap();
-        assert!(!format!("{ok:?}").contains("SECRET"));
+    fn the_secret_arn_is_a_secrets_manager_secret_arn_in_any_partition() {
+        for arn in [
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyward-Ab12Cd",
+            "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team/keyward_1+=.@-x",
+            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:k",
+        ] {
+            assert_eq!(from(&[("KEYWARD_SECRET_ARN", arn)]).unwrap().secret_arn.as_deref(), Some(arn));
+        }
+        for arn in [
+            "keyward",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:",
+            "arn:aws:secretsmanager:us-east-1:12345678901:secret:keyward",
+            "arn:aws:ssm:us-east-1:123456789012:parameter:keyward",
+            "arn:aws:secretsmanager:us-east-1:123456789012:key:keyward",
+            "arn:aws:secretsmanager:useast1:123456789012:secret:keyward",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:key ward",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:a:b",
+        ] {
+            let err = from(&[("KEYWARD_SECRET_ARN", arn)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "KEYWARD_SECRET_ARN", .. }), "{arn}: {err}");
+        }
     }
 
     #[test]
@@ -574,11 +591,6 @@ mod tests {
                 "{prefix}: {err}"
             );
         }
-    }
-
-    #[test]
-    fn a_webhook_needs_more_than_the_scheme() {
-        assert!(from(&[("SLACK_WEBHOOK_URL", "https://")]).is_err());
     }
 
     #[test]

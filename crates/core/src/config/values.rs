@@ -1,7 +1,7 @@
 //! How each variable's text becomes its value: the parsers `Config::from_lookup` calls, each range
 //! next to the words its error uses, and the error for a value a variable does not accept.
 
-use super::{ConfigError, ExemptEntry, Secret, vars};
+use super::{ConfigError, ExemptEntry, vars};
 
 pub(in crate::config) fn choice<T: Copy>(
     get: &impl Fn(&str) -> Option<String>,
@@ -160,24 +160,47 @@ pub fn is_iam_user_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
-pub(in crate::config) fn slack_webhook(raw: Option<String>) -> Result<Option<Secret>, ConfigError> {
+pub(in crate::config) fn secret_arn(raw: Option<String>) -> Result<Option<String>, ConfigError> {
     match raw {
         None => Ok(None),
-        // A URL with nothing after the scheme is not a webhook (nor does the template take one).
-        Some(url)
-            if url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty())
-                || url.starts_with("http://127.0.0.1")
-                || url.starts_with("http://localhost") =>
-        {
-            Ok(Some(Secret(url)))
-        }
-        // The value is a secret: the error names the variable, not the value.
-        Some(_) => Err(ConfigError::Invalid {
-            variable: vars::SLACK_WEBHOOK_URL,
-            value: "(hidden)".to_owned(),
-            expected: "an https:// Slack incoming-webhook URL",
+        Some(arn) if is_secret_arn(&arn) => Ok(Some(arn)),
+        Some(arn) => Err(ConfigError::Invalid {
+            variable: vars::SECRET_ARN,
+            value: arn,
+            expected: "empty, or a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>",
         }),
     }
+}
+
+/// Whether `arn` is a Secrets Manager secret ARN, as the template's `KeywardSecretArn` pattern
+/// writes one: `arn:aws` and its partition suffix (`-cn`, `-us-gov`), the service, a region
+/// (`us-east-1`, `us-gov-west-1`), a 12-digit account and `secret:` with a name of 1-519 of
+/// Secrets Manager's characters (a 512-character name and its `-` + 6-character suffix).
+fn is_secret_arn(arn: &str) -> bool {
+    let Some(rest) = arn.strip_prefix("arn:aws") else { return false };
+    let parts: Vec<&str> = rest.splitn(6, ':').collect();
+    let [partition, service, region, account, kind, name] = parts[..] else { return false };
+    partition.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        && service == "secretsmanager"
+        && is_region(region)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && kind == "secret"
+        && (1..=519).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
+}
+
+/// Whether `region` reads as an AWS region: two letters, one or more words, a number
+/// (`eu-west-1`, `us-gov-east-1`).
+fn is_region(region: &str) -> bool {
+    let words: Vec<&str> = region.split('-').collect();
+    let [first, middle @ .., last] = &words[..] else { return false };
+    first.len() == 2
+        && first.bytes().all(|b| b.is_ascii_lowercase())
+        && !middle.is_empty()
+        && middle.iter().all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub(in crate::config) fn slack_ids(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
