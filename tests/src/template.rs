@@ -328,7 +328,9 @@ impl Template {
             .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::IAM::Policy"))
             .filter_map(|(_, r)| r.get("Properties"))
             .filter(|p| {
-                p.get("Roles").and_then(Value::as_sequence).is_some_and(|roles| roles.iter().any(|v| is_ref(v, &role)))
+                p.get("Roles")
+                    .and_then(Value::as_sequence)
+                    .is_some_and(|roles| roles.iter().any(|v| intrinsic(v) == Some(Intrinsic::Ref(role.clone()))))
             })
             .filter_map(|p| p.get("PolicyDocument"));
         inline
@@ -440,14 +442,5 @@ mod tests {
         assert_eq!(intrinsic(doc.get("d").unwrap()), arn);
         assert_eq!(intrinsic(doc.get("e").unwrap()), Some(Intrinsic::Other("Sub".into())));
         assert_eq!(intrinsic(doc.get("f").unwrap()), None);
-    }
-}
-
-/// Whether `value` is `!Ref name` (or `{"Ref": name}`).
-fn is_ref(value: &Value, name: &str) -> bool {
-    match value {
-        Value::Tagged(tagged) => tagged.tag == "Ref" && tagged.value.as_str() == Some(name),
-        Value::Mapping(map) => map.get("Ref").and_then(Value::as_str) == Some(name),
-        _ => false,
     }
 }

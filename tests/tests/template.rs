@@ -741,21 +741,12 @@ fn only_approval_may_invoke_a_function_and_only_itself() {
         assert_eq!(strings(invoking[0].get("Action")), ["lambda:InvokeFunction"]);
         let resource = invoking[0].get("Resource");
         assert!(
-            resource.is_some_and(|r| is_get_att_arn(r, id)),
+            resource.and_then(intrinsic) == Some(Intrinsic::GetAtt { resource: id.clone(), attribute: "Arn".into() }),
             "{id} may invoke another function than itself: {resource:?}"
         );
     }
     let retries = &approval.property("EventInvokeConfig").unwrap()["MaximumRetryAttempts"];
     assert_eq!(retries.as_u64(), Some(0), "a Slack follow-up is never retried");
-}
-
-/// Whether `value` is `!GetAtt <id>.Arn`.
-fn is_get_att_arn(value: &Value, id: &str) -> bool {
-    let wanted = format!("{id}.Arn");
-    match value {
-        Value::Tagged(tagged) => tagged.tag == "GetAtt" && tagged.value.as_str() == Some(wanted.as_str()),
-        _ => false,
-    }
 }
 
 #[test]
