@@ -29,7 +29,7 @@ from mypy_boto3_stepfunctions import SFNClient
 from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 from keyward_local.console import HTTP, LocalStackError, http_json
-from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ROOT, THROTTLE_VAR
+from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ROOT, STRICT_VARS, THROTTLE_VAR
 from keyward_local.run_report import RunReport
 
 #: A console password the emulator accepts (IAM's default password policy).
@@ -52,8 +52,9 @@ def local_stack(
 ) -> subprocess.CompletedProcess[str]:
     """Runs `scripts/local-stack <command>` and returns the CompletedProcess (output in .stdout). For
     `up`, `settings` is the whole configuration: variables of the caller's environment that `up`
-    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS) are not passed on."""
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS and k != THROTTLE_VAR}
+    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS, IAM_READ_LAG_SECONDS, ...) are not passed on."""
+    ignored = {*CONFIG_VARS, THROTTLE_VAR, *STRICT_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     env.update(settings or {})
     return subprocess.run(
         [str(ROOT / "scripts" / "local-stack"), command],

@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 from keyward_local.emulator.faults import FAULTS, HookError
 from keyward_local.emulator.forward import LambdaForwarder
 from keyward_local.emulator.hooks import Hooks
+from keyward_local.emulator.iam_strict import IamStrict
 from keyward_local.emulator.moto_patches import patch_credential_report, patch_moto_lambda
 from keyward_local.emulator.throttle import IamGate
 
@@ -138,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="moto's port (MOTO_PORT)")
     parser.add_argument("--lambda-port", type=int, required=True, help="cargo lambda watch's port (LAMBDA_PORT)")
     parser.add_argument("--iam-throttle-rps", type=float, default=None, help="throttle IAM beyond N requests/s")
+    parser.add_argument("--iam-read-lag-seconds", type=float, default=0.0, help="reads lag UpdateAccessKey by N s")
+    parser.add_argument("--credential-report-delay-seconds", type=float, default=0.0, help="report takes N s")
     parser.add_argument("--function-timeouts", default="", help="name=seconds,... (template.yaml Timeout)")
     parser.add_argument("--default-timeout", type=float, default=60.0)
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     forwarder = LambdaForwarder(args.lambda_port, parse_timeouts(args.function_timeouts), args.default_timeout)
     patch_moto_lambda(forwarder)
     patch_credential_report()
+    strict = IamStrict(args.iam_read_lag_seconds, args.credential_report_delay_seconds)
+    strict.install()
 
     gate = IamGate(args.iam_throttle_rps)
     info: dict[str, object] = {
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "moto_port": args.port,
         "lambda_port": args.lambda_port,
     }
-    app = KeywardApp(DomainDispatcherApplication(create_backend_app), gate, Hooks(gate, info))
+    app = KeywardApp(DomainDispatcherApplication(create_backend_app), gate, Hooks(gate, strict, info))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -173,11 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     LOG.info(
-        "moto %s on http://127.0.0.1:%s, Lambda invoke → http://127.0.0.1:%s, IAM throttle %s",
+        "moto %s on http://127.0.0.1:%s, Lambda invoke → http://127.0.0.1:%s, IAM throttle %s, %s",
         moto.__version__,
         args.port,
         args.lambda_port,
         f"{args.iam_throttle_rps}/s" if args.iam_throttle_rps else "off",
+        strict.settings(),
     )
     server.serve_forever()
     return 0
