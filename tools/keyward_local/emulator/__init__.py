@@ -1,5 +1,5 @@
 """The local stack's AWS emulator: moto's server (IAM, S3, SNS, DynamoDB, Step Functions) on 127.0.0.1,
-with five additions. Started and stopped by scripts/local-stack (docs/local-stack.md).
+with six additions. Started and stopped by scripts/local-stack (docs/local-stack.md).
 
 1. Lambda invoke goes to `cargo lambda watch` (`forward`). moto cannot run Rust functions, so its
    Lambda backend's invoke is replaced by an HTTP forward to cargo lambda's Invoke API
@@ -18,10 +18,13 @@ with five additions. Started and stopped by scripts/local-stack (docs/local-stac
    (only invocations whose payload holds it), "error": a function error name, "Lambda.ServiceException"
    (Lambda's own HTTP 500), or for SNS an error code such as "AuthorizationError" (HTTP 403)};
    GET lists them with how many were injected, DELETE clears them (`faults`).
+6. IAM as strict as AWS (`iam_strict`): tag rules, paging, a read lag after UpdateAccessKey
+   (--iam-read-lag-seconds) and a credential report that takes time (--credential-report-delay-seconds);
+   GET/PUT /_keyward/iam-strict changes the two, DELETE /_keyward/credential-report forgets the report.
 Also GET /_keyward/sns-messages (every message published, e.g. the approval link) and
 GET /_keyward/health (who is listening). All of /_keyward/ exists only in the local stack.
 
-moto itself is patched in four places, at start-up, never on disk (`moto_patches`).
+moto itself is patched at start-up, never on disk (`moto_patches`, `iam_strict`).
 
 Nothing here logs a payload: state machine payloads carry task tokens.
 """
