@@ -90,9 +90,20 @@ class LocalStack:
         return self.env["AWS_ENDPOINT_URL"]
 
     def empty_account(self) -> None:
-        """Removes every IAM user."""
+        """Removes every IAM user and the credential report: the emulator, like IAM, would otherwise
+        hand the next sweep the last test's report for four hours."""
         for name in client.user_names(self.iam):
             client.remove_user(self.iam, name)
+        http_json("DELETE", f"{self.endpoint}/_keyward/credential-report")
+
+    def iam_strict(self, **knobs: float) -> dict[str, float]:
+        """The emulator's strictness knobs (read_lag_seconds, report_delay_seconds), changed first when
+        given."""
+        if knobs:
+            http_json("PUT", f"{self.endpoint}/_keyward/iam-strict", dict(knobs))
+        settings = http_json("GET", f"{self.endpoint}/_keyward/iam-strict")
+        assert isinstance(settings, dict), f"GET /_keyward/iam-strict answered {settings!r}"
+        return {str(k): float(v) for k, v in settings.items()}
 
     def seeder(self, prefix: str) -> client.Seeder:
         """A seeder whose users are named <prefix>-<who>."""

@@ -28,9 +28,12 @@ from mypy_boto3_s3 import S3Client
 from mypy_boto3_stepfunctions import SFNClient
 from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
-from keyward_local.console import HTTP, LocalStackError, http_json
-from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ROOT, THROTTLE_VAR
+from keyward_local.console import HTTP, LocalStackError, http_json, wait_until
+from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ROOT, STRICT_VARS, THROTTLE_VAR
 from keyward_local.run_report import RunReport
+
+#: How long the seeder waits for IAM to show a key it made inactive.
+SETTLE_SECONDS = 30
 
 #: A console password the emulator accepts (IAM's default password policy).
 PASSWORD = "Local-stack-password-1!"
@@ -62,8 +65,9 @@ def local_stack(
 ) -> subprocess.CompletedProcess[str]:
     """Runs `scripts/local-stack <command>` and returns the CompletedProcess (output in .stdout). For
     `up`, `settings` is the whole configuration: variables of the caller's environment that `up`
-    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS) are not passed on."""
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS and k != THROTTLE_VAR}
+    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS, IAM_READ_LAG_SECONDS, ...) are not passed on."""
+    ignored = {*CONFIG_VARS, THROTTLE_VAR, *STRICT_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
     env.update(settings or {})
     return subprocess.run(
         [str(ROOT / "scripts" / "local-stack"), command],
@@ -145,6 +149,14 @@ class Seeder:
         self.backdate(user, key_id, age_days, used_days_ago)
         if not active:
             self.iam.update_access_key(UserName=user, AccessKeyId=key_id, Status="Inactive")
+            # IAM's reads lag behind an update (the emulator's IAM_READ_LAG_SECONDS): wait until they
+            # show the key inactive, so what a caller reads next is what a sweep will see.
+            wait_until(
+                f"IAM to show the key {key_id} inactive",
+                lambda: key_statuses(self.iam, [user]).get(key_id, ("", ""))[1] == "Inactive" or None,
+                SETTLE_SECONDS,
+                poll=0.25,
+            )
         return key_id
 
     def backdate(self, user: str, key_id: str, age_days: int, used_days_ago: int | None) -> None:

@@ -54,3 +54,9 @@ CONFIG_VARS = (
 SECRET_VARS = ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET")
 #: Local stack only: the emulator throttles IAM beyond this many requests per second.
 THROTTLE_VAR = "IAM_THROTTLE_RPS"
+#: Local stack only: reads show a key's old status this long after UpdateAccessKey (0: off).
+READ_LAG_VAR = "IAM_READ_LAG_SECONDS"
+#: Local stack only: the credential report takes this long to generate (0: at once).
+REPORT_DELAY_VAR = "CREDENTIAL_REPORT_DELAY_SECONDS"
+#: The emulator's knobs `up` reads besides the throttle, with their defaults (seconds).
+STRICT_VARS = {READ_LAG_VAR: "2", REPORT_DELAY_VAR: "5"}

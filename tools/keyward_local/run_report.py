@@ -122,6 +122,8 @@ class RunReport(TypedDict):
     users_listed: int
     users_checked: int
     users_not_evaluated: list[str]
+    #: Why the credential report could not be used (every user was then checked live); absent otherwise.
+    report_unavailable: NotRequired[str]
     evaluation: Evaluation
     #: null until a decision is recorded.
     decision: Decision | None

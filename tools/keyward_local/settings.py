@@ -1,8 +1,8 @@
-"""The configuration of one local stack: what `up` reads from the environment (ports, the IAM throttle,
-keyward's own variables), how it is recorded and compared with the running stack's, and the
-environment it gives to the functions and writes to target/local-stack/env. The Slack secrets given
-at `up` are in neither environment: `up` writes them into keyward's secret (provision.create_secret)
-and the functions get its ARN, KEYWARD_SECRET_ARN. Standard library only."""
+"""The configuration of one local stack: what `up` reads from the environment (ports, the IAM throttle
+and strictness knobs, keyward's own variables), how it is recorded and compared with the running
+stack's, and the environment it gives to the functions and writes to target/local-stack/env. The
+Slack secrets given at `up` are in neither environment: `up` writes them into keyward's secret
+(provision.create_secret) and the functions get its ARN, KEYWARD_SECRET_ARN. Standard library only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import os
 from typing import TypedDict
 
 from keyward_local.console import LocalStackError
-from keyward_local.paths import ACCOUNT_ID, CONFIG_VARS, CREDENTIALS_FILE, REGION, SECRET_VARS, THROTTLE_VAR, VENV_BIN
+from keyward_local.paths import (
+    ACCOUNT_ID,
+    CONFIG_VARS,
+    CREDENTIALS_FILE,
+    REGION,
+    SECRET_VARS,
+    STRICT_VARS,
+    THROTTLE_VAR,
+    VENV_BIN,
+)
 
 DEFAULT_MOTO_PORT = 5055
 DEFAULT_LAMBDA_PORT = 9000
@@ -25,11 +34,13 @@ STATE_MACHINE = "keyward"
 
 
 class StackConfig(TypedDict):
-    """What `up` was asked for: ports, the IAM throttle, and keyward's variables that were set."""
+    """What `up` was asked for: ports, the IAM throttle, the emulator's strictness knobs (by variable
+    name, seconds), and keyward's variables that were set."""
 
     moto_port: int
     lambda_port: int
     iam_throttle_rps: str | None
+    strict: dict[str, str]
     settings: dict[str, str]
 
 
@@ -81,7 +92,30 @@ def wanted_config() -> StackConfig:
                 f"{THROTTLE_VAR}={throttle!r} is not valid: expected a number of requests per second above 0"
             ) from None
     settings = {name: os.environ[name] for name in CONFIG_VARS if os.environ.get(name, "").strip()}
-    return {"moto_port": moto_port, "lambda_port": lambda_port, "iam_throttle_rps": throttle, "settings": settings}
+    return {
+        "moto_port": moto_port,
+        "lambda_port": lambda_port,
+        "iam_throttle_rps": throttle,
+        "strict": {name: _seconds(name, default) for name, default in STRICT_VARS.items()},
+        "settings": settings,
+    }
+
+
+#: The longest read lag or report delay `up` takes (the emulator's hook has the same bound).
+MAX_STRICT_SECONDS = 3600
+
+
+def _seconds(variable: str, default: str) -> str:
+    raw = os.environ.get(variable, "").strip() or default
+    try:
+        if not 0 <= float(raw) <= MAX_STRICT_SECONDS:
+            raise ValueError
+    except ValueError:
+        raise LocalStackError(
+            f"{variable}={raw!r} is not valid: expected a number of seconds from 0 to {MAX_STRICT_SECONDS}"
+            " (0 switches it off)"
+        ) from None
+    return raw
 
 
 def fingerprint(config: StackConfig) -> StackConfig:
@@ -103,6 +137,12 @@ def differences(old: StackConfig, new: StackConfig) -> list[str]:
             ("iam_throttle_rps", THROTTLE_VAR),
         )
         if old.get(key) != new.get(key)
+    ]
+    old_strict, new_strict = old.get("strict", {}), new.get("strict", {})
+    found += [
+        f"{name} {old_strict.get(name)} → {new_strict.get(name)}"
+        for name in STRICT_VARS
+        if old_strict.get(name) != new_strict.get(name)
     ]
     old_settings, new_settings = old.get("settings", {}), new.get("settings", {})
     for name in sorted(set(old_settings) | set(new_settings)):
@@ -154,7 +194,7 @@ def function_env(config: StackConfig, secret_arn: str | None) -> dict[str, str]:
     KEYWARD_SECRET_ARN, keyward's secret, when there is one. No static key: with one, the SDK would
     never read the profile. AWS_* variables of the caller's shell (profiles, real credentials) are
     dropped."""
-    dropped = set(CONFIG_VARS) | {THROTTLE_VAR}
+    dropped = set(CONFIG_VARS) | {THROTTLE_VAR} | set(STRICT_VARS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in dropped}
     env.update(stack_env(config, include_ports=False))
     for variable in CREDENTIALS:

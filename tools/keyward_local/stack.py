@@ -17,7 +17,18 @@ import sys
 import time
 
 from keyward_local.console import LocalStackError, answers_http, http_json, say, wait_until
-from keyward_local.paths import ASL_FILE, BINARY_DIR, CONFIG_FILE, ENV_FILE, ROOT, SECRET_VARS, STATE_DIR, VENV_BIN
+from keyward_local.paths import (
+    ASL_FILE,
+    BINARY_DIR,
+    CONFIG_FILE,
+    ENV_FILE,
+    READ_LAG_VAR,
+    REPORT_DELAY_VAR,
+    ROOT,
+    SECRET_VARS,
+    STATE_DIR,
+    VENV_BIN,
+)
 from keyward_local.processes import (
     PROCESSES,
     STOP_SECONDS,
@@ -80,6 +91,8 @@ def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[
     ]
     if config["iam_throttle_rps"]:
         command += ["--iam-throttle-rps", str(config["iam_throttle_rps"])]
+    command += ["--iam-read-lag-seconds", config["strict"][READ_LAG_VAR]]
+    command += ["--credential-report-delay-seconds", config["strict"][REPORT_DELAY_VAR]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(no_proxy())
     env["PYTHONUNBUFFERED"] = "1"
@@ -393,6 +406,8 @@ def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: 
     print(f"    configuration       {shown}")
     if config["iam_throttle_rps"]:
         print(f"    IAM throttle        {config['iam_throttle_rps']} requests/s")
+    strict = config["strict"]
+    print(f"    IAM read lag        {strict[READ_LAG_VAR]} s; credential report takes {strict[REPORT_DELAY_VAR]} s")
     print(f"    environment         set -a; . {ENV_FILE.relative_to(ROOT)}; set +a")
 
 

@@ -23,10 +23,13 @@ with six additions. Started and stopped by scripts/local-stack (docs/local-stack
    lower-cased headers, cookies, base64 bodies that are not text) and the function's result the HTTP
    response AWS makes of it; anything else on the port (the Invoke API) goes to cargo lambda watch,
    which listens on LAMBDA_PORT+1. GET /_keyward/function-url-requests lists the last events.
+7. IAM as strict as AWS (`iam_strict`): tag rules, paging, a read lag after UpdateAccessKey
+   (--iam-read-lag-seconds) and a credential report that takes time (--credential-report-delay-seconds);
+   GET/PUT /_keyward/iam-strict changes the two, DELETE /_keyward/credential-report forgets the report.
 Also GET /_keyward/sns-messages (every message published, e.g. the approval link) and
 GET /_keyward/health (who is listening). All of /_keyward/ exists only in the local stack.
 
-moto itself is patched in four places, at start-up, never on disk (`moto_patches`).
+moto itself is patched at start-up, never on disk (`moto_patches`, `iam_strict`).
 
 SNS confirms an e-mail subscription only with the token of its confirmation mail, as AWS does
 (`sns_confirm`; moto confirms every subscription at once): until then it is `PendingConfirmation`,

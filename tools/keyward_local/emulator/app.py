@@ -31,6 +31,7 @@ from keyward_local.emulator.forward import FORWARD_GRACE_SECONDS, LambdaForwarde
 from keyward_local.emulator.function_url import FunctionUrlFront
 from keyward_local.emulator.hooks import Hooks
 from keyward_local.emulator.iam_auth import enforce_policies, remember_form_body
+from keyward_local.emulator.iam_strict import IamStrict
 from keyward_local.emulator.moto_patches import patch_credential_report, patch_moto_lambda
 from keyward_local.emulator.sns_confirm import patch_sns_confirmation
 from keyward_local.emulator.throttle import IamGate
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--watch-port", type=int, required=True, help="cargo lambda watch's port (LAMBDA_PORT+1)")
     parser.add_argument("--function-urls", default="", help="function,...: those with a Function URL")
     parser.add_argument("--iam-throttle-rps", type=float, default=None, help="throttle IAM beyond N requests/s")
+    parser.add_argument("--iam-read-lag-seconds", type=float, default=0.0, help="reads lag UpdateAccessKey by N s")
+    parser.add_argument("--credential-report-delay-seconds", type=float, default=0.0, help="report takes N s")
     parser.add_argument("--function-timeouts", default="", help="name=seconds,... (template.yaml Timeout)")
     parser.add_argument("--default-timeout", type=float, default=60.0)
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
@@ -174,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     patch_credential_report()
     enforce_policies()
     patch_sns_confirmation()
+    strict = IamStrict(args.iam_read_lag_seconds, args.credential_report_delay_seconds)
+    strict.install()
 
     gate = IamGate(args.iam_throttle_rps)
     info: dict[str, object] = {
@@ -183,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         "lambda_port": args.lambda_port,
         "watch_port": args.watch_port,
     }
-    app = KeywardApp(DomainDispatcherApplication(create_backend_app), gate, Hooks(gate, info))
+    app = KeywardApp(DomainDispatcherApplication(create_backend_app), gate, Hooks(gate, strict, info))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
     # An Invoke API call through the front may last as long as the slowest function.
     proxy_timeout = max(timeouts.values(), default=args.default_timeout) + FORWARD_GRACE_SECONDS
@@ -202,12 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     LOG.info(
         "moto %s on http://127.0.0.1:%s, Function URLs on http://127.0.0.1:%s, Lambda invoke → http://127.0.0.1:%s,"
-        " IAM throttle %s",
+        " IAM throttle %s, %s",
         moto.__version__,
         args.port,
         args.lambda_port,
         args.watch_port,
         f"{args.iam_throttle_rps}/s" if args.iam_throttle_rps else "off",
+        strict.settings(),
     )
     server.serve_forever()
     return 0

@@ -1,7 +1,8 @@
 """The test hooks under /_keyward/ (local stack only): health, key dates on moto's own key objects,
 the SNS messages moto recorded, the pending SNS subscriptions' confirmation tokens (`sns_confirm`),
-the IAM call counts and throttle, the injected faults, the callers of the requests moto authorised
-(`iam_auth`), and the events of the last Function URL requests."""
+the IAM call counts and throttle, the IAM strictness knobs and the credential report, the injected
+faults, the callers of the requests moto authorised (`iam_auth`), and the events of the last
+Function URL requests."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from moto.sns.models import sns_backends
 from keyward_local.emulator.faults import FAULTS, HookError
 from keyward_local.emulator.function_url import REQUESTS
 from keyward_local.emulator.iam_auth import PRINCIPALS
+from keyward_local.emulator.iam_strict import IamStrict
 from keyward_local.emulator.sns_confirm import pending_confirmations
 from keyward_local.emulator.throttle import IamGate
 from keyward_local.paths import ACCOUNT_ID, REGION
@@ -145,16 +147,18 @@ def read_json(environ: WSGIEnvironment) -> object:
 
 
 class Hooks:
-    """Routes /_keyward/* to the hook, with the emulator's IAM gate and `info` (for health)."""
+    """Routes /_keyward/* to the hook, with the emulator's IAM gate, its IAM strictness and `info`
+    (for health)."""
 
-    def __init__(self, gate: IamGate, info: dict[str, object]):
+    def __init__(self, gate: IamGate, strict: IamStrict, info: dict[str, object]):
         self.gate = gate
+        self.strict = strict
         self.info = info
 
     def route(self, environ: WSGIEnvironment, path: str, method: str) -> tuple[int, object]:
         """(HTTP status, JSON document) of one hook request; raises HookError to refuse it."""
         if path == "/_keyward/health" and method == "GET":
-            return 200, {**self.info, "iam_throttle_rps": self.gate.rate}
+            return 200, {**self.info, "iam_throttle_rps": self.gate.rate, **self.strict.settings()}
         if path == "/_keyward/keys":
             if method != "POST":
                 raise HookError(405, "use POST /_keyward/keys")
@@ -191,6 +195,15 @@ class Hooks:
                 PRINCIPALS.clear()
                 return 200, []
             raise HookError(405, "use GET or DELETE /_keyward/principals")
+        if path == "/_keyward/iam-strict":
+            if method == "GET":
+                return 200, self.strict.settings()
+            if method == "PUT":
+                return 200, self.strict.configure(read_json(environ))
+            raise HookError(405, "use GET or PUT /_keyward/iam-strict")
+        if path == "/_keyward/credential-report" and method == "DELETE":
+            self.strict.forget_report()
+            return 200, {}
         if path == "/_keyward/faults":
             if method == "GET":
                 return 200, FAULTS.snapshot()

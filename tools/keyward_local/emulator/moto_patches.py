@@ -1,9 +1,9 @@
-"""moto patched in four places, at the emulator's start, never on disk:
+"""moto patched in three places, at the emulator's start, never on disk (the IAM strictness of
+`iam_strict` is patched in too, by its own module):
 
 - LambdaBackend.invoke / LambdaSimpleBackend.invoke / LambdaFunction.invoke: the forward to cargo lambda
   watch (`forward`);
 - User.to_csv: the credential report's last-used region and service, which moto leaves `not_supported`;
-- IamResponse.get_credential_report: the report's GeneratedTime, which moto fixes at 2015-02-02;
 - LambdaFunction.docker_client: raises AttributeError instead of trying Docker, so GET /moto-api/data.json
   works without Docker.
 
@@ -12,15 +12,12 @@ Each assignment replaces a method of moto's classes, which mypy rightly calls a 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, NoReturn
 
 from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda_simple import models as simple_models
-from moto.core.responses import ActionResult
 from moto.iam import models as iam_models
-from moto.iam import responses as iam_responses
 
 from keyward_local.emulator.forward import LambdaForwarder, LambdaServiceError
 
@@ -87,8 +84,7 @@ def patch_credential_report() -> None:
     """moto writes `not_supported` in access_key_N_last_used_region/_service of the credential report
     (moto/iam/models.py, User.to_csv); AWS writes the region and service of the last use, or N/A.
     Fill them from the key's own last-use record so the report agrees with GetAccessKeyLastUsed.
-    moto answers GetCredentialReport with a fixed GeneratedTime of 2015-02-02 (moto/iam/responses.py,
-    IamResponse.get_credential_report); its content is computed now, so say now."""
+    (GetCredentialReport itself, with its GeneratedTime, is `iam_strict`'s.)"""
     original = iam_models.User.to_csv
     # Negative indexes: a user name may contain a comma, the 20 columns after name and arn are fixed.
     slots = ((-11, -10), (-6, -5))  # (last_used_region, last_used_service) of key 1 and key 2
@@ -106,16 +102,3 @@ def patch_credential_report() -> None:
         return ",".join(fields) + "\n"
 
     iam_models.User.to_csv = to_csv  # type: ignore[method-assign]
-
-    original_get = iam_responses.IamResponse.get_credential_report
-
-    def get_credential_report(self: iam_responses.IamResponse) -> ActionResult:
-        """IamResponse.get_credential_report generated now."""
-        result = original_get(self)
-        content = result.result
-        if isinstance(content, dict):
-            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-            content["GeneratedTime"] = now
-        return result
-
-    iam_responses.IamResponse.get_credential_report = get_credential_report  # type: ignore[method-assign]
