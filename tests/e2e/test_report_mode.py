@@ -59,7 +59,7 @@ def test_an_exemption_tag_within_max_exemption_days_exempts_and_one_200_days_ahe
     today = s.now.date()
     within = s.user("within", tags=client.exemption_tags(today + dt.timedelta(days=30), "INC-42: migration"))
     s.key(within, age_days=200, used_days_ago=1)
-    far = s.user("far", tags=client.exemption_tags(today + dt.timedelta(days=200), "forever, please"))
+    far = s.user("far", tags=client.exemption_tags(today + dt.timedelta(days=200), "forever please"))
     far_key = s.key(far, age_days=200, used_days_ago=1)
 
     # WHEN a sweep runs
