@@ -1,0 +1,31 @@
+"""`scripts/local-stack up` reads every setting a deployment can give the functions, under the same
+name (the configuration names are one contract: the Lambdas, template.yaml's parameters, `up`)."""
+
+from __future__ import annotations
+
+from keyward_local.paths import CONFIG_VARS, SECRET_VARS
+from keyward_local.template import Template
+
+#: Set by the local stack itself (to the secret it creates), never given at `up`.
+STACK_SET = {"KEYWARD_SECRET_ARN"}
+#: Read at `up` though no template parameter sets them: the secret's values, and where a Slack
+#: button's response may go (Slack's host in AWS).
+LOCAL_ONLY = set(SECRET_VARS) | {"SLACK_RESPONSE_URL_PREFIX"}
+
+
+def parameter_variables(template: Template) -> set[str]:
+    """The environment variables of any function whose value is a template parameter."""
+    variables = set(template.env_of_parameter.values())
+    for logical_id in template.function_resources.values():
+        properties = template.resources[logical_id].get("Properties")
+        environment = properties.get("Environment", {}) if isinstance(properties, dict) else {}
+        for variable, value in (environment.get("Variables") or {}).items():
+            if isinstance(value, dict) and value.get("Ref") in template.parameters:
+                variables.add(variable)
+    return variables
+
+
+def test_up_reads_every_setting_the_template_can_give_and_nothing_else() -> None:
+    wanted = parameter_variables(Template.load()) - STACK_SET
+    assert set(CONFIG_VARS) == wanted | LOCAL_ONLY
+    assert len(CONFIG_VARS) == len(set(CONFIG_VARS))
