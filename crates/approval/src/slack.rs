@@ -107,6 +107,12 @@ pub(crate) async fn slack_followup<S: ObjectStore, A: ApprovalStore, C: TaskCall
         Ok(interaction) => interaction,
         Err(Unverified(_, text)) => {
             tracing::warn!(refusal = %text, "Slack follow-up refused");
+            if let Some(late) = signed_but_late(deps, &follow_up) {
+                // Slack showed the click as taken: say it was not, or the approver waits for nothing.
+                let text = "This click reached keyward more than 5 minutes after it was made, too late to be \
+                            trusted: nothing was decided. Press the button again.";
+                reply_ephemeral(deps, &late, text).await;
+            }
             return;
         }
     };
@@ -136,6 +142,15 @@ pub(crate) async fn slack_followup<S: ObjectStore, A: ApprovalStore, C: TaskCall
             reply_ephemeral(deps, &interaction, &format!("{heading}. {sentence}")).await;
         }
     }
+}
+
+/// The interaction of a follow-up that Slack did sign, with an allowed `response_url`, but that runs
+/// past the signature's 300 s window (Lambda queued the event that long): verified as at the moment
+/// Slack signed it. Anything else (a forged or tampered follow-up, a rotated secret) is `None`.
+fn signed_but_late<S, A, C, K, L>(deps: &Deps<S, A, C, K, L>, follow_up: &SlackFollowUp) -> Option<Interaction> {
+    let signed_at = follow_up.timestamp.as_deref()?.parse::<i64>().ok()?;
+    let signed_at = DateTime::<Utc>::from_timestamp(signed_at, 0)?;
+    verify(deps, signed_at, follow_up).ok().filter(|i| i.action.kind != SlackActionKind::Review)
 }
 
 /// The checks of both invocations that need no AWS call and no network: a signing secret is

@@ -86,7 +86,7 @@ impl Topic for SnsTopic {
                 .client
                 .list_subscriptions_by_topic()
                 .topic_arn(topic_arn)
-                .set_next_token(next_token)
+                .set_next_token(next_token.clone())
                 .send()
                 .await
                 .map_err(|e| sdk_error("ListSubscriptionsByTopic", &e))?;
@@ -94,9 +94,16 @@ impl Topic for SnsTopic {
             let on_page = u32::try_from(arns.filter(|arn| !NOT_CONFIRMED.contains(arn)).count()).unwrap_or(u32::MAX);
             confirmed = on_page.saturating_add(confirmed);
             match page.next_token {
+                Some(token) if token.is_empty() => return Ok(confirmed),
                 // A token that does not move would page forever.
-                Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return Ok(confirmed),
+                Some(token) if next_token.as_deref() == Some(token.as_str()) => {
+                    return Err(PortError::Failed {
+                        operation: "ListSubscriptionsByTopic",
+                        message: "the same NextToken came back twice: paging would never end".into(),
+                    });
+                }
+                Some(token) => next_token = Some(token),
+                None => return Ok(confirmed),
             }
         }
     }

@@ -86,3 +86,15 @@ async fn only_confirmed_subscriptions_count_on_every_page() {
 
     assert_eq!(confirmed, Ok(2));
 }
+
+#[tokio::test]
+async fn a_next_token_that_does_not_move_fails_instead_of_paging_forever() {
+    let stuck = mock!(aws_sdk_sns::Client::list_subscriptions_by_topic)
+        .then_output(|| ListSubscriptionsByTopicOutput::builder().next_token("same").build());
+    let topic = SnsTopic::from_client(mock_client!(aws_sdk_sns, RuleMode::MatchAny, [&stuck]));
+
+    let err = topic.confirmed_subscriptions("arn:aws:sns:us-east-1:123456789012:keyward").await.unwrap_err();
+
+    assert!(err.to_string().contains("same NextToken"), "{err}");
+    assert_eq!(stuck.num_calls(), 2);
+}

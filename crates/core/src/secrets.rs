@@ -43,10 +43,7 @@ impl WebhookUrl {
     /// key `slack_webhook_url` (without the value).
     pub fn parse(url: &str) -> Result<WebhookUrl, SecretsError> {
         // A URL with nothing after the scheme is not a webhook.
-        if url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty())
-            || url.starts_with("http://127.0.0.1")
-            || url.starts_with("http://localhost")
-        {
+        if url.strip_prefix("https://").is_some_and(|rest| !rest.is_empty()) || crate::config::is_loopback_http(url) {
             Ok(WebhookUrl(Secret::new(url)))
         } else {
             Err(SecretsError::Invalid {
@@ -104,10 +101,21 @@ pub fn parse(text: &str) -> Result<KeywardSecrets, SecretsError> {
             keys::SLACK_WEBHOOK_URL => {
                 secrets.slack_webhook_url = Some(WebhookUrl::parse(string_of(keys::SLACK_WEBHOOK_URL, value)?)?);
             }
-            _ => return Err(SecretsError::UnknownKey { key: key.clone(), known: keys::ALL.join(", ") }),
+            // The key is shown only when it reads as a key: a value pasted in a key's place stays out of the logs.
+            _ => return Err(SecretsError::UnknownKey { key: shown_key(key), known: keys::ALL.join(", ") }),
         }
     }
     Ok(secrets)
+}
+
+/// An unknown key as an error may show it: itself when it is a short `[a-z0-9_]` word, like every
+/// key keyward reads, else only its length.
+fn shown_key(key: &str) -> String {
+    if key.len() <= 40 && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        key.to_owned()
+    } else {
+        format!("<a key of {} characters that is not a key name>", key.chars().count())
+    }
 }
 
 /// The value of `key`, trimmed: a string, or [`SecretsError::NotAString`].
@@ -149,6 +157,9 @@ mod tests {
         assert!(err.contains("\"slack_webhok_url\""), "{err}");
         assert!(err.contains("slack_signing_secret, slack_webhook_url"), "{err}");
         assert!(!err.contains("SECRETVALUE"), "{err}");
+        // A value pasted where a key goes is not echoed.
+        let err = parse(r#"{"xoxb-SECRETVALUE": "x"}"#).unwrap_err().to_string();
+        assert!(!err.contains("SECRETVALUE") && err.contains("16 characters"), "{err}");
     }
 
     #[test]
@@ -170,7 +181,15 @@ mod tests {
 
     #[test]
     fn a_webhook_takes_the_rules_of_a_slack_webhook_and_the_error_hides_it() {
-        for url in ["ftp://hooks/T000/B000/SECRETVALUE", "https://", "http://hooks.slack.com/SECRETVALUE", ""] {
+        for url in [
+            "ftp://hooks/T000/B000/SECRETVALUE",
+            "https://",
+            "http://hooks.slack.com/SECRETVALUE",
+            "",
+            // Cleartext to another machine, though it starts like the loopback.
+            "http://localhost.evil.example/SECRETVALUE",
+            "http://127.0.0.1.evil.example/SECRETVALUE",
+        ] {
             let err = parse(&format!(r#"{{"slack_webhook_url": "{url}"}}"#)).unwrap_err();
             assert!(matches!(err, SecretsError::Invalid { key: keys::SLACK_WEBHOOK_URL, .. }), "{url}: {err}");
             assert!(!err.to_string().contains("SECRETVALUE"), "{err}");

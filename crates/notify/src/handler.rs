@@ -95,6 +95,14 @@ pub enum NotifyError {
          nobody can receive the approval request (confirm a subscription to the topic, or configure Slack)"
     )]
     NobodyToAsk { topic_arn: String },
+    /// An approval request that reached nobody: the topic has no confirmed subscription and the
+    /// Slack post failed (logged just before). The run must not wait for a decision nobody was
+    /// asked for.
+    #[error(
+        "the approval request reached nobody: the topic {topic_arn} has no confirmed subscription and the Slack \
+         post failed (see the log line before; confirm a subscription to the topic, or fix the webhook)"
+    )]
+    NobodyReached { topic_arn: String },
 }
 
 impl NamedError for NotifyError {
@@ -103,7 +111,9 @@ impl NamedError for NotifyError {
             NotifyError::InvalidInput(e) => e.error_name(),
             NotifyError::Runs(e) => e.error_name(),
             NotifyError::Aws(e) => e.error_name(),
-            NotifyError::NotifyFailed(_) | NotifyError::NobodyToAsk { .. } => errors::NOTIFY_FAILED,
+            NotifyError::NotifyFailed(_) | NotifyError::NobodyToAsk { .. } | NotifyError::NobodyReached { .. } => {
+                errors::NOTIFY_FAILED
+            }
         }
     }
 }
@@ -127,6 +137,8 @@ where
     let kind = kind_name(&event);
     let execution_name = event.run().execution_name.clone();
 
+    // For an approval request: how many confirmed subscriptions the topic has (who SNS reaches).
+    let mut subscribers = None;
     let message = match &event {
         NotifyEvent::Clean { users_listed, evaluated_at, .. } => message::clean(*users_listed, *evaluated_at),
         NotifyEvent::Digest { run } => message::digest(&deps.runs.read_report(run).await?, &run.report_location()),
@@ -134,7 +146,7 @@ where
         NotifyEvent::Expired { run } => message::expired(&deps.runs.read_report(run).await?, &run.report_location()),
         NotifyEvent::Outcome { run } => message::outcome(&deps.runs.read_report(run).await?, &run.report_location()),
         NotifyEvent::ApprovalRequest { run, task_token } => {
-            someone_can_receive_it(deps).await?;
+            subscribers = Some(someone_can_receive_it(deps).await?);
             request_approval(deps, now, run, task_token).await?
         }
     };
@@ -145,22 +157,27 @@ where
             NotifyError::NotifyFailed(e)
         })?;
     let slack_sent = post_to_slack(&deps.slack, deps.settings.slack_webhook_url.as_ref(), &message, kind).await;
+    if subscribers == Some(0) && !slack_sent {
+        let topic_arn = deps.settings.topic_arn.clone();
+        tracing::error!(kind, execution_name, topic_arn, "no confirmed subscription and the Slack post failed");
+        return Err(NotifyError::NobodyReached { topic_arn });
+    }
     tracing::info!(kind, execution_name, sns_message_id, slack_sent, subject = message.subject, "notified");
     Ok(NotifyOutput { sns_message_id: Some(sns_message_id), slack_sent })
 }
 
-/// Without Slack, an approval request reaches only the topic's confirmed subscriptions: none (an
-/// e-mail subscription stays pending until its link is followed) is [`NotifyError::NobodyToAsk`].
-async fn someone_can_receive_it<T: Topic, S, K, A, R>(deps: &Deps<T, S, K, A, R>) -> Result<(), NotifyError> {
-    if deps.settings.slack_webhook_url.is_some() {
-        return Ok(());
-    }
+/// The topic's confirmed subscriptions, the SNS side of who an approval request reaches (an e-mail
+/// subscription stays pending until its link is followed). None and no Slack is
+/// [`NotifyError::NobodyToAsk`], before anything is stored; none with Slack is checked after the
+/// Slack post ([`NotifyError::NobodyReached`]).
+async fn someone_can_receive_it<T: Topic, S, K, A, R>(deps: &Deps<T, S, K, A, R>) -> Result<u32, NotifyError> {
     let topic_arn = &deps.settings.topic_arn;
-    if deps.topic.confirmed_subscriptions(topic_arn).await? == 0 {
+    let confirmed = deps.topic.confirmed_subscriptions(topic_arn).await?;
+    if confirmed == 0 && deps.settings.slack_webhook_url.is_none() {
         tracing::error!(topic_arn, "no confirmed subscription and no Slack: nobody can receive the approval request");
         return Err(NotifyError::NobodyToAsk { topic_arn: topic_arn.clone() });
     }
-    Ok(())
+    Ok(confirmed)
 }
 
 /// Stores the pending approval (task token under the id's hash) and renders the request message.

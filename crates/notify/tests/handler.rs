@@ -342,6 +342,24 @@ async fn with_slack_or_a_confirmed_subscription_the_approval_request_goes_out() 
 }
 
 #[tokio::test]
+async fn an_approval_request_whose_only_receiver_is_a_failing_slack_is_notify_failed() {
+    // GIVEN no confirmed subscription, and a Slack webhook that fails (revoked, wrong URL)
+    let ports = ports_with(BrokenSlack, CountingRandom::default());
+    *ports.topic.nobody_subscribed.lock().unwrap() = true;
+
+    // WHEN notify requests an approval
+    let err = handle(&ports, now(), event("approval-request")).await.unwrap_err();
+
+    // THEN the run fails loudly instead of waiting for a decision nobody was asked for
+    assert_eq!(err.error_name(), NOTIFY_FAILED);
+    let message = err.to_string();
+    assert!(message.contains("reached nobody") && message.contains(TOPIC), "{message}");
+    // With a confirmed subscription the same failing Slack is only "not sent": SNS reached someone.
+    let subscribed = ports_with(BrokenSlack, CountingRandom::default());
+    assert!(!handle(&subscribed, now(), event("approval-request")).await.unwrap().slack_sent);
+}
+
+#[tokio::test]
 async fn approval_record_left_by_a_failed_publish_has_a_link_nobody_holds() {
     // GIVEN SNS refuses every message
     let logs = Logs::capture();

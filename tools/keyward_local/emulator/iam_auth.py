@@ -190,15 +190,15 @@ def _sfn_resource(self: StepFunctionResponse) -> str:
 
 
 def _secretsmanager_resource(self: SecretsManagerResponse) -> str:
+    """The secret's full ARN, as AWS authorises it, whatever the caller named it by (its name, a
+    partial ARN without the 6-character suffix, or the full ARN)."""
     secret_id = _json_param(self, "SecretId")
     if secret_id is None:
         return "*"
-    if secret_id.startswith("arn:"):
-        return secret_id
     try:
         return str(secretsmanager_backends[self.current_account][self.region].describe_secret(secret_id).arn)
-    except Exception:  # noqa: BLE001 (an unknown secret: AWS authorises against the name's ARN pattern)
-        return f"arn:aws:secretsmanager:{self.region}:{self.current_account}:secret:{secret_id}"
+    except Exception:  # noqa: BLE001 (an unknown secret: the call fails with ResourceNotFound anyway)
+        return secret_id if secret_id.startswith("arn:") else "*"
 
 
 def _lambda_resource(self: LambdaResponse) -> str:

@@ -340,10 +340,10 @@ impl Config {
 pub mod budget;
 mod values;
 
-pub use values::is_iam_user_name;
 use values::{
     approval_base_url, choice, exempt_users, number, ranges, rate, secret_arn, slack_ids, slack_response_url_prefix,
 };
+pub use values::{is_iam_user_name, is_loopback_http};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -484,16 +484,34 @@ mod tests {
     }
 
     #[test]
+    fn the_approval_base_url_is_https_or_this_machine() {
+        for url in
+            ["https://x.lambda-url.us-east-1.on.aws/", "http://127.0.0.1:9000/lambda-url/approval", "http://localhost"]
+        {
+            assert!(from(&[("KEYWARD_APPROVAL_BASE_URL", url)]).is_ok(), "{url}");
+        }
+        for url in [
+            "https://",
+            "http://x.lambda-url.us-east-1.on.aws/",
+            "http://localhost.evil.example/",
+            "http://127.0.0.10/",
+        ] {
+            let err = from(&[("KEYWARD_APPROVAL_BASE_URL", url)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "KEYWARD_APPROVAL_BASE_URL", .. }), "{url}: {err}");
+        }
+    }
+
+    #[test]
     fn exempt_users_refuses_invalid_names() {
         assert!(from(&[("EXEMPT_USERS", "alice;bob")]).is_err());
     }
 
     #[test]
-    fn the_secret_arn_is_a_secrets_manager_secret_arn_in_any_partition() {
+    fn the_secret_arn_is_a_secrets_manager_secrets_full_arn_in_any_partition() {
         for arn in [
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyward-Ab12Cd",
-            "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team/keyward_1+=.@-x",
-            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:k",
+            "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:team/keyward_1+=.@-x-000000",
+            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:k-zzzzzz",
         ] {
             assert_eq!(from(&[("KEYWARD_SECRET_ARN", arn)]).unwrap().secret_arn.as_deref(), Some(arn));
         }
@@ -506,6 +524,9 @@ mod tests {
             "arn:aws:secretsmanager:useast1:123456789012:secret:keyward",
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:key ward",
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:a:b",
+            // The partial ARN (no suffix) that IAM would not match against the secret.
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyward",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyward-Ab12C",
         ] {
             let err = from(&[("KEYWARD_SECRET_ARN", arn)]).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { variable: "KEYWARD_SECRET_ARN", .. }), "{arn}: {err}");

@@ -167,15 +167,17 @@ pub(in crate::config) fn secret_arn(raw: Option<String>) -> Result<Option<String
         Some(arn) => Err(ConfigError::Invalid {
             variable: vars::SECRET_ARN,
             value: arn,
-            expected: "empty, or a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>",
+            expected: "empty, or a Secrets Manager secret's full ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>-<6 characters>",
         }),
     }
 }
 
-/// Whether `arn` is a Secrets Manager secret ARN, as the template's `KeywardSecretArn` pattern
-/// writes one: `arn:aws` and its partition suffix (`-cn`, `-us-gov`), the service, a region
-/// (`us-east-1`, `us-gov-west-1`), a 12-digit account and `secret:` with a name of 1-519 of
-/// Secrets Manager's characters (a 512-character name and its `-` + 6-character suffix).
+/// Whether `arn` is a Secrets Manager secret's full ARN, as the template's `KeywardSecretArn`
+/// pattern writes one: `arn:aws` and its partition suffix (`-cn`, `-us-gov`), the service, a region
+/// (`us-east-1`, `us-gov-west-1`), a 12-digit account and `secret:` with a name of 1-512 of Secrets
+/// Manager's characters and the `-` + 6 characters Secrets Manager appends. The suffix is required:
+/// GetSecretValue accepts a partial ARN (the name alone), but IAM authorises the call against the
+/// full ARN, so a role allowed only the partial one is denied.
 fn is_secret_arn(arn: &str) -> bool {
     let Some(rest) = arn.strip_prefix("arn:aws") else { return false };
     let parts: Vec<&str> = rest.splitn(6, ':').collect();
@@ -186,7 +188,15 @@ fn is_secret_arn(arn: &str) -> bool {
         && account.len() == 12
         && account.bytes().all(|b| b.is_ascii_digit())
         && kind == "secret"
-        && (1..=519).contains(&name.len())
+        && is_full_secret_name(name)
+}
+
+/// `<name>-<6 alphanumerics>`, the name 1-512 of Secrets Manager's characters.
+fn is_full_secret_name(full: &str) -> bool {
+    let Some((name, suffix)) = full.rsplit_once('-') else { return false };
+    suffix.len() == 6
+        && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+        && (1..=512).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b))
 }
 
@@ -239,9 +249,18 @@ pub(in crate::config) fn slack_response_url_prefix(raw: Option<String>) -> Resul
     }
 }
 
+/// Whether `url` is plain http to this machine (the local stack): `http://127.0.0.1` or
+/// `http://localhost`, then nothing, a port or a path. A bare prefix test would let
+/// `http://localhost.evil.example/` (cleartext, off the machine) through.
+pub fn is_loopback_http(url: &str) -> bool {
+    ["http://127.0.0.1", "http://localhost"].iter().any(|host| {
+        url.strip_prefix(host).is_some_and(|rest| rest.is_empty() || rest.starts_with(':') || rest.starts_with('/'))
+    })
+}
+
 pub(in crate::config) fn approval_base_url(raw: Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
-    if raw.starts_with("https://") || raw.starts_with("http://127.0.0.1") || raw.starts_with("http://localhost") {
+    if raw.strip_prefix("https://").is_some_and(|rest| !rest.is_empty()) || is_loopback_http(&raw) {
         Ok(Some(raw.trim_end_matches('/').to_owned()))
     } else {
         Err(ConfigError::Invalid {

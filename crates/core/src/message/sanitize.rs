@@ -30,12 +30,14 @@ pub(super) fn is_embeddable_url(url: &str) -> bool {
         && url.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '|' | '&' | '`'))
 }
 
-/// Replaces control characters and invisible bidirectional or zero-width format characters (which
-/// could disguise a name) with a space or `?`.
+/// Replaces control characters, the Unicode line and paragraph separators (IAM tag values allow
+/// them, as `\p{Z}`: they would start a fake line in a message), and invisible bidirectional or
+/// zero-width format characters (which could disguise a name) with a space or `?`.
 pub(super) fn sanitize(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             c if c.is_control() => ' ',
+            '\u{2028}' | '\u{2029}' => ' ',
             '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => '?',
             c => c,
         })
@@ -79,6 +81,8 @@ mod tests {
     #[test]
     fn sanitize_removes_line_breaks_and_bidi_overrides() {
         assert_eq!(sanitize("a\nb\u{202E}c\td"), "a b?c d");
+        // IAM tag values allow the Unicode line and paragraph separators (\p{Z}).
+        assert_eq!(sanitize("reason\u{2028}Approved by: CISO\u{2029}x"), "reason Approved by: CISO x");
     }
 
     #[test]
