@@ -37,6 +37,7 @@ def _free_port() -> int:
 #: Not a real secret: the signing secret of this module's stack, which the test uses to play Slack.
 SIGNING_SECRET = "e2e-slack-signing-secret"
 APPROVER = "U0E2EAPPROVER"
+TEAM = "T0E2ETEAM"
 #: The port of the slow response_url; chosen when the module loads, since the stack's settings name it.
 RESPONSE_PORT = _free_port()
 SETTINGS = {
@@ -121,7 +122,7 @@ def click(link: str, user: str, action_id: str, response_url: str) -> Click:
     base, approval_id = link.rsplit("/approvals/", 1)
     payload = {
         "type": "block_actions",
-        "user": {"id": user, "username": "e2e", "name": "e2e"},
+        "user": {"id": user, "team_id": TEAM},
         "container": {"type": "message", "message_ts": "1795244700.000100"},
         "response_url": response_url,
         "actions": [{"action_id": action_id, "block_id": "keyward-decision", "value": approval_id, "type": "button"}],
@@ -164,7 +165,7 @@ def test_a_click_is_answered_within_three_seconds_and_decided_after_it(
     sweep.succeeds()
     assert stack.key_status(owner, key) == "Inactive"
     recorded = decision(sweep.report())
-    assert recorded["decided_by"] == {"kind": "slack-user", "id": APPROVER, "name": "e2e"}, recorded
+    assert recorded["decided_by"] == {"kind": "slack", "user_id": APPROVER, "team_id": TEAM}, recorded
     assert stack.approval_record(sweep.name)["state"]["S"] == "decided"
 
 

@@ -100,7 +100,7 @@ def test_a_signed_slack_interaction_at_the_doubled_slash_request_url_is_verified
     # function decoded from base64, byte for byte.
     payload = {
         "type": "block_actions",
-        "user": {"id": "U0E2E"},
+        "user": {"id": "U0E2E", "team_id": "T0E2E"},
         "response_url": "https://hooks.slack.com/actions/T0/1/x",
         "actions": [{"action_id": "keyward_review", "value": "0" * 64, "type": "button"}],
     }

@@ -201,7 +201,7 @@ async fn decide_by_slack<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L
 ) -> Result<(Applied, String), Refusal> {
     let record = pending_record(&deps.approvals, id, now).await?;
     let report = read_report(&deps.runs, &record.run).await?;
-    let decided_by = Approver::SlackUser { id: interaction.user_id.clone(), name: interaction.user_name.clone() };
+    let decided_by = Approver::Slack { user_id: interaction.user_id.clone(), team_id: interaction.team_id.clone() };
     let choice = match interaction.action.kind {
         SlackActionKind::ApproveAll => {
             let every_key: Vec<String> =

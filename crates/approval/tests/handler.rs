@@ -529,7 +529,7 @@ async fn slack_approve_all_by_an_approver_decides_every_planned_key_and_updates_
     assert!(response.body().is_empty(), "Slack's acknowledgement is an empty 200");
     let decision = only_success(&world);
     assert_eq!(decision.approved, vec![key("alice", ALICE_KEY), key("bob", BOB_KEY), key(CAROL, CAROL_KEY)]);
-    assert_eq!(decision.decided_by, Approver::SlackUser { id: APPROVER.into(), name: Some("dana".into()) });
+    assert_eq!(decision.decided_by, Approver::Slack { user_id: APPROVER.into(), team_id: TEAM.into() });
     assert_eq!(world.record().state, ApprovalState::Decided { outcome: "approved".into(), decided_at: now() });
     assert_eq!(world.stored_report().decision, Some(decision));
     let posts = world.slack_posts();

@@ -10,13 +10,36 @@ use serde::{Deserialize, Serialize};
 use crate::model::KeyRef;
 use crate::policy::{Plan, PlannedDeactivation};
 
-/// Who decided.
+/// Who decided. Serialised with a `kind`: `{"kind": "oidc", "issuer", "subject", "email", …}`,
+/// `{"kind": "slack", "user_id", "team_id"}`, `{"kind": "link-holder", …}` or
+/// `{"kind": "automatic"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Approver {
-    /// A Slack user on the `SLACK_APPROVER_IDS` allowlist.
-    SlackUser { id: String, name: Option<String> },
-    /// Whoever held the approval link, as far as the request tells.
+    /// A person the organisation's OpenID provider signed in (`APPROVER_AUTH=oidc`), listed in
+    /// `APPROVERS`: the ID token's issuer and subject, its verified e-mail when it had one, and
+    /// where the decision came from.
+    Oidc {
+        /// The ID token's `iss`.
+        issuer: String,
+        /// The ID token's `sub`: the person, as the issuer names them for good.
+        subject: String,
+        /// The ID token's `email`, only when `email_verified` was true.
+        email: Option<String>,
+        /// The request's source IP.
+        source_ip: Option<String>,
+        /// The request's `User-Agent`.
+        user_agent: Option<String>,
+    },
+    /// A Slack user on the `SLACK_APPROVER_IDS` allowlist, in the workspace the click came from.
+    Slack {
+        /// Slack's user id (`U…`).
+        user_id: String,
+        /// Slack's workspace id (`T…`).
+        team_id: String,
+    },
+    /// Whoever held the approval link (`APPROVER_AUTH=link`), as far as the request tells: not a
+    /// verified person.
     LinkHolder { source_ip: Option<String>, user_agent: Option<String> },
     /// `KEYWARD_MODE=auto`: no human decision.
     Automatic,

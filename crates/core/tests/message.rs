@@ -519,7 +519,7 @@ fn decided(report: &mut RunReport, approved: &[(&str, &str)], by: Approver) {
 }
 
 fn slack_user() -> Approver {
-    Approver::SlackUser { id: "U024BE7LH".into(), name: Some("secops-ann".into()) }
+    Approver::Slack { user_id: "U024BE7LH".into(), team_id: "T024BE7LG".into() }
 }
 
 #[test]
@@ -529,7 +529,7 @@ fn rejected_says_who_when_and_that_nothing_was_deactivated() {
     let message = rejected(&report, LOCATION);
     assert_eq!(message.subject, "keyward: plan of 4 keys rejected - nothing deactivated");
     for fact in [
-        "Rejected by Slack user secops-ann (U024BE7LH) at 2026-11-21 06:42 UTC.",
+        "Rejected by Slack user U024BE7LH of workspace T024BE7LG at 2026-11-21 06:42 UTC.",
         "Nothing was deactivated:",
         "the 4 keys of the plan stay active",
         "Keys left active (4)",

@@ -34,6 +34,8 @@ pub const TASK_TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAexampleTaskToken";
 /// Slack's documented example signing secret.
 pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 pub const APPROVER: &str = "U012APPROVER";
+/// The Slack workspace the test clicks come from.
+pub const TEAM: &str = "T0001EXAMPLE";
 pub const RESPONSE_URL: &str = "https://hooks.slack.com/actions/T0001EXAMPLE/1795245000123/AbCdEfGhIjKlMnOpQrStUvWx";
 pub const SOURCE_IP: &str = "203.0.113.7";
 pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0";
@@ -427,7 +429,7 @@ pub fn form(token: &str, decision: &str, keys: &[&str]) -> String {
 pub fn slack_payload(user: &str, action_id: &str, approval_id: &str, response_url: &str) -> String {
     let payload = json!({
         "type": "block_actions",
-        "user": { "id": user, "username": "dana", "name": "dana" },
+        "user": { "id": user, "username": "dana", "name": "dana", "team_id": TEAM },
         "container": { "type": "message", "message_ts": "1795244700.000100" },
         "response_url": response_url,
         "actions": [{ "action_id": action_id, "block_id": "keyward-decision", "value": approval_id, "type": "button" }],

@@ -230,12 +230,17 @@ pub(super) fn exemption_problem(problem: &ExemptionProblemKind) -> Rich {
 /// Who decided, in words; user-supplied parts as code.
 pub(super) fn approver(a: &Approver) -> Rich {
     match a {
-        Approver::SlackUser { id, name } => {
-            let line = Rich::new().text("Slack user ");
-            match name {
-                Some(name) => line.code(name, NAME_CHARS).text(" (").code(id, NAME_CHARS).text(")"),
-                None => line.code(id, NAME_CHARS),
-            }
+        Approver::Oidc { issuer, subject, email, .. } => {
+            let line = Rich::new();
+            let line = match email {
+                Some(email) => line.code(email, NAME_CHARS).text(" (subject "),
+                None => line.text("subject "),
+            };
+            let line = line.code(subject, NAME_CHARS).text(" at ").code(issuer, VALUE_CHARS);
+            if email.is_some() { line.text(")") } else { line }
+        }
+        Approver::Slack { user_id, team_id } => {
+            Rich::new().text("Slack user ").code(user_id, NAME_CHARS).text(" of workspace ").code(team_id, NAME_CHARS)
         }
         Approver::LinkHolder { source_ip, user_agent } => {
             let mut line = Rich::new().text("the holder of the approval link");
@@ -254,8 +259,8 @@ pub(super) fn approver(a: &Approver) -> Rich {
 /// "Approved by … at …: n of m planned."
 pub(super) fn decision_line(d: &Decision, planned: usize) -> Rich {
     let how = match d.decided_by {
-        Approver::SlackUser { .. } => "",
-        Approver::LinkHolder { .. } => " on the confirmation page",
+        Approver::Slack { .. } => "",
+        Approver::Oidc { .. } | Approver::LinkHolder { .. } => " on the confirmation page",
         Approver::Automatic => "",
     };
     Rich::new().text("Approved by ").push(approver(&d.decided_by)).text(format!(

@@ -76,8 +76,8 @@ impl fmt::Debug for SlackAction {
 pub struct Interaction {
     /// Slack user id of whoever pressed the button (`U…`); check it with [`is_approver`].
     pub user_id: String,
-    /// Their Slack handle (`user.username`, else `user.name`), for "decided by"; `None` if absent.
-    pub user_name: Option<String>,
+    /// The Slack workspace the click came from (`team.id`, else `user.team_id`; `T…`).
+    pub team_id: String,
     /// The button pressed.
     pub action: SlackAction,
     /// Where to post the follow-up that replaces the buttons; `None` if Slack sent none.
@@ -90,7 +90,7 @@ impl fmt::Debug for Interaction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Interaction")
             .field("user_id", &self.user_id)
-            .field("user_name", &self.user_name)
+            .field("team_id", &self.team_id)
             .field("action", &self.action)
             .field("response_url", &self.response_url.as_ref().map(|_| "<redacted>"))
             .field("message_ts", &self.message_ts)
@@ -127,6 +127,9 @@ pub enum InteractionError {
     /// `user.id` is empty.
     #[error("interaction has an empty user id")]
     MissingUserId,
+    /// Neither `team.id` nor `user.team_id` names the workspace.
+    #[error("interaction names no Slack workspace (team id)")]
+    MissingTeamId,
     /// The payload carries no action, or more than one.
     #[error("interaction carries {count} actions; exactly one is expected")]
     ActionCount {
@@ -155,6 +158,7 @@ struct PayloadType {
 #[derive(Deserialize)]
 struct BlockActionsPayload {
     user: PayloadUser,
+    team: Option<PayloadTeam>,
     #[serde(default)]
     actions: Vec<PayloadAction>,
     response_url: Option<String>,
@@ -165,8 +169,12 @@ struct BlockActionsPayload {
 #[derive(Deserialize)]
 struct PayloadUser {
     id: String,
-    username: Option<String>,
-    name: Option<String>,
+    team_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PayloadTeam {
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -216,12 +224,19 @@ pub fn parse_interaction(raw_body: &[u8]) -> Result<Interaction, InteractionErro
     let kind = SlackActionKind::from_action_id(&action.action_id)
         .ok_or(InteractionError::UnknownAction { action_id: action.action_id })?;
     let approval_id = action.value.filter(|value| !value.is_empty()).ok_or(InteractionError::MissingApprovalId)?;
+    // `team.id` is the workspace of the click; `user.team_id` the user's (the same outside
+    // Enterprise Grid). An empty one is as good as none.
+    let team_id = parsed
+        .team
+        .and_then(|t| t.id)
+        .filter(|id| !id.is_empty())
+        .or(parsed.user.team_id.filter(|id| !id.is_empty()))
+        .ok_or(InteractionError::MissingTeamId)?;
 
-    let user_name = parsed.user.username.filter(|n| !n.is_empty()).or(parsed.user.name.filter(|n| !n.is_empty()));
     let message_ts = parsed.container.and_then(|c| c.message_ts).or_else(|| parsed.message.and_then(|m| m.ts));
     Ok(Interaction {
         user_id: parsed.user.id,
-        user_name,
+        team_id,
         action: SlackAction { kind, approval_id },
         response_url: parsed.response_url,
         message_ts,
@@ -299,7 +314,7 @@ mod tests {
                 interaction,
                 Interaction {
                     user_id: "U2CERLKJA".to_owned(),
-                    user_name: Some("roadrunner".to_owned()),
+                    team_id: "T1DC2JH3J".to_owned(),
                     action: SlackAction { kind, approval_id: APPROVAL_ID.to_owned() },
                     response_url: Some(RESPONSE_URL.to_owned()),
                     message_ts: Some("1531420618.000200".to_owned()),
@@ -323,9 +338,9 @@ mod tests {
 
     #[test]
     fn minimal_payload_without_optional_fields_parses() {
-        let json = r#"{"type":"block_actions","user":{"id":"U1","name":"wile"},"actions":[{"action_id":"keyward_review","value":"abc"}]}"#;
+        let json = r#"{"type":"block_actions","user":{"id":"U1","team_id":"T1"},"actions":[{"action_id":"keyward_review","value":"abc"}]}"#;
         let interaction = parse_interaction(&body_of(json)).unwrap();
-        assert_eq!(interaction.user_name.as_deref(), Some("wile"));
+        assert_eq!(interaction.team_id, "T1");
         assert_eq!(interaction.response_url, None);
         assert_eq!(interaction.message_ts, None);
         assert_eq!(interaction.action.approval_id, "abc");
@@ -333,10 +348,19 @@ mod tests {
 
     #[test]
     fn message_ts_falls_back_to_the_message() {
-        let json = r#"{"type":"block_actions","user":{"id":"U1"},"message":{"ts":"1.2"},"actions":[{"action_id":"keyward_review","value":"abc"}]}"#;
+        let json = r#"{"type":"block_actions","user":{"id":"U1"},"team":{"id":"T1"},"message":{"ts":"1.2"},"actions":[{"action_id":"keyward_review","value":"abc"}]}"#;
         let interaction = parse_interaction(&body_of(json)).unwrap();
         assert_eq!(interaction.message_ts.as_deref(), Some("1.2"));
-        assert_eq!(interaction.user_name, None);
+    }
+
+    #[test]
+    fn a_click_that_names_no_workspace_is_refused() {
+        for json in [
+            r#"{"type":"block_actions","user":{"id":"U1"},"actions":[{"action_id":"keyward_review","value":"abc"}]}"#,
+            r#"{"type":"block_actions","user":{"id":"U1","team_id":""},"team":{"id":""},"actions":[{"action_id":"keyward_review","value":"abc"}]}"#,
+        ] {
+            assert_eq!(parse_interaction(&body_of(json)), Err(InteractionError::MissingTeamId), "{json}");
+        }
     }
 
     #[test]
