@@ -19,7 +19,7 @@ use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::fixtures::*;
 use keyward_core::model::{KeyStatus, KeyUse, Provenance, User};
 use keyward_core::policy::{PlanStatus, Rule};
-use keyward_core::ports::{CredentialReport, Iam, ObjectStore, PortError, UserSummary};
+use keyward_core::ports::{Creation, CredentialReport, Iam, ObjectStore, PortError, UserSummary};
 use keyward_core::recheck::SkipReason;
 use keyward_core::run_report::ActionOutcome;
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
@@ -95,6 +95,9 @@ impl ObjectStore for Shared<'_, FakeStore> {
     }
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.0.get(bucket, key).await
+    }
+    async fn create(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<Creation, PortError> {
+        self.0.create(bucket, key, body).await
     }
 }
 

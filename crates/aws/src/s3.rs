@@ -3,11 +3,12 @@
 use crate::error::{error_chain, sdk_error};
 use aws_config::SdkConfig;
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::PutObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use keyward_core::ports::{ObjectStore, PortError};
+use keyward_core::ports::{Creation, ObjectStore, PortError};
 
 /// The report bucket over S3. Objects are written as `application/json`; encryption at rest is the
 /// bucket's default (the template sets it), so no per-object encryption header is sent.
@@ -40,6 +41,14 @@ fn is_missing(err: &SdkError<GetObjectError, HttpResponse>) -> bool {
     }
 }
 
+/// Whether a conditional PutObject found an object already there: `412 PreconditionFailed`. (A
+/// `409 ConditionalRequestConflict`, a write racing ours, is not: it stays an error, so the caller
+/// never takes a write that may have lost for one that was refused.)
+fn already_exists(err: &SdkError<PutObjectError, HttpResponse>) -> bool {
+    err.as_service_error().and_then(ProvideErrorMetadata::code) == Some("PreconditionFailed")
+        || err.raw_response().is_some_and(|r| r.status().as_u16() == 412)
+}
+
 impl ObjectStore for S3Store {
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), PortError> {
         self.client
@@ -52,6 +61,24 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| sdk_error("PutObject", &e))?;
         Ok(())
+    }
+
+    async fn create(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<Creation, PortError> {
+        let written = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .if_none_match("*")
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(Creation::Created),
+            Err(e) if already_exists(&e) => Ok(Creation::AlreadyExists),
+            Err(e) => Err(sdk_error("PutObject", &e)),
+        }
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PortError> {

@@ -1,5 +1,6 @@
-//! DynamoApprovals against a real moto server (`testing::MotoServer`; `cargo test -p keyward-aws
-//! --features moto`): a request is stored once and decided once only. The table is created with
+//! DynamoApprovals and DynamoTokens against a real moto server (`testing::MotoServer`; `cargo test
+//! -p keyward-aws --features moto`): a request is stored once and decided once only; a token is
+//! stored once while it lives and taken once. The table is created with
 //! the harness's `create_approvals_table` (the schema the adapter expects); the adapter is then
 //! used as the functions use it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,8 +8,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_aws::dynamodb::DynamoApprovals;
 use keyward_aws::testing::MotoServer;
+use keyward_aws::tokens::DynamoTokens;
 use keyward_core::contracts::RunRef;
-use keyward_core::ports::{ApprovalRecord, ApprovalState, ApprovalStore, DecideError};
+use keyward_core::ports::{ApprovalRecord, ApprovalState, ApprovalStore, Creation, DecideError, TokenStore};
 
 const BUCKET: &str = "keyward-reports";
 const TABLE: &str = "keyward-approvals";
@@ -49,4 +51,45 @@ async fn approvals_store_decides_once_only() {
     let decided = table.get("a1b2").await.unwrap().unwrap();
     assert_eq!(decided.state, ApprovalState::Decided { outcome: "approved".into(), decided_at: at(10) });
     assert_eq!(decided.task_token, pending.task_token);
+}
+
+#[tokio::test]
+async fn a_token_is_stored_once_while_live_and_taken_once() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    moto.create_approvals_table(TABLE).await;
+    let tokens = DynamoTokens::new(&sdk, TABLE);
+    let key = "oidc-state#5e8f";
+
+    assert_eq!(tokens.put_new(key, "first", at(9), at(10)).await, Ok(Creation::Created));
+    assert_eq!(tokens.put_new(key, "second", at(9), at(10)).await, Ok(Creation::AlreadyExists));
+    assert_eq!(tokens.get_live(key, at(9)).await, Ok(Some("first".into())));
+    assert_eq!(tokens.get_live(key, at(10)).await, Ok(None), "dead from expires_at on");
+
+    assert_eq!(tokens.take(key, at(9)).await, Ok(Some("first".into())));
+    assert_eq!(tokens.take(key, at(9)).await, Ok(None), "single use");
+
+    // An expired item that TTL has not removed yet is dead: it may be replaced, and taking it
+    // yields nothing.
+    assert_eq!(tokens.put_new(key, "old", at(8), at(9)).await, Ok(Creation::Created));
+    assert_eq!(tokens.take(key, at(9)).await, Ok(None));
+    assert_eq!(tokens.put_new(key, "old", at(8), at(9)).await, Ok(Creation::Created));
+    assert_eq!(tokens.put_new(key, "new", at(10), at(11)).await, Ok(Creation::Created));
+    assert_eq!(tokens.get_live(key, at(10)).await, Ok(Some("new".into())));
+}
+
+#[tokio::test]
+async fn a_token_key_without_a_kind_never_reaches_an_approval_record() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    moto.create_approvals_table(TABLE).await;
+    let approvals = DynamoApprovals::new(&sdk, TABLE);
+    approvals.put_pending(&record("a1b2")).await.unwrap();
+    let tokens = DynamoTokens::new(&sdk, TABLE);
+
+    for key in ["a1b2", "#a1b2", "kind#"] {
+        assert!(tokens.take(key, at(9)).await.is_err(), "{key}");
+        assert!(tokens.put_new(key, "x", at(9), at(10)).await.is_err(), "{key}");
+    }
+    assert_eq!(approvals.get("a1b2").await.unwrap().map(|r| r.state), Some(ApprovalState::Pending));
 }

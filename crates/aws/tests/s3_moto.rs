@@ -6,7 +6,7 @@
 
 use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
-use keyward_core::ports::{ObjectStore, PortError};
+use keyward_core::ports::{Creation, ObjectStore, PortError};
 
 const BUCKET: &str = "keyward-reports";
 
@@ -35,4 +35,20 @@ async fn s3_get_from_a_missing_bucket_is_an_error_not_none() {
     let err = store.get("no-such-bucket", "runs/x/report.json").await.unwrap_err();
 
     assert!(matches!(&err, PortError::Failed { operation: "GetObject", message } if message.contains("NoSuchBucket")));
+}
+
+#[tokio::test]
+async fn s3_create_writes_once_and_never_overwrites() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    moto.create_report_bucket(BUCKET).await;
+    let store = S3Store::new(&sdk);
+    let key = "runs/exec-1/claim.json";
+
+    assert_eq!(store.create(BUCKET, key, b"{\"first\":true}".to_vec()).await, Ok(Creation::Created));
+    assert_eq!(store.create(BUCKET, key, b"{\"second\":true}".to_vec()).await, Ok(Creation::AlreadyExists));
+
+    assert_eq!(store.get(BUCKET, key).await.unwrap(), Some(b"{\"first\":true}".to_vec()), "the first write stands");
+    let err = store.create("no-such-bucket", key, b"{}".to_vec()).await.unwrap_err();
+    assert!(matches!(&err, PortError::Failed { operation: "PutObject", message } if message.contains("NoSuchBucket")));
 }

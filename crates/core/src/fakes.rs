@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -11,8 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::credential_report::facts::ReportedUser;
 use crate::model::{KeyStatus, User};
 use crate::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, CredentialReport, DecideError, Iam, ObjectStore, PortError,
-    Randomness, SelfInvoke, Slack, TaskCallback, Topic, UserSummary,
+    ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport, DecideError, Iam, ObjectStore, PortError,
+    Randomness, SelfInvoke, Slack, TaskCallback, TokenStore, Topic, UserSummary,
 };
 
 /// A fake IAM account.
@@ -176,6 +177,52 @@ impl ObjectStore for FakeStore {
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.check("GetObject")?;
         Ok(self.objects.lock().unwrap().get(&(bucket.to_owned(), key.to_owned())).cloned())
+    }
+
+    async fn create(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<Creation, PortError> {
+        self.check("PutObject")?;
+        match self.objects.lock().unwrap().entry((bucket.to_owned(), key.to_owned())) {
+            Entry::Occupied(_) => Ok(Creation::AlreadyExists),
+            Entry::Vacant(slot) => {
+                slot.insert(body);
+                Ok(Creation::Created)
+            }
+        }
+    }
+}
+
+/// A fake store of short-lived single-use items, with DynamoDB's conditional semantics and the
+/// expiry checked on every read, as the adapter does.
+#[derive(Default)]
+pub struct FakeTokens {
+    /// Items by key: (value, expires_at).
+    pub items: Mutex<BTreeMap<String, (String, DateTime<Utc>)>>,
+}
+
+impl TokenStore for FakeTokens {
+    async fn put_new(
+        &self,
+        key: &str,
+        value: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Creation, PortError> {
+        let mut items = self.items.lock().unwrap();
+        if items.get(key).is_some_and(|(_, old_expiry)| now < *old_expiry) {
+            return Ok(Creation::AlreadyExists);
+        }
+        items.insert(key.to_owned(), (value.to_owned(), expires_at));
+        Ok(Creation::Created)
+    }
+
+    async fn get_live(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        let items = self.items.lock().unwrap();
+        Ok(items.get(key).filter(|(_, expires_at)| now < *expires_at).map(|(value, _)| value.clone()))
+    }
+
+    async fn take(&self, key: &str, now: DateTime<Utc>) -> Result<Option<String>, PortError> {
+        let taken = self.items.lock().unwrap().remove(key);
+        Ok(taken.filter(|(_, expires_at)| now < *expires_at).map(|(value, _)| value))
     }
 }
 

@@ -94,10 +94,28 @@ pub trait Iam: Send + Sync {
     fn api_calls(&self) -> BTreeMap<String, u64>;
 }
 
+/// Whether a write that must not overwrite created its item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    /// Nothing was there: the item is now the one written.
+    Created,
+    /// Something was already there; it was left as it was, and nothing was written.
+    AlreadyExists,
+}
+
 /// The report bucket.
 pub trait ObjectStore: Send + Sync {
     /// Writes an object (JSON, server-side encrypted by the bucket's default).
     fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Writes an object only if none exists at `key` (S3's conditional write, `If-None-Match: *`):
+    /// a record that must be written once, such as a claim or a journal entry, is never
+    /// overwritten, however many writers race.
+    fn create(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<Creation, PortError>> + Send;
     /// Reads an object; `None` if it does not exist.
     fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, PortError>> + Send;
 }
@@ -212,6 +230,29 @@ pub trait ApprovalStore: Send + Sync {
         outcome: &str,
         decided_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), DecideError>> + Send;
+}
+
+/// Short-lived single-use items in the approvals table, beside the approval records: an OpenID
+/// sign-in's `state`, a sign-in session, a Slack request already accepted. The caller chooses the
+/// key, a hash with a prefix per kind (`oidc-state#…`), so no kind meets another or an approval
+/// record (whose key is a bare hex hash). An item is dead from `expires_at` on, whether or not
+/// DynamoDB's TTL (which deletes late, within days) has removed it yet.
+pub trait TokenStore: Send + Sync {
+    /// Stores `value` under `key` until `expires_at`, only if no item live at `now` has that key
+    /// (a conditional write): `AlreadyExists` when one has, and then nothing is written.
+    fn put_new(
+        &self,
+        key: &str,
+        value: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Creation, PortError>> + Send;
+    /// The value under `key` if it is live at `now`.
+    fn get_live(&self, key: &str, now: DateTime<Utc>)
+    -> impl Future<Output = Result<Option<String>, PortError>> + Send;
+    /// Removes the item under `key` and returns its value if it was live at `now`: single use,
+    /// since of two takers only one gets the value.
+    fn take(&self, key: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Option<String>, PortError>> + Send;
 }
 
 /// 32 bytes from the operating system's random source.

@@ -17,7 +17,7 @@ use keyward_core::form;
 use keyward_core::model::{KeyRef, KeyUse};
 use keyward_core::policy::{Evaluation, Evidence, Plan, PlanStatus, PlannedDeactivation, Rule};
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, TaskCallback,
+    ApprovalRecord, ApprovalState, ApprovalStore, Creation, DecideError, ObjectStore, PortError, TaskCallback,
 };
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::run_store::RunStore;
@@ -203,6 +203,13 @@ impl ObjectStore for CountingStore {
     }
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, PortError> {
         self.inner.get(bucket, key).await
+    }
+    async fn create(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<Creation, PortError> {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        if self.fail_puts.load(Ordering::SeqCst) {
+            return Err(PortError::Failed { operation: "PutObject", message: "test: AccessDenied".into() });
+        }
+        self.inner.create(bucket, key, body).await
     }
 }
 
