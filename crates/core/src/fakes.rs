@@ -9,11 +9,13 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use crate::contracts::RunRef;
 use crate::credential_report::facts::ReportedUser;
 use crate::model::{KeyStatus, User};
 use crate::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport, DecideError, Iam, ObjectStore, PortError,
-    Randomness, SelfInvoke, Slack, TaskCallback, TokenStore, Topic, UserSummary,
+    ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport, DecideError, DecisionOutcome,
+    DecisionStore, Iam, ObjectStore, PortError, Randomness, RecordedDecision, SelfInvoke, Slack, TaskCallback,
+    TokenStore, Topic, UserSummary,
 };
 
 /// A fake IAM account.
@@ -313,11 +315,36 @@ impl TaskCallback for FakeCallback {
     }
 }
 
-/// A fake approvals table with the same conditional-write semantics as DynamoDB's.
+/// A fake approvals table and decisions table, with the same conditional-write semantics as
+/// DynamoDB's (a decision is recorded together with its approval's move to decided, or not at all).
 #[derive(Default)]
 pub struct FakeApprovals {
     /// Records by id hash.
     pub records: Mutex<BTreeMap<String, ApprovalRecord>>,
+    /// Decisions by execution name.
+    pub decisions: Mutex<BTreeMap<String, RecordedDecision>>,
+}
+
+impl DecisionStore for FakeApprovals {
+    async fn record(&self, recorded: &RecordedDecision) -> Result<(), DecideError> {
+        let mut records = self.records.lock().unwrap();
+        let mut decisions = self.decisions.lock().unwrap();
+        let record = records.get_mut(&recorded.approval_id_hash).ok_or(DecideError::NotFound)?;
+        if record.state != ApprovalState::Pending || decisions.contains_key(&recorded.run.execution_name) {
+            return Err(DecideError::AlreadyDecided);
+        }
+        let outcome = match recorded.outcome {
+            DecisionOutcome::Approved => "approved",
+            DecisionOutcome::Rejected => "rejected",
+        };
+        record.state = ApprovalState::Decided { outcome: outcome.to_owned(), decided_at: recorded.decision.decided_at };
+        decisions.insert(recorded.run.execution_name.clone(), recorded.clone());
+        Ok(())
+    }
+
+    async fn recorded(&self, run: &RunRef) -> Result<Option<RecordedDecision>, PortError> {
+        Ok(self.decisions.lock().unwrap().get(&run.execution_name).filter(|d| d.run == *run).cloned())
+    }
 }
 
 impl ApprovalStore for FakeApprovals {

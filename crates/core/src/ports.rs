@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::credential_report::facts::ReportedUser;
+use crate::decision::Decision;
 use crate::errors::{self, NamedError};
 use crate::model::User;
 
@@ -230,6 +231,43 @@ pub trait ApprovalStore: Send + Sync {
         outcome: &str,
         decided_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), DecideError>> + Send;
+}
+
+/// What the approver chose, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionOutcome {
+    /// Deactivate exactly the decision's keys.
+    Approved,
+    /// Deactivate nothing.
+    Rejected,
+}
+
+/// A run's decision as the approval function recorded it in the decisions table: the source of
+/// truth deactivate acts on, which no other function can write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedDecision {
+    /// The run decided on.
+    pub run: crate::contracts::RunRef,
+    /// The hex SHA-256 of the approval id whose record was decided with it.
+    pub approval_id_hash: String,
+    /// Approved or rejected.
+    pub outcome: DecisionOutcome,
+    /// Who decided, when, and which keys (none when rejected).
+    pub decision: Decision,
+}
+
+/// The decisions table: one decision per run, written once, by the approval function only.
+pub trait DecisionStore: Send + Sync {
+    /// Records `recorded` for its run and moves its approval record from pending to decided: both
+    /// or neither (one transaction). `AlreadyDecided` when the approval is no longer pending or the
+    /// run already has a decision; `NotFound` when there is no such approval.
+    fn record(&self, recorded: &RecordedDecision) -> impl Future<Output = Result<(), DecideError>> + Send;
+    /// The decision recorded for `run`, if any (a consistent read).
+    fn recorded(
+        &self,
+        run: &crate::contracts::RunRef,
+    ) -> impl Future<Output = Result<Option<RecordedDecision>, PortError>> + Send;
 }
 
 /// Short-lived single-use items in the approvals table, beside the approval records: an OpenID
