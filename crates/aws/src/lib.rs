@@ -7,7 +7,8 @@
 //!   [`sfn`] (task-token callbacks), [`dynamodb`] (the approvals table), [`tokens`] (short-lived
 //!   single-use items beside the approvals), [`lambda`] (the approval
 //!   function's asynchronous invocation of itself), [`secrets`] (keyward's secret in Secrets
-//!   Manager, read at init), [`slack`] (the incoming webhook) and [`os_random`] (approval ids).
+//!   Manager, read at init), [`slack`] (the incoming webhook), [`oidc`] (the OpenID provider's
+//!   endpoints, for the approval function's sign-in) and [`os_random`] (approval ids).
 //! - Shared: [`sdk`] (the one `SdkConfig`: retries, timeouts), [`rate_limit`] (the token bucket
 //!   the IAM adapter spaces its requests with), `error` (how a failed SDK call becomes a
 //!   `PortError`) and [`runtime`] (the Lambda runtime glue).
@@ -17,6 +18,7 @@ pub mod dynamodb;
 mod error;
 pub mod iam;
 pub mod lambda;
+pub mod oidc;
 pub mod os_random;
 pub mod rate_limit;
 pub mod runtime;

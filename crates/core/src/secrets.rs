@@ -19,8 +19,11 @@ pub mod keys {
     pub const SLACK_SIGNING_SECRET: &str = "slack_signing_secret";
     /// Slack's incoming webhook URL: where notify also posts (notify).
     pub const SLACK_WEBHOOK_URL: &str = "slack_webhook_url";
+    /// keyward's client secret at the OpenID provider (`APPROVER_AUTH=oidc`): the approval
+    /// function authenticates its token requests with it.
+    pub const OIDC_CLIENT_SECRET: &str = "oidc_client_secret";
     /// Every key, as an error lists them.
-    pub const ALL: [&str; 2] = [SLACK_SIGNING_SECRET, SLACK_WEBHOOK_URL];
+    pub const ALL: [&str; 3] = [SLACK_SIGNING_SECRET, SLACK_WEBHOOK_URL, OIDC_CLIENT_SECRET];
 }
 
 /// The secrets keyward read from its secret; each `None` when its key is absent (or no secret is
@@ -31,6 +34,8 @@ pub struct KeywardSecrets {
     pub slack_signing_secret: Option<Secret>,
     /// `slack_webhook_url`: without it, nothing goes to Slack.
     pub slack_webhook_url: Option<WebhookUrl>,
+    /// `oidc_client_secret`: without it, the approval function does not start under `oidc`.
+    pub oidc_client_secret: Option<Secret>,
 }
 
 /// A Slack incoming-webhook URL: `https://` and a host, or a loopback `http://` URL (the local
@@ -101,6 +106,16 @@ pub fn parse(text: &str) -> Result<KeywardSecrets, SecretsError> {
             keys::SLACK_WEBHOOK_URL => {
                 secrets.slack_webhook_url = Some(WebhookUrl::parse(string_of(keys::SLACK_WEBHOOK_URL, value)?)?);
             }
+            keys::OIDC_CLIENT_SECRET => {
+                let text = string_of(keys::OIDC_CLIENT_SECRET, value)?;
+                if text.is_empty() {
+                    return Err(SecretsError::Invalid {
+                        key: keys::OIDC_CLIENT_SECRET,
+                        expected: "the client secret the OpenID provider gave keyward, not empty",
+                    });
+                }
+                secrets.oidc_client_secret = Some(Secret::new(text));
+            }
             // The key is shown only when it reads as a key: a value pasted in a key's place stays out of the logs.
             _ => return Err(SecretsError::UnknownKey { key: shown_key(key), known: keys::ALL.join(", ") }),
         }
@@ -155,7 +170,7 @@ mod tests {
     fn an_unknown_key_is_refused_by_name_with_the_keys_keyward_reads() {
         let err = parse(r#"{"slack_webhok_url": "SECRETVALUE"}"#).unwrap_err().to_string();
         assert!(err.contains("\"slack_webhok_url\""), "{err}");
-        assert!(err.contains("slack_signing_secret, slack_webhook_url"), "{err}");
+        assert!(err.contains("slack_signing_secret, slack_webhook_url, oidc_client_secret"), "{err}");
         assert!(!err.contains("SECRETVALUE"), "{err}");
         // A value pasted where a key goes is not echoed.
         let err = parse(r#"{"xoxb-SECRETVALUE": "x"}"#).unwrap_err().to_string();
@@ -207,9 +222,20 @@ mod tests {
 
     #[test]
     fn debug_never_shows_a_value() {
-        let secrets =
-            parse(&format!(r#"{{"slack_signing_secret": "SIGNVALUE", "slack_webhook_url": "{HOOK}"}}"#)).unwrap();
+        let secrets = parse(&format!(
+            r#"{{"slack_signing_secret": "SIGNVALUE", "slack_webhook_url": "{HOOK}", "oidc_client_secret": "OIDCVALUE"}}"#
+        ))
+        .unwrap();
         let shown = format!("{secrets:?}");
         assert!(!shown.contains("SIGNVALUE") && !shown.contains("HOOKVALUE"), "{shown}");
+        assert!(!shown.contains("OIDCVALUE"), "{shown}");
+    }
+
+    #[test]
+    fn the_oidc_client_secret_is_read_and_may_not_be_empty() {
+        let secrets = parse(r#"{"oidc_client_secret": " OIDCVALUE "}"#).unwrap();
+        assert_eq!(secrets.oidc_client_secret.unwrap().expose(), "OIDCVALUE");
+        let err = parse(r#"{"oidc_client_secret": ""}"#).unwrap_err();
+        assert!(matches!(err, SecretsError::Invalid { key: keys::OIDC_CLIENT_SECRET, .. }), "{err}");
     }
 }

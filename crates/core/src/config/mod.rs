@@ -145,6 +145,50 @@ impl Default for PolicyConfig {
     }
 }
 
+/// How the confirm page knows who decides (`APPROVER_AUTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApproverAuth {
+    /// The approver signs in with the organisation's OpenID provider (`OIDC_ISSUER`) and must be in
+    /// `APPROVERS`: every decision names a verified person. The default when an issuer is set.
+    Oidc,
+    /// Whoever holds the approval link decides (the default without an issuer): the link is a
+    /// bearer credential, and every message and page says so.
+    Link,
+}
+
+/// One entry of `APPROVERS`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+pub enum ApproverEntry {
+    /// An e-mail address, matched case-insensitively against a verified `email` claim.
+    Email(String),
+    /// `sub:<subject>`: the ID token's `sub`, matched exactly.
+    Subject(String),
+}
+
+impl ApproverEntry {
+    /// Whether this entry names the person with this `sub` and, when the provider verified it
+    /// (`email_verified` true), this e-mail address.
+    pub fn matches(&self, subject: &str, verified_email: Option<&str>) -> bool {
+        match self {
+            ApproverEntry::Email(listed) => verified_email.is_some_and(|e| e.to_lowercase() == listed.to_lowercase()),
+            ApproverEntry::Subject(listed) => listed == subject,
+        }
+    }
+}
+
+/// What the OpenID sign-in needs, when `APPROVER_AUTH` is `oidc` ([`Config::oidc_sign_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// `OIDC_ISSUER`, exactly as the provider's discovery document must name itself.
+    pub issuer: String,
+    /// `OIDC_CLIENT_ID`.
+    pub client_id: String,
+    /// `APPROVERS`: never empty.
+    pub approvers: Vec<ApproverEntry>,
+}
+
 /// Where Slack's `response_url`s point (`https://hooks.slack.com/actions/…`): the default, and in
 /// a deployment the only, value of `SLACK_RESPONSE_URL_PREFIX`.
 pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
@@ -196,6 +240,14 @@ pub struct Config {
     /// [`SLACK_RESPONSE_URL_PREFIX`] unless the local stack names its loopback listener. The template
     /// never sets it, so a deployment posts only to Slack.
     pub slack_response_url_prefix: String,
+    /// `APPROVER_AUTH`: `oidc` or `link`; unset, `oidc` when `OIDC_ISSUER` is set, else `link`.
+    pub approver_auth: ApproverAuth,
+    /// `OIDC_ISSUER`: the OpenID provider (https, or loopback http in the local stack).
+    pub oidc_issuer: Option<String>,
+    /// `OIDC_CLIENT_ID`: keyward's client id at the provider.
+    pub oidc_client_id: Option<String>,
+    /// `APPROVERS`: who may decide on the confirm page under `oidc`.
+    pub approvers: Vec<ApproverEntry>,
     /// `KEYWARD_REPORT_BUCKET`.
     pub report_bucket: Option<String>,
     /// `KEYWARD_TOPIC_ARN`.
@@ -225,6 +277,10 @@ pub mod vars {
     pub const SECRET_ARN: &str = "KEYWARD_SECRET_ARN";
     pub const SLACK_APPROVER_IDS: &str = "SLACK_APPROVER_IDS";
     pub const SLACK_RESPONSE_URL_PREFIX: &str = "SLACK_RESPONSE_URL_PREFIX";
+    pub const APPROVER_AUTH: &str = "APPROVER_AUTH";
+    pub const OIDC_ISSUER: &str = "OIDC_ISSUER";
+    pub const OIDC_CLIENT_ID: &str = "OIDC_CLIENT_ID";
+    pub const APPROVERS: &str = "APPROVERS";
     pub const REPORT_BUCKET: &str = "KEYWARD_REPORT_BUCKET";
     pub const TOPIC_ARN: &str = "KEYWARD_TOPIC_ARN";
     pub const APPROVALS_TABLE: &str = "KEYWARD_APPROVALS_TABLE";
@@ -243,6 +299,10 @@ impl Default for Config {
             secret_arn: None,
             slack_approver_ids: Vec::new(),
             slack_response_url_prefix: SLACK_RESPONSE_URL_PREFIX.to_owned(),
+            approver_auth: ApproverAuth::Link,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            approvers: Vec::new(),
             report_bucket: None,
             topic_arn: None,
             approvals_table: None,
@@ -299,6 +359,8 @@ impl Config {
                 &ranges::MAX_DEACTIVATIONS_PER_RUN,
             )?,
         };
+        let oidc_issuer = oidc_issuer(get(vars::OIDC_ISSUER))?;
+        let approver_auth_default = if oidc_issuer.is_some() { ApproverAuth::Oidc } else { ApproverAuth::Link };
         let config = Config {
             policy,
             approval_timeout_seconds: number(
@@ -319,6 +381,15 @@ impl Config {
             secret_arn: secret_arn(get(vars::SECRET_ARN))?,
             slack_approver_ids: slack_ids(get(vars::SLACK_APPROVER_IDS))?,
             slack_response_url_prefix: slack_response_url_prefix(get(vars::SLACK_RESPONSE_URL_PREFIX))?,
+            approver_auth: choice(
+                &get,
+                vars::APPROVER_AUTH,
+                approver_auth_default,
+                &[("oidc", ApproverAuth::Oidc), ("link", ApproverAuth::Link)],
+            )?,
+            oidc_issuer,
+            oidc_client_id: oidc_client_id(get(vars::OIDC_CLIENT_ID))?,
+            approvers: approvers(get(vars::APPROVERS))?,
             report_bucket: get(vars::REPORT_BUCKET),
             topic_arn: get(vars::TOPIC_ARN),
             approvals_table: get(vars::APPROVALS_TABLE),
@@ -326,6 +397,30 @@ impl Config {
         };
         config.check_time_budgets()?;
         Ok(config)
+    }
+
+    /// The sign-in settings under `APPROVER_AUTH=oidc` (`None` under `link`): an error naming the
+    /// first of `OIDC_ISSUER`, `OIDC_CLIENT_ID` and `APPROVERS` that is not set. Checked by the
+    /// function that signs people in, at init, rather than by [`Config::from_lookup`], which judges
+    /// each variable on its own as the template's parameters do.
+    pub fn oidc_sign_in(&self) -> Result<Option<OidcSettings>, ConfigError> {
+        if self.approver_auth == ApproverAuth::Link {
+            return Ok(None);
+        }
+        let missing = |variable, expected| ConfigError::Missing { variable, expected };
+        let issuer = self.oidc_issuer.clone().ok_or_else(|| {
+            missing(vars::OIDC_ISSUER, "APPROVER_AUTH=oidc signs approvers in with this OpenID provider (its https URL)")
+        })?;
+        let client_id = self.oidc_client_id.clone().ok_or_else(|| {
+            missing(vars::OIDC_CLIENT_ID, "APPROVER_AUTH=oidc needs keyward's client id at the OpenID provider")
+        })?;
+        if self.approvers.is_empty() {
+            return Err(missing(
+                vars::APPROVERS,
+                "APPROVER_AUTH=oidc lets only the people it lists decide (e-mail addresses or sub:<subject>)",
+            ));
+        }
+        Ok(Some(OidcSettings { issuer, client_id, approvers: self.approvers.clone() }))
     }
 
     /// The value of a resource setting this function needs, or an error naming the variable.
@@ -341,7 +436,8 @@ pub mod budget;
 mod values;
 
 use values::{
-    approval_base_url, choice, exempt_users, number, ranges, rate, secret_arn, slack_ids, slack_response_url_prefix,
+    approval_base_url, approvers, choice, exempt_users, number, oidc_client_id, oidc_issuer, ranges, rate, secret_arn,
+    slack_ids, slack_response_url_prefix,
 };
 pub use values::{is_iam_user_name, is_loopback_http};
 
@@ -662,5 +758,95 @@ mod tests {
             assert!(err.contains(part), "{part:?} missing from {err}");
         }
         assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "177"), ("IAM_MAX_RPS", "11")]).is_ok());
+    }
+
+    #[test]
+    fn approver_auth_is_oidc_when_an_issuer_is_set_and_link_otherwise() {
+        assert_eq!(from(&[]).unwrap().approver_auth, ApproverAuth::Link);
+        assert_eq!(from(&[("APPROVER_AUTH", "")]).unwrap().approver_auth, ApproverAuth::Link);
+        let issuer = ("OIDC_ISSUER", "https://idp.example.com");
+        assert_eq!(from(&[issuer]).unwrap().approver_auth, ApproverAuth::Oidc);
+        assert_eq!(from(&[issuer, ("APPROVER_AUTH", "link")]).unwrap().approver_auth, ApproverAuth::Link);
+        assert_eq!(from(&[("APPROVER_AUTH", "OIDC")]).unwrap().approver_auth, ApproverAuth::Oidc);
+        for value in ["none", "oidc,link", "saml"] {
+            let err = from(&[("APPROVER_AUTH", value)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "APPROVER_AUTH", .. }), "{value}: {err}");
+            assert!(err.to_string().contains("oidc, link"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_https_or_this_machine_and_kept_exactly() {
+        for url in [
+            "https://idp.example.com",
+            "https://login.microsoftonline.com/tenant/v2.0",
+            "https://tenant.auth0.com/",
+            "http://127.0.0.1:9162",
+            "http://localhost:9162/oidc",
+        ] {
+            assert_eq!(from(&[("OIDC_ISSUER", url)]).unwrap().oidc_issuer.as_deref(), Some(url));
+        }
+        for url in ["https://", "http://idp.example.com", "idp.example.com", "https://idp.example.com/a b", "http://127.0.0.10"]
+        {
+            let err = from(&[("OIDC_ISSUER", url)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "OIDC_ISSUER", .. }), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_client_id_is_printable_without_spaces() {
+        let c = from(&[("OIDC_CLIENT_ID", "0oa1b2c3.apps-example_client")]).unwrap();
+        assert_eq!(c.oidc_client_id.as_deref(), Some("0oa1b2c3.apps-example_client"));
+        for value in ["key ward", "é"] {
+            let err = from(&[("OIDC_CLIENT_ID", value)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "OIDC_CLIENT_ID", .. }), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn approvers_are_e_mail_addresses_and_subjects() {
+        let c = from(&[("APPROVERS", " Alice@Example.com , sub:00u1abc ,,bob@example.org")]).unwrap();
+        assert_eq!(
+            c.approvers,
+            vec![
+                ApproverEntry::Email("Alice@Example.com".into()),
+                ApproverEntry::Subject("00u1abc".into()),
+                ApproverEntry::Email("bob@example.org".into()),
+            ]
+        );
+        for value in ["alice", "@example.com", "alice@", "a@b@c", "sub:", "sub: x", "alice@exämple.com", "a b@c"] {
+            let err = from(&[("APPROVERS", value)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "APPROVERS", .. }), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_e_mail_entry_matches_a_verified_address_in_any_case_and_a_subject_exactly() {
+        let email = ApproverEntry::Email("Alice@Example.com".into());
+        assert!(email.matches("s1", Some("alice@example.COM")));
+        assert!(!email.matches("s1", None));
+        assert!(!email.matches("Alice@Example.com", None), "an e-mail entry never matches a subject");
+        let subject = ApproverEntry::Subject("00u1abc".into());
+        assert!(subject.matches("00u1abc", None));
+        assert!(!subject.matches("00U1ABC", None));
+    }
+
+    #[test]
+    fn oidc_needs_an_issuer_a_client_id_and_approvers() {
+        let all = [
+            ("APPROVER_AUTH", "oidc"),
+            ("OIDC_ISSUER", "https://idp.example.com"),
+            ("OIDC_CLIENT_ID", "keyward"),
+            ("APPROVERS", "alice@example.com"),
+        ];
+        let settings = from(&all).unwrap().oidc_sign_in().unwrap().unwrap();
+        assert_eq!(settings.issuer, "https://idp.example.com");
+        assert_eq!(settings.client_id, "keyward");
+        for (left_out, variable) in [(1, "OIDC_ISSUER"), (2, "OIDC_CLIENT_ID"), (3, "APPROVERS")] {
+            let pairs: Vec<_> = all.iter().enumerate().filter(|(i, _)| *i != left_out).map(|(_, p)| *p).collect();
+            let err = from(&pairs).unwrap().oidc_sign_in().unwrap_err();
+            assert!(matches!(err, ConfigError::Missing { variable: v, .. } if v == variable), "{variable}: {err}");
+        }
+        assert_eq!(from(&[("APPROVER_AUTH", "link")]).unwrap().oidc_sign_in().unwrap(), None);
     }
 }

@@ -1,7 +1,7 @@
 //! How each variable's text becomes its value: the parsers `Config::from_lookup` calls, each range
 //! next to the words its error uses, and the error for a value a variable does not accept.
 
-use super::{ConfigError, ExemptEntry, vars};
+use super::{ApproverEntry, ConfigError, ExemptEntry, vars};
 
 pub(in crate::config) fn choice<T: Copy>(
     get: &impl Fn(&str) -> Option<String>,
@@ -23,6 +23,7 @@ fn expected_choice(variable: &str) -> &'static str {
         vars::MFA_SCOPE => "one of console, all",
         vars::NO_MFA_ACTION => "one of warn, deactivate-keys",
         vars::SCREENING => "one of report, live",
+        vars::APPROVER_AUTH => "one of oidc, link (empty: oidc when OIDC_ISSUER is set, else link)",
         _ => "one of the documented values",
     }
 }
@@ -269,4 +270,60 @@ pub(in crate::config) fn approval_base_url(raw: Option<String>) -> Result<Option
             expected: "an https:// URL (the approval Function URL), or http://127.0.0.1 in the local stack",
         })
     }
+}
+
+/// `OIDC_ISSUER`: `https://` and a host, or loopback http (the local stack's provider), with no
+/// whitespace. Kept exactly as written: the provider's discovery document must name the same issuer.
+pub(in crate::config) fn oidc_issuer(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let https = raw.strip_prefix("https://").is_some_and(|rest| !rest.is_empty());
+    if (https || is_loopback_http(&raw)) && raw.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(Some(raw))
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::OIDC_ISSUER,
+            value: raw,
+            expected: "the OpenID provider's issuer: an https:// URL (or http://127.0.0.1:<port> in the local stack), no spaces",
+        })
+    }
+}
+
+/// `OIDC_CLIENT_ID`: printable ASCII without spaces (every provider's client ids are).
+pub(in crate::config) fn oidc_client_id(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(Some(raw))
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::OIDC_CLIENT_ID,
+            value: raw,
+            expected: "the client id the OpenID provider gave keyward (printable characters, no spaces)",
+        })
+    }
+}
+
+/// `APPROVERS`: comma-separated e-mail addresses (`name@domain`) and `sub:<subject>` entries, each
+/// of printable ASCII without spaces; empty entries are skipped.
+pub(in crate::config) fn approvers(raw: Option<String>) -> Result<Vec<ApproverEntry>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let word = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    let mut entries = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let entry = if let Some(subject) = item.strip_prefix("sub:") {
+            word(subject).then(|| ApproverEntry::Subject(subject.to_owned()))
+        } else {
+            item.split_once('@')
+                .filter(|(local, domain)| word(local) && word(domain) && !domain.contains('@'))
+                .map(|_| ApproverEntry::Email(item.to_owned()))
+        };
+        let Some(entry) = entry else {
+            return Err(ConfigError::Invalid {
+                variable: vars::APPROVERS,
+                value: raw.clone(),
+                expected: "comma-separated e-mail addresses (name@example.com) and sub:<subject> entries, printable characters without spaces",
+            });
+        };
+        entries.push(entry);
+    }
+    Ok(entries)
 }
