@@ -2,37 +2,72 @@
 //! that pre-fetch links change nothing), and `POST /approvals/{id}`, the page's own form, decides:
 //! approve the ticked keys, or reject all. The form is decoded strictly, its token checked against
 //! the record, and its keys against the plan, before anything is written.
+//!
+//! Under `APPROVER_AUTH=oidc` both need the approver's session for this approval (`session`): the
+//! page without one sends the browser to sign in; a POST without one decides nothing (403, never a
+//! redirect), and the decision names the signed-in person. Under `link` whoever holds the link
+//! decides, and the page says so.
 
 use chrono::{DateTime, Utc};
 use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::form::decode_form_urlencoded;
 use keyward_core::model::KeyRef;
-use keyward_core::ports::{ApprovalStore, ObjectStore, TaskCallback};
+use keyward_core::ports::{ApprovalStore, ObjectStore, Randomness, TaskCallback, TokenStore};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::decide::{Applied, Choice, Delivery, apply, pending_record, planned_keys, read_report};
 use crate::handler::Deps;
-use crate::page::{self, Confirm, KeyList};
-use crate::refusal::{Refusal, log_result};
+use crate::oidc::{Person, ProviderClient};
+use crate::page::{self, Confirm, Decider, KeyList};
+use crate::refusal::{Refusal, log_result, respond};
+use crate::session::{self, SignIn};
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 /// Longest User-Agent kept in the audit record.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
-/// `GET|HEAD /approvals/{id}`: reads only.
-pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L>(
+/// `GET|HEAD /approvals/{id}`: decides nothing. Under `oidc` without a session for this approval,
+/// the sign-in starts (a 302 to the provider), once the approval is known to be pending.
+pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L, T: TokenStore, R: Randomness, H: ProviderClient>(
     deps: &Deps<S, A, C, K, L>,
+    sign_in: &SignIn<T, R, H>,
     now: DateTime<Utc>,
     id_text: &str,
+    request: &Request,
+) -> Response<Body> {
+    let Ok(id) = ApprovalId::parse(id_text) else { return respond(Err(Refusal::UnknownLink)) };
+    let person = match session::signed_in(sign_in, now, request, &id).await {
+        Ok(person) => person,
+        Err(refusal) => return respond(Err(refusal)),
+    };
+    if let (Some(provider), None) = (&sign_in.provider, &person) {
+        let started = async {
+            pending_record(&deps.approvals, &id, now).await?;
+            session::start(sign_in, provider, now, request, &id).await
+        }
+        .await;
+        if let Err(refusal) = &started {
+            log_result::<&str>(&id, "show", Err(refusal));
+        }
+        return started.unwrap_or_else(|refusal| respond(Err(refusal)));
+    }
+    respond(confirm_page(deps, now, &id, person.as_ref()).await)
+}
+
+async fn confirm_page<S: ObjectStore, A: ApprovalStore, C, K, L>(
+    deps: &Deps<S, A, C, K, L>,
+    now: DateTime<Utc>,
+    id: &ApprovalId,
+    person: Option<&Person>,
 ) -> Result<(StatusCode, String), Refusal> {
-    let id = ApprovalId::parse(id_text).map_err(|_| Refusal::UnknownLink)?;
+    let shown = person.map(Person::shown);
     let result = async {
-        let record = pending_record(&deps.approvals, &id, now).await?;
+        let record = pending_record(&deps.approvals, id, now).await?;
         let report = read_report(&deps.runs, &record.run).await?;
-        let token = approval_id::form_token(&id, &record.form_nonce);
+        let token = approval_id::form_token(id, &record.form_nonce);
         let location = record.run.report_location();
         Ok(page::confirm(&Confirm {
             account_id: report.account_id.as_deref(),
@@ -42,22 +77,31 @@ pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L>(
             expires_at: record.expires_at,
             plan: &report.evaluation.plan,
             form_token: &token,
+            decider: shown.as_deref().map_or(Decider::LinkHolder, Decider::SignedIn),
         }))
     }
     .await;
-    log_result(&id, "show", result.as_ref().map(|_| "confirm page"));
+    log_result(id, "show", result.as_ref().map(|_| "confirm page"));
     result.map(|page| (StatusCode::OK, page))
 }
 
-/// `POST /approvals/{id}`: the confirm page's form.
-pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L>(
+/// `POST /approvals/{id}`: the confirm page's form; under `oidc`, only with this approval's session.
+pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L, T: TokenStore, R, H>(
     deps: &Deps<S, A, C, K, L>,
+    sign_in: &SignIn<T, R, H>,
     now: DateTime<Utc>,
     id_text: &str,
     request: &Request,
 ) -> Result<(StatusCode, String), Refusal> {
     let id = ApprovalId::parse(id_text).map_err(|_| Refusal::UnknownLink)?;
     let result = async {
+        let decided_by = match &sign_in.provider {
+            None => link_holder(request),
+            Some(_) => match session::signed_in(sign_in, now, request, &id).await? {
+                Some(person) => signed_in_approver(person, request),
+                None => return Err(Refusal::SignInRequired),
+            },
+        };
         let record = pending_record(&deps.approvals, &id, now).await?;
         let form = DecisionForm::read(request)?;
         if !approval_id::verify_form_token(&id, &record.form_nonce, form.token.as_deref().unwrap_or_default()) {
@@ -65,7 +109,6 @@ pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCall
         }
         let decision_value = form.decision.ok_or(Refusal::BadForm("the form must carry one decision"))?;
         let report = read_report(&deps.runs, &record.run).await?;
-        let decided_by = link_holder(request);
         let choice = match decision_value.as_str() {
             page::DECISION_APPROVE => {
                 if form.keys.is_empty() {
@@ -125,9 +168,21 @@ impl DecisionForm {
     }
 }
 
-/// Whoever held the link, as far as the request tells: source IP from the request context, and the
-/// User-Agent header (truncated).
+/// Whoever held the link, as far as the request tells.
 fn link_holder(request: &Request) -> Approver {
+    let (source_ip, user_agent) = origin(request);
+    Approver::LinkHolder { source_ip, user_agent }
+}
+
+/// The signed-in approver, and where the decision came from.
+fn signed_in_approver(person: Person, request: &Request) -> Approver {
+    let (source_ip, user_agent) = origin(request);
+    Approver::Oidc { issuer: person.issuer, subject: person.subject, email: person.email, source_ip, user_agent }
+}
+
+/// Where a request came from: the source IP from the request context, and the User-Agent header
+/// (truncated).
+fn origin(request: &Request) -> (Option<String>, Option<String>) {
     let http = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => Some(&context.http),
         _ => None,
@@ -141,7 +196,7 @@ fn link_holder(request: &Request) -> Approver {
         .or_else(|| http.and_then(|h| h.user_agent.clone()))
         .filter(|ua| !ua.is_empty())
         .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
-    Approver::LinkHolder { source_ip, user_agent }
+    (source_ip, user_agent)
 }
 
 /// The page after a decision was applied.

@@ -1,9 +1,13 @@
 //! The approval function's entry point, behind a Lambda Function URL
-//! (docs/architecture.md, "Approval"). Three routes:
+//! (docs/architecture.md, "Approval"). Four routes:
 //!
-//! - `GET|HEAD /approvals/{id}`: the confirm page. No side effect, however often it is fetched, so
-//!   mail scanners that pre-fetch links decide nothing (`form`).
-//! - `POST /approvals/{id}`: the confirm page's form decides (approve the ticked keys, or reject all).
+//! - `GET|HEAD /approvals/{id}`: the confirm page. It decides nothing, however often it is fetched,
+//!   so mail scanners that pre-fetch links decide nothing (`form`). Under `APPROVER_AUTH=oidc`
+//!   without a session for this approval, it sends the browser to sign in (`session`).
+//! - `POST /approvals/{id}`: the confirm page's form decides (approve the ticked keys, or reject
+//!   all); under `oidc`, only with the approver's session.
+//! - `GET /oidc/callback`: the OpenID provider's redirect back; it opens the session (`session`,
+//!   `oidc`).
 //! - `POST /slack/actions`: Slack's Approve all / Reject all / Review buttons, signed by Slack and
 //!   pressed by a listed approver (`slack`). The click is answered at once; it is decided in the
 //!   [`Event`] the function queues for itself, which [`handle_event`] takes.
@@ -15,7 +19,7 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, Secret, vars};
-use keyward_core::ports::{ApprovalStore, ObjectStore, SelfInvoke, Slack, TaskCallback};
+use keyward_core::ports::{ApprovalStore, ObjectStore, Randomness, SelfInvoke, Slack, TaskCallback, TokenStore};
 use keyward_core::run_store::RunStore;
 use keyward_core::secrets::KeywardSecrets;
 use lambda_http::http::{Method, StatusCode};
@@ -23,7 +27,9 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::form::{decide_by_form, show};
+use crate::oidc::ProviderClient;
 use crate::page;
+use crate::session::{CALLBACK_PATH, SignIn, callback};
 use crate::refusal::respond;
 use crate::response::{html, method_not_allowed};
 use crate::slack::{SlackFollowUp, slack_action, slack_followup};
@@ -81,20 +87,33 @@ pub struct Deps<S, A, C, K, L> {
 
 /// Handles one Function URL request at `now`. Always returns a response; see the module
 /// documentation for routes.
-pub async fn handle<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack, L: SelfInvoke>(
+#[allow(clippy::too_many_arguments)]
+pub async fn handle<
+    S: ObjectStore,
+    A: ApprovalStore,
+    C: TaskCallback,
+    K: Slack,
+    L: SelfInvoke,
+    T: TokenStore,
+    R: Randomness,
+    H: ProviderClient,
+>(
     deps: &Deps<S, A, C, K, L>,
+    sign_in: &SignIn<T, R, H>,
     now: DateTime<Utc>,
     request: Request,
 ) -> Response<Body> {
     let method = request.method().clone();
     let mut response = match route(request.uri().path()) {
         Route::Approval(id_text) if method == Method::GET || method == Method::HEAD => {
-            respond(show(deps, now, id_text).await)
+            show(deps, sign_in, now, id_text, &request).await
         }
         Route::Approval(id_text) if method == Method::POST => {
-            respond(decide_by_form(deps, now, id_text, &request).await)
+            respond(decide_by_form(deps, sign_in, now, id_text, &request).await)
         }
         Route::Approval(_) => method_not_allowed("GET, HEAD, POST"),
+        Route::OidcCallback if method == Method::GET => callback(sign_in, now, &request).await,
+        Route::OidcCallback => method_not_allowed("GET"),
         Route::SlackActions if method == Method::POST => slack_action(deps, now, &request).await,
         Route::SlackActions => method_not_allowed("POST"),
         Route::Unknown => html(
@@ -131,6 +150,7 @@ pub async fn handle_event<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: 
 
 enum Route<'p> {
     Approval(&'p str),
+    OidcCallback,
     SlackActions,
     Unknown,
 }
@@ -139,6 +159,8 @@ fn route(path: &str) -> Route<'_> {
     let path = collapse_leading_slashes(path);
     if path == SLACK_ACTIONS_PATH {
         Route::SlackActions
+    } else if path == CALLBACK_PATH {
+        Route::OidcCallback
     } else if let Some(id_text) = path.strip_prefix(APPROVALS_PREFIX) {
         Route::Approval(id_text)
     } else {

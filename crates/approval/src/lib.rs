@@ -3,7 +3,9 @@
 //! Slack's buttons, and calls SendTaskSuccess / SendTaskFailure.
 //!
 //! `handler` routes (start there); `decide` is the single-use decision protocol both ways of
-//! deciding share; `form` is the confirm page and its form, `slack` Slack's buttons (answered at once, decided in
+//! deciding share; `form` is the confirm page and its form, `session` the sign-in's browser side (state, cookies,
+//! sessions) and `oidc` its OpenID Connect side (discovery, code exchange, ID token verification,
+//! `APPROVERS`), `slack` Slack's buttons (answered at once, decided in
 //! a follow-up invocation); `refusal` says
 //! why a request decides nothing; `response` and `page` build what is sent back. The binary only
 //! wires.
@@ -11,7 +13,9 @@
 mod decide;
 mod form;
 pub mod handler;
+pub mod oidc;
 pub mod page;
 mod refusal;
 mod response;
+pub mod session;
 pub mod slack;

@@ -1,8 +1,14 @@
 //! The approval Lambda: wiring only. Logging, configuration, keyward's secret, the AWS clients (built once per
-//! instance) and the HTTP runtime loop; the work is in [`approval::handler`].
+//! instance), the OpenID provider under `APPROVER_AUTH=oidc` (its discovery document and keys, read
+//! once per instance) and the HTTP runtime loop; the work is in [`approval::handler`].
 
 use approval::handler::{Deps, Settings, handle, handle_event};
+use approval::oidc::Provider;
+use approval::session::{SignIn, SignInSettings};
 use keyward_aws::lambda::LambdaSelfInvoke;
+use keyward_aws::oidc::ProviderHttp;
+use keyward_aws::os_random::OsRandom;
+use keyward_aws::tokens::DynamoTokens;
 use keyward_aws::{dynamodb::DynamoApprovals, runtime, s3::S3Store, sdk, sfn::SfnCallbacks, slack::SlackWebhook};
 use keyward_core::run_store::RunStore;
 
@@ -13,6 +19,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = sdk::sdk_config().await;
     let secrets = runtime::secrets_from(&sdk, &config).await?;
     let settings = Settings::from_config(&config, &secrets).map_err(runtime::init_error)?;
+    let sign_in_settings = SignInSettings::from_config(&config, &secrets).map_err(runtime::init_error)?;
+    let provider = match (&sign_in_settings.oidc, &sign_in_settings.client_secret) {
+        (Some(oidc), Some(client_secret)) => {
+            let discovered = Provider::discover(oidc, client_secret, ProviderHttp::new()?).await;
+            Some(discovered.inspect_err(|err| {
+                tracing::error!(error = %err, error_type = keyward_core::errors::INVALID_CONFIG, "OpenID provider unusable");
+            })?)
+        }
+        _ => None,
+    };
+    let sign_in = SignIn {
+        tokens: DynamoTokens::new(&sdk, settings.approvals_table.clone()),
+        random: OsRandom,
+        provider,
+        base_url: sign_in_settings.base_url,
+    };
     let deps = Deps {
         runs: RunStore::new(S3Store::new(&sdk), settings.report_bucket.clone()),
         approvals: DynamoApprovals::new(&sdk, settings.approvals_table.clone()),
@@ -21,5 +43,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         self_invoke: LambdaSelfInvoke::new(&sdk, runtime::function_name()?),
         settings,
     };
-    runtime::serve_http(&deps, handle, handle_event).await
+    let function = (deps, sign_in);
+    runtime::serve_http(
+        &function,
+        |(deps, sign_in), now, request| handle(deps, sign_in, now, request),
+        |(deps, _), now, event| handle_event(deps, now, event),
+    )
+    .await
 }

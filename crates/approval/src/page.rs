@@ -66,6 +66,16 @@ pub struct Confirm<'a> {
     pub plan: &'a Plan,
     /// The hidden form token (`approval::form_token`).
     pub form_token: &'a str,
+    /// Who decides with this page.
+    pub decider: Decider<'a>,
+}
+
+/// Who the confirm page says decides.
+pub enum Decider<'a> {
+    /// `APPROVER_AUTH=link`: anyone who holds the link.
+    LinkHolder,
+    /// The approver signed in with the OpenID provider, named by e-mail or `sub:`.
+    SignedIn(&'a str),
 }
 
 /// The confirm page: run, evaluation time, expiry, one row per planned key with a ticked checkbox,
@@ -83,6 +93,16 @@ pub fn confirm(view: &Confirm<'_>) -> String {
     definition(&mut body, "Link expires", &escape(&when(view.expires_at)));
     definition(&mut body, "Run report", &format!("<code>{}</code>", escape(view.report_location)));
     body.push_str("</dl>\n");
+    match view.decider {
+        Decider::LinkHolder => body.push_str(
+            "<p><strong>Anyone who holds this link can decide.</strong> keyward does not know who opened this page: \
+             the decision is recorded as made by the link holder.</p>\n",
+        ),
+        Decider::SignedIn(who) => body.push_str(&format!(
+            "<p>Signed in as <strong>{}</strong>: the decision is recorded under that name.</p>\n",
+            escape(who)
+        )),
+    }
     body.push_str(&format!(
         "<p>keyward proposes to deactivate {}. Untick a key to keep it active. Nothing is deleted: a \
          deactivated key can be made active again in IAM. Every approved key is re-checked live just before \
@@ -251,6 +271,7 @@ mod tests {
             expires_at: at(9),
             plan: &plan,
             form_token: "tok\"en",
+            decider: Decider::LinkHolder,
         });
         assert!(html.contains("<dt>Account</dt><dd><code>123456789012</code></dd>"), "{html}");
         assert!(html.contains(r#"name="key" value="AKIAONE" checked"#), "{html}");
@@ -265,6 +286,7 @@ mod tests {
         assert!(html.contains("key-too-old, key-unused"));
         assert!(html.contains(r#"<form method="post">"#));
         assert!(!html.to_lowercase().contains("<script"));
+        assert!(html.contains("Anyone who holds this link can decide."), "{html}");
         // The form's default (first) submit button rejects: Enter or an auto-submit never approves.
         let first_submit = html.find(r#"type="submit""#).unwrap();
         assert!(
@@ -273,6 +295,23 @@ mod tests {
             )),
             "{html}"
         );
+    }
+
+    #[test]
+    fn the_confirm_page_names_the_signed_in_approver_and_not_the_link_holder() {
+        let plan = Plan { keys: vec![planned("alice", "AKIAONE", None)], status: PlanStatus::AwaitingApproval };
+        let html = confirm(&Confirm {
+            account_id: None,
+            execution_name: "run-1",
+            report_location: "s3://b/runs/run-1/report.json",
+            evaluated_at: at(7),
+            expires_at: at(9),
+            plan: &plan,
+            form_token: "t",
+            decider: Decider::SignedIn("alice<@example.com"),
+        });
+        assert!(html.contains("Signed in as <strong>alice&lt;@example.com</strong>"), "{html}");
+        assert!(!html.contains("Anyone who holds this link"), "{html}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use keyward_core::ports::{ApprovalState, PortError};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 
+use crate::oidc::SignInError;
 use crate::page;
 use crate::response::html;
 
@@ -36,6 +37,14 @@ pub(crate) enum Refusal {
     Storage(#[from] PortError),
     #[error("the run report cannot be used: {0}")]
     RunState(String),
+    #[error("no sign-in session for this approval")]
+    SignInRequired,
+    #[error("the sign-in failed: {0}")]
+    SignInFailed(&'static str),
+    #[error("the sign-in failed: {0}")]
+    SignInRejected(SignInError),
+    #[error("the signed-in person is not in APPROVERS")]
+    NotAnApprover { shown: String },
 }
 
 impl NamedError for Refusal {
@@ -60,6 +69,8 @@ impl Refusal {
             Refusal::BadForm(_) | Refusal::NotInPlan(_) | Refusal::NoKeyTicked => StatusCode::BAD_REQUEST,
             Refusal::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::RunState(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Refusal::SignInRequired | Refusal::NotAnApprover { .. } => StatusCode::FORBIDDEN,
+            Refusal::SignInFailed(_) | Refusal::SignInRejected(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -104,6 +115,25 @@ impl Refusal {
                 "This approval's run report is missing or unreadable, so nothing can be decided with this link. \
                  Nothing was decided."
                     .to_owned(),
+            ),
+            Refusal::SignInRequired => (
+                "Sign in first",
+                "Deciding needs a sign-in with your organisation's account. Open the approval link again to sign in. \
+                 Nothing was decided."
+                    .to_owned(),
+            ),
+            Refusal::SignInFailed(_) | Refusal::SignInRejected(_) => (
+                "The sign-in did not succeed",
+                "The sign-in could not be verified, or it was not started in this browser. Open the approval link \
+                 again to sign in. Nothing was decided."
+                    .to_owned(),
+            ),
+            Refusal::NotAnApprover { shown } => (
+                "Not an approver",
+                format!(
+                    "You are signed in as {shown}, who is not among the approvers keyward accepts (APPROVERS). \
+                     Nothing was decided."
+                ),
             ),
         }
     }
