@@ -58,12 +58,13 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
         self_invoke: FakeSelfInvoke::default(),
         settings: settings(),
     };
+    let sign_in = link_sign_in();
     deps.approvals.put_pending(&pending_record()).await.unwrap();
     deps.runs.store().put(BUCKET, &run().report_key(), serde_json::to_vec_pretty(&report()).unwrap()).await.unwrap();
 
     // GIVEN the confirm page, fetched twice: it shows the plan and decides nothing.
     for _ in 0..2 {
-        let page = handle(&deps, now(), get(&approval_path())).await;
+        let page = handle(&deps, &sign_in, now(), get(&approval_path())).await;
         assert_eq!(page.status(), 200, "{}", text(&page));
         assert!(text(&page).contains(&good_token()));
     }
@@ -71,7 +72,7 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
 
     // WHEN two of the three keys are approved
     let body = form(&good_token(), "approve", &[ALICE_KEY, CAROL_KEY]);
-    let response = handle(&deps, now(), post_form(&body)).await;
+    let response = handle(&deps, &sign_in, now(), post_form(&body)).await;
 
     // THEN Step Functions refuses the token no task waits for, and the page says the approval expired
     let html = text(&response);
@@ -114,7 +115,7 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
 
     // AND a second decision is refused: the link is single-use
     for body in [form(&good_token(), "approve", &[BOB_KEY]), form(&good_token(), "reject", &[])] {
-        let again = handle(&deps, now(), post_form(&body)).await;
+        let again = handle(&deps, &sign_in, now(), post_form(&body)).await;
         assert_eq!(again.status(), 409, "{}", text(&again));
     }
     let stored: RunReport =

@@ -3,16 +3,22 @@
 //! JSON events Lambda delivers, so lambda_http's own conversion (base64 bodies included) is exercised.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod provider;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ::approval::handler::{Deps, Event, Settings, handle, handle_event};
+use ::approval::oidc::Provider;
+use ::approval::session::SignIn;
 use chrono::{DateTime, TimeZone, Utc};
 use keyward_core::approval_id::{self, ApprovalId};
-use keyward_core::config::{PolicyConfig, Screening, Secret};
+use keyward_core::config::{ApproverEntry, OidcSettings, PolicyConfig, Screening, Secret};
 use keyward_core::contracts::RunRef;
-use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSelfInvoke, FakeSlack, FakeStore};
+use keyward_core::fakes::{
+    Callback, CountingRandom, FakeApprovals, FakeCallback, FakeSelfInvoke, FakeSlack, FakeStore, FakeTokens,
+};
 use keyward_core::form;
 use keyward_core::model::{KeyRef, KeyUse};
 use keyward_core::policy::{Evaluation, Evidence, Plan, PlanStatus, PlannedDeactivation, Rule};
@@ -252,14 +258,26 @@ pub fn settings() -> Settings {
     }
 }
 
+/// The base URL of the sign-in tests: a path, as in the local stack, so the cookies' Path shows.
+pub const BASE_URL: &str = "https://approve.example.com/keyward";
+
+/// The sign-in under `APPROVER_AUTH=link`: no provider, nothing stored.
+pub fn link_sign_in() -> SignIn<FakeTokens, CountingRandom, provider::SharedProvider> {
+    SignIn { tokens: FakeTokens::default(), random: CountingRandom::default(), provider: None, base_url: None }
+}
+
 /// One pending approval with its run report, and the ports around it.
 pub struct World {
     pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack, FakeSelfInvoke>,
+    /// Under `link` (`World::new`) no provider; under `oidc` (`World::oidc`) the fake one.
+    pub sign_in: SignIn<FakeTokens, CountingRandom, provider::SharedProvider>,
 }
 
 impl World {
+    /// `APPROVER_AUTH=link`.
     pub fn new() -> Self {
         let world = World {
+            sign_in: link_sign_in(),
             deps: Deps {
                 runs: RunStore::new(CountingStore::default(), BUCKET),
                 approvals: CountingApprovals::default(),
@@ -275,6 +293,26 @@ impl World {
         world
     }
 
+    /// `APPROVER_AUTH=oidc` with `approvers`, the provider discovered from `fake`.
+    pub async fn oidc(fake: std::sync::Arc<provider::FakeProvider>, approvers: Vec<ApproverEntry>) -> Self {
+        let mut world = World::new();
+        let settings = OidcSettings {
+            issuer: provider::ISSUER.into(),
+            client_id: provider::CLIENT_ID.into(),
+            approvers,
+        };
+        let discovered =
+            Provider::discover(&settings, &Secret::new(provider::CLIENT_SECRET), provider::SharedProvider(fake)).await;
+        world.sign_in.provider = Some(discovered.unwrap());
+        world.sign_in.base_url = Some(BASE_URL.into());
+        world
+    }
+
+    /// The sign-in items stored (states and sessions), by key.
+    pub fn tokens(&self) -> Vec<String> {
+        self.sign_in.tokens.items.lock().unwrap().keys().cloned().collect()
+    }
+
     pub fn set_record(&self, record: ApprovalRecord) {
         self.deps.approvals.inner.records.lock().unwrap().insert(record.id_hash.clone(), record);
     }
@@ -284,7 +322,7 @@ impl World {
     }
 
     pub async fn send_at(&self, request: Request, at: DateTime<Utc>) -> Response<Body> {
-        handle(&self.deps, at, request).await
+        handle(&self.deps, &self.sign_in, at, request).await
     }
 
     /// The events the function queued for itself, as Lambda would deliver them.
@@ -371,6 +409,23 @@ pub fn approval_path() -> String {
 
 /// A Function URL request as Lambda delivers it (API Gateway v2 HTTP payload), converted by lambda_http.
 pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>, base64: bool) -> Request {
+    lambda_http::request::from_str(&event(method, path, headers, body, base64).to_string()).unwrap()
+}
+
+/// A browser's request: with a query string and the cookies it holds (`name=value` each), which
+/// Function URLs deliver in `cookies`.
+pub fn browser(method: &str, path: &str, query: &str, cookies: &[String], form_body: Option<&str>) -> Request {
+    let headers: &[(&str, &str)] =
+        if form_body.is_some() { &[("content-type", "application/x-www-form-urlencoded")] } else { &[] };
+    let mut event = event(method, path, headers, form_body.map(str::as_bytes), false);
+    event["rawQueryString"] = json!(query);
+    if !cookies.is_empty() {
+        event["cookies"] = json!(cookies);
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn event(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>, base64: bool) -> Value {
     let mut all_headers = json!({
         "host": "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws",
         "user-agent": USER_AGENT,
@@ -402,7 +457,7 @@ pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: Option<
         event["body"] =
             if base64 { json!(base64_encode(body)) } else { json!(String::from_utf8(body.to_vec()).unwrap()) };
     }
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    event
 }
 
 pub fn get(path: &str) -> Request {
