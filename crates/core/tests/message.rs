@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Duration;
-use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
+use keyward_core::config::{ApproverAuth, ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
 use keyward_core::credential_report::UnreadableRow;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG, OLD_EXEMPT_TAG};
@@ -342,7 +342,7 @@ fn user_controlled_strings_cannot_ping_or_link_in_slack() {
     let report = report_of(&[evil, mention, reason], PolicyConfig::default());
     let messages = [
         digest(&report, LOCATION),
-        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(24)),
+        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(24), ApproverAuth::Link),
         rejected(&report, LOCATION),
         expired(&report, LOCATION),
         outcome(&report, LOCATION),
@@ -431,10 +431,21 @@ fn a_reason_with_characters_iam_would_refuse_is_shown_sanitised() {
 // ---- approval request ----
 
 #[test]
+fn the_approval_request_says_who_can_decide_with_its_link() {
+    let report = account_report();
+    let link = approval_request(&report, LOCATION, LINK, APPROVAL_ID, now(), ApproverAuth::Link);
+    assert!(link.text.contains("Anyone who holds this link can decide"), "{}", link.text);
+    assert!(!link.text.contains("sign in"), "{}", link.text);
+    let oidc = approval_request(&report, LOCATION, LINK, APPROVAL_ID, now(), ApproverAuth::Oidc);
+    assert!(oidc.text.contains("The page asks you to sign in with your organisation's account"), "{}", oidc.text);
+    assert!(!oidc.text.contains("Anyone who holds this link"), "{}", oidc.text);
+}
+
+#[test]
 fn approval_request_has_the_plan_link_expiry_and_buttons() {
     let report = account_report();
     let expires = now() + Duration::hours(24);
-    let message = approval_request(&report, LOCATION, LINK, APPROVAL_ID, expires);
+    let message = approval_request(&report, LOCATION, LINK, APPROVAL_ID, expires, ApproverAuth::Link);
 
     assert_eq!(message.subject, "keyward: approval needed to deactivate 4 keys - expires 2026-11-22 06:00 UTC");
     for fact in [
@@ -486,7 +497,7 @@ fn approval_request_has_the_plan_link_expiry_and_buttons() {
 
 #[test]
 fn approval_id_appears_only_in_the_link_and_the_buttons() {
-    let message = approval_request(&account_report(), LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(1));
+    let message = approval_request(&account_report(), LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(1), ApproverAuth::Link);
     assert_eq!(message.text.matches(APPROVAL_ID).count(), message.text.matches(LINK).count());
     for block in blocks(&message).iter().filter(|b| b["type"] != "actions") {
         for s in strings(block) {
@@ -500,7 +511,7 @@ fn approval_id_appears_only_in_the_link_and_the_buttons() {
 #[test]
 fn an_unsafe_link_is_not_embedded_as_a_slack_link() {
     let link = "https://x.example/approvals/abc|<!channel>";
-    let message = approval_request(&account_report(), LOCATION, link, APPROVAL_ID, now());
+    let message = approval_request(&account_report(), LOCATION, link, APPROVAL_ID, now(), ApproverAuth::Link);
     // The button's `url` is a plain JSON field, never parsed as mrkdwn; every mrkdwn text escapes it.
     let mrkdwn: Vec<String> = blocks(&message).iter().filter(|b| b["type"] != "actions").flat_map(strings).collect();
     let mrkdwn = mrkdwn.join("\n");
@@ -687,7 +698,7 @@ fn clean_says_all_users_compliant() {
 fn slack_payload_is_a_complete_webhook_body() {
     for message in [
         digest(&account_report(), LOCATION),
-        approval_request(&account_report(), LOCATION, LINK, APPROVAL_ID, now()),
+        approval_request(&account_report(), LOCATION, LINK, APPROVAL_ID, now(), ApproverAuth::Link),
         clean(3, now()),
     ] {
         let object = message.slack.as_object().unwrap();
@@ -764,7 +775,7 @@ fn every_message_stays_within_limits_at_5000_users() {
     for mode in [Mode::ReportOnly, Mode::Approve, Mode::Auto] {
         let mut report = huge_report(mode);
         assert_within_limits(&digest(&report, LOCATION));
-        assert_within_limits(&approval_request(&report, LOCATION, LINK, APPROVAL_ID, now()));
+        assert_within_limits(&approval_request(&report, LOCATION, LINK, APPROVAL_ID, now(), ApproverAuth::Link));
         assert_within_limits(&expired(&report, LOCATION));
         let approved: Vec<KeyRef> = report.evaluation.plan.keys.iter().map(|k| k.key.clone()).collect();
         report.decision = Some(Decision { approved, decided_by: slack_user(), decided_at: now() });
@@ -801,7 +812,7 @@ fn subjects_fit_whatever_the_counts() {
     for message in [
         digest(&report, LOCATION),
         digest(&report_cap, LOCATION),
-        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now()),
+        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now(), ApproverAuth::Link),
         rejected(&report, LOCATION),
         expired(&report, LOCATION),
         outcome(&report, LOCATION),

@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::approval_id::ApprovalId;
-use keyward_core::config::{Config, ConfigError, vars};
+use keyward_core::config::{ApproverAuth, Config, ConfigError, vars};
 use keyward_core::contracts::{InvalidEvent, NotifyEvent, NotifyOutput, RunRef, decode};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::message::{self, Message};
@@ -38,6 +38,8 @@ pub struct Settings {
     pub approval_timeout_seconds: u32,
     /// `slack_webhook_url` of keyward's secret: where messages also go, when set.
     pub slack_webhook_url: Option<WebhookUrl>,
+    /// `APPROVER_AUTH`: what the approval request says about who can decide with its link.
+    pub approver_auth: ApproverAuth,
 }
 
 impl Settings {
@@ -52,6 +54,7 @@ impl Settings {
             approval_base_url: Config::require(&config.approval_base_url, vars::APPROVAL_BASE_URL)?.to_owned(),
             approval_timeout_seconds: config.approval_timeout_seconds,
             slack_webhook_url: secrets.slack_webhook_url.clone(),
+            approver_auth: config.approver_auth,
         })
     }
 }
@@ -209,7 +212,7 @@ where
     // `?id` prints only a prefix of the id's hash (ApprovalId's Debug), never the id.
     tracing::info!(approval = ?id, %expires_at, execution_name = run.execution_name, "approval request stored");
     let link = id.link(&deps.settings.approval_base_url);
-    Ok(message::approval_request(&report, &run.report_location(), &link, id.expose_secret(), expires_at))
+    Ok(message::approval_request(&report, &run.report_location(), &link, id.expose_secret(), expires_at, deps.settings.approver_auth))
 }
 
 /// Posts to Slack when a webhook is configured; a failure is logged and reported as not sent.

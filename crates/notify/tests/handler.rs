@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use keyward_core::config::ConfigError;
-use keyward_core::config::{Config, PolicyConfig, Screening};
+use keyward_core::config::{ApproverAuth, Config, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
 use keyward_core::errors::{AWS_CALL_FAILED, INVALID_INPUT, NOTIFY_FAILED, NamedError, RUN_STATE_INVALID};
 use keyward_core::fakes::{CountingRandom, FakeApprovals, FakeSlack, FakeStore, FakeTopic};
@@ -155,7 +155,7 @@ fn expected(kind: &str) -> Message {
             LOCATION,
             "https://example/approvals/x",
             "x",
-            now() + Duration::seconds(TIMEOUT_SECONDS.into()),
+            now() + Duration::seconds(TIMEOUT_SECONDS.into()), ApproverAuth::Link,
         ),
         other => panic!("no such kind {other}"),
     }

@@ -28,7 +28,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::config::Mode;
+use crate::config::{ApproverAuth, Mode};
 use crate::credential_report::UnreadableRow;
 use crate::decision::Decision;
 use crate::exemption::ExemptionProblem;
@@ -243,13 +243,16 @@ fn exemption_problem_line(p: &ExemptionProblem) -> Rich {
 /// The approval request: the plan (each key with its evidence), the link to the confirm page, when
 /// the request expires, and that opening the link decides nothing by itself. In Slack, an actions
 /// block with Approve all (with a confirm dialog), Reject all and Review (which opens `link`), each
-/// carrying `approval_id` as its value. No task token is ever part of a message.
+/// carrying `approval_id` as its value. No task token is ever part of a message. `auth` says who can
+/// decide with the link: under `oidc` the page asks the approver to sign in; under `link` anyone
+/// holding it can decide, and the message says so.
 pub fn approval_request(
     report: &RunReport,
     report_location: &str,
     link: &str,
     approval_id: &str,
     expires_at: DateTime<Utc>,
+    auth: ApproverAuth,
 ) -> Message {
     let eval = &report.evaluation;
     let plan = &eval.plan;
@@ -270,8 +273,18 @@ pub fn approval_request(
             mode_name(report.config.mode)
         )),
     ];
+    let who = match auth {
+        ApproverAuth::Oidc => Rich::new().text(
+            "The page asks you to sign in with your organisation's account; only the listed approvers can decide, and \
+             the decision is recorded under their name.",
+        ),
+        ApproverAuth::Link => Rich::new().bold("Anyone who holds this link can decide:").text(
+            " keyward does not check who opens it, so forward it to nobody who should not decide.",
+        ),
+    };
     let how = vec![
         Rich::new().text("Review and decide: ").link(link, "open the confirmation page"),
+        who,
         Rich::new().text(
             "The link opens a confirmation page; opening it decides nothing by itself. The page shows each key with \
              its evidence and lets you untick keys; only submitting its form decides.",
