@@ -16,7 +16,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, co
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 21] = [
+const ALL_VARS: [&str; 25] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -34,6 +34,10 @@ const ALL_VARS: [&str; 21] = [
     vars::SECRET_ARN,
     vars::SLACK_APPROVER_IDS,
     vars::SLACK_RESPONSE_URL_PREFIX,
+    vars::APPROVER_AUTH,
+    vars::OIDC_ISSUER,
+    vars::OIDC_CLIENT_ID,
+    vars::APPROVERS,
     vars::REPORT_BUCKET,
     vars::TOPIC_ARN,
     vars::APPROVALS_TABLE,
@@ -85,10 +89,23 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
                 vars::APPROVAL_BASE_URL,
                 vars::APPROVAL_TIMEOUT_SECONDS,
                 vars::SECRET_ARN,
+                vars::APPROVER_AUTH,
+                vars::OIDC_ISSUER,
             ],
         ),
         ("deactivate", vec![vars::REPORT_BUCKET, vars::IAM_MAX_RPS]),
-        ("approval", vec![vars::APPROVALS_TABLE, vars::SECRET_ARN, vars::SLACK_APPROVER_IDS]),
+        (
+            "approval",
+            vec![
+                vars::APPROVALS_TABLE,
+                vars::SECRET_ARN,
+                vars::SLACK_APPROVER_IDS,
+                vars::APPROVER_AUTH,
+                vars::OIDC_ISSUER,
+                vars::OIDC_CLIENT_ID,
+                vars::APPROVERS,
+            ],
+        ),
     ])
 }
 
@@ -443,6 +460,59 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
             "U1,",
             "U1;W2",
         ])),
+        vars::OIDC_ISSUER => values.extend(owned(&[
+            "https://idp.example.com",
+            "https://login.microsoftonline.com/tenant/v2.0",
+            "https://tenant.auth0.com/",
+            "https://",
+            "https://a",
+            "https://a b",
+            "https://é.example",
+            "http://idp.example.com",
+            "http://127.0.0.1",
+            "http://127.0.0.1:9162",
+            "http://127.0.0.1:9162/a",
+            "http://127.0.0.10",
+            "http://localhost",
+            "http://localhost/x",
+            "http://localhost.evil.example",
+            "https://x\t",
+            "ftp://x",
+            "idp.example.com",
+        ])),
+        vars::OIDC_CLIENT_ID => values.extend(owned(&[
+            "0oa1b2c3d4",
+            "123-abc.apps.googleusercontent.com",
+            "a b",
+            "é",
+            "a,b",
+            "!~",
+            "a\tb",
+        ])),
+        vars::APPROVERS => values.extend(owned(&[
+            "alice@example.com",
+            "Alice@Example.com,sub:00u1",
+            " alice@example.com , bob@example.org ",
+            "a@b,,c@d",
+            ",a@b,",
+            "sub:",
+            "sub:x",
+            "sub:x@y",
+            "sub:@",
+            "sub:a b",
+            "sub",
+            "sub@x",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a@b@c",
+            "a b@c",
+            "a@b c@d",
+            "a@b;c@d",
+            "alice@exämple.com",
+            "a@b\t,c@d",
+            "!#$%&'*+-/=?^_`{|}~@x",
+        ])),
         vars::SECRET_ARN => {
             let arn = |partition: &str, region: &str, account: &str, name: &str| {
                 format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{name}")
@@ -507,7 +577,8 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
 /// function die; each is named here so that any other disagreement fails.
 fn code_is_lenient(var: &str, constraint: &Constraint, value: &str) -> bool {
     let choice_in_another_case = constraint.allowed_values.iter().flatten().any(|a| a.eq_ignore_ascii_case(value));
-    let tab_between_entries = matches!(var, vars::EXEMPT_USERS | vars::SLACK_APPROVER_IDS) && value.contains('\t');
+    let tab_between_entries =
+        matches!(var, vars::EXEMPT_USERS | vars::SLACK_APPROVER_IDS | vars::APPROVERS) && value.contains('\t');
     value.trim().is_empty() || value != value.trim() || choice_in_another_case || tab_between_entries
 }
 
