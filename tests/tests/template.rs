@@ -480,15 +480,9 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
             "ftp://x",
             "idp.example.com",
         ])),
-        vars::OIDC_CLIENT_ID => values.extend(owned(&[
-            "0oa1b2c3d4",
-            "123-abc.apps.googleusercontent.com",
-            "a b",
-            "é",
-            "a,b",
-            "!~",
-            "a\tb",
-        ])),
+        vars::OIDC_CLIENT_ID => {
+            values.extend(owned(&["0oa1b2c3d4", "123-abc.apps.googleusercontent.com", "a b", "é", "a,b", "!~", "a\tb"]))
+        }
         vars::APPROVERS => values.extend(owned(&[
             "alice@example.com",
             "Alice@Example.com,sub:00u1",

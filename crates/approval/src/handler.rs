@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use crate::form::{decide_by_form, show};
 use crate::oidc::ProviderClient;
 use crate::page;
-use crate::session::{CALLBACK_PATH, SignIn, callback};
 use crate::refusal::respond;
 use crate::response::{html, method_not_allowed};
+use crate::session::{CALLBACK_PATH, SignIn, callback};
 use crate::slack::{SlackFollowUp, slack_action, slack_followup};
 
 const APPROVALS_PREFIX: &str = "/approvals/";

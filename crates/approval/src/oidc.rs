@@ -18,8 +18,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use keyward_aws::oidc::ProviderFuture;
 use keyward_core::config::{ApproverEntry, OidcSettings, Secret};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdTokenVerifier, CoreJsonWebKeySet,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
     AsyncHttpClient, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, IssuerUrl,
@@ -142,10 +142,10 @@ impl<H: ProviderClient> Provider<H> {
     pub async fn discover(settings: &OidcSettings, client_secret: &Secret, http: H) -> Result<Self, ProviderError> {
         let failed = |reason: String| ProviderError::Discovery { issuer: settings.issuer.clone(), reason };
         let issuer = IssuerUrl::new(settings.issuer.clone()).map_err(|e| failed(format!("not a URL: {e}")))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer.clone(), &http)
-            .await
-            .map_err(|e| failed(error_chain(&e)))?;
-        let token_uri = metadata.token_endpoint().cloned().ok_or(ProviderError::NoTokenEndpoint(settings.issuer.clone()))?;
+        let metadata =
+            CoreProviderMetadata::discover_async(issuer.clone(), &http).await.map_err(|e| failed(error_chain(&e)))?;
+        let token_uri =
+            metadata.token_endpoint().cloned().ok_or(ProviderError::NoTokenEndpoint(settings.issuer.clone()))?;
         let algorithms: Vec<CoreJwsSigningAlgorithm> =
             metadata.id_token_signing_alg_values_supported().iter().filter(|a| is_public_key(a)).cloned().collect();
         if algorithms.is_empty() {
@@ -185,9 +185,11 @@ impl<H: ProviderClient> Provider<H> {
         let (state, nonce) = (state.to_owned(), nonce.to_owned());
         let (url, _, _) = self
             .client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, move || CsrfToken::new(state), move || {
-                Nonce::new(nonce)
-            })
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            )
             .add_scope(Scope::new("email".to_owned()))
             .set_pkce_challenge(challenge)
             .set_redirect_uri(Cow::Owned(redirect))

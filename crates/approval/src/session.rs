@@ -189,7 +189,8 @@ pub(crate) async fn start<T: TokenStore, R: Randomness, H: ProviderClient>(
         .authorization_url(&base.redirect_uri(), &state, &nonce, &verifier)
         .map_err(|_| Refusal::SignInFailed("the approval function's URL is not valid"))?;
     let pending = PendingSignIn { nonce, verifier, approval: id.key_hash(), login: sha256(&login) };
-    let value = serde_json::to_string(&pending).map_err(|_| Refusal::SignInFailed("the sign-in could not be stored"))?;
+    let value =
+        serde_json::to_string(&pending).map_err(|_| Refusal::SignInFailed("the sign-in could not be stored"))?;
     match sign_in.tokens.put_new(&key(STATE_KIND, &state), &value, now, now + LOGIN_TTL).await? {
         Creation::Created => {}
         Creation::AlreadyExists => return Err(Refusal::SignInFailed("a fresh state was already in use")),
@@ -269,7 +270,8 @@ async fn finish<T: TokenStore, R: Randomness, H: ProviderClient>(
         email: person.email,
         approval: pending.approval,
     };
-    let value = serde_json::to_string(&session).map_err(|_| Refusal::SignInFailed("the session could not be stored"))?;
+    let value =
+        serde_json::to_string(&session).map_err(|_| Refusal::SignInFailed("the session could not be stored"))?;
     match sign_in.tokens.put_new(&key(SESSION_KIND, &cookie_value), &value, now, now + SESSION_TTL).await? {
         Creation::Created => {}
         Creation::AlreadyExists => return Err(Refusal::SignInFailed("a fresh session was already in use")),

@@ -279,7 +279,8 @@ async fn an_unknown_or_expired_state_and_a_provider_error_are_refused() {
     let late = browser("GET", "/oidc/callback", &format!("code={code}&state={}", started.state), &cookies, None);
     assert_eq!(w.send_at(late, now() + TimeDelta::minutes(10)).await.status(), 400);
     let again = start(&w, &approval_path()).await;
-    let denied = browser("GET", "/oidc/callback", &format!("error=access_denied&state={}", again.state), &[again.login], None);
+    let denied =
+        browser("GET", "/oidc/callback", &format!("error=access_denied&state={}", again.state), &[again.login], None);
     assert_eq!(w.send(denied).await.status(), 400);
     assert_eq!(sessions(&w), 0);
     assert_eq!(fake.token_requests.load(Ordering::SeqCst), 0);

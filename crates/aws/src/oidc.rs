@@ -39,11 +39,10 @@ pub struct ProviderHttp {
 impl ProviderHttp {
     /// A client with a 5 s timeout that follows no redirect.
     pub fn new() -> Result<ProviderHttp, io::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| io::Error::other(format!("cannot build the HTTP client: {}", error_chain(&e.without_url()))))?;
+        let client =
+            reqwest::Client::builder().timeout(TIMEOUT).redirect(reqwest::redirect::Policy::none()).build().map_err(
+                |e| io::Error::other(format!("cannot build the HTTP client: {}", error_chain(&e.without_url()))),
+            )?;
         Ok(ProviderHttp { client })
     }
 

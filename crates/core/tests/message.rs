@@ -497,7 +497,14 @@ fn approval_request_has_the_plan_link_expiry_and_buttons() {
 
 #[test]
 fn approval_id_appears_only_in_the_link_and_the_buttons() {
-    let message = approval_request(&account_report(), LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(1), ApproverAuth::Link);
+    let message = approval_request(
+        &account_report(),
+        LOCATION,
+        LINK,
+        APPROVAL_ID,
+        now() + Duration::hours(1),
+        ApproverAuth::Link,
+    );
     assert_eq!(message.text.matches(APPROVAL_ID).count(), message.text.matches(LINK).count());
     for block in blocks(&message).iter().filter(|b| b["type"] != "actions") {
         for s in strings(block) {

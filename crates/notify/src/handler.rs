@@ -212,7 +212,14 @@ where
     // `?id` prints only a prefix of the id's hash (ApprovalId's Debug), never the id.
     tracing::info!(approval = ?id, %expires_at, execution_name = run.execution_name, "approval request stored");
     let link = id.link(&deps.settings.approval_base_url);
-    Ok(message::approval_request(&report, &run.report_location(), &link, id.expose_secret(), expires_at, deps.settings.approver_auth))
+    Ok(message::approval_request(
+        &report,
+        &run.report_location(),
+        &link,
+        id.expose_secret(),
+        expires_at,
+        deps.settings.approver_auth,
+    ))
 }
 
 /// Posts to Slack when a webhook is configured; a failure is logged and reported as not sent.

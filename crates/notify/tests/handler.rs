@@ -155,7 +155,8 @@ fn expected(kind: &str) -> Message {
             LOCATION,
             "https://example/approvals/x",
             "x",
-            now() + Duration::seconds(TIMEOUT_SECONDS.into()), ApproverAuth::Link,
+            now() + Duration::seconds(TIMEOUT_SECONDS.into()),
+            ApproverAuth::Link,
         ),
         other => panic!("no such kind {other}"),
     }

@@ -296,11 +296,8 @@ impl World {
     /// `APPROVER_AUTH=oidc` with `approvers`, the provider discovered from `fake`.
     pub async fn oidc(fake: std::sync::Arc<provider::FakeProvider>, approvers: Vec<ApproverEntry>) -> Self {
         let mut world = World::new();
-        let settings = OidcSettings {
-            issuer: provider::ISSUER.into(),
-            client_id: provider::CLIENT_ID.into(),
-            approvers,
-        };
+        let settings =
+            OidcSettings { issuer: provider::ISSUER.into(), client_id: provider::CLIENT_ID.into(), approvers };
         let discovered =
             Provider::discover(&settings, &Secret::new(provider::CLIENT_SECRET), provider::SharedProvider(fake)).await;
         world.sign_in.provider = Some(discovered.unwrap());

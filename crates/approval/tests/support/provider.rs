@@ -172,7 +172,8 @@ impl FakeProvider {
         if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
             return Err("unsupported_grant_type");
         }
-        let issued = form.get("code").and_then(|code| self.codes.lock().unwrap().remove(code)).ok_or("invalid_grant")?;
+        let issued =
+            form.get("code").and_then(|code| self.codes.lock().unwrap().remove(code)).ok_or("invalid_grant")?;
         if form.get("redirect_uri") != Some(&issued.redirect_uri) {
             return Err("invalid_grant");
         }

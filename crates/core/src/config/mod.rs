@@ -409,7 +409,10 @@ impl Config {
         }
         let missing = |variable, expected| ConfigError::Missing { variable, expected };
         let issuer = self.oidc_issuer.clone().ok_or_else(|| {
-            missing(vars::OIDC_ISSUER, "APPROVER_AUTH=oidc signs approvers in with this OpenID provider (its https URL)")
+            missing(
+                vars::OIDC_ISSUER,
+                "APPROVER_AUTH=oidc signs approvers in with this OpenID provider (its https URL)",
+            )
         })?;
         let client_id = self.oidc_client_id.clone().ok_or_else(|| {
             missing(vars::OIDC_CLIENT_ID, "APPROVER_AUTH=oidc needs keyward's client id at the OpenID provider")
@@ -786,8 +789,13 @@ mod tests {
         ] {
             assert_eq!(from(&[("OIDC_ISSUER", url)]).unwrap().oidc_issuer.as_deref(), Some(url));
         }
-        for url in ["https://", "http://idp.example.com", "idp.example.com", "https://idp.example.com/a b", "http://127.0.0.10"]
-        {
+        for url in [
+            "https://",
+            "http://idp.example.com",
+            "idp.example.com",
+            "https://idp.example.com/a b",
+            "http://127.0.0.10",
+        ] {
             let err = from(&[("OIDC_ISSUER", url)]).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { variable: "OIDC_ISSUER", .. }), "{url}: {err}");
         }

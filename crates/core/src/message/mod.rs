@@ -278,9 +278,9 @@ pub fn approval_request(
             "The page asks you to sign in with your organisation's account; only the listed approvers can decide, and \
              the decision is recorded under their name.",
         ),
-        ApproverAuth::Link => Rich::new().bold("Anyone who holds this link can decide:").text(
-            " keyward does not check who opens it, so forward it to nobody who should not decide.",
-        ),
+        ApproverAuth::Link => Rich::new()
+            .bold("Anyone who holds this link can decide:")
+            .text(" keyward does not check who opens it, so forward it to nobody who should not decide."),
     };
     let how = vec![
         Rich::new().text("Review and decide: ").link(link, "open the confirmation page"),
