@@ -365,3 +365,78 @@ async fn a_provider_that_names_another_issuer_or_signs_only_with_hmac_is_refused
     assert!(matches!(err, ProviderError::NoPublicKeyAlgorithm(_)), "{err}");
     assert!(!format!("{err} {err:?}").contains(provider::CLIENT_SECRET));
 }
+
+/// The log lines written while `f` runs, at every level.
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_code_state_nonce_verifier_cookie_token_or_secret_is_logged() {
+    let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || Captured(writer.clone()))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (w, fake) = oidc_world("alice@example.com").await;
+    // A refused sign-in and a stranger log their reasons, and still nothing secret.
+    sign_in(&w, &fake, alice(), Forgery::WrongNonce).await;
+    sign_in(&w, &fake, Login::new("00u-mallory", "mallory@example.com"), Forgery::None).await;
+    let started = start(&w, &approval_path()).await;
+    let query = provider::query_of(&started.location);
+    let pending: Vec<String> = w.sign_in.tokens.items.lock().unwrap().values().map(|(v, _)| v.clone()).collect();
+    let verifier = pending
+        .iter()
+        .map(|v| serde_json::from_str::<serde_json::Value>(v).unwrap())
+        .find_map(|v| v["verifier"].as_str().map(str::to_owned))
+        .unwrap();
+    let code = fake.authorize(&started.location, alice(), Forgery::None);
+    let back = callback(&w, &code, &started.state, std::slice::from_ref(&started.login)).await;
+    let session = cookie_pair(&back, "keyward_session");
+    let decided = w.send(post(std::slice::from_ref(&session), &form(&good_token(), "approve", &[ALICE_KEY]))).await;
+    assert_eq!(decided.status(), 200);
+
+    let logged = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("sign-in refused") && logged.contains("session opened"), "{logged}");
+    let login_secret = started.login.trim_start_matches("keyward_login=").split('.').next().unwrap().to_owned();
+    let session_value = session.trim_start_matches("keyward_session=").to_owned();
+    for secret in [
+        started.state.as_str(),
+        query["nonce"].as_str(),
+        verifier.as_str(),
+        code.as_str(),
+        login_secret.as_str(),
+        session_value.as_str(),
+        ID,
+        provider::CLIENT_SECRET,
+        "ACCESSTOKENVALUE",
+    ] {
+        assert!(!logged.contains(secret), "{secret} was logged:\n{logged}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_configured_base_the_sign_in_answers_under_the_function_url_it_was_reached_at() {
+    let (mut w, _) = oidc_world("alice@example.com").await;
+    w.sign_in.base_url = None;
+    let response = w.send(browser("GET", &approval_path(), "", &[], None)).await;
+    assert_eq!(response.status(), 302);
+    let query = provider::query_of(header(&response, "location"));
+    assert_eq!(
+        query["redirect_uri"],
+        "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws/oidc/callback"
+    );
+    let cookie = set_cookies(&response).remove(0);
+    assert!(cookie.contains("Path=/;") && cookie.contains("Secure"), "{cookie}");
+}
