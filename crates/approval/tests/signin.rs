@@ -11,77 +11,11 @@ use std::sync::atomic::Ordering;
 use ::approval::oidc::{Provider, ProviderError};
 use chrono::TimeDelta;
 use keyward_core::approval_id::ApprovalId;
-use keyward_core::config::{ApproverEntry, Config, OidcSettings, Secret};
+use keyward_core::config::{OidcSettings, Secret};
 use keyward_core::decision::Approver;
-use lambda_http::{Body, Response};
 use support::provider::{self, FakeProvider, Forgery, Login, SharedProvider};
+use support::signin::*;
 use support::*;
-
-const ALICE_SUB: &str = "00u-alice";
-
-fn approvers(list: &str) -> Vec<ApproverEntry> {
-    Config::from_lookup(|name| (name == "APPROVERS").then(|| list.to_owned())).unwrap().approvers
-}
-
-async fn oidc_world(list: &str) -> (World, Arc<FakeProvider>) {
-    oidc_world_with(list, FakeProvider::new(now())).await
-}
-
-async fn oidc_world_with(list: &str, fake: FakeProvider) -> (World, Arc<FakeProvider>) {
-    let fake = Arc::new(fake);
-    (World::oidc(fake.clone(), approvers(list)).await, fake)
-}
-
-fn alice() -> Login {
-    Login::new(ALICE_SUB, "Alice@Example.com")
-}
-
-/// Every `Set-Cookie` of a response.
-fn set_cookies(response: &Response<Body>) -> Vec<String> {
-    response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
-}
-
-/// The `name=value` a browser sends back for the cookie `name` a response set.
-fn cookie_pair(response: &Response<Body>, name: &str) -> String {
-    let set = set_cookies(response);
-    let cookie = set.iter().find(|c| c.starts_with(&format!("{name}="))).unwrap_or_else(|| panic!("{set:?}"));
-    cookie.split(';').next().unwrap().to_owned()
-}
-
-/// A browser's sign-in in progress: where the confirm page sent it, and its login cookie.
-struct Started {
-    location: String,
-    state: String,
-    login: String,
-}
-
-async fn start(w: &World, path: &str) -> Started {
-    let response = w.send(browser("GET", path, "", &[], None)).await;
-    assert_eq!(response.status(), 302, "{}", text(&response));
-    let location = header(&response, "location").to_owned();
-    let state = provider::query_of(&location)["state"].clone();
-    Started { location, state, login: cookie_pair(&response, "keyward_login") }
-}
-
-async fn callback(w: &World, code: &str, state: &str, cookies: &[String]) -> Response<Body> {
-    let query = format!("code={code}&state={state}");
-    w.send(browser("GET", "/oidc/callback", &query, cookies, None)).await
-}
-
-/// Signs `login` in through the whole flow; the callback's response.
-async fn sign_in(w: &World, fake: &FakeProvider, login: Login, forgery: Forgery) -> Response<Body> {
-    let started = start(w, &approval_path()).await;
-    let code = fake.authorize(&started.location, login, forgery);
-    callback(w, &code, &started.state, &[started.login]).await
-}
-
-fn post(cookies: &[String], body: &str) -> lambda_http::Request {
-    browser("POST", &approval_path(), "", cookies, Some(body))
-}
-
-fn sessions(w: &World) -> usize {
-    w.tokens().iter().filter(|k| k.starts_with("session#")).count()
-}
 
 #[tokio::test]
 async fn an_approver_signs_in_and_decides_and_the_decision_names_them() {
@@ -364,66 +298,6 @@ async fn a_provider_that_names_another_issuer_or_signs_only_with_hmac_is_refused
     let err = Provider::discover(&settings, &secret, SharedProvider(Arc::new(hmac_only))).await.unwrap_err();
     assert!(matches!(err, ProviderError::NoPublicKeyAlgorithm(_)), "{err}");
     assert!(!format!("{err} {err:?}").contains(provider::CLIENT_SECRET));
-}
-
-/// The log lines written while `f` runs, at every level.
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn no_code_state_nonce_verifier_cookie_token_or_secret_is_logged() {
-    let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || Captured(writer.clone()))
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let (w, fake) = oidc_world("alice@example.com").await;
-    // A refused sign-in and a stranger log their reasons, and still nothing secret.
-    sign_in(&w, &fake, alice(), Forgery::WrongNonce).await;
-    sign_in(&w, &fake, Login::new("00u-mallory", "mallory@example.com"), Forgery::None).await;
-    let started = start(&w, &approval_path()).await;
-    let query = provider::query_of(&started.location);
-    let pending: Vec<String> = w.sign_in.tokens.items.lock().unwrap().values().map(|(v, _)| v.clone()).collect();
-    let verifier = pending
-        .iter()
-        .map(|v| serde_json::from_str::<serde_json::Value>(v).unwrap())
-        .find_map(|v| v["verifier"].as_str().map(str::to_owned))
-        .unwrap();
-    let code = fake.authorize(&started.location, alice(), Forgery::None);
-    let back = callback(&w, &code, &started.state, std::slice::from_ref(&started.login)).await;
-    let session = cookie_pair(&back, "keyward_session");
-    let decided = w.send(post(std::slice::from_ref(&session), &form(&good_token(), "approve", &[ALICE_KEY]))).await;
-    assert_eq!(decided.status(), 200);
-
-    let logged = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
-    assert!(logged.contains("sign-in refused") && logged.contains("session opened"), "{logged}");
-    let login_secret = started.login.trim_start_matches("keyward_login=").split('.').next().unwrap().to_owned();
-    let session_value = session.trim_start_matches("keyward_session=").to_owned();
-    for secret in [
-        started.state.as_str(),
-        query["nonce"].as_str(),
-        verifier.as_str(),
-        code.as_str(),
-        login_secret.as_str(),
-        session_value.as_str(),
-        ID,
-        provider::CLIENT_SECRET,
-        "ACCESSTOKENVALUE",
-    ] {
-        assert!(!logged.contains(secret), "{secret} was logged:\n{logged}");
-    }
 }
 
 #[tokio::test]

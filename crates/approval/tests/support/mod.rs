@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 pub mod provider;
+pub mod signin;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
