@@ -233,11 +233,6 @@ impl<H: ProviderClient> Provider<H> {
     pub fn admits(&self, person: &Person) -> bool {
         self.approvers.iter().any(|entry| entry.matches(&person.subject, person.email.as_deref()))
     }
-
-    /// The issuer, as configured and discovered.
-    pub fn issuer(&self) -> &str {
-        self.issuer.as_str()
-    }
 }
 
 /// Whether the ID token may be signed with `alg`: a public-key signature, never `none` or a MAC.

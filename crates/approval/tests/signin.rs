@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use ::approval::oidc::{Provider, ProviderError};
 use chrono::TimeDelta;
 use keyward_core::approval_id::ApprovalId;
-use keyward_core::config::{OidcSettings, Secret};
+use keyward_core::config::{Config, OidcSettings, Secret};
 use keyward_core::decision::Approver;
 use support::provider::{self, FakeProvider, Forgery, Login, SharedProvider};
 use support::signin::*;
@@ -313,4 +313,33 @@ async fn without_a_configured_base_the_sign_in_answers_under_the_function_url_it
     );
     let cookie = set_cookies(&response).remove(0);
     assert!(cookie.contains("Path=/;") && cookie.contains("Secure"), "{cookie}");
+}
+
+#[test]
+fn under_oidc_the_function_does_not_start_without_the_client_secret_or_its_settings() {
+    use ::approval::session::SignInSettings;
+    use keyward_core::config::ConfigError;
+    use keyward_core::secrets::KeywardSecrets;
+    let config = |pairs: &[(&str, &str)]| {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())).unwrap()
+    };
+    let oidc = config(&[
+        ("OIDC_ISSUER", provider::ISSUER),
+        ("OIDC_CLIENT_ID", provider::CLIENT_ID),
+        ("APPROVERS", "alice@example.com"),
+    ]);
+    let with_secret =
+        KeywardSecrets { oidc_client_secret: Some(Secret::new(provider::CLIENT_SECRET)), ..Default::default() };
+    let settings = SignInSettings::from_config(&oidc, &with_secret).unwrap();
+    assert_eq!(settings.oidc.unwrap().issuer, provider::ISSUER);
+    assert!(!format!("{:?}", SignInSettings::from_config(&oidc, &with_secret)).contains(provider::CLIENT_SECRET));
+    let err = SignInSettings::from_config(&oidc, &KeywardSecrets::default()).unwrap_err();
+    assert!(matches!(err, ConfigError::Missing { variable: "KEYWARD_SECRET_ARN", .. }), "{err}");
+    assert!(err.to_string().contains("oidc_client_secret"), "{err}");
+    let no_approvers = config(&[("OIDC_ISSUER", provider::ISSUER), ("OIDC_CLIENT_ID", provider::CLIENT_ID)]);
+    let err = SignInSettings::from_config(&no_approvers, &with_secret).unwrap_err();
+    assert!(matches!(err, ConfigError::Missing { variable: "APPROVERS", .. }), "{err}");
+    let link = SignInSettings::from_config(&config(&[("APPROVER_AUTH", "link")]), &KeywardSecrets::default()).unwrap();
+    assert!(link.oidc.is_none());
 }
