@@ -15,6 +15,11 @@ from the first request on), with three corrections that make it usable and faith
   Functions, the secret for Secrets Manager, the function for Lambda (whose Invoke API moto calls
   `lambda:Invoke`; IAM's name is `lambda:InvokeFunction`); `*` for actions without resource-level permissions
   (ListUsers, GenerateCredentialReport, GetCredentialReport, SendTaskSuccess).
+- **DynamoDB transactions.** AWS authorises each action of a TransactWriteItems (or TransactGetItems)
+  as its underlying operation on its own table: Put as `dynamodb:PutItem`, Update as `UpdateItem`,
+  Delete as `DeleteItem`, ConditionCheck as `ConditionCheckItem`, Get as `GetItem` (DynamoDB
+  Developer Guide, "Using IAM with DynamoDB transactions"); the transaction is allowed only if every
+  one is. moto would check one action `dynamodb:TransactWriteItems` on `*`, which no policy names.
 - **Who called what.** Each authorised or refused request is recorded with the caller's ARN, so the
   end-to-end tests can prove every function called AWS as its own role (`GET /_keyward/principals`).
 
@@ -185,6 +190,43 @@ def _dynamodb_resource(self: DynamoHandler) -> str:
     return f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}" if table else "*"
 
 
+#: The action each item of a DynamoDB transaction is authorised as, by the item's kind.
+_TRANSACTION_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+_TRANSACTIONS = {"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"}
+
+
+def transaction_items(action: str, body: bytes | str | None, region: str, account: str) -> list[tuple[str, str]] | None:
+    """(IAM action, table ARN) for each item of a DynamoDB transaction, as AWS authorises them; `None`
+    for any other action. An empty list for a transaction that names no item, or an item of an
+    unknown kind or without a table: the caller refuses it."""
+    if action not in _TRANSACTIONS:
+        return None
+    try:
+        document = json.loads(body or "{}")
+    except (TypeError, ValueError):
+        return []
+    items = document.get("TransactItems") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not items:
+        return []
+    checks: list[tuple[str, str]] = []
+    for item in items:
+        if not isinstance(item, dict) or len(item) != 1:
+            return []
+        ((kind, detail),) = item.items()
+        table = detail.get("TableName") if isinstance(detail, dict) else None
+        item_action = _TRANSACTION_ITEM_ACTIONS.get(kind)
+        if item_action is None or not isinstance(table, str) or not table:
+            return []
+        checks.append((item_action, f"arn:aws:dynamodb:{region}:{account}:table/{table}"))
+    return checks
+
+
 def _sfn_resource(self: StepFunctionResponse) -> str:
     return _json_param(self, "stateMachineArn") or _json_param(self, "executionArn") or "*"
 
@@ -247,9 +289,8 @@ def enforce_policies() -> None:
 
     access_control.IAMRequestBase.check_signature = check_signature  # type: ignore[method-assign]
 
-    def check_action_permitted(self: access_control.IAMRequestBase, resource: str) -> None:
+    def check_one(self: access_control.IAMRequestBase, resource: str) -> None:
         principal = str(self._access_key.arn)
-        self._action = _IAM_ACTION.get(self._action, self._action)
         try:
             moto_check(self, resource)
         except Exception:
@@ -257,6 +298,20 @@ def enforce_policies() -> None:
             PRINCIPALS.record(principal, self._action, False)
             raise
         PRINCIPALS.record(principal, self._action, True)
+
+    def check_action_permitted(self: access_control.IAMRequestBase, resource: str) -> None:
+        self._action = _IAM_ACTION.get(self._action, self._action)
+        items = transaction_items(self._action, self._body, self._region, self.account_id)
+        if items is None:
+            check_one(self, resource)
+            return
+        if not items:
+            # Not a transaction DynamoDB would run: checked as itself, on `*`, which no role allows.
+            check_one(self, "*")
+            return
+        for action, table_arn in items:
+            self._action = action
+            check_one(self, table_arn)
 
     access_control.IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
 
