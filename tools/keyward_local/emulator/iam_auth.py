@@ -20,6 +20,10 @@ from the first request on), with three corrections that make it usable and faith
   Delete as `DeleteItem`, ConditionCheck as `ConditionCheckItem`, Get as `GetItem` (DynamoDB
   Developer Guide, "Using IAM with DynamoDB transactions"); the transaction is allowed only if every
   one is. moto would check one action `dynamodb:TransactWriteItems` on `*`, which no policy names.
+- **How a refusal reads.** moto answers every refusal in its XML form, which the JSON-protocol
+  services' clients cannot parse (boto3 sees the error code `403`, the Rust SDK an unhandled error).
+  DynamoDB, Step Functions and Secrets Manager answer as AWS does: HTTP 400, a JSON
+  `AccessDeniedException` with the same message.
 - **Who called what.** Each authorised or refused request is recorded with the caller's ARN, so the
   end-to-end tests can prove every function called AWS as its own role (`GET /_keyward/principals`).
 
@@ -38,6 +42,7 @@ from urllib.parse import unquote
 from botocore.credentials import Credentials
 from moto import settings
 from moto.awslambda.responses import LambdaResponse
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.core.responses import BaseResponse
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam import access_control
@@ -254,6 +259,20 @@ def _lambda_resource(self: LambdaResponse) -> str:
     return "*"
 
 
+#: The services of the JSON protocol (awsJson1_0/1_1, by their signing name), whose refusal is a JSON
+#: `AccessDeniedException` (HTTP 400) in AWS.
+_JSON_SERVICES = {"dynamodb", "states", "secretsmanager"}
+
+
+class JsonAccessDenied(JsonRESTError):
+    """AccessDeniedException as a JSON-protocol service answers it."""
+
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__("AccessDeniedException", message)
+
+
 #: moto names an action after its API operation; where the IAM action differs, the IAM name is what
 #: policies say (Lambda's Invoke API is authorised as lambda:InvokeFunction).
 _IAM_ACTION = {"lambda:Invoke": "lambda:InvokeFunction"}
@@ -293,9 +312,11 @@ def enforce_policies() -> None:
         principal = str(self._access_key.arn)
         try:
             moto_check(self, resource)
-        except Exception:
+        except Exception as refusal:
             LOG.warning("refused %s on %s to %s: not allowed by its policies", self._action, resource, principal)
             PRINCIPALS.record(principal, self._action, False)
+            if isinstance(refusal, AccessDeniedError) and self._service in _JSON_SERVICES:
+                raise JsonAccessDenied(refusal.message) from refusal
             raise
         PRINCIPALS.record(principal, self._action, True)
 
