@@ -192,8 +192,9 @@ async fn someone_can_receive_it<T: Topic, S, K, A, R>(deps: &Deps<T, S, K, A, R>
 
 /// The run report with the rejection recorded in the decisions table copied into it (and written
 /// back), so that the audit record says who rejected and when. A report that already holds a
-/// decision (a retried notify) is left as it is; without a recorded rejection, nothing is written
-/// and the message says only that the plan was rejected.
+/// decision (a retried notify) is left as it is; without a rejection of this run recorded (none, an
+/// approval, or an earlier run's with the same name), nothing is written and the message says only
+/// that the plan was rejected.
 async fn record_rejection<T, S, K, A, R>(deps: &Deps<T, S, K, A, R>, run: &RunRef) -> Result<RunReport, NotifyError>
 where
     S: ObjectStore,
@@ -204,7 +205,12 @@ where
         return Ok(report);
     }
     match deps.approvals.recorded(run).await? {
-        Some(recorded) if recorded.outcome == DecisionOutcome::Rejected => {
+        // A decision made before this run was evaluated is an earlier run's with the same
+        // execution name (allowed again 90 days on), never this run's.
+        Some(recorded)
+            if recorded.outcome == DecisionOutcome::Rejected
+                && recorded.decision.decided_at >= report.evaluated_at() =>
+        {
             report.decision = Some(recorded.decision);
             deps.runs.write_report(run, &report).await?;
         }
@@ -212,7 +218,7 @@ where
             // Only the approval function records a decision, and it rejects before it says so:
             // a rejection without one was sent by someone else, and the audit record gets none.
             let outcome = recorded.map(|r| r.outcome.as_str());
-            tracing::warn!(execution_name = run.execution_name, ?outcome, "no recorded rejection for a rejected run");
+            tracing::warn!(execution_name = run.execution_name, ?outcome, "no recorded rejection of this run");
         }
     }
     Ok(report)

@@ -540,8 +540,16 @@ async fn rejected_copies_the_recorded_rejection_into_the_run_report_and_names_wh
 }
 
 #[tokio::test]
-async fn rejected_without_a_recorded_rejection_writes_nothing() {
-    for recorded in [None, Some(recorded(DecisionOutcome::Approved))] {
+async fn rejected_without_a_recorded_rejection_of_this_run_writes_nothing() {
+    // An earlier run with the same execution name, decided before this run was evaluated.
+    let earlier_run = RecordedDecision {
+        decision: Decision {
+            decided_at: evaluated_at() - Duration::days(100),
+            ..recorded(DecisionOutcome::Rejected).decision
+        },
+        ..recorded(DecisionOutcome::Rejected)
+    };
+    for recorded in [None, Some(recorded(DecisionOutcome::Approved)), Some(earlier_run)] {
         let ports = ports_without_slack();
         if let Some(recorded) = recorded.clone() {
             ports.approvals.decisions.lock().unwrap().insert(EXECUTION.into(), recorded);
