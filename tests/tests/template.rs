@@ -770,7 +770,7 @@ fn each_function_may_write_exactly_the_run_objects_it_writes_and_approval_none()
     let reads: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("list-users", vec![]),
         ("check-user", vec![]),
-        ("validate-keys", vec!["listing.json", "batches.json", "results/*"]),
+        ("validate-keys", vec!["listing.json", "batches.json", "results/*", "report.json"]),
         ("notify", vec!["report.json"]),
         ("deactivate", vec!["report.json", "deactivation/*"]),
         ("approval", vec!["report.json"]),

@@ -141,13 +141,19 @@ impl<S: ObjectStore> RunStore<S> {
 
     /// Creates the run report of `run` (S3's conditional write): a report already there, an earlier
     /// execution's with the same name or this run's before a redrive, is never overwritten, and is
-    /// [`RunStoreError::AlreadyRecorded`].
+    /// [`RunStoreError::AlreadyRecorded`]. The very same report already there is this invocation's
+    /// own, written before a retry (the report is a function of the run's state and its start
+    /// time): that is `Ok`, and nothing is written.
     pub async fn create_report(&self, run: &RunRef, report: &RunReport) -> Result<(), RunStoreError> {
         self.check(run)?;
         let key = run.report_key();
-        match self.store.create(&self.bucket, &key, self.report_body(&key, report)?).await? {
+        let body = self.report_body(&key, report)?;
+        match self.store.create(&self.bucket, &key, body.clone()).await? {
             Creation::Created => Ok(()),
-            Creation::AlreadyExists => Err(RunStoreError::AlreadyRecorded { bucket: self.bucket.clone(), key }),
+            Creation::AlreadyExists => match self.store.get(&self.bucket, &key).await? {
+                Some(existing) if existing == body => Ok(()),
+                _ => Err(RunStoreError::AlreadyRecorded { bucket: self.bucket.clone(), key }),
+            },
         }
     }
 
@@ -336,6 +342,17 @@ mod tests {
         assert_eq!(err.error_name(), errors::RUN_ALREADY_RECORDED);
         assert!(err.to_string().contains(&format!("s3://{BUCKET}/{}", run.report_key())), "{err}");
         assert_eq!(now_or_never(runs.read_report(&run)).unwrap(), earlier);
+    }
+
+    #[test]
+    fn the_same_report_again_is_a_retry_and_writes_nothing() {
+        let runs = runs();
+        let run = runs.run(EXEC.into());
+        now_or_never(runs.create_report(&run, &report(EXEC))).unwrap();
+
+        now_or_never(runs.create_report(&run, &report(EXEC))).unwrap();
+
+        assert_eq!(now_or_never(runs.read_report(&run)).unwrap(), report(EXEC));
     }
 
     #[test]

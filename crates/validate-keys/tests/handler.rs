@@ -131,6 +131,18 @@ async fn an_existing_report_is_never_overwritten_and_the_run_fails_naming_it() {
 }
 
 #[tokio::test]
+async fn a_retried_invocation_finds_its_own_report_and_succeeds_writing_nothing() {
+    let deps = deps(checked_run());
+    let first = handle(&deps, now(), event()).await.unwrap();
+    let written = deps.runs.store().objects.lock().unwrap().clone();
+
+    let again = handle(&deps, now(), event()).await.unwrap();
+
+    assert_eq!((again.planned, again.status), (first.planned, first.status));
+    assert_eq!(*deps.runs.store().objects.lock().unwrap(), written);
+}
+
+#[tokio::test]
 async fn the_listings_unreadable_report_rows_are_carried_into_the_run_report() {
     // GIVEN a listing naming a credential-report row list-users could not read
     let deps = deps(checked_run());
