@@ -16,7 +16,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, co
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 21] = [
+const ALL_VARS: [&str; 22] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -37,6 +37,7 @@ const ALL_VARS: [&str; 21] = [
     vars::REPORT_BUCKET,
     vars::TOPIC_ARN,
     vars::APPROVALS_TABLE,
+    vars::DECISIONS_TABLE,
     vars::APPROVAL_BASE_URL,
 ];
 
@@ -45,10 +46,11 @@ const ALL_VARS: [&str; 21] = [
 const LOCAL_STACK_ONLY: [&str; 1] = [vars::SLACK_RESPONSE_URL_PREFIX];
 
 /// The variables that name a resource of the stack, and the resource type each must point at.
-const RESOURCE_VARS: [(&str, &str); 4] = [
+const RESOURCE_VARS: [(&str, &str); 5] = [
     (vars::REPORT_BUCKET, "AWS::S3::Bucket"),
     (vars::TOPIC_ARN, "AWS::SNS::Topic"),
     (vars::APPROVALS_TABLE, "AWS::DynamoDB::Table"),
+    (vars::DECISIONS_TABLE, "AWS::DynamoDB::Table"),
     // SAM generates `<Function>Url` for a function with a FunctionUrlConfig.
     (vars::APPROVAL_BASE_URL, "FunctionUrlConfig"),
 ];
@@ -82,13 +84,14 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
                 vars::REPORT_BUCKET,
                 vars::TOPIC_ARN,
                 vars::APPROVALS_TABLE,
+                vars::DECISIONS_TABLE,
                 vars::APPROVAL_BASE_URL,
                 vars::APPROVAL_TIMEOUT_SECONDS,
                 vars::SECRET_ARN,
             ],
         ),
-        ("deactivate", vec![vars::REPORT_BUCKET, vars::IAM_MAX_RPS]),
-        ("approval", vec![vars::APPROVALS_TABLE, vars::SECRET_ARN, vars::SLACK_APPROVER_IDS]),
+        ("deactivate", vec![vars::REPORT_BUCKET, vars::IAM_MAX_RPS, vars::APPROVALS_TABLE, vars::DECISIONS_TABLE]),
+        ("approval", vec![vars::APPROVALS_TABLE, vars::DECISIONS_TABLE, vars::SECRET_ARN, vars::SLACK_APPROVER_IDS]),
     ])
 }
 
@@ -725,6 +728,90 @@ fn only_deactivate_may_update_keys_and_only_approval_may_answer_the_task() {
             "{binary}: SendTask*"
         );
         assert!(!allowed.iter().any(|a| a == "iam:ListUsers") || binary == "list-users", "{binary}: ListUsers");
+    }
+}
+
+/// The resources of `logical_id`'s Allow statements that grant `action`, as written: a `!Sub`'s
+/// string, a `!GetAtt`'s `X.Attr`, a plain string.
+fn resources_allowed(template: &Template, logical_id: &str, action: &str) -> BTreeSet<String> {
+    let resource_text = |value: &Value| match (intrinsic(value), value) {
+        (Some(Intrinsic::GetAtt { resource, attribute }), _) => format!("{resource}.{attribute}"),
+        (Some(Intrinsic::Ref(name)), _) => format!("Ref {name}"),
+        (Some(Intrinsic::Other(_)), Value::Tagged(tagged)) => scalar(&tagged.value).unwrap_or_default(),
+        _ => scalar(value).unwrap_or_default(),
+    };
+    template
+        .policy_statements(logical_id)
+        .into_iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow") && strings(s.get("Action")).iter().any(|a| a == action))
+        .flat_map(|s| match s.get("Resource") {
+            Some(Value::Sequence(items)) => items.iter().map(resource_text).collect::<Vec<_>>(),
+            Some(one) => vec![resource_text(one)],
+            None => vec![],
+        })
+        .collect()
+}
+
+fn run_objects(objects: &[&str]) -> BTreeSet<String> {
+    objects.iter().map(|o| format!("${{ReportBucket.Arn}}/runs/*/{o}")).collect()
+}
+
+#[test]
+fn each_function_may_write_exactly_the_run_objects_it_writes_and_approval_none() {
+    let template = Template::load().unwrap();
+    let writes: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("list-users", vec!["listing.json", "batches.json"]),
+        ("check-user", vec!["results/*"]),
+        ("validate-keys", vec!["report.json"]),
+        ("notify", vec!["report.json"]),
+        ("deactivate", vec!["report.json", "deactivation/*"]),
+        ("approval", vec![]),
+    ]);
+    let reads: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("list-users", vec![]),
+        ("check-user", vec![]),
+        ("validate-keys", vec!["listing.json", "batches.json", "results/*", "report.json"]),
+        ("notify", vec!["report.json"]),
+        ("deactivate", vec!["report.json", "deactivation/*"]),
+        ("approval", vec!["report.json"]),
+    ]);
+    for function in template.functions() {
+        let id = &function.logical_id;
+        let binary = function.binary.as_deref().unwrap();
+        assert_eq!(resources_allowed(&template, id, "s3:PutObject"), run_objects(&writes[binary]), "{binary} writes");
+        assert_eq!(resources_allowed(&template, id, "s3:GetObject"), run_objects(&reads[binary]), "{binary} reads");
+        for action in allowed_actions(&template, id).into_iter().filter(|a| a.starts_with("s3:")) {
+            assert!(["s3:GetObject", "s3:PutObject", "s3:ListBucket"].contains(&action.as_str()), "{binary}: {action}");
+        }
+    }
+}
+
+#[test]
+fn only_approval_may_write_the_decisions_table_and_only_deactivate_and_notify_read_it() {
+    let template = Template::load().unwrap();
+    assert_eq!(template.resource_type("DecisionsTable"), Some("AWS::DynamoDB::Table"));
+    let table = &template.resource("DecisionsTable").unwrap()["Properties"];
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(table["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+    assert_eq!(table["KeySchema"][0]["AttributeName"].as_str(), Some("execution_name"));
+    let decisions = BTreeSet::from(["DecisionsTable.Arn".to_owned()]);
+    for function in template.functions() {
+        let id = &function.logical_id;
+        let binary = function.binary.as_deref().unwrap();
+        let dynamodb_actions: BTreeSet<String> = allowed_actions(&template, id)
+            .into_iter()
+            .filter(|a| a.starts_with("dynamodb:"))
+            .filter(|a| resources_allowed(&template, id, a).contains("DecisionsTable.Arn"))
+            .collect();
+        let expected: &[&str] = match binary {
+            "approval" => &["dynamodb:PutItem"],
+            "deactivate" | "notify" => &["dynamodb:GetItem"],
+            _ => &[],
+        };
+        assert_eq!(dynamodb_actions, expected.iter().map(|a| (*a).to_owned()).collect(), "{binary}");
+        for action in &dynamodb_actions {
+            assert_eq!(resources_allowed(&template, id, action).intersection(&decisions).count(), 1, "{binary}");
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::form::decode_form_urlencoded;
 use keyward_core::model::KeyRef;
-use keyward_core::ports::{ApprovalStore, ObjectStore, TaskCallback};
+use keyward_core::ports::{ApprovalStore, DecisionStore, ObjectStore, TaskCallback};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -50,7 +50,7 @@ pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L>(
 }
 
 /// `POST /approvals/{id}`: the confirm page's form.
-pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L>(
+pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore + DecisionStore, C: TaskCallback, K, L>(
     deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     id_text: &str,
@@ -81,7 +81,7 @@ pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCall
             _ => return Err(Refusal::BadForm("the decision must be approve or reject")),
         };
         let plan_keys = planned_keys(&report);
-        let applied = apply(deps, &record, report, choice).await?;
+        let applied = apply(deps, &record, choice).await?;
         Ok((applied, plan_keys, record.expires_at))
     }
     .await;
@@ -173,14 +173,9 @@ fn result_page(applied: &Applied, plan_keys: &[KeyRef], expires_at: DateTime<Utc
             (StatusCode::GONE, "This approval had expired".to_owned())
         }
         (Delivery::Failed, _) => {
-            let why = if applied.report_written {
-                "Step Functions did not accept it"
-            } else {
-                "it could not be added to the run report, the record deactivation acts on, so it was not sent on"
-            };
             paragraphs.push(format!(
-                "Your decision was recorded, but {why}, so nothing will be deactivated by it: the run stops \
-                 waiting at {} and reports the approval as expired.",
+                "Your decision was recorded, but Step Functions did not accept it, so nothing will be deactivated \
+                 by it: the run stops waiting at {} and reports the approval as expired.",
                 page::when(expires_at)
             ));
             (StatusCode::BAD_GATEWAY, "The decision could not be delivered".to_owned())

@@ -15,7 +15,7 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, Secret, vars};
-use keyward_core::ports::{ApprovalStore, ObjectStore, SelfInvoke, Slack, TaskCallback};
+use keyward_core::ports::{ApprovalStore, DecisionStore, ObjectStore, SelfInvoke, Slack, TaskCallback};
 use keyward_core::run_store::RunStore;
 use keyward_core::secrets::KeywardSecrets;
 use lambda_http::http::{Method, StatusCode};
@@ -81,7 +81,7 @@ pub struct Deps<S, A, C, K, L> {
 
 /// Handles one Function URL request at `now`. Always returns a response; see the module
 /// documentation for routes.
-pub async fn handle<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack, L: SelfInvoke>(
+pub async fn handle<S: ObjectStore, A: ApprovalStore + DecisionStore, C: TaskCallback, K: Slack, L: SelfInvoke>(
     deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     request: Request,
@@ -119,7 +119,7 @@ pub enum Event {
 
 /// Handles one of the function's own events at `now`. Never fails: the outcome is logged and told
 /// to the approver through Slack.
-pub async fn handle_event<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack, L>(
+pub async fn handle_event<S: ObjectStore, A: ApprovalStore + DecisionStore, C: TaskCallback, K: Slack, L>(
     deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     event: Event,

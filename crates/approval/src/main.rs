@@ -4,6 +4,7 @@
 use approval::handler::{Deps, Settings, handle, handle_event};
 use keyward_aws::lambda::LambdaSelfInvoke;
 use keyward_aws::{dynamodb::DynamoApprovals, runtime, s3::S3Store, sdk, sfn::SfnCallbacks, slack::SlackWebhook};
+use keyward_core::config::{Config, vars};
 use keyward_core::run_store::RunStore;
 
 #[tokio::main]
@@ -13,9 +14,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = sdk::sdk_config().await;
     let secrets = runtime::secrets_from(&sdk, &config).await?;
     let settings = Settings::from_config(&config, &secrets).map_err(runtime::init_error)?;
+    // The decisions table only this function writes (docs/architecture.md, "Approval").
+    let decisions_table =
+        Config::require(&config.decisions_table, vars::DECISIONS_TABLE).map_err(runtime::init_error)?;
     let deps = Deps {
         runs: RunStore::new(S3Store::new(&sdk), settings.report_bucket.clone()),
-        approvals: DynamoApprovals::new(&sdk, settings.approvals_table.clone()),
+        approvals: DynamoApprovals::new(&sdk, settings.approvals_table.clone(), decisions_table),
         callbacks: SfnCallbacks::new(&sdk),
         slack: SlackWebhook::new()?,
         self_invoke: LambdaSelfInvoke::new(&sdk, runtime::function_name()?),

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use keyward_core::approval_id::ApprovalId;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::NamedError;
-use keyward_core::ports::{ApprovalStore, ObjectStore, SelfInvoke, Slack, TaskCallback};
+use keyward_core::ports::{ApprovalStore, DecisionStore, ObjectStore, SelfInvoke, Slack, TaskCallback};
 use keyward_core::slack::{self, Interaction, SlackActionKind};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -98,7 +98,7 @@ pub(crate) async fn slack_action<S, A, C, K, L: SelfInvoke>(
 /// The follow-up of a click: verified again, then decided by a listed approver; its outcome goes
 /// to the `response_url`. A follow-up that does not verify decides and posts nothing (its
 /// `response_url` is not to be trusted), and is logged.
-pub(crate) async fn slack_followup<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack, L>(
+pub(crate) async fn slack_followup<S: ObjectStore, A: ApprovalStore + DecisionStore, C: TaskCallback, K: Slack, L>(
     deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     follow_up: SlackFollowUp,
@@ -193,7 +193,7 @@ fn verify<S, A, C, K, L>(
 }
 
 /// The lookups and the decision of a Slack button, by a listed approver.
-async fn decide_by_slack<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L>(
+async fn decide_by_slack<S: ObjectStore, A: ApprovalStore + DecisionStore, C: TaskCallback, K, L>(
     deps: &Deps<S, A, C, K, L>,
     now: DateTime<Utc>,
     id: &ApprovalId,
@@ -217,7 +217,7 @@ async fn decide_by_slack<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L
         ),
         SlackActionKind::Review => return Err(Refusal::BadForm("the Review button decides nothing")),
     };
-    let applied = apply(deps, &record, report, choice).await?;
+    let applied = apply(deps, &record, choice).await?;
     Ok((applied, record.run.execution_name))
 }
 

@@ -24,6 +24,10 @@ pub const AWS_CALL_FAILED: &str = "AwsCallFailed";
 pub const NOTIFY_FAILED: &str = "NotifyFailed";
 /// The run's stored state (S3 objects under `runs/<execution>/`) is missing or unreadable.
 pub const RUN_STATE_INVALID: &str = "RunStateInvalid";
+/// The run's report already exists: an earlier execution with the same name (Step Functions allows
+/// a name again 90 days after its execution closed) or a redrive recorded it, and it is never
+/// overwritten. Nothing was written. Never retried.
+pub const RUN_ALREADY_RECORDED: &str = "RunAlreadyRecorded";
 
 /// Every name above, for contract tests that check the ASL only catches names that exist.
 pub const ALL: &[&str] = &[
@@ -38,6 +42,7 @@ pub const ALL: &[&str] = &[
     AWS_CALL_FAILED,
     NOTIFY_FAILED,
     RUN_STATE_INVALID,
+    RUN_ALREADY_RECORDED,
 ];
 
 /// An error with a stable name that Step Functions can catch.

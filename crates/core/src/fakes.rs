@@ -13,9 +13,9 @@ use crate::contracts::RunRef;
 use crate::credential_report::facts::ReportedUser;
 use crate::model::{KeyStatus, User};
 use crate::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport, DecideError, DecisionOutcome,
-    DecisionStore, Iam, ObjectStore, PortError, Randomness, RecordedDecision, SelfInvoke, Slack, TaskCallback,
-    TokenStore, Topic, UserSummary,
+    ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport, DecideError, DecisionStore, Iam,
+    ObjectStore, PortError, Randomness, RecordedDecision, SelfInvoke, Slack, TaskCallback, TokenStore, Topic,
+    UserSummary,
 };
 
 /// A fake IAM account.
@@ -333,11 +333,10 @@ impl DecisionStore for FakeApprovals {
         if record.state != ApprovalState::Pending || decisions.contains_key(&recorded.run.execution_name) {
             return Err(DecideError::AlreadyDecided);
         }
-        let outcome = match recorded.outcome {
-            DecisionOutcome::Approved => "approved",
-            DecisionOutcome::Rejected => "rejected",
+        record.state = ApprovalState::Decided {
+            outcome: recorded.outcome.as_str().to_owned(),
+            decided_at: recorded.decision.decided_at,
         };
-        record.state = ApprovalState::Decided { outcome: outcome.to_owned(), decided_at: recorded.decision.decided_at };
         decisions.insert(recorded.run.execution_name.clone(), recorded.clone());
         Ok(())
     }
@@ -355,16 +354,6 @@ impl ApprovalStore for FakeApprovals {
 
     async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, PortError> {
         Ok(self.records.lock().unwrap().get(id_hash).cloned())
-    }
-
-    async fn decide(&self, id_hash: &str, outcome: &str, decided_at: DateTime<Utc>) -> Result<(), DecideError> {
-        let mut records = self.records.lock().unwrap();
-        let record = records.get_mut(id_hash).ok_or(DecideError::NotFound)?;
-        if record.state != ApprovalState::Pending {
-            return Err(DecideError::AlreadyDecided);
-        }
-        record.state = ApprovalState::Decided { outcome: outcome.to_owned(), decided_at };
-        Ok(())
     }
 }
 

@@ -202,6 +202,8 @@ pub struct Config {
     pub topic_arn: Option<String>,
     /// `KEYWARD_APPROVALS_TABLE`.
     pub approvals_table: Option<String>,
+    /// `KEYWARD_DECISIONS_TABLE`: one recorded decision per run, written by the approval function only.
+    pub decisions_table: Option<String>,
     /// `KEYWARD_APPROVAL_BASE_URL`: the approval function's URL, without a trailing slash.
     pub approval_base_url: Option<String>,
 }
@@ -228,6 +230,7 @@ pub mod vars {
     pub const REPORT_BUCKET: &str = "KEYWARD_REPORT_BUCKET";
     pub const TOPIC_ARN: &str = "KEYWARD_TOPIC_ARN";
     pub const APPROVALS_TABLE: &str = "KEYWARD_APPROVALS_TABLE";
+    pub const DECISIONS_TABLE: &str = "KEYWARD_DECISIONS_TABLE";
     pub const APPROVAL_BASE_URL: &str = "KEYWARD_APPROVAL_BASE_URL";
 }
 
@@ -246,6 +249,7 @@ impl Default for Config {
             report_bucket: None,
             topic_arn: None,
             approvals_table: None,
+            decisions_table: None,
             approval_base_url: None,
         }
     }
@@ -322,6 +326,7 @@ impl Config {
             report_bucket: get(vars::REPORT_BUCKET),
             topic_arn: get(vars::TOPIC_ARN),
             approvals_table: get(vars::APPROVALS_TABLE),
+            decisions_table: get(vars::DECISIONS_TABLE),
             approval_base_url: approval_base_url(get(vars::APPROVAL_BASE_URL))?,
         };
         config.check_time_budgets()?;
