@@ -25,6 +25,11 @@ pub const NOTIFY_FAILED: &str = "NotifyFailed";
 /// The run's stored state (S3 objects under `runs/<execution>/`) is missing or unreadable.
 pub const RUN_STATE_INVALID: &str = "RunStateInvalid";
 
+/// A run's deactivation was claimed by an invocation that did not finish (a crash, a timeout, a
+/// journal or report write that failed, or one still running): this invocation did nothing; the
+/// journal tells which keys were changed. Never retried; caught: Notify Deactivation Failed.
+pub const DEACTIVATION_INCOMPLETE: &str = "DeactivationIncomplete";
+
 /// Every name above, for contract tests that check the ASL only catches names that exist.
 pub const ALL: &[&str] = &[
     APPROVAL_REJECTED,
@@ -38,6 +43,7 @@ pub const ALL: &[&str] = &[
     AWS_CALL_FAILED,
     NOTIFY_FAILED,
     RUN_STATE_INVALID,
+    DEACTIVATION_INCOMPLETE,
 ];
 
 /// An error with a stable name that Step Functions can catch.

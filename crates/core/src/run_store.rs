@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::contracts::RunRef;
 use crate::errors::{self, NamedError};
-use crate::ports::{ObjectStore, PortError};
+use crate::ports::{Creation, ObjectStore, PortError};
 use crate::run_report::RunReport;
 
 /// The report bucket's run state, over an [`ObjectStore`]. Built once per instance with the
@@ -89,6 +89,19 @@ impl<S: ObjectStore> RunStore<S> {
         self.check(run)?;
         let body = serde_json::to_vec(value).map_err(|e| self.invalid(key, format!("could not be encoded: {e}")))?;
         Ok(self.store.put(&self.bucket, key, body).await?)
+    }
+
+    /// Writes `value` as compact JSON at `key` only if nothing is there yet (a claim, a journal
+    /// entry): `AlreadyExists` leaves the object there as it was.
+    pub async fn create_json<T: Serialize>(
+        &self,
+        run: &RunRef,
+        key: &str,
+        value: &T,
+    ) -> Result<Creation, RunStoreError> {
+        self.check(run)?;
+        let body = serde_json::to_vec(value).map_err(|e| self.invalid(key, format!("could not be encoded: {e}")))?;
+        Ok(self.store.create(&self.bucket, key, body).await?)
     }
 
     /// Reads and parses the object at `key`, which must exist.
