@@ -34,6 +34,14 @@ pub fn deactivation_failed(
     let subject = subject_line(&head, None);
 
     let what = match journal {
+        // Every key has its result, but the invocation failed after (its run report write): the
+        // report may not show the actions, the journal does.
+        Some(j) if j.done.is_some() => Rich::new().text(format!(
+            "The deactivation claimed at {} for {} handled every key, then failed; the run report may not show \
+             it. What its journal records:",
+            when(j.claim.claimed_at),
+            plural(j.keys.len(), "key", "keys")
+        )),
         Some(j) => Rich::new().text(format!(
             "The deactivation claimed at {} for {} did not complete. What its journal records:",
             when(j.claim.claimed_at),
