@@ -11,11 +11,13 @@ stack. `KEYWARD_MODE=auto`, so no approval step stands between the sweep and dea
 
 from __future__ import annotations
 
+import functools
 import json
 
 import boto3
 from helpers import LocalStack
 from keyward_local.client import Seeder
+from keyward_local.console import wait_until
 
 SETTINGS = {"KEYWARD_MODE": "auto", "IAM_MAX_RPS": "200"}
 
@@ -44,6 +46,11 @@ def journal_objects(stack: LocalStack, execution_name: str) -> list[str]:
     return sorted(o["Key"].removeprefix(prefix) for o in listed.get("Contents", []))
 
 
+def key_reads(stack: LocalStack, user: str, key: str, status: str) -> bool:
+    """Whether `key` of `user` reads `status` now."""
+    return stack.key_status(user, key) == status
+
+
 def section(text: str, title: str) -> str:
     """The list titled `title` in a plain-text message, up to the next blank line."""
     start = text.index(title)
@@ -57,8 +64,10 @@ def test_invoked_again_after_its_run_a_re_enabled_key_stays_active(stack: LocalS
     sweep.succeeds()
     assert stack.key_status(user, key) == "Inactive"
 
-    # Someone re-enables the key; then deactivate is invoked again with the run's event.
+    # Someone re-enables the key (IAM shows it after its read lag); then deactivate is invoked
+    # again with the run's event.
     stack.iam.update_access_key(UserName=user, AccessKeyId=key, Status="Active")
+    wait_until("the re-enabled key to read Active", functools.partial(key_reads, stack, user, key, "Active"), 30)
     updates = stack.iam_calls().get("UpdateAccessKey", 0)
     answer = invoke_deactivate(stack, sweep.name)
 
@@ -66,12 +75,16 @@ def test_invoked_again_after_its_run_a_re_enabled_key_stays_active(stack: LocalS
     assert (answer["deactivated"], answer["skipped"], answer["failed"]) == (1, 0, 0), answer
     assert stack.key_status(user, key) == "Active", "the re-enabled key stays Active"
     assert stack.iam_calls().get("UpdateAccessKey", 0) == updates, "no UpdateAccessKey call"
-    assert journal_objects(stack, sweep.name) == [
+    # The first run's journal, untouched by the second invoke; `settled` when the emulator's IAM read
+    # lag made the first read-back see the key still Active.
+    written = journal_objects(stack, sweep.name)
+    entry = f"journal/0000-{key}"
+    assert [o for o in written if o != f"{entry}-settled.json"] == [
         "claim.json",
         "done.json",
-        f"journal/0000-{key}-intent.json",
-        f"journal/0000-{key}-result.json",
-    ]
+        f"{entry}-intent.json",
+        f"{entry}-result.json",
+    ], written
 
 
 def test_killed_half_way_the_journal_names_the_changed_keys_and_the_run_fails_saying_so(
@@ -98,9 +111,11 @@ def test_killed_half_way_the_journal_names_the_changed_keys_and_the_run_fails_sa
         f"journal/0000-{key_a}-result.json",
         f"journal/0001-{key_b}-intent.json",
     ]
-    # And IAM agrees: what the journal says changed or may have changed did; nothing else did.
-    assert stack.key_status(a, key_a) == "Inactive"
-    assert stack.key_status(b, key_b) == "Inactive"
+    # And IAM agrees (once past its read lag): what the journal says changed or may have changed did;
+    # nothing else did.
+    for user, key in ((a, key_a), (b, key_b)):
+        reads_inactive = functools.partial(key_reads, stack, user, key, "Inactive")
+        wait_until(f"{key} to read Inactive", reads_inactive, 30)
     assert stack.key_status(c, key_c) == "Active"
 
     failed = [m for m in sweep.messages() if "deactivation FAILED part-way" in (m.get("subject") or "")]
