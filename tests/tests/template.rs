@@ -16,7 +16,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, co
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 22] = [
+const ALL_VARS: [&str; 23] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -24,6 +24,7 @@ const ALL_VARS: [&str; 22] = [
     vars::MFA_SCOPE,
     vars::NO_MFA_ACTION,
     vars::EXEMPT_USERS,
+    vars::PROTECTED_USERS,
     vars::MAX_EXEMPTION_DAYS,
     vars::MAX_DEACTIVATIONS_PER_RUN,
     vars::APPROVAL_TIMEOUT_SECONDS,
@@ -69,6 +70,7 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
         vars::MFA_SCOPE,
         vars::NO_MFA_ACTION,
         vars::EXEMPT_USERS,
+        vars::PROTECTED_USERS,
         vars::MAX_EXEMPTION_DAYS,
     ];
     BTreeMap::from([
@@ -90,7 +92,20 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
                 vars::SECRET_ARN,
             ],
         ),
-        ("deactivate", vec![vars::REPORT_BUCKET, vars::IAM_MAX_RPS, vars::APPROVALS_TABLE, vars::DECISIONS_TABLE]),
+        // The configuration in force when it acts: the mode now, who is protected or exempt now.
+        (
+            "deactivate",
+            vec![
+                vars::REPORT_BUCKET,
+                vars::IAM_MAX_RPS,
+                vars::APPROVALS_TABLE,
+                vars::DECISIONS_TABLE,
+                vars::MODE,
+                vars::PROTECTED_USERS,
+                vars::EXEMPT_USERS,
+                vars::MAX_EXEMPTION_DAYS,
+            ],
+        ),
         ("approval", vec![vars::APPROVALS_TABLE, vars::DECISIONS_TABLE, vars::SECRET_ARN, vars::SLACK_APPROVER_IDS]),
     ])
 }
@@ -405,7 +420,7 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
             "-0.5",
             "2,5",
         ])),
-        vars::EXEMPT_USERS => {
+        vars::EXEMPT_USERS | vars::PROTECTED_USERS => {
             values.extend(owned(&[
                 "alice",
                 "svc-ci,/breakglass/",
@@ -510,7 +525,8 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
 /// function die; each is named here so that any other disagreement fails.
 fn code_is_lenient(var: &str, constraint: &Constraint, value: &str) -> bool {
     let choice_in_another_case = constraint.allowed_values.iter().flatten().any(|a| a.eq_ignore_ascii_case(value));
-    let tab_between_entries = matches!(var, vars::EXEMPT_USERS | vars::SLACK_APPROVER_IDS) && value.contains('\t');
+    let tab_between_entries =
+        matches!(var, vars::EXEMPT_USERS | vars::PROTECTED_USERS | vars::SLACK_APPROVER_IDS) && value.contains('\t');
     value.trim().is_empty() || value != value.trim() || choice_in_another_case || tab_between_entries
 }
 

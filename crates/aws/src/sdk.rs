@@ -37,6 +37,15 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
+/// The access key id of the credentials `sdk` signs with, from its credentials provider (in Lambda
+/// the environment the runtime sets: no API call); `None` when it has no provider or gives none.
+/// Deactivate never deactivates this key.
+pub async fn own_access_key_id(sdk: &SdkConfig) -> Option<String> {
+    use aws_sdk_iam::config::ProvideCredentials;
+    let credentials = sdk.credentials_provider()?.provide_credentials().await.ok()?;
+    Some(credentials.access_key_id().to_owned())
+}
+
 /// Adaptive retries (client-side rate limiting on throttling) with [`MAX_ATTEMPTS`] attempts, at
 /// most [`MAX_BACKOFF`] apart.
 pub fn retry_config() -> RetryConfig {
@@ -51,6 +60,16 @@ pub fn timeout_config() -> TimeoutConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_own_access_key_id_is_the_configured_credentials_one() {
+        let credentials = aws_sdk_iam::config::Credentials::new("AKIAOWNKEY000000TEST", "secret", None, None, "test");
+        let sdk = SdkConfig::builder()
+            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(credentials))
+            .build();
+        assert_eq!(own_access_key_id(&sdk).await.as_deref(), Some("AKIAOWNKEY000000TEST"));
+        assert_eq!(own_access_key_id(&SdkConfig::builder().build()).await, None);
+    }
 
     #[test]
     fn retries_are_adaptive_with_ten_attempts() {

@@ -29,6 +29,11 @@ pub const RUN_STATE_INVALID: &str = "RunStateInvalid";
 /// overwritten. Nothing was written. Never retried.
 pub const RUN_ALREADY_RECORDED: &str = "RunAlreadyRecorded";
 
+/// A run's deactivation was claimed by an invocation that did not finish (a crash, a timeout, a
+/// journal or report write that failed, or one still running): this invocation did nothing; the
+/// journal tells which keys were changed. Never retried; caught: Notify Deactivation Failed.
+pub const DEACTIVATION_INCOMPLETE: &str = "DeactivationIncomplete";
+
 /// Every name above, for contract tests that check the ASL only catches names that exist.
 pub const ALL: &[&str] = &[
     APPROVAL_REJECTED,
@@ -43,6 +48,7 @@ pub const ALL: &[&str] = &[
     NOTIFY_FAILED,
     RUN_STATE_INVALID,
     RUN_ALREADY_RECORDED,
+    DEACTIVATION_INCOMPLETE,
 ];
 
 /// An error with a stable name that Step Functions can catch.

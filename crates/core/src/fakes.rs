@@ -152,6 +152,8 @@ pub struct FakeStore {
     pub objects: Mutex<BTreeMap<(String, String), Vec<u8>>>,
     /// When true, every call fails.
     pub broken: Mutex<bool>,
+    /// Writes (`put`, `create`) to a key containing one of these fail, and write nothing.
+    pub failing_writes: Mutex<Vec<String>>,
 }
 
 impl FakeStore {
@@ -167,11 +169,19 @@ impl FakeStore {
         }
         Ok(())
     }
+
+    fn check_write(&self, key: &str) -> Result<(), PortError> {
+        self.check("PutObject")?;
+        if self.failing_writes.lock().unwrap().iter().any(|k| key.contains(k.as_str())) {
+            return Err(PortError::Failed { operation: "PutObject", message: "fake: InternalError".into() });
+        }
+        Ok(())
+    }
 }
 
 impl ObjectStore for FakeStore {
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), PortError> {
-        self.check("PutObject")?;
+        self.check_write(key)?;
         self.objects.lock().unwrap().insert((bucket.to_owned(), key.to_owned()), body);
         Ok(())
     }
@@ -182,7 +192,7 @@ impl ObjectStore for FakeStore {
     }
 
     async fn create(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<Creation, PortError> {
-        self.check("PutObject")?;
+        self.check_write(key)?;
         match self.objects.lock().unwrap().entry((bucket.to_owned(), key.to_owned())) {
             Entry::Occupied(_) => Ok(Creation::AlreadyExists),
             Entry::Vacant(slot) => {

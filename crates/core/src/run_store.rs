@@ -105,6 +105,19 @@ impl<S: ObjectStore> RunStore<S> {
         Ok(self.store.put(&self.bucket, key, body).await?)
     }
 
+    /// Writes `value` as compact JSON at `key` only if nothing is there yet (a claim, a journal
+    /// entry): `AlreadyExists` leaves the object there as it was.
+    pub async fn create_json<T: Serialize>(
+        &self,
+        run: &RunRef,
+        key: &str,
+        value: &T,
+    ) -> Result<Creation, RunStoreError> {
+        self.check(run)?;
+        let body = serde_json::to_vec(value).map_err(|e| self.invalid(key, format!("could not be encoded: {e}")))?;
+        Ok(self.store.create(&self.bucket, key, body).await?)
+    }
+
     /// Reads and parses the object at `key`, which must exist.
     pub async fn get_json<T: DeserializeOwned>(&self, run: &RunRef, key: &str) -> Result<T, RunStoreError> {
         self.check(run)?;

@@ -1,5 +1,5 @@
 //! The notify handler: decodes a [`NotifyEvent`], renders the matching message from the run report
-//! and delivers it. SNS is the channel of record: a failed publish fails the invocation (an approval
+//! (and, for a deactivation that failed part-way, the run's deactivation journal) and delivers it. SNS is the channel of record: a failed publish fails the invocation (an approval
 //! request must never be lost silently). Slack is best effort once SNS has the message.
 //!
 //! For an approval request (docs/architecture.md, "Approval") without Slack, the handler first
@@ -19,6 +19,7 @@ use keyward_core::approval_id::ApprovalId;
 use keyward_core::config::{Config, ConfigError, vars};
 use keyward_core::contracts::{InvalidEvent, NotifyEvent, NotifyOutput, RunRef, decode};
 use keyward_core::errors::{self, NamedError};
+use keyward_core::journal::Journal;
 use keyward_core::message::{self, Message};
 use keyward_core::ports::{
     ApprovalRecord, ApprovalState, ApprovalStore, DecisionOutcome, DecisionStore, ObjectStore, PortError, Randomness,
@@ -155,6 +156,12 @@ where
         NotifyEvent::Rejected { run } => message::rejected(&record_rejection(deps, run).await?, &run.report_location()),
         NotifyEvent::Expired { run } => message::expired(&deps.runs.read_report(run).await?, &run.report_location()),
         NotifyEvent::Outcome { run } => message::outcome(&deps.runs.read_report(run).await?, &run.report_location()),
+        NotifyEvent::DeactivationFailed { run, error } => {
+            let report = deps.runs.read_report(run).await?;
+            let journal = Journal::read(&deps.runs, run).await?;
+            let journal_location = format!("s3://{}/{}deactivation/", run.bucket, run.prefix());
+            message::deactivation_failed(&report, journal.as_ref(), error, &run.report_location(), &journal_location)
+        }
         NotifyEvent::ApprovalRequest { run, task_token } => {
             subscribers = Some(someone_can_receive_it(deps).await?);
             request_approval(deps, now, run, task_token).await?
@@ -278,5 +285,6 @@ fn kind_name(event: &NotifyEvent) -> &'static str {
         NotifyEvent::Rejected { .. } => "rejected",
         NotifyEvent::Expired { .. } => "expired",
         NotifyEvent::Outcome { .. } => "outcome",
+        NotifyEvent::DeactivationFailed { .. } => "deactivation-failed",
     }
 }

@@ -139,6 +139,7 @@ fn event(kind: &str) -> Value {
     match kind {
         "clean" => json!({"kind": "clean", "run": run(), "users_listed": 12, "evaluated_at": evaluated_at()}),
         "approval-request" => json!({"kind": kind, "run": run(), "task_token": TOKEN}),
+        "deactivation-failed" => json!({"kind": kind, "run": run(), "error": "DeactivationIncomplete"}),
         _ => json!({"kind": kind, "run": run()}),
     }
 }
@@ -152,6 +153,7 @@ fn expected(kind: &str) -> Message {
         "rejected" => message::rejected(&r, LOCATION),
         "expired" => message::expired(&r, LOCATION),
         "outcome" => message::outcome(&r, LOCATION),
+        "deactivation-failed" => message::deactivation_failed(&r, None, "DeactivationIncomplete", LOCATION, JOURNAL),
         "approval-request" => message::approval_request(
             &r,
             LOCATION,
@@ -163,7 +165,11 @@ fn expected(kind: &str) -> Message {
     }
 }
 
-const KINDS: [&str; 6] = ["clean", "digest", "approval-request", "rejected", "expired", "outcome"];
+const KINDS: [&str; 7] =
+    ["clean", "digest", "approval-request", "rejected", "expired", "outcome", "deactivation-failed"];
+
+/// Where the run's deactivation journal is.
+const JOURNAL: &str = "s3://keyward-reports-123456789012/runs/keyward-2026-11-21/deactivation/";
 
 fn published(ports: &Ports<impl Slack, impl Randomness>) -> Vec<(String, String, String)> {
     ports.topic.published.lock().unwrap().clone()
@@ -477,7 +483,7 @@ fn a_missing_resource_stops_notify_at_init_naming_the_variable() {
 
 #[tokio::test]
 async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
-    for kind in ["digest", "approval-request", "rejected", "expired", "outcome"] {
+    for kind in ["digest", "approval-request", "rejected", "expired", "outcome", "deactivation-failed"] {
         for body in [None, Some(b"[1, 2".to_vec())] {
             let ports = ports();
             {
@@ -624,7 +630,55 @@ async fn every_sample_event_behaves() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 8);
+    assert_eq!(seen, 9);
+}
+
+#[tokio::test]
+async fn a_deactivation_failed_part_way_lists_what_its_journal_says_was_and_was_not_done() {
+    use keyward_core::journal::{Claim, Entry, claim_key, entry_key};
+    use keyward_core::model::KeyRef;
+    use keyward_core::run_report::{ActionOutcome, ActionRecord};
+    // GIVEN a journal: alice's key changed, bob's called without a result, carol's never reached
+    let ports = ports_without_slack();
+    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    let key = |u: &str| KeyRef { user_name: u.into(), access_key_id: format!("AKIA{}KEY00000001", u.to_uppercase()) };
+    let claim = Claim {
+        keys: vec![key("alice"), key("bob"), key("carol")],
+        decided_by: keyward_core::decision::Approver::Automatic,
+        claimed_at: now(),
+        request_id: "req-1".into(),
+    };
+    let result = ActionRecord { key: key("alice"), at: now(), outcome: ActionOutcome::Deactivated };
+    let entries = [
+        (claim_key(&run), serde_json::to_value(&claim).unwrap()),
+        (
+            entry_key(&run, 0, &key("alice"), "intent"),
+            serde_json::to_value(Entry::Intent { key: key("alice"), at: now() }).unwrap(),
+        ),
+        (entry_key(&run, 0, &key("alice"), "result"), serde_json::to_value(Entry::Result(result)).unwrap()),
+        (
+            entry_key(&run, 1, &key("bob"), "intent"),
+            serde_json::to_value(Entry::Intent { key: key("bob"), at: now() }).unwrap(),
+        ),
+    ];
+    for (k, v) in entries {
+        ports.runs.store().objects.lock().unwrap().insert((BUCKET.into(), k), serde_json::to_vec(&v).unwrap());
+    }
+
+    // WHEN notify is told deactivate failed
+    handle(&ports, now(), event("deactivation-failed")).await.unwrap();
+
+    // THEN the message says which keys were changed, possibly changed, not touched
+    let (_, subject, text) = &published(&ports)[0];
+    assert_eq!(subject, "keyward: deactivation FAILED part-way: 1 key changed, 1 possibly changed, 1 not touched");
+    let section = |title: &str| {
+        let start = text.find(title).unwrap_or_else(|| panic!("no {title} in {text}"));
+        text[start..].split("\n\n").next().unwrap().to_owned()
+    };
+    assert!(section("Changed (deactivated) (1)").contains("alice AKIAALICEKEY00000001 — deactivated at"), "{text}");
+    assert!(section("Possibly changed (1)").contains("bob AKIABOBKEY00000001"), "{text}");
+    assert!(section("Not touched (1)").contains("carol AKIACAROLKEY00000001"), "{text}");
+    assert!(text.contains("DeactivationIncomplete") && text.contains(JOURNAL), "{text}");
 }
 
 #[tokio::test]

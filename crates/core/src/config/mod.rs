@@ -76,7 +76,7 @@ pub enum Screening {
     Live,
 }
 
-/// One entry of `EXEMPT_USERS`.
+/// One entry of `EXEMPT_USERS` or `PROTECTED_USERS`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
 pub enum ExemptEntry {
@@ -127,6 +127,11 @@ pub struct PolicyConfig {
     pub max_exemption_days: u32,
     /// `MAX_DEACTIVATIONS_PER_RUN`: a larger plan deactivates nothing.
     pub max_deactivations_per_run: u32,
+    /// `PROTECTED_USERS`: names or path prefixes (entries starting with `/`) whose keys are never
+    /// planned and never deactivated, whatever a plan says. Absent from reports written before it
+    /// (read as none) and left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected_users: Vec<ExemptEntry>,
 }
 
 impl Default for PolicyConfig {
@@ -141,6 +146,7 @@ impl Default for PolicyConfig {
             exempt_users: Vec::new(),
             max_exemption_days: 90,
             max_deactivations_per_run: 25,
+            protected_users: Vec::new(),
         }
     }
 }
@@ -231,6 +237,7 @@ pub mod vars {
     pub const TOPIC_ARN: &str = "KEYWARD_TOPIC_ARN";
     pub const APPROVALS_TABLE: &str = "KEYWARD_APPROVALS_TABLE";
     pub const DECISIONS_TABLE: &str = "KEYWARD_DECISIONS_TABLE";
+    pub const PROTECTED_USERS: &str = "PROTECTED_USERS";
     pub const APPROVAL_BASE_URL: &str = "KEYWARD_APPROVAL_BASE_URL";
 }
 
@@ -289,7 +296,7 @@ impl Config {
                 p.no_mfa_action,
                 &[("warn", NoMfaAction::Warn), ("deactivate-keys", NoMfaAction::DeactivateKeys)],
             )?,
-            exempt_users: exempt_users(get(vars::EXEMPT_USERS))?,
+            exempt_users: user_entries(vars::EXEMPT_USERS, get(vars::EXEMPT_USERS))?,
             max_exemption_days: number(
                 &get,
                 vars::MAX_EXEMPTION_DAYS,
@@ -302,6 +309,7 @@ impl Config {
                 p.max_deactivations_per_run,
                 &ranges::MAX_DEACTIVATIONS_PER_RUN,
             )?,
+            protected_users: user_entries(vars::PROTECTED_USERS, get(vars::PROTECTED_USERS))?,
         };
         let config = Config {
             policy,
@@ -346,7 +354,7 @@ pub mod budget;
 mod values;
 
 use values::{
-    approval_base_url, choice, exempt_users, number, ranges, rate, secret_arn, slack_ids, slack_response_url_prefix,
+    approval_base_url, choice, number, ranges, rate, secret_arn, slack_ids, slack_response_url_prefix, user_entries,
 };
 pub use values::{is_iam_user_name, is_loopback_http};
 
@@ -480,6 +488,18 @@ mod tests {
         }
         let err = from(&[("MAX_EXEMPTION_DAYS", "400")]).unwrap_err().to_string();
         assert!(err.contains("MAX_EXEMPTION_DAYS") && err.contains("from 1 to 365"), "{err}");
+    }
+
+    #[test]
+    fn protected_users_take_names_and_path_prefixes_and_a_bad_entry_names_the_variable() {
+        let c = from(&[("PROTECTED_USERS", "root-ops, /breakglass/")]).unwrap();
+        assert_eq!(
+            c.policy.protected_users,
+            vec![ExemptEntry::Name("root-ops".into()), ExemptEntry::PathPrefix("/breakglass/".into())]
+        );
+        assert!(from(&[]).unwrap().policy.protected_users.is_empty());
+        let err = from(&[("PROTECTED_USERS", "/breakglass")]).unwrap_err().to_string();
+        assert!(err.starts_with("PROTECTED_USERS="), "{err}");
     }
 
     #[test]

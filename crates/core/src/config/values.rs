@@ -117,14 +117,19 @@ fn rate_in_range(raw: &str) -> bool {
     }
 }
 
-pub(in crate::config) fn exempt_users(raw: Option<String>) -> Result<Vec<ExemptEntry>, ConfigError> {
+/// A list of user names and `/path/` prefixes: `EXEMPT_USERS` or `PROTECTED_USERS` (`variable`),
+/// which share the syntax.
+pub(in crate::config) fn user_entries(
+    variable: &'static str,
+    raw: Option<String>,
+) -> Result<Vec<ExemptEntry>, ConfigError> {
     let Some(raw) = raw else { return Ok(Vec::new()) };
     let mut entries = Vec::new();
     for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let entry = if item.starts_with('/') {
             if !is_exempt_path_prefix(item) {
                 return Err(ConfigError::Invalid {
-                    variable: vars::EXEMPT_USERS,
+                    variable,
                     value: raw.clone(),
                     expected: "comma-separated user names or IAM path prefixes that start and end with '/' (at most 512 printable characters, no space), e.g. alice,/breakglass/",
                 });
@@ -134,7 +139,7 @@ pub(in crate::config) fn exempt_users(raw: Option<String>) -> Result<Vec<ExemptE
             ExemptEntry::Name(item.to_owned())
         } else {
             return Err(ConfigError::Invalid {
-                variable: vars::EXEMPT_USERS,
+                variable,
                 value: raw.clone(),
                 expected: "comma-separated user names (letters, digits and +=.@_-) or path prefixes such as /breakglass/",
             });

@@ -195,6 +195,9 @@ fn key_use(u: &KeyUse) -> Rich {
 /// Why a user is exempt, in words.
 pub(super) fn exemption_source(source: &ExemptionSource) -> Rich {
     match source {
+        ExemptionSource::Protected { entry } => {
+            Rich::new().text("protected: PROTECTED_USERS lists ").code(entry, NAME_CHARS).text(", never deactivated")
+        }
         ExemptionSource::ConfigName { .. } => Rich::new().text("listed by name in EXEMPT_USERS"),
         ExemptionSource::ConfigPath { prefix } => {
             Rich::new().text("path prefix ").code(prefix, NAME_CHARS).text(" in EXEMPT_USERS")
