@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::crypto::hmac_sha256;
 
@@ -87,6 +87,15 @@ pub fn verify_signature(
     signature_mac(signing_secret, timestamp_text, raw_body)
         .verify_slice(&presented)
         .map_err(|_| SignatureError::Mismatch)
+}
+
+/// What names one signed request among all others, for the record that it was accepted (a replay
+/// of it within [`MAX_REQUEST_AGE_SECONDS`] is then refused): the SHA-256, in hex, of its
+/// `X-Slack-Signature` in lower case. The signature covers the timestamp and the body, so no two
+/// requests share it; the hex digits are lowered because [`verify_signature`] accepts either case,
+/// and a replay with upper-case digits is the same request.
+pub fn request_digest(signature_header: &str) -> String {
+    hex::encode(Sha256::digest(signature_header.to_ascii_lowercase().as_bytes()))
 }
 
 /// The `X-Slack-Signature` value Slack would send for `body` at `timestamp` (unix seconds):
