@@ -328,3 +328,16 @@ async fn a_decision_refused_in_the_approvals_last_minute_is_too_late() {
     assert_eq!(response.status(), 410);
     assert!(text(&response).contains("This approval had expired"), "{}", text(&response));
 }
+
+#[tokio::test]
+async fn a_user_named_like_a_link_is_text_on_the_confirm_page() {
+    let world = World::new();
+    let mut report = report();
+    report.evaluation.plan.keys[0].key.user_name = "https://evil.example/login".into();
+    report.evaluation.plan.keys[1].key.user_name = "<a href=\"https://evil.example\">bob</a>".into();
+    world.put_report(&report);
+    let page = text(&world.send(get(&approval_path())).await);
+    assert!(page.contains("https://evil.example/login"), "{page}");
+    assert!(!page.contains("<a ") && !page.contains("href=\""), "a link on the page: {page}");
+    assert!(page.contains("&lt;a href=&quot;"), "{page}");
+}
