@@ -177,6 +177,15 @@ mod tests {
     }
 
     #[test]
+    fn a_request_and_its_upper_case_replay_share_one_digest_and_no_other_request_does() {
+        let upper = format!("v0={}", DOC_SIGNATURE.trim_start_matches("v0=").to_uppercase());
+        assert_eq!(request_digest(DOC_SIGNATURE), request_digest(&upper));
+        assert_eq!(request_digest(DOC_SIGNATURE).len(), 64);
+        let other = sign(DOC_SECRET, DOC_TIMESTAMP + 1, DOC_BODY.as_bytes());
+        assert_ne!(request_digest(DOC_SIGNATURE), request_digest(&other));
+    }
+
+    #[test]
     fn tampered_body_is_a_mismatch() {
         let tampered = DOC_BODY.replace("roadrunner", "coyote");
         let result = verify_doc(DOC_SECRET, Some("1531420618"), Some(DOC_SIGNATURE), &tampered, DOC_TIMESTAMP);
