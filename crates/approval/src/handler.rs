@@ -8,6 +8,9 @@
 //!   pressed by a listed approver (`slack`). The click is answered at once; it is decided in the
 //!   [`Event`] the function queues for itself, which [`handle_event`] takes.
 //!
+//! Before any route, `guard` refuses an oversized body or a POST from another site; every response
+//! leaves through `response::harden`.
+//!
 //! A leading run of `/` counts as one (the Function URL ends with `/`; see `collapse_leading_slashes`).
 //! Both ways of deciding go through the single-use protocol of `decide`; a refusal is a `refusal`.
 //! The handler never fails and never panics: every outcome is a response. The approval id, the task

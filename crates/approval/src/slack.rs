@@ -24,7 +24,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::approval_id::ApprovalId;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::NamedError;
-use keyward_core::ports::{ApprovalStore, Creation, ObjectStore, SelfInvoke, Slack, TaskCallback, TokenStore};
+use keyward_core::ports::{
+    ApprovalStore, Creation, ObjectStore, PortError, SelfInvoke, Slack, TaskCallback, TokenStore,
+};
 use keyward_core::slack::{self, Interaction, SlackActionKind};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -213,7 +215,7 @@ async fn accept_once<S, A, C, K, L, T: TokenStore>(
     keys: &RequestKeys,
     review: bool,
 ) -> Result<(), Unverified> {
-    let unavailable = |err: keyward_core::ports::PortError| {
+    let unavailable = |err: PortError| {
         tracing::error!(error = err.error_name(), detail = %err, "Slack request not recorded");
         let text = "The click could not be handled: nothing was decided. Try again.";
         Unverified(StatusCode::SERVICE_UNAVAILABLE, text.to_owned())
