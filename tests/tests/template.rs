@@ -16,7 +16,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, co
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 23] = [
+const ALL_VARS: [&str; 24] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -34,6 +34,7 @@ const ALL_VARS: [&str; 23] = [
     vars::IAM_MAX_RPS,
     vars::SECRET_ARN,
     vars::SLACK_APPROVER_IDS,
+    vars::SLACK_TEAM_ID,
     vars::SLACK_RESPONSE_URL_PREFIX,
     vars::REPORT_BUCKET,
     vars::TOPIC_ARN,
@@ -106,7 +107,16 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
                 vars::MAX_EXEMPTION_DAYS,
             ],
         ),
-        ("approval", vec![vars::APPROVALS_TABLE, vars::DECISIONS_TABLE, vars::SECRET_ARN, vars::SLACK_APPROVER_IDS]),
+        (
+            "approval",
+            vec![
+                vars::APPROVALS_TABLE,
+                vars::DECISIONS_TABLE,
+                vars::SECRET_ARN,
+                vars::SLACK_APPROVER_IDS,
+                vars::SLACK_TEAM_ID,
+            ],
+        ),
     ])
 }
 
@@ -213,7 +223,7 @@ fn every_function_gets_the_variables_it_reads_and_every_setting() {
         }
         // Every function validates the whole configuration at start-up: all see the same settings.
         for var in settings() {
-            if var != vars::SECRET_ARN && var != vars::SLACK_APPROVER_IDS {
+            if ![vars::SECRET_ARN, vars::SLACK_APPROVER_IDS, vars::SLACK_TEAM_ID].contains(&var) {
                 assert!(env.contains_key(var), "{binary} does not get the setting {var}");
             }
         }
@@ -356,11 +366,13 @@ fn whole_match(pattern: &str, value: &str) -> bool {
 /// Settings under which every value a variable's range holds also fits the time budgets (one user
 /// per batch, one child, no deactivations, the highest rate): so that a refusal in the contract
 /// below is the variable's own range, never the budget.
-const ROOMY: [(&str, &str); 4] = [
+const ROOMY: [(&str, &str); 5] = [
     (vars::BATCH_SIZE, "1"),
     (vars::MAX_CONCURRENCY, "1"),
     (vars::IAM_MAX_RPS, "1000"),
     (vars::MAX_DEACTIVATIONS_PER_RUN, "0"),
+    // SLACK_APPROVER_IDS needs their workspace (the template's Rules say the same).
+    (vars::SLACK_TEAM_ID, "T0001"),
 ];
 
 /// Whether the code accepts `var=value`, the other variables set as in [`ROOMY`] or unset.
@@ -446,6 +458,9 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
             let name64 = long('a', 64);
             values.extend([name64.clone(), format!("{name64}a"), format!("x,{name64}")]);
             values.extend([format!("/{}/", long('p', 510)), format!("/{}/", long('p', 511))]);
+        }
+        vars::SLACK_TEAM_ID => {
+            values.extend(owned(&["T012ABCDEF", "T", "T1", "t012", "U012", "T01,T02", "T01 ", " T01", "T-1", "TÉ1"]))
         }
         vars::SLACK_APPROVER_IDS => values.extend(owned(&[
             "U012ABCDEF",
@@ -611,6 +626,8 @@ fn the_time_budgets_use_the_templates_timeouts_and_its_descriptions_state_them()
     let template = Template::load().unwrap();
     assert_eq!(budget::CHECK_USER_TIMEOUT_SECONDS, timeout_of(&template, "check-user"), "check-user's Timeout");
     assert_eq!(budget::DEACTIVATE_TIMEOUT_SECONDS, timeout_of(&template, "deactivate"), "deactivate's Timeout");
+    assert_eq!(budget::APPROVAL_FUNCTION_TIMEOUT_SECONDS, timeout_of(&template, "approval"), "approval's Timeout");
+    assert_eq!(budget::NOTIFY_TIMEOUT_SECONDS, timeout_of(&template, "notify"), "notify's Timeout");
     let description = |name: &str| template.parameter(name).unwrap()["Description"].as_str().unwrap().to_owned();
     let per_user = format!("× {} IAM calls", budget::IAM_CALLS_PER_USER);
     let per_key = format!("× {} IAM calls", budget::IAM_CALLS_PER_DEACTIVATION);
@@ -697,6 +714,101 @@ fn allowed_actions(template: &Template, logical_id: &str) -> Vec<String> {
         .filter(|s| s["Effect"].as_str() == Some("Allow"))
         .flat_map(|s| strings(s.get("Action")))
         .collect()
+}
+
+/// Whether the IAM action pattern `pattern` (`*` any run, `?` one character; case-insensitive, as
+/// IAM compares actions) matches `action`.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    fn matches(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => matches(&p[1..], a) || (!a.is_empty() && matches(p, &a[1..])),
+            (Some(b'?'), Some(_)) => matches(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => matches(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    matches(pattern.as_bytes(), action.as_bytes())
+}
+
+/// IAM actions that create an identity or a credential, grant or change a permission, or let a role
+/// be used or trusted elsewhere: no keyward role may ever make one, whatever else it is allowed.
+const NEVER_ALLOWED: [&str; 35] = [
+    "iam:CreateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:CreateUser",
+    "iam:CreateRole",
+    "iam:CreateGroup",
+    "iam:CreateServiceLinkedRole",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+    "iam:DeleteLoginProfile",
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:PutUserPolicy",
+    "iam:PutRolePolicy",
+    "iam:PutGroupPolicy",
+    "iam:PutUserPermissionsBoundary",
+    "iam:PutRolePermissionsBoundary",
+    "iam:AttachUserPolicy",
+    "iam:AttachRolePolicy",
+    "iam:AttachGroupPolicy",
+    "iam:DetachUserPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:AddUserToGroup",
+    "iam:TagUser",
+    "iam:TagRole",
+    "iam:UntagUser",
+    "iam:UntagRole",
+    "iam:PassRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:CreateVirtualMFADevice",
+    "iam:DeleteUser",
+];
+
+#[test]
+fn every_role_denies_every_identity_credential_and_policy_write_and_nothing_it_needs() {
+    let template = Template::load().unwrap();
+    for function in template.functions() {
+        let id = &function.logical_id;
+        let denied: Vec<String> = template
+            .policy_statements(id)
+            .into_iter()
+            .filter(|s| s["Effect"].as_str() == Some("Deny") && strings(s.get("Resource")) == ["*"])
+            .flat_map(|s| strings(s.get("Action")))
+            .collect();
+        let is_denied = |action: &str| denied.iter().any(|pattern| action_matches(pattern, action));
+        for action in NEVER_ALLOWED {
+            assert!(is_denied(action), "{id} does not explicitly deny {action} on *");
+        }
+        // The deny would override the allow: what the function needs must stay outside it.
+        for action in allowed_actions(&template, id) {
+            assert!(!is_denied(&action), "{id} denies {action}, which it is allowed and needs");
+        }
+    }
+    assert!(action_matches("iam:*LoginProfile", "iam:updateloginprofile"));
+    assert!(!action_matches("iam:Create*", "iam:GetLoginProfile"));
+}
+
+#[test]
+fn the_public_function_has_reserved_concurrency_and_the_token_stores_actions() {
+    let template = Template::load().unwrap();
+    let approval = template.function_by_binary("approval").unwrap();
+    let reserved = approval.property("ReservedConcurrentExecutions").and_then(Value::as_u64);
+    // Small: the Function URL is public. At least 2: a click's follow-up runs beside the next click.
+    assert!(reserved.is_some_and(|n| (2..=10).contains(&n)), "ReservedConcurrentExecutions: {reserved:?}");
+    let event_invoke = approval.property("EventInvokeConfig").unwrap();
+    assert_eq!(event_invoke["MaximumEventAgeInSeconds"].as_u64(), Some(300), "throttled follow-ups wait 5 min");
+    let allowed = allowed_actions(&template, &approval.logical_id);
+    for action in ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"] {
+        assert!(allowed.iter().any(|a| a == action), "approval may not {action} (keyward_aws::tokens)");
+    }
+    assert!(budget::approval_request_seconds() < timeout_of(&template, "approval"));
 }
 
 #[test]

@@ -14,8 +14,9 @@
 //! token in `form`, the signature and the approver in `slack`. Steps 2–3 are [`apply`]. The task
 //! token is never logged.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::approval_id::ApprovalId;
+use keyward_core::config::budget;
 use keyward_core::contracts::{RunRef, is_valid_execution_name};
 use keyward_core::decision::Decision;
 use keyward_core::errors::{self, NamedError};
@@ -44,7 +45,12 @@ pub(crate) enum Choice {
 pub(crate) enum Delivery {
     /// The callback was accepted: the run goes on with the decision.
     Delivered,
-    /// The run no longer waited for this token (timed out or gone).
+    /// The run no longer waited for this token, and the decision came in the last moments of the
+    /// approval (see [`may_have_timed_out`]): the wait had timed out, too late.
+    TooLate,
+    /// The run no longer waited for this token although its wait had not timed out: it had
+    /// received this decision already (a callback retried after its answer was lost), or the run
+    /// was stopped. Never "expired".
     TaskGone,
     /// The callback failed for another reason.
     Failed,
@@ -55,6 +61,7 @@ impl Delivery {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Delivery::Delivered => "delivered",
+            Delivery::TooLate => "too late",
             Delivery::TaskGone => "task gone",
             Delivery::Failed => "delivery failed",
         }
@@ -72,8 +79,8 @@ pub(crate) struct Applied {
 }
 
 /// Steps 2–3 of the protocol, for a record that passed every check.
-pub(crate) async fn apply<S, A: ApprovalStore + DecisionStore, C: TaskCallback, K, L>(
-    deps: &Deps<S, A, C, K, L>,
+pub(crate) async fn apply<S, A: ApprovalStore + DecisionStore, C: TaskCallback, K, L, T>(
+    deps: &Deps<S, A, C, K, L, T>,
     record: &ApprovalRecord,
     choice: Choice,
 ) -> Result<Applied, Refusal> {
@@ -105,14 +112,24 @@ pub(crate) async fn apply<S, A: ApprovalStore + DecisionStore, C: TaskCallback, 
     let delivery = match result {
         Ok(()) => Delivery::Delivered,
         Err(err) => {
-            let delivery =
-                if matches!(err, PortError::TaskGone { .. }) { Delivery::TaskGone } else { Delivery::Failed };
+            let delivery = match err {
+                PortError::TaskGone { .. } if may_have_timed_out(record, recorded.decision.decided_at) => Delivery::TooLate,
+                PortError::TaskGone { .. } => Delivery::TaskGone,
+                _ => Delivery::Failed,
+            };
             // Only the error's name is logged, never its text.
             tracing::warn!(error = err.error_name(), delivery = delivery.as_str(), "task callback failed");
             delivery
         }
     };
     Ok(Applied { rejected: matches!(callback, Callback::Fail(_)), decision: recorded.decision, delivery })
+}
+
+/// Whether the run's wait may have timed out by `at`. The record expires `APPROVAL_TIMEOUT_SECONDS`
+/// after notify stored it, but the task's timer started when notify was invoked, up to notify's
+/// Lambda timeout earlier: a refused callback before that window cannot be a timeout.
+fn may_have_timed_out(record: &ApprovalRecord, at: DateTime<Utc>) -> bool {
+    at + TimeDelta::seconds(budget::NOTIFY_TIMEOUT_SECONDS.into()) >= record.expires_at
 }
 
 /// What step 3 sends: the decision as SendTaskSuccess output, or the cause of SendTaskFailure.

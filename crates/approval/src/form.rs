@@ -23,8 +23,8 @@ const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// `GET|HEAD /approvals/{id}`: reads only.
-pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L>(
-    deps: &Deps<S, A, C, K, L>,
+pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L, T>(
+    deps: &Deps<S, A, C, K, L, T>,
     now: DateTime<Utc>,
     id_text: &str,
 ) -> Result<(StatusCode, String), Refusal> {
@@ -50,8 +50,8 @@ pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L>(
 }
 
 /// `POST /approvals/{id}`: the confirm page's form.
-pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore + DecisionStore, C: TaskCallback, K, L>(
-    deps: &Deps<S, A, C, K, L>,
+pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore + DecisionStore, C: TaskCallback, K, L, T>(
+    deps: &Deps<S, A, C, K, L, T>,
     now: DateTime<Utc>,
     id_text: &str,
     request: &Request,
@@ -166,6 +166,15 @@ fn result_page(applied: &Applied, plan_keys: &[KeyRef], expires_at: DateTime<Utc
         }
         (Delivery::TaskGone, _) => {
             paragraphs.push(
+                "Your decision was recorded. Step Functions no longer waits for it, although the approval had not \
+                 expired: the run either received this decision already (its answer was lost on the way back and \
+                 sent again) or was stopped. The run's report says which."
+                    .to_owned(),
+            );
+            (StatusCode::OK, "Decision recorded: the run no longer waits for it".to_owned())
+        }
+        (Delivery::TooLate, _) => {
+            paragraphs.push(
                 "Your decision was recorded, but the run had already stopped waiting for it: the approval had \
                  expired, so nothing will be deactivated."
                     .to_owned(),
@@ -182,7 +191,7 @@ fn result_page(applied: &Applied, plan_keys: &[KeyRef], expires_at: DateTime<Utc
         }
     };
     paragraphs.push(format!("Decided at {decided_at}. A decision is final: this link cannot be used again."));
-    let lists = if applied.rejected || applied.delivery != Delivery::Delivered {
+    let lists = if applied.rejected || matches!(applied.delivery, Delivery::TooLate | Delivery::Failed) {
         vec![KeyList { caption: "Keys that stay active", keys: plan_keys.to_vec() }]
     } else {
         vec![

@@ -2,14 +2,15 @@
 //! (docs/architecture.md, "Approval"). It shows the confirm page, accepts the page's form and
 //! Slack's buttons, and calls SendTaskSuccess / SendTaskFailure.
 //!
-//! `handler` routes (start there); `decide` is the single-use decision protocol both ways of
-//! deciding share; `form` is the confirm page and its form, `slack` Slack's buttons (answered at once, decided in
-//! a follow-up invocation); `refusal` says
-//! why a request decides nothing; `response` and `page` build what is sent back. The binary only
-//! wires.
+//! `handler` routes (start there), after `guard` has refused an oversized body or a POST from
+//! another site; `decide` is the single-use decision protocol both ways of deciding share; `form`
+//! is the confirm page and its form, `slack` Slack's buttons (answered at once, decided in a
+//! follow-up invocation); `refusal` says why a request decides nothing; `response` and `page` build
+//! what is sent back. The binary only wires.
 
 mod decide;
 mod form;
+mod guard;
 pub mod handler;
 pub mod page;
 mod refusal;

@@ -3,7 +3,9 @@
 
 use approval::handler::{Deps, Settings, handle, handle_event};
 use keyward_aws::lambda::LambdaSelfInvoke;
-use keyward_aws::{dynamodb::DynamoApprovals, runtime, s3::S3Store, sdk, sfn::SfnCallbacks, slack::SlackWebhook};
+use keyward_aws::{
+    dynamodb::DynamoApprovals, runtime, s3::S3Store, sdk, sfn::SfnCallbacks, slack::SlackWebhook, tokens::DynamoTokens,
+};
 use keyward_core::config::{Config, vars};
 use keyward_core::run_store::RunStore;
 
@@ -11,7 +13,7 @@ use keyward_core::run_store::RunStore;
 async fn main() -> Result<(), lambda_runtime::Error> {
     runtime::init_tracing();
     let config = runtime::config_from_env()?;
-    let sdk = sdk::sdk_config().await;
+    let sdk = sdk::approval_sdk_config().await;
     let secrets = runtime::secrets_from(&sdk, &config).await?;
     let settings = Settings::from_config(&config, &secrets).map_err(runtime::init_error)?;
     // The decisions table only this function writes (docs/architecture.md, "Approval").
@@ -23,6 +25,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         callbacks: SfnCallbacks::new(&sdk),
         slack: SlackWebhook::new()?,
         self_invoke: LambdaSelfInvoke::new(&sdk, runtime::function_name()?),
+        tokens: DynamoTokens::new(&sdk, settings.approvals_table.clone()),
         settings,
     };
     runtime::serve_http(&deps, handle, handle_event).await

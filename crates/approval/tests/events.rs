@@ -136,8 +136,18 @@ async fn the_slack_sample_queues_the_follow_up_sample_which_decides() {
     assert_eq!(world.queued_events(), vec![follow_up_sample()]);
     world.assert_nothing_decided();
 
-    let world = World::new();
     world.invoke(follow_up_sample(), now()).await;
     assert_eq!(world.decision().approved.len(), 3);
     assert_eq!(world.slack_posts().len(), 1);
+}
+
+#[tokio::test]
+async fn the_follow_up_sample_alone_decides_nothing() {
+    // GIVEN no click was accepted (the sample invoked by hand, or a replay)
+    let world = World::new();
+    // WHEN the follow-up arrives, signed by Slack and in time
+    world.invoke(follow_up_sample(), now()).await;
+    // THEN it finds no ticket: nothing is decided and nothing is posted
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty());
 }

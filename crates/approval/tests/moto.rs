@@ -16,6 +16,7 @@ use keyward_aws::dynamodb::DynamoApprovals;
 use keyward_aws::s3::S3Store;
 use keyward_aws::sfn::SfnCallbacks;
 use keyward_aws::testing::MotoServer;
+use keyward_aws::tokens::DynamoTokens;
 use keyward_core::fakes::{FakeSelfInvoke, FakeSlack};
 use keyward_core::model::KeyRef;
 use keyward_core::ports::{ApprovalState, ApprovalStore, DecisionStore, ObjectStore};
@@ -56,6 +57,7 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
         callbacks: SfnCallbacks::new(&sdk),
         slack: FakeSlack::default(),
         self_invoke: FakeSelfInvoke::default(),
+        tokens: DynamoTokens::new(&sdk, TABLE),
         settings: settings(),
     };
     deps.approvals.put_pending(&pending_record()).await.unwrap();
@@ -74,11 +76,12 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
     let body = form(&good_token(), "approve", &[ALICE_KEY, CAROL_KEY]);
     let response = handle(&deps, now(), post_form(&body)).await;
 
-    // THEN Step Functions refuses the token no task waits for, and the page says the approval expired
+    // THEN Step Functions refuses the token no task waits for, and the page, a day before the
+    // approval expires, says the run no longer waits for the decision (not that it expired)
     let html = text(&response);
-    assert_eq!(response.status(), 410, "{html}");
-    assert!(html.contains("This approval had expired"), "{html}");
-    assert!(html.contains("nothing will be deactivated"), "{html}");
+    assert_eq!(response.status(), 200, "{html}");
+    assert!(html.contains("the run no longer waits for it"), "{html}");
+    assert!(!html.contains("had expired"), "{html}");
 
     // AND the record is decided in DynamoDB, by the conditional write
     match deps.approvals.get(&id_hash()).await.unwrap().unwrap().state {
@@ -121,4 +124,31 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
         assert_eq!(again.status(), 409, "{}", text(&again));
     }
     assert_eq!(deps.approvals.recorded(&run()).await.unwrap().unwrap().decision.approved, approved);
+}
+
+#[tokio::test]
+async fn a_slack_request_is_accepted_once_in_dynamodb() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+    moto.create_approvals_table(TABLE).await;
+    moto.create_decisions_table(DECISIONS_TABLE).await;
+    moto.create_report_bucket(BUCKET).await;
+    let deps = Deps {
+        runs: RunStore::new(S3Store::new(&sdk), BUCKET),
+        approvals: DynamoApprovals::new(&sdk, TABLE, DECISIONS_TABLE),
+        callbacks: SfnCallbacks::new(&sdk),
+        slack: FakeSlack::default(),
+        self_invoke: FakeSelfInvoke::default(),
+        tokens: DynamoTokens::new(&sdk, TABLE),
+        settings: settings(),
+    };
+    let body = slack_payload(APPROVER, keyward_core::slack::ACTION_REVIEW, ID, RESPONSE_URL);
+    let click = || slack_request(&body, SIGNING_SECRET, now().timestamp());
+    // GIVEN a click accepted, recorded beside the approvals
+    assert_eq!(handle(&deps, now(), click()).await.status(), 200);
+    // WHEN the same signed request comes again
+    let replay = handle(&deps, now(), click()).await;
+    // THEN it is refused, and the approval record's key space is untouched
+    assert_eq!(replay.status(), 403, "{}", text(&replay));
+    assert!(deps.approvals.get(&id_hash()).await.unwrap().is_none());
 }

@@ -13,7 +13,7 @@ use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::config::{PolicyConfig, Screening, Secret};
 use keyward_core::contracts::RunRef;
 use keyward_core::decision::Decision;
-use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSelfInvoke, FakeSlack, FakeStore};
+use keyward_core::fakes::{Callback, FakeApprovals, FakeCallback, FakeSelfInvoke, FakeSlack, FakeStore, FakeTokens};
 use keyward_core::form;
 use keyward_core::model::{KeyRef, KeyUse};
 use keyward_core::policy::{Evaluation, Evidence, Plan, PlanStatus, PlannedDeactivation, Rule};
@@ -258,13 +258,15 @@ pub fn settings() -> Settings {
         approvals_table: TABLE.into(),
         slack_signing_secret: Some(Secret::new(SIGNING_SECRET)),
         slack_approver_ids: vec![APPROVER.into(), "U0OTHERAPPROVER".into()],
+        slack_team_id: Some(TEAM.into()),
         slack_response_url_prefix: keyward_core::config::SLACK_RESPONSE_URL_PREFIX.into(),
+        approval_base_url: None,
     }
 }
 
 /// One pending approval with its run report, and the ports around it.
 pub struct World {
-    pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack, FakeSelfInvoke>,
+    pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack, FakeSelfInvoke, FakeTokens>,
 }
 
 impl World {
@@ -276,6 +278,7 @@ impl World {
                 callbacks: ScriptedCallback::default(),
                 slack: FakeSlack::default(),
                 self_invoke: FakeSelfInvoke::default(),
+                tokens: FakeTokens::default(),
                 settings: settings(),
             },
         };

@@ -198,6 +198,10 @@ pub struct Config {
     pub secret_arn: Option<String>,
     /// `SLACK_APPROVER_IDS`: Slack user ids allowed to decide (comma-separated).
     pub slack_approver_ids: Vec<String>,
+    /// `SLACK_TEAM_ID`: the Slack workspace (`T…`) whose clicks count; required when
+    /// `SLACK_APPROVER_IDS` is set, since a Slack app installed in several workspaces signs every
+    /// workspace's clicks with the same secret.
+    pub slack_team_id: Option<String>,
     /// `SLACK_RESPONSE_URL_PREFIX`: where a button's `response_url` may point; Slack's own
     /// [`SLACK_RESPONSE_URL_PREFIX`] unless the local stack names its loopback listener. The template
     /// never sets it, so a deployment posts only to Slack.
@@ -232,6 +236,7 @@ pub mod vars {
     pub const IAM_MAX_RPS: &str = "IAM_MAX_RPS";
     pub const SECRET_ARN: &str = "KEYWARD_SECRET_ARN";
     pub const SLACK_APPROVER_IDS: &str = "SLACK_APPROVER_IDS";
+    pub const SLACK_TEAM_ID: &str = "SLACK_TEAM_ID";
     pub const SLACK_RESPONSE_URL_PREFIX: &str = "SLACK_RESPONSE_URL_PREFIX";
     pub const REPORT_BUCKET: &str = "KEYWARD_REPORT_BUCKET";
     pub const TOPIC_ARN: &str = "KEYWARD_TOPIC_ARN";
@@ -252,6 +257,7 @@ impl Default for Config {
             iam_max_rps: 10.0,
             secret_arn: None,
             slack_approver_ids: Vec::new(),
+            slack_team_id: None,
             slack_response_url_prefix: SLACK_RESPONSE_URL_PREFIX.to_owned(),
             report_bucket: None,
             topic_arn: None,
@@ -330,6 +336,7 @@ impl Config {
             iam_max_rps: rate(&get, vars::IAM_MAX_RPS, d.iam_max_rps)?,
             secret_arn: secret_arn(get(vars::SECRET_ARN))?,
             slack_approver_ids: slack_ids(get(vars::SLACK_APPROVER_IDS))?,
+            slack_team_id: slack_team_id(get(vars::SLACK_TEAM_ID))?,
             slack_response_url_prefix: slack_response_url_prefix(get(vars::SLACK_RESPONSE_URL_PREFIX))?,
             report_bucket: get(vars::REPORT_BUCKET),
             topic_arn: get(vars::TOPIC_ARN),
@@ -337,6 +344,13 @@ impl Config {
             decisions_table: get(vars::DECISIONS_TABLE),
             approval_base_url: approval_base_url(get(vars::APPROVAL_BASE_URL))?,
         };
+        if !config.slack_approver_ids.is_empty() && config.slack_team_id.is_none() {
+            return Err(ConfigError::Missing {
+                variable: vars::SLACK_TEAM_ID,
+                expected: "SLACK_APPROVER_IDS is set, so name their Slack workspace (its id, T…): a click from \
+                           another workspace is refused",
+            });
+        }
         config.check_time_budgets()?;
         Ok(config)
     }
@@ -354,7 +368,8 @@ pub mod budget;
 mod values;
 
 use values::{
-    approval_base_url, choice, number, ranges, rate, secret_arn, slack_ids, slack_response_url_prefix, user_entries,
+    approval_base_url, choice, number, ranges, rate, secret_arn, slack_ids, slack_response_url_prefix, slack_team_id,
+    user_entries,
 };
 pub use values::{is_iam_user_name, is_loopback_http};
 
@@ -421,6 +436,7 @@ mod tests {
             ("MAX_CONCURRENCY", "4"),
             ("IAM_MAX_RPS", "8"),
             ("SLACK_APPROVER_IDS", "U012AB,U99"),
+            ("SLACK_TEAM_ID", "T012AB"),
             ("KEYWARD_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keyward-Ab12Cd"),
             ("KEYWARD_APPROVAL_BASE_URL", "https://x.lambda-url.us-east-1.on.aws/"),
         ])
@@ -563,6 +579,18 @@ mod tests {
         let c = from(&[]).unwrap();
         let err = Config::require(&c.report_bucket, vars::REPORT_BUCKET).unwrap_err().to_string();
         assert!(err.contains("KEYWARD_REPORT_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn slack_approvers_need_their_workspace() {
+        let err = from(&[("SLACK_APPROVER_IDS", "U012AB")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { variable: "SLACK_TEAM_ID", .. }), "{err}");
+        let c = from(&[("SLACK_APPROVER_IDS", "U012AB"), ("SLACK_TEAM_ID", "T0001EXAMPLE")]).unwrap();
+        assert_eq!(c.slack_team_id.as_deref(), Some("T0001EXAMPLE"));
+        for bad in ["U012AB", "T", "t012ab", "T012,T034", "T01 2"] {
+            let err = from(&[("SLACK_TEAM_ID", bad)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "SLACK_TEAM_ID", .. }), "{bad}: {err}");
+        }
     }
 
     #[test]

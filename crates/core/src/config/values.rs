@@ -232,6 +232,21 @@ pub(in crate::config) fn slack_ids(raw: Option<String>) -> Result<Vec<String>, C
     }
 }
 
+/// `SLACK_TEAM_ID`: one Slack workspace id, `T` and then upper-case letters and digits.
+pub(in crate::config) fn slack_team_id(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let rest = raw.strip_prefix('T').unwrap_or_default();
+    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        Ok(Some(raw))
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::SLACK_TEAM_ID,
+            value: raw,
+            expected: "one Slack workspace id such as T012ABCDEF",
+        })
+    }
+}
+
 /// `SLACK_RESPONSE_URL_PREFIX`: Slack's own host, or `http://127.0.0.1:<port>/`, a listener on the
 /// machine itself (the local stack's stand-in for Slack). Both end at the `/` after the host (and
 /// port), so no URL on another host starts with either (`https://hooks.slack.com.evil.example/`,

@@ -72,7 +72,7 @@ pub fn deactivation_failed(
         lines(&possibly),
     );
     push_list(&mut parts, "Not touched", None, lines(&untouched));
-    parts.push(Part::Context(vec![Rich::new().text("Journal: ").code(journal_location, LOCATION_CHARS)]));
+    parts.push(Part::Context(vec![Rich::new().text("Journal: ").location(journal_location, LOCATION_CHARS)]));
     parts.push(footer(report_location));
     message(subject, parts, Some(report_location))
 }
