@@ -44,6 +44,7 @@ SETTINGS = {
     **APPROVE_SETTINGS,
     "SLACK_SIGNING_SECRET": SIGNING_SECRET,
     "SLACK_APPROVER_IDS": APPROVER,
+    "SLACK_TEAM_ID": TEAM,
     "SLACK_RESPONSE_URL_PREFIX": f"http://127.0.0.1:{RESPONSE_PORT}/",
 }
 #: Slack gives up on a click not answered within this many seconds.

@@ -1,13 +1,17 @@
 """Each function runs with its own template role, enforced (issue 11 item 13; docs/local-stack.md,
 "IAM policies are enforced"): the emulator authorises every request against the caller's identity
 policies, the functions sign with the credentials of the role template.yaml gives them, and so a
-sweep succeeds only if every role allows what its function does, and the explicit denies deny."""
+sweep succeeds only if every role allows what its function does, and the explicit denies deny. Only
+the approval function's role records a decision (a DynamoDB transaction, authorised item by item as
+AWS does), and it can rewrite no object of a run."""
 
 from __future__ import annotations
 
 import configparser
 import json
+import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import boto3
@@ -135,3 +139,81 @@ def test_a_permission_the_template_forgot_fails_the_run(
     assert sweep.finish() == "FAILED"
     assert sweep.states()[-1] == "List Users", sweep.states()
     assert "AccessDenied" in sweep.diagnosis()
+
+
+def _record_decision(dynamodb: Any, env: dict[str, str], id_hash: str, item: dict[str, Any]) -> None:
+    """The approval function's decision, as one transaction: the approval pending → decided, and the
+    run's decision put once."""
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": env["KEYWARD_APPROVALS_TABLE"],
+                    "Key": {"id_hash": {"S": id_hash}},
+                    "UpdateExpression": "SET #s = :decided",
+                    "ConditionExpression": "#s = :pending",
+                    "ExpressionAttributeNames": {"#s": "state"},
+                    "ExpressionAttributeValues": {":decided": {"S": "decided"}, ":pending": {"S": "pending"}},
+                }
+            },
+            {
+                "Put": {
+                    "TableName": env["KEYWARD_DECISIONS_TABLE"],
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(execution_name)",
+                }
+            },
+        ]
+    )
+
+
+def _rewrite_decision(dynamodb: Any, env: dict[str, str], execution: str) -> None:
+    dynamodb.update_item(
+        TableName=env["KEYWARD_DECISIONS_TABLE"],
+        Key={"execution_name": {"S": execution}},
+        UpdateExpression="SET outcome = :o",
+        ExpressionAttributeValues={":o": {"S": "rejected"}},
+    )
+
+
+def test_only_approval_records_a_decision_and_it_can_rewrite_no_run_object(stack: LocalStack) -> None:
+    env = stack.env
+    bucket, decisions = env["KEYWARD_REPORT_BUCKET"], env["KEYWARD_DECISIONS_TABLE"]
+    execution = f"e2e-roles-{uuid.uuid4().hex[:12]}"
+    report_key = f"runs/{execution}/report.json"
+    as_notify_left_it = b'{"execution_name": "' + execution.encode() + b'", "plan": "as notify left it"}'
+    stack.s3.put_object(Bucket=bucket, Key=report_key, Body=as_notify_left_it)
+
+    # The internet-facing function reads the plan, and can write no object of the run.
+    approval_s3 = as_role(stack, "approval", "s3")
+    assert approval_s3.get_object(Bucket=bucket, Key=report_key)["Body"].read() == as_notify_left_it
+    for key in [report_key, f"runs/{execution}/listing.json", f"runs/{execution}/deactivation/claim.json"]:
+        assert denied(partial(approval_s3.put_object, Bucket=bucket, Key=key, Body=b"{}")), key
+    assert stack.s3.get_object(Bucket=bucket, Key=report_key)["Body"].read() == as_notify_left_it
+
+    id_hash = uuid.uuid4().hex * 2
+    stack.dynamodb.put_item(
+        TableName=env["KEYWARD_APPROVALS_TABLE"],
+        Item={"id_hash": {"S": id_hash}, "state": {"S": "pending"}, "execution_name": {"S": execution}},
+    )
+    decision = {"execution_name": {"S": execution}, "bucket": {"S": bucket}, "outcome": {"S": "approved"}}
+    decision_key = {"execution_name": {"S": execution}}
+
+    # No other role can write the decisions table: not in a transaction, not by PutItem or UpdateItem.
+    for function in FUNCTIONS:
+        dynamodb = as_role(stack, function, "dynamodb")
+        assert denied(partial(_record_decision, dynamodb, env, id_hash, decision)), function
+        assert denied(partial(dynamodb.put_item, TableName=decisions, Item=decision)), function
+        assert denied(partial(_rewrite_decision, dynamodb, env, execution)), function
+    assert "Item" not in stack.dynamodb.get_item(TableName=decisions, Key=decision_key, ConsistentRead=True)
+    approval_record = stack.dynamodb.get_item(TableName=env["KEYWARD_APPROVALS_TABLE"], Key={"id_hash": {"S": id_hash}})
+    assert approval_record["Item"]["state"] == {"S": "pending"}, "a refused transaction changed nothing"
+
+    # Approval's role records it, each item authorised as its own action on its own table ...
+    approval_dynamodb = as_role(stack, "approval", "dynamodb")
+    _record_decision(approval_dynamodb, env, id_hash, decision)
+    assert stack.dynamodb.get_item(TableName=decisions, Key=decision_key, ConsistentRead=True)["Item"] == decision
+    # ... and cannot change or remove it afterwards.
+    assert denied(lambda: _rewrite_decision(approval_dynamodb, env, execution))
+    assert denied(lambda: approval_dynamodb.delete_item(TableName=decisions, Key=decision_key))
+    assert stack.dynamodb.get_item(TableName=decisions, Key=decision_key, ConsistentRead=True)["Item"] == decision

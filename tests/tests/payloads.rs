@@ -128,7 +128,13 @@ fn call(binary: &str, payload: Value, seen: &mut Seen, state: &str, waits: bool)
         "deactivate" => {
             let input: DeactivateInput = contracts::decode(payload).map_err(|e| e.to_string())?;
             seen.deactivate_with_decision.insert(input.decision.is_some());
-            serde_json::to_value(DeactivateOutput { run: input.run, deactivated: 1, skipped: 1, failed: 0 })
+            serde_json::to_value(DeactivateOutput {
+                run: input.run,
+                deactivated: 1,
+                skipped: 1,
+                failed: 0,
+                already_executed: false,
+            })
         }
         other => return Err(format!("no contract for function {other:?}")),
     }
@@ -356,6 +362,7 @@ fn every_notify_kind_is_sent_and_only_the_approval_request_waits() {
         ("rejected", false),
         ("expired", false),
         ("outcome", false),
+        ("deactivation-failed", false),
     ]
     .into_iter()
     .map(|(k, w)| (k.to_owned(), w))

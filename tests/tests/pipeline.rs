@@ -15,7 +15,7 @@ use keyward_core::contracts::{
 };
 use keyward_core::credential_report::facts::ReportedUser;
 use keyward_core::errors::{self, NamedError};
-use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::fakes::{FakeApprovals, FakeIam, FakeStore};
 use keyward_core::fixtures::*;
 use keyward_core::model::{KeyStatus, KeyUse, Provenance, User};
 use keyward_core::policy::{PlanStatus, Rule};
@@ -139,9 +139,11 @@ impl<'a> Stack<'a> {
     }
 
     async fn deactivate(&self, event: Value) -> Result<DeactivateOutput, deactivate::handler::DeactivateError> {
-        let settings = deactivate::handler::Settings::from_config(&self.config).unwrap();
-        let deps = deactivate::handler::Deps { iam: Shared(self.iam), runs: self.runs(), settings };
-        deactivate::handler::handle(&deps, now(), event).await
+        let settings = deactivate::handler::Settings::from_config(&self.config, None).unwrap();
+        // Auto mode only in these runs: no decision is ever read.
+        let decisions = FakeApprovals::default();
+        let deps = deactivate::handler::Deps { iam: Shared(self.iam), runs: self.runs(), decisions, settings };
+        deactivate::handler::handle(&deps, now(), "pipeline".to_owned(), event).await
     }
 }
 

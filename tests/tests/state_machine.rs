@@ -24,8 +24,9 @@ const LAMBDA_RUNTIME_ERRORS: [&str; 2] = ["Sandbox.Timedout", "Lambda.Unknown"];
 
 /// Errors that a retry cannot fix: retrying them only repeats the failure (or, for the approval
 /// endings, would ask again).
-const NEVER_RETRIED: [&str; 6] = [
+const NEVER_RETRIED: [&str; 7] = [
     errors::INVALID_INPUT,
+    errors::DEACTIVATION_INCOMPLETE,
     errors::INVALID_CONFIG,
     errors::RUN_STATE_INVALID,
     errors::APPROVAL_REJECTED,
@@ -272,13 +273,13 @@ fn the_approval_step_waits_for_the_token_times_out_and_catches_both_endings() {
         let path = catcher["ResultPath"].as_str().unwrap_or("$");
         assert!(path.starts_with("$.") && !path.starts_with("$.validated"), "a catcher must keep $.validated: {path}");
     }
-    // Only one other state catches: a Map child whose batch still fails after its retries ends in
+    // Two other kinds of state catch: a Map child whose batch still fails after its retries ends in
     // "Batch Not Evaluated" (Validate Keys then names its users as not evaluated and nothing acts on
-    // them). A failure anywhere else fails the run loudly.
+    // them), and the deactivate tasks (below). A failure anywhere else fails the run loudly.
     for level in &levels {
         for (name, state) in level.states {
             match name.as_str() {
-                "Request Approval" => {}
+                "Request Approval" | "Deactivate" | "Deactivate Approved Keys" => {}
                 "Check User" => {
                     let catchers = state["Catch"].as_array().unwrap();
                     assert_eq!(catchers.len(), 1);
@@ -291,6 +292,36 @@ fn the_approval_step_waits_for_the_token_times_out_and_catches_both_endings() {
             }
         }
     }
+}
+
+#[test]
+fn a_failed_deactivation_is_caught_after_its_retries_reported_from_the_journal_and_ends_the_run_failed() {
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    for name in ["Deactivate", "Deactivate Approved Keys"] {
+        let task = state(&levels, name);
+        let catchers = task["Catch"].as_array().unwrap();
+        assert_eq!(catchers.len(), 1, "{name}");
+        // Everything: a refusal, a crash (Lambda.Unknown), a timeout (Sandbox.Timedout), a journal
+        // or report write that failed, an incomplete earlier claim — once the retries are spent.
+        assert_eq!(catchers[0]["ErrorEquals"], serde_json::json!(["States.ALL"]), "{name}");
+        assert_eq!(catchers[0]["ResultPath"], "$.deactivation_error", "{name}: keeps $.validated");
+        assert_eq!(catchers[0]["Next"], "Notify Deactivation Failed", "{name}");
+        assert!(
+            task["Retry"].as_array().unwrap().iter().all(|r| r["ErrorEquals"] != serde_json::json!(["States.ALL"]))
+        );
+    }
+    let notify = state(&levels, "Notify Deactivation Failed");
+    let payload = &notify["Parameters"]["Payload"];
+    assert_eq!(payload["kind"], "deactivation-failed");
+    assert_eq!(payload["run.$"], "$.validated.run");
+    assert_eq!(payload["error.$"], "$.deactivation_error.Error");
+    assert_eq!(notify["ResultPath"], Value::Null);
+    let end = state(&levels, notify["Next"].as_str().unwrap());
+    assert_eq!(end["Type"], "Fail", "the run ends failed");
+    // The payload is a NotifyEvent notify accepts.
+    let event = serde_json::json!({"kind": "deactivation-failed", "run": {"bucket": "b", "execution_name": "x"}, "error": "Sandbox.Timedout"});
+    keyward_core::contracts::decode::<keyward_core::contracts::NotifyEvent>(event).unwrap();
 }
 
 #[test]

@@ -16,7 +16,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, co
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 25] = [
+const ALL_VARS: [&str; 28] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -24,6 +24,7 @@ const ALL_VARS: [&str; 25] = [
     vars::MFA_SCOPE,
     vars::NO_MFA_ACTION,
     vars::EXEMPT_USERS,
+    vars::PROTECTED_USERS,
     vars::MAX_EXEMPTION_DAYS,
     vars::MAX_DEACTIVATIONS_PER_RUN,
     vars::APPROVAL_TIMEOUT_SECONDS,
@@ -33,6 +34,7 @@ const ALL_VARS: [&str; 25] = [
     vars::IAM_MAX_RPS,
     vars::SECRET_ARN,
     vars::SLACK_APPROVER_IDS,
+    vars::SLACK_TEAM_ID,
     vars::SLACK_RESPONSE_URL_PREFIX,
     vars::APPROVER_AUTH,
     vars::OIDC_ISSUER,
@@ -41,6 +43,7 @@ const ALL_VARS: [&str; 25] = [
     vars::REPORT_BUCKET,
     vars::TOPIC_ARN,
     vars::APPROVALS_TABLE,
+    vars::DECISIONS_TABLE,
     vars::APPROVAL_BASE_URL,
 ];
 
@@ -49,10 +52,11 @@ const ALL_VARS: [&str; 25] = [
 const LOCAL_STACK_ONLY: [&str; 1] = [vars::SLACK_RESPONSE_URL_PREFIX];
 
 /// The variables that name a resource of the stack, and the resource type each must point at.
-const RESOURCE_VARS: [(&str, &str); 4] = [
+const RESOURCE_VARS: [(&str, &str); 5] = [
     (vars::REPORT_BUCKET, "AWS::S3::Bucket"),
     (vars::TOPIC_ARN, "AWS::SNS::Topic"),
     (vars::APPROVALS_TABLE, "AWS::DynamoDB::Table"),
+    (vars::DECISIONS_TABLE, "AWS::DynamoDB::Table"),
     // SAM generates `<Function>Url` for a function with a FunctionUrlConfig.
     (vars::APPROVAL_BASE_URL, "FunctionUrlConfig"),
 ];
@@ -71,6 +75,7 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
         vars::MFA_SCOPE,
         vars::NO_MFA_ACTION,
         vars::EXEMPT_USERS,
+        vars::PROTECTED_USERS,
         vars::MAX_EXEMPTION_DAYS,
     ];
     BTreeMap::from([
@@ -86,6 +91,7 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
                 vars::REPORT_BUCKET,
                 vars::TOPIC_ARN,
                 vars::APPROVALS_TABLE,
+                vars::DECISIONS_TABLE,
                 vars::APPROVAL_BASE_URL,
                 vars::APPROVAL_TIMEOUT_SECONDS,
                 vars::SECRET_ARN,
@@ -93,13 +99,28 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
                 vars::OIDC_ISSUER,
             ],
         ),
-        ("deactivate", vec![vars::REPORT_BUCKET, vars::IAM_MAX_RPS]),
+        // The configuration in force when it acts: the mode now, who is protected or exempt now.
+        (
+            "deactivate",
+            vec![
+                vars::REPORT_BUCKET,
+                vars::IAM_MAX_RPS,
+                vars::APPROVALS_TABLE,
+                vars::DECISIONS_TABLE,
+                vars::MODE,
+                vars::PROTECTED_USERS,
+                vars::EXEMPT_USERS,
+                vars::MAX_EXEMPTION_DAYS,
+            ],
+        ),
         (
             "approval",
             vec![
                 vars::APPROVALS_TABLE,
+                vars::DECISIONS_TABLE,
                 vars::SECRET_ARN,
                 vars::SLACK_APPROVER_IDS,
+                vars::SLACK_TEAM_ID,
                 vars::APPROVER_AUTH,
                 vars::OIDC_ISSUER,
                 vars::OIDC_CLIENT_ID,
@@ -212,7 +233,7 @@ fn every_function_gets_the_variables_it_reads_and_every_setting() {
         }
         // Every function validates the whole configuration at start-up: all see the same settings.
         for var in settings() {
-            if var != vars::SECRET_ARN && var != vars::SLACK_APPROVER_IDS {
+            if ![vars::SECRET_ARN, vars::SLACK_APPROVER_IDS, vars::SLACK_TEAM_ID].contains(&var) {
                 assert!(env.contains_key(var), "{binary} does not get the setting {var}");
             }
         }
@@ -355,11 +376,13 @@ fn whole_match(pattern: &str, value: &str) -> bool {
 /// Settings under which every value a variable's range holds also fits the time budgets (one user
 /// per batch, one child, no deactivations, the highest rate): so that a refusal in the contract
 /// below is the variable's own range, never the budget.
-const ROOMY: [(&str, &str); 4] = [
+const ROOMY: [(&str, &str); 5] = [
     (vars::BATCH_SIZE, "1"),
     (vars::MAX_CONCURRENCY, "1"),
     (vars::IAM_MAX_RPS, "1000"),
     (vars::MAX_DEACTIVATIONS_PER_RUN, "0"),
+    // SLACK_APPROVER_IDS needs their workspace (the template's Rules say the same).
+    (vars::SLACK_TEAM_ID, "T0001"),
 ];
 
 /// Whether the code accepts `var=value`, the other variables set as in [`ROOMY`] or unset.
@@ -419,7 +442,7 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
             "-0.5",
             "2,5",
         ])),
-        vars::EXEMPT_USERS => {
+        vars::EXEMPT_USERS | vars::PROTECTED_USERS => {
             values.extend(owned(&[
                 "alice",
                 "svc-ci,/breakglass/",
@@ -445,6 +468,9 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
             let name64 = long('a', 64);
             values.extend([name64.clone(), format!("{name64}a"), format!("x,{name64}")]);
             values.extend([format!("/{}/", long('p', 510)), format!("/{}/", long('p', 511))]);
+        }
+        vars::SLACK_TEAM_ID => {
+            values.extend(owned(&["T012ABCDEF", "T", "T1", "t012", "U012", "T01,T02", "T01 ", " T01", "T-1", "TÉ1"]))
         }
         vars::SLACK_APPROVER_IDS => values.extend(owned(&[
             "U012ABCDEF",
@@ -572,7 +598,8 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
 fn code_is_lenient(var: &str, constraint: &Constraint, value: &str) -> bool {
     let choice_in_another_case = constraint.allowed_values.iter().flatten().any(|a| a.eq_ignore_ascii_case(value));
     let tab_between_entries =
-        matches!(var, vars::EXEMPT_USERS | vars::SLACK_APPROVER_IDS | vars::APPROVERS) && value.contains('\t');
+        matches!(var, vars::EXEMPT_USERS | vars::PROTECTED_USERS | vars::SLACK_APPROVER_IDS | vars::APPROVERS)
+            && value.contains('\t');
     value.trim().is_empty() || value != value.trim() || choice_in_another_case || tab_between_entries
 }
 
@@ -657,6 +684,8 @@ fn the_time_budgets_use_the_templates_timeouts_and_its_descriptions_state_them()
     let template = Template::load().unwrap();
     assert_eq!(budget::CHECK_USER_TIMEOUT_SECONDS, timeout_of(&template, "check-user"), "check-user's Timeout");
     assert_eq!(budget::DEACTIVATE_TIMEOUT_SECONDS, timeout_of(&template, "deactivate"), "deactivate's Timeout");
+    assert_eq!(budget::APPROVAL_FUNCTION_TIMEOUT_SECONDS, timeout_of(&template, "approval"), "approval's Timeout");
+    assert_eq!(budget::NOTIFY_TIMEOUT_SECONDS, timeout_of(&template, "notify"), "notify's Timeout");
     let description = |name: &str| template.parameter(name).unwrap()["Description"].as_str().unwrap().to_owned();
     let per_user = format!("× {} IAM calls", budget::IAM_CALLS_PER_USER);
     let per_key = format!("× {} IAM calls", budget::IAM_CALLS_PER_DEACTIVATION);
@@ -745,6 +774,101 @@ fn allowed_actions(template: &Template, logical_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether the IAM action pattern `pattern` (`*` any run, `?` one character; case-insensitive, as
+/// IAM compares actions) matches `action`.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    fn matches(p: &[u8], a: &[u8]) -> bool {
+        match (p.first(), a.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => matches(&p[1..], a) || (!a.is_empty() && matches(p, &a[1..])),
+            (Some(b'?'), Some(_)) => matches(&p[1..], &a[1..]),
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => matches(&p[1..], &a[1..]),
+            _ => false,
+        }
+    }
+    matches(pattern.as_bytes(), action.as_bytes())
+}
+
+/// IAM actions that create an identity or a credential, grant or change a permission, or let a role
+/// be used or trusted elsewhere: no keyward role may ever make one, whatever else it is allowed.
+const NEVER_ALLOWED: [&str; 35] = [
+    "iam:CreateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:CreateUser",
+    "iam:CreateRole",
+    "iam:CreateGroup",
+    "iam:CreateServiceLinkedRole",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+    "iam:DeleteLoginProfile",
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:PutUserPolicy",
+    "iam:PutRolePolicy",
+    "iam:PutGroupPolicy",
+    "iam:PutUserPermissionsBoundary",
+    "iam:PutRolePermissionsBoundary",
+    "iam:AttachUserPolicy",
+    "iam:AttachRolePolicy",
+    "iam:AttachGroupPolicy",
+    "iam:DetachUserPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DeleteRolePolicy",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:AddUserToGroup",
+    "iam:TagUser",
+    "iam:TagRole",
+    "iam:UntagUser",
+    "iam:UntagRole",
+    "iam:PassRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:CreateVirtualMFADevice",
+    "iam:DeleteUser",
+];
+
+#[test]
+fn every_role_denies_every_identity_credential_and_policy_write_and_nothing_it_needs() {
+    let template = Template::load().unwrap();
+    for function in template.functions() {
+        let id = &function.logical_id;
+        let denied: Vec<String> = template
+            .policy_statements(id)
+            .into_iter()
+            .filter(|s| s["Effect"].as_str() == Some("Deny") && strings(s.get("Resource")) == ["*"])
+            .flat_map(|s| strings(s.get("Action")))
+            .collect();
+        let is_denied = |action: &str| denied.iter().any(|pattern| action_matches(pattern, action));
+        for action in NEVER_ALLOWED {
+            assert!(is_denied(action), "{id} does not explicitly deny {action} on *");
+        }
+        // The deny would override the allow: what the function needs must stay outside it.
+        for action in allowed_actions(&template, id) {
+            assert!(!is_denied(&action), "{id} denies {action}, which it is allowed and needs");
+        }
+    }
+    assert!(action_matches("iam:*LoginProfile", "iam:updateloginprofile"));
+    assert!(!action_matches("iam:Create*", "iam:GetLoginProfile"));
+}
+
+#[test]
+fn the_public_function_has_reserved_concurrency_and_the_token_stores_actions() {
+    let template = Template::load().unwrap();
+    let approval = template.function_by_binary("approval").unwrap();
+    let reserved = approval.property("ReservedConcurrentExecutions").and_then(Value::as_u64);
+    // Small: the Function URL is public. At least 2: a click's follow-up runs beside the next click.
+    assert!(reserved.is_some_and(|n| (2..=10).contains(&n)), "ReservedConcurrentExecutions: {reserved:?}");
+    let event_invoke = approval.property("EventInvokeConfig").unwrap();
+    assert_eq!(event_invoke["MaximumEventAgeInSeconds"].as_u64(), Some(300), "throttled follow-ups wait 5 min");
+    let allowed = allowed_actions(&template, &approval.logical_id);
+    for action in ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"] {
+        assert!(allowed.iter().any(|a| a == action), "approval may not {action} (keyward_aws::tokens)");
+    }
+    assert!(budget::approval_request_seconds() < timeout_of(&template, "approval"));
+}
+
 #[test]
 fn every_function_role_denies_creating_deleting_and_granting() {
     let template = Template::load().unwrap();
@@ -790,6 +914,90 @@ fn only_deactivate_may_update_keys_and_only_approval_may_answer_the_task() {
             "{binary}: SendTask*"
         );
         assert!(!allowed.iter().any(|a| a == "iam:ListUsers") || binary == "list-users", "{binary}: ListUsers");
+    }
+}
+
+/// The resources of `logical_id`'s Allow statements that grant `action`, as written: a `!Sub`'s
+/// string, a `!GetAtt`'s `X.Attr`, a plain string.
+fn resources_allowed(template: &Template, logical_id: &str, action: &str) -> BTreeSet<String> {
+    let resource_text = |value: &Value| match (intrinsic(value), value) {
+        (Some(Intrinsic::GetAtt { resource, attribute }), _) => format!("{resource}.{attribute}"),
+        (Some(Intrinsic::Ref(name)), _) => format!("Ref {name}"),
+        (Some(Intrinsic::Other(_)), Value::Tagged(tagged)) => scalar(&tagged.value).unwrap_or_default(),
+        _ => scalar(value).unwrap_or_default(),
+    };
+    template
+        .policy_statements(logical_id)
+        .into_iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow") && strings(s.get("Action")).iter().any(|a| a == action))
+        .flat_map(|s| match s.get("Resource") {
+            Some(Value::Sequence(items)) => items.iter().map(resource_text).collect::<Vec<_>>(),
+            Some(one) => vec![resource_text(one)],
+            None => vec![],
+        })
+        .collect()
+}
+
+fn run_objects(objects: &[&str]) -> BTreeSet<String> {
+    objects.iter().map(|o| format!("${{ReportBucket.Arn}}/runs/*/{o}")).collect()
+}
+
+#[test]
+fn each_function_may_write_exactly_the_run_objects_it_writes_and_approval_none() {
+    let template = Template::load().unwrap();
+    let writes: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("list-users", vec!["listing.json", "batches.json"]),
+        ("check-user", vec!["results/*"]),
+        ("validate-keys", vec!["report.json"]),
+        ("notify", vec!["report.json"]),
+        ("deactivate", vec!["report.json", "deactivation/*"]),
+        ("approval", vec![]),
+    ]);
+    let reads: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("list-users", vec![]),
+        ("check-user", vec![]),
+        ("validate-keys", vec!["listing.json", "batches.json", "results/*", "report.json"]),
+        ("notify", vec!["report.json"]),
+        ("deactivate", vec!["report.json", "deactivation/*"]),
+        ("approval", vec!["report.json"]),
+    ]);
+    for function in template.functions() {
+        let id = &function.logical_id;
+        let binary = function.binary.as_deref().unwrap();
+        assert_eq!(resources_allowed(&template, id, "s3:PutObject"), run_objects(&writes[binary]), "{binary} writes");
+        assert_eq!(resources_allowed(&template, id, "s3:GetObject"), run_objects(&reads[binary]), "{binary} reads");
+        for action in allowed_actions(&template, id).into_iter().filter(|a| a.starts_with("s3:")) {
+            assert!(["s3:GetObject", "s3:PutObject", "s3:ListBucket"].contains(&action.as_str()), "{binary}: {action}");
+        }
+    }
+}
+
+#[test]
+fn only_approval_may_write_the_decisions_table_and_only_deactivate_and_notify_read_it() {
+    let template = Template::load().unwrap();
+    assert_eq!(template.resource_type("DecisionsTable"), Some("AWS::DynamoDB::Table"));
+    let table = &template.resource("DecisionsTable").unwrap()["Properties"];
+    assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+    assert_eq!(table["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+    assert_eq!(table["KeySchema"][0]["AttributeName"].as_str(), Some("execution_name"));
+    let decisions = BTreeSet::from(["DecisionsTable.Arn".to_owned()]);
+    for function in template.functions() {
+        let id = &function.logical_id;
+        let binary = function.binary.as_deref().unwrap();
+        let dynamodb_actions: BTreeSet<String> = allowed_actions(&template, id)
+            .into_iter()
+            .filter(|a| a.starts_with("dynamodb:"))
+            .filter(|a| resources_allowed(&template, id, a).contains("DecisionsTable.Arn"))
+            .collect();
+        let expected: &[&str] = match binary {
+            "approval" => &["dynamodb:PutItem"],
+            "deactivate" | "notify" => &["dynamodb:GetItem"],
+            _ => &[],
+        };
+        assert_eq!(dynamodb_actions, expected.iter().map(|a| (*a).to_owned()).collect(), "{binary}");
+        for action in &dynamodb_actions {
+            assert_eq!(resources_allowed(&template, id, action).intersection(&decisions).count(), 1, "{binary}");
+        }
     }
 }
 

@@ -34,6 +34,7 @@ CONFIG_VARS = (
     "SLACK_WEBHOOK_URL",
     "SLACK_SIGNING_SECRET",
     "SLACK_APPROVER_IDS",
+    "SLACK_TEAM_ID",
     # Local stack only: lets a button's response_url point at a listener on 127.0.0.1 (template.yaml never sets it).
     "SLACK_RESPONSE_URL_PREFIX",
     "MAX_KEY_AGE_DAYS",

@@ -1,9 +1,9 @@
 """The local stack's resources in moto, as template.yaml declares them: the roles of the functions and
 the state machine (keyward_local.roles), the report bucket, the topic with a confirmed e-mail
-subscriber, the approvals table (with its TTL), the six functions (placeholders: their invocations go
-to cargo lambda watch) and the state machine with its substitutions resolved; and keyward's secret
-(`create_secret`), holding the Slack values given at `up`, which the functions read from the
-emulated Secrets Manager as they would in AWS."""
+subscriber, the DynamoDB tables (the approvals table with its TTL, the decisions table), the six
+functions (placeholders: their invocations go to cargo lambda watch) and the state machine with its
+substitutions resolved; and keyward's secret (`create_secret`), holding the Slack values given at
+`up`, which the functions read from the emulated Secrets Manager as they would in AWS."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from keyward_local.console import LocalStackError, http_json, say
 from keyward_local.emulator.iam_auth import STATE_MACHINE_ROLE
 from keyward_local.paths import ASL_FILE, REGION, ROOT
 from keyward_local.roles import create_roles, role_name, role_policies
-from keyward_local.settings import BUCKET, STATE_MACHINE, TABLE, TOPIC, StackConfig, stack_env
+from keyward_local.settings import BUCKET, STATE_MACHINE, TABLES, TOPIC, StackConfig, stack_env
 from keyward_local.template import Template
 
 #: The variables `up` writes into keyward's secret, and the key of each (keyward_core::secrets::keys).
@@ -97,15 +97,22 @@ def provision(config: StackConfig, template: Template, role_arns: dict[str, str]
     s3.create_bucket(Bucket=BUCKET)
     topic_arn = sns.create_topic(Name=TOPIC)["TopicArn"]
     subscribe_confirmed(endpoint, topic_arn, APPROVER_EMAIL)
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id_hash", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id_hash", "KeyType": "HASH"}],
-    )
-    ttl = template.ttl_attribute()
-    if ttl:
-        dynamodb.update_time_to_live(TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+    for logical_id, schema in template.tables().items():
+        if logical_id not in TABLES:
+            raise LocalStackError(
+                f"template.yaml's table {logical_id} has no local name (keyward_local.settings.TABLES)"
+            )
+        table = TABLES[logical_id]
+        dynamodb.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": schema.hash_key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": schema.hash_key, "KeyType": "HASH"}],
+        )
+        if schema.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": schema.ttl_attribute}
+            )
 
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:

@@ -25,7 +25,7 @@ from keyward_local.cfn import LocalResource, Resolver
 from keyward_local.console import LocalStackError
 from keyward_local.emulator.iam_auth import STATE_MACHINE_ROLE
 from keyward_local.paths import ACCOUNT_ID, CREDENTIALS_FILE, REGION, ROOT
-from keyward_local.settings import BUCKET, STATE_MACHINE, TABLE, TOPIC
+from keyward_local.settings import BUCKET, STATE_MACHINE, TABLES, TOPIC
 from keyward_local.template import Template
 
 _TRUST = {
@@ -77,7 +77,10 @@ def local_resources(template: Template) -> dict[str, LocalResource]:
             topic = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{TOPIC}"
             resources[name] = (topic, {"TopicArn": topic, "TopicName": TOPIC})
         elif kind == "AWS::DynamoDB::Table":
-            resources[name] = (TABLE, {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{TABLE}"})
+            if name not in TABLES:
+                raise LocalStackError(f"template.yaml's table {name} has no local name (keyward_local.settings.TABLES)")
+            table = TABLES[name]
+            resources[name] = (table, {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}"})
         elif kind == "AWS::Serverless::StateMachine":
             resources[name] = (state_machine_arn(), {"Arn": state_machine_arn(), "Name": STATE_MACHINE})
     for binary, logical_id in template.function_resources.items():

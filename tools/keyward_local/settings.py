@@ -30,6 +30,9 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 BUCKET = f"keyward-reports-{ACCOUNT_ID}"
 TOPIC = "keyward"
 TABLE = "keyward-approvals"
+DECISIONS_TABLE = "keyward-decisions"
+#: The local name of each DynamoDB table of the template, by logical id.
+TABLES = {"ApprovalsTable": TABLE, "DecisionsTable": DECISIONS_TABLE}
 STATE_MACHINE = "keyward"
 
 
@@ -178,6 +181,7 @@ def stack_env(config: StackConfig, include_ports: bool = True, state_machine_arn
             "KEYWARD_REPORT_BUCKET": BUCKET,
             "KEYWARD_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{TOPIC}",
             "KEYWARD_APPROVALS_TABLE": TABLE,
+            "KEYWARD_DECISIONS_TABLE": DECISIONS_TABLE,
             "KEYWARD_APPROVAL_BASE_URL": f"http://127.0.0.1:{config['lambda_port']}/lambda-url/approval",
         }
     )

@@ -1,7 +1,7 @@
 """What the local stack takes from template.yaml, so that it mirrors the deployed stack: the functions
 (their binaries, in the template's order), their timeouts and which have a Function URL, the
-parameters' defaults and the environment variables that set them, and the approvals table's TTL
-attribute. The state machine's definition with its DefinitionSubstitutions resolved comes from the one
+parameters' defaults and the environment variables that set them, and the DynamoDB tables' hash keys
+and TTL attributes. The state machine's definition with its DefinitionSubstitutions resolved comes from the one
 implementation of that, the Rust crate keyward-tests (`substituted-asl`), given the parameters set at
 `up`.
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import NamedTuple
 
 import yaml
 
@@ -55,6 +56,13 @@ def _dig(value: object, *keys: str) -> dict[str, object]:
     for key in keys:
         value = _mapping(value).get(key)
     return _mapping(value)
+
+
+class TableSchema(NamedTuple):
+    """What the local stack creates a DynamoDB table with."""
+
+    hash_key: str
+    ttl_attribute: str | None
 
 
 class Template:
@@ -110,15 +118,27 @@ class Template:
         """The binaries of the template's functions: the six functions."""
         return list(self.timeouts)
 
-    def ttl_attribute(self) -> str | None:
-        """The approvals table's TTL attribute, when the template enables one."""
-        for resource in self.resources.values():
-            if resource.get("Type") == "AWS::DynamoDB::Table":
-                spec = _dig(resource, "Properties", "TimeToLiveSpecification")
-                attribute = spec.get("AttributeName")
-                if spec.get("Enabled") in (True, "true") and isinstance(attribute, str):
-                    return attribute
-        return None
+    def tables(self) -> dict[str, TableSchema]:
+        """Each DynamoDB table of the template, by logical id: its hash key (a string) and its TTL
+        attribute, when the template enables one."""
+        tables: dict[str, TableSchema] = {}
+        for name, resource in self.resources.items():
+            if resource.get("Type") != "AWS::DynamoDB::Table":
+                continue
+            properties = _dig(resource, "Properties")
+            schema = properties.get("KeySchema")
+            hash_keys = [
+                k.get("AttributeName")
+                for k in (schema if isinstance(schema, list) else [])
+                if isinstance(k, dict) and k.get("KeyType") == "HASH"
+            ]
+            if len(hash_keys) != 1 or not isinstance(hash_keys[0], str):
+                raise LocalStackError(f"template.yaml's table {name} must have one hash key")
+            spec = _dig(properties, "TimeToLiveSpecification")
+            attribute = spec.get("AttributeName")
+            ttl = attribute if spec.get("Enabled") in (True, "true") and isinstance(attribute, str) else None
+            tables[name] = TableSchema(hash_key=hash_keys[0], ttl_attribute=ttl)
+        return tables
 
     def parameter(self, parameter: str) -> str:
         """A template parameter as the local stack sets it: from its environment variable when that is

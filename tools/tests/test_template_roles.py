@@ -12,6 +12,7 @@ from keyward_local.template import Template
 USERS = "arn:aws:iam::123456789012:user/*"
 RUNS = "arn:aws:s3:::keyward-reports-123456789012/runs/*"
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/keyward-approvals"
+DECISIONS = "arn:aws:dynamodb:us-east-1:123456789012:table/keyward-decisions"
 TASK_FUNCTIONS = ("list-users", "check-user", "validate-keys", "notify", "deactivate")
 
 
@@ -37,11 +38,13 @@ def test_every_function_and_the_state_machine_has_its_own_role() -> None:
 
 def test_the_roles_resolve_to_the_local_stacks_resources() -> None:
     assert allowed("keyward-deactivate", "iam:UpdateAccessKey") == [USERS]
-    assert allowed("keyward-list-users", "s3:PutObject") == [RUNS]
+    assert allowed("keyward-list-users", "s3:PutObject") == [[f"{RUNS}/listing.json", f"{RUNS}/batches.json"]]
+    assert allowed("keyward-approval", "s3:PutObject") == []
     assert allowed("keyward-notify", "sns:Publish") == ["arn:aws:sns:us-east-1:123456789012:keyward"]
-    assert allowed("keyward-notify", "dynamodb:PutItem") == [
-        "arn:aws:dynamodb:us-east-1:123456789012:table/keyward-approvals"
-    ]
+    assert allowed("keyward-notify", "dynamodb:PutItem") == [TABLE]
+    # Each table by its own name: the decisions table is not the approvals table.
+    assert allowed("keyward-approval", "dynamodb:PutItem") == [DECISIONS]
+    assert allowed("keyward-notify", "dynamodb:GetItem") == [DECISIONS]
     assert allowed("keyward-state-machine", "lambda:InvokeFunction") == [
         [
             f"arn:aws:lambda:us-east-1:123456789012:function:{f}"

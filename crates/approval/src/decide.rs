@@ -2,23 +2,29 @@
 //! and a refusal changes nothing:
 //! 1. everything that can be refused is checked first (link, expiry, state, form token or Slack
 //!    signature and approver, keys in the plan);
-//! 2. the conditional write moves the record from pending to decided (a second decision loses here);
-//! 3. the decision is added to the run report (the audit record), before Step Functions moves on;
-//! 4. Step Functions is told: SendTaskSuccess with the [`Decision`], or SendTaskFailure
+//! 2. one transaction moves the record from pending to decided and records the decision in the
+//!    decisions table, the source of truth deactivate acts on and only this function can write (a
+//!    second decision, through the same link or another link of the run, loses here);
+//! 3. Step Functions is told: SendTaskSuccess with the [`Decision`], or SendTaskFailure
 //!    `ApprovalRejected`.
 //!
-//! Step 1 is shared: [`pending_record`] and [`read_report`] here, the form token in `form`, the
-//! signature and the approver in `slack`. Steps 2–4 are [`apply`]. The task token is never logged.
+//! The run report is only read here (to show the plan and check the keys): the decision reaches
+//! it, the audit record, through deactivate (approved) or notify (rejected), each copying it from
+//! the decisions table. Step 1 is shared: [`pending_record`] and [`read_report`] here, the form
+//! token in `form`, the signature and the approver in `slack`. Steps 2–3 are [`apply`]. The task
+//! token is never logged.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::approval_id::ApprovalId;
+use keyward_core::config::budget;
 use keyward_core::contracts::{RunRef, is_valid_execution_name};
 use keyward_core::decision::Decision;
 use keyward_core::errors::{self, NamedError};
 use keyward_core::model::KeyRef;
 use keyward_core::policy::PlanStatus;
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, ObjectStore, PortError, TaskCallback,
+    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, DecisionOutcome, DecisionStore, ObjectStore, PortError,
+    RecordedDecision, TaskCallback,
 };
 use keyward_core::run_report::RunReport;
 use keyward_core::run_store::{RunStore, RunStoreError};
@@ -39,7 +45,12 @@ pub(crate) enum Choice {
 pub(crate) enum Delivery {
     /// The callback was accepted: the run goes on with the decision.
     Delivered,
-    /// The run no longer waited for this token (timed out or gone).
+    /// The run no longer waited for this token, and the decision came in the last moments of the
+    /// approval (see [`may_have_timed_out`]): the wait had timed out, too late.
+    TooLate,
+    /// The run no longer waited for this token although its wait had not timed out: it had
+    /// received this decision already (a callback retried after its answer was lost), or the run
+    /// was stopped. Never "expired".
     TaskGone,
     /// The callback failed for another reason.
     Failed,
@@ -50,64 +61,49 @@ impl Delivery {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Delivery::Delivered => "delivered",
+            Delivery::TooLate => "too late",
             Delivery::TaskGone => "task gone",
             Delivery::Failed => "delivery failed",
         }
     }
 }
 
-/// A decision that was applied: the record is decided.
+/// A decision that was applied: the record is decided and the decision recorded.
 pub(crate) struct Applied {
     /// The decision, as recorded.
     pub(crate) decision: Decision,
     /// Whether it was Reject (SendTaskFailure).
     pub(crate) rejected: bool,
-    /// Whether the run report carries it (step 3).
-    pub(crate) report_written: bool,
-    /// How Step Functions took it (step 4).
+    /// How Step Functions took it (step 3).
     pub(crate) delivery: Delivery,
 }
 
-/// Steps 2–4 of the protocol, for a record that passed every check.
-pub(crate) async fn apply<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L>(
-    deps: &Deps<S, A, C, K, L>,
+/// Steps 2–3 of the protocol, for a record that passed every check.
+pub(crate) async fn apply<S, A: ApprovalStore + DecisionStore, C: TaskCallback, K, L, T>(
+    deps: &Deps<S, A, C, K, L, T>,
     record: &ApprovalRecord,
-    report: RunReport,
     choice: Choice,
 ) -> Result<Applied, Refusal> {
     let (decision, outcome, callback) = match choice {
         Choice::Approve(decision) => {
             // Serialised before the write, so that nothing can fail between deciding and telling.
             let output = serde_json::to_value(&decision).map_err(|e| Refusal::RunState(e.to_string()))?;
-            (decision, "approved", Callback::Succeed(output))
+            (decision, DecisionOutcome::Approved, Callback::Succeed(output))
         }
-        Choice::Reject(decision, cause) => (decision, "rejected", Callback::Fail(cause)),
+        Choice::Reject(decision, cause) => (decision, DecisionOutcome::Rejected, Callback::Fail(cause)),
     };
-    match deps.approvals.decide(&record.id_hash, outcome, decision.decided_at).await {
+    let recorded =
+        RecordedDecision { run: record.run.clone(), approval_id_hash: record.id_hash.clone(), outcome, decision };
+    match deps.approvals.record(&recorded).await {
         Ok(()) => {}
         Err(DecideError::AlreadyDecided) => {
             let state = deps.approvals.get(&record.id_hash).await.ok().flatten().map(|r| r.state);
+            // Still pending: the run was decided through another of its links.
+            let state = state.filter(|s| *s != ApprovalState::Pending);
             return Err(Refusal::AlreadyDecided { state });
         }
         Err(DecideError::NotFound) => return Err(Refusal::UnknownLink),
         Err(DecideError::Store(err)) => return Err(Refusal::Storage(err)),
-    }
-    // Read again after the conditional write: another link of the same run may have decided since.
-    let report = match read_report(&deps.runs, &record.run).await {
-        Ok(fresh) => fresh,
-        Err(Refusal::AlreadyDecided { .. }) => return Err(Refusal::AlreadyDecided { state: None }),
-        Err(_) => report,
-    };
-    let report_written = record_decision(&deps.runs, &record.run, report, &decision).await;
-    if !report_written {
-        // deactivate acts only on the decision recorded in the report: without it, calling back
-        // would run a deactivation that refuses everything. The run times out; nothing acts.
-        return Ok(Applied {
-            rejected: matches!(callback, Callback::Fail(_)),
-            decision,
-            report_written,
-            delivery: Delivery::Failed,
-        });
     }
     let result = match &callback {
         Callback::Succeed(output) => deps.callbacks.succeed(&record.task_token, output).await,
@@ -116,39 +112,32 @@ pub(crate) async fn apply<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, 
     let delivery = match result {
         Ok(()) => Delivery::Delivered,
         Err(err) => {
-            let delivery =
-                if matches!(err, PortError::TaskGone { .. }) { Delivery::TaskGone } else { Delivery::Failed };
+            let delivery = match err {
+                PortError::TaskGone { .. } if may_have_timed_out(record, recorded.decision.decided_at) => {
+                    Delivery::TooLate
+                }
+                PortError::TaskGone { .. } => Delivery::TaskGone,
+                _ => Delivery::Failed,
+            };
             // Only the error's name is logged, never its text.
             tracing::warn!(error = err.error_name(), delivery = delivery.as_str(), "task callback failed");
             delivery
         }
     };
-    Ok(Applied { rejected: matches!(callback, Callback::Fail(_)), decision, report_written, delivery })
+    Ok(Applied { rejected: matches!(callback, Callback::Fail(_)), decision: recorded.decision, delivery })
 }
 
-/// What step 4 sends: the decision as SendTaskSuccess output, or the cause of SendTaskFailure.
+/// Whether the run's wait may have timed out by `at`. The record expires `APPROVAL_TIMEOUT_SECONDS`
+/// after notify stored it, but the task's timer started when notify was invoked, up to notify's
+/// Lambda timeout earlier: a refused callback before that window cannot be a timeout.
+fn may_have_timed_out(record: &ApprovalRecord, at: DateTime<Utc>) -> bool {
+    at + TimeDelta::seconds(budget::NOTIFY_TIMEOUT_SECONDS.into()) >= record.expires_at
+}
+
+/// What step 3 sends: the decision as SendTaskSuccess output, or the cause of SendTaskFailure.
 enum Callback {
     Succeed(serde_json::Value),
     Fail(String),
-}
-
-/// Adds the decision to the run report. A failure is logged and reported on the page, but does not
-/// stop the callback: the record is already decided, and the decision also travels to deactivate
-/// in the callback's output.
-async fn record_decision<S: ObjectStore>(
-    runs: &RunStore<S>,
-    run: &RunRef,
-    mut report: RunReport,
-    decision: &Decision,
-) -> bool {
-    report.decision = Some(decision.clone());
-    match runs.write_report(run, &report).await {
-        Ok(()) => true,
-        Err(err) => {
-            tracing::error!(error = err.error_name(), detail = %err, "decision not written to the run report");
-            false
-        }
-    }
 }
 
 /// The record, if it exists, has not expired and is still pending.
@@ -177,9 +166,9 @@ pub(crate) async fn read_report<S: ObjectStore>(runs: &RunStore<S>, run: &RunRef
     let report = runs.read_report(run).await.map_err(|err| match err {
         RunStoreError::Port(err) => Refusal::Storage(err),
         // A record naming another bucket, or a report that is missing or not this run's.
-        other @ (RunStoreError::WrongBucket { .. } | RunStoreError::Invalid { .. }) => {
-            Refusal::RunState(other.to_string())
-        }
+        other @ (RunStoreError::WrongBucket { .. }
+        | RunStoreError::Invalid { .. }
+        | RunStoreError::AlreadyRecorded { .. }) => Refusal::RunState(other.to_string()),
     })?;
     if report.decision.is_some() {
         return Err(Refusal::AlreadyDecided { state: None });

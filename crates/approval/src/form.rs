@@ -13,7 +13,7 @@ use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::form::decode_form_urlencoded;
 use keyward_core::model::KeyRef;
-use keyward_core::ports::{ApprovalStore, ObjectStore, Randomness, TaskCallback, TokenStore};
+use keyward_core::ports::{ApprovalStore, DecisionStore, ObjectStore, Randomness, TaskCallback, TokenStore};
 use lambda_http::http::{StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -31,9 +31,19 @@ const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// `GET|HEAD /approvals/{id}`: decides nothing. Under `oidc` without a session for this approval,
 /// the sign-in starts (a 302 to the provider), once the approval is known to be pending.
-pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L, T: TokenStore, R: Randomness, H: ProviderClient>(
-    deps: &Deps<S, A, C, K, L>,
-    sign_in: &SignIn<T, R, H>,
+pub(crate) async fn show<
+    S: ObjectStore,
+    A: ApprovalStore,
+    C,
+    K,
+    L,
+    T,
+    U: TokenStore,
+    R: Randomness,
+    H: ProviderClient,
+>(
+    deps: &Deps<S, A, C, K, L, T>,
+    sign_in: &SignIn<U, R, H>,
     now: DateTime<Utc>,
     id_text: &str,
     request: &Request,
@@ -57,8 +67,8 @@ pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L, T: TokenStor
     respond(confirm_page(deps, now, &id, person.as_ref()).await)
 }
 
-async fn confirm_page<S: ObjectStore, A: ApprovalStore, C, K, L>(
-    deps: &Deps<S, A, C, K, L>,
+async fn confirm_page<S: ObjectStore, A: ApprovalStore, C, K, L, T>(
+    deps: &Deps<S, A, C, K, L, T>,
     now: DateTime<Utc>,
     id: &ApprovalId,
     person: Option<&Person>,
@@ -86,9 +96,19 @@ async fn confirm_page<S: ObjectStore, A: ApprovalStore, C, K, L>(
 }
 
 /// `POST /approvals/{id}`: the confirm page's form; under `oidc`, only with this approval's session.
-pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K, L, T: TokenStore, R, H>(
-    deps: &Deps<S, A, C, K, L>,
-    sign_in: &SignIn<T, R, H>,
+pub(crate) async fn decide_by_form<
+    S: ObjectStore,
+    A: ApprovalStore + DecisionStore,
+    C: TaskCallback,
+    K,
+    L,
+    T,
+    U: TokenStore,
+    R,
+    H,
+>(
+    deps: &Deps<S, A, C, K, L, T>,
+    sign_in: &SignIn<U, R, H>,
     now: DateTime<Utc>,
     id_text: &str,
     request: &Request,
@@ -124,7 +144,7 @@ pub(crate) async fn decide_by_form<S: ObjectStore, A: ApprovalStore, C: TaskCall
             _ => return Err(Refusal::BadForm("the decision must be approve or reject")),
         };
         let plan_keys = planned_keys(&report);
-        let applied = apply(deps, &record, report, choice).await?;
+        let applied = apply(deps, &record, choice).await?;
         Ok((applied, plan_keys, record.expires_at))
     }
     .await;
@@ -221,6 +241,15 @@ fn result_page(applied: &Applied, plan_keys: &[KeyRef], expires_at: DateTime<Utc
         }
         (Delivery::TaskGone, _) => {
             paragraphs.push(
+                "Your decision was recorded. Step Functions no longer waits for it, although the approval had not \
+                 expired: the run either received this decision already (its answer was lost on the way back and \
+                 sent again) or was stopped. The run's report says which."
+                    .to_owned(),
+            );
+            (StatusCode::OK, "Decision recorded: the run no longer waits for it".to_owned())
+        }
+        (Delivery::TooLate, _) => {
+            paragraphs.push(
                 "Your decision was recorded, but the run had already stopped waiting for it: the approval had \
                  expired, so nothing will be deactivated."
                     .to_owned(),
@@ -228,21 +257,16 @@ fn result_page(applied: &Applied, plan_keys: &[KeyRef], expires_at: DateTime<Utc
             (StatusCode::GONE, "This approval had expired".to_owned())
         }
         (Delivery::Failed, _) => {
-            let why = if applied.report_written {
-                "Step Functions did not accept it"
-            } else {
-                "it could not be added to the run report, the record deactivation acts on, so it was not sent on"
-            };
             paragraphs.push(format!(
-                "Your decision was recorded, but {why}, so nothing will be deactivated by it: the run stops \
-                 waiting at {} and reports the approval as expired.",
+                "Your decision was recorded, but Step Functions did not accept it, so nothing will be deactivated \
+                 by it: the run stops waiting at {} and reports the approval as expired.",
                 page::when(expires_at)
             ));
             (StatusCode::BAD_GATEWAY, "The decision could not be delivered".to_owned())
         }
     };
     paragraphs.push(format!("Decided at {decided_at}. A decision is final: this link cannot be used again."));
-    let lists = if applied.rejected || applied.delivery != Delivery::Delivered {
+    let lists = if applied.rejected || matches!(applied.delivery, Delivery::TooLate | Delivery::Failed) {
         vec![KeyList { caption: "Keys that stay active", keys: plan_keys.to_vec() }]
     } else {
         vec![

@@ -12,6 +12,9 @@
 //!   pressed by a listed approver (`slack`). The click is answered at once; it is decided in the
 //!   [`Event`] the function queues for itself, which [`handle_event`] takes.
 //!
+//! Before any route, `guard` refuses an oversized body or a POST from another site; every response
+//! leaves through `response::harden`.
+//!
 //! A leading run of `/` counts as one (the Function URL ends with `/`; see `collapse_leading_slashes`).
 //! Both ways of deciding go through the single-use protocol of `decide`; a refusal is a `refusal`.
 //! The handler never fails and never panics: every outcome is a response. The approval id, the task
@@ -19,7 +22,9 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, Secret, vars};
-use keyward_core::ports::{ApprovalStore, ObjectStore, Randomness, SelfInvoke, Slack, TaskCallback, TokenStore};
+use keyward_core::ports::{
+    ApprovalStore, DecisionStore, ObjectStore, Randomness, SelfInvoke, Slack, TaskCallback, TokenStore,
+};
 use keyward_core::run_store::RunStore;
 use keyward_core::secrets::KeywardSecrets;
 use lambda_http::http::{Method, StatusCode};
@@ -27,10 +32,11 @@ use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::form::{decide_by_form, show};
+use crate::guard;
 use crate::oidc::ProviderClient;
 use crate::page;
 use crate::refusal::respond;
-use crate::response::{html, method_not_allowed};
+use crate::response::{harden, html, method_not_allowed};
 use crate::session::{CALLBACK_PATH, SignIn, callback};
 use crate::slack::{SlackFollowUp, slack_action, slack_followup};
 
@@ -50,9 +56,15 @@ pub struct Settings {
     pub slack_signing_secret: Option<Secret>,
     /// The Slack users whose buttons decide.
     pub slack_approver_ids: Vec<String>,
+    /// Their Slack workspace (`SLACK_TEAM_ID`); a click from another is refused. Set whenever
+    /// `slack_approver_ids` is (the configuration refuses one without the other).
+    pub slack_team_id: Option<String>,
     /// Where a button's `response_url` may point (`SLACK_RESPONSE_URL_PREFIX`); a click whose
     /// `response_url` is elsewhere is refused, and the URL never called.
     pub slack_response_url_prefix: String,
+    /// The function's own URL (`KEYWARD_APPROVAL_BASE_URL`) when the environment names it: the
+    /// origin a POST must come from (`guard`); without it, the request's `Host` names it.
+    pub approval_base_url: Option<String>,
 }
 
 impl Settings {
@@ -64,13 +76,15 @@ impl Settings {
             approvals_table: Config::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned(),
             slack_signing_secret: secrets.slack_signing_secret.clone(),
             slack_approver_ids: config.slack_approver_ids.clone(),
+            slack_team_id: config.slack_team_id.clone(),
             slack_response_url_prefix: config.slack_response_url_prefix.clone(),
+            approval_base_url: config.approval_base_url.clone(),
         })
     }
 }
 
 /// Ports and settings, built once per instance in main.rs; tests pass fakes.
-pub struct Deps<S, A, C, K, L> {
+pub struct Deps<S, A, C, K, L, T> {
     /// The run reports, in this stack's report bucket only.
     pub runs: RunStore<S>,
     /// The approvals table.
@@ -81,6 +95,8 @@ pub struct Deps<S, A, C, K, L> {
     pub slack: K,
     /// The function's asynchronous invocation of itself, which decides a Slack click.
     pub self_invoke: L,
+    /// Single-use items beside the approvals: each Slack request accepted once.
+    pub tokens: T,
     /// What the configuration says.
     pub settings: Settings,
 }
@@ -90,19 +106,23 @@ pub struct Deps<S, A, C, K, L> {
 #[allow(clippy::too_many_arguments)]
 pub async fn handle<
     S: ObjectStore,
-    A: ApprovalStore,
+    A: ApprovalStore + DecisionStore,
     C: TaskCallback,
     K: Slack,
     L: SelfInvoke,
     T: TokenStore,
+    U: TokenStore,
     R: Randomness,
     H: ProviderClient,
 >(
-    deps: &Deps<S, A, C, K, L>,
-    sign_in: &SignIn<T, R, H>,
+    deps: &Deps<S, A, C, K, L, T>,
+    sign_in: &SignIn<U, R, H>,
     now: DateTime<Utc>,
     request: Request,
 ) -> Response<Body> {
+    if let Some(refused) = guard::refuse(&request, deps.settings.approval_base_url.as_deref()) {
+        return harden(refused);
+    }
     let method = request.method().clone();
     let mut response = match route(request.uri().path()) {
         Route::Approval(id_text) if method == Method::GET || method == Method::HEAD => {
@@ -124,7 +144,7 @@ pub async fn handle<
     if method == Method::HEAD {
         *response.body_mut() = Body::Empty;
     }
-    response
+    harden(response)
 }
 
 /// An event the approval function queues for itself (Lambda `Invoke`, `InvocationType=Event`);
@@ -138,8 +158,15 @@ pub enum Event {
 
 /// Handles one of the function's own events at `now`. Never fails: the outcome is logged and told
 /// to the approver through Slack.
-pub async fn handle_event<S: ObjectStore, A: ApprovalStore, C: TaskCallback, K: Slack, L>(
-    deps: &Deps<S, A, C, K, L>,
+pub async fn handle_event<
+    S: ObjectStore,
+    A: ApprovalStore + DecisionStore,
+    C: TaskCallback,
+    K: Slack,
+    L,
+    T: TokenStore,
+>(
+    deps: &Deps<S, A, C, K, L, T>,
     now: DateTime<Utc>,
     event: Event,
 ) {

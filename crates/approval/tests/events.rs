@@ -83,8 +83,7 @@ async fn head_sample_has_no_body_and_get_sample_shows_the_plan() {
 async fn base64_approve_sample_approves_alice_and_bob_only() {
     let world = World::new();
     world.send(event("post-approve-subset.json")).await;
-    let approved: Vec<String> =
-        world.stored_report().decision.unwrap().approved.into_iter().map(|k| k.access_key_id).collect();
+    let approved: Vec<String> = world.decision().approved.into_iter().map(|k| k.access_key_id).collect();
     assert_eq!(approved, vec![ALICE_KEY, BOB_KEY]);
     assert!(matches!(world.callbacks().as_slice(), [Callback::Success(..)]));
 }
@@ -109,7 +108,7 @@ async fn forged_key_sample_decides_nothing() {
 async fn slack_sample_approves_every_key_as_the_signed_approver() {
     let world = World::new();
     world.click(event("slack-approve-all.json")).await;
-    assert_eq!(world.stored_report().decision.unwrap().approved.len(), 3);
+    assert_eq!(world.decision().approved.len(), 3);
     assert_eq!(world.slack_posts().len(), 1);
     // Five minutes and one second later the same request is refused as a replay.
     let world = World::new();
@@ -125,7 +124,7 @@ async fn slack_sample_sent_to_the_pasted_double_slash_url_approves_the_same() {
     let world = World::new();
     let response = world.click(event("slack-approve-all-double-slash.json")).await;
     assert_eq!(response.status(), 200, "{}", text(&response));
-    assert_eq!(world.stored_report().decision.unwrap().approved.len(), 3);
+    assert_eq!(world.decision().approved.len(), 3);
     assert!(matches!(world.callbacks().as_slice(), [Callback::Success(..)]));
     assert_eq!(world.slack_posts().len(), 1);
 }
@@ -137,8 +136,18 @@ async fn the_slack_sample_queues_the_follow_up_sample_which_decides() {
     assert_eq!(world.queued_events(), vec![follow_up_sample()]);
     world.assert_nothing_decided();
 
-    let world = World::new();
     world.invoke(follow_up_sample(), now()).await;
-    assert_eq!(world.stored_report().decision.unwrap().approved.len(), 3);
+    assert_eq!(world.decision().approved.len(), 3);
     assert_eq!(world.slack_posts().len(), 1);
+}
+
+#[tokio::test]
+async fn the_follow_up_sample_alone_decides_nothing() {
+    // GIVEN no click was accepted (the sample invoked by hand, or a replay)
+    let world = World::new();
+    // WHEN the follow-up arrives, signed by Slack and in time
+    world.invoke(follow_up_sample(), now()).await;
+    // THEN it finds no ticket: nothing is decided and nothing is posted
+    world.assert_nothing_decided();
+    assert!(world.slack_posts().is_empty());
 }

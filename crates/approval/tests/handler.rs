@@ -10,7 +10,7 @@ use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::APPROVAL_REJECTED;
 use keyward_core::fakes::Callback;
 use keyward_core::model::KeyRef;
-use keyward_core::ports::{ApprovalState, PortError};
+use keyward_core::ports::{ApprovalState, DecisionOutcome, DecisionStore, PortError, RecordedDecision};
 use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 use support::*;
 
@@ -311,7 +311,8 @@ async fn post_approve_subset_sends_exactly_those_keys() {
         Approver::LinkHolder { source_ip: Some(SOURCE_IP.into()), user_agent: Some(USER_AGENT.into()) }
     );
     assert_eq!(world.record().state, ApprovalState::Decided { outcome: "approved".into(), decided_at: now() });
-    assert_eq!(world.stored_report().decision, Some(decision));
+    assert_eq!(world.decision(), decision);
+    world.assert_report_untouched();
 
     let html = text(&response);
     assert!(html.contains("Approved: 2 access keys will be deactivated"), "{html}");
@@ -323,13 +324,28 @@ async fn post_approve_subset_sends_exactly_those_keys() {
 }
 
 #[tokio::test]
-async fn the_report_keeps_everything_else_when_the_decision_is_added() {
+async fn the_decision_is_recorded_in_the_decisions_table_for_its_run_and_approval_only() {
     let world = World::new();
     world.send(post_form(&form(&good_token(), "approve", &[BOB_KEY]))).await;
-    let stored = world.stored_report();
-    assert_eq!(stored.evaluation, report().evaluation);
-    assert_eq!(stored.users_listed, 40);
-    assert_eq!(stored.decision.unwrap().approved, vec![key("bob", BOB_KEY)]);
+    let recorded = world.recorded_decision().unwrap();
+    assert_eq!(recorded.run, run());
+    assert_eq!(recorded.approval_id_hash, id_hash());
+    assert_eq!(recorded.outcome, DecisionOutcome::Approved);
+    assert_eq!(recorded.decision.approved, vec![key("bob", BOB_KEY)]);
+    // The audit record gets it from deactivate (or notify, for a rejection), never from approval.
+    world.assert_report_untouched();
+}
+
+#[tokio::test]
+async fn a_bucket_approval_cannot_write_does_not_stop_a_decision() {
+    // Approval's role has no s3:PutObject: the decision needs none.
+    let world = World::new();
+    world.deps.runs.store().fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
+    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(only_success(&world).approved, vec![key("alice", ALICE_KEY)]);
+    assert_eq!(world.decision().approved, vec![key("alice", ALICE_KEY)]);
+    world.assert_report_untouched();
 }
 
 #[tokio::test]
@@ -344,6 +360,7 @@ async fn second_post_is_409_and_sends_no_second_callback() {
     }
     assert_eq!(world.callbacks().len(), 1);
     assert_eq!(world.stored_report(), report_after_first);
+    assert_eq!(world.decision().approved, vec![key("alice", ALICE_KEY)], "the first decision stands");
     assert_eq!(world.send(get(&approval_path())).await.status(), 409);
 }
 
@@ -445,9 +462,13 @@ async fn post_reject_fails_the_task_with_approval_rejected() {
         other => panic!("expected one SendTaskFailure, got {other:?}"),
     }
     assert_eq!(world.record().state, ApprovalState::Decided { outcome: "rejected".into(), decided_at: now() });
-    let decision = world.stored_report().decision.unwrap();
-    assert!(decision.approved.is_empty());
-    assert!(matches!(decision.decided_by, Approver::LinkHolder { source_ip: Some(ref ip), .. } if ip == SOURCE_IP));
+    let recorded = world.recorded_decision().unwrap();
+    assert_eq!(recorded.outcome, DecisionOutcome::Rejected);
+    assert!(recorded.decision.approved.is_empty());
+    assert!(
+        matches!(recorded.decision.decided_by, Approver::LinkHolder { source_ip: Some(ref ip), .. } if ip == SOURCE_IP)
+    );
+    world.assert_report_untouched();
 }
 
 #[tokio::test]
@@ -456,15 +477,17 @@ async fn callback_on_a_timed_out_task_says_the_approval_had_expired() {
     // As the SFN adapter reports a token Step Functions no longer accepts.
     *world.deps.callbacks.answer.lock().unwrap() =
         Some(PortError::TaskGone { operation: "SendTaskSuccess", code: "TaskTimedOut".into() });
-    let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
+    // In the approval's last seconds, when the task's own timer may have run out first.
+    let at = expires_at() - Duration::seconds(30);
+    let response = world.send_at(post_form(&form(&good_token(), "approve", &[ALICE_KEY])), at).await;
     assert_eq!(response.status(), 410);
     let html = text(&response);
     assert!(html.contains("This approval had expired"), "{html}");
     assert!(html.contains("nothing will be deactivated"), "{html}");
-    // Single use holds: the record is decided and the report says what was chosen.
+    // Single use holds: the record is decided and the decisions table says what was chosen.
     assert!(matches!(world.record().state, ApprovalState::Decided { .. }));
-    assert!(world.stored_report().decision.is_some());
-    assert_eq!(world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await.status(), 409);
+    assert!(world.recorded_decision().is_some());
+    assert_eq!(world.send_at(post_form(&form(&good_token(), "approve", &[ALICE_KEY])), at).await.status(), 409);
 }
 
 #[tokio::test]
@@ -479,24 +502,36 @@ async fn callback_failing_otherwise_says_the_decision_could_not_be_delivered() {
 }
 
 #[tokio::test]
-async fn report_write_failure_sends_nothing_on_and_nothing_is_deactivated() {
-    // deactivate acts only on the decision recorded in the run report: without that record the
-    // callback would only start a deactivation that refuses everything, so none is sent.
+async fn a_run_already_decided_through_another_link_is_already_decided() {
+    // A retried notify can leave two links for one run; the decisions table holds the first decision.
     let world = World::new();
-    world.deps.runs.store().fail_puts.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut other_link = pending_record();
+    other_link.id_hash = "0".repeat(64);
+    world.set_record(other_link.clone());
+    let first = RecordedDecision {
+        run: run(),
+        approval_id_hash: other_link.id_hash,
+        outcome: DecisionOutcome::Rejected,
+        decision: keyward_core::decision::Decision {
+            approved: vec![],
+            decided_by: Approver::LinkHolder { source_ip: None, user_agent: None },
+            decided_at: now(),
+        },
+    };
+    world.deps.approvals.inner.record(&first).await.unwrap();
+
     let response = world.send(post_form(&form(&good_token(), "approve", &[ALICE_KEY]))).await;
-    assert_eq!(response.status(), 502);
-    let page = text(&response);
-    assert!(page.contains("could not be added to the run report"), "{page}");
-    assert!(page.contains("nothing will be deactivated"), "{page}");
-    assert!(world.callbacks().is_empty(), "no callback without the audit record");
-    assert!(matches!(world.record().state, ApprovalState::Decided { .. }));
-    assert_eq!(world.stored_report().decision, None);
+    assert_eq!(response.status(), 409);
+    assert!(text(&response).contains("Already decided"));
+    assert!(world.callbacks().is_empty());
+    assert!(matches!(world.record().state, ApprovalState::Pending), "this link decided nothing");
+    assert_eq!(world.recorded_decision(), Some(first), "the first decision stands");
+    world.assert_report_untouched();
 }
 
 #[tokio::test]
-async fn a_run_already_decided_through_another_link_is_already_decided() {
-    // A retried notify can leave two links for one run; the report holds the first decision.
+async fn a_report_already_holding_a_decision_is_already_decided() {
+    // The report holds a decision once deactivate or notify copied it there.
     let world = World::new();
     let mut report = world.stored_report();
     report.decision = Some(keyward_core::decision::Decision {
@@ -531,7 +566,8 @@ async fn slack_approve_all_by_an_approver_decides_every_planned_key_and_updates_
     assert_eq!(decision.approved, vec![key("alice", ALICE_KEY), key("bob", BOB_KEY), key(CAROL, CAROL_KEY)]);
     assert_eq!(decision.decided_by, Approver::Slack { user_id: APPROVER.into(), team_id: TEAM.into() });
     assert_eq!(world.record().state, ApprovalState::Decided { outcome: "approved".into(), decided_at: now() });
-    assert_eq!(world.stored_report().decision, Some(decision));
+    assert_eq!(world.decision(), decision);
+    world.assert_report_untouched();
     let posts = world.slack_posts();
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].0, RESPONSE_URL);
@@ -555,7 +591,8 @@ async fn slack_reject_all_fails_the_task_and_updates_the_message() {
         other => panic!("expected one SendTaskFailure, got {other:?}"),
     }
     assert_eq!(world.record().state, ApprovalState::Decided { outcome: "rejected".into(), decided_at: now() });
-    assert!(world.stored_report().decision.unwrap().approved.is_empty());
+    assert!(world.decision().approved.is_empty());
+    world.assert_report_untouched();
     let posts = world.slack_posts();
     assert!(posts[0].1["text"].as_str().unwrap().starts_with(&format!("Rejected by <@{APPROVER}>")));
 }
@@ -813,10 +850,7 @@ async fn a_late_follow_up_decides_nothing_and_tells_the_presser_to_press_again()
 #[tokio::test]
 async fn a_follow_up_is_decided_by_listed_approvers_only_even_when_slack_signed_it() {
     let world = World::new();
-    let body = slack_button("U0STRANGER", ACTION_APPROVE_ALL);
-    let ts = now().timestamp();
-    let signature = keyward_core::slack::sign(SIGNING_SECRET.as_bytes(), ts, body.as_bytes());
-    world.invoke(follow_up_event(&body, Some(ts.to_string()), Some(signature)), now()).await;
+    world.click(signed(&slack_button("U0STRANGER", ACTION_APPROVE_ALL))).await;
     world.assert_nothing_decided();
     assert_eq!(world.slack_posts()[0].1["response_type"], "ephemeral");
 }

@@ -52,7 +52,7 @@ async fn an_approver_signs_in_and_decides_and_the_decision_names_them() {
     // AND her decision is recorded under her name
     let response = w.send(post(&[session], &form(&good_token(), "approve", &[ALICE_KEY]))).await;
     assert_eq!(response.status(), 200, "{}", text(&response));
-    let decision = w.stored_report().decision.unwrap();
+    let decision = w.decision();
     assert_eq!(
         decision.decided_by,
         Approver::Oidc {
@@ -128,7 +128,7 @@ async fn a_sub_entry_admits_its_subject_without_an_email() {
     assert!(text(&page).contains("Signed in as <strong>sub:00u-alice</strong>"), "{}", text(&page));
     let response = w.send(post(&[session], &form(&good_token(), "reject", &[]))).await;
     assert_eq!(response.status(), 200, "{}", text(&response));
-    let decided_by = w.stored_report().decision.unwrap().decided_by;
+    let decided_by = w.decision().decided_by;
     assert!(matches!(decided_by, Approver::Oidc { ref subject, email: None, .. } if subject == ALICE_SUB));
 }
 

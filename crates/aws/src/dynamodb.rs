@@ -1,19 +1,31 @@
-//! The approvals table over DynamoDB ([`DynamoApprovals`] implements [`ApprovalStore`]).
+//! The approvals table and the decisions table over DynamoDB ([`DynamoApprovals`] implements
+//! [`ApprovalStore`] and [`DecisionStore`]).
 //!
-//! One item per approval request, keyed by `id_hash` (S, the SHA-256 of the approval id; the id
-//! itself is never stored). Attributes: `task_token`, `bucket`, `execution_name`, `form_nonce`,
-//! `created_at` and `expires_at` (RFC 3339), `expires_at_epoch` (N, seconds: the table's TTL
-//! attribute), `state` (`pending` | `decided`) and, once decided, `outcome` and `decided_at`.
-//! Deciding is one conditional write (`pending` → `decided`), so two approvers cannot both win.
+//! The approvals table: one item per approval request, keyed by `id_hash` (S, the SHA-256 of the
+//! approval id; the id itself is never stored). Attributes: `task_token`, `bucket`,
+//! `execution_name`, `form_nonce`, `created_at` and `expires_at` (RFC 3339), `expires_at_epoch` (N,
+//! seconds: the table's TTL attribute), `state` (`pending` | `decided`) and, once decided, `outcome`
+//! and `decided_at`.
+//!
+//! The decisions table: one item per run, keyed by `execution_name` (S), with `bucket`,
+//! `approval_id_hash`, `outcome` (`approved` | `rejected`), `decided_at` (RFC 3339) and `decision`
+//! (the [`Decision`] as JSON: the approved keys, who decided, when). Recording a decision is one
+//! transaction (TransactWriteItems): the approval's conditional update `pending` → `decided` and the
+//! decision's put `attribute_not_exists(execution_name)`. Both or neither: two approvers, or two
+//! links of one run, cannot both win, and no decision exists without its approval being decided.
 
 use std::collections::HashMap;
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, SecondsFormat, Utc};
 use keyward_core::contracts::RunRef;
-use keyward_core::ports::{ApprovalRecord, ApprovalState, ApprovalStore, DecideError, PortError};
+use keyward_core::decision::Decision;
+use keyward_core::ports::{
+    ApprovalRecord, ApprovalState, ApprovalStore, DecideError, DecisionOutcome, DecisionStore, PortError,
+    RecordedDecision,
+};
 
 use crate::error::sdk_error;
 
@@ -28,26 +40,34 @@ const EXPIRES_AT_EPOCH: &str = "expires_at_epoch";
 const STATE: &str = "state";
 const OUTCOME: &str = "outcome";
 const DECIDED_AT: &str = "decided_at";
+const APPROVAL_ID_HASH: &str = "approval_id_hash";
+const DECISION: &str = "decision";
 
 const PENDING: &str = "pending";
 const DECIDED: &str = "decided";
 
-/// The approvals table.
+/// The approvals table and, beside it, the decisions table.
 #[derive(Debug, Clone)]
 pub struct DynamoApprovals {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    decisions_table: String,
 }
 
 impl DynamoApprovals {
-    /// The table named `table`, over the shared SDK configuration.
-    pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> DynamoApprovals {
-        DynamoApprovals::from_client(aws_sdk_dynamodb::Client::new(sdk), table)
+    /// The approvals table `table` and the decisions table `decisions_table`, over the shared SDK
+    /// configuration.
+    pub fn new(sdk: &SdkConfig, table: impl Into<String>, decisions_table: impl Into<String>) -> DynamoApprovals {
+        DynamoApprovals::from_client(aws_sdk_dynamodb::Client::new(sdk), table, decisions_table)
     }
 
-    /// The table over an existing client (tests build one with `aws-smithy-mocks`).
-    pub fn from_client(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoApprovals {
-        DynamoApprovals { client, table: table.into() }
+    /// The tables over an existing client (tests build one with `aws-smithy-mocks`).
+    pub fn from_client(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        decisions_table: impl Into<String>,
+    ) -> DynamoApprovals {
+        DynamoApprovals { client, table: table.into(), decisions_table: decisions_table.into() }
     }
 
     async fn read(&self, operation: &'static str, id_hash: &str) -> Result<Option<ApprovalRecord>, PortError> {
@@ -146,13 +166,61 @@ impl ApprovalStore for DynamoApprovals {
     async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, PortError> {
         self.read("GetItem", id_hash).await
     }
+}
 
-    async fn decide(&self, id_hash: &str, outcome: &str, decided_at: DateTime<Utc>) -> Result<(), DecideError> {
-        let written = self
-            .client
-            .update_item()
+/// The item stored in the decisions table for `recorded`.
+pub fn item_from_decision(recorded: &RecordedDecision) -> Result<HashMap<String, AttributeValue>, String> {
+    let decision =
+        serde_json::to_string(&recorded.decision).map_err(|e| format!("the decision does not encode: {e}"))?;
+    Ok(HashMap::from([
+        (EXECUTION_NAME.to_owned(), AttributeValue::S(recorded.run.execution_name.clone())),
+        (BUCKET.to_owned(), AttributeValue::S(recorded.run.bucket.clone())),
+        (APPROVAL_ID_HASH.to_owned(), AttributeValue::S(recorded.approval_id_hash.clone())),
+        (OUTCOME.to_owned(), AttributeValue::S(recorded.outcome.as_str().to_owned())),
+        (DECIDED_AT.to_owned(), time(recorded.decision.decided_at)),
+        (DECISION.to_owned(), AttributeValue::S(decision)),
+    ]))
+}
+
+/// The decision an item of the decisions table holds, or a message naming the first missing or
+/// malformed attribute.
+pub fn decision_from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordedDecision, String> {
+    let text = |name: &str| -> Result<&str, String> {
+        match item.get(name) {
+            Some(AttributeValue::S(s)) => Ok(s.as_str()),
+            Some(_) => Err(format!("malformed decision item: attribute `{name}` is not a string")),
+            None => Err(format!("malformed decision item: attribute `{name}` is missing")),
+        }
+    };
+    let outcome = match text(OUTCOME)? {
+        "approved" => DecisionOutcome::Approved,
+        "rejected" => DecisionOutcome::Rejected,
+        _ => {
+            return Err(format!("malformed decision item: attribute `{OUTCOME}` is neither `approved` nor `rejected`"));
+        }
+    };
+    let decision: Decision = serde_json::from_str(text(DECISION)?)
+        .map_err(|e| format!("malformed decision item: attribute `{DECISION}` is not a decision: {e}"))?;
+    Ok(RecordedDecision {
+        run: RunRef { bucket: text(BUCKET)?.to_owned(), execution_name: text(EXECUTION_NAME)?.to_owned() },
+        approval_id_hash: text(APPROVAL_ID_HASH)?.to_owned(),
+        outcome,
+        decision,
+    })
+}
+
+/// A request that did not build (a missing required field: a bug, not a service answer).
+fn unbuilt(err: impl std::fmt::Display) -> DecideError {
+    DecideError::Store(PortError::Failed { operation: "TransactWriteItems", message: err.to_string() })
+}
+
+impl DecisionStore for DynamoApprovals {
+    async fn record(&self, recorded: &RecordedDecision) -> Result<(), DecideError> {
+        let item = item_from_decision(recorded)
+            .map_err(|message| DecideError::Store(PortError::Failed { operation: "TransactWriteItems", message }))?;
+        let decide = Update::builder()
             .table_name(&self.table)
-            .key(ID_HASH, AttributeValue::S(id_hash.to_owned()))
+            .key(ID_HASH, AttributeValue::S(recorded.approval_id_hash.clone()))
             .update_expression("SET #s = :decided, #o = :outcome, #d = :decided_at")
             .condition_expression("attribute_exists(id_hash) AND #s = :pending")
             .expression_attribute_names("#s", STATE)
@@ -160,20 +228,57 @@ impl ApprovalStore for DynamoApprovals {
             .expression_attribute_names("#d", DECIDED_AT)
             .expression_attribute_values(":pending", AttributeValue::S(PENDING.to_owned()))
             .expression_attribute_values(":decided", AttributeValue::S(DECIDED.to_owned()))
-            .expression_attribute_values(":outcome", AttributeValue::S(outcome.to_owned()))
-            .expression_attribute_values(":decided_at", time(decided_at))
+            .expression_attribute_values(":outcome", AttributeValue::S(recorded.outcome.as_str().to_owned()))
+            .expression_attribute_values(":decided_at", time(recorded.decision.decided_at))
+            .build()
+            .map_err(unbuilt)?;
+        let put = Put::builder()
+            .table_name(&self.decisions_table)
+            .set_item(Some(item))
+            // One decision per run: another link of the same run (a retried notify) loses here.
+            .condition_expression("attribute_not_exists(execution_name)")
+            .build()
+            .map_err(unbuilt)?;
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(decide).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
             .send()
             .await;
-        match written {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                // Missing or no longer pending: a consistent read tells which.
-                match self.read("GetItem", id_hash).await? {
-                    None => Err(DecideError::NotFound),
-                    Some(_) => Err(DecideError::AlreadyDecided),
-                }
+        let Err(e) = written else { return Ok(()) };
+        let condition_failed = match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
             }
-            Err(e) => Err(DecideError::Store(sdk_error("UpdateItem", &e))),
+            _ => false,
+        };
+        if !condition_failed {
+            return Err(DecideError::Store(sdk_error("TransactWriteItems", &e)));
         }
+        // The approval is missing or no longer pending, or the run already has a decision: a
+        // consistent read of the approval tells a missing one from a decided one.
+        match self.read("GetItem", &recorded.approval_id_hash).await? {
+            None => Err(DecideError::NotFound),
+            Some(_) => Err(DecideError::AlreadyDecided),
+        }
+    }
+
+    async fn recorded(&self, run: &RunRef) -> Result<Option<RecordedDecision>, PortError> {
+        const OPERATION: &str = "GetItem";
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.decisions_table)
+            .key(EXECUTION_NAME, AttributeValue::S(run.execution_name.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(OPERATION, &e))?;
+        let Some(item) = output.item else { return Ok(None) };
+        let recorded =
+            decision_from_item(&item).map_err(|message| PortError::Failed { operation: OPERATION, message })?;
+        // A decision is its run's only: the same execution name in another bucket is another run.
+        Ok(Some(recorded).filter(|d| d.run == *run))
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - Adapters: [`iam`] (`IamAdapter`: users, keys, the credential report; paging, rate limiting
 //!   and call counts inside), [`s3`] (the report bucket), [`sns`] (the notification topic),
-//!   [`sfn`] (task-token callbacks), [`dynamodb`] (the approvals table), [`tokens`] (short-lived
+//!   [`sfn`] (task-token callbacks), [`dynamodb`] (the approvals table and the decisions table), [`tokens`] (short-lived
 //!   single-use items beside the approvals), [`lambda`] (the approval
 //!   function's asynchronous invocation of itself), [`secrets`] (keyward's secret in Secrets
 //!   Manager, read at init), [`slack`] (the incoming webhook), [`oidc`] (the OpenID provider's

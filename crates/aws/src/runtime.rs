@@ -199,6 +199,23 @@ where
         .await
 }
 
+/// Like [`serve`], for a handler that records which invocation acted (deactivate's claim):
+/// `handle(deps, now, request_id, payload)`, `request_id` being the Lambda request id.
+pub async fn serve_with_request_id<'d, D, H, F, O, E>(deps: &'d D, handle: H) -> Result<(), lambda_runtime::Error>
+where
+    H: Fn(&'d D, DateTime<Utc>, String, Value) -> F,
+    F: Future<Output = Result<O, E>>,
+    O: Serialize,
+    E: NamedError,
+{
+    let handle = &handle;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let request_id = event.context.request_id.clone();
+        handle(deps, Utc::now(), request_id, event.payload).await.map_err(|e| diagnostic(&e))
+    }))
+    .await
+}
+
 /// Runs the Lambda runtime loop of the approval function, which Lambda invokes two ways: through
 /// its Function URL, answered by `handle(deps, now, request)`, and with an event it queued itself
 /// (Lambda `Invoke`, `InvocationType=Event`), given to `handle_event(deps, now, event)`. `now` is

@@ -1,6 +1,7 @@
 //! The one `SdkConfig` every keyward function builds its AWS clients from: region from the
 //! environment, `AWS_ENDPOINT_URL` honoured by aws-config itself (the local stack), adaptive retries
-//! and bounded timeouts.
+//! and bounded timeouts; the approval function's calls have a shorter bound of their own
+//! ([`approval_sdk_config`]).
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use keyward_core::config::budget;
 
 /// The region used when the environment names none.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -29,12 +31,47 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 /// `us-east-1`), `AWS_ENDPOINT_URL` if set, adaptive retry mode with up to 10 attempts at most 5 s
 /// apart, a 60 s operation timeout and a 20 s attempt timeout.
 pub async fn sdk_config() -> SdkConfig {
+    load(retry_config(), timeout_config()).await
+}
+
+async fn load(retry: RetryConfig, timeouts: TimeoutConfig) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(RegionProviderChain::default_provider().or_else(Region::from_static(DEFAULT_REGION)))
-        .retry_config(retry_config())
-        .timeout_config(timeout_config())
+        .retry_config(retry)
+        .timeout_config(timeouts)
         .load()
         .await
+}
+
+/// The access key id of the credentials `sdk` signs with, from its credentials provider (in Lambda
+/// the environment the runtime sets: no API call); `None` when it has no provider or gives none.
+/// Deactivate never deactivates this key.
+pub async fn own_access_key_id(sdk: &SdkConfig) -> Option<String> {
+    use aws_sdk_iam::config::ProvideCredentials;
+    let credentials = sdk.credentials_provider()?.provide_credentials().await.ok()?;
+    Some(credentials.access_key_id().to_owned())
+}
+
+/// [`sdk_config`] with the approval function's bounds: [`budget::APPROVAL_MAX_ATTEMPTS`] attempts
+/// of at most [`budget::APPROVAL_ATTEMPT_TIMEOUT_SECONDS`] each, within
+/// [`budget::APPROVAL_CALL_TIMEOUT_SECONDS`] per call, so that a request's calls all end within the
+/// function's timeout (`budget::approval_request_seconds`).
+pub async fn approval_sdk_config() -> SdkConfig {
+    load(approval_retry_config(), approval_timeout_config()).await
+}
+
+/// The approval function's retries: standard mode (a person waits; there is no throttling storm to
+/// pace), [`budget::APPROVAL_MAX_ATTEMPTS`] attempts.
+pub fn approval_retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(budget::APPROVAL_MAX_ATTEMPTS).with_max_backoff(Duration::from_secs(1))
+}
+
+/// The approval function's bounds per call and per attempt.
+pub fn approval_timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(budget::APPROVAL_CALL_TIMEOUT_SECONDS.into()))
+        .operation_attempt_timeout(Duration::from_secs(budget::APPROVAL_ATTEMPT_TIMEOUT_SECONDS.into()))
+        .build()
 }
 
 /// Adaptive retries (client-side rate limiting on throttling) with [`MAX_ATTEMPTS`] attempts, at
@@ -52,6 +89,16 @@ pub fn timeout_config() -> TimeoutConfig {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_own_access_key_id_is_the_configured_credentials_one() {
+        let credentials = aws_sdk_iam::config::Credentials::new("AKIAOWNKEY000000TEST", "secret", None, None, "test");
+        let sdk = SdkConfig::builder()
+            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(credentials))
+            .build();
+        assert_eq!(own_access_key_id(&sdk).await.as_deref(), Some("AKIAOWNKEY000000TEST"));
+        assert_eq!(own_access_key_id(&SdkConfig::builder().build()).await, None);
+    }
+
     #[test]
     fn retries_are_adaptive_with_ten_attempts() {
         let retry = retry_config();
@@ -65,5 +112,20 @@ mod tests {
         let timeouts = timeout_config();
         assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(60)));
         assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(20)));
+    }
+
+    #[test]
+    fn the_approval_functions_calls_keep_to_its_budget() {
+        let timeouts = approval_timeout_config();
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(Duration::from_secs(budget::APPROVAL_CALL_TIMEOUT_SECONDS.into()))
+        );
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(budget::APPROVAL_ATTEMPT_TIMEOUT_SECONDS.into()))
+        );
+        assert_eq!(approval_retry_config().max_attempts(), budget::APPROVAL_MAX_ATTEMPTS);
+        assert_eq!(crate::slack::TIMEOUT, Duration::from_secs(budget::SLACK_POST_TIMEOUT_SECONDS.into()));
     }
 }

@@ -1,7 +1,8 @@
 //! Test harness (cargo feature `moto`, dev-dependencies only): [`MotoServer`] runs the project's
 //! pinned moto (`.venv/bin/moto_server`, installed by `scripts/venv`) on a free local port for one
 //! test and stops it when dropped. Failing to start fails the test with the reason; it never skips.
-//! It also creates what every moto test needs: the report bucket and the approvals table.
+//! It also creates what every moto test needs: the report bucket, the approvals table and the
+//! decisions table.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -106,13 +107,23 @@ impl MotoServer {
     /// `id_hash`, a string; on demand, as `template.yaml` has it). Panics, failing the test, if
     /// moto refuses.
     pub async fn create_approvals_table(&self, table: &str) {
-        const ID_HASH: &str = "id_hash";
-        let key = KeySchemaElement::builder().attribute_name(ID_HASH).key_type(KeyType::Hash).build();
+        self.create_table(table, "id_hash").await;
+    }
+
+    /// Creates the decisions table `table` with the schema `crate::dynamodb` expects (the hash key
+    /// `execution_name`, a string; on demand, as `template.yaml` has it). Panics, failing the test,
+    /// if moto refuses.
+    pub async fn create_decisions_table(&self, table: &str) {
+        self.create_table(table, "execution_name").await;
+    }
+
+    async fn create_table(&self, table: &str, hash_key: &str) {
+        let key = KeySchemaElement::builder().attribute_name(hash_key).key_type(KeyType::Hash).build();
         let attribute =
-            AttributeDefinition::builder().attribute_name(ID_HASH).attribute_type(ScalarAttributeType::S).build();
+            AttributeDefinition::builder().attribute_name(hash_key).attribute_type(ScalarAttributeType::S).build();
         let (key, attribute) = match (key, attribute) {
             (Ok(key), Ok(attribute)) => (key, attribute),
-            (key, attribute) => panic!("the approvals table schema does not build: {key:?} {attribute:?}"),
+            (key, attribute) => panic!("the table schema of {table} does not build: {key:?} {attribute:?}"),
         };
         aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
             .create_table()

@@ -312,6 +312,9 @@ pub enum NotifyEvent {
     Expired { run: RunRef },
     /// What deactivate did.
     Outcome { run: RunRef },
+    /// Deactivate failed (caught after its retries; `error` is the error name Step Functions saw):
+    /// what the journal says was changed, may have been, and was not touched.
+    DeactivationFailed { run: RunRef, error: String },
 }
 
 impl std::fmt::Debug for NotifyEvent {
@@ -330,6 +333,9 @@ impl std::fmt::Debug for NotifyEvent {
             NotifyEvent::Rejected { run } => f.debug_struct("Rejected").field("run", run).finish(),
             NotifyEvent::Expired { run } => f.debug_struct("Expired").field("run", run).finish(),
             NotifyEvent::Outcome { run } => f.debug_struct("Outcome").field("run", run).finish(),
+            NotifyEvent::DeactivationFailed { run, error } => {
+                f.debug_struct("DeactivationFailed").field("run", run).field("error", error).finish()
+            }
         }
     }
 }
@@ -343,7 +349,8 @@ impl NotifyEvent {
             | NotifyEvent::ApprovalRequest { run, .. }
             | NotifyEvent::Rejected { run }
             | NotifyEvent::Expired { run }
-            | NotifyEvent::Outcome { run } => run,
+            | NotifyEvent::Outcome { run }
+            | NotifyEvent::DeactivationFailed { run, .. } => run,
         }
     }
 }
@@ -357,8 +364,9 @@ pub struct NotifyOutput {
     pub slack_sent: bool,
 }
 
-/// Input of `deactivate`. In `approve` mode `decision` is the approver's (SendTaskSuccess output);
-/// in `auto` mode it is absent and the whole plan is approved by configuration.
+/// Input of `deactivate`. In `approve` mode deactivate acts on the decision the approval function
+/// recorded in the decisions table; `decision` (the SendTaskSuccess output), when given, must be
+/// that one. In `auto` mode it is absent and the whole plan is approved by configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeactivateInput {
@@ -380,6 +388,11 @@ pub struct DeactivateOutput {
     pub skipped: usize,
     /// Keys whose deactivation failed.
     pub failed: usize,
+    /// The run's deactivation had already been done by an earlier invocation (a retry, a redrive,
+    /// a second invoke): the counts are that one's, read from its journal, and this invocation
+    /// called no IAM write.
+    #[serde(default)]
+    pub already_executed: bool,
 }
 
 /// An event that does not match its contract. Named [`crate::errors::INVALID_INPUT`]; never retried.

@@ -24,6 +24,15 @@ pub const AWS_CALL_FAILED: &str = "AwsCallFailed";
 pub const NOTIFY_FAILED: &str = "NotifyFailed";
 /// The run's stored state (S3 objects under `runs/<execution>/`) is missing or unreadable.
 pub const RUN_STATE_INVALID: &str = "RunStateInvalid";
+/// The run's report already exists: an earlier execution with the same name (Step Functions allows
+/// a name again 90 days after its execution closed) or a redrive recorded it, and it is never
+/// overwritten. Nothing was written. Never retried.
+pub const RUN_ALREADY_RECORDED: &str = "RunAlreadyRecorded";
+
+/// A run's deactivation was claimed by an invocation that did not finish (a crash, a timeout, a
+/// journal or report write that failed, or one still running): this invocation did nothing; the
+/// journal tells which keys were changed. Never retried; caught: Notify Deactivation Failed.
+pub const DEACTIVATION_INCOMPLETE: &str = "DeactivationIncomplete";
 
 /// Every name above, for contract tests that check the ASL only catches names that exist.
 pub const ALL: &[&str] = &[
@@ -38,6 +47,8 @@ pub const ALL: &[&str] = &[
     AWS_CALL_FAILED,
     NOTIFY_FAILED,
     RUN_STATE_INVALID,
+    RUN_ALREADY_RECORDED,
+    DEACTIVATION_INCOMPLETE,
 ];
 
 /// An error with a stable name that Step Functions can catch.

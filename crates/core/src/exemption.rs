@@ -4,6 +4,9 @@
 //! `keyward:exempt-reason` says why. Two tags, because IAM tag values take only
 //! `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`: no `;` to join a date and a reason in one value.
 //!
+//! `PROTECTED_USERS` (names and path prefixes) goes further than an exemption: it comes first, and
+//! deactivate checks it again, with the configuration in force when it acts, before every key.
+//!
 //! A tag that does not exempt is reported, with the reason: a date that is not `YYYY-MM-DD`, a date
 //! that has passed, a date too far ahead (anyone allowed `iam:TagUser` can write the tag, so the
 //! limit bounds what such a person can grant), a reason without a date, and the single tag
@@ -31,6 +34,9 @@ pub const OLD_EXEMPT_TAG: &str = "keyward:exempt";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum ExemptionSource {
+    /// `PROTECTED_USERS` names the user or a path prefix of theirs (`entry`): their keys are never
+    /// planned, and deactivate never touches them whatever a plan says.
+    Protected { entry: String },
     /// `EXEMPT_USERS` lists the user by name.
     ConfigName { name: String },
     /// `EXEMPT_USERS` lists a path prefix of the user.
@@ -116,7 +122,18 @@ pub fn exemption_for(
         ExemptEntry::Name(name) => ExemptionSource::ConfigName { name: name.clone() },
         ExemptEntry::PathPrefix(prefix) => ExemptionSource::ConfigPath { prefix: prefix.clone() },
     });
-    (from_config.or(from_tag), problems)
+    (protection(user, config).or(from_config).or(from_tag), problems)
+}
+
+/// The `PROTECTED_USERS` entry that protects `user` under `config`, if any: it comes before any
+/// exemption, since nothing (a tag, a plan, an approval) can lift it.
+pub fn protection(user: &User, config: &PolicyConfig) -> Option<ExemptionSource> {
+    protected_by(&user.name, &user.path, config).map(|entry| ExemptionSource::Protected { entry })
+}
+
+/// The `PROTECTED_USERS` entry matching the user `name` at `path`, as written in the variable.
+pub fn protected_by(name: &str, path: &str, config: &PolicyConfig) -> Option<String> {
+    config.protected_users.iter().find(|e| e.matches(name, path)).map(ToString::to_string)
 }
 
 /// The day a `keyward:exempt-until` value exempts through, if it exempts at `now`: from today to

@@ -13,9 +13,9 @@ use crate::contracts::RunRef;
 use crate::credential_report::facts::ReportedUser;
 use crate::model::{KeyStatus, User};
 use crate::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport, DecideError, DecisionOutcome,
-    DecisionStore, Iam, ObjectStore, PortError, Randomness, RecordedDecision, SelfInvoke, Slack, TaskCallback,
-    TokenStore, Topic, UserSummary,
+    ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport, DecideError, DecisionStore, Iam,
+    ObjectStore, PortError, Randomness, RecordedDecision, SelfInvoke, Slack, TaskCallback, TokenStore, Topic,
+    UserSummary,
 };
 
 /// A fake IAM account.
@@ -152,6 +152,8 @@ pub struct FakeStore {
     pub objects: Mutex<BTreeMap<(String, String), Vec<u8>>>,
     /// When true, every call fails.
     pub broken: Mutex<bool>,
+    /// Writes (`put`, `create`) to a key containing one of these fail, and write nothing.
+    pub failing_writes: Mutex<Vec<String>>,
 }
 
 impl FakeStore {
@@ -167,11 +169,19 @@ impl FakeStore {
         }
         Ok(())
     }
+
+    fn check_write(&self, key: &str) -> Result<(), PortError> {
+        self.check("PutObject")?;
+        if self.failing_writes.lock().unwrap().iter().any(|k| key.contains(k.as_str())) {
+            return Err(PortError::Failed { operation: "PutObject", message: "fake: InternalError".into() });
+        }
+        Ok(())
+    }
 }
 
 impl ObjectStore for FakeStore {
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), PortError> {
-        self.check("PutObject")?;
+        self.check_write(key)?;
         self.objects.lock().unwrap().insert((bucket.to_owned(), key.to_owned()), body);
         Ok(())
     }
@@ -182,7 +192,7 @@ impl ObjectStore for FakeStore {
     }
 
     async fn create(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<Creation, PortError> {
-        self.check("PutObject")?;
+        self.check_write(key)?;
         match self.objects.lock().unwrap().entry((bucket.to_owned(), key.to_owned())) {
             Entry::Occupied(_) => Ok(Creation::AlreadyExists),
             Entry::Vacant(slot) => {
@@ -333,11 +343,10 @@ impl DecisionStore for FakeApprovals {
         if record.state != ApprovalState::Pending || decisions.contains_key(&recorded.run.execution_name) {
             return Err(DecideError::AlreadyDecided);
         }
-        let outcome = match recorded.outcome {
-            DecisionOutcome::Approved => "approved",
-            DecisionOutcome::Rejected => "rejected",
+        record.state = ApprovalState::Decided {
+            outcome: recorded.outcome.as_str().to_owned(),
+            decided_at: recorded.decision.decided_at,
         };
-        record.state = ApprovalState::Decided { outcome: outcome.to_owned(), decided_at: recorded.decision.decided_at };
         decisions.insert(recorded.run.execution_name.clone(), recorded.clone());
         Ok(())
     }
@@ -355,16 +364,6 @@ impl ApprovalStore for FakeApprovals {
 
     async fn get(&self, id_hash: &str) -> Result<Option<ApprovalRecord>, PortError> {
         Ok(self.records.lock().unwrap().get(id_hash).cloned())
-    }
-
-    async fn decide(&self, id_hash: &str, outcome: &str, decided_at: DateTime<Utc>) -> Result<(), DecideError> {
-        let mut records = self.records.lock().unwrap();
-        let record = records.get_mut(id_hash).ok_or(DecideError::NotFound)?;
-        if record.state != ApprovalState::Pending {
-            return Err(DecideError::AlreadyDecided);
-        }
-        record.state = ApprovalState::Decided { outcome: outcome.to_owned(), decided_at };
-        Ok(())
     }
 }
 

@@ -14,7 +14,8 @@
 //!   check-user; [`contracts`]: the payloads between Step Functions states; [`screening`]: which
 //!   users to check live, and the items of `batches.json`; [`run_report`]: the audit record of a
 //!   run.
-//! - [`ports`]: the traits the AWS adapters implement, and `PortError`.
+//! - [`ports`]: the traits the AWS adapters implement, and `PortError`; [`journal`]: a run's
+//!   deactivation claim and write-ahead journal in the report bucket.
 //! - [`form`]: the strict form-urlencoded codec; [`slack`]: the Slack request signature and button
 //!   presses; [`approval_id`]: approval ids and the confirm-page form token (both keyed with the
 //!   HMAC of the private `crypto`).
@@ -34,6 +35,7 @@ pub mod fakes;
 #[cfg(feature = "fakes")]
 pub mod fixtures;
 pub mod form;
+pub mod journal;
 pub mod message;
 pub mod model;
 pub mod policy;

@@ -166,7 +166,8 @@ pub trait TaskCallback: Send + Sync {
 pub enum ApprovalState {
     /// Waiting for a decision.
     Pending,
-    /// Decided; the decision is in the run report and was sent to Step Functions.
+    /// Decided; the decision is in the decisions table ([`DecisionStore`]), written in the same
+    /// transaction.
     Decided { outcome: String, decided_at: DateTime<Utc> },
 }
 
@@ -204,7 +205,7 @@ impl std::fmt::Debug for ApprovalRecord {
     }
 }
 
-/// Why a conditional decision write did not happen.
+/// Why a decision was not recorded ([`DecisionStore::record`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecideError {
     /// Someone decided first.
@@ -224,13 +225,6 @@ pub trait ApprovalStore: Send + Sync {
     fn put_pending(&self, record: &ApprovalRecord) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Reads a request by id hash.
     fn get(&self, id_hash: &str) -> impl Future<Output = Result<Option<ApprovalRecord>, PortError>> + Send;
-    /// Moves a request from pending to decided, only if it is still pending (a conditional write).
-    fn decide(
-        &self,
-        id_hash: &str,
-        outcome: &str,
-        decided_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), DecideError>> + Send;
 }
 
 /// What the approver chose, as recorded.
@@ -241,6 +235,16 @@ pub enum DecisionOutcome {
     Approved,
     /// Deactivate nothing.
     Rejected,
+}
+
+impl DecisionOutcome {
+    /// How the tables and the logs name it (`approved`, `rejected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionOutcome::Approved => "approved",
+            DecisionOutcome::Rejected => "rejected",
+        }
+    }
 }
 
 /// A run's decision as the approval function recorded it in the decisions table: the source of

@@ -1,13 +1,18 @@
 //! The live re-check before a deactivation: a key approved hours ago is acted on only if, read live
 //! now, it still belongs to that user, is still active, the user is not exempt, and the policy still
-//! proposes it. Anything else is a skip with its reason.
+//! proposes it ([`recheck`], against the run's policy). Before that, [`InForce`] holds it to what is
+//! in force when deactivate acts, whatever the plan says: the mode now (a kill switch that works
+//! mid-flight), `PROTECTED_USERS` and `EXEMPT_USERS` and the exemption tags read with the current
+//! configuration, and never the access key deactivate is itself running with. Anything else is a
+//! skip with its reason.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::PolicyConfig;
-use crate::model::{KeyStatus, User};
-use crate::policy::{PlannedDeactivation, evaluate};
+use crate::config::{Mode, PolicyConfig};
+use crate::exemption::{exemption_for, protected_by};
+use crate::model::{KeyRef, KeyStatus, User};
+use crate::policy::{PlanStatus, PlannedDeactivation, evaluate};
 
 /// Why an approved key was not deactivated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +30,13 @@ pub enum SkipReason {
     NoLongerViolates { detail: String },
     /// More keys were approved than `MAX_DEACTIVATIONS_PER_RUN` allows: nothing was acted on.
     CapExceeded { approved: usize, cap: u32 },
+    /// `KEYWARD_MODE` in force when deactivate acted no longer allows the run's plan (`report`, or
+    /// `approve` for a plan made automatic): nothing was acted on.
+    ModeChanged { mode: Mode },
+    /// `PROTECTED_USERS` in force names the user or a path prefix of theirs (`entry`).
+    Protected { entry: String },
+    /// The key is the one deactivate itself runs with.
+    OwnKey,
 }
 
 impl SkipReason {
@@ -39,6 +51,16 @@ impl SkipReason {
             SkipReason::CapExceeded { approved, cap } => {
                 format!("{approved} keys approved, over the cap of {cap}: nothing deactivated")
             }
+            SkipReason::ModeChanged { mode } => {
+                let mode = match mode {
+                    Mode::ReportOnly => "report",
+                    Mode::Approve => "approve",
+                    Mode::Auto => "auto",
+                };
+                format!("KEYWARD_MODE is {mode} now: nothing deactivated")
+            }
+            SkipReason::Protected { entry } => format!("protected (PROTECTED_USERS lists {entry})"),
+            SkipReason::OwnKey => "the key keyward itself runs with: never deactivated".to_owned(),
         }
     }
 }
@@ -70,5 +92,47 @@ pub fn recheck(
             _ => "no rule proposes it any more".to_owned(),
         };
         Err(SkipReason::NoLongerViolates { detail })
+    }
+}
+
+/// What is in force when deactivate acts, read at its init: the current policy configuration and
+/// the access key id of its own credentials (none when they carry no IAM user's key).
+#[derive(Debug, Clone, Copy)]
+pub struct InForce<'a> {
+    /// The policy configuration in force now (not the run's).
+    pub config: &'a PolicyConfig,
+    /// The access key id deactivate's own credentials use.
+    pub own_access_key_id: Option<&'a str>,
+}
+
+impl InForce<'_> {
+    /// Checks before any IAM call whether `key` of a plan in `status` may be acted on at all:
+    /// the mode now, deactivate's own key, and a protected user name.
+    pub fn allows(&self, key: &KeyRef, status: PlanStatus) -> Result<(), SkipReason> {
+        let mode = self.config.mode;
+        if mode == Mode::ReportOnly || (status == PlanStatus::Automatic && mode != Mode::Auto) {
+            return Err(SkipReason::ModeChanged { mode });
+        }
+        if self.own_access_key_id == Some(key.access_key_id.as_str()) {
+            return Err(SkipReason::OwnKey);
+        }
+        // The path is not known before the live read; `allows_user` checks path prefixes.
+        match protected_by(&key.user_name, "", self.config) {
+            Some(entry) => Err(SkipReason::Protected { entry }),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks the user as read live at `now` against the configuration in force: protected by a
+    /// path prefix, or exempt now (`EXEMPT_USERS`, or a tag within the current
+    /// `MAX_EXEMPTION_DAYS`).
+    pub fn allows_user(&self, user: &User, now: DateTime<Utc>) -> Result<(), SkipReason> {
+        if let Some(entry) = protected_by(&user.name, &user.path, self.config) {
+            return Err(SkipReason::Protected { entry });
+        }
+        match exemption_for(user, self.config, now).0 {
+            Some(_) => Err(SkipReason::Exempted),
+            None => Ok(()),
+        }
     }
 }

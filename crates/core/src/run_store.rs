@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::contracts::RunRef;
 use crate::errors::{self, NamedError};
-use crate::ports::{ObjectStore, PortError};
+use crate::ports::{Creation, ObjectStore, PortError};
 use crate::run_report::RunReport;
 
 /// The report bucket's run state, over an [`ObjectStore`]. Built once per instance with the
@@ -42,6 +42,19 @@ pub enum RunStoreError {
         /// What is wrong, as a sentence ending (`does not exist`, `is not valid: …`).
         problem: String,
     },
+    /// The run report was to be created, but one is already there (an earlier execution with the
+    /// same name, or a redrive): `RunAlreadyRecorded`. It was left as it was; nothing was written.
+    #[error(
+        "the run report s3://{bucket}/{key} already exists: an earlier execution with this name (or a redrive of \
+         this one) recorded it, and a run's record is never overwritten; nothing was written (start the run under \
+         a new execution name)"
+    )]
+    AlreadyRecorded {
+        /// The report bucket.
+        bucket: String,
+        /// The existing report's key.
+        key: String,
+    },
     /// The S3 call failed: the port's name (`AwsThrottled`, `AwsCallFailed`).
     #[error(transparent)]
     Port(#[from] PortError),
@@ -52,6 +65,7 @@ impl NamedError for RunStoreError {
         match self {
             RunStoreError::WrongBucket { .. } => errors::INVALID_INPUT,
             RunStoreError::Invalid { .. } => errors::RUN_STATE_INVALID,
+            RunStoreError::AlreadyRecorded { .. } => errors::RUN_ALREADY_RECORDED,
             RunStoreError::Port(e) => e.error_name(),
         }
     }
@@ -91,6 +105,19 @@ impl<S: ObjectStore> RunStore<S> {
         Ok(self.store.put(&self.bucket, key, body).await?)
     }
 
+    /// Writes `value` as compact JSON at `key` only if nothing is there yet (a claim, a journal
+    /// entry): `AlreadyExists` leaves the object there as it was.
+    pub async fn create_json<T: Serialize>(
+        &self,
+        run: &RunRef,
+        key: &str,
+        value: &T,
+    ) -> Result<Creation, RunStoreError> {
+        self.check(run)?;
+        let body = serde_json::to_vec(value).map_err(|e| self.invalid(key, format!("could not be encoded: {e}")))?;
+        Ok(self.store.create(&self.bucket, key, body).await?)
+    }
+
     /// Reads and parses the object at `key`, which must exist.
     pub async fn get_json<T: DeserializeOwned>(&self, run: &RunRef, key: &str) -> Result<T, RunStoreError> {
         self.check(run)?;
@@ -122,9 +149,29 @@ impl<S: ObjectStore> RunStore<S> {
     pub async fn write_report(&self, run: &RunRef, report: &RunReport) -> Result<(), RunStoreError> {
         self.check(run)?;
         let key = run.report_key();
-        let body =
-            serde_json::to_vec_pretty(report).map_err(|e| self.invalid(&key, format!("could not be encoded: {e}")))?;
-        Ok(self.store.put(&self.bucket, &key, body).await?)
+        Ok(self.store.put(&self.bucket, &key, self.report_body(&key, report)?).await?)
+    }
+
+    /// Creates the run report of `run` (S3's conditional write): a report already there, an earlier
+    /// execution's with the same name or this run's before a redrive, is never overwritten, and is
+    /// [`RunStoreError::AlreadyRecorded`]. The very same report already there is this invocation's
+    /// own, written before a retry (the report is a function of the run's state and its start
+    /// time): that is `Ok`, and nothing is written.
+    pub async fn create_report(&self, run: &RunRef, report: &RunReport) -> Result<(), RunStoreError> {
+        self.check(run)?;
+        let key = run.report_key();
+        let body = self.report_body(&key, report)?;
+        match self.store.create(&self.bucket, &key, body.clone()).await? {
+            Creation::Created => Ok(()),
+            Creation::AlreadyExists => match self.store.get(&self.bucket, &key).await? {
+                Some(existing) if existing == body => Ok(()),
+                _ => Err(RunStoreError::AlreadyRecorded { bucket: self.bucket.clone(), key }),
+            },
+        }
+    }
+
+    fn report_body(&self, key: &str, report: &RunReport) -> Result<Vec<u8>, RunStoreError> {
+        serde_json::to_vec_pretty(report).map_err(|e| self.invalid(key, format!("could not be encoded: {e}")))
     }
 
     /// A [`RunStoreError::Invalid`] for the object at `key`.
@@ -292,6 +339,33 @@ mod tests {
         let body = runs.store().objects.lock().unwrap().get(&(BUCKET.into(), run.report_key())).cloned().unwrap();
         assert!(body.starts_with(b"{\n"), "pretty JSON");
         assert_eq!(now_or_never(runs.read_report(&run)).unwrap(), report);
+    }
+
+    #[test]
+    fn a_report_is_created_once_and_an_existing_one_is_never_overwritten() {
+        let runs = runs();
+        let run = runs.run(EXEC.into());
+        let earlier = report(EXEC);
+        now_or_never(runs.create_report(&run, &earlier)).unwrap();
+
+        let mut later = report(EXEC);
+        later.users_listed = 7;
+        let err = now_or_never(runs.create_report(&run, &later)).unwrap_err();
+
+        assert_eq!(err.error_name(), errors::RUN_ALREADY_RECORDED);
+        assert!(err.to_string().contains(&format!("s3://{BUCKET}/{}", run.report_key())), "{err}");
+        assert_eq!(now_or_never(runs.read_report(&run)).unwrap(), earlier);
+    }
+
+    #[test]
+    fn the_same_report_again_is_a_retry_and_writes_nothing() {
+        let runs = runs();
+        let run = runs.run(EXEC.into());
+        now_or_never(runs.create_report(&run, &report(EXEC))).unwrap();
+
+        now_or_never(runs.create_report(&run, &report(EXEC))).unwrap();
+
+        assert_eq!(now_or_never(runs.read_report(&run)).unwrap(), report(EXEC));
     }
 
     #[test]

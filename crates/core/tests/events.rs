@@ -52,7 +52,7 @@ fn validate_keys_events() {
 
 #[test]
 fn notify_events() {
-    assert_eq!(check::<NotifyEvent>("notify"), (6, 2));
+    assert_eq!(check::<NotifyEvent>("notify"), (7, 2));
 }
 
 #[test]

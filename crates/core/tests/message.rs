@@ -365,6 +365,67 @@ fn user_controlled_strings_cannot_ping_or_link_in_slack() {
     assert!(digest.subject.is_ascii());
 }
 
+/// Every object of a Slack payload whose `text` holds `needle`, with the path to it.
+fn objects_holding<'v>(value: &'v Value, needle: &str, found: &mut Vec<&'v serde_json::Map<String, Value>>) {
+    match value {
+        Value::Object(map) => {
+            if map.get("text").and_then(Value::as_str).is_some_and(|t| t.contains(needle)) {
+                found.push(map);
+            }
+            map.values().for_each(|v| objects_holding(v, needle, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| objects_holding(v, needle, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn user_controlled_strings_never_become_links_or_mentions_in_slack_or_the_email() {
+    // IAM allows `.`, `@` and `/`-free names like these; tag values allow `:` and `/` too.
+    let names = ["www.evil.example", "alice@evil.example", "@channel", "@here"];
+    let users: Vec<User> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| with_keys(user(name), vec![key(&format!("AKIAEVIL{i}"), 200, None)]))
+        .chain([tagged(
+            with_keys(user("tagged"), vec![key("AKIATAG", 200, None)]),
+            "2026-12-31",
+            Some("see https://evil.example/login or mail help@evil.example"),
+        )])
+        .collect();
+    let report = report_of(&users, PolicyConfig::default());
+    let messages = [
+        digest(&report, LOCATION),
+        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(24), ApproverAuth::Link),
+        rejected(&report, LOCATION),
+        expired(&report, LOCATION),
+        outcome(&report, LOCATION),
+    ];
+    for message in &messages {
+        // Slack: every mrkdwn object that carries a user string is verbatim, so Slack links and
+        // mentions nothing keyward did not write as a link (`<url|label>`).
+        for needle in ["evil", "@channel", "@here"] {
+            let mut found = Vec::new();
+            objects_holding(&message.slack, needle, &mut found);
+            for object in found {
+                assert_eq!(object.get("type").and_then(Value::as_str), Some("mrkdwn"), "{object:?}");
+                assert_eq!(object.get("verbatim"), Some(&Value::Bool(true)), "not verbatim: {object:?}");
+            }
+        }
+        // The e-mail: plain text, which mail clients scan for URLs, domains and addresses.
+        for linkable in ["https://evil", "evil.example", "www.evil"] {
+            assert!(!message.text.contains(linkable), "{linkable} in:\n{}", message.text);
+        }
+        // keyward's own link and run report location stay usable.
+        assert!(message.text.contains(LOCATION) || message.text.contains("s3://"), "{}", message.text);
+    }
+    let digest = &messages[0];
+    assert!(digest.text.contains("www[.]evil[.]example"), "{}", digest.text);
+    assert!(digest.text.contains("alice@evil[.]example"), "{}", digest.text);
+    assert!(digest.text.contains("see https[:]//evil[.]example/login or mail help@evil[.]example"), "{}", digest.text);
+    assert!(messages[1].text.contains(LINK), "the approval link itself stays a link");
+}
+
 #[test]
 fn line_breaks_in_user_strings_cannot_forge_lines() {
     let u =
@@ -424,7 +485,7 @@ fn a_reason_with_characters_iam_would_refuse_is_shown_sanitised() {
     for rendered in [&message.text, &slack] {
         assert!(!rendered.contains('\u{202E}') && !rendered.contains('\r'), "{rendered}");
     }
-    assert!(message.text.contains("reason: ok?txt.exe  <!channel> & `tick`"), "{}", message.text);
+    assert!(message.text.contains("reason: ok?txt[.]exe  <!channel> & `tick`"), "{}", message.text);
     assert!(slack.contains("reason: ok?txt.exe  &lt;!channel&gt; &amp; `tick`"), "{slack}");
 }
 

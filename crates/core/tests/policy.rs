@@ -186,6 +186,25 @@ fn exempt_by_name_and_path_prefix_are_listed_and_untouched() {
     assert!(e.findings.iter().all(|f| f.user_name == "zed"));
 }
 
+#[test]
+fn protected_users_are_reported_as_protected_and_never_planned_before_any_exemption() {
+    let mut ops = with_keys(no_mfa(user("ops-1"), true), vec![key("AKIAOPS", 500, None)]);
+    ops.path = "/ops/".into();
+    let root = with_keys(user("root-admin"), vec![key("AKIAROOT", 500, None)]);
+    let other = with_keys(user("zed"), vec![key("AKIAZED", 500, None)]);
+    let config = PolicyConfig {
+        protected_users: vec![ExemptEntry::Name("root-admin".into()), ExemptEntry::PathPrefix("/ops/".into())],
+        // Also exempt: protection is what the report says, since nothing can lift it.
+        exempt_users: vec![ExemptEntry::Name("root-admin".into())],
+        ..Default::default()
+    };
+    let e = evaluate(&[ops, root, other], &config, now());
+    assert_eq!(planned_of(&e), vec![pair("zed", "AKIAZED")]);
+    assert_eq!(e.exemptions[0].source, ExemptionSource::Protected { entry: "/ops/".into() });
+    assert_eq!(e.exemptions[1].source, ExemptionSource::Protected { entry: "root-admin".into() });
+    assert_eq!(e.exemptions[1].suppressed, vec![Rule::KeyTooOld, Rule::KeyUnused]);
+}
+
 fn planned_of(e: &keyward_core::policy::Evaluation) -> Vec<(String, String)> {
     e.plan.keys.iter().map(|k| (k.key.user_name.clone(), k.key.access_key_id.clone())).collect()
 }

@@ -83,6 +83,7 @@ fn arb_config() -> impl Strategy<Value = PolicyConfig> {
             },
             max_exemption_days: exemption_days,
             max_deactivations_per_run: cap,
+            protected_users: if exempt_path { vec![ExemptEntry::Name("user0005".into())] } else { vec![] },
         })
 }
 

@@ -1,49 +1,67 @@
 //! The deactivate handler. Deny by default: it acts only on keys that are in the stored plan AND
-//! approved — by a decision that the approval function recorded in the run report (the event's
-//! decision must be that one, so an invoker cannot bring its own), or by `auto` mode for a plan
-//! whose status is `automatic`; any other combination acts on nothing and is an `InvalidInput`
-//! error. Only runs in the configured report bucket are accepted ([`RunStore`]). Then, per key
-//! and in plan order: re-check live, `UpdateAccessKey Inactive`, read back (re-reading with backoff
-//! while IAM has not caught up, see [`READ_BACK_DELAYS`]). One key's failure never stops the others,
-//! and a failed deactivation is never retried blindly. The decision and every action are written
+//! approved — by the decision the approval function recorded in the decisions table with outcome
+//! approved (the event's decision, if any, must be that one, so an invoker cannot bring its own),
+//! or by `auto` mode for a plan whose status is `automatic`; any other combination acts on nothing
+//! and is an `InvalidInput` error. Only runs in the configured report bucket are accepted
+//! ([`RunStore`]).
+//!
+//! A run is deactivated once: before any IAM write the invocation claims the run
+//! (`runs/<exec>/deactivation/claim.json`, created only if absent, [`keyward_core::journal`]); an
+//! invocation that finds the claim taken acts on nothing ([`already_executed`]). Then, per key and
+//! in plan order ([`crate::act`]): held to the configuration in force now (mode, `PROTECTED_USERS`,
+//! exemptions, never its own key), re-checked live, journaled (intent), `UpdateAccessKey
+//! Inactive`, read back, journaled (result). One key's failure never stops the others, and a
+//! failed deactivation is never retried blindly; a journal write that fails stops the run, so no key
+//! is ever changed unrecorded. The decision and the actions, rebuilt from the journal, are written
 //! back to the run report.
 
 use chrono::{DateTime, Utc};
-use keyward_core::config::budget::READ_BACK_DELAYS;
 use keyward_core::config::{Config, ConfigError, PolicyConfig, vars};
 use keyward_core::contracts::{DeactivateInput, DeactivateOutput, InvalidEvent, RunRef, decode};
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{self, NamedError};
-use keyward_core::model::KeyStatus;
+use keyward_core::journal::{Claim, Done, Journal, claim_key, done_key};
 use keyward_core::policy::{PlanStatus, PlannedDeactivation};
-use keyward_core::ports::{Iam, ObjectStore};
-use keyward_core::recheck::{SkipReason, recheck};
-use keyward_core::run_report::calls_since;
-use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport};
+use keyward_core::ports::{Creation, DecisionOutcome, DecisionStore, Iam, ObjectStore, PortError};
+use keyward_core::recheck::InForce;
+use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport, calls_since};
 use keyward_core::run_store::{RunStore, RunStoreError};
 use serde_json::Value;
 
-/// What deactivate reads from the configuration, resolved once at init by [`Settings::from_config`].
-/// The policy is not among it: deactivate re-checks against the policy stored in the run report.
+/// What deactivate reads from the configuration and its credentials, resolved once at init by
+/// [`Settings::from_config`].
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `KEYWARD_REPORT_BUCKET`: where the run report is.
     pub report_bucket: String,
+    /// The policy configuration in force when deactivate acts (the run report holds the run's):
+    /// `KEYWARD_MODE=report` now acts on nothing, and `PROTECTED_USERS`, `EXEMPT_USERS` and
+    /// `MAX_EXEMPTION_DAYS` are applied as they are now.
+    pub policy: PolicyConfig,
+    /// The access key id of deactivate's own credentials: never deactivated.
+    pub own_access_key_id: Option<String>,
 }
 
 impl Settings {
-    /// The settings of `config`; `InvalidConfig` if the report bucket is not set.
-    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
-        Ok(Settings { report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned() })
+    /// The settings of `config` and of deactivate's credentials (`own_access_key_id`);
+    /// `InvalidConfig` if the report bucket is not set.
+    pub fn from_config(config: &Config, own_access_key_id: Option<String>) -> Result<Settings, ConfigError> {
+        Ok(Settings {
+            report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
+            policy: config.policy.clone(),
+            own_access_key_id,
+        })
     }
 }
 
 /// Ports and settings, built once per instance in `main.rs`.
-pub struct Deps<I, S> {
+pub struct Deps<I, S, D> {
     /// IAM (the live re-check, `UpdateAccessKey`, the read-back).
     pub iam: I,
-    /// The run report in the report bucket.
+    /// The run report, the claim and the journal in the report bucket.
     pub runs: RunStore<S>,
+    /// The decisions table, which only the approval function writes.
+    pub decisions: D,
     /// What this function reads from the configuration.
     pub settings: Settings,
 }
@@ -54,12 +72,28 @@ pub enum DeactivateError {
     /// The event does not match [`DeactivateInput`].
     #[error(transparent)]
     InvalidInput(#[from] InvalidEvent),
-    /// The event is well-formed but does not allow acting on this run (no decision in approve
-    /// mode, a key outside the plan, report mode, cap exceeded, …). Nothing was done.
+    /// The event is well-formed but does not allow acting on this run (no recorded decision in
+    /// approve mode, a key outside the plan, report mode, cap exceeded, …). Nothing was done.
     #[error("nothing was deactivated: {0}")]
     NotActionable(String),
+    /// Reading the decisions table failed (its name). Nothing was done.
+    #[error("nothing was deactivated: reading the recorded decision failed: {0}")]
+    Decisions(#[source] PortError),
+    /// An earlier invocation claimed this run and did not complete its journal
+    /// (`DeactivationIncomplete`). This one did nothing.
+    #[error(
+        "nothing was done by this invocation: the run's deactivation was claimed at {claimed_at} by Lambda request \
+         {request_id} and did not complete; its journal under runs/<exec>/deactivation/ tells which keys were changed"
+    )]
+    Incomplete {
+        /// When the earlier invocation claimed the run.
+        claimed_at: DateTime<Utc>,
+        /// Its Lambda request id.
+        request_id: String,
+    },
     /// The run is outside the report bucket (`InvalidInput`, nothing was done); the run report is
-    /// missing or unreadable (`RunStateInvalid`); or reading or writing it failed (its name).
+    /// missing or unreadable (`RunStateInvalid`); or reading or writing it, the claim or the
+    /// journal failed (its name; the journal says what was done).
     #[error(transparent)]
     Runs(#[from] RunStoreError),
 }
@@ -69,37 +103,40 @@ impl NamedError for DeactivateError {
         match self {
             DeactivateError::InvalidInput(e) => e.error_name(),
             DeactivateError::NotActionable(_) => errors::INVALID_INPUT,
+            DeactivateError::Decisions(e) => e.error_name(),
+            DeactivateError::Incomplete { .. } => errors::DEACTIVATION_INCOMPLETE,
             DeactivateError::Runs(e) => e.error_name(),
         }
     }
 }
 
-/// Handles one deactivate invocation; `now` is the time of the live re-check.
-pub async fn handle<I: Iam, S: ObjectStore>(
-    deps: &Deps<I, S>,
+/// Handles one deactivate invocation (Lambda request `request_id`); `now` is the time of the live
+/// re-check.
+pub async fn handle<I: Iam, S: ObjectStore, D: DecisionStore>(
+    deps: &Deps<I, S, D>,
     now: DateTime<Utc>,
+    request_id: String,
     event: Value,
 ) -> Result<DeactivateOutput, DeactivateError> {
-    let Deps { iam, runs, settings: _ } = deps;
+    let Deps { iam, runs, decisions, settings } = deps;
     let input: DeactivateInput = decode(event)?;
     let run = input.run;
     runs.check(&run)?;
     // The adapter may live across warm invocations: count only this invocation's calls.
     let calls_before = iam.api_calls();
     let mut report = runs.read_report(&run).await?;
-    let (approved, decision) = approved_keys(&report, input.decision, now)?;
+    let (approved, decision) = approved_keys(&report, input.decision, decisions, &run, now).await?;
 
-    let cap = report.config.max_deactivations_per_run;
-    let mut actions = Vec::with_capacity(approved.len());
-    for planned in &approved {
-        let outcome = if approved.len() > cap as usize {
-            ActionOutcome::Skipped { reason: SkipReason::CapExceeded { approved: approved.len(), cap } }
-        } else {
-            act_on(iam, planned, &report.config, now).await
-        };
-        actions.push(ActionRecord { key: planned.key.clone(), at: now, outcome });
+    let keys = approved.iter().map(|p| p.key.clone()).collect();
+    let claim = Claim { keys, decided_by: decision.decided_by.clone(), claimed_at: now, request_id };
+    if runs.create_json(&run, &claim_key(&run), &claim).await? == Creation::AlreadyExists {
+        return already_executed(runs, &run, report, decision).await;
     }
-    settle_read_backs(iam, &mut actions).await;
+    let in_force = InForce { config: &settings.policy, own_access_key_id: settings.own_access_key_id.as_deref() };
+    crate::act::act_on_all(iam, runs, &run, &approved, &report, in_force, now).await?;
+    runs.create_json(&run, &done_key(&run), &Done { at: now }).await?;
+
+    let actions = journal_actions(runs, &run).await?;
     for action in &actions {
         tracing::info!(
             execution_name = run.execution_name,
@@ -109,10 +146,9 @@ pub async fn handle<I: Iam, S: ObjectStore>(
             "key handled"
         );
     }
-
-    let output = counts(&run, &actions);
+    let output = counts(&run, &actions, false);
     report.decision = Some(decision);
-    report.actions.extend(actions);
+    report.actions = actions;
     report.add_api_calls(&calls_since(&calls_before, &iam.api_calls()));
     runs.write_report(&run, &report).await?;
     tracing::info!(
@@ -125,23 +161,77 @@ pub async fn handle<I: Iam, S: ObjectStore>(
     Ok(output)
 }
 
+/// The answer to an invocation that finds the run already claimed: it acts on nothing. A complete
+/// journal is the outcome of an invocation that did its work — what a Step Functions retry of an
+/// invocation that completed (its answer lost, or its report write failed) should see, so the run
+/// goes on to the outcome message with the true counts: that outcome, with `already_executed`,
+/// and the run report's actions rewritten from the journal if they differ (a failed report write
+/// healed). An incomplete journal is an invocation that crashed, timed out or is still running:
+/// `DeactivationIncomplete`, which the state machine catches to tell people what the journal says.
+async fn already_executed<S: ObjectStore>(
+    runs: &RunStore<S>,
+    run: &RunRef,
+    mut report: RunReport,
+    decision: Decision,
+) -> Result<DeactivateOutput, DeactivateError> {
+    let journal = Journal::read(runs, run)
+        .await?
+        .ok_or_else(|| runs.invalid(&claim_key(run), "was there when created, and is not when read back".to_owned()))?;
+    if journal.done.is_none() {
+        tracing::error!(execution_name = run.execution_name, "already claimed, journal incomplete: nothing done");
+        return Err(DeactivateError::Incomplete {
+            claimed_at: journal.claim.claimed_at,
+            request_id: journal.claim.request_id,
+        });
+    }
+    let actions = journal.actions();
+    if report.actions != actions {
+        report.decision = Some(decision);
+        report.actions = actions.clone();
+        runs.write_report(run, &report).await?;
+    }
+    tracing::warn!(execution_name = run.execution_name, "already executed: nothing done, outcome from the journal");
+    Ok(counts(run, &actions, true))
+}
+
+/// The run's actions as the journal records them: what the run report says was done.
+async fn journal_actions<S: ObjectStore>(
+    runs: &RunStore<S>,
+    run: &RunRef,
+) -> Result<Vec<ActionRecord>, DeactivateError> {
+    let journal = Journal::read(runs, run).await?;
+    Ok(journal.map(|j| j.actions()).unwrap_or_default())
+}
+
 /// The planned keys this run may act on, with the decision to record. Refuses, acting on nothing,
-/// anything but (a decision on a plan awaiting approval) or (no decision on an automatic plan).
-fn approved_keys(
+/// anything but (an approved decision recorded for a plan awaiting approval) or (no decision on an
+/// automatic plan).
+async fn approved_keys(
     report: &RunReport,
-    decision: Option<Decision>,
+    given: Option<Decision>,
+    decisions: &impl DecisionStore,
+    run: &RunRef,
     now: DateTime<Utc>,
 ) -> Result<(Vec<PlannedDeactivation>, Decision), DeactivateError> {
     let plan = &report.evaluation.plan;
-    match (decision, plan.status) {
-        (Some(decision), PlanStatus::AwaitingApproval) => {
-            // The approval function records the decision in the report before it calls back; a
-            // decision that is not that record did not come from an approver.
-            if report.decision.as_ref() != Some(&decision) {
+    match (given, plan.status) {
+        (given, PlanStatus::AwaitingApproval) => {
+            let recorded = decisions.recorded(run).await.map_err(DeactivateError::Decisions)?.ok_or_else(|| {
+                DeactivateError::NotActionable(
+                    "the plan awaits approval and the decisions table holds no decision for this run".to_owned(),
+                )
+            })?;
+            if recorded.outcome != DecisionOutcome::Approved {
+                return Err(DeactivateError::NotActionable("the recorded decision rejected the plan".to_owned()));
+            }
+            // Only the approval function writes the decisions table; a decision that is not that
+            // record did not come from an approver.
+            if given.is_some_and(|given| given != recorded.decision) {
                 return Err(DeactivateError::NotActionable(
-                    "the decision is not the one recorded in the run report by the approval function".to_owned(),
+                    "the decision is not the one recorded in the decisions table by the approval function".to_owned(),
                 ));
             }
+            let decision = recorded.decision;
             let approved = decision
                 .approved_in(plan)
                 .map_err(|e| DeactivateError::NotActionable(format!("the decision is refused: {e}")))?;
@@ -155,9 +245,6 @@ fn approved_keys(
             let approved: Vec<PlannedDeactivation> = plan.keys.clone();
             let keys = approved.iter().map(|k| k.key.clone()).collect();
             Ok((approved, Decision { approved: keys, decided_by: Approver::Automatic, decided_at: now }))
-        }
-        (None, PlanStatus::AwaitingApproval) => {
-            Err(DeactivateError::NotActionable("the plan awaits approval and no decision was given".to_owned()))
         }
         (None, status) => Err(DeactivateError::NotActionable(format!("the plan {}", describe(status)))),
     }
@@ -175,71 +262,8 @@ fn describe(status: PlanStatus) -> String {
     }
 }
 
-/// Re-checks one key live, deactivates it and reads it back once: `Deactivated` when it reads
-/// `Inactive`, `DeactivatedNotYetVisible` while it still reads `Active` (settled later by
-/// [`settle_read_backs`]).
-async fn act_on(
-    iam: &impl Iam,
-    planned: &PlannedDeactivation,
-    config: &PolicyConfig,
-    now: DateTime<Utc>,
-) -> ActionOutcome {
-    let (user, key) = (planned.key.user_name.as_str(), planned.key.access_key_id.as_str());
-    let live = match iam.read_user(user).await {
-        Ok(live) => live,
-        Err(e) => return ActionOutcome::Failed { error: format!("the live re-check failed, key not touched: {e}") },
-    };
-    if let Err(reason) = recheck(planned, live.as_ref(), config, now) {
-        return ActionOutcome::Skipped { reason };
-    }
-    if let Err(e) = iam.deactivate_key(user, key).await {
-        return ActionOutcome::Failed { error: e.to_string() };
-    }
-    read_back(iam, user, key).await
-}
-
-/// Re-reads every key that `UpdateAccessKey` deactivated but that still read `Active`, after each
-/// of [`READ_BACK_DELAYS`], until IAM shows them all or the waits are over. The waits are the
-/// run's, not each key's: however many keys lag, deactivate waits at most their sum once, which
-/// keeps the run's time within [`budget`](keyward_core::config::budget). A key still `Active`
-/// after the last wait stays `DeactivatedNotYetVisible`.
-async fn settle_read_backs(iam: &impl Iam, actions: &mut [ActionRecord]) {
-    for delay in READ_BACK_DELAYS {
-        let mut lagging =
-            actions.iter_mut().filter(|a| a.outcome == ActionOutcome::DeactivatedNotYetVisible).peekable();
-        if lagging.peek().is_none() {
-            return;
-        }
-        tokio::time::sleep(delay).await;
-        for action in lagging {
-            action.outcome = read_back(iam, &action.key.user_name, &action.key.access_key_id).await;
-        }
-    }
-}
-
-/// Reads `key` back after `UpdateAccessKey` succeeded: `Deactivated` when it reads `Inactive`,
-/// `DeactivatedNotYetVisible` while it reads `Active`. A read that fails, or that no longer shows
-/// the user or the key, is not IAM catching up and is `Failed`, as it always was.
-async fn read_back(iam: &impl Iam, user: &str, key: &str) -> ActionOutcome {
-    let status = match iam.read_user(user).await {
-        Ok(after) => after.and_then(|after| after.access_keys.into_iter().find(|k| k.id == key)).map(|k| k.status),
-        Err(e) => {
-            return ActionOutcome::Failed {
-                error: format!("UpdateAccessKey returned, but reading the key back failed: {e}"),
-            };
-        }
-    };
-    match status {
-        Some(KeyStatus::Inactive) => ActionOutcome::Deactivated,
-        Some(KeyStatus::Active) => ActionOutcome::DeactivatedNotYetVisible,
-        None => {
-            ActionOutcome::Failed { error: "UpdateAccessKey returned, but the key did not read back Inactive".into() }
-        }
-    }
-}
-
-fn counts(run: &RunRef, actions: &[ActionRecord]) -> DeactivateOutput {
-    let mut output = DeactivateOutput { run: run.clone(), deactivated: 0, skipped: 0, failed: 0 };
+fn counts(run: &RunRef, actions: &[ActionRecord], already_executed: bool) -> DeactivateOutput {
+    let mut output = DeactivateOutput { run: run.clone(), deactivated: 0, skipped: 0, failed: 0, already_executed };
     for action in actions {
         match action.outcome {
             // UpdateAccessKey succeeded for both; the run report and the outcome message tell them

@@ -16,11 +16,12 @@ use keyward_core::contracts::DeactivateOutput;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{INVALID_INPUT, NamedError, RUN_STATE_INVALID};
 use keyward_core::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG};
-use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::fakes::{FakeApprovals, FakeIam, FakeStore};
 use keyward_core::fixtures::{days_ago, key, now as evaluated_at};
+use keyward_core::journal::{Journal, KeyState, claim_key, done_key};
 use keyward_core::model::{AccessKey, KeyRef, KeyStatus, KeyUse, User};
 use keyward_core::policy::{PlanStatus, evaluate};
-use keyward_core::ports::Iam;
+use keyward_core::ports::{DecisionOutcome, Iam, RecordedDecision};
 use keyward_core::recheck::SkipReason;
 use keyward_core::run_report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::run_store::{RunStore, RunStoreError};
@@ -101,10 +102,41 @@ fn store_with(report: &RunReport) -> FakeStore {
     store
 }
 
-/// deactivate over `iam` and `store`.
-fn deps(iam: FakeIam, store: FakeStore) -> Deps<FakeIam, FakeStore> {
-    let settings = Settings::from_config(&Config { report_bucket: Some(BUCKET.into()), ..Config::default() }).unwrap();
-    Deps { iam, runs: RunStore::new(store, BUCKET), settings }
+type TestDeps = Deps<FakeIam, FakeStore, FakeApprovals>;
+
+/// deactivate over `iam` and `store`, with the configuration unchanged since the run (the stored
+/// report's policy, when there is one) and credentials that are no IAM user's key.
+fn deps(iam: FakeIam, store: FakeStore) -> TestDeps {
+    let stored = store.objects.lock().unwrap().get(&(BUCKET.to_owned(), REPORT_KEY.to_owned())).cloned();
+    let policy = stored.and_then(|b| serde_json::from_slice::<RunReport>(&b).ok()).map(|r| r.config);
+    deps_in_force(iam, store, policy.unwrap_or_default(), None)
+}
+
+/// deactivate over `iam` and `store`, with `policy` in force and running with `own_key`.
+fn deps_in_force(iam: FakeIam, store: FakeStore, policy: PolicyConfig, own_key: Option<&str>) -> TestDeps {
+    let config = Config { report_bucket: Some(BUCKET.into()), policy, ..Config::default() };
+    let settings = Settings::from_config(&config, own_key.map(str::to_owned)).unwrap();
+    Deps { iam, runs: RunStore::new(store, BUCKET), decisions: FakeApprovals::default(), settings }
+}
+
+fn run_ref() -> keyward_core::contracts::RunRef {
+    keyward_core::contracts::RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() }
+}
+
+/// Records `decision` in the decisions table as the approval function does (outcome approved).
+fn record(deps: &TestDeps, decision: &Decision) {
+    let recorded = RecordedDecision {
+        run: run_ref(),
+        approval_id_hash: "ab".repeat(32),
+        outcome: DecisionOutcome::Approved,
+        decision: decision.clone(),
+    };
+    deps.decisions.decisions.lock().unwrap().insert(EXECUTION.into(), recorded);
+}
+
+/// deactivate itself, as Lambda request `req-1`, with nothing recorded on the test's behalf.
+async fn invoke(deps: &TestDeps, now: DateTime<Utc>, event: Value) -> Result<DeactivateOutput, DeactivateError> {
+    deactivate::handler::handle(deps, now, "req-1".to_owned(), event).await
 }
 
 fn stored_report(store: &FakeStore) -> RunReport {
@@ -153,49 +185,83 @@ fn outcome_of(report: &RunReport, key: &str) -> ActionOutcome {
 }
 
 fn counts(deactivated: usize, skipped: usize, failed: usize) -> DeactivateOutput {
-    DeactivateOutput {
-        run: keyward_core::contracts::RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() },
-        deactivated,
-        skipped,
-        failed,
-    }
+    DeactivateOutput { run: run_ref(), deactivated, skipped, failed, already_executed: false }
 }
 
 /// Runs deactivate as the state machine does after an approval: the approval function, which
-/// accepts only keys of a plan awaiting approval, has recorded the event's decision in the run report
-/// before calling back.
-async fn handle(
-    deps: &Deps<FakeIam, FakeStore>,
-    now: DateTime<Utc>,
-    event: Value,
-) -> Result<DeactivateOutput, DeactivateError> {
+/// accepts only keys of a plan awaiting approval, has recorded the event's decision in the
+/// decisions table before calling back.
+async fn handle(deps: &TestDeps, now: DateTime<Utc>, event: Value) -> Result<DeactivateOutput, DeactivateError> {
     let store = deps.runs.store();
     let decision = event.get("decision").and_then(|d| serde_json::from_value::<Decision>(d.clone()).ok());
     let stored = store.objects.lock().unwrap().get(&(BUCKET.to_owned(), REPORT_KEY.to_owned())).cloned();
     let report = stored.and_then(|bytes| serde_json::from_slice::<RunReport>(&bytes).ok());
-    if let (Some(decision), Some(mut report)) = (decision, report) {
+    if let (Some(decision), Some(report)) = (decision, report) {
         let plan = &report.evaluation.plan;
         if plan.status == PlanStatus::AwaitingApproval && decision.approved_in(plan).is_ok() {
-            report.decision = Some(decision);
-            let bytes = serde_json::to_vec(&report).unwrap();
-            store.objects.lock().unwrap().insert((BUCKET.into(), REPORT_KEY.into()), bytes);
+            record(deps, &decision);
         }
     }
-    deactivate::handler::handle(deps, now, event).await
+    invoke(deps, now, event).await
 }
 
 #[tokio::test]
 async fn a_decision_that_is_not_the_recorded_one_is_refused_and_touches_nothing() {
-    // GIVEN a report awaiting approval in which no approver has recorded a decision
+    // GIVEN a report awaiting approval, and an approver's decision for alice's key recorded
     let iam = FakeIam::with_users(users());
     let store = store_with(&report(Mode::Approve));
-    // WHEN an invoker brings its own decision, naming planned keys
-    let event = event(Some(&decision(&[("alice", A1), ("carol", C1)])));
     let deps = deps(iam, store);
-    let err = deactivate::handler::handle(&deps, now(), event).await.unwrap_err();
-    // THEN it is refused and nothing is touched
+    record(&deps, &decision(&[("alice", A1)]));
+    // WHEN an invoker brings its own decision, naming more planned keys
+    let event = event(Some(&decision(&[("alice", A1), ("carol", C1)])));
+    let err = invoke(&deps, now(), event).await.unwrap_err();
+    // THEN it is refused whole and nothing is touched
     assert_eq!(err.error_name(), "InvalidInput");
-    assert!(err.to_string().contains("not the one recorded"), "{err}");
+    assert!(err.to_string().contains("not the one recorded in the decisions table"), "{err}");
+    assert_nothing_touched(&deps.iam);
+}
+
+#[tokio::test]
+async fn a_decision_written_into_the_run_report_but_not_recorded_acts_on_nothing() {
+    // GIVEN a run report into which someone who can write the bucket put a decision, the decisions
+    // table holding none for the run
+    let d = decision(&[("alice", A1), ("carol", C1)]);
+    let forged = RunReport { decision: Some(d.clone()), ..report(Mode::Approve) };
+    let deps = deps(FakeIam::with_users(users()), store_with(&forged));
+    // WHEN deactivate is invoked with that decision, or with none
+    for given in [Some(&d), None] {
+        let err = invoke(&deps, now(), event(given)).await.unwrap_err();
+        // THEN nothing is touched and nothing is claimed
+        assert_eq!(err.error_name(), INVALID_INPUT);
+        assert!(err.to_string().contains("holds no decision for this run"), "{err}");
+    }
+    assert_nothing_touched(&deps.iam);
+    assert!(deps.runs.store().json(&claim_key(&run_ref())).is_none());
+}
+
+#[tokio::test]
+async fn the_recorded_decision_is_acted_on_without_one_in_the_event_and_copied_into_the_report() {
+    let deps = deps(FakeIam::with_users(users()), store_with(&report(Mode::Approve)));
+    let d = decision(&[("bob", B1)]);
+    record(&deps, &d);
+
+    let out = invoke(&deps, now(), event(None)).await.unwrap();
+
+    assert_eq!(out, counts(1, 0, 0));
+    assert_eq!(status(&deps.iam, "bob", B1), Some(KeyStatus::Inactive));
+    assert_eq!(stored_report(deps.runs.store()).decision, Some(d));
+}
+
+#[tokio::test]
+async fn a_recorded_rejection_acts_on_nothing() {
+    let deps = deps(FakeIam::with_users(users()), store_with(&report(Mode::Approve)));
+    record(&deps, &decision(&[]));
+    deps.decisions.decisions.lock().unwrap().get_mut(EXECUTION).unwrap().outcome = DecisionOutcome::Rejected;
+
+    let err = invoke(&deps, now(), event(None)).await.unwrap_err();
+
+    assert_eq!(err.error_name(), INVALID_INPUT);
+    assert!(err.to_string().contains("rejected"), "{err}");
     assert_nothing_touched(&deps.iam);
 }
 
@@ -205,7 +271,7 @@ async fn a_run_in_another_bucket_is_refused_and_touches_nothing() {
     let store = store_with(&report(Mode::Auto));
     let event = json!({"run": {"bucket": "attacker-bucket", "execution_name": EXECUTION}});
     let deps = deps(iam, store);
-    let err = deactivate::handler::handle(&deps, now(), event).await.unwrap_err();
+    let err = invoke(&deps, now(), event).await.unwrap_err();
     assert_eq!(err.error_name(), "InvalidInput");
     assert_nothing_touched(&deps.iam);
 }
@@ -269,15 +335,15 @@ async fn forged_key_in_decision_is_refused_and_nothing_changes() {
         vec![("alice", A1), ("alice", "AKIAFORGED000000001")], // a key that does not exist
         vec![("alice", B1)],                // a planned key attributed to another user
     ] {
-        // Even a forged decision that made it into the report acts only on planned keys.
+        // Even a forged decision that made it into the decisions table acts only on planned keys.
         let iam = FakeIam::with_users(users());
-        let mut before = report(Mode::Approve);
-        before.decision = Some(decision(&forged));
+        let before = report(Mode::Approve);
         let store = store_with(&before);
 
         let event = event(Some(&decision(&forged)));
         let deps = deps(iam, store);
-        let err = deactivate::handler::handle(&deps, now(), event).await.unwrap_err();
+        record(&deps, &decision(&forged));
+        let err = invoke(&deps, now(), event).await.unwrap_err();
 
         assert_eq!(err.error_name(), INVALID_INPUT, "{forged:?}: {err}");
         assert!(err.to_string().contains("not in this run's plan"), "{err}");
@@ -718,4 +784,246 @@ async fn every_sample_event_behaves() {
         seen += 1;
     }
     assert_eq!(seen, 3);
+}
+
+/// The run's journal as stored.
+async fn journal(deps: &TestDeps) -> Journal {
+    Journal::read(&deps.runs, &run_ref()).await.unwrap().expect("a claimed run")
+}
+
+fn ids<'a>(keys: impl IntoIterator<Item = &'a keyward_core::journal::KeyJournal>) -> Vec<&'a str> {
+    keys.into_iter().map(|k| k.key.access_key_id.as_str()).collect()
+}
+
+fn reactivate(iam: &FakeIam, user: &str, key: &str) {
+    let mut users = iam.users.lock().unwrap();
+    let k = users.get_mut(user).unwrap().access_keys.iter_mut().find(|k| k.id == key).unwrap();
+    k.status = KeyStatus::Active;
+}
+
+#[tokio::test]
+async fn invoked_again_with_the_runs_decision_a_re_enabled_key_stays_active() {
+    // GIVEN a run whose approved key was deactivated, and re-enabled by someone since
+    let deps = deps(FakeIam::with_users(users()), store_with(&report(Mode::Approve)));
+    let d = decision(&[("alice", A1)]);
+    let first = handle(&deps, now(), event(Some(&d))).await.unwrap();
+    assert_eq!(first, counts(1, 0, 0));
+    reactivate(&deps.iam, "alice", A1);
+    let calls = deps.iam.api_calls();
+
+    // WHEN deactivate is invoked again with that run's recorded decision (a retry, a redrive)
+    let again = invoke(&deps, now() + Duration::hours(1), event(Some(&d))).await.unwrap();
+
+    // THEN it answers with the first invocation's outcome, and calls nothing in IAM
+    assert_eq!(again, DeactivateOutput { already_executed: true, ..counts(1, 0, 0) });
+    assert_eq!(status(&deps.iam, "alice", A1), Some(KeyStatus::Active), "the re-enabled key stays Active");
+    assert_eq!(deps.iam.deactivations.lock().unwrap().len(), 1, "one UpdateAccessKey, the first run's");
+    assert_eq!(deps.iam.api_calls(), calls, "no IAM call at all");
+}
+
+#[tokio::test]
+async fn the_claim_names_what_who_when_and_the_request_before_any_iam_write() {
+    let deps = deps(FakeIam::with_users(users()), store_with(&report(Mode::Approve)));
+    let d = decision(&[("carol", C1), ("alice", A1)]);
+    handle(&deps, now(), event(Some(&d))).await.unwrap();
+
+    let claim = deps.runs.store().json(&claim_key(&run_ref())).unwrap();
+    assert_eq!(claim["keys"][0]["access_key_id"], A1, "plan order");
+    assert_eq!(claim["keys"][1]["access_key_id"], C1);
+    assert_eq!(claim["decided_by"]["kind"], "link-holder");
+    assert_eq!(claim["claimed_at"], json!(now()));
+    assert_eq!(claim["request_id"], "req-1");
+}
+
+#[tokio::test]
+async fn the_journal_records_each_key_before_and_after_and_the_report_actions_are_rebuilt_from_it() {
+    let iam = FakeIam::with_users(users());
+    iam.users.lock().unwrap().get_mut("bob").unwrap().access_keys.retain(|k| k.id != B1);
+    let deps = deps(iam, store_with(&report(Mode::Auto)));
+
+    handle(&deps, now(), event(None)).await.unwrap();
+
+    let journal = journal(&deps).await;
+    assert!(journal.done.is_some());
+    assert_eq!(ids(journal.in_state(KeyState::Changed)), [A1, B2, C1]);
+    assert_eq!(ids(journal.in_state(KeyState::NotTouched)), [B1], "skipped: rotated away");
+    let b1 = &journal.keys[1];
+    assert_eq!(b1.intent_at, None, "no intent for a key never written");
+    assert!(journal.keys.iter().filter(|k| k.key.access_key_id != B1).all(|k| k.intent_at == Some(now())));
+    assert_eq!(stored_report(deps.runs.store()).actions, journal.actions());
+}
+
+#[tokio::test]
+async fn killed_after_a_key_changed_unrecorded_the_journal_says_which_and_a_retry_does_nothing() {
+    // GIVEN the result entry of the second key cannot be written (a crash right after its
+    // UpdateAccessKey, as far as the journal can tell)
+    let store = store_with(&report(Mode::Auto));
+    store.failing_writes.lock().unwrap().push(format!("0001-{B1}-result"));
+    let deps = deps(FakeIam::with_users(users()), store);
+
+    // WHEN deactivate runs
+    let err = invoke(&deps, now(), event(None)).await.unwrap_err();
+
+    // THEN it stops there: the first key changed, the second may have, the rest were not touched
+    assert_eq!(err.error_name(), keyward_core::errors::AWS_CALL_FAILED, "{err}");
+    let journal = journal(&deps).await;
+    assert_eq!(journal.done, None);
+    assert_eq!(ids(journal.in_state(KeyState::Changed)), [A1]);
+    assert_eq!(ids(journal.in_state(KeyState::PossiblyChanged)), [B1]);
+    assert_eq!(ids(journal.in_state(KeyState::NotTouched)), [B2, C1]);
+    assert_eq!(status(&deps.iam, "bob", B2), Some(KeyStatus::Active));
+    assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Active));
+
+    // AND a retry, with the bucket healed, acts on nothing and says the run is incomplete
+    deps.runs.store().failing_writes.lock().unwrap().clear();
+    let retry = invoke(&deps, now(), event(None)).await.unwrap_err();
+    assert_eq!(retry.error_name(), keyward_core::errors::DEACTIVATION_INCOMPLETE, "{retry}");
+    assert!(retry.to_string().contains("req-1"), "{retry}");
+    assert_eq!(deps.iam.deactivations.lock().unwrap().len(), 2, "no UpdateAccessKey since");
+}
+
+#[tokio::test]
+async fn a_journal_intent_that_cannot_be_written_leaves_its_key_untouched() {
+    let store = store_with(&report(Mode::Auto));
+    store.failing_writes.lock().unwrap().push(format!("0000-{A1}-intent"));
+    let deps = deps(FakeIam::with_users(users()), store);
+
+    let err = invoke(&deps, now(), event(None)).await.unwrap_err();
+
+    assert_eq!(err.error_name(), keyward_core::errors::AWS_CALL_FAILED);
+    assert_nothing_touched(&deps.iam);
+    assert_eq!(ids(journal(&deps).await.in_state(KeyState::NotTouched)), [A1, B1, B2, C1]);
+}
+
+#[tokio::test]
+async fn a_failed_report_write_loses_nothing_and_the_retry_writes_the_report_from_the_journal() {
+    let before = report(Mode::Auto);
+    let store = store_with(&before);
+    store.failing_writes.lock().unwrap().push(REPORT_KEY.to_owned());
+    let deps = deps(FakeIam::with_users(users()), store);
+
+    let err = invoke(&deps, now(), event(None)).await.unwrap_err();
+    assert_eq!(err.error_name(), keyward_core::errors::AWS_CALL_FAILED);
+    assert_eq!(stored_report(deps.runs.store()), before, "the report write failed");
+    assert_eq!(ids(journal(&deps).await.in_state(KeyState::Changed)), [A1, B1, B2, C1]);
+
+    deps.runs.store().failing_writes.lock().unwrap().clear();
+    let retry = invoke(&deps, now(), event(None)).await.unwrap();
+
+    assert_eq!(retry, DeactivateOutput { already_executed: true, ..counts(4, 0, 0) });
+    assert_eq!(deps.iam.deactivations.lock().unwrap().len(), 4);
+    let healed = stored_report(deps.runs.store());
+    assert_eq!(healed.actions, journal(&deps).await.actions());
+    assert_eq!(healed.decision.unwrap().decided_by, Approver::Automatic);
+}
+
+#[tokio::test]
+async fn keyward_mode_report_since_the_plan_touches_nothing_and_calls_no_iam() {
+    for (mode, d) in [(Mode::Auto, None), (Mode::Approve, Some(decision(&[("alice", A1), ("carol", C1)])))] {
+        // GIVEN a run made in `mode`, and KEYWARD_MODE=report in force now (the kill switch)
+        let now_config = PolicyConfig { mode: Mode::ReportOnly, ..policy(mode) };
+        let deps = deps_in_force(FakeIam::with_users(users()), store_with(&report(mode)), now_config, None);
+
+        let out = handle(&deps, now(), event(d.as_ref())).await.unwrap();
+
+        assert_eq!((out.deactivated, out.failed), (0, 0), "{mode:?}");
+        assert_nothing_touched(&deps.iam);
+        assert!(deps.iam.api_calls().is_empty(), "not even a read");
+        let report = stored_report(deps.runs.store());
+        assert!(!report.actions.is_empty());
+        for action in &report.actions {
+            assert_eq!(
+                action.outcome,
+                ActionOutcome::Skipped { reason: SkipReason::ModeChanged { mode: Mode::ReportOnly } }
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_automatic_plan_with_approve_in_force_now_waits_for_a_human() {
+    let now_config = policy(Mode::Approve);
+    let deps = deps_in_force(FakeIam::with_users(users()), store_with(&report(Mode::Auto)), now_config, None);
+
+    let out = invoke(&deps, now(), event(None)).await.unwrap();
+
+    assert_eq!(out, counts(0, 4, 0));
+    assert_nothing_touched(&deps.iam);
+}
+
+#[tokio::test]
+async fn a_user_exempted_in_the_current_configuration_is_skipped() {
+    // GIVEN bob listed in EXEMPT_USERS since, and carol tagged 60 days ahead: too far for the run's
+    // MAX_EXEMPTION_DAYS (30), within the current one (90)
+    let run_config = PolicyConfig { max_exemption_days: 30, ..policy(Mode::Auto) };
+    let mut r = report(Mode::Auto);
+    r.config = run_config.clone();
+    let iam = FakeIam::with_users(users());
+    let until = now().date_naive() + chrono::Days::new(60);
+    iam.users.lock().unwrap().get_mut("carol").unwrap().tags.insert(EXEMPT_UNTIL_TAG.into(), until.to_string());
+    let now_config = PolicyConfig {
+        exempt_users: vec![keyward_core::config::ExemptEntry::Name("bob".into())],
+        max_exemption_days: 90,
+        ..run_config
+    };
+    let deps = deps_in_force(iam, store_with(&r), now_config, None);
+
+    let out = invoke(&deps, now(), event(None)).await.unwrap();
+
+    assert_eq!(out, counts(1, 3, 0));
+    let report = stored_report(deps.runs.store());
+    for key in [B1, B2, C1] {
+        assert_eq!(outcome_of(&report, key), ActionOutcome::Skipped { reason: SkipReason::Exempted }, "{key}");
+    }
+    assert_eq!(status(&deps.iam, "alice", A1), Some(KeyStatus::Inactive));
+}
+
+#[tokio::test]
+async fn protected_users_are_never_deactivated_whatever_the_plan_says() {
+    // GIVEN bob protected by name and carol by her path, both in the plan
+    let iam = FakeIam::with_users(users());
+    iam.users.lock().unwrap().get_mut("carol").unwrap().path = "/ops/".into();
+    use keyward_core::config::ExemptEntry;
+    let now_config = PolicyConfig {
+        protected_users: vec![ExemptEntry::Name("bob".into()), ExemptEntry::PathPrefix("/ops/".into())],
+        ..policy(Mode::Auto)
+    };
+    let deps = deps_in_force(iam, store_with(&report(Mode::Auto)), now_config, None);
+
+    let out = invoke(&deps, now(), event(None)).await.unwrap();
+
+    assert_eq!(out, counts(1, 3, 0));
+    let report = stored_report(deps.runs.store());
+    let protected = |entry: &str| ActionOutcome::Skipped { reason: SkipReason::Protected { entry: entry.into() } };
+    assert_eq!(outcome_of(&report, B1), protected("bob"));
+    assert_eq!(outcome_of(&report, B2), protected("bob"));
+    assert_eq!(outcome_of(&report, C1), protected("/ops/"));
+    assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("alice".into(), A1.into())]);
+}
+
+#[tokio::test]
+async fn the_key_deactivate_runs_with_is_never_deactivated() {
+    let deps =
+        deps_in_force(FakeIam::with_users(users()), store_with(&report(Mode::Auto)), policy(Mode::Auto), Some(C1));
+
+    let out = invoke(&deps, now(), event(None)).await.unwrap();
+
+    assert_eq!(out, counts(3, 1, 0));
+    let report = stored_report(deps.runs.store());
+    assert_eq!(outcome_of(&report, C1), ActionOutcome::Skipped { reason: SkipReason::OwnKey });
+    assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Active));
+    assert!(SkipReason::OwnKey.describe().contains("keyward itself runs with"));
+}
+
+#[tokio::test]
+async fn a_claim_that_cannot_be_written_touches_nothing() {
+    let store = store_with(&report(Mode::Auto));
+    store.failing_writes.lock().unwrap().push("deactivation/claim.json".into());
+    let deps = deps(FakeIam::with_users(users()), store);
+
+    let err = invoke(&deps, now(), event(None)).await.unwrap_err();
+
+    assert_eq!(err.error_name(), keyward_core::errors::AWS_CALL_FAILED);
+    assert_nothing_touched(&deps.iam);
+    assert!(deps.runs.store().json(&done_key(&run_ref())).is_none());
 }

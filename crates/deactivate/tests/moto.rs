@@ -1,6 +1,8 @@
 //! deactivate against a real moto server (`.venv/bin/moto_server`, installed by `scripts/venv`):
 //! the real IAM and S3 adapters, a run report in a real bucket, and a decision approving one of a
-//! user's two keys. A missing moto fails this test; it never skips it.
+//! user's two keys (recorded in the in-memory decisions table: its DynamoDB adapter has its own
+//! moto test). The claim and the journal are S3 conditional writes on moto; invoked again, it
+//! leaves a key re-enabled since Active. A missing moto fails this test; it never skips it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_sdk_iam::types::StatusType;
@@ -12,8 +14,11 @@ use keyward_aws::testing::MotoServer;
 use keyward_core::config::{Config, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
 use keyward_core::decision::{Approver, Decision};
+use keyward_core::fakes::FakeApprovals;
+use keyward_core::journal::{Journal, KeyState};
 use keyward_core::model::{AccessKey, KeyRef, KeyStatus, User};
 use keyward_core::policy::{PlanStatus, evaluate};
+use keyward_core::ports::{DecisionOutcome, Iam, RecordedDecision};
 use keyward_core::run_report::{ActionOutcome, REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::run_store::RunStore;
 use serde_json::json;
@@ -86,14 +91,13 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         actions: vec![],
         api_calls: Default::default(),
     };
-    // AND a decision approving only the first key, recorded in the run report as the approval
+    // AND a decision approving only the first key, recorded in the decisions table as the approval
     // function records it before it calls back
     let decision = Decision {
         approved: vec![KeyRef { user_name: "dora".into(), access_key_id: approved.clone() }],
         decided_by: Approver::LinkHolder { source_ip: Some("127.0.0.1".into()), user_agent: None },
         decided_at: Utc::now(),
     };
-    let report = RunReport { decision: Some(decision.clone()), ..report };
     let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
     s3_client
         .put_object()
@@ -106,9 +110,19 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
 
     // WHEN deactivate runs with that decision
     let event = json!({"run": run, "decision": decision});
-    let settings = Settings::from_config(&Config { report_bucket: Some(BUCKET.into()), ..Config::default() }).unwrap();
-    let deps = Deps { iam: IamAdapter::new(&sdk, 50.0), runs: RunStore::new(S3Store::new(&sdk), BUCKET), settings };
-    let out = handle(&deps, Utc::now(), event).await.unwrap();
+    let current = Config { report_bucket: Some(BUCKET.into()), policy: report.config.clone(), ..Config::default() };
+    let settings = Settings::from_config(&current, None).unwrap();
+    let decisions = FakeApprovals::default();
+    let recorded = RecordedDecision {
+        run: run.clone(),
+        approval_id_hash: "ab".repeat(32),
+        outcome: DecisionOutcome::Approved,
+        decision: decision.clone(),
+    };
+    decisions.decisions.lock().unwrap().insert(EXECUTION.into(), recorded);
+    let deps =
+        Deps { iam: IamAdapter::new(&sdk, 50.0), runs: RunStore::new(S3Store::new(&sdk), BUCKET), decisions, settings };
+    let out = handle(&deps, Utc::now(), "req-moto-1".into(), event.clone()).await.unwrap();
 
     // THEN exactly that key is Inactive in moto, the other still Active
     assert_eq!((out.deactivated, out.skipped, out.failed), (1, 0, 0), "{out:?}");
@@ -125,4 +139,27 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
     assert_eq!(stored.actions[0].key.access_key_id, approved);
     assert_eq!(stored.actions[0].outcome, ActionOutcome::Deactivated);
     assert_eq!(stored.api_calls.get("iam:UpdateAccessKey"), Some(&1));
+    let journal = Journal::read(&deps.runs, &run).await.unwrap().unwrap();
+    assert!(journal.done.is_some());
+    assert_eq!(journal.claim.request_id, "req-moto-1");
+    assert_eq!(journal.in_state(KeyState::Changed).len(), 1);
+
+    // WHEN someone re-enables the key, and deactivate is invoked again with the run's decision
+    iam_client
+        .update_access_key()
+        .user_name("dora")
+        .access_key_id(&approved)
+        .status(StatusType::Active)
+        .send()
+        .await
+        .unwrap();
+    let again = handle(&deps, Utc::now(), "req-moto-2".into(), event).await.unwrap();
+
+    // THEN it answers "already executed" with the first outcome, and the key stays Active
+    assert!(again.already_executed, "{again:?}");
+    assert_eq!((again.deactivated, again.skipped, again.failed), (1, 0, 0));
+    let keys = iam_client.list_access_keys().user_name("dora").send().await.unwrap().access_key_metadata;
+    let status = keys.iter().find(|k| k.access_key_id() == Some(approved.as_str())).unwrap().status().cloned();
+    assert_eq!(status, Some(StatusType::Active), "the re-enabled key stays Active");
+    assert_eq!(deps.iam.api_calls().get("iam:UpdateAccessKey"), Some(&1), "no second UpdateAccessKey");
 }

@@ -1,5 +1,5 @@
 //! The notify handler: decodes a [`NotifyEvent`], renders the matching message from the run report
-//! and delivers it. SNS is the channel of record: a failed publish fails the invocation (an approval
+//! (and, for a deactivation that failed part-way, the run's deactivation journal) and delivers it. SNS is the channel of record: a failed publish fails the invocation (an approval
 //! request must never be lost silently). Slack is best effort once SNS has the message.
 //!
 //! For an approval request (docs/architecture.md, "Approval") without Slack, the handler first
@@ -9,16 +9,23 @@
 //! task token in the approvals table under the id's SHA-256 *before* anything is sent, and puts the
 //! id only in the link and in the Slack buttons. Neither the id nor the task token is logged or
 //! returned.
+//!
+//! For a rejection, the decision recorded in the decisions table (written by the approval function
+//! only) is copied into the run report, the audit record, before the message is rendered from it:
+//! notify is the run report's last writer on the rejected path, as deactivate is on the approved one.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use keyward_core::approval_id::ApprovalId;
 use keyward_core::config::{ApproverAuth, Config, ConfigError, vars};
 use keyward_core::contracts::{InvalidEvent, NotifyEvent, NotifyOutput, RunRef, decode};
 use keyward_core::errors::{self, NamedError};
+use keyward_core::journal::Journal;
 use keyward_core::message::{self, Message};
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, ObjectStore, PortError, Randomness, Slack, Topic,
+    ApprovalRecord, ApprovalState, ApprovalStore, DecisionOutcome, DecisionStore, ObjectStore, PortError, Randomness,
+    Slack, Topic,
 };
+use keyward_core::run_report::RunReport;
 use keyward_core::run_store::{RunStore, RunStoreError};
 use keyward_core::secrets::{KeywardSecrets, WebhookUrl};
 use serde_json::Value;
@@ -32,6 +39,8 @@ pub struct Settings {
     pub topic_arn: String,
     /// `KEYWARD_APPROVALS_TABLE`: where approval requests are stored.
     pub approvals_table: String,
+    /// `KEYWARD_DECISIONS_TABLE`: where a rejection is read from, to be copied into the run report.
+    pub decisions_table: String,
     /// `KEYWARD_APPROVAL_BASE_URL`: the approval function's URL, the base of every approval link.
     pub approval_base_url: String,
     /// `APPROVAL_TIMEOUT_SECONDS`: how long an approval request stays open.
@@ -44,13 +53,14 @@ pub struct Settings {
 
 impl Settings {
     /// The settings of `config` and keyward's secret (read at init); `InvalidConfig` naming the
-    /// first of the report bucket, the topic, the approvals table and the approval base URL that is
-    /// not set.
+    /// first of the report bucket, the topic, the approvals table, the decisions table and the
+    /// approval base URL that is not set.
     pub fn from_config(config: &Config, secrets: &KeywardSecrets) -> Result<Settings, ConfigError> {
         Ok(Settings {
             report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
             topic_arn: Config::require(&config.topic_arn, vars::TOPIC_ARN)?.to_owned(),
             approvals_table: Config::require(&config.approvals_table, vars::APPROVALS_TABLE)?.to_owned(),
+            decisions_table: Config::require(&config.decisions_table, vars::DECISIONS_TABLE)?.to_owned(),
             approval_base_url: Config::require(&config.approval_base_url, vars::APPROVAL_BASE_URL)?.to_owned(),
             approval_timeout_seconds: config.approval_timeout_seconds,
             slack_webhook_url: secrets.slack_webhook_url.clone(),
@@ -67,7 +77,8 @@ pub struct Deps<T, S, K, A, R> {
     pub runs: RunStore<S>,
     /// The Slack incoming webhook.
     pub slack: K,
-    /// The approvals table (task tokens, keyed by the approval id's hash).
+    /// The approvals table (task tokens, keyed by the approval id's hash) and the decisions table
+    /// (read only: a rejection's record).
     pub approvals: A,
     /// The source of approval ids and form nonces.
     pub random: R,
@@ -131,7 +142,7 @@ where
     T: Topic,
     S: ObjectStore,
     K: Slack,
-    A: ApprovalStore,
+    A: ApprovalStore + DecisionStore,
     R: Randomness,
 {
     let event: NotifyEvent = decode(event)?;
@@ -145,9 +156,15 @@ where
     let message = match &event {
         NotifyEvent::Clean { users_listed, evaluated_at, .. } => message::clean(*users_listed, *evaluated_at),
         NotifyEvent::Digest { run } => message::digest(&deps.runs.read_report(run).await?, &run.report_location()),
-        NotifyEvent::Rejected { run } => message::rejected(&deps.runs.read_report(run).await?, &run.report_location()),
+        NotifyEvent::Rejected { run } => message::rejected(&record_rejection(deps, run).await?, &run.report_location()),
         NotifyEvent::Expired { run } => message::expired(&deps.runs.read_report(run).await?, &run.report_location()),
         NotifyEvent::Outcome { run } => message::outcome(&deps.runs.read_report(run).await?, &run.report_location()),
+        NotifyEvent::DeactivationFailed { run, error } => {
+            let report = deps.runs.read_report(run).await?;
+            let journal = Journal::read(&deps.runs, run).await?;
+            let journal_location = format!("s3://{}/{}deactivation/", run.bucket, run.prefix());
+            message::deactivation_failed(&report, journal.as_ref(), error, &run.report_location(), &journal_location)
+        }
         NotifyEvent::ApprovalRequest { run, task_token } => {
             subscribers = Some(someone_can_receive_it(deps).await?);
             request_approval(deps, now, run, task_token).await?
@@ -181,6 +198,40 @@ async fn someone_can_receive_it<T: Topic, S, K, A, R>(deps: &Deps<T, S, K, A, R>
         return Err(NotifyError::NobodyToAsk { topic_arn: topic_arn.clone() });
     }
     Ok(confirmed)
+}
+
+/// The run report with the rejection recorded in the decisions table copied into it (and written
+/// back), so that the audit record says who rejected and when. A report that already holds a
+/// decision (a retried notify) is left as it is; without a rejection of this run recorded (none, an
+/// approval, or an earlier run's with the same name), nothing is written and the message says only
+/// that the plan was rejected.
+async fn record_rejection<T, S, K, A, R>(deps: &Deps<T, S, K, A, R>, run: &RunRef) -> Result<RunReport, NotifyError>
+where
+    S: ObjectStore,
+    A: DecisionStore,
+{
+    let mut report = deps.runs.read_report(run).await?;
+    if report.decision.is_some() {
+        return Ok(report);
+    }
+    match deps.approvals.recorded(run).await? {
+        // A decision made before this run was evaluated is an earlier run's with the same
+        // execution name (allowed again 90 days on), never this run's.
+        Some(recorded)
+            if recorded.outcome == DecisionOutcome::Rejected
+                && recorded.decision.decided_at >= report.evaluated_at() =>
+        {
+            report.decision = Some(recorded.decision);
+            deps.runs.write_report(run, &report).await?;
+        }
+        recorded => {
+            // Only the approval function records a decision, and it rejects before it says so:
+            // a rejection without one was sent by someone else, and the audit record gets none.
+            let outcome = recorded.map(|r| r.outcome.as_str());
+            tracing::warn!(execution_name = run.execution_name, ?outcome, "no recorded rejection of this run");
+        }
+    }
+    Ok(report)
 }
 
 /// Stores the pending approval (task token under the id's hash) and renders the request message.
@@ -244,5 +295,6 @@ fn kind_name(event: &NotifyEvent) -> &'static str {
         NotifyEvent::Rejected { .. } => "rejected",
         NotifyEvent::Expired { .. } => "expired",
         NotifyEvent::Outcome { .. } => "outcome",
+        NotifyEvent::DeactivationFailed { .. } => "deactivation-failed",
     }
 }

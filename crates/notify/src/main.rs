@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         topic: SnsTopic::new(&sdk),
         runs: RunStore::new(S3Store::new(&sdk), settings.report_bucket.clone()),
         slack: SlackWebhook::new()?,
-        approvals: DynamoApprovals::new(&sdk, settings.approvals_table.clone()),
+        approvals: DynamoApprovals::new(&sdk, settings.approvals_table.clone(), settings.decisions_table.clone()),
         random: OsRandom,
         settings,
     };

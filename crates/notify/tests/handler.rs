@@ -13,12 +13,13 @@ use chrono::{DateTime, Duration, Utc};
 use keyward_core::config::ConfigError;
 use keyward_core::config::{ApproverAuth, Config, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
+use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{AWS_CALL_FAILED, INVALID_INPUT, NOTIFY_FAILED, NamedError, RUN_STATE_INVALID};
 use keyward_core::fakes::{CountingRandom, FakeApprovals, FakeSlack, FakeStore, FakeTopic};
 use keyward_core::message::{self, Message};
 use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
 use keyward_core::policy::evaluate;
-use keyward_core::ports::{ApprovalState, PortError, Randomness, Slack};
+use keyward_core::ports::{ApprovalState, DecisionOutcome, PortError, Randomness, RecordedDecision, Slack};
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::run_store::RunStore;
 use keyward_core::secrets::{KeywardSecrets, WebhookUrl};
@@ -95,6 +96,7 @@ fn config() -> Config {
         topic_arn: Some(TOPIC.into()),
         report_bucket: Some(BUCKET.into()),
         approvals_table: Some("keyward-approvals".into()),
+        decisions_table: Some("keyward-decisions".into()),
         approval_base_url: Some(BASE_URL.into()),
         approval_timeout_seconds: TIMEOUT_SECONDS,
         ..Config::default()
@@ -137,6 +139,7 @@ fn event(kind: &str) -> Value {
     match kind {
         "clean" => json!({"kind": "clean", "run": run(), "users_listed": 12, "evaluated_at": evaluated_at()}),
         "approval-request" => json!({"kind": kind, "run": run(), "task_token": TOKEN}),
+        "deactivation-failed" => json!({"kind": kind, "run": run(), "error": "DeactivationIncomplete"}),
         _ => json!({"kind": kind, "run": run()}),
     }
 }
@@ -150,6 +153,7 @@ fn expected(kind: &str) -> Message {
         "rejected" => message::rejected(&r, LOCATION),
         "expired" => message::expired(&r, LOCATION),
         "outcome" => message::outcome(&r, LOCATION),
+        "deactivation-failed" => message::deactivation_failed(&r, None, "DeactivationIncomplete", LOCATION, JOURNAL),
         "approval-request" => message::approval_request(
             &r,
             LOCATION,
@@ -162,7 +166,11 @@ fn expected(kind: &str) -> Message {
     }
 }
 
-const KINDS: [&str; 6] = ["clean", "digest", "approval-request", "rejected", "expired", "outcome"];
+const KINDS: [&str; 7] =
+    ["clean", "digest", "approval-request", "rejected", "expired", "outcome", "deactivation-failed"];
+
+/// Where the run's deactivation journal is.
+const JOURNAL: &str = "s3://keyward-reports-123456789012/runs/keyward-2026-11-21/deactivation/";
 
 fn published(ports: &Ports<impl Slack, impl Randomness>) -> Vec<(String, String, String)> {
     ports.topic.published.lock().unwrap().clone()
@@ -464,6 +472,7 @@ fn a_missing_resource_stops_notify_at_init_naming_the_variable() {
         (Config { approval_base_url: None, ..config() }, "KEYWARD_APPROVAL_BASE_URL"),
         (Config { topic_arn: None, ..config() }, "KEYWARD_TOPIC_ARN"),
         (Config { approvals_table: None, ..config() }, "KEYWARD_APPROVALS_TABLE"),
+        (Config { decisions_table: None, ..config() }, "KEYWARD_DECISIONS_TABLE"),
         (Config { report_bucket: None, ..config() }, "KEYWARD_REPORT_BUCKET"),
     ];
     for (config, variable) in cases {
@@ -475,7 +484,7 @@ fn a_missing_resource_stops_notify_at_init_naming_the_variable() {
 
 #[tokio::test]
 async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
-    for kind in ["digest", "approval-request", "rejected", "expired", "outcome"] {
+    for kind in ["digest", "approval-request", "rejected", "expired", "outcome", "deactivation-failed"] {
         for body in [None, Some(b"[1, 2".to_vec())] {
             let ports = ports();
             {
@@ -494,6 +503,84 @@ async fn missing_or_unreadable_report_is_run_state_invalid_naming_the_key() {
             assert!(ports.approvals.records.lock().unwrap().is_empty(), "no record for a run without a report");
         }
     }
+}
+
+/// The decision the approval function recorded for the fixture's run.
+fn recorded(outcome: DecisionOutcome) -> RecordedDecision {
+    let approved = match outcome {
+        DecisionOutcome::Approved => vec![report().evaluation.plan.keys[0].key.clone()],
+        DecisionOutcome::Rejected => vec![],
+    };
+    RecordedDecision {
+        run: RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() },
+        approval_id_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        outcome,
+        decision: Decision {
+            approved,
+            decided_by: Approver::Slack { user_id: "U012APPROVER".into(), team_id: "T0001EXAMPLE".into() },
+            decided_at: now(),
+        },
+    }
+}
+
+fn stored_report(ports: &Ports) -> RunReport {
+    serde_json::from_value(ports.runs.store().json(REPORT_KEY).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn rejected_copies_the_recorded_rejection_into_the_run_report_and_names_who() {
+    let ports = ports_without_slack();
+    let rejection = recorded(DecisionOutcome::Rejected);
+    ports.approvals.decisions.lock().unwrap().insert(EXECUTION.into(), rejection.clone());
+
+    handle(&ports, now(), event("rejected")).await.unwrap();
+
+    let stored = stored_report(&ports);
+    assert_eq!(stored.decision, Some(rejection.decision));
+    assert_eq!(stored.evaluation, report().evaluation, "the rest of the report is as it was");
+    let (_, subject, text) = published(&ports).pop().unwrap();
+    assert_eq!((subject, text), {
+        let m = message::rejected(&stored, LOCATION);
+        (m.subject, m.text)
+    });
+    assert!(published(&ports)[0].2.contains("Rejected by Slack user U012APPROVER"), "{}", published(&ports)[0].2);
+}
+
+#[tokio::test]
+async fn rejected_without_a_recorded_rejection_of_this_run_writes_nothing() {
+    // An earlier run with the same execution name, decided before this run was evaluated.
+    let earlier_run = RecordedDecision {
+        decision: Decision {
+            decided_at: evaluated_at() - Duration::days(100),
+            ..recorded(DecisionOutcome::Rejected).decision
+        },
+        ..recorded(DecisionOutcome::Rejected)
+    };
+    for recorded in [None, Some(recorded(DecisionOutcome::Approved)), Some(earlier_run)] {
+        let ports = ports_without_slack();
+        if let Some(recorded) = recorded.clone() {
+            ports.approvals.decisions.lock().unwrap().insert(EXECUTION.into(), recorded);
+        }
+
+        handle(&ports, now(), event("rejected")).await.unwrap();
+
+        assert_eq!(stored_report(&ports), report(), "{recorded:?}");
+        assert_eq!(published(&ports)[0].2, expected("rejected").text);
+    }
+}
+
+#[tokio::test]
+async fn a_retried_rejected_keeps_the_decision_the_report_already_holds() {
+    let ports = ports_without_slack();
+    let rejection = recorded(DecisionOutcome::Rejected);
+    ports.approvals.decisions.lock().unwrap().insert(EXECUTION.into(), rejection.clone());
+    handle(&ports, now(), event("rejected")).await.unwrap();
+    let after_first = ports.runs.store().objects.lock().unwrap().clone();
+
+    handle(&ports, now(), event("rejected")).await.unwrap();
+
+    assert_eq!(*ports.runs.store().objects.lock().unwrap(), after_first);
+    assert_eq!(published(&ports)[0].2, published(&ports)[1].2);
 }
 
 #[tokio::test]
@@ -544,7 +631,55 @@ async fn every_sample_event_behaves() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 8);
+    assert_eq!(seen, 9);
+}
+
+#[tokio::test]
+async fn a_deactivation_failed_part_way_lists_what_its_journal_says_was_and_was_not_done() {
+    use keyward_core::journal::{Claim, Entry, claim_key, entry_key};
+    use keyward_core::model::KeyRef;
+    use keyward_core::run_report::{ActionOutcome, ActionRecord};
+    // GIVEN a journal: alice's key changed, bob's called without a result, carol's never reached
+    let ports = ports_without_slack();
+    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    let key = |u: &str| KeyRef { user_name: u.into(), access_key_id: format!("AKIA{}KEY00000001", u.to_uppercase()) };
+    let claim = Claim {
+        keys: vec![key("alice"), key("bob"), key("carol")],
+        decided_by: keyward_core::decision::Approver::Automatic,
+        claimed_at: now(),
+        request_id: "req-1".into(),
+    };
+    let result = ActionRecord { key: key("alice"), at: now(), outcome: ActionOutcome::Deactivated };
+    let entries = [
+        (claim_key(&run), serde_json::to_value(&claim).unwrap()),
+        (
+            entry_key(&run, 0, &key("alice"), "intent"),
+            serde_json::to_value(Entry::Intent { key: key("alice"), at: now() }).unwrap(),
+        ),
+        (entry_key(&run, 0, &key("alice"), "result"), serde_json::to_value(Entry::Result(result)).unwrap()),
+        (
+            entry_key(&run, 1, &key("bob"), "intent"),
+            serde_json::to_value(Entry::Intent { key: key("bob"), at: now() }).unwrap(),
+        ),
+    ];
+    for (k, v) in entries {
+        ports.runs.store().objects.lock().unwrap().insert((BUCKET.into(), k), serde_json::to_vec(&v).unwrap());
+    }
+
+    // WHEN notify is told deactivate failed
+    handle(&ports, now(), event("deactivation-failed")).await.unwrap();
+
+    // THEN the message says which keys were changed, possibly changed, not touched
+    let (_, subject, text) = &published(&ports)[0];
+    assert_eq!(subject, "keyward: deactivation FAILED part-way: 1 key changed, 1 possibly changed, 1 not touched");
+    let section = |title: &str| {
+        let start = text.find(title).unwrap_or_else(|| panic!("no {title} in {text}"));
+        text[start..].split("\n\n").next().unwrap().to_owned()
+    };
+    assert!(section("Changed (deactivated) (1)").contains("alice AKIAALICEKEY00000001 — deactivated at"), "{text}");
+    assert!(section("Possibly changed (1)").contains("bob AKIABOBKEY00000001"), "{text}");
+    assert!(section("Not touched (1)").contains("carol AKIACAROLKEY00000001"), "{text}");
+    assert!(text.contains("DeactivationIncomplete") && text.contains(JOURNAL), "{text}");
 }
 
 #[tokio::test]

@@ -1,7 +1,8 @@
 //! notify against a real moto server (`.venv/bin/moto_server`, installed by `scripts/venv`): an
 //! approval request reads the run report from a real bucket, stores its pending record in a real
 //! DynamoDB table and publishes to a real SNS topic (with a confirmed subscriber: without one, or
-//! Slack, nobody could receive it). A missing moto fails this test; it never skips.
+//! Slack, nobody could receive it). A rejection recorded in the decisions table is copied into the
+//! run report in the bucket. A missing moto fails this test; it never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, SubsecRound, Utc};
@@ -12,10 +13,13 @@ use keyward_aws::sns::SnsTopic;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{Config, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
+use keyward_core::decision::{Approver, Decision};
 use keyward_core::fakes::FakeSlack;
 use keyward_core::model::{AccessKey, KeyStatus, User};
 use keyward_core::policy::evaluate;
-use keyward_core::ports::{ApprovalState, ApprovalStore};
+use keyward_core::ports::{
+    ApprovalRecord, ApprovalState, ApprovalStore, DecisionOutcome, DecisionStore, ObjectStore, RecordedDecision,
+};
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::run_store::RunStore;
 use notify::handler::{Deps, Settings, handle};
@@ -25,6 +29,7 @@ use sha2::{Digest, Sha256};
 const BUCKET: &str = "keyward-reports";
 const EXECUTION: &str = "keyward-moto-run";
 const TABLE: &str = "keyward-approvals";
+const DECISIONS: &str = "keyward-decisions";
 const BASE_URL: &str = "http://127.0.0.1:9000";
 const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAmotoTaskToken";
 
@@ -105,6 +110,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
         topic_arn: Some(topic_arn.clone()),
         approval_base_url: Some(BASE_URL.into()),
         approvals_table: Some(TABLE.into()),
+        decisions_table: Some(DECISIONS.into()),
         report_bucket: Some(BUCKET.into()),
         approval_timeout_seconds: 7200,
         ..Config::default()
@@ -113,7 +119,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
         topic: SnsTopic::new(&sdk),
         runs: RunStore::new(S3Store::new(&sdk), BUCKET),
         slack: FakeSlack::default(),
-        approvals: DynamoApprovals::new(&sdk, TABLE),
+        approvals: DynamoApprovals::new(&sdk, TABLE, DECISIONS),
         random: OsRandom,
         settings: Settings::from_config(&config, &Default::default()).unwrap(),
     };
@@ -147,4 +153,69 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
     let items = aws_sdk_dynamodb::Client::new(&sdk).scan().table_name(TABLE).send().await.unwrap();
     assert_eq!(items.count(), 1);
     assert!(!format!("{:?}", items.items()).contains(id), "the id itself is stored nowhere");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_copies_the_rejection_recorded_in_dynamodb_into_the_run_report_in_s3() {
+    let moto = MotoServer::start();
+    let sdk = moto.sdk_config().await;
+
+    // GIVEN the run report in S3 and a rejection recorded as the approval function records it
+    let s3 = moto.create_report_bucket(BUCKET).await;
+    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    let store = S3Store::new(&sdk);
+    let original = report();
+    store.put(BUCKET, &run.report_key(), serde_json::to_vec(&original).unwrap()).await.unwrap();
+    let topic_arn = aws_sdk_sns::Client::new(&sdk).create_topic().name("keyward").send().await.unwrap().topic_arn;
+    moto.create_approvals_table(TABLE).await;
+    moto.create_decisions_table(DECISIONS).await;
+    let tables = DynamoApprovals::new(&sdk, TABLE, DECISIONS);
+    let now = Utc::now().trunc_subsecs(0);
+    let pending = ApprovalRecord {
+        id_hash: hex::encode(Sha256::digest(b"approval id")),
+        task_token: TOKEN.into(),
+        run: run.clone(),
+        form_nonce: "nonce".into(),
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+        state: ApprovalState::Pending,
+    };
+    tables.put_pending(&pending).await.unwrap();
+    let rejection = Decision {
+        approved: vec![],
+        decided_by: Approver::Slack { user_id: "U012APPROVER".into(), team_id: "T0001EXAMPLE".into() },
+        decided_at: now,
+    };
+    let recorded = RecordedDecision {
+        run: run.clone(),
+        approval_id_hash: pending.id_hash,
+        outcome: DecisionOutcome::Rejected,
+        decision: rejection.clone(),
+    };
+    tables.record(&recorded).await.unwrap();
+    let config = Config {
+        topic_arn,
+        approval_base_url: Some(BASE_URL.into()),
+        approvals_table: Some(TABLE.into()),
+        decisions_table: Some(DECISIONS.into()),
+        report_bucket: Some(BUCKET.into()),
+        ..Config::default()
+    };
+    let deps = Deps {
+        topic: SnsTopic::new(&sdk),
+        runs: RunStore::new(store, BUCKET),
+        slack: FakeSlack::default(),
+        approvals: tables,
+        random: OsRandom,
+        settings: Settings::from_config(&config, &Default::default()).unwrap(),
+    };
+
+    // WHEN notify is told the run was rejected
+    handle(&deps, now, json!({"kind": "rejected", "run": run})).await.unwrap();
+
+    // THEN the run report in S3 holds the recorded rejection, and nothing else changed
+    let body = s3.get_object().bucket(BUCKET).key(run.report_key()).send().await.unwrap().body.collect().await;
+    let stored: RunReport = serde_json::from_slice(&body.unwrap().into_bytes()).unwrap();
+    assert_eq!(stored.decision, Some(rejection));
+    assert_eq!(RunReport { decision: None, ..stored }, original);
 }

@@ -53,7 +53,8 @@ pub enum ValidateKeysError {
     #[error(transparent)]
     InvalidEvent(#[from] InvalidEvent),
     /// The event names a run outside the report bucket (`InvalidInput`); an object of the run is
-    /// missing, unreadable or for another batch (`RunStateInvalid`); or an S3 call failed (its name).
+    /// missing, unreadable or for another batch (`RunStateInvalid`); the run's report already
+    /// exists and was left as it was (`RunAlreadyRecorded`); or an S3 call failed (its name).
     #[error(transparent)]
     Runs(#[from] RunStoreError),
 }
@@ -94,8 +95,11 @@ pub async fn handle<S: ObjectStore>(
 
     let report = build_report(&run, &settings.policy, &listing, checked, input.evaluated_at);
     let report_key = run.report_key();
-    // The first version of the report: compact, as it always was (deactivate rewrites it pretty).
-    runs.put_json(&run, &report_key, &report).await?;
+    // Created, never overwritten: a report already there is an earlier run's record (the same
+    // execution name, allowed again 90 days on) or this run's before a redrive.
+    runs.create_report(&run, &report).await.inspect_err(|err| {
+        tracing::error!(execution = %run.execution_name, error = err.error_name(), %err, "the run report was not written");
+    })?;
 
     let evaluation = &report.evaluation;
     let status = evaluation.plan.status;

@@ -110,6 +110,39 @@ async fn report_gathers_every_batch_and_sums_the_api_calls() {
 }
 
 #[tokio::test]
+async fn an_existing_report_is_never_overwritten_and_the_run_fails_naming_it() {
+    // GIVEN an earlier execution with the same name recorded its report (or this run, before a redrive)
+    let store = checked_run();
+    let earlier = br#"{"an earlier run's record": true}"#.to_vec();
+    put_raw(&store, "report.json", earlier.clone());
+    let deps = deps(store);
+
+    // WHEN this run is evaluated
+    let err = handle(&deps, now(), event()).await.unwrap_err();
+
+    // THEN it fails as RunAlreadyRecorded, naming the record, which is left as it was
+    assert_eq!(err.error_name(), errors::RUN_ALREADY_RECORDED);
+    let message = err.to_string();
+    assert!(message.contains(&format!("s3://{BUCKET}/runs/{EXEC}/report.json")), "{message}");
+    assert!(message.contains("never overwritten"), "{message}");
+    let stored =
+        deps.runs.store().objects.lock().unwrap().get(&(BUCKET.into(), format!("runs/{EXEC}/report.json"))).cloned();
+    assert_eq!(stored, Some(earlier));
+}
+
+#[tokio::test]
+async fn a_retried_invocation_finds_its_own_report_and_succeeds_writing_nothing() {
+    let deps = deps(checked_run());
+    let first = handle(&deps, now(), event()).await.unwrap();
+    let written = deps.runs.store().objects.lock().unwrap().clone();
+
+    let again = handle(&deps, now(), event()).await.unwrap();
+
+    assert_eq!((again.planned, again.status), (first.planned, first.status));
+    assert_eq!(*deps.runs.store().objects.lock().unwrap(), written);
+}
+
+#[tokio::test]
 async fn the_listings_unreadable_report_rows_are_carried_into_the_run_report() {
     // GIVEN a listing naming a credential-report row list-users could not read
     let deps = deps(checked_run());

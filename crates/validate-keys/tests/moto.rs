@@ -1,6 +1,8 @@
 //! A run's first half against moto with the real adapters: list-users, check-user for each batch,
 //! then validate-keys, with every object going through S3. moto creates keys "now", so the plan
-//! here comes from the no-MFA rule: the active key of a console user without MFA.
+//! here comes from the no-MFA rule: the active key of a console user without MFA. The report is
+//! created once: a retry finds its own, and evaluating the same run at another time leaves it as it
+//! was.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::Utc;
@@ -9,6 +11,7 @@ use keyward_aws::s3::S3Store;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::Config;
 use keyward_core::contracts::{BatchItem, NextStep};
+use keyward_core::errors::{self, NamedError};
 use keyward_core::policy::{PlanStatus, Rule};
 use keyward_core::run_report::RunReport;
 use keyward_core::run_store::RunStore;
@@ -105,4 +108,18 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
     // AND validate-keys acted on nothing: alice's key is still active
     let keys = iam.list_access_keys().user_name("alice").send().await.unwrap();
     assert_eq!(keys.access_key_metadata[0].status.as_ref().map(|s| s.as_str()), Some("Active"));
+
+    // AND a retried invocation finds its own report and succeeds; a second evaluation of the
+    // same run at another time (a later execution with the same name) is refused by S3's
+    // conditional write, and the report stays the first run's
+    let first = s3.get_object().bucket(BUCKET).key(&out.report_key).send().await.unwrap();
+    let first = first.body.collect().await.unwrap().into_bytes();
+    let retry = json!({"listed": listed, "evaluated_at": evaluated_at});
+    validate_keys::handler::handle(&validator, Utc::now(), retry).await.unwrap();
+    let again = json!({"listed": listed, "evaluated_at": Utc::now()});
+    let err = validate_keys::handler::handle(&validator, Utc::now(), again).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::RUN_ALREADY_RECORDED, "{err}");
+    assert!(err.to_string().contains(&format!("s3://{BUCKET}/{}", out.report_key)), "{err}");
+    let after = s3.get_object().bucket(BUCKET).key(&out.report_key).send().await.unwrap();
+    assert_eq!(after.body.collect().await.unwrap().into_bytes(), first);
 }

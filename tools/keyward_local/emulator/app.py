@@ -1,5 +1,5 @@
 """The emulator's WSGI application and its `main`: the /_keyward/ test hooks, then the SNS Publish
-faults and the IAM gate (count, maybe throttle), then moto's own server; and, in a second server
+and S3 PutObject faults and the IAM gate (count, maybe throttle), then moto's own server; and, in a second server
 thread of the same process, the Function URL front on LAMBDA_PORT (`function_url`). Started by `up` as
 `python -m keyward_local.emulator.app --port … --lambda-port … --watch-port …`."""
 
@@ -52,6 +52,18 @@ SNS_ERROR_XML = (
     "<RequestId>{request_id}</RequestId></ErrorResponse>"
 )
 
+S3_ERROR_XML = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    "<Error><Code>{code}</Code><Message>injected fault</Message><RequestId>{request_id}</RequestId></Error>"
+)
+
+#: The HTTP status S3 answers an injected error code with (500 for the others).
+S3_ERROR_STATUS = {
+    "AccessDenied": HTTPStatus.FORBIDDEN,
+    "SlowDown": HTTPStatus.SERVICE_UNAVAILABLE,
+    "ServiceUnavailable": HTTPStatus.SERVICE_UNAVAILABLE,
+}
+
 #: The HTTP status SNS answers an error code with (400 for the others).
 SNS_ERROR_STATUS = {
     "InternalError": HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -75,6 +87,18 @@ def query_operation(environ: WSGIEnvironment, wanted: str) -> str | None:
         environ["wsgi.input"] = io.BytesIO(body)
         action = parse_qs(body.decode("utf-8", "replace")).get("Action", [None])[0]
     return action or "Unknown"
+
+
+def s3_put_object_key(environ: WSGIEnvironment) -> str | None:
+    """The object key of an S3 PutObject (a path-style `PUT /bucket/key` signed for s3, without
+    `?partNumber` or other sub-resource), else None."""
+    match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if (match.group(1) if match else None) != "s3" or environ.get("REQUEST_METHOD") != "PUT":
+        return None
+    if environ.get("QUERY_STRING") and "x-id=PutObject" not in environ["QUERY_STRING"]:
+        return None
+    bucket, _, key = environ.get("PATH_INFO", "").lstrip("/").partition("/")
+    return key if bucket and key else None
 
 
 def _form_body(environ: WSGIEnvironment) -> bytes:
@@ -113,6 +137,12 @@ class KeywardApp:
             request_id = str(uuid.uuid4())
             body = SNS_ERROR_XML.format(code=error, request_id=request_id).encode("utf-8")
             return _xml_error(start_response, SNS_ERROR_STATUS.get(error, HTTPStatus.BAD_REQUEST), body, request_id)
+        if (key := s3_put_object_key(environ)) is not None and (error := FAULTS.take("s3:PutObject", key.encode())):
+            LOG.info("s3 PutObject %s: injected %s", key, error)
+            request_id = str(uuid.uuid4())
+            body = S3_ERROR_XML.format(code=error, request_id=request_id).encode("utf-8")
+            status = S3_ERROR_STATUS.get(error, HTTPStatus.INTERNAL_SERVER_ERROR)
+            return _xml_error(start_response, status, body, request_id)
         operation = query_operation(environ, "iam")
         if operation is not None and not self.gate.admit(operation):
             request_id = str(uuid.uuid4())

@@ -1,5 +1,6 @@
 """Failures the emulator injects on purpose (PUT /_keyward/faults), for the fault tests: a function
-error or Lambda.ServiceException for an invocation, an error code for SNS Publish."""
+error or Lambda.ServiceException for an invocation, an error code for SNS Publish, and an S3 error
+code for a PutObject whose object key contains `match` (a run-state write that fails part-way)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,10 @@ class Faults:
     """Each fault fails the matching requests from the `after`+1-th on, `count` times (None: until
     cleared)."""
 
-    TARGETS = re.compile(r"^(lambda:[A-Za-z0-9_-]+|sns:Publish)$")
+    TARGETS = re.compile(r"^(lambda:[A-Za-z0-9_-]+|sns:Publish|s3:PutObject)$")
+
+    #: The error a fault answers with when it names none.
+    DEFAULT_ERRORS = {"sns:Publish": "InternalError", "s3:PutObject": "InternalError"}
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -47,14 +51,14 @@ class Faults:
         if not isinstance(document, dict) or not self.TARGETS.match(str(document.get("target", ""))):
             raise HookError(
                 400,
-                'target must be "lambda:<function>" or "sns:Publish": '
+                'target must be "lambda:<function>", "sns:Publish" or "s3:PutObject": '
                 '{"target": "lambda:check-user", "count": 2, "error": "AwsCallFailed"}',
             )
         count, after = document.get("count"), document.get("after", 0)
         for name, value in (("count", count), ("after", after)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise HookError(400, f"{name} must be a whole number (or null for count: until cleared)")
-        error = document.get("error") or ("InternalError" if document["target"] == "sns:Publish" else "AwsCallFailed")
+        error = document.get("error") or self.DEFAULT_ERRORS.get(str(document["target"]), "AwsCallFailed")
         match = document.get("match")
         fault: Fault = {
             "target": str(document["target"]),

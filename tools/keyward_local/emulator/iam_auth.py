@@ -15,6 +15,15 @@ from the first request on), with three corrections that make it usable and faith
   Functions, the secret for Secrets Manager, the function for Lambda (whose Invoke API moto calls
   `lambda:Invoke`; IAM's name is `lambda:InvokeFunction`); `*` for actions without resource-level permissions
   (ListUsers, GenerateCredentialReport, GetCredentialReport, SendTaskSuccess).
+- **DynamoDB transactions.** AWS authorises each action of a TransactWriteItems (or TransactGetItems)
+  as its underlying operation on its own table: Put as `dynamodb:PutItem`, Update as `UpdateItem`,
+  Delete as `DeleteItem`, ConditionCheck as `ConditionCheckItem`, Get as `GetItem` (DynamoDB
+  Developer Guide, "Using IAM with DynamoDB transactions"); the transaction is allowed only if every
+  one is. moto would check one action `dynamodb:TransactWriteItems` on `*`, which no policy names.
+- **How a refusal reads.** moto answers every refusal in its XML form, which the JSON-protocol
+  services' clients cannot parse (boto3 sees the error code `403`, the Rust SDK an unhandled error).
+  DynamoDB, Step Functions and Secrets Manager answer as AWS does: HTTP 400, a JSON
+  `AccessDeniedException` with the same message.
 - **Who called what.** Each authorised or refused request is recorded with the caller's ARN, so the
   end-to-end tests can prove every function called AWS as its own role (`GET /_keyward/principals`).
 
@@ -33,6 +42,7 @@ from urllib.parse import unquote
 from botocore.credentials import Credentials
 from moto import settings
 from moto.awslambda.responses import LambdaResponse
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.core.responses import BaseResponse
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam import access_control
@@ -185,6 +195,43 @@ def _dynamodb_resource(self: DynamoHandler) -> str:
     return f"arn:aws:dynamodb:{self.region}:{self.current_account}:table/{table}" if table else "*"
 
 
+#: The action each item of a DynamoDB transaction is authorised as, by the item's kind.
+_TRANSACTION_ITEM_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+_TRANSACTIONS = {"dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"}
+
+
+def transaction_items(action: str, body: bytes | str | None, region: str, account: str) -> list[tuple[str, str]] | None:
+    """(IAM action, table ARN) for each item of a DynamoDB transaction, as AWS authorises them; `None`
+    for any other action. An empty list for a transaction that names no item, or an item of an
+    unknown kind or without a table: the caller refuses it."""
+    if action not in _TRANSACTIONS:
+        return None
+    try:
+        document = json.loads(body or "{}")
+    except (TypeError, ValueError):
+        return []
+    items = document.get("TransactItems") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not items:
+        return []
+    checks: list[tuple[str, str]] = []
+    for item in items:
+        if not isinstance(item, dict) or len(item) != 1:
+            return []
+        ((kind, detail),) = item.items()
+        table = detail.get("TableName") if isinstance(detail, dict) else None
+        item_action = _TRANSACTION_ITEM_ACTIONS.get(kind)
+        if item_action is None or not isinstance(table, str) or not table:
+            return []
+        checks.append((item_action, f"arn:aws:dynamodb:{region}:{account}:table/{table}"))
+    return checks
+
+
 def _sfn_resource(self: StepFunctionResponse) -> str:
     return _json_param(self, "stateMachineArn") or _json_param(self, "executionArn") or "*"
 
@@ -210,6 +257,20 @@ def _lambda_resource(self: LambdaResponse) -> str:
             name if name.startswith("arn:") else f"arn:aws:lambda:{self.region}:{self.current_account}:function:{name}"
         )
     return "*"
+
+
+#: The services of the JSON protocol (awsJson1_0/1_1, by their signing name), whose refusal is a JSON
+#: `AccessDeniedException` (HTTP 400) in AWS.
+_JSON_SERVICES = {"dynamodb", "states", "secretsmanager"}
+
+
+class JsonAccessDenied(JsonRESTError):
+    """AccessDeniedException as a JSON-protocol service answers it."""
+
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__("AccessDeniedException", message)
 
 
 #: moto names an action after its API operation; where the IAM action differs, the IAM name is what
@@ -247,16 +308,31 @@ def enforce_policies() -> None:
 
     access_control.IAMRequestBase.check_signature = check_signature  # type: ignore[method-assign]
 
-    def check_action_permitted(self: access_control.IAMRequestBase, resource: str) -> None:
+    def check_one(self: access_control.IAMRequestBase, resource: str) -> None:
         principal = str(self._access_key.arn)
-        self._action = _IAM_ACTION.get(self._action, self._action)
         try:
             moto_check(self, resource)
-        except Exception:
+        except Exception as refusal:
             LOG.warning("refused %s on %s to %s: not allowed by its policies", self._action, resource, principal)
             PRINCIPALS.record(principal, self._action, False)
+            if isinstance(refusal, AccessDeniedError) and self._service in _JSON_SERVICES:
+                raise JsonAccessDenied(refusal.message) from refusal
             raise
         PRINCIPALS.record(principal, self._action, True)
+
+    def check_action_permitted(self: access_control.IAMRequestBase, resource: str) -> None:
+        self._action = _IAM_ACTION.get(self._action, self._action)
+        items = transaction_items(self._action, self._body, self._region, self.account_id)
+        if items is None:
+            check_one(self, resource)
+            return
+        if not items:
+            # Not a transaction DynamoDB would run: checked as itself, on `*`, which no role allows.
+            check_one(self, "*")
+            return
+        for action, table_arn in items:
+            self._action = action
+            check_one(self, table_arn)
 
     access_control.IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
 

@@ -17,6 +17,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use keyward_core::approval_id::{self, ApprovalId};
 use keyward_core::config::{ApproverEntry, OidcSettings, PolicyConfig, Screening, Secret};
 use keyward_core::contracts::RunRef;
+use keyward_core::decision::Decision;
 use keyward_core::fakes::{
     Callback, CountingRandom, FakeApprovals, FakeCallback, FakeSelfInvoke, FakeSlack, FakeStore, FakeTokens,
 };
@@ -24,7 +25,8 @@ use keyward_core::form;
 use keyward_core::model::{KeyRef, KeyUse};
 use keyward_core::policy::{Evaluation, Evidence, Plan, PlanStatus, PlannedDeactivation, Rule};
 use keyward_core::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, Creation, DecideError, ObjectStore, PortError, TaskCallback,
+    ApprovalRecord, ApprovalState, ApprovalStore, Creation, DecideError, DecisionStore, ObjectStore, PortError,
+    RecordedDecision, TaskCallback,
 };
 use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::run_store::RunStore;
@@ -169,7 +171,7 @@ pub fn report() -> RunReport {
     }
 }
 
-/// The approvals table, counting reads and decisions.
+/// The approvals table and the decisions table, counting reads and decisions.
 #[derive(Default)]
 pub struct CountingApprovals {
     pub inner: FakeApprovals,
@@ -185,9 +187,15 @@ impl ApprovalStore for CountingApprovals {
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.inner.get(id_hash).await
     }
-    async fn decide(&self, id_hash: &str, outcome: &str, decided_at: DateTime<Utc>) -> Result<(), DecideError> {
+}
+
+impl DecisionStore for CountingApprovals {
+    async fn record(&self, recorded: &RecordedDecision) -> Result<(), DecideError> {
         self.decides.fetch_add(1, Ordering::SeqCst);
-        self.inner.decide(id_hash, outcome, decided_at).await
+        self.inner.record(recorded).await
+    }
+    async fn recorded(&self, run: &RunRef) -> Result<Option<RecordedDecision>, PortError> {
+        self.inner.recorded(run).await
     }
 }
 
@@ -247,6 +255,8 @@ impl TaskCallback for ScriptedCallback {
 
 /// The approvals table of the fixture's settings (the moto test creates it; the fakes ignore the name).
 pub const TABLE: &str = "keyward-approvals";
+/// The decisions table the moto test creates.
+pub const DECISIONS_TABLE: &str = "keyward-decisions";
 
 /// The settings of the fixture: Slack configured, with two approvers.
 pub fn settings() -> Settings {
@@ -255,7 +265,9 @@ pub fn settings() -> Settings {
         approvals_table: TABLE.into(),
         slack_signing_secret: Some(Secret::new(SIGNING_SECRET)),
         slack_approver_ids: vec![APPROVER.into(), "U0OTHERAPPROVER".into()],
+        slack_team_id: Some(TEAM.into()),
         slack_response_url_prefix: keyward_core::config::SLACK_RESPONSE_URL_PREFIX.into(),
+        approval_base_url: None,
     }
 }
 
@@ -269,7 +281,7 @@ pub fn link_sign_in() -> SignIn<FakeTokens, CountingRandom, provider::SharedProv
 
 /// One pending approval with its run report, and the ports around it.
 pub struct World {
-    pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack, FakeSelfInvoke>,
+    pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack, FakeSelfInvoke, FakeTokens>,
     /// Under `link` (`World::new`) no provider; under `oidc` (`World::oidc`) the fake one.
     pub sign_in: SignIn<FakeTokens, CountingRandom, provider::SharedProvider>,
 }
@@ -285,6 +297,7 @@ impl World {
                 callbacks: ScriptedCallback::default(),
                 slack: FakeSlack::default(),
                 self_invoke: FakeSelfInvoke::default(),
+                tokens: FakeTokens::default(),
                 settings: settings(),
             },
         };
@@ -360,6 +373,23 @@ impl World {
         self.deps.approvals.inner.records.lock().unwrap().get(&id_hash()).cloned().unwrap()
     }
 
+    /// The decision recorded for the fixture's run in the decisions table, if any.
+    pub fn recorded_decision(&self) -> Option<RecordedDecision> {
+        self.deps.approvals.inner.decisions.lock().unwrap().get(EXECUTION).cloned()
+    }
+
+    /// The decision recorded for the fixture's run; panics if none was.
+    pub fn decision(&self) -> Decision {
+        self.recorded_decision().expect("no decision recorded").decision
+    }
+
+    /// Approval wrote nothing to the report bucket: the run report is the fixture's, as notify left it.
+    #[track_caller]
+    pub fn assert_report_untouched(&self) {
+        assert_eq!(self.puts(), 0, "approval wrote to the report bucket");
+        assert_eq!(self.stored_report(), report());
+    }
+
     pub fn stored_report(&self) -> RunReport {
         serde_json::from_value(self.deps.runs.store().inner.json(&run().report_key()).unwrap()).unwrap()
     }
@@ -390,11 +420,13 @@ impl World {
         self.deps.runs.store().puts.load(Ordering::SeqCst)
     }
 
-    /// Nothing was decided, written or sent: the record is pending, the report untouched.
+    /// Nothing was decided, written or sent: the record is pending, no decision recorded, the
+    /// report untouched.
     #[track_caller]
     pub fn assert_nothing_decided(&self) {
         assert_eq!(self.record().state, ApprovalState::Pending);
         assert_eq!(self.decides(), 0, "a decision was attempted");
+        assert_eq!(self.recorded_decision(), None, "a decision was recorded");
         assert_eq!(self.puts(), 0, "the report was written");
         assert!(self.callbacks().is_empty(), "Step Functions was called: {:?}", self.callbacks());
         assert_eq!(self.stored_report().decision, None);

@@ -42,6 +42,14 @@ pub const READ_BACK_WAIT_SECONDS: f64 = 15.5;
 /// The most IAM requests deactivate makes for one key: the live re-check (a full read,
 /// [`IAM_CALLS_PER_USER`]), UpdateAccessKey, the read-back (a second full read) and one more
 /// full read after each of [`READ_BACK_DELAYS`].
+///
+/// The claim and the journal ([`crate::journal`]) are S3 calls, not IAM calls, and do not count
+/// here: per key at most three conditional PutObjects (intent, result, settled) and three
+/// GetObjects (the journal read back to rebuild the report), plus five a run (claim, done, the
+/// report read and written, the claim read back) and one DynamoDB GetItem (the recorded decision).
+/// S3 does not share IAM's request rate, so they cost latency only, which this budget, made of the
+/// rate alone, leaves out as it leaves out IAM's: at a few tens of milliseconds each they add well
+/// under half a second a key, a few seconds for the default cap of 25, against a timeout of 900 s.
 pub const IAM_CALLS_PER_DEACTIVATION: u32 = (2 + READ_BACK_DELAYS.len() as u32) * IAM_CALLS_PER_USER + 1;
 
 impl Config {
@@ -124,4 +132,52 @@ impl Config {
 fn shown(value: f64) -> String {
     let text = format!("{value:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// `NotifyFunction`'s `Timeout` in `template.yaml`: how long after the approval task started notify
+/// may store its record, so how much earlier than the record's expiry the task may time out.
+pub const NOTIFY_TIMEOUT_SECONDS: u32 = 60;
+/// `ApprovalFunction`'s `Timeout` in `template.yaml`.
+pub const APPROVAL_FUNCTION_TIMEOUT_SECONDS: u32 = 60;
+/// The most AWS calls one request of the approval function makes, one after the other. The
+/// heaviest is a Slack click's follow-up: DeleteItem (its ticket), GetItem (the record), GetObject
+/// (the run report), UpdateItem (pending → decided), GetObject (the report again), PutObject (the
+/// decision into the report), SendTaskSuccess or SendTaskFailure. A form decision makes the same
+/// calls but the ticket's; the click itself makes two PutItem and one Invoke. A call added to a
+/// request's path raises this number.
+pub const APPROVAL_AWS_CALLS_PER_REQUEST: u32 = 7;
+/// The bound on each of the approval function's AWS calls, its retries included
+/// (`keyward_aws::sdk::approval_sdk_config`). The other functions' 60 s per call would let one
+/// request run 7 minutes, far past the Lambda timeout, which would stop the function between
+/// deciding and telling Step Functions, with no page to say so.
+pub const APPROVAL_CALL_TIMEOUT_SECONDS: u32 = 6;
+/// The bound on one attempt of those calls: three attempts fit in a call's bound.
+pub const APPROVAL_ATTEMPT_TIMEOUT_SECONDS: u32 = 2;
+/// Attempts per approval call, the first one included.
+pub const APPROVAL_MAX_ATTEMPTS: u32 = 3;
+/// The bound on the one post to a Slack `response_url` a follow-up makes
+/// (`keyward_aws::slack::TIMEOUT`, pinned equal there).
+pub const SLACK_POST_TIMEOUT_SECONDS: u32 = 10;
+
+/// The longest one approval request can take: every AWS call at its bound, then the Slack post.
+pub const fn approval_request_seconds() -> u32 {
+    APPROVAL_AWS_CALLS_PER_REQUEST * APPROVAL_CALL_TIMEOUT_SECONDS + SLACK_POST_TIMEOUT_SECONDS
+}
+
+// The build refuses bounds under which a request could outlive the function, or a call's attempts
+// its bound.
+const _: () = assert!(approval_request_seconds() < APPROVAL_FUNCTION_TIMEOUT_SECONDS);
+const _: () = assert!(APPROVAL_ATTEMPT_TIMEOUT_SECONDS * APPROVAL_MAX_ATTEMPTS <= APPROVAL_CALL_TIMEOUT_SECONDS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_approval_request_at_its_worst_ends_before_the_function_is_stopped() {
+        // 7 calls × 6 s + 10 s = 52 s: the function still answers (a page, a Slack reply) within
+        // its 60 s, with time to write its last log line.
+        assert_eq!(approval_request_seconds(), 52);
+        assert_eq!(APPROVAL_FUNCTION_TIMEOUT_SECONDS, 60);
+    }
 }

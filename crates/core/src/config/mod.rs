@@ -76,7 +76,7 @@ pub enum Screening {
     Live,
 }
 
-/// One entry of `EXEMPT_USERS`.
+/// One entry of `EXEMPT_USERS` or `PROTECTED_USERS`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
 pub enum ExemptEntry {
@@ -127,6 +127,11 @@ pub struct PolicyConfig {
     pub max_exemption_days: u32,
     /// `MAX_DEACTIVATIONS_PER_RUN`: a larger plan deactivates nothing.
     pub max_deactivations_per_run: u32,
+    /// `PROTECTED_USERS`: names or path prefixes (entries starting with `/`) whose keys are never
+    /// planned and never deactivated, whatever a plan says. Absent from reports written before it
+    /// (read as none) and left out when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected_users: Vec<ExemptEntry>,
 }
 
 impl Default for PolicyConfig {
@@ -141,6 +146,7 @@ impl Default for PolicyConfig {
             exempt_users: Vec::new(),
             max_exemption_days: 90,
             max_deactivations_per_run: 25,
+            protected_users: Vec::new(),
         }
     }
 }
@@ -236,6 +242,10 @@ pub struct Config {
     pub secret_arn: Option<String>,
     /// `SLACK_APPROVER_IDS`: Slack user ids allowed to decide (comma-separated).
     pub slack_approver_ids: Vec<String>,
+    /// `SLACK_TEAM_ID`: the Slack workspace (`T…`) whose clicks count; required when
+    /// `SLACK_APPROVER_IDS` is set, since a Slack app installed in several workspaces signs every
+    /// workspace's clicks with the same secret.
+    pub slack_team_id: Option<String>,
     /// `SLACK_RESPONSE_URL_PREFIX`: where a button's `response_url` may point; Slack's own
     /// [`SLACK_RESPONSE_URL_PREFIX`] unless the local stack names its loopback listener. The template
     /// never sets it, so a deployment posts only to Slack.
@@ -254,6 +264,8 @@ pub struct Config {
     pub topic_arn: Option<String>,
     /// `KEYWARD_APPROVALS_TABLE`.
     pub approvals_table: Option<String>,
+    /// `KEYWARD_DECISIONS_TABLE`: one recorded decision per run, written by the approval function only.
+    pub decisions_table: Option<String>,
     /// `KEYWARD_APPROVAL_BASE_URL`: the approval function's URL, without a trailing slash.
     pub approval_base_url: Option<String>,
 }
@@ -276,6 +288,7 @@ pub mod vars {
     pub const IAM_MAX_RPS: &str = "IAM_MAX_RPS";
     pub const SECRET_ARN: &str = "KEYWARD_SECRET_ARN";
     pub const SLACK_APPROVER_IDS: &str = "SLACK_APPROVER_IDS";
+    pub const SLACK_TEAM_ID: &str = "SLACK_TEAM_ID";
     pub const SLACK_RESPONSE_URL_PREFIX: &str = "SLACK_RESPONSE_URL_PREFIX";
     pub const APPROVER_AUTH: &str = "APPROVER_AUTH";
     pub const OIDC_ISSUER: &str = "OIDC_ISSUER";
@@ -284,6 +297,8 @@ pub mod vars {
     pub const REPORT_BUCKET: &str = "KEYWARD_REPORT_BUCKET";
     pub const TOPIC_ARN: &str = "KEYWARD_TOPIC_ARN";
     pub const APPROVALS_TABLE: &str = "KEYWARD_APPROVALS_TABLE";
+    pub const DECISIONS_TABLE: &str = "KEYWARD_DECISIONS_TABLE";
+    pub const PROTECTED_USERS: &str = "PROTECTED_USERS";
     pub const APPROVAL_BASE_URL: &str = "KEYWARD_APPROVAL_BASE_URL";
 }
 
@@ -298,6 +313,7 @@ impl Default for Config {
             iam_max_rps: 10.0,
             secret_arn: None,
             slack_approver_ids: Vec::new(),
+            slack_team_id: None,
             slack_response_url_prefix: SLACK_RESPONSE_URL_PREFIX.to_owned(),
             approver_auth: ApproverAuth::Link,
             oidc_issuer: None,
@@ -306,6 +322,7 @@ impl Default for Config {
             report_bucket: None,
             topic_arn: None,
             approvals_table: None,
+            decisions_table: None,
             approval_base_url: None,
         }
     }
@@ -345,7 +362,7 @@ impl Config {
                 p.no_mfa_action,
                 &[("warn", NoMfaAction::Warn), ("deactivate-keys", NoMfaAction::DeactivateKeys)],
             )?,
-            exempt_users: exempt_users(get(vars::EXEMPT_USERS))?,
+            exempt_users: user_entries(vars::EXEMPT_USERS, get(vars::EXEMPT_USERS))?,
             max_exemption_days: number(
                 &get,
                 vars::MAX_EXEMPTION_DAYS,
@@ -358,6 +375,7 @@ impl Config {
                 p.max_deactivations_per_run,
                 &ranges::MAX_DEACTIVATIONS_PER_RUN,
             )?,
+            protected_users: user_entries(vars::PROTECTED_USERS, get(vars::PROTECTED_USERS))?,
         };
         let oidc_issuer = oidc_issuer(get(vars::OIDC_ISSUER))?;
         let approver_auth_default = if oidc_issuer.is_some() { ApproverAuth::Oidc } else { ApproverAuth::Link };
@@ -380,6 +398,7 @@ impl Config {
             iam_max_rps: rate(&get, vars::IAM_MAX_RPS, d.iam_max_rps)?,
             secret_arn: secret_arn(get(vars::SECRET_ARN))?,
             slack_approver_ids: slack_ids(get(vars::SLACK_APPROVER_IDS))?,
+            slack_team_id: slack_team_id(get(vars::SLACK_TEAM_ID))?,
             slack_response_url_prefix: slack_response_url_prefix(get(vars::SLACK_RESPONSE_URL_PREFIX))?,
             approver_auth: choice(
                 &get,
@@ -393,8 +412,16 @@ impl Config {
             report_bucket: get(vars::REPORT_BUCKET),
             topic_arn: get(vars::TOPIC_ARN),
             approvals_table: get(vars::APPROVALS_TABLE),
+            decisions_table: get(vars::DECISIONS_TABLE),
             approval_base_url: approval_base_url(get(vars::APPROVAL_BASE_URL))?,
         };
+        if !config.slack_approver_ids.is_empty() && config.slack_team_id.is_none() {
+            return Err(ConfigError::Missing {
+                variable: vars::SLACK_TEAM_ID,
+                expected: "SLACK_APPROVER_IDS is set, so name their Slack workspace (its id, T…): a click from \
+                           another workspace is refused",
+            });
+        }
         config.check_time_budgets()?;
         Ok(config)
     }
@@ -439,8 +466,8 @@ pub mod budget;
 mod values;
 
 use values::{
-    approval_base_url, approvers, choice, exempt_users, number, oidc_client_id, oidc_issuer, ranges, rate, secret_arn,
-    slack_ids, slack_response_url_prefix,
+    approval_base_url, approvers, choice, number, oidc_client_id, oidc_issuer, ranges, rate, secret_arn, slack_ids,
+    slack_response_url_prefix, slack_team_id, user_entries,
 };
 pub use values::{is_iam_user_name, is_loopback_http};
 
@@ -507,6 +534,7 @@ mod tests {
             ("MAX_CONCURRENCY", "4"),
             ("IAM_MAX_RPS", "8"),
             ("SLACK_APPROVER_IDS", "U012AB,U99"),
+            ("SLACK_TEAM_ID", "T012AB"),
             ("KEYWARD_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:keyward-Ab12Cd"),
             ("KEYWARD_APPROVAL_BASE_URL", "https://x.lambda-url.us-east-1.on.aws/"),
         ])
@@ -577,6 +605,18 @@ mod tests {
     }
 
     #[test]
+    fn protected_users_take_names_and_path_prefixes_and_a_bad_entry_names_the_variable() {
+        let c = from(&[("PROTECTED_USERS", "root-ops, /breakglass/")]).unwrap();
+        assert_eq!(
+            c.policy.protected_users,
+            vec![ExemptEntry::Name("root-ops".into()), ExemptEntry::PathPrefix("/breakglass/".into())]
+        );
+        assert!(from(&[]).unwrap().policy.protected_users.is_empty());
+        let err = from(&[("PROTECTED_USERS", "/breakglass")]).unwrap_err().to_string();
+        assert!(err.starts_with("PROTECTED_USERS="), "{err}");
+    }
+
+    #[test]
     fn exempt_path_must_end_with_slash() {
         let err = from(&[("EXEMPT_USERS", "/breakglass")]).unwrap_err().to_string();
         assert!(err.contains("EXEMPT_USERS"), "{err}");
@@ -637,6 +677,18 @@ mod tests {
         let c = from(&[]).unwrap();
         let err = Config::require(&c.report_bucket, vars::REPORT_BUCKET).unwrap_err().to_string();
         assert!(err.contains("KEYWARD_REPORT_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn slack_approvers_need_their_workspace() {
+        let err = from(&[("SLACK_APPROVER_IDS", "U012AB")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { variable: "SLACK_TEAM_ID", .. }), "{err}");
+        let c = from(&[("SLACK_APPROVER_IDS", "U012AB"), ("SLACK_TEAM_ID", "T0001EXAMPLE")]).unwrap();
+        assert_eq!(c.slack_team_id.as_deref(), Some("T0001EXAMPLE"));
+        for bad in ["U012AB", "T", "t012ab", "T012,T034", "T01 2"] {
+            let err = from(&[("SLACK_TEAM_ID", bad)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { variable: "SLACK_TEAM_ID", .. }), "{bad}: {err}");
+        }
     }
 
     #[test]

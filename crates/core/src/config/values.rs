@@ -118,14 +118,19 @@ fn rate_in_range(raw: &str) -> bool {
     }
 }
 
-pub(in crate::config) fn exempt_users(raw: Option<String>) -> Result<Vec<ExemptEntry>, ConfigError> {
+/// A list of user names and `/path/` prefixes: `EXEMPT_USERS` or `PROTECTED_USERS` (`variable`),
+/// which share the syntax.
+pub(in crate::config) fn user_entries(
+    variable: &'static str,
+    raw: Option<String>,
+) -> Result<Vec<ExemptEntry>, ConfigError> {
     let Some(raw) = raw else { return Ok(Vec::new()) };
     let mut entries = Vec::new();
     for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let entry = if item.starts_with('/') {
             if !is_exempt_path_prefix(item) {
                 return Err(ConfigError::Invalid {
-                    variable: vars::EXEMPT_USERS,
+                    variable,
                     value: raw.clone(),
                     expected: "comma-separated user names or IAM path prefixes that start and end with '/' (at most 512 printable characters, no space), e.g. alice,/breakglass/",
                 });
@@ -135,7 +140,7 @@ pub(in crate::config) fn exempt_users(raw: Option<String>) -> Result<Vec<ExemptE
             ExemptEntry::Name(item.to_owned())
         } else {
             return Err(ConfigError::Invalid {
-                variable: vars::EXEMPT_USERS,
+                variable,
                 value: raw.clone(),
                 expected: "comma-separated user names (letters, digits and +=.@_-) or path prefixes such as /breakglass/",
             });
@@ -224,6 +229,21 @@ pub(in crate::config) fn slack_ids(raw: Option<String>) -> Result<Vec<String>, C
             variable: vars::SLACK_APPROVER_IDS,
             value: raw,
             expected: "comma-separated Slack member ids such as U012ABCDEF",
+        })
+    }
+}
+
+/// `SLACK_TEAM_ID`: one Slack workspace id, `T` and then upper-case letters and digits.
+pub(in crate::config) fn slack_team_id(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let rest = raw.strip_prefix('T').unwrap_or_default();
+    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        Ok(Some(raw))
+    } else {
+        Err(ConfigError::Invalid {
+            variable: vars::SLACK_TEAM_ID,
+            value: raw,
+            expected: "one Slack workspace id such as T012ABCDEF",
         })
     }
 }

@@ -88,7 +88,7 @@ pub(super) fn run_facts(report: &RunReport) -> Vec<Rich> {
         facts.push(
             Rich::new()
                 .text("Credential report: not ready within the wait (")
-                .text(clip(reason, ERROR_CHARS))
+                .quote(reason, ERROR_CHARS)
                 .text("); this run read every user live instead of failing. The next run uses the report again."),
         );
     }
@@ -195,6 +195,9 @@ fn key_use(u: &KeyUse) -> Rich {
 /// Why a user is exempt, in words.
 pub(super) fn exemption_source(source: &ExemptionSource) -> Rich {
     match source {
+        ExemptionSource::Protected { entry } => {
+            Rich::new().text("protected: PROTECTED_USERS lists ").code(entry, NAME_CHARS).text(", never deactivated")
+        }
         ExemptionSource::ConfigName { .. } => Rich::new().text("listed by name in EXEMPT_USERS"),
         ExemptionSource::ConfigPath { prefix } => {
             Rich::new().text("path prefix ").code(prefix, NAME_CHARS).text(" in EXEMPT_USERS")
@@ -202,7 +205,7 @@ pub(super) fn exemption_source(source: &ExemptionSource) -> Rich {
         ExemptionSource::Tag { until, reason } => {
             let line = Rich::new().text(format!("tag {EXEMPT_UNTIL_TAG} = {until}"));
             match reason {
-                Some(reason) => line.text(", reason: ").text(clip(reason, VALUE_CHARS)),
+                Some(reason) => line.text(", reason: ").quote(reason, VALUE_CHARS),
                 None => line.text(", no reason given"),
             }
         }
@@ -278,7 +281,7 @@ pub(super) fn key_line(k: &KeyRef) -> Rich {
 
 /// Where the run report is, as the last line of a message.
 pub(super) fn footer(report_location: &str) -> Part {
-    Part::Context(vec![Rich::new().text("Run report: ").code(report_location, LOCATION_CHARS)])
+    Part::Context(vec![Rich::new().text("Run report: ").location(report_location, LOCATION_CHARS)])
 }
 
 /// Approve all (with a confirm dialog), Reject all and Review; each carries the approval id.

@@ -3,7 +3,8 @@
 //! parts (paragraphs, lists, buttons) made of spans, and both renderings come from those parts, so
 //! the e-mail and Slack cannot tell different stories.
 //!
-//! This module holds [`Message`] and the six builders. The pieces they are made of live beside it:
+//! This module holds [`Message`] and the six builders, and `failure` the seventh ([`deactivation_failed`]).
+//! The pieces they are made of live beside it:
 //! `blocks` (the lines and wordings the messages share), `rich` (the intermediate form), `render`
 //! (the two renderings) and `sanitize` (escaping and clipping of user-controlled strings).
 //!
@@ -37,6 +38,7 @@ use crate::policy::{Exemption, Finding, Plan, PlanStatus, PlannedDeactivation, P
 use crate::run_report::{ActionCounts, ActionOutcome, RunReport};
 
 mod blocks;
+mod failure;
 mod render;
 mod rich;
 mod sanitize;
@@ -49,6 +51,7 @@ use rich::{Part, Rich, push_list};
 use sanitize::{ERROR_CHARS, NAME_CHARS, VALUE_CHARS, clip};
 
 pub use blocks::{DECISION_BLOCK_ID, MAX_SUBJECT_CHARS};
+pub use failure::deactivation_failed;
 pub use render::{MAX_TEXT_BYTES, SLACK_LIST_LINES, SLACK_MAX_BLOCKS, SLACK_MAX_TEXT_CHARS, TEXT_LIST_LINES};
 
 /// One notification, in both renderings.

@@ -28,7 +28,7 @@ const SLACK_HEADER_CHARS: usize = 150;
 fn more_line(hidden: usize, location: Option<&str>) -> Rich {
     match location {
         Some(location) => {
-            Rich::new().text(format!("… and {hidden} more — see the run report at ")).code(location, LOCATION_CHARS)
+            Rich::new().text(format!("… and {hidden} more — see the run report at ")).location(location, LOCATION_CHARS)
         }
         None => Rich::new().text(format!("… and {hidden} more")),
     }
@@ -62,7 +62,7 @@ pub(super) fn render(subject: &str, parts: &[Part], location: Option<&str>) -> (
                 }
                 let mrkdwn =
                     clip_bytes(&lines.iter().map(Rich::mrkdwn).collect::<Vec<_>>().join("\n"), SLACK_MAX_TEXT_CHARS);
-                blocks.push(json!({ "type": "context", "elements": [{ "type": "mrkdwn", "text": mrkdwn }] }));
+                blocks.push(json!({ "type": "context", "elements": [mrkdwn_text(&mrkdwn)] }));
             }
             Part::List(list) => {
                 text.push('\n');
@@ -133,7 +133,15 @@ fn slack_list(list: &List, location: Option<&str>) -> String {
 
 /// A Slack section block of mrkdwn, clipped to [`SLACK_MAX_TEXT_CHARS`].
 fn section(mrkdwn: &str) -> Value {
-    json!({ "type": "section", "text": { "type": "mrkdwn", "text": clip_bytes(mrkdwn, SLACK_MAX_TEXT_CHARS) } })
+    json!({ "type": "section", "text": mrkdwn_text(&clip_bytes(mrkdwn, SLACK_MAX_TEXT_CHARS)) })
+}
+
+/// A Slack `mrkdwn` object, `verbatim`: Slack then links only what keyward wrote as a link
+/// (`<url|label>`). Without it Slack turns anything that looks like a URL, a domain, an e-mail
+/// address, `@channel`/`@here` or `#channel` into a link or a mention, user names and tag values
+/// included.
+fn mrkdwn_text(mrkdwn: &str) -> Value {
+    json!({ "type": "mrkdwn", "text": mrkdwn, "verbatim": true })
 }
 
 /// A Slack `plain_text` object.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::sanitize::{clip, escape, is_embeddable_url, sanitize};
+use super::sanitize::{clip, defang, escape, is_embeddable_url, sanitize};
 
 /// A piece of a line. Every constructor strips control characters, so no span can break a line.
 #[derive(Debug, Clone)]
@@ -13,8 +13,14 @@ enum Span {
     /// Emphasis (bold in Slack); only for keyward's own words.
     Bold(String),
     /// An identifier: a user name, a key id, a tag value. Monospace in Slack, so `_` or `*` in a
-    /// name does not format.
+    /// name does not format; defanged in the text (see [`defang`]).
     Code(String),
+    /// Free text someone other than keyward wrote (a tag's reason, an error from AWS): escaped in
+    /// Slack, defanged in the text.
+    Quoted(String),
+    /// keyward's own location of a run report (`s3://…`): monospace in Slack, as is in the text,
+    /// where it is copied into a command.
+    Location(String),
     /// A link: the URL in the text, `<url|label>` in Slack when the URL is safe to embed.
     Link { url: String, label: String },
 }
@@ -46,6 +52,18 @@ impl Rich {
         self
     }
 
+    /// Appends free text someone other than keyward wrote, clipped to `max_chars`.
+    pub(super) fn quote(mut self, s: &str, max_chars: usize) -> Self {
+        self.0.push(Span::Quoted(clip(&sanitize(s), max_chars)));
+        self
+    }
+
+    /// Appends keyward's location of a run object (the run report, the journal), clipped to `max_chars`.
+    pub(super) fn location(mut self, s: &str, max_chars: usize) -> Self {
+        self.0.push(Span::Location(clip(&sanitize(s), max_chars)));
+        self
+    }
+
     /// Appends a link labelled `label`.
     pub(super) fn link(mut self, url: &str, label: &str) -> Self {
         self.0.push(Span::Link { url: sanitize(url), label: sanitize(label) });
@@ -63,7 +81,8 @@ impl Rich {
         let mut out = String::new();
         for span in &self.0 {
             match span {
-                Span::Plain(s) | Span::Bold(s) | Span::Code(s) => out.push_str(s),
+                Span::Plain(s) | Span::Bold(s) | Span::Location(s) => out.push_str(s),
+                Span::Code(s) | Span::Quoted(s) => out.push_str(&defang(s)),
                 Span::Link { url, .. } => out.push_str(url),
             }
         }
@@ -75,15 +94,15 @@ impl Rich {
         let mut out = String::new();
         for span in &self.0 {
             match span {
-                Span::Plain(s) => out.push_str(&escape(s)),
+                Span::Plain(s) | Span::Quoted(s) => out.push_str(&escape(s)),
                 Span::Bold(s) if s.trim().is_empty() => out.push_str(&escape(s)),
                 Span::Bold(s) => {
                     out.push('*');
                     out.push_str(&escape(s));
                     out.push('*');
                 }
-                Span::Code(s) if s.is_empty() => out.push_str("\"\""),
-                Span::Code(s) => {
+                Span::Code(s) | Span::Location(s) if s.is_empty() => out.push_str("\"\""),
+                Span::Code(s) | Span::Location(s) => {
                     out.push('`');
                     out.push_str(&escape(&s.replace('`', "'")));
                     out.push('`');

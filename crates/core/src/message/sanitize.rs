@@ -1,5 +1,5 @@
-//! Making user-controlled strings safe to show: Slack mrkdwn escaping, the check that a URL can be
-//! embedded as a link, stripping control and invisible format characters, and clipping to a length
+//! Making user-controlled strings safe to show: Slack mrkdwn escaping, defanging for the plain text
+//! (which mail clients scan for links), the check that a URL can be embedded as a link, stripping control and invisible format characters, and clipping to a length
 //! in characters or bytes.
 
 /// Clip lengths for user-controlled strings, in characters.
@@ -21,6 +21,25 @@ pub(super) fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// `s` as mail clients link none of it: they turn into links anything that looks like a URL
+/// (`https://…`), a domain (`example.com`, `www.x`) or an e-mail address, and a plain-text message
+/// has no markup to say otherwise. So `://` becomes `[:]//` and a `.` before a letter `[.]` (every
+/// top-level domain starts with one), the way security reports quote a hostile address; nothing
+/// else changes (`svc-ci`, `AKIA…`, `203.0.113.7`, `Mozilla/5.0` stay as they are), and the text
+/// still reads as the name.
+pub(super) fn defang(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '.' && chars.peek().is_some_and(char::is_ascii_alphabetic) {
+            out.push_str("[.]");
+        } else {
+            out.push(c);
+        }
+    }
+    out.replace("://", "[:]//")
 }
 
 /// Whether `url` can go inside `<url|label>` as is: http(s), and nothing that could end the link
@@ -76,6 +95,16 @@ mod tests {
     #[test]
     fn escape_neutralises_slack_control_sequences() {
         assert_eq!(escape("<!channel> & <@U1>"), "&lt;!channel&gt; &amp; &lt;@U1&gt;");
+    }
+
+    #[test]
+    fn defanged_text_holds_no_url_domain_or_address() {
+        assert_eq!(defang("https://evil.example/x"), "https[:]//evil[.]example/x");
+        assert_eq!(defang("alice@example.com"), "alice@example[.]com");
+        assert_eq!(defang("www.evil.example"), "www[.]evil[.]example");
+        assert_eq!(defang("svc-ci"), "svc-ci");
+        assert_eq!(defang("Retired. Ask Bob."), "Retired. Ask Bob.");
+        assert_eq!(defang("203.0.113.7 Mozilla/5.0"), "203.0.113.7 Mozilla/5.0");
     }
 
     #[test]

@@ -14,5 +14,5 @@ pub use interaction::{
     is_approver, parse_interaction,
 };
 pub use signature::{
-    MAX_REQUEST_AGE_SECONDS, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER, sign, verify_signature,
+    MAX_REQUEST_AGE_SECONDS, SIGNATURE_HEADER, SignatureError, TIMESTAMP_HEADER, request_digest, sign, verify_signature,
 };

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::crypto::hmac_sha256;
 
@@ -89,6 +89,15 @@ pub fn verify_signature(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// What names one signed request among all others, for the record that it was accepted (a replay
+/// of it within [`MAX_REQUEST_AGE_SECONDS`] is then refused): the SHA-256, in hex, of its
+/// `X-Slack-Signature` in lower case. The signature covers the timestamp and the body, so no two
+/// requests share it; the hex digits are lowered because [`verify_signature`] accepts either case,
+/// and a replay with upper-case digits is the same request.
+pub fn request_digest(signature_header: &str) -> String {
+    hex::encode(Sha256::digest(signature_header.to_ascii_lowercase().as_bytes()))
+}
+
 /// The `X-Slack-Signature` value Slack would send for `body` at `timestamp` (unix seconds):
 /// `v0=` + lowercase hex HMAC-SHA256. For tests and the local demo, which play Slack's part.
 pub fn sign(signing_secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -165,6 +174,15 @@ mod tests {
     fn uppercase_hex_signature_is_accepted() {
         let upper = format!("v0={}", DOC_SIGNATURE.trim_start_matches("v0=").to_uppercase());
         assert_eq!(verify_doc(DOC_SECRET, Some("1531420618"), Some(&upper), DOC_BODY, DOC_TIMESTAMP), Ok(()));
+    }
+
+    #[test]
+    fn a_request_and_its_upper_case_replay_share_one_digest_and_no_other_request_does() {
+        let upper = format!("v0={}", DOC_SIGNATURE.trim_start_matches("v0=").to_uppercase());
+        assert_eq!(request_digest(DOC_SIGNATURE), request_digest(&upper));
+        assert_eq!(request_digest(DOC_SIGNATURE).len(), 64);
+        let other = sign(DOC_SECRET, DOC_TIMESTAMP + 1, DOC_BODY.as_bytes());
+        assert_ne!(request_digest(DOC_SIGNATURE), request_digest(&other));
     }
 
     #[test]

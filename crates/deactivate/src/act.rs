@@ -1,0 +1,163 @@
+//! Acting on the claimed keys, each journaled before and after its one IAM write. Per key, in claim
+//! order: the cap and [`InForce`] (mode now, deactivate's own key, a protected name) before any IAM
+//! call; the live read, [`InForce::allows_user`] and [`recheck`]; the intent entry;
+//! `UpdateAccessKey Inactive`; one read-back; the result entry. Keys IAM does not show `Inactive`
+//! yet are re-read with backoff once all are done ([`READ_BACK_DELAYS`]), and a changed outcome is
+//! journaled as `settled`.
+//!
+//! A journal write that fails stops here with its error: an intent not written means the key is
+//! not touched, and a result not written leaves its intent, which says the key may have changed.
+//! Either way no key is ever changed without the journal saying so.
+
+use chrono::{DateTime, Utc};
+use keyward_core::config::PolicyConfig;
+use keyward_core::config::budget::READ_BACK_DELAYS;
+use keyward_core::contracts::RunRef;
+use keyward_core::journal::{Entry, entry_key};
+use keyward_core::model::KeyStatus;
+use keyward_core::policy::PlannedDeactivation;
+use keyward_core::ports::{Creation, Iam, ObjectStore};
+use keyward_core::recheck::{InForce, SkipReason, recheck};
+use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport};
+use keyward_core::run_store::RunStore;
+
+use crate::handler::DeactivateError;
+
+/// Acts on `approved` (the claim's keys, in its order) of `report`'s run, journaling every step.
+pub(crate) async fn act_on_all(
+    iam: &impl Iam,
+    runs: &RunStore<impl ObjectStore>,
+    run: &RunRef,
+    approved: &[PlannedDeactivation],
+    report: &RunReport,
+    in_force: InForce<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), DeactivateError> {
+    let journal = JournalWriter { runs, run };
+    let cap = report.config.max_deactivations_per_run;
+    let mut actions = Vec::with_capacity(approved.len());
+    for (index, planned) in approved.iter().enumerate() {
+        let held_back = if approved.len() > cap as usize {
+            Err(SkipReason::CapExceeded { approved: approved.len(), cap })
+        } else {
+            in_force.allows(&planned.key, report.evaluation.plan.status)
+        };
+        let outcome = match held_back {
+            Err(reason) => ActionOutcome::Skipped { reason },
+            Ok(()) => act_on(iam, &journal, index, planned, &report.config, in_force, now).await?,
+        };
+        let record = ActionRecord { key: planned.key.clone(), at: now, outcome };
+        journal.write(index, "result", &Entry::Result(record.clone())).await?;
+        actions.push(record);
+    }
+    settle_read_backs(iam, &journal, &mut actions).await
+}
+
+/// Re-checks one key live and, if it is still to be deactivated, journals the intent, deactivates
+/// it and reads it back once: `Deactivated` when it reads `Inactive`, `DeactivatedNotYetVisible`
+/// while it still reads `Active` (settled later by [`settle_read_backs`]).
+async fn act_on(
+    iam: &impl Iam,
+    journal: &JournalWriter<'_, impl ObjectStore>,
+    index: usize,
+    planned: &PlannedDeactivation,
+    config: &PolicyConfig,
+    in_force: InForce<'_>,
+    now: DateTime<Utc>,
+) -> Result<ActionOutcome, DeactivateError> {
+    let (user, key) = (planned.key.user_name.as_str(), planned.key.access_key_id.as_str());
+    let live = match iam.read_user(user).await {
+        Ok(live) => live,
+        Err(e) => {
+            return Ok(ActionOutcome::Failed { error: format!("the live re-check failed, key not touched: {e}") });
+        }
+    };
+    if let Some(reason) = live.as_ref().and_then(|u| in_force.allows_user(u, now).err()) {
+        return Ok(ActionOutcome::Skipped { reason });
+    }
+    if let Err(reason) = recheck(planned, live.as_ref(), config, now) {
+        return Ok(ActionOutcome::Skipped { reason });
+    }
+    journal.write(index, "intent", &Entry::Intent { key: planned.key.clone(), at: now }).await?;
+    if let Err(e) = iam.deactivate_key(user, key).await {
+        return Ok(ActionOutcome::Failed { error: e.to_string() });
+    }
+    Ok(read_back(iam, user, key).await)
+}
+
+/// Re-reads every key that `UpdateAccessKey` deactivated but that still read `Active`, after each
+/// of [`READ_BACK_DELAYS`], until IAM shows them all or the waits are over. The waits are the
+/// run's, not each key's: however many keys lag, deactivate waits at most their sum once, which
+/// keeps the run's time within [`budget`](keyward_core::config::budget). A key still `Active`
+/// after the last wait stays `DeactivatedNotYetVisible`; a key whose outcome changed is journaled
+/// (`settled`).
+async fn settle_read_backs(
+    iam: &impl Iam,
+    journal: &JournalWriter<'_, impl ObjectStore>,
+    actions: &mut [ActionRecord],
+) -> Result<(), DeactivateError> {
+    let lagged: Vec<usize> =
+        (0..actions.len()).filter(|&i| actions[i].outcome == ActionOutcome::DeactivatedNotYetVisible).collect();
+    for delay in READ_BACK_DELAYS {
+        let mut lagging =
+            actions.iter_mut().filter(|a| a.outcome == ActionOutcome::DeactivatedNotYetVisible).peekable();
+        if lagging.peek().is_none() {
+            break;
+        }
+        tokio::time::sleep(delay).await;
+        for action in lagging {
+            action.outcome = read_back(iam, &action.key.user_name, &action.key.access_key_id).await;
+        }
+    }
+    for index in lagged {
+        if actions[index].outcome != ActionOutcome::DeactivatedNotYetVisible {
+            journal.write(index, "settled", &Entry::Result(actions[index].clone())).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads `key` back after `UpdateAccessKey` succeeded: `Deactivated` when it reads `Inactive`,
+/// `DeactivatedNotYetVisible` while it reads `Active`. A read that fails, or that no longer shows
+/// the user or the key, is not IAM catching up and is `Failed`, as it always was.
+async fn read_back(iam: &impl Iam, user: &str, key: &str) -> ActionOutcome {
+    let status = match iam.read_user(user).await {
+        Ok(after) => after.and_then(|after| after.access_keys.into_iter().find(|k| k.id == key)).map(|k| k.status),
+        Err(e) => {
+            return ActionOutcome::Failed {
+                error: format!("UpdateAccessKey returned, but reading the key back failed: {e}"),
+            };
+        }
+    };
+    match status {
+        Some(KeyStatus::Inactive) => ActionOutcome::Deactivated,
+        Some(KeyStatus::Active) => ActionOutcome::DeactivatedNotYetVisible,
+        None => {
+            ActionOutcome::Failed { error: "UpdateAccessKey returned, but the key did not read back Inactive".into() }
+        }
+    }
+}
+
+/// Writes the journal entries of one run, each once.
+struct JournalWriter<'a, S> {
+    runs: &'a RunStore<S>,
+    run: &'a RunRef,
+}
+
+impl<S: ObjectStore> JournalWriter<'_, S> {
+    /// Creates the entry `kind` of the `index`-th claimed key. One already there is refused: only
+    /// the claim holder writes the journal, each entry once.
+    async fn write(&self, index: usize, kind: &str, entry: &Entry) -> Result<(), DeactivateError> {
+        let key = match entry {
+            Entry::Intent { key, .. } => key,
+            Entry::Result(record) => &record.key,
+        };
+        let object = entry_key(self.run, index, key, kind);
+        match self.runs.create_json(self.run, &object, entry).await? {
+            Creation::Created => Ok(()),
+            Creation::AlreadyExists => {
+                Err(self.runs.invalid(&object, "already exists: a journal entry is written once".to_owned()).into())
+            }
+        }
+    }
+}

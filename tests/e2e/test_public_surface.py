@@ -1,0 +1,215 @@
+"""The approval function's public surface on the local stack (docs/architecture.md, "Approval"): the
+headers of a real Function URL response, a POST from another site or with an oversized body refused
+before anything is read, and a signed Slack request accepted once: its replay is refused while the
+first decides.
+
+The test plays the browser (fetch metadata, Origin) and Slack (it signs each click with the stack's
+SLACK_SIGNING_SECRET, and serves the response_url on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from helpers import APPROVE_SETTINGS, LocalStack, Sweep, decision
+from keyward_local import client
+from keyward_local.client import Answer, Seeder
+from keyward_local.console import LocalStackError, wait_until
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+#: Not a real secret: the signing secret of this module's stack, which the test uses to play Slack.
+SIGNING_SECRET = "e2e-surface-signing-secret"
+APPROVER = "U0E2ESURFACE"
+TEAM = "T0E2ESURFACE"
+RESPONSE_PORT = _free_port()
+SETTINGS = {
+    **APPROVE_SETTINGS,
+    # The sign-in is not what this module tests: the link decides, as before it.
+    "APPROVER_AUTH": "link",
+    "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+    "SLACK_APPROVER_IDS": APPROVER,
+    "SLACK_TEAM_ID": TEAM,
+    "SLACK_RESPONSE_URL_PREFIX": f"http://127.0.0.1:{RESPONSE_PORT}/",
+}
+#: What every response carries besides its own type (crates/approval/src/response.rs).
+EVERY_RESPONSE = {
+    "strict-transport-security": "max-age=63072000; includeSubDomains",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+#: guard::MAX_BODY_BYTES.
+MAX_BODY_BYTES = 256 * 1024
+#: Bound on a click's follow-up: queued, decided, posted.
+FOLLOW_UP_SECONDS = 60.0
+
+
+def assert_hardened(answer: Answer) -> None:
+    """The answer carries every isolation header, and grants no browser feature."""
+    assert {k: answer.headers.get(k) for k in EVERY_RESPONSE} == EVERY_RESPONSE, (answer.status, answer.headers)
+    permissions = answer.headers.get("permissions-policy", "")
+    assert "camera=()" in permissions and all(p.endswith("=()") for p in permissions.split(", ")), permissions
+    assert answer.headers.get("content-security-policy", "").startswith("default-src 'none'"), answer.headers
+
+
+def assert_still_waiting(stack: LocalStack, sweep: Sweep, owner: str, key: str) -> None:
+    """Nothing was decided: the run waits, the record is pending, the key is Active."""
+    assert sweep.status() == "RUNNING"
+    assert stack.approval_record(sweep.name)["state"]["S"] == "pending"
+    assert sweep.report().get("decision") is None
+    assert stack.key_status(owner, key) == "Active"
+
+
+def own_origin(link: str) -> str:
+    """The origin of the approval link: where the confirm page's form posts from."""
+    parts = urllib.parse.urlsplit(link)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def test_the_page_is_hardened_and_only_its_own_posts_decide(stack: LocalStack, account: Seeder) -> None:
+    s = account
+    owner = s.user("old")
+    key = s.key(owner, age_days=200, used_days_ago=1)
+    sweep = stack.sweep("surface-form")
+    link = sweep.approval_link()
+
+    page = client.fetch(link)
+    assert page.status == 200, page.text[:500]
+    assert_hardened(page)
+    base = link.rsplit("/approvals/", 1)[0]
+    for answer in (client.fetch(f"{base}/nowhere"), client.fetch(f"{base}/slack/actions", "POST", form=[])):
+        assert answer.status in (401, 403, 404), (answer.status, answer.text[:300])
+        assert_hardened(answer)
+
+    token = client.open_page(link).token
+    fields = [("token", token), ("key", key), ("decision", "approve")]
+    # A page of another site submitting the form in the approver's browser.
+    for headers in (
+        {"sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate", "origin": "https://evil.example"},
+        {"origin": "https://evil.example"},
+        {"sec-fetch-site": "same-site", "origin": "http://localhost.evil.example"},
+    ):
+        refused = client.fetch(link, "POST", form=fields, headers=headers)
+        assert refused.status == 403, (headers, refused.status, refused.text[:300])
+        assert "Nothing was decided" in refused.text
+        assert_hardened(refused)
+    # A body past the limit, refused before it is parsed.
+    oversized = client.fetch(link, "POST", form=[*fields, ("pad", "x" * MAX_BODY_BYTES)])
+    assert oversized.status == 413, (oversized.status, oversized.text[:300])
+    assert_hardened(oversized)
+    assert_still_waiting(stack, sweep, owner, key)
+
+    # The page's own form, as the browser sends it, decides.
+    same_origin = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "navigate", "origin": own_origin(link)}
+    approved = client.fetch(link, "POST", form=fields, headers=same_origin)
+    assert approved.status == 200, approved.text[:500]
+    assert_hardened(approved)
+    sweep.succeeds()
+    assert stack.key_status(owner, key) == "Inactive"
+
+
+class ResponseUrl:
+    """Slack's response_url, played on 127.0.0.1: every post is kept."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, object]] = []
+
+    def url(self, path: str) -> str:
+        """A response_url of this server, as Slack would send one."""
+        return f"http://127.0.0.1:{RESPONSE_PORT}/actions/{TEAM}/{path}"
+
+    def received(self, path: str) -> list[dict[str, object]]:
+        """The payloads posted to `path` so far."""
+        return [p for p in list(self.posts) if p["path"] == f"/actions/{TEAM}/{path}"]
+
+
+@pytest.fixture(scope="module")
+def response_url() -> Iterator[ResponseUrl]:
+    """The response_url server, for the module's stack."""
+    state = ResponseUrl()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            state.posts.append({"path": self.path, "payload": json.loads(self.rfile.read(length) or b"null")})
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: pytest shows what the assertions say."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", RESPONSE_PORT), Handler)
+    threading.Thread(target=server.serve_forever, name="response-url", daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_replayed_slack_request_is_refused_while_the_first_decides(
+    stack: LocalStack, account: Seeder, response_url: ResponseUrl
+) -> None:
+    s = account
+    owner = s.user("old")
+    key = s.key(owner, age_days=200, used_days_ago=1)
+    sweep = stack.sweep("surface-replay")
+    link = sweep.approval_link()
+    base, approval_id = link.rsplit("/approvals/", 1)
+
+    # One press of Approve all, signed as Slack signs it.
+    payload = {
+        "type": "block_actions",
+        "user": {"id": APPROVER, "team_id": TEAM},
+        "team": {"id": TEAM},
+        "response_url": response_url.url("replay"),
+        "actions": [{"action_id": "keyward_approve_all", "value": approval_id, "type": "button"}],
+    }
+    form = [("payload", json.dumps(payload, separators=(",", ":")))]
+    body = urllib.parse.urlencode(form)
+    timestamp = str(int(time.time()))
+    signature = hmac.new(SIGNING_SECRET.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    headers = {"x-slack-request-timestamp": timestamp, "x-slack-signature": f"v0={signature}"}
+    slack = "Slackbot 1.0 (+https://api.slack.com/robots)"
+
+    first = client.fetch(f"{base}/slack/actions", "POST", slack, form, headers)
+    assert first.status == 200 and first.body == "", (first.status, first.body[:300])
+    # The same bytes again, within Slack's five minutes: whoever captured the request replays it.
+    replay = client.fetch(f"{base}/slack/actions", "POST", slack, form, headers)
+    assert replay.status == 403, (replay.status, replay.body[:300])
+    assert replay.headers.get("content-type", "").startswith("text/plain")
+    assert "already received" in replay.body, replay.body
+
+    try:
+        update = wait_until(
+            "the follow-up's message update",
+            lambda: next(iter(response_url.received("replay")), None),
+            FOLLOW_UP_SECONDS,
+        )
+    except LocalStackError as error:
+        pytest.fail(str(error))
+    posted = update["payload"]
+    assert isinstance(posted, dict) and f"Approved by <@{APPROVER}>" in posted["text"], posted
+    sweep.succeeds()
+    assert stack.key_status(owner, key) == "Inactive"
+    assert decision(sweep.report())["decided_by"] == {"kind": "slack", "user_id": APPROVER, "team_id": TEAM}
+    # One decision, one message update: the replay queued no second follow-up.
+    assert len(response_url.received("replay")) == 1, response_url.received("replay")
