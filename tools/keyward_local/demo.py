@@ -26,16 +26,15 @@ from mypy_boto3_iam import IAMClient
 from mypy_boto3_s3 import S3Client
 from mypy_boto3_stepfunctions import SFNClient
 
+from keyward_local.browser import decide, open_page
 from keyward_local.client import (
     Follower,
     Seeder,
     SnsMessage,
     approval_link,
-    decide,
     exemption_tags,
     key_statuses,
     load_env,
-    open_page,
     read_report,
     remove_user,
     sns_messages,

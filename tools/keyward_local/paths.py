@@ -49,9 +49,14 @@ CONFIG_VARS = (
     "BATCH_SIZE",
     "MAX_CONCURRENCY",
     "IAM_MAX_RPS",
+    "APPROVER_AUTH",
+    "OIDC_ISSUER",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "APPROVERS",
 )
 #: The variables `up` writes into keyward's secret (provision.SECRET_KEYS), never into an environment.
-SECRET_VARS = ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET")
+SECRET_VARS = ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET", "OIDC_CLIENT_SECRET")
 #: Local stack only: the emulator throttles IAM beyond this many requests per second.
 THROTTLE_VAR = "IAM_THROTTLE_RPS"
 #: Local stack only: reads show a key's old status this long after UpdateAccessKey (0: off).
