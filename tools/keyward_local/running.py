@@ -8,7 +8,7 @@ import json
 import sys
 
 from keyward_local.console import LocalStackError, answers_http, http_json, say
-from keyward_local.oidc import ACCOUNTS, discovery, local_issuer
+from keyward_local.oidc import ACCOUNTS, SECRET_FILE, discovery, local_issuer
 from keyward_local.paths import CONFIG_FILE, ENV_FILE, ROOT
 from keyward_local.processes import CORE_PROCESSES, LABELS, PROCESSES, is_alive, read_record, state_lock, stop_all
 from keyward_local.settings import Recorded, StackConfig, watch_port
@@ -44,6 +44,7 @@ def down() -> int:
             stop_all()
         ENV_FILE.unlink(missing_ok=True)
         CONFIG_FILE.unlink(missing_ok=True)
+        SECRET_FILE.unlink(missing_ok=True)
     return 0
 
 

@@ -23,6 +23,7 @@ from keyward_local.oidc import (
     APPROVER_AUTH_VAR,
     CLIENT_ID_VAR,
     LOG_FILE,
+    SECRET_FILE,
     client_secret,
     discovery,
     local_issuer,
@@ -276,6 +277,7 @@ def up() -> int:
             stop_all()
         ENV_FILE.unlink(missing_ok=True)
         CONFIG_FILE.unlink(missing_ok=True)
+        SECRET_FILE.unlink(missing_ok=True)
 
         ports: list[tuple[str, int]] = [
             ("MOTO_PORT", config["moto_port"]),
@@ -333,7 +335,6 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         f" its Function URLs on 127.0.0.1:{config['lambda_port']}"
     )
     emulator = start_emulator(config, template)
-    oidc_client_secret = start_provider_of(config)
     waiting = time.monotonic()
     wait_until(
         "the emulator",
@@ -344,6 +345,7 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         log=STATE_DIR / "moto.log",
     )
     print(f"    ready in {time.monotonic() - waiting:.1f} s")
+    oidc_client_secret = start_provider_of(config)
     # The functions read keyward's secret at start-up: it exists before they are first started.
     try:
         secret_arn = create_secret(config, oidc_client_secret)
