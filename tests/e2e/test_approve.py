@@ -67,7 +67,14 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
 
     report = sweep.report()
     assert {k["access_key_id"] for k in decision(report)["approved"]} == set(approved)
-    assert decision(report)["decided_by"] == {"kind": "link-holder", "source_ip": "127.0.0.1", "user_agent": BROWSER}
+    assert decision(report)["decided_by"] == {
+        "kind": "oidc",
+        "issuer": stack.issuer,
+        "subject": "approver",
+        "email": "approver@example.com",
+        "source_ip": "127.0.0.1",
+        "user_agent": BROWSER,
+    }
     assert {k: o["kind"] for k, o in actions(report).items()} == {k: "deactivated" for k in approved}
     exempt = {e["user_name"] for e in report["evaluation"]["exemptions"]}
     assert exempt == {f"{s.prefix}-glass", f"{s.prefix}-tagged"}
@@ -76,7 +83,7 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
     assert "Notify Outcome" in sweep.states()
     assert any("2 keys deactivated" in subject for subject in sweep.subjects()), sweep.subjects()
 
-    again = browser.fetch(link, user_agent=BROWSER)
+    again = browser.APPROVER_BROWSER.fetch(link, user_agent=BROWSER)
     assert again.status == 409, again.text[:500]
     assert "already decided" in again.text
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import secrets
 
-from helpers import APPROVE_SETTINGS, LocalStack, Sweep
+from helpers import LINK_SETTINGS, LocalStack, assert_still_waiting
 from keyward_local import browser
 from keyward_local.client import Seeder
 
-SETTINGS = APPROVE_SETTINGS
+#: The bearer link (APPROVER_AUTH=link): what holding the link alone can and cannot do
+#: (test_approve_oidc.py is the same under the sign-in).
+SETTINGS = LINK_SETTINGS
 
 #: User agents of link pre-fetchers as they appear in mail gateways' logs, and plain tools.
 SCANNERS = [
@@ -25,15 +27,6 @@ STRICT_HEADERS = {
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
 }
-
-
-def assert_still_waiting(stack: LocalStack, sweep: Sweep, key_owner: str, key_id: str) -> None:
-    """Nothing was decided: the run waits, the record is pending, the key is Active."""
-    assert sweep.status() == "RUNNING"
-    assert sweep.states()[-1] == "Request Approval", sweep.states()
-    assert stack.approval_record(sweep.name)["state"]["S"] == "pending"
-    assert sweep.report().get("decision") is None
-    assert stack.key_status(key_owner, key_id) == "Active"
 
 
 def test_scanners_fetching_the_link_many_times_decide_nothing(stack: LocalStack, account: Seeder) -> None:

@@ -16,7 +16,7 @@ import subprocess
 import time
 import urllib.parse
 
-from helpers import APPROVE_SETTINGS, LocalStack
+from helpers import LINK_SETTINGS, LocalStack
 from keyward_local import browser
 from keyward_local.client import Seeder
 from keyward_local.console import http_json
@@ -24,7 +24,8 @@ from keyward_local.paths import ROOT, VENV_BIN
 
 #: A signing secret for this stack only, so that a signed Slack request can be made here.
 SLACK_SECRET = "e2e-function-url-signing-secret"
-SETTINGS = {**APPROVE_SETTINGS, "SLACK_SIGNING_SECRET": SLACK_SECRET}
+#: The bearer link (APPROVER_AUTH=link): these requests, not a sign-in's, are the ones the tests read back.
+SETTINGS = {**LINK_SETTINGS, "SLACK_SIGNING_SECRET": SLACK_SECRET}
 
 
 def events(stack: LocalStack) -> list[dict[str, object]]:

@@ -70,6 +70,9 @@ const provider = new Provider(issuer, {
   conformIdTokenClaims: false,
   enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
   features: { devInteractions: { enabled: false } },
+  // Seconds: a sign-in takes a minute at most; codes are exchanged at once.
+  ttl: { AuthorizationCode: 60, Interaction: 600, Session: 3600, Grant: 3600, IdToken: 3600, AccessToken: 600 },
+  clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(_ctx, id) {
     const account = ACCOUNTS[id];
