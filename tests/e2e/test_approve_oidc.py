@@ -33,10 +33,12 @@ def assert_refused(answer: Answer, what: str) -> None:
     assert 'name="token"' not in answer.body, f"{what}: the answer offers the confirm form"
 
 
-def cookie_attributes(answer: Answer) -> set[str]:
-    """The attributes of the cookie `answer` sets, lower-cased (`path=/…`, `httponly`, `samesite=lax`)."""
-    cookie = answer.headers.get("set-cookie", "")
-    return {part.strip().lower() for part in cookie.split(";")[1:]}
+def assert_cookies_scoped(answer: Answer, base_path: str, what: str) -> None:
+    """`answer` sets at least one cookie, and every one is HttpOnly, SameSite=Lax, on the base URL's path."""
+    assert answer.set_cookies, f"{what}: no cookie set"
+    for cookie in answer.set_cookies:
+        attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+        assert {"httponly", "samesite=lax", f"path={base_path.lower()}"} <= attributes, f"{what}: {cookie}"
 
 
 def reject_as_the_approver(link: str) -> None:
@@ -66,14 +68,14 @@ def test_an_approver_signs_in_and_the_decision_names_the_verified_person(stack: 
     assert {"openid", "email"} <= set(query["scope"].split())
     assert query["state"] and query["nonce"] and query["code_challenge"]
     assert query["code_challenge_method"] == "S256"
-    assert {"httponly", "samesite=lax", f"path={base_path}"} <= cookie_attributes(first)
+    assert_cookies_scoped(first, base_path, "the login cookie")
 
     # Signed in through the provider's login form, the callback sets the session and leads back.
     callback = person.authorize(link, USER_AGENT)
     landed = person.fetch(callback, user_agent=USER_AGENT)
     assert landed.status == 302, landed.text[:500]
     assert urllib.parse.urljoin(callback, landed.headers["location"]) == link
-    assert {"httponly", "samesite=lax", f"path={base_path}"} <= cookie_attributes(landed)
+    assert_cookies_scoped(landed, base_path, "the session cookie")
     page = person.open_page(link, USER_AGENT)
     assert page.keys == [key]
 

@@ -1,5 +1,5 @@
-"""The approval page used like a browser without JavaScript, as the demo, the end-to-end tests and
-the bench use it: plain requests (a scanner's, a forger's: no cookies, redirects not followed), and a
+"""The approval page used like a browser without JavaScript, as the demo and the end-to-end tests use
+it: plain requests (a scanner's, a forger's: no cookies, redirects not followed), and a
 person's browser (`Browser`) with its cookies that follows keyward's redirect to the OpenID provider,
 signs in on its login form as one of its accounts, comes back through keyward's callback and uses the
 confirm page with the session it got. Every request goes to 127.0.0.1, never through a proxy the
@@ -14,7 +14,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from keyward_local import oidc
 from keyward_local.console import LocalStackError
@@ -22,11 +22,13 @@ from keyward_local.console import LocalStackError
 
 @dataclass
 class Answer:
-    """One HTTP answer of the approval function."""
+    """One HTTP answer (keyward's, or the OpenID provider's during a sign-in)."""
 
     status: int
     headers: dict[str, str]  # names in lower case
     body: str
+    #: Every Set-Cookie header, as sent (`headers` keeps only the last one).
+    set_cookies: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -45,6 +47,8 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hands a redirect back as it came: its status and Location become an Answer."""
+
     def redirect_request(self, *_args: object, **_kwargs: object) -> None:
         return None
 
@@ -66,11 +70,17 @@ def _request(
     try:
         with opener.open(request, timeout=60) as response:
             return Answer(
-                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
+                response.status,
+                {k.lower(): v for k, v in response.headers.items()},
+                response.read().decode(),
+                response.headers.get_all("set-cookie") or [],
             )
     except urllib.error.HTTPError as error:
         return Answer(
-            error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode(errors="replace")
+            error.code,
+            {k.lower(): v for k, v in error.headers.items()},
+            error.read().decode(errors="replace"),
+            error.headers.get_all("set-cookie") or [],
         )
     except urllib.error.URLError as error:
         raise LocalStackError(f"{method} {url}: {error.reason} (is the local stack up?)") from None
