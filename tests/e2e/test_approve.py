@@ -83,7 +83,7 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
     assert "Notify Outcome" in sweep.states()
     assert any("2 keys deactivated" in subject for subject in sweep.subjects()), sweep.subjects()
 
-    again = browser.APPROVER_BROWSER.fetch(link, user_agent=BROWSER)
+    again = browser.approver_browser(link).fetch(link, user_agent=BROWSER)
     assert again.status == 409, again.text[:500]
     assert "already decided" in again.text
 

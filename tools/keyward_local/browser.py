@@ -212,15 +212,20 @@ class Browser:
         return self.fetch(link, "POST", user_agent, form)
 
 
-#: The approver's browser, which `open_page` and `decide` use: signed in as `approver` (an address in
-#: the local stack's default APPROVERS) when keyward asks.
-APPROVER_BROWSER = Browser(oidc.APPROVER)
+_APPROVER_BROWSERS: dict[str, Browser] = {}
+
+
+def approver_browser(link: str) -> Browser:
+    """The approver's browser for this approval link, which `open_page` and `decide` use: signed in as
+    `approver` (an address in the local stack's default APPROVERS) when keyward asks. One per link,
+    as keyward binds a session to one approval."""
+    return _APPROVER_BROWSERS.setdefault(link, Browser(oidc.APPROVER))
 
 
 def open_page(link: str, user_agent: str = "keyward-local-stack") -> ConfirmPage:
     """GET the confirm page in the approver's browser (signing in first under APPROVER_AUTH=oidc): its
     form token and the key ids it offers (all ticked)."""
-    return APPROVER_BROWSER.open_page(link, user_agent)
+    return approver_browser(link).open_page(link, user_agent)
 
 
 def decide(
@@ -228,4 +233,4 @@ def decide(
 ) -> Answer:
     """POST the confirm page's form from the approver's browser: `decision` is "approve" (the ticked
     `keys`) or "reject"."""
-    return APPROVER_BROWSER.decide(link, token, keys, decision, user_agent)
+    return approver_browser(link).decide(link, token, keys, decision, user_agent)
