@@ -80,7 +80,7 @@ CONFIG_CHECK_SECONDS = 20
 
 
 # --------------------------------------------------------------------------------------------------
-# The two servers
+# The emulator and cargo lambda watch (the OpenID provider: keyward_local.oidc)
 
 
 def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[bytes]:
