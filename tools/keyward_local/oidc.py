@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import time
 
@@ -102,9 +103,12 @@ def client_secret(settings: dict[str, str]) -> str:
 def start_provider(port: int, client_id: str, secret: str, callback: str) -> subprocess.Popen[bytes]:
     """Starts the provider on 127.0.0.1:`port` for the one client, recorded as the stack's "oidc"
     process; the secret goes in its environment, never on its command line."""
+    node = shutil.which("node")
+    if node is None:
+        raise LocalStackError("node is not on PATH: the OpenID provider (APPROVER_AUTH=oidc) needs Node.js")
     if not NODE_MODULE.is_dir():
         raise LocalStackError(f"{NODE_MODULE.relative_to(ROOT)} is missing: run make node-tools (npm ci)")
-    command = ["node", str(SERVER), "--port", str(port), "--client-id", client_id, "--redirect-uri", callback]
+    command = [node, str(SERVER), "--port", str(port), "--client-id", client_id, "--redirect-uri", callback]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OIDC_"))}
     env[CLIENT_SECRET_VAR] = secret
     return spawn("oidc", command, env, LOG_FILE)
