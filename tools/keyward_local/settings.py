@@ -97,11 +97,6 @@ def wanted_config() -> StackConfig:
             " (cargo lambda watch's): give MOTO_PORT another port"
         )
     oidc_port = _port(PORT_VAR, lambda_port + 2)
-    if oidc_port in (moto_port, lambda_port, lambda_port + 1):
-        raise LocalStackError(
-            f"{PORT_VAR}={oidc_port} collides with MOTO_PORT={moto_port}, LAMBDA_PORT={lambda_port} or the port"
-            " after it: give OIDC_PORT another port"
-        )
     throttle = os.environ.get(THROTTLE_VAR, "").strip() or None
     if throttle is not None:
         try:
@@ -113,10 +108,16 @@ def wanted_config() -> StackConfig:
             ) from None
     given = {name: os.environ[name] for name in CONFIG_VARS if os.environ.get(name, "").strip()}
     settings = with_defaults(given, oidc_port)
+    provider = runs_local_provider(settings, oidc_port)
+    if provider and oidc_port in (moto_port, lambda_port, lambda_port + 1):
+        raise LocalStackError(
+            f"{PORT_VAR}={oidc_port} collides with MOTO_PORT={moto_port}, LAMBDA_PORT={lambda_port} or the port"
+            " after it: give OIDC_PORT another port"
+        )
     return {
         "moto_port": moto_port,
         "lambda_port": lambda_port,
-        "oidc_port": oidc_port if runs_local_provider(settings, oidc_port) else None,
+        "oidc_port": oidc_port if provider else None,
         "iam_throttle_rps": throttle,
         "strict": {name: _seconds(name, default) for name, default in STRICT_VARS.items()},
         "settings": settings,

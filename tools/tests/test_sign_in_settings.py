@@ -76,6 +76,9 @@ def test_the_provider_s_port_can_be_set_and_a_collision_is_refused(monkeypatch: 
     monkeypatch.setenv(oidc.PORT_VAR, "9301")
     with pytest.raises(LocalStackError, match="OIDC_PORT=9301 collides"):
         wanted_config()
+    # Without a provider the port is nobody's.
+    monkeypatch.setenv("APPROVER_AUTH", "link")
+    assert wanted_config()["oidc_port"] is None
 
 
 def test_an_unknown_sign_in_mode_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
