@@ -13,7 +13,9 @@ import urllib.parse
 from helpers import APPROVE_SETTINGS, LocalStack, Sweep, assert_still_waiting, decision
 from keyward_local import oidc
 from keyward_local.browser import Answer, Browser, callback_prefix, fetch
-from keyward_local.client import Seeder
+from keyward_local.client import Seeder, local_stack
+from keyward_local.paths import ENV_FILE
+from keyward_local.processes import is_alive, read_record
 
 SETTINGS = APPROVE_SETTINGS
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) keyward-e2e-oidc"
@@ -46,6 +48,21 @@ def reject_as_the_approver(link: str) -> None:
     approver = Browser(oidc.APPROVER)
     page = approver.open_page(link, USER_AGENT)
     assert approver.decide(link, page.token, page.keys, "reject", USER_AGENT).status == 200
+
+
+def test_up_runs_the_provider_as_a_recorded_server_and_tells_the_tools_how_to_sign_in(stack: LocalStack) -> None:
+    record = read_record("oidc")
+    assert is_alive(record), "the OpenID provider is not a running, recorded process of the stack"
+    shown = local_stack("status")
+    assert shown.returncode == 0 and "OpenID provider" in shown.stdout and stack.issuer in shown.stdout, shown.stdout
+    assert {k: stack.env.get(k) for k in ("APPROVER_AUTH", "OIDC_ISSUER", "OIDC_CLIENT_ID")} == {
+        "APPROVER_AUTH": "oidc",
+        "OIDC_ISSUER": oidc.local_issuer(int(stack.env["OIDC_PORT"])),
+        "OIDC_CLIENT_ID": oidc.DEFAULT_CLIENT_ID,
+    }
+    assert stack.env["APPROVERS"] == SETTINGS["APPROVERS"]
+    assert "OIDC_CLIENT_SECRET" not in stack.env
+    assert oidc.SECRET_FILE.read_text().strip() not in ENV_FILE.read_text()
 
 
 def test_an_approver_signs_in_and_the_decision_names_the_verified_person(stack: LocalStack, account: Seeder) -> None:
