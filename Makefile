@@ -27,8 +27,9 @@ lock: tools
 	  --python-platform x86_64-manylinux_2_28 $(if $(UPGRADE),--upgrade) -o requirements.lock
 	scripts/venv
 
-## node-tools: the project-local Node tools (node_modules/: asl-validator), pinned exactly in
-## package.json and package-lock.json; reinstalled with `npm ci` only when the lock file changed.
+## node-tools: the project-local Node tools (node_modules/: asl-validator, and oidc-provider for the
+## local stack's OpenID provider), pinned exactly in package.json and package-lock.json; reinstalled
+## with `npm ci` only when the lock file changed.
 node-tools:
 	@if [ ! -x node_modules/.bin/asl-validator ] || ! cmp -s package-lock.json node_modules/.keyward-package-lock.json; then \
 	  echo "==> installing Node tools into node_modules/ (package-lock.json)"; \
@@ -84,7 +85,7 @@ browser:
 ## handlers under cargo lambda watch, every path of the flow (docs/architecture.md, "The flow"), the
 ## approval page in chromium, injected faults and an IAM throttle. The tests bring the local stack up with each
 ## module's configuration and stop it at the end; a stack that does not come up fails them.
-e2e: tools browser
+e2e: tools node-tools browser
 	test -n "$(LAMBDA_BINS)" || { echo "no functions found in template.yaml" >&2; exit 1; }
 	$(CARGO) build --locked $(addprefix --bin ,$(LAMBDA_BINS))
 	.venv/bin/pytest

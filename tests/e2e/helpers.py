@@ -12,7 +12,7 @@ import uuid
 
 import boto3
 import pytest
-from keyward_local import client
+from keyward_local import client, oidc
 from keyward_local.console import LocalStackError, http_json, wait_until
 from keyward_local.emulator.faults import Fault
 from keyward_local.paths import STATE_DIR
@@ -24,7 +24,8 @@ from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 #: minute; the cap is 5, so that six planned keys exceed it; UNUSED_KEY_DAYS is 30, so that a key can be
 #: unused without being too old; IAM_MAX_RPS is raised because the emulator does not throttle here
 #: (test_report_mode.py::test_a_throttled_sweep_evaluates_every_user_and_finds_the_same is the
-#: throttled sweep).
+#: throttled sweep). Approvers sign in through the local OpenID provider (APPROVER_AUTH=oidc, the local
+#: stack's default): `approver` matched by its verified address, `approver2` by its subject.
 APPROVE_SETTINGS = {
     "KEYWARD_MODE": "approve",
     "APPROVAL_TIMEOUT_SECONDS": "60",
@@ -32,6 +33,13 @@ APPROVE_SETTINGS = {
     "UNUSED_KEY_DAYS": "30",
     "EXEMPT_USERS": "/breakglass/",
     "IAM_MAX_RPS": "200",
+    "APPROVERS": f"approver@example.com,sub:{oidc.APPROVER2}",
+}
+#: The approve-mode configuration with the bearer link (APPROVER_AUTH=link): for the modules that test
+#: the link itself (what a scanner or a forger can do with it) or requests as they reach the function.
+LINK_SETTINGS = {
+    **{k: v for k, v in APPROVE_SETTINGS.items() if k != "APPROVERS"},
+    "APPROVER_AUTH": "link",
 }
 
 #: Bound on one run up to the approval request, or from the decision to the end.
@@ -158,8 +166,20 @@ class LocalStack:
         return decoded
 
     def clear_faults(self) -> None:
-        """Removes every injected fault."""
+        """Removes every injected fault (the emulator's, and the OpenID provider's when it runs)."""
         http_json("DELETE", f"{self.endpoint}/_keyward/faults")
+        if "OIDC_PORT" in self.env:
+            oidc.clear_faults(self.issuer)
+
+    @property
+    def issuer(self) -> str:
+        """The local OpenID provider's issuer (OIDC_ISSUER), under APPROVER_AUTH=oidc."""
+        return self.env["OIDC_ISSUER"]
+
+    def id_token_fault(self, mode: str) -> None:
+        """Makes the next ID token the local OpenID provider issues wrong in the way `mode` names
+        (oidc.FAULT_MODES)."""
+        oidc.inject_fault(self.issuer, mode)
 
     def sweep(self, label: str) -> Sweep:
         """Starts one execution, named after `label`."""
@@ -246,6 +266,15 @@ class Sweep:
         """Waits for the end of the run and asserts it SUCCEEDED."""
         status = self.finish(seconds)
         assert status == "SUCCEEDED", f"the run ended {status}\n{self.diagnosis()}"
+
+
+def assert_still_waiting(stack: LocalStack, sweep: Sweep, key_owner: str, key_id: str) -> None:
+    """Nothing was decided: the run waits, the record is pending, the key is Active."""
+    assert sweep.status() == "RUNNING"
+    assert sweep.states()[-1] == "Request Approval", sweep.states()
+    assert stack.approval_record(sweep.name)["state"]["S"] == "pending"
+    assert sweep.report().get("decision") is None
+    assert stack.key_status(key_owner, key_id) == "Active"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from helpers import (
     plan_status,
     seed_three_violations,
 )
-from keyward_local import client
+from keyward_local import browser, client
 from keyward_local.client import Seeder
 
 SETTINGS = APPROVE_SETTINGS
@@ -49,11 +49,11 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
 
     sweep = stack.sweep("subset")
     link = sweep.approval_link()
-    page = client.open_page(link, BROWSER)
+    page = browser.open_page(link, BROWSER)
     assert set(page.keys) == {keys["no-mfa"], keys["too-old"], keys["unused"]}, page.text[:2000]
 
     approved = [keys["no-mfa"], keys["unused"]]  # the too-old key is unticked on purpose
-    answer = client.decide(link, page.token, approved, "approve", BROWSER)
+    answer = browser.decide(link, page.token, approved, "approve", BROWSER)
     assert answer.status == 200, answer.text[:1000]
     assert "Approved: 2 access keys will be deactivated" in answer.text
     sweep.succeeds()
@@ -67,7 +67,14 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
 
     report = sweep.report()
     assert {k["access_key_id"] for k in decision(report)["approved"]} == set(approved)
-    assert decision(report)["decided_by"] == {"kind": "link-holder", "source_ip": "127.0.0.1", "user_agent": BROWSER}
+    assert decision(report)["decided_by"] == {
+        "kind": "oidc",
+        "issuer": stack.issuer,
+        "subject": "approver",
+        "email": "approver@example.com",
+        "source_ip": "127.0.0.1",
+        "user_agent": BROWSER,
+    }
     assert {k: o["kind"] for k, o in actions(report).items()} == {k: "deactivated" for k in approved}
     exempt = {e["user_name"] for e in report["evaluation"]["exemptions"]}
     assert exempt == {f"{s.prefix}-glass", f"{s.prefix}-tagged"}
@@ -76,7 +83,7 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
     assert "Notify Outcome" in sweep.states()
     assert any("2 keys deactivated" in subject for subject in sweep.subjects()), sweep.subjects()
 
-    again = client.fetch(link, user_agent=BROWSER)
+    again = browser.approver_browser(link).fetch(link, user_agent=BROWSER)
     assert again.status == 409, again.text[:500]
     assert "already decided" in again.text
 
@@ -88,8 +95,8 @@ def test_rejecting_changes_nothing(stack: LocalStack, account: Seeder) -> None:
 
     sweep = stack.sweep("reject")
     link = sweep.approval_link()
-    page = client.open_page(link, BROWSER)
-    answer = client.decide(link, page.token, page.keys, "reject", BROWSER)
+    page = browser.open_page(link, BROWSER)
+    answer = browser.decide(link, page.token, page.keys, "reject", BROWSER)
     assert answer.status == 200, answer.text[:1000]
     assert "Rejected: nothing will be deactivated" in answer.text
     sweep.succeeds()
@@ -110,7 +117,7 @@ def test_approval_timeout_ends_without_action(stack: LocalStack, account: Seeder
 
     sweep = stack.sweep("timeout")
     link = sweep.approval_link()
-    page = client.open_page(link, BROWSER)  # looked at, never decided
+    page = browser.open_page(link, BROWSER)  # looked at, never decided
     sweep.succeeds(seconds=60 + RUN_MARGIN)
 
     assert "Notify Expired" in sweep.states()
@@ -120,7 +127,7 @@ def test_approval_timeout_ends_without_action(stack: LocalStack, account: Seeder
     assert sweep.report().get("decision") is None
 
     # The link says so, and a late decision decides nothing.
-    late = client.decide(link, page.token, page.keys, "approve", BROWSER)
+    late = browser.decide(link, page.token, page.keys, "approve", BROWSER)
     assert late.status == 410, late.text[:500]
     assert "expired" in late.text.lower()
     assert stack.key_status(f"{s.prefix}-old", key) == "Active"
@@ -153,7 +160,7 @@ def test_a_key_rotated_or_used_after_the_plan_is_skipped(stack: LocalStack, acco
 
     sweep = stack.sweep("rotated")
     link = sweep.approval_link()
-    page = client.open_page(link, BROWSER)
+    page = browser.open_page(link, BROWSER)
     assert set(page.keys) == {rotated, used, still}
 
     # Between the plan and the decision: the owner rotates one key, another key gets used.
@@ -161,7 +168,7 @@ def test_a_key_rotated_or_used_after_the_plan_is_skipped(stack: LocalStack, acco
     stack.iam.delete_access_key(UserName=rotated_user, AccessKeyId=rotated)
     s.backdate(used_user, used, age_days=60, used_days_ago=0)
 
-    answer = client.decide(link, page.token, page.keys, "approve", BROWSER)
+    answer = browser.decide(link, page.token, page.keys, "approve", BROWSER)
     assert answer.status == 200, answer.text[:1000]
     sweep.succeeds()
 
@@ -183,9 +190,9 @@ def test_a_user_deleted_mid_run_is_skipped(stack: LocalStack, account: Seeder) -
 
     sweep = stack.sweep("deleted")
     link = sweep.approval_link()
-    page = client.open_page(link, BROWSER)
+    page = browser.open_page(link, BROWSER)
     client.remove_user(stack.iam, gone_user)
-    answer = client.decide(link, page.token, page.keys, "approve", BROWSER)
+    answer = browser.decide(link, page.token, page.keys, "approve", BROWSER)
     assert answer.status == 200, answer.text[:1000]
     sweep.succeeds()
 
@@ -216,6 +223,6 @@ def test_no_mfa_with_console_scope_flags_console_users_only(stack: LocalStack, a
     assert programmatic_key not in plan_keys(report)
     assert plan_status(report) == "awaiting-approval"
 
-    page = client.open_page(link, BROWSER)
-    client.decide(link, page.token, page.keys, "reject", BROWSER)
+    page = browser.open_page(link, BROWSER)
+    browser.decide(link, page.token, page.keys, "reject", BROWSER)
     sweep.succeeds()

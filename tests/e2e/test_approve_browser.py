@@ -1,6 +1,8 @@
 """The approval page in a real browser (docs/testing.md): Debian's headless Chromium, driven by
-Playwright, opens the link from the approval request, unticks one key and approves the rest; exactly
-the ticked keys become Inactive; the same link opened again says "already decided".
+Playwright, opens the link from the approval request, is sent to the local OpenID provider, signs in
+there as `approver` on its login form, comes back to the confirm page, unticks one key and approves
+the rest; exactly the ticked keys become Inactive, and the run report names the signed-in person; the
+same link opened again says "already decided".
 
 Chromium is /usr/bin/chromium (make e2e installs Debian's package when it is missing;
 KEYWARD_CHROMIUM names another binary). Playwright's own browser downloads are never used.
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers import APPROVE_SETTINGS, LocalStack, actions, decision, seed_three_violations
-from keyward_local import client
+from keyward_local import client, oidc
 from keyward_local.client import Seeder
 from keyward_local.paths import ROOT
 from playwright.sync_api import Browser, ConsoleMessage, sync_playwright
@@ -72,8 +74,15 @@ def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deact
 
     page.on("console", on_console)
 
-    response = page.goto(link)
-    assert response is not None and response.status == 200
+    # The link leads to the provider's sign-in first (APPROVER_AUTH=oidc), then back to the page.
+    login = page.goto(link)
+    assert login is not None and login.status == 200 and page.url.startswith(stack.issuer + "/"), page.url
+    page.get_by_label("Account").fill(oidc.APPROVER)
+    page.get_by_label("Password").fill("any password")
+    with page.expect_navigation(url=link) as navigation:
+        page.get_by_role("button", name="Sign in").click()
+    response = navigation.value
+    assert response.status == 200, page.url
     headers = response.headers
     policy = headers["content-security-policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy, policy  # no script runs at all
@@ -111,13 +120,18 @@ def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deact
     report = sweep.report()
     assert set(actions(report)) == {keys["no-mfa"], keys["unused"]}
     decided_by = decision(report)["decided_by"]
-    assert decided_by["kind"] == "link-holder" and decided_by["source_ip"] == "127.0.0.1"
+    assert decided_by["kind"] == "oidc" and decided_by["source_ip"] == "127.0.0.1", decided_by
+    assert (decided_by["issuer"], decided_by["subject"], decided_by["email"]) == (
+        stack.issuer,
+        "approver",
+        "approver@example.com",
+    )
     assert "HeadlessChrome" in (decided_by["user_agent"] or ""), decided_by
 
     # The same link, opened again (a new tab, the browser's history): already decided.
     again = context.new_page()
-    response = again.goto(link)
-    assert response is not None and response.status == 409
+    reopened = again.goto(link)
+    assert reopened is not None and reopened.status == 409
     assert "already decided" in again.locator("body").inner_text()
     assert not again.locator('input[name="key"]').count(), "a decided approval offers nothing to tick"
     assert console_errors == [], f"the page logged errors (a CSP violation?): {console_errors}"

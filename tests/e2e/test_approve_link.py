@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import secrets
 
-from helpers import APPROVE_SETTINGS, LocalStack, Sweep
-from keyward_local import client
+from helpers import LINK_SETTINGS, LocalStack, assert_still_waiting
+from keyward_local import browser
 from keyward_local.client import Seeder
 
-SETTINGS = APPROVE_SETTINGS
+#: The bearer link (APPROVER_AUTH=link): what holding the link alone can and cannot do
+#: (test_approve_oidc.py is the same under the sign-in).
+SETTINGS = LINK_SETTINGS
 
 #: User agents of link pre-fetchers as they appear in mail gateways' logs, and plain tools.
 SCANNERS = [
@@ -27,15 +29,6 @@ STRICT_HEADERS = {
 }
 
 
-def assert_still_waiting(stack: LocalStack, sweep: Sweep, key_owner: str, key_id: str) -> None:
-    """Nothing was decided: the run waits, the record is pending, the key is Active."""
-    assert sweep.status() == "RUNNING"
-    assert sweep.states()[-1] == "Request Approval", sweep.states()
-    assert stack.approval_record(sweep.name)["state"]["S"] == "pending"
-    assert sweep.report().get("decision") is None
-    assert stack.key_status(key_owner, key_id) == "Active"
-
-
 def test_scanners_fetching_the_link_many_times_decide_nothing(stack: LocalStack, account: Seeder) -> None:
     s = account
     owner = s.user("old")
@@ -49,7 +42,7 @@ def test_scanners_fetching_the_link_many_times_decide_nothing(stack: LocalStack,
             for method in ("GET", "HEAD"):
                 # Scanners also follow variants of the link: with a query, and with a trailing slash.
                 url = link + ("?decision=approve&key=" + key if round_ % 2 else "")
-                answer = client.fetch(url, method=method, user_agent=agent)
+                answer = browser.fetch(url, method=method, user_agent=agent)
                 fetched += 1
                 assert answer.status == 200, (method, agent, answer.status, answer.text[:300])
                 assert {k: answer.headers.get(k) for k in STRICT_HEADERS} == STRICT_HEADERS
@@ -62,8 +55,8 @@ def test_scanners_fetching_the_link_many_times_decide_nothing(stack: LocalStack,
     assert_still_waiting(stack, sweep, owner, key)
 
     # The person then decides, once.
-    page = client.open_page(link)
-    assert client.decide(link, page.token, page.keys, "reject").status == 200
+    page = browser.open_page(link)
+    assert browser.decide(link, page.token, page.keys, "reject").status == 200
     sweep.succeeds()
     assert stack.key_status(owner, key) == "Active"
 
@@ -77,7 +70,7 @@ def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack: Lo
 
     sweep = stack.sweep("forged")
     link = sweep.approval_link()
-    page = client.open_page(link)
+    page = browser.open_page(link)
     assert page.keys == [key]
 
     refusals = {
@@ -95,7 +88,7 @@ def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack: Lo
         "an unknown decision": [("token", page.token), ("key", key), ("decision", "approve-all")],
     }
     for what, form in refusals.items():
-        answer = client.fetch(link, "POST", form=form)
+        answer = browser.fetch(link, "POST", form=form)
         assert 400 <= answer.status < 500, f"{what}: HTTP {answer.status}: {answer.text[:300]}"
         assert_still_waiting(stack, sweep, owner, key)
         assert stack.key_status(bystander, outsider) == "Active"
@@ -103,15 +96,15 @@ def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack: Lo
     # A link whose id was never issued (guessed, or cut short) is unknown, and decides nothing.
     base = link.rsplit("/", 1)[0]
     for unknown in (f"{base}/{secrets.token_urlsafe(32)}", link[:-4]):
-        assert client.fetch(unknown).status == 404
-        answer = client.fetch(unknown, "POST", form=[("token", page.token), ("key", key), ("decision", "approve")])
+        assert browser.fetch(unknown).status == 404
+        answer = browser.fetch(unknown, "POST", form=[("token", page.token), ("key", key), ("decision", "approve")])
         assert answer.status == 404, answer.text[:300]
     assert_still_waiting(stack, sweep, owner, key)
 
     # The genuine decision still works afterwards, exactly once.
-    answer = client.decide(link, page.token, [key])
+    answer = browser.decide(link, page.token, [key])
     assert answer.status == 200, answer.text[:500]
-    replay = client.decide(link, page.token, [key])
+    replay = browser.decide(link, page.token, [key])
     assert replay.status == 409 and "already decided" in replay.text
     sweep.succeeds()
     assert stack.key_status(owner, key) == "Inactive"

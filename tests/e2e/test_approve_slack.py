@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from helpers import APPROVE_SETTINGS, LocalStack, decision
-from keyward_local import client
+from keyward_local import browser
 from keyward_local.client import Seeder
 from keyward_local.console import LocalStackError, wait_until
 
@@ -129,13 +129,13 @@ def click(link: str, user: str, action_id: str, response_url: str) -> Click:
         "actions": [{"action_id": action_id, "block_id": "keyward-decision", "value": approval_id, "type": "button"}],
     }
     form = [("payload", json.dumps(payload, separators=(",", ":")))]
-    # The bytes client.fetch sends: the signature covers exactly them.
+    # The bytes browser.fetch sends: the signature covers exactly them.
     body = urllib.parse.urlencode(form)
     timestamp = str(int(time.time()))
     signature = hmac.new(SIGNING_SECRET.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
     headers = {"x-slack-request-timestamp": timestamp, "x-slack-signature": f"v0={signature}"}
     started = time.monotonic()
-    answer = client.fetch(
+    answer = browser.fetch(
         f"{base}/slack/actions", "POST", "Slackbot 1.0 (+https://api.slack.com/robots)", form, headers
     )
     return Click(answer.status, answer.body, time.monotonic() - started)

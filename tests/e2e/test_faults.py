@@ -8,7 +8,7 @@ from __future__ import annotations
 import boto3
 import pytest
 from helpers import LocalStack, actions, plan_keys
-from keyward_local import client
+from keyward_local import browser, client
 from keyward_local.client import Seeder
 from keyward_local.provision import APPROVER_EMAIL, subscribe_confirmed
 
@@ -32,8 +32,8 @@ def test_a_batch_that_fails_twice_is_retried_and_every_user_evaluated(stack: Loc
     assert report["users_checked"] == 3
     assert plan_keys(report) == set(keys.values())
 
-    page = client.open_page(link)
-    assert client.decide(link, page.token, page.keys, "reject").status == 200
+    page = browser.open_page(link)
+    assert browser.decide(link, page.token, page.keys, "reject").status == 200
     sweep.succeeds()
 
 
@@ -55,9 +55,9 @@ def test_a_batch_that_keeps_failing_is_reported_and_nothing_acts_on_its_users(
     digest = sweep.messages()[0]["message"]
     assert "not evaluated" in digest and failing in digest
 
-    page = client.open_page(link)
+    page = browser.open_page(link)
     assert set(page.keys) == {keys[u] for u in evaluated}
-    assert client.decide(link, page.token, page.keys).status == 200
+    assert browser.decide(link, page.token, page.keys).status == 200
     sweep.succeeds()
     assert set(actions(sweep.report())) == {keys[u] for u in evaluated}
     for user, key in keys.items():

@@ -16,15 +16,16 @@ import subprocess
 import time
 import urllib.parse
 
-from helpers import APPROVE_SETTINGS, LocalStack
-from keyward_local import client
+from helpers import LINK_SETTINGS, LocalStack
+from keyward_local import browser
 from keyward_local.client import Seeder
 from keyward_local.console import http_json
 from keyward_local.paths import ROOT, VENV_BIN
 
 #: A signing secret for this stack only, so that a signed Slack request can be made here.
 SLACK_SECRET = "e2e-function-url-signing-secret"
-SETTINGS = {**APPROVE_SETTINGS, "SLACK_SIGNING_SECRET": SLACK_SECRET}
+#: The bearer link (APPROVER_AUTH=link): these requests, not a sign-in's, are the ones the tests read back.
+SETTINGS = {**LINK_SETTINGS, "SLACK_SIGNING_SECRET": SLACK_SECRET}
 
 
 def events(stack: LocalStack) -> list[dict[str, object]]:
@@ -55,9 +56,9 @@ def test_a_doubled_slash_link_reaches_the_function_as_typed_and_its_form_post_ar
     approval_path = "//approvals/" + link.rsplit("/", 1)[1]
     forget_events(stack)
 
-    page = client.open_page(link)
-    head = client.fetch(link, "HEAD")
-    answer = client.decide(link, page.token, [key])
+    page = browser.open_page(link)
+    head = browser.fetch(link, "HEAD")
+    answer = browser.decide(link, page.token, [key])
 
     assert page.keys == [key]
     assert head.status == 200 and head.body == ""
@@ -81,7 +82,7 @@ def test_a_doubled_slash_link_reaches_the_function_as_typed_and_its_form_post_ar
     assert "body" not in seen[0] and seen[0]["isBase64Encoded"] is False
 
 
-def slack_request(base_url: str, body: bytes, secret: str) -> client.Answer:
+def slack_request(base_url: str, body: bytes, secret: str) -> browser.Answer:
     timestamp = str(int(time.time()))
     signature = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
     headers = {
@@ -90,7 +91,7 @@ def slack_request(base_url: str, body: bytes, secret: str) -> client.Answer:
         "x-slack-signature": f"v0={signature}",
     }
     fields = urllib.parse.parse_qsl(body.decode())
-    return client.fetch(f"{base_url}//slack/actions", "POST", "Slackbot 1.0", fields, headers)
+    return browser.fetch(f"{base_url}//slack/actions", "POST", "Slackbot 1.0", fields, headers)
 
 
 def test_a_signed_slack_interaction_at_the_doubled_slash_request_url_is_verified_on_its_exact_bytes(
@@ -123,7 +124,7 @@ def test_the_event_has_lower_cased_headers_cookies_and_the_query_as_aws_builds_t
     base_url = stack.env["KEYWARD_APPROVAL_BASE_URL"]
     forget_events(stack)
 
-    answer = client.fetch(f"{base_url}/approvals/unknown?key=A&key=B", headers={"Cookie": "a=1; b=2", "X-Probe": "p"})
+    answer = browser.fetch(f"{base_url}/approvals/unknown?key=A&key=B", headers={"Cookie": "a=1; b=2", "X-Probe": "p"})
 
     assert answer.status == 404  # the function's own answer to an unknown link
     (event,) = events(stack)
@@ -144,7 +145,7 @@ def test_a_request_over_six_megabytes_is_refused_with_413_before_the_function(st
     base_url = stack.env["KEYWARD_APPROVAL_BASE_URL"]
     forget_events(stack)
 
-    answer = client.fetch(f"{base_url}/slack/actions", "POST", form=[("payload", "x" * (6 << 20))])
+    answer = browser.fetch(f"{base_url}/slack/actions", "POST", form=[("payload", "x" * (6 << 20))])
 
     assert answer.status == 413
     assert events(stack) == []
@@ -152,7 +153,7 @@ def test_a_request_over_six_megabytes_is_refused_with_413_before_the_function(st
 
 def test_a_path_without_a_function_url_is_refused_and_the_invoke_api_still_answers(stack: LocalStack) -> None:
     port = stack.env["LAMBDA_PORT"]
-    assert client.fetch(f"http://127.0.0.1:{port}/lambda-url/check-user/").status == 403
+    assert browser.fetch(f"http://127.0.0.1:{port}/lambda-url/check-user/").status == 403
     # `cargo lambda invoke -P $LAMBDA_PORT` (docs/local-stack.md) goes through the front unchanged; the
     # sample's approval id was never issued here.
     sample = ROOT / "events" / "approval" / "get-confirm.json"

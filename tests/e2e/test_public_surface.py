@@ -20,8 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from helpers import APPROVE_SETTINGS, LocalStack, Sweep, decision
-from keyward_local import client
-from keyward_local.client import Answer, Seeder
+from keyward_local import browser
+from keyward_local.browser import Answer
+from keyward_local.client import Seeder
 from keyward_local.console import LocalStackError, wait_until
 
 
@@ -91,15 +92,15 @@ def test_the_page_is_hardened_and_only_its_own_posts_decide(stack: LocalStack, a
     sweep = stack.sweep("surface-form")
     link = sweep.approval_link()
 
-    page = client.fetch(link)
+    page = browser.fetch(link)
     assert page.status == 200, page.text[:500]
     assert_hardened(page)
     base = link.rsplit("/approvals/", 1)[0]
-    for answer in (client.fetch(f"{base}/nowhere"), client.fetch(f"{base}/slack/actions", "POST", form=[])):
+    for answer in (browser.fetch(f"{base}/nowhere"), browser.fetch(f"{base}/slack/actions", "POST", form=[])):
         assert answer.status in (401, 403, 404), (answer.status, answer.text[:300])
         assert_hardened(answer)
 
-    token = client.open_page(link).token
+    token = browser.open_page(link).token
     fields = [("token", token), ("key", key), ("decision", "approve")]
     # A page of another site submitting the form in the approver's browser.
     for headers in (
@@ -107,19 +108,19 @@ def test_the_page_is_hardened_and_only_its_own_posts_decide(stack: LocalStack, a
         {"origin": "https://evil.example"},
         {"sec-fetch-site": "same-site", "origin": "http://localhost.evil.example"},
     ):
-        refused = client.fetch(link, "POST", form=fields, headers=headers)
+        refused = browser.fetch(link, "POST", form=fields, headers=headers)
         assert refused.status == 403, (headers, refused.status, refused.text[:300])
         assert "Nothing was decided" in refused.text
         assert_hardened(refused)
     # A body past the limit, refused before it is parsed.
-    oversized = client.fetch(link, "POST", form=[*fields, ("pad", "x" * MAX_BODY_BYTES)])
+    oversized = browser.fetch(link, "POST", form=[*fields, ("pad", "x" * MAX_BODY_BYTES)])
     assert oversized.status == 413, (oversized.status, oversized.text[:300])
     assert_hardened(oversized)
     assert_still_waiting(stack, sweep, owner, key)
 
     # The page's own form, as the browser sends it, decides.
     same_origin = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "navigate", "origin": own_origin(link)}
-    approved = client.fetch(link, "POST", form=fields, headers=same_origin)
+    approved = browser.fetch(link, "POST", form=fields, headers=same_origin)
     assert approved.status == 200, approved.text[:500]
     assert_hardened(approved)
     sweep.succeeds()
@@ -190,10 +191,10 @@ def test_a_replayed_slack_request_is_refused_while_the_first_decides(
     headers = {"x-slack-request-timestamp": timestamp, "x-slack-signature": f"v0={signature}"}
     slack = "Slackbot 1.0 (+https://api.slack.com/robots)"
 
-    first = client.fetch(f"{base}/slack/actions", "POST", slack, form, headers)
+    first = browser.fetch(f"{base}/slack/actions", "POST", slack, form, headers)
     assert first.status == 200 and first.body == "", (first.status, first.body[:300])
     # The same bytes again, within Slack's five minutes: whoever captured the request replays it.
-    replay = client.fetch(f"{base}/slack/actions", "POST", slack, form, headers)
+    replay = browser.fetch(f"{base}/slack/actions", "POST", slack, form, headers)
     assert replay.status == 403, (replay.status, replay.body[:300])
     assert replay.headers.get("content-type", "").startswith("text/plain")
     assert "already received" in replay.body, replay.body

@@ -21,9 +21,10 @@ from pathlib import Path
 import boto3
 import pytest
 from helpers import APPROVE_SETTINGS, LocalStack
+from keyward_local import oidc
 from keyward_local.client import Seeder
 from keyward_local.console import HTTP
-from keyward_local.paths import CONFIG_FILE, ENV_FILE
+from keyward_local.paths import CONFIG_FILE, ENV_FILE, STATE_DIR
 from keyward_local.processes import read_record
 from keyward_local.provision import APPROVER_EMAIL, subscribe_confirmed
 
@@ -67,7 +68,9 @@ def webhook() -> Iterator[list[dict[str, object]]]:
     server.shutdown()
 
 
-def test_the_functions_get_the_secrets_arn_and_no_slack_secret(stack: LocalStack) -> None:
+def test_the_functions_get_the_secrets_arn_and_neither_slack_s_nor_the_openid_client_s_secret(
+    stack: LocalStack,
+) -> None:
     record = read_record("lambda")
     assert record is not None, "cargo lambda watch has no record"
     # The functions inherit cargo lambda watch's environment.
@@ -75,12 +78,21 @@ def test_the_functions_get_the_secrets_arn_and_no_slack_secret(stack: LocalStack
     environ = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
     arn = environ.get("KEYWARD_SECRET_ARN", "")
     assert arn.startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:keyward"), arn
-    for name in ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET"):
+    for name in ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET", "OIDC_CLIENT_SECRET"):
         assert name not in environ, f"{name} is in the functions' environment"
-    for written in (raw.decode(), ENV_FILE.read_text(), CONFIG_FILE.read_text()):
+    # The OpenID client secret `up` generated: in a file only its owner reads, and in keyward's secret.
+    assert oidc.SECRET_FILE.stat().st_mode & 0o777 == 0o600
+    client_secret = oidc.SECRET_FILE.read_text().strip()
+    logs = [(STATE_DIR / f"{name}.log").read_text(errors="replace") for name in ("moto", "lambda", "oidc")]
+    for written in (raw.decode(), ENV_FILE.read_text(), CONFIG_FILE.read_text(), *logs):
         assert "e2e-webhook-secret" not in written and SIGNING_SECRET not in written
+        assert client_secret not in written
     stored = boto3.session.Session().client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    assert json.loads(stored) == {"slack_webhook_url": WEBHOOK, "slack_signing_secret": SIGNING_SECRET}
+    assert json.loads(stored) == {
+        "slack_webhook_url": WEBHOOK,
+        "slack_signing_secret": SIGNING_SECRET,
+        "oidc_client_secret": client_secret,
+    }
 
 
 def test_with_slack_an_approval_request_reaches_the_webhook_without_a_confirmed_subscription(

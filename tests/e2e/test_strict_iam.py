@@ -9,7 +9,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 from helpers import APPROVE_SETTINGS, LocalStack
-from keyward_local import client
+from keyward_local import browser
 from keyward_local.client import Seeder
 
 SETTINGS = APPROVE_SETTINGS
@@ -51,9 +51,9 @@ def test_listings_page_and_a_sweep_over_more_than_a_page_of_users_sees_every_use
     calls_before = stack.iam_calls()
     sweep = stack.sweep("paging")
     link = sweep.approval_link()
-    page = client.open_page(link)
+    page = browser.open_page(link)
     assert page.keys == [old], page.text[:2000]
-    assert client.decide(link, page.token, [old]).status == 200
+    assert browser.decide(link, page.token, [old]).status == 200
     # The deactivation's read-back meets the read lag (IAM_READ_LAG_SECONDS=2) and waits it out.
     sweep.succeeds()
 

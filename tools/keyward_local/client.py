@@ -1,8 +1,8 @@
 """Driving the running local stack from outside, as a user and an approver would (the demo, the
 end-to-end tests and the benchmark share it): run `scripts/local-stack`, read target/local-stack/env,
 seed IAM users and backdate their keys through the test hook, follow executions of the real state
-machine, find the approval link in the SNS messages the emulator recorded, and use the confirm page
-like a browser without JavaScript.
+machine, and find the approval link in the SNS messages the emulator recorded (the confirm page is
+keyward_local.browser's).
 
 Every wait is bounded; every HTTP request goes to 127.0.0.1, never through a proxy the environment
 may name.
@@ -11,7 +11,6 @@ may name.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import os
 import re
@@ -20,7 +19,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from typing import TypedDict
 
 from mypy_boto3_iam import IAMClient
@@ -28,7 +26,7 @@ from mypy_boto3_s3 import S3Client
 from mypy_boto3_stepfunctions import SFNClient
 from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
-from keyward_local.console import HTTP, LocalStackError, http_json, wait_until
+from keyward_local.console import LocalStackError, http_json, wait_until
 from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ROOT, STRICT_VARS, THROTTLE_VAR
 from keyward_local.run_report import RunReport
 
@@ -315,82 +313,3 @@ class Follower:
                 flush=True,
             )
             self.last_print = time.monotonic()
-
-
-# --------------------------------------------------------------------------------------------------
-# The confirm page, used like a browser without JavaScript
-
-
-@dataclass
-class Answer:
-    """One HTTP answer of the approval function."""
-
-    status: int
-    headers: dict[str, str]  # names in lower case
-    body: str
-
-    @property
-    def text(self) -> str:
-        """The page's visible text."""
-        return page_text(self.body)
-
-
-def page_text(page: str) -> str:
-    """A page's visible text on one line."""
-    text = re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<(style|head)[^>]*>.*?</\1>", " ", page))
-    return " ".join(html.unescape(text).split())
-
-
-def fetch(
-    url: str,
-    method: str = "GET",
-    user_agent: str = "keyward-local-stack",
-    form: list[tuple[str, str]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Answer:
-    """One HTTP request; an error status is an Answer too, not an exception."""
-    data = urllib.parse.urlencode(form).encode() if form is not None else None
-    all_headers = {"accept": "text/html", "user-agent": user_agent}
-    if form is not None:
-        all_headers["content-type"] = "application/x-www-form-urlencoded"
-    all_headers.update(headers or {})
-    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-    try:
-        with HTTP.open(request, timeout=60) as response:
-            return Answer(
-                response.status, {k.lower(): v for k, v in response.headers.items()}, response.read().decode()
-            )
-    except urllib.error.HTTPError as error:
-        return Answer(
-            error.code, {k.lower(): v for k, v in error.headers.items()}, error.read().decode(errors="replace")
-        )
-    except urllib.error.URLError as error:
-        raise LocalStackError(f"{method} {url}: {error.reason} (is the local stack up?)") from None
-
-
-@dataclass
-class ConfirmPage:
-    """The confirm page as a browser shows it: its form token and the key ids it offers."""
-
-    token: str
-    keys: list[str]
-    text: str
-
-
-def open_page(link: str, user_agent: str = "keyward-local-stack") -> ConfirmPage:
-    """GET the confirm page: its form token and the key ids it offers (all ticked)."""
-    answer = fetch(link, user_agent=user_agent)
-    token = re.search(r'<input type="hidden" name="token" value="([^"]*)"', answer.body)
-    if answer.status != 200 or not token:
-        raise LocalStackError(
-            f"the confirm page at {link} answered HTTP {answer.status} without a form:\n{answer.text[:1500]}"
-        )
-    keys = [html.unescape(k) for k in re.findall(r'<input[^>]*name="key" value="([^"]+)"', answer.body)]
-    return ConfirmPage(html.unescape(token.group(1)), keys, answer.text)
-
-
-def decide(
-    link: str, token: str, keys: list[str], decision: str = "approve", user_agent: str = "keyward-local-stack"
-) -> Answer:
-    """POST the confirm page's form: `decision` is "approve" (the ticked `keys`) or "reject"."""
-    return fetch(link, "POST", user_agent, [("token", token)] + [("key", k) for k in keys] + [("decision", decision)])

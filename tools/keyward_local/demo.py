@@ -2,8 +2,9 @@
 
 Seeds a small demo account in the emulator (one user per rule and edge), starts a named execution of
 the real state machine, follows it, prints the findings digest and the approval link, waits for the
-decision (or, with DEMO_AUTO_APPROVE=1, decides on the confirm page like a person would, unticking one
-key on purpose), and prints the outcome: what was deactivated and skipped, and every demo key's status
+decision (or, with DEMO_AUTO_APPROVE=1, signs in as `approver` at the local OpenID provider when
+APPROVER_AUTH=oidc, the local stack's default, and decides on the confirm page like a person would,
+unticking one key on purpose), and prints the outcome: what was deactivated and skipped, and every demo key's status
 read back from IAM. Exit 0 only if the execution succeeded and, with DEMO_AUTO_APPROVE=1, exactly the
 approved keys are Inactive.
 
@@ -26,16 +27,16 @@ from mypy_boto3_iam import IAMClient
 from mypy_boto3_s3 import S3Client
 from mypy_boto3_stepfunctions import SFNClient
 
+from keyward_local import oidc
+from keyward_local.browser import decide, open_page
 from keyward_local.client import (
     Follower,
     Seeder,
     SnsMessage,
     approval_link,
-    decide,
     exemption_tags,
     key_statuses,
     load_env,
-    open_page,
     read_report,
     remove_user,
     sns_messages,
@@ -43,6 +44,7 @@ from keyward_local.client import (
     user_names,
 )
 from keyward_local.console import LocalStackError, say
+from keyward_local.oidc import APPROVER_AUTH_VAR
 from keyward_local.run_report import Action, Outcome, RunReport
 
 POLL_SECONDS = 2
@@ -138,6 +140,8 @@ class Demo:
     machine: str
     mode: str
     approval_timeout: int
+    #: How the approver signs in (APPROVER_AUTH): "oidc" through the local OpenID provider, or "link".
+    approver_auth: str
     iam: IAMClient
     sfn: SFNClient
     s3: S3Client
@@ -160,6 +164,7 @@ class Demo:
             machine=env["KEYWARD_STATE_MACHINE_ARN"],
             mode=settings.get("KEYWARD_MODE", "approve"),
             approval_timeout=int(settings.get("APPROVAL_TIMEOUT_SECONDS") or DEFAULT_APPROVAL_TIMEOUT),
+            approver_auth=settings.get(APPROVER_AUTH_VAR, "link"),
             iam=session.client("iam"),
             sfn=session.client("stepfunctions"),
             s3=session.client("s3"),
@@ -248,6 +253,8 @@ def start_and_follow(demo: Demo) -> Run:
 def decide_like_a_person(demo: Demo, link: str, before: KeyStatuses) -> Decided:
     """3a. Decides like a person in the browser: opens the page, unticks one key, approves the rest."""
     say("DEMO_AUTO_APPROVE=1: opening the confirm page and deciding like a person would")
+    if demo.approver_auth == "oidc":
+        line(f"    signing in at the local OpenID provider as {oidc.APPROVER} ({oidc.ACCOUNTS[oidc.APPROVER][0]})")
     page = open_page(link, USER_AGENT)
     offered = page.keys
     line(f"    the page offers {len(offered)} keys, all ticked: {', '.join(offered)}")
@@ -275,6 +282,11 @@ def decide_in_browser(demo: Demo, link: str) -> None:
     """3b. A person decides in the browser: shows the link."""
     say("open this link in a browser and decide; waiting…")
     line(f"    {link}")
+    if demo.approver_auth == "oidc":
+        line(
+            f"    (it sends you to sign in at the local OpenID provider first: account {oidc.APPROVER}, any password;"
+            f" {oidc.STRANGER} shows a refusal)"
+        )
     line(
         f"    (the link expires after APPROVAL_TIMEOUT_SECONDS={demo.approval_timeout} s; Ctrl-C stops waiting, "
         "the execution keeps waiting)"

@@ -35,6 +35,7 @@ CONFIG_VARS = (
     "SLACK_SIGNING_SECRET",
     "SLACK_APPROVER_IDS",
     "SLACK_TEAM_ID",
+    "PROTECTED_USERS",
     # Local stack only: lets a button's response_url point at a listener on 127.0.0.1 (template.yaml never sets it).
     "SLACK_RESPONSE_URL_PREFIX",
     "MAX_KEY_AGE_DAYS",
@@ -50,9 +51,14 @@ CONFIG_VARS = (
     "BATCH_SIZE",
     "MAX_CONCURRENCY",
     "IAM_MAX_RPS",
+    "APPROVER_AUTH",
+    "OIDC_ISSUER",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "APPROVERS",
 )
 #: The variables `up` writes into keyward's secret (provision.SECRET_KEYS), never into an environment.
-SECRET_VARS = ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET")
+SECRET_VARS = ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET", "OIDC_CLIENT_SECRET")
 #: Local stack only: the emulator throttles IAM beyond this many requests per second.
 THROTTLE_VAR = "IAM_THROTTLE_RPS"
 #: Local stack only: reads show a key's old status this long after UpdateAccessKey (0: off).

@@ -1,4 +1,4 @@
-"""The local stack's two servers as processes: starting one in a session of its own, recording it, and
+"""The local stack's servers as processes: starting one in a session of its own, recording it, and
 stopping exactly what was recorded (its process group and any descendant that left it), never anything
 by name; plus the lock that keeps one `up`/`down` at a time. Standard library only.
 
@@ -20,10 +20,13 @@ from typing import Iterator, NotRequired, TypedDict
 from keyward_local.console import LocalStackError
 from keyward_local.paths import BINARY_DIR, LOCK_FILE, ROOT, STATE_DIR, VENV_BIN
 
-#: The servers of the stack: the emulator and cargo lambda watch.
-PROCESSES = ("moto", "lambda")
+#: The servers of the stack: the emulator, cargo lambda watch and, under APPROVER_AUTH=oidc, the local
+#: OpenID provider.
+PROCESSES = ("moto", "lambda", "oidc")
+#: The servers every stack runs.
+CORE_PROCESSES = ("moto", "lambda")
 #: What `status` calls each server.
-LABELS = {"moto": "emulator (moto)", "lambda": "cargo lambda watch"}
+LABELS = {"moto": "emulator (moto)", "lambda": "cargo lambda watch", "oidc": "OpenID provider"}
 
 STOP_SECONDS = 10
 LOCK_SECONDS = 600
@@ -219,9 +222,11 @@ def stop_record(name: str) -> str:
 
 
 def stop_all() -> None:
-    """Stops both servers, printing what happened to each."""
+    """Stops every recorded server, printing what happened to each (and that a core one was not
+    recorded)."""
     for name in PROCESSES:
-        print(f"    {name}: {stop_record(name)}")
+        if name in CORE_PROCESSES or read_record(name) is not None:
+            print(f"    {name}: {stop_record(name)}")
 
 
 @contextlib.contextmanager

@@ -2,8 +2,9 @@
 the state machine (keyward_local.roles), the report bucket, the topic with a confirmed e-mail
 subscriber, the DynamoDB tables (the approvals table with its TTL, the decisions table), the six
 functions (placeholders: their invocations go to cargo lambda watch) and the state machine with its
-substitutions resolved; and keyward's secret (`create_secret`), holding the Slack values given at
-`up`, which the functions read from the emulated Secrets Manager as they would in AWS."""
+substitutions resolved; and keyward's secret (`create_secret`), holding the Slack values and the
+OpenID client secret given at `up`, which the functions read from the emulated Secrets Manager as
+they would in AWS."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ from keyward_local.settings import BUCKET, STATE_MACHINE, TABLES, TOPIC, StackCo
 from keyward_local.template import Template
 
 #: The variables `up` writes into keyward's secret, and the key of each (keyward_core::secrets::keys).
-SECRET_KEYS = {"SLACK_WEBHOOK_URL": "slack_webhook_url", "SLACK_SIGNING_SECRET": "slack_signing_secret"}
+SECRET_KEYS = {
+    "SLACK_WEBHOOK_URL": "slack_webhook_url",
+    "SLACK_SIGNING_SECRET": "slack_signing_secret",
+    "OIDC_CLIENT_SECRET": "oidc_client_secret",
+}
 #: keyward's secret in the emulated Secrets Manager.
 SECRET_NAME = "keyward"
 #: The topic's subscriber, confirmed at `up` as a person confirms the mail (README, "Deploy").
@@ -48,10 +53,13 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def create_secret(config: StackConfig) -> str | None:
-    """Writes the Slack values given at `up` into keyward's secret and returns its ARN (the
-    functions' KEYWARD_SECRET_ARN); None, and no secret, when none was given."""
+def create_secret(config: StackConfig, oidc_client_secret: str | None) -> str | None:
+    """Writes the secret values given at `up` (Slack's, the OpenID client's) into keyward's secret, with
+    `oidc_client_secret` (the one `up` generated for the local provider) when given, and returns its
+    ARN (the functions' KEYWARD_SECRET_ARN); None, and no secret, when there is no value."""
     values = {key: config["settings"][var] for var, key in SECRET_KEYS.items() if var in config["settings"]}
+    if oidc_client_secret is not None:
+        values[SECRET_KEYS["OIDC_CLIENT_SECRET"]] = oidc_client_secret
     if not values:
         return None
     secrets = _session().client("secretsmanager", endpoint_url=_endpoint(config), config=_CLIENT_CONFIG)

@@ -8,8 +8,9 @@ import json
 import sys
 
 from keyward_local.console import LocalStackError, answers_http, http_json, say
+from keyward_local.oidc import ACCOUNTS, SECRET_FILE, discovery, local_issuer
 from keyward_local.paths import CONFIG_FILE, ENV_FILE, ROOT
-from keyward_local.processes import LABELS, PROCESSES, is_alive, read_record, state_lock, stop_all
+from keyward_local.processes import CORE_PROCESSES, LABELS, PROCESSES, is_alive, read_record, state_lock, stop_all
 from keyward_local.settings import Recorded, StackConfig, watch_port
 
 
@@ -43,6 +44,7 @@ def down() -> int:
             stop_all()
         ENV_FILE.unlink(missing_ok=True)
         CONFIG_FILE.unlink(missing_ok=True)
+        SECRET_FILE.unlink(missing_ok=True)
     return 0
 
 
@@ -51,18 +53,25 @@ def status() -> int:
     records = {name: read_record(name) for name in PROCESSES}
     alive = {name: is_alive(record) for name, record in records.items()}
     recorded = read_recorded()
-    for name in PROCESSES:
+    oidc_port = recorded.get("oidc_port") if recorded is not None else None
+    # The OpenID provider is part of the stack only when `up` started one (APPROVER_AUTH=oidc).
+    expected = [*CORE_PROCESSES, *(["oidc"] if oidc_port is not None or records["oidc"] else [])]
+    for name in expected:
         record = records[name]
         label = LABELS[name]
         if record is None:
             print(f"{label:20} not running")
         else:
             print(f"{label:20} {'running' if alive[name] else 'NOT running'} (pid {record['pid']})")
-    if recorded is not None and all(alive.values()):
+    if recorded is not None and all(alive[name] for name in expected):
         healthy = moto_health(recorded) is not None and answers_http(f"http://127.0.0.1:{watch_port(recorded)}/")
+        if oidc_port is not None:
+            healthy = healthy and discovery(local_issuer(oidc_port)) is not None
         answering = "answering" if healthy else "NOT answering"
         ports = f"moto and Function URLs {recorded['moto_port']}, {recorded['lambda_port']}"
         print(f"{'ports':20} {ports}, cargo lambda watch {watch_port(recorded)} ({answering})")
+        if oidc_port is not None:
+            print(f"{'OpenID issuer':20} {local_issuer(oidc_port)} (accounts {', '.join(ACCOUNTS)})")
         print(f"{'state machine':20} {recorded.get('state_machine_arn')}")
         print(f"{'environment':20} {ENV_FILE.relative_to(ROOT)}")
         return 0 if healthy else 1

@@ -1,8 +1,9 @@
 """The configuration of one local stack: what `up` reads from the environment (ports, the IAM throttle
 and strictness knobs, keyward's own variables), how it is recorded and compared with the running
 stack's, and the environment it gives to the functions and writes to target/local-stack/env. The
-Slack secrets given at `up` are in neither environment: `up` writes them into keyward's secret
-(provision.create_secret) and the functions get its ARN, KEYWARD_SECRET_ARN. Standard library only."""
+secrets given at `up` (Slack's, the OpenID client's) are in neither environment: `up` writes them into
+keyward's secret (provision.create_secret) and the functions get its ARN, KEYWARD_SECRET_ARN. The
+sign-in settings get the local stack's defaults (keyward_local.oidc). Standard library only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ import os
 from typing import TypedDict
 
 from keyward_local.console import LocalStackError
+from keyward_local.oidc import (
+    APPROVER_AUTH_VAR,
+    APPROVERS_VAR,
+    CLIENT_ID_VAR,
+    ISSUER_VAR,
+    PORT_VAR,
+    runs_local_provider,
+    with_defaults,
+)
 from keyward_local.paths import (
     ACCOUNT_ID,
     CONFIG_VARS,
@@ -25,6 +35,8 @@ from keyward_local.paths import (
 DEFAULT_MOTO_PORT = 5055
 DEFAULT_LAMBDA_PORT = 9000
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+#: The sign-in settings target/local-stack/env repeats (not the client secret).
+SIGN_IN_VARS = (APPROVER_AUTH_VAR, ISSUER_VAR, CLIENT_ID_VAR, APPROVERS_VAR)
 
 #: The stack's resource names. CloudFormation generates them in AWS; these are the local ones.
 BUCKET = f"keyward-reports-{ACCOUNT_ID}"
@@ -42,6 +54,8 @@ class StackConfig(TypedDict):
 
     moto_port: int
     lambda_port: int
+    #: The local OpenID provider's port, when `up` runs it (APPROVER_AUTH=oidc with its issuer).
+    oidc_port: int | None
     iam_throttle_rps: str | None
     strict: dict[str, str]
     settings: dict[str, str]
@@ -85,6 +99,7 @@ def wanted_config() -> StackConfig:
             f"MOTO_PORT={moto_port} collides with LAMBDA_PORT={lambda_port} or the port after it"
             " (cargo lambda watch's): give MOTO_PORT another port"
         )
+    oidc_port = _port(PORT_VAR, lambda_port + 2)
     throttle = os.environ.get(THROTTLE_VAR, "").strip() or None
     if throttle is not None:
         try:
@@ -94,10 +109,18 @@ def wanted_config() -> StackConfig:
             raise LocalStackError(
                 f"{THROTTLE_VAR}={throttle!r} is not valid: expected a number of requests per second above 0"
             ) from None
-    settings = {name: os.environ[name] for name in CONFIG_VARS if os.environ.get(name, "").strip()}
+    given = {name: os.environ[name] for name in CONFIG_VARS if os.environ.get(name, "").strip()}
+    settings = with_defaults(given, oidc_port)
+    provider = runs_local_provider(settings, oidc_port)
+    if provider and oidc_port in (moto_port, lambda_port, lambda_port + 1):
+        raise LocalStackError(
+            f"{PORT_VAR}={oidc_port} collides with MOTO_PORT={moto_port}, LAMBDA_PORT={lambda_port} or the port"
+            " after it: give OIDC_PORT another port"
+        )
     return {
         "moto_port": moto_port,
         "lambda_port": lambda_port,
+        "oidc_port": oidc_port if provider else None,
         "iam_throttle_rps": throttle,
         "strict": {name: _seconds(name, default) for name, default in STRICT_VARS.items()},
         "settings": settings,
@@ -137,6 +160,7 @@ def differences(old: StackConfig, new: StackConfig) -> list[str]:
         for key, label in (
             ("moto_port", "MOTO_PORT"),
             ("lambda_port", "LAMBDA_PORT"),
+            ("oidc_port", PORT_VAR),
             ("iam_throttle_rps", THROTTLE_VAR),
         )
         if old.get(key) != new.get(key)
@@ -188,6 +212,10 @@ def stack_env(config: StackConfig, include_ports: bool = True, state_machine_arn
     if include_ports:
         env["MOTO_PORT"] = str(config["moto_port"])
         env["LAMBDA_PORT"] = str(config["lambda_port"])
+        # How an approver signs in, for the tests and the demo (the client secret is not here).
+        env.update({k: v for k, v in config["settings"].items() if k in SIGN_IN_VARS})
+        if config["oidc_port"] is not None:
+            env[PORT_VAR] = str(config["oidc_port"])
     return env
 
 
@@ -198,7 +226,7 @@ def function_env(config: StackConfig, secret_arn: str | None) -> dict[str, str]:
     KEYWARD_SECRET_ARN, keyward's secret, when there is one. No static key: with one, the SDK would
     never read the profile. AWS_* variables of the caller's shell (profiles, real credentials) are
     dropped."""
-    dropped = set(CONFIG_VARS) | {THROTTLE_VAR} | set(STRICT_VARS)
+    dropped = set(CONFIG_VARS) | {THROTTLE_VAR, PORT_VAR} | set(STRICT_VARS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in dropped}
     env.update(stack_env(config, include_ports=False))
     for variable in CREDENTIALS:

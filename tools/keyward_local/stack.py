@@ -1,6 +1,7 @@
 """`scripts/local-stack up` (after scripts/local-stack has installed .venv/ and built the functions):
 starts, on 127.0.0.1 only, the emulator (`keyward_local.emulator`) on MOTO_PORT with the Function URL
-front on LAMBDA_PORT, and `cargo lambda watch` behind it on LAMBDA_PORT+1, creates the stack's
+front on LAMBDA_PORT, `cargo lambda watch` behind it on LAMBDA_PORT+1 and, under APPROVER_AUTH=oidc,
+the local OpenID provider on OIDC_PORT (`keyward_local.oidc`), creates the stack's
 resources in moto as template.yaml declares them, and writes target/local-stack/env. Idempotent: a
 stack already up with the same configuration is kept (cargo lambda watch restarted when the functions
 were rebuilt, the state machine updated when its definition changed). Every wait is bounded."""
@@ -17,6 +18,19 @@ import sys
 import time
 
 from keyward_local.console import LocalStackError, answers_http, http_json, say, wait_until
+from keyward_local.oidc import (
+    ACCOUNTS,
+    APPROVER_AUTH_VAR,
+    CLIENT_ID_VAR,
+    LOG_FILE,
+    SECRET_FILE,
+    client_secret,
+    discovery,
+    local_issuer,
+    redirect_uri,
+    start_provider,
+    wait_for_provider,
+)
 from keyward_local.paths import (
     ASL_FILE,
     BINARY_DIR,
@@ -66,7 +80,7 @@ CONFIG_CHECK_SECONDS = 20
 
 
 # --------------------------------------------------------------------------------------------------
-# The two servers
+# The emulator and cargo lambda watch (the OpenID provider: keyward_local.oidc)
 
 
 def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[bytes]:
@@ -247,7 +261,7 @@ def up() -> int:
         records = {name: read_record(name) for name in PROCESSES}
         alive = {name: is_alive(record) for name, record in records.items()}
         moto_record = records["moto"]
-        if all(alive.values()) and moto_record is not None:
+        if alive["moto"] and alive["lambda"] and moto_record is not None:
             recorded = read_recorded()
             health = moto_health(recorded) if recorded is not None else None
             if (
@@ -255,6 +269,7 @@ def up() -> int:
                 and health is not None
                 and health.get("pid") == moto_record["pid"]
                 and answers_http(f"http://127.0.0.1:{watch_port(recorded)}/")
+                and _provider_answers(recorded, alive["oidc"])
             ):
                 return already_up(config, recorded, template, started)
         if any(alive.values()) or any(records.values()):
@@ -262,12 +277,15 @@ def up() -> int:
             stop_all()
         ENV_FILE.unlink(missing_ok=True)
         CONFIG_FILE.unlink(missing_ok=True)
+        SECRET_FILE.unlink(missing_ok=True)
 
-        ports = (
+        ports: list[tuple[str, int]] = [
             ("MOTO_PORT", config["moto_port"]),
             ("LAMBDA_PORT", config["lambda_port"]),
             ("LAMBDA_PORT+1, cargo lambda watch's", watch_port(config)),
-        )
+        ]
+        if config["oidc_port"] is not None:
+            ports.append(("OIDC_PORT", config["oidc_port"]))
         for variable, port in ports:
             if port_in_use(port):
                 owner = who_listens(port)
@@ -288,8 +306,30 @@ def up() -> int:
             raise
 
 
+def _provider_answers(recorded: Recorded, alive: bool) -> bool:
+    """Whether the stack's OpenID provider serves its discovery document (true when it runs none)."""
+    port = recorded.get("oidc_port")
+    return port is None or (alive and discovery(local_issuer(port)) is not None)
+
+
+def start_provider_of(config: StackConfig) -> str | None:
+    """Starts the local OpenID provider when the configuration asks for it, waiting (bounded) for its
+    discovery document: keyward's approval function reads it at start-up. Returns the client secret
+    it was given (None when no provider runs)."""
+    port = config["oidc_port"]
+    if port is None:
+        return None
+    settings = config["settings"]
+    secret = client_secret(settings)
+    callback = redirect_uri(stack_env(config)["KEYWARD_APPROVAL_BASE_URL"])
+    say(f"starting the OpenID provider (oidc-provider) on 127.0.0.1:{port}, client {settings[CLIENT_ID_VAR]}")
+    provider = start_provider(port, settings[CLIENT_ID_VAR], secret, callback)
+    print(f"    ready in {wait_for_provider(local_issuer(port), provider):.1f} s")
+    return secret
+
+
 def start_stack(config: StackConfig, template: Template, concurrency: int, started: float) -> int:
-    """Starts both servers, creates the resources, records them and writes the environment."""
+    """Starts the servers, creates the resources, records them and writes the environment."""
     say(
         f"starting the emulator (moto + Lambda forward) on 127.0.0.1:{config['moto_port']},"
         f" its Function URLs on 127.0.0.1:{config['lambda_port']}"
@@ -305,9 +345,10 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         log=STATE_DIR / "moto.log",
     )
     print(f"    ready in {time.monotonic() - waiting:.1f} s")
+    oidc_client_secret = start_provider_of(config)
     # The functions read keyward's secret at start-up: it exists before they are first started.
     try:
-        secret_arn = create_secret(config)
+        secret_arn = create_secret(config, oidc_client_secret)
         role_arns = create_function_roles(config, template, secret_arn)
     except LocalStackError:
         raise
@@ -401,6 +442,11 @@ def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: 
     print(f"    emulator (moto)     http://127.0.0.1:{config['moto_port']}   log {logs}/moto.log")
     print(f"    Function URLs       http://127.0.0.1:{config['lambda_port']}   (the emulator's front)")
     print(f"    functions           http://127.0.0.1:{watch_port(config)}   log {logs}/lambda.log")
+    if config["oidc_port"] is not None:
+        issuer = local_issuer(config["oidc_port"])
+        print(f"    OpenID provider     {issuer}   log {LOG_FILE.relative_to(ROOT)}")
+        print(f"    accounts            {', '.join(ACCOUNTS)} (sign in by name, any password)")
+    print(f"    approver sign-in    {APPROVER_AUTH_VAR}={settings[APPROVER_AUTH_VAR]}")
     print(f"    state machine       {state_machine_arn}")
     print(f"    approval pages      http://127.0.0.1:{config['lambda_port']}/lambda-url/approval/approvals/<id>")
     print(f"    configuration       {shown}")
