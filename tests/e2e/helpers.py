@@ -105,8 +105,8 @@ class LocalStack:
         http_json("DELETE", f"{self.endpoint}/_keyward/credential-report")
 
     def iam_strict(self, **knobs: float) -> dict[str, float]:
-        """The emulator's strictness knobs (read_lag_seconds, report_delay_seconds), changed first when
-        given."""
+        """The emulator's strictness knobs (read_lag_seconds, report_delay_seconds, page_items), changed
+        first when given."""
         if knobs:
             http_json("PUT", f"{self.endpoint}/_keyward/iam-strict", dict(knobs))
         settings = http_json("GET", f"{self.endpoint}/_keyward/iam-strict")

@@ -36,6 +36,7 @@ from keyward_local.paths import (
     BINARY_DIR,
     CONFIG_FILE,
     ENV_FILE,
+    PAGE_ITEMS_VAR,
     READ_LAG_VAR,
     REPORT_DELAY_VAR,
     ROOT,
@@ -107,6 +108,7 @@ def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[
         command += ["--iam-throttle-rps", str(config["iam_throttle_rps"])]
     command += ["--iam-read-lag-seconds", config["strict"][READ_LAG_VAR]]
     command += ["--credential-report-delay-seconds", config["strict"][REPORT_DELAY_VAR]]
+    command += ["--iam-page-items", config["strict"][PAGE_ITEMS_VAR]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(no_proxy())
     env["PYTHONUNBUFFERED"] = "1"
@@ -454,6 +456,8 @@ def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: 
         print(f"    IAM throttle        {config['iam_throttle_rps']} requests/s")
     strict = config["strict"]
     print(f"    IAM read lag        {strict[READ_LAG_VAR]} s; credential report takes {strict[REPORT_DELAY_VAR]} s")
+    pages = f"at most {strict[PAGE_ITEMS_VAR]} items" if int(strict[PAGE_ITEMS_VAR]) else "MaxItems items"
+    print(f"    IAM pages           {pages}")
     print(f"    environment         set -a; . {ENV_FILE.relative_to(ROOT)}; set +a")
 
 

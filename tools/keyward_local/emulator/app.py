@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iam-throttle-rps", type=float, default=None, help="throttle IAM beyond N requests/s")
     parser.add_argument("--iam-read-lag-seconds", type=float, default=0.0, help="reads lag UpdateAccessKey by N s")
     parser.add_argument("--credential-report-delay-seconds", type=float, default=0.0, help="report takes N s")
+    parser.add_argument("--iam-page-items", type=int, default=0, help="IAM pages hold at most N items (0: MaxItems)")
     parser.add_argument("--function-timeouts", default="", help="name=seconds,... (template.yaml Timeout)")
     parser.add_argument("--default-timeout", type=float, default=60.0)
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     patch_credential_report()
     enforce_policies()
     patch_sns_confirmation()
-    strict = IamStrict(args.iam_read_lag_seconds, args.credential_report_delay_seconds)
+    strict = IamStrict(args.iam_read_lag_seconds, args.credential_report_delay_seconds, args.iam_page_items)
     strict.install()
 
     gate = IamGate(args.iam_throttle_rps)
