@@ -73,6 +73,8 @@ from keyward_local.template import Template
 
 #: The emulator's sources: a stack started from other sources is restarted, not reused.
 EMULATOR_DIR = ROOT / "tools" / "keyward_local" / "emulator"
+#: The `cargo` cargo lambda watch starts the function instances with: the built binary, at once.
+WATCH_CARGO = ROOT / "tools" / "keyward_local" / "watch_bin" / "cargo"
 #: Upper bound on cargo lambda's instances per function (--concurrency).
 MAX_INSTANCES = 10
 
@@ -136,7 +138,10 @@ def start_watch(
         "--concurrency",
         str(concurrency),
     ]
-    return spawn("lambda", command, function_env(config, secret_arn), STATE_DIR / "lambda.log", template.functions)
+    env = function_env(config, secret_arn)
+    # Its `cargo run` of each instance runs the binary `up` built (WATCH_CARGO).
+    env["PATH"] = f"{WATCH_CARGO.parent}{os.pathsep}{env['PATH']}"
+    return spawn("lambda", command, env, STATE_DIR / "lambda.log", template.functions)
 
 
 def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> float:
