@@ -5,8 +5,10 @@
 The suite owns the local stack while it runs: each test module names the configuration it needs
 (`SETTINGS`, the variables `scripts/local-stack up` reads), and the `stack` fixture brings the stack
 up with exactly that configuration, restarting it (`down`, `up`) when the module's configuration
-differs from the running one, and on first use, so every module starts from an empty emulator. At the
-end of the session the suite stops what it started (KEYWARD_E2E_KEEP_STACK=1 leaves it up to look
+differs from the running one, and on first use. Modules with the same configuration run one after
+another (`pytest_collection_modifyitems`), each in its own order, so that each configuration's stack
+comes up once; every test starts from an empty account all the same (`account`). At the end of the
+session the suite stops what it started (KEYWARD_E2E_KEEP_STACK=1 leaves it up to look
 at). A stack that does not come up fails every test that needs it: nothing is skipped.
 
 Runs are serial: a sweep reads the whole (emulated) account, so each test starts from an account with
@@ -25,6 +27,19 @@ from helpers import LocalStack
 from keyward_local.client import Seeder
 
 _STACK = LocalStack()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Moves each end-to-end module next to the first one with the same SETTINGS (a stable sort: the
+    tests keep their order otherwise, and so does every module without SETTINGS)."""
+    groups: dict[object, int] = {}
+    keys: dict[int, int] = {}
+    for item in items:
+        module = getattr(item, "module", None)
+        settings = getattr(module, "SETTINGS", None)
+        group = tuple(sorted(settings.items())) if isinstance(settings, dict) else getattr(module, "__name__", None)
+        keys[id(item)] = groups.setdefault(group, len(groups))
+    items.sort(key=lambda item: keys[id(item)])
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,9 @@ LINK_SETTINGS = {
 
 #: Bound on one run up to the approval request, or from the decision to the end.
 RUN_SECONDS = 180
+#: How often a wait on a run looks again: a run's end or its approval request is seen within this
+#: (a status read is one cheap request), where the default second cost half a second a wait on average.
+RUN_POLL_SECONDS = 0.25
 #: Bound on `scripts/local-stack up` (it may build the six functions first).
 UP_SECONDS = 900
 
@@ -105,8 +108,8 @@ class LocalStack:
         http_json("DELETE", f"{self.endpoint}/_keyward/credential-report")
 
     def iam_strict(self, **knobs: float) -> dict[str, float]:
-        """The emulator's strictness knobs (read_lag_seconds, report_delay_seconds), changed first when
-        given."""
+        """The emulator's strictness knobs (read_lag_seconds, report_delay_seconds, page_items), changed
+        first when given."""
         if knobs:
             http_json("PUT", f"{self.endpoint}/_keyward/iam-strict", dict(knobs))
         settings = http_json("GET", f"{self.endpoint}/_keyward/iam-strict")
@@ -249,7 +252,7 @@ class Sweep:
             return None
 
         try:
-            return wait_until(f"the approval request of {self.name}", check, seconds)
+            return wait_until(f"the approval request of {self.name}", check, seconds, poll=RUN_POLL_SECONDS)
         except LocalStackError as error:
             pytest.fail(f"{error}\n{self.diagnosis()}")
 
@@ -257,7 +260,10 @@ class Sweep:
         """Waits for the end of the run and returns its status (SUCCEEDED, FAILED, ...)."""
         try:
             return wait_until(
-                f"the end of {self.name}", lambda: (s := self.status()) != "RUNNING" and s or None, seconds
+                f"the end of {self.name}",
+                lambda: (s := self.status()) != "RUNNING" and s or None,
+                seconds,
+                poll=RUN_POLL_SECONDS,
             )
         except LocalStackError as error:
             pytest.fail(f"{error}\n{self.diagnosis()}")

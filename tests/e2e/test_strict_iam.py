@@ -1,6 +1,7 @@
 """The emulator is as strict as AWS IAM (docs/local-stack.md, "As strict as AWS"), with the stack as
-`scripts/local-stack up` starts it by default: tags AWS refuses are refused, listings page, reads lag
-behind UpdateAccessKey, and the credential report takes time; keyward copes with each."""
+`scripts/local-stack up` starts it by default: tags AWS refuses are refused, listings page (in pages
+shorter than MaxItems asks), reads lag behind UpdateAccessKey, and the credential report takes time;
+keyward copes with each."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ SETTINGS = APPROVE_SETTINGS
 
 #: list-users waits this long for the credential report (keyward_aws::iam::ReportWait's default).
 LIST_USERS_REPORT_WAIT = 60
-#: Users of the paging sweep: more than one page of keyward's ListUsers (1000).
-USERS = 1010
+#: The emulator's page bound at `up` (IAM_PAGE_ITEMS' default): a page of ListUsers holds at most this
+#: many users, however many MaxItems asks for.
+PAGE_ITEMS = 100
+#: Users of the paging sweep: more than two of the emulator's pages, and far fewer than keyward's
+#: MaxItems (1000), so a sweep that took a page shorter than MaxItems for the last one would miss most.
+USERS = 250
 
 
 def test_up_turns_the_strictness_on_by_default(stack: LocalStack) -> None:
-    assert stack.iam_strict() == {"read_lag_seconds": 2.0, "report_delay_seconds": 5.0}
+    assert stack.iam_strict() == {"read_lag_seconds": 2.0, "report_delay_seconds": 5.0, "page_items": PAGE_ITEMS}
 
 
 def test_a_tag_value_aws_refuses_is_refused_and_creates_no_user(stack: LocalStack, account: Seeder) -> None:
@@ -36,7 +41,8 @@ def test_a_tag_value_aws_refuses_is_refused_and_creates_no_user(stack: LocalStac
 def test_listings_page_and_a_sweep_over_more_than_a_page_of_users_sees_every_user(
     stack: LocalStack, account: Seeder
 ) -> None:
-    # More users than keyward's page of ListUsers (MaxItems 1000, keyward_aws::iam::paging).
+    # keyward asks ListUsers for MaxItems 1000 (keyward_aws::iam::paging); IAM may answer fewer with
+    # IsTruncated, and the emulator answers at most PAGE_ITEMS: only the markers lead to every user.
     s = account
     for i in range(USERS):
         s.user(f"u{i:04}")
@@ -45,6 +51,8 @@ def test_listings_page_and_a_sweep_over_more_than_a_page_of_users_sees_every_use
 
     first = stack.iam.list_users()
     assert len(first["Users"]) == 100 and first["IsTruncated"], "moto alone answers every user at once"
+    asked = stack.iam.list_users(MaxItems=1000)
+    assert len(asked["Users"]) == PAGE_ITEMS and asked["IsTruncated"], "a page holds fewer users than MaxItems asks"
     pages = list(stack.iam.get_paginator("list_user_tags").paginate(UserName=tagged, PaginationConfig={"PageSize": 3}))
     assert [len(p["Tags"]) for p in pages] == [3, 3, 1]
 
@@ -61,7 +69,9 @@ def test_listings_page_and_a_sweep_over_more_than_a_page_of_users_sees_every_use
     assert report["users_listed"] == USERS + 2
     assert {(f["rule"], f["access_key_id"]) for f in report["evaluation"]["findings"]} == {("key-too-old", old)}
     assert {a["access_key_id"]: a["outcome"]["kind"] for a in report["actions"]} == {old: "deactivated"}
-    assert stack.iam_calls().get("ListUsers", 0) - calls_before.get("ListUsers", 0) >= 2, "ListUsers was paged"
+    user_pages = -(-(USERS + 2) // PAGE_ITEMS)
+    listed = stack.iam_calls().get("ListUsers", 0) - calls_before.get("ListUsers", 0)
+    assert listed >= user_pages, f"ListUsers was paged: {listed} calls for {user_pages} pages"
 
 
 def test_with_the_lag_a_read_straight_after_update_access_key_shows_the_old_status(

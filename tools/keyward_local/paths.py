@@ -65,5 +65,9 @@ THROTTLE_VAR = "IAM_THROTTLE_RPS"
 READ_LAG_VAR = "IAM_READ_LAG_SECONDS"
 #: Local stack only: the credential report takes this long to generate (0: at once).
 REPORT_DELAY_VAR = "CREDENTIAL_REPORT_DELAY_SECONDS"
-#: The emulator's knobs `up` reads besides the throttle, with their defaults (seconds).
-STRICT_VARS = {READ_LAG_VAR: "2", REPORT_DELAY_VAR: "5"}
+#: Local stack only: a page of an IAM listing holds at most this many items, even when MaxItems asks
+#: for more, as IAM may answer (0: MaxItems alone).
+PAGE_ITEMS_VAR = "IAM_PAGE_ITEMS"
+#: The emulator's knobs `up` reads besides the throttle, with their defaults (seconds; items for
+#: PAGE_ITEMS_VAR).
+STRICT_VARS = {READ_LAG_VAR: "2", REPORT_DELAY_VAR: "5", PAGE_ITEMS_VAR: "100"}

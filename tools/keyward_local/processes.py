@@ -7,6 +7,7 @@ command line: a pid alone could name another process after a reuse."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -222,11 +223,13 @@ def stop_record(name: str) -> str:
 
 
 def stop_all() -> None:
-    """Stops every recorded server, printing what happened to each (and that a core one was not
-    recorded)."""
-    for name in PROCESSES:
-        if name in CORE_PROCESSES or read_record(name) is not None:
-            print(f"    {name}: {stop_record(name)}")
+    """Stops every recorded server, all at once (each stop is bounded), printing what happened to each
+    (and that a core one was not recorded)."""
+    names = [name for name in PROCESSES if name in CORE_PROCESSES or read_record(name) is not None]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(names) or 1) as stopping:
+        outcomes = list(stopping.map(stop_record, names))
+    for name, outcome in zip(names, outcomes, strict=True):
+        print(f"    {name}: {outcome}")
 
 
 @contextlib.contextmanager

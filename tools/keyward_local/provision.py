@@ -13,6 +13,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable
 
 import boto3
 from botocore.config import Config
@@ -92,9 +93,13 @@ def create_function_roles(config: StackConfig, template: Template, secret_arn: s
     return create_roles(iam, sts, role_policies(template, {"KeywardSecretArn": secret_arn or ""}))
 
 
-def provision(config: StackConfig, template: Template, role_arns: dict[str, str]) -> tuple[str, str]:
+def provision(
+    config: StackConfig, template: Template, role_arns: dict[str, str], definition_of: Callable[[], str]
+) -> tuple[str, str]:
     """Creates the stack's resources in a fresh emulator, the functions with the roles `role_arns`
-    names; returns the state machine's ARN and the sha256 of its definition."""
+    names and the state machine with the definition `definition_of` gives (the template's substituted
+    one: `up` computes it beside the other steps); returns the state machine's ARN and the sha256 of
+    its definition."""
     session, endpoint = _session(), _endpoint(config)
     s3 = session.client("s3", endpoint_url=endpoint, config=_CLIENT_CONFIG)
     sns = session.client("sns", endpoint_url=endpoint, config=_CLIENT_CONFIG)
@@ -139,7 +144,7 @@ def provision(config: StackConfig, template: Template, role_arns: dict[str, str]
         )
         function_arns.append(created["FunctionArn"])
 
-    definition = template.state_machine_definition()
+    definition = definition_of()
     # substituted-asl names each function's ARN after its binary; moto must have named them so too.
     unknown = sorted(set(re.findall(r"arn:aws:lambda:[^\"]+", definition)) - set(function_arns))
     if unknown:

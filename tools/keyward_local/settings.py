@@ -25,6 +25,7 @@ from keyward_local.paths import (
     ACCOUNT_ID,
     CONFIG_VARS,
     CREDENTIALS_FILE,
+    PAGE_ITEMS_VAR,
     REGION,
     SECRET_VARS,
     STRICT_VARS,
@@ -50,7 +51,7 @@ STATE_MACHINE = "keyward"
 
 class StackConfig(TypedDict):
     """What `up` was asked for: ports, the IAM throttle, the emulator's strictness knobs (by variable
-    name, seconds), and keyward's variables that were set."""
+    name: seconds, items for the IAM page bound), and keyward's variables that were set."""
 
     moto_port: int
     lambda_port: int
@@ -122,7 +123,10 @@ def wanted_config() -> StackConfig:
         "lambda_port": lambda_port,
         "oidc_port": oidc_port if provider else None,
         "iam_throttle_rps": throttle,
-        "strict": {name: _seconds(name, default) for name, default in STRICT_VARS.items()},
+        "strict": {
+            name: _items(name, default) if name == PAGE_ITEMS_VAR else _seconds(name, default)
+            for name, default in STRICT_VARS.items()
+        },
         "settings": settings,
     }
 
@@ -142,6 +146,20 @@ def _seconds(variable: str, default: str) -> str:
             " (0 switches it off)"
         ) from None
     return raw
+
+
+#: The most items an IAM page holds (MaxItems' own bound).
+MAX_PAGE_ITEMS = 1000
+
+
+def _items(variable: str, default: str) -> str:
+    raw = os.environ.get(variable, "").strip() or default
+    if not raw.isdigit() or not 0 <= int(raw) <= MAX_PAGE_ITEMS:
+        raise LocalStackError(
+            f"{variable}={raw!r} is not valid: expected a whole number of items from 0 to {MAX_PAGE_ITEMS}"
+            " (0 switches the bound off: a page holds MaxItems)"
+        )
+    return str(int(raw))
 
 
 def fingerprint(config: StackConfig) -> StackConfig:

@@ -8,6 +8,7 @@ were rebuilt, the state machine updated when its definition changed). Every wait
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ from keyward_local.paths import (
     BINARY_DIR,
     CONFIG_FILE,
     ENV_FILE,
+    PAGE_ITEMS_VAR,
     READ_LAG_VAR,
     REPORT_DELAY_VAR,
     ROOT,
@@ -71,6 +73,8 @@ from keyward_local.template import Template
 
 #: The emulator's sources: a stack started from other sources is restarted, not reused.
 EMULATOR_DIR = ROOT / "tools" / "keyward_local" / "emulator"
+#: The `cargo` cargo lambda watch starts the function instances with: the built binary, at once.
+WATCH_CARGO = ROOT / "tools" / "keyward_local" / "watch_bin" / "cargo"
 #: Upper bound on cargo lambda's instances per function (--concurrency).
 MAX_INSTANCES = 10
 
@@ -107,6 +111,7 @@ def start_emulator(config: StackConfig, template: Template) -> subprocess.Popen[
         command += ["--iam-throttle-rps", str(config["iam_throttle_rps"])]
     command += ["--iam-read-lag-seconds", config["strict"][READ_LAG_VAR]]
     command += ["--credential-report-delay-seconds", config["strict"][REPORT_DELAY_VAR]]
+    command += ["--iam-page-items", config["strict"][PAGE_ITEMS_VAR]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(no_proxy())
     env["PYTHONUNBUFFERED"] = "1"
@@ -133,7 +138,10 @@ def start_watch(
         "--concurrency",
         str(concurrency),
     ]
-    return spawn("lambda", command, function_env(config, secret_arn), STATE_DIR / "lambda.log", template.functions)
+    env = function_env(config, secret_arn)
+    # Its `cargo run` of each instance runs the binary `up` built (WATCH_CARGO).
+    env["PATH"] = f"{WATCH_CARGO.parent}{os.pathsep}{env['PATH']}"
+    return spawn("lambda", command, env, STATE_DIR / "lambda.log", template.functions)
 
 
 def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> float:
@@ -142,7 +150,7 @@ def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> floa
         "cargo lambda watch",
         lambda: answers_http(f"http://127.0.0.1:{watch_port(config)}/"),
         WATCH_READY_SECONDS,
-        poll=0.2,
+        poll=0.1,
         process=watch,
         log=STATE_DIR / "lambda.log",
     )
@@ -312,10 +320,10 @@ def _provider_answers(recorded: Recorded, alive: bool) -> bool:
     return port is None or (alive and discovery(local_issuer(port)) is not None)
 
 
-def start_provider_of(config: StackConfig) -> str | None:
-    """Starts the local OpenID provider when the configuration asks for it, waiting (bounded) for its
-    discovery document: keyward's approval function reads it at start-up. Returns the client secret
-    it was given (None when no provider runs)."""
+def start_provider_of(config: StackConfig) -> tuple[str, subprocess.Popen[bytes], str] | None:
+    """Starts the local OpenID provider when the configuration asks for it (`wait_for_provider` waits
+    for it). Returns the client secret it was given, its process and its issuer (None when no provider
+    runs)."""
     port = config["oidc_port"]
     if port is None:
         return None
@@ -323,55 +331,65 @@ def start_provider_of(config: StackConfig) -> str | None:
     secret = client_secret(settings)
     callback = redirect_uri(stack_env(config)["KEYWARD_APPROVAL_BASE_URL"])
     say(f"starting the OpenID provider (oidc-provider) on 127.0.0.1:{port}, client {settings[CLIENT_ID_VAR]}")
-    provider = start_provider(port, settings[CLIENT_ID_VAR], secret, callback)
-    print(f"    ready in {wait_for_provider(local_issuer(port), provider):.1f} s")
-    return secret
+    return secret, start_provider(port, settings[CLIENT_ID_VAR], secret, callback), local_issuer(port)
 
 
 def start_stack(config: StackConfig, template: Template, concurrency: int, started: float) -> int:
-    """Starts the servers, creates the resources, records them and writes the environment."""
-    say(
-        f"starting the emulator (moto + Lambda forward) on 127.0.0.1:{config['moto_port']},"
-        f" its Function URLs on 127.0.0.1:{config['lambda_port']}"
-    )
-    emulator = start_emulator(config, template)
-    waiting = time.monotonic()
-    wait_until(
-        "the emulator",
-        lambda: moto_health(config) is not None,
-        LAUNCHER_READY_SECONDS,
-        poll=0.2,
-        process=emulator,
-        log=STATE_DIR / "moto.log",
-    )
-    print(f"    ready in {time.monotonic() - waiting:.1f} s")
-    oidc_client_secret = start_provider_of(config)
-    # The functions read keyward's secret at start-up: it exists before they are first started.
-    try:
-        secret_arn = create_secret(config, oidc_client_secret)
-        role_arns = create_function_roles(config, template, secret_arn)
-    except LocalStackError:
-        raise
-    except Exception as error:  # boto errors: say which call failed
-        raise LocalStackError(
-            f"creating keyward's secret and the functions' roles failed: {type(error).__name__}: {error}"
-        ) from None
-    say("checking the configuration with the built functions")
-    check_function_config(config, template, secret_arn)
-    say(f"starting cargo lambda watch on 127.0.0.1:{watch_port(config)} (up to {concurrency} instances per function)")
-    watch = start_watch(config, template, concurrency, secret_arn)
-    print(f"    ready in {_wait_for_watch(config, watch):.1f} s")
-
-    say(
-        f"creating the stack's resources in moto (bucket, topic, table, {len(template.functions)} functions,"
-        " state machine)"
-    )
-    try:
-        state_machine_arn, asl_sha256 = provision(config, template, role_arns)
-    except LocalStackError:
-        raise
-    except Exception as error:  # boto errors: say which call failed
-        raise LocalStackError(f"creating the resources failed: {type(error).__name__}: {error}") from None
+    """Starts the servers, creates the resources, records them and writes the environment. What does
+    not depend on another step runs beside it: the state machine's substitution from the start, the
+    OpenID provider's start-up with the emulator's, the resources in moto with the functions' check and
+    cargo lambda watch's start-up; each is still waited for (bounded) before what needs it."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="up") as beside:
+        definition = beside.submit(template.state_machine_definition)
+        say(
+            f"starting the emulator (moto + Lambda forward) on 127.0.0.1:{config['moto_port']},"
+            f" its Function URLs on 127.0.0.1:{config['lambda_port']}"
+        )
+        emulator = start_emulator(config, template)
+        provider = start_provider_of(config)
+        waiting = time.monotonic()
+        wait_until(
+            "the emulator",
+            lambda: moto_health(config) is not None,
+            LAUNCHER_READY_SECONDS,
+            poll=0.1,
+            process=emulator,
+            log=STATE_DIR / "moto.log",
+        )
+        print(f"    emulator ready in {time.monotonic() - waiting:.1f} s")
+        # The functions read keyward's secret at start-up: it exists before they are first started.
+        try:
+            secret_arn = create_secret(config, provider[0] if provider else None)
+            role_arns = create_function_roles(config, template, secret_arn)
+        except LocalStackError:
+            raise
+        except Exception as error:  # boto errors: say which call failed
+            raise LocalStackError(
+                f"creating keyward's secret and the functions' roles failed: {type(error).__name__}: {error}"
+            ) from None
+        say(
+            f"creating the stack's resources in moto (bucket, topic, table, {len(template.functions)} functions,"
+            " state machine), beside the next steps"
+        )
+        resources = beside.submit(provision, config, template, role_arns, definition.result)
+        if provider is not None:
+            # keyward's approval function reads the provider's discovery document at start-up.
+            _, process, issuer = provider
+            print(f"    OpenID provider ready in {wait_for_provider(issuer, process):.1f} s")
+        say("checking the configuration with the built functions")
+        check_function_config(config, template, secret_arn)
+        say(
+            f"starting cargo lambda watch on 127.0.0.1:{watch_port(config)}"
+            f" (up to {concurrency} instances per function)"
+        )
+        watch = start_watch(config, template, concurrency, secret_arn)
+        print(f"    ready in {_wait_for_watch(config, watch):.1f} s")
+        try:
+            state_machine_arn, asl_sha256 = resources.result()
+        except LocalStackError:
+            raise
+        except Exception as error:  # boto errors: say which call failed
+            raise LocalStackError(f"creating the resources failed: {type(error).__name__}: {error}") from None
     _reset_iam_counts(config)
     recorded: Recorded = {
         **fingerprint(config),
@@ -454,6 +472,8 @@ def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: 
         print(f"    IAM throttle        {config['iam_throttle_rps']} requests/s")
     strict = config["strict"]
     print(f"    IAM read lag        {strict[READ_LAG_VAR]} s; credential report takes {strict[REPORT_DELAY_VAR]} s")
+    pages = f"at most {strict[PAGE_ITEMS_VAR]} items" if int(strict[PAGE_ITEMS_VAR]) else "MaxItems items"
+    print(f"    IAM pages           {pages}")
     print(f"    environment         set -a; . {ENV_FILE.relative_to(ROOT)}; set +a")
 
 

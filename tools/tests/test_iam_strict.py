@@ -60,7 +60,7 @@ class Emulator:
         self.hook("POST", "/moto-api/reset")
         self.strict.forget_report()
         self.strict.history = StatusHistory()
-        self.strict.read_lag, self.strict.report_delay = 2.0, 5.0
+        self.strict.read_lag, self.strict.report_delay, self.strict.page_items = 2.0, 5.0, 0
         self.clock.now = START
 
     def hook(self, method: str, path: str, document: object = None) -> tuple[int, Any]:
@@ -199,6 +199,28 @@ def test_list_users_answers_pages_of_max_items_with_opaque_markers(em: Emulator)
     assert len(small) == 30 and sum(map(len, small)) == 205
 
 
+def test_with_a_page_bound_a_page_holds_fewer_items_than_max_items_asks_and_says_more_are_left(
+    em: Emulator,
+) -> None:
+    # IAM "might return fewer than the MaxItems number of results even when there are more results
+    # available" (ListUsers, IsTruncated): the bound answers so, and a caller must follow the marker.
+    em.strict.page_items = 100
+    iam = em.iam()
+    for i in range(250):
+        iam.create_user(
+            UserName=f"user-{i:03}", Tags=[{"Key": f"k{j}", "Value": "v"} for j in range(3)] if i == 0 else []
+        )
+    first = iam.list_users(MaxItems=1000)
+    assert len(first["Users"]) == 100 and first["IsTruncated"] is True
+    pages = [p["Users"] for p in iam.get_paginator("list_users").paginate(PaginationConfig={"PageSize": 1000})]
+    assert [len(p) for p in pages] == [100, 100, 50]
+    assert sorted(u["UserName"] for p in pages for u in p) == [f"user-{i:03}" for i in range(250)]
+    assert len(iam.list_users(MaxItems=7)["Users"]) == 7, "a smaller MaxItems still bounds the page"
+    em.strict.page_items = 2
+    tags = iam.list_user_tags(UserName="user-000", MaxItems=100)
+    assert len(tags["Tags"]) == 2 and tags["IsTruncated"] is True
+
+
 def test_a_marker_not_handed_out_for_the_listing_or_a_max_items_out_of_range_is_refused(em: Emulator) -> None:
     iam = em.iam(validate=False)
     for i in range(3):
@@ -315,13 +337,18 @@ def test_the_credential_report_takes_the_delay_and_is_a_snapshot_reused_for_four
 
 
 def test_the_knobs_change_through_the_hook_and_bad_values_change_nothing(em: Emulator) -> None:
-    assert em.hook("GET", "/_keyward/iam-strict") == (200, {"read_lag_seconds": 2.0, "report_delay_seconds": 5.0})
+    knobs = {"read_lag_seconds": 2.0, "report_delay_seconds": 5.0, "page_items": 0}
+    assert em.hook("GET", "/_keyward/iam-strict") == (200, knobs)
     for bad in ({"report_delay_seconds": -1}, {"read_lag_seconds": "2"}, {"other": 1}, {}, [1]):
         status, body = em.hook("PUT", "/_keyward/iam-strict", bad)
         assert status == 400 and "seconds" in body["error"], (bad, body)
-    assert em.hook("PUT", "/_keyward/iam-strict", {"report_delay_seconds": 90}) == (
+    for bad_items in ({"page_items": -1}, {"page_items": 2.5}, {"page_items": 1001}, {"page_items": True}):
+        status, body = em.hook("PUT", "/_keyward/iam-strict", bad_items)
+        assert status == 400 and "page_items" in body["error"], (bad_items, body)
+    assert em.hook("GET", "/_keyward/iam-strict") == (200, knobs), "a refused change changes nothing"
+    assert em.hook("PUT", "/_keyward/iam-strict", {"report_delay_seconds": 90, "page_items": 100}) == (
         200,
-        {"read_lag_seconds": 2.0, "report_delay_seconds": 90.0},
+        {"read_lag_seconds": 2.0, "report_delay_seconds": 90.0, "page_items": 100},
     )
     assert em.hook("GET", "/_keyward/health")[1]["report_delay_seconds"] == 90.0
 

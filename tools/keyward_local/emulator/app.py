@@ -6,6 +6,7 @@ thread of the same process, the Function URL front on LAMBDA_PORT (`function_url
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
 import json
 import logging
@@ -37,6 +38,11 @@ from keyward_local.emulator.sns_confirm import patch_sns_confirmation
 from keyward_local.emulator.throttle import IamGate
 
 LOG = logging.getLogger("keyward.local-stack")
+
+#: How often the servers look for a shutdown (socketserver's default is 0.5 s): `down` waits for it.
+SHUTDOWN_POLL_SECONDS = 0.1
+#: The module of moto's Step Functions engine (execute_state_machine), loaded at its first request.
+STEP_FUNCTIONS_ENGINE = "moto.stepfunctions.parser.models"
 
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
@@ -188,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iam-throttle-rps", type=float, default=None, help="throttle IAM beyond N requests/s")
     parser.add_argument("--iam-read-lag-seconds", type=float, default=0.0, help="reads lag UpdateAccessKey by N s")
     parser.add_argument("--credential-report-delay-seconds", type=float, default=0.0, help="report takes N s")
+    parser.add_argument("--iam-page-items", type=int, default=0, help="IAM pages hold at most N items (0: MaxItems)")
     parser.add_argument("--function-timeouts", default="", help="name=seconds,... (template.yaml Timeout)")
     parser.add_argument("--default-timeout", type=float, default=60.0)
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     patch_credential_report()
     enforce_policies()
     patch_sns_confirmation()
-    strict = IamStrict(args.iam_read_lag_seconds, args.credential_report_delay_seconds)
+    strict = IamStrict(args.iam_read_lag_seconds, args.credential_report_delay_seconds, args.iam_page_items)
     strict.install()
 
     gate = IamGate(args.iam_throttle_rps)
@@ -225,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     functions = filter(None, args.function_urls.split(","))
     front_app = FunctionUrlFront(forwarder, args.watch_port, functions, proxy_timeout)
     front = make_server("127.0.0.1", args.lambda_port, front_app, threaded=True)
-    threading.Thread(target=front.serve_forever, name="function-urls", daemon=True).start()
+    threading.Thread(
+        target=front.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, name="function-urls", daemon=True
+    ).start()
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         """Stops serving (from another thread: shutdown waits for serve_forever)."""
@@ -233,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=front.shutdown, daemon=True).start()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
+    # moto imports its Step Functions engine at the first Step Functions request (over a second):
+    # imported now, beside the requests of `up` before it creates the state machine, it is not waited for.
+    threading.Thread(target=importlib.import_module, args=(STEP_FUNCTIONS_ENGINE,), name="warm-up", daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     LOG.info(
@@ -245,9 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.iam_throttle_rps}/s" if args.iam_throttle_rps else "off",
         strict.settings(),
     )
-    server.serve_forever()
+    server.serve_forever(poll_interval=SHUTDOWN_POLL_SECONDS)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The emulator's state lives in memory only and ends with it: the interpreter's teardown of moto's
+    # modules (most of a second of CPU, which `down` waits for) has nothing to save. The logs are.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

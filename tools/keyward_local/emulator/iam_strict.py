@@ -5,8 +5,10 @@
    `ValidationError` (duplicates `InvalidInput`, TagUser beyond 50 tags `LimitExceeded`) and changes
    nothing.
 2. Paging: ListUsers, ListAccessKeys, ListUserTags and ListMFADevices answer at most `MaxItems` (1 to
-   1000, default 100) items, with `IsTruncated` and an opaque, signed `Marker`; a marker this emulator
-   did not hand out for the same listing is refused with `ValidationError`.
+   1000, default 100) items, and at most `page_items` even when `MaxItems` asks for more (IAM "might
+   return fewer than the MaxItems number of results even when there are more results available"),
+   with `IsTruncated` and an opaque, signed `Marker`; a marker this emulator did not hand out for the
+   same listing is refused with `ValidationError`.
 3. Read lag: for `read_lag` seconds after UpdateAccessKey, ListAccessKeys and the credential report
    still show a key's previous status, as IAM's eventual consistency may.
 4. The credential report takes `report_delay` seconds to generate: GenerateCredentialReport answers
@@ -237,12 +239,16 @@ def _iso(epoch: float) -> str:
 
 
 class IamStrict:
-    """The four strictnesses, with their knobs (seconds; 0 switches the read lag or the report delay
-    off) and the clock they read (epoch seconds, so tests can move it)."""
+    """The four strictnesses, with their knobs (the read lag and the report delay in seconds, 0
+    switching either off; `page_items`, the most items a page holds whatever `MaxItems` asks, 0 for
+    `MaxItems` alone) and the clock they read (epoch seconds, so tests can move it)."""
 
-    def __init__(self, read_lag: float, report_delay: float, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, read_lag: float, report_delay: float, page_items: int = 0, clock: Callable[[], float] = time.time
+    ):
         self.read_lag = read_lag
         self.report_delay = report_delay
+        self.page_items = page_items
         self.clock = clock
         self.pager = Pager()
         self.history = StatusHistory()
@@ -251,18 +257,33 @@ class IamStrict:
 
     def settings(self) -> dict[str, float]:
         """The knobs, as GET /_keyward/iam-strict shows them."""
-        return {"read_lag_seconds": self.read_lag, "report_delay_seconds": self.report_delay}
+        return {
+            "read_lag_seconds": self.read_lag,
+            "report_delay_seconds": self.report_delay,
+            "page_items": self.page_items,
+        }
 
     def configure(self, document: object) -> dict[str, float]:
         """Changes the knobs a PUT /_keyward/iam-strict body gives; refuses anything else whole."""
         if not isinstance(document, dict) or not document or set(document) - set(self.settings()):
-            raise HookError(400, 'give read_lag_seconds and/or report_delay_seconds: {"report_delay_seconds": 90}')
+            raise HookError(
+                400,
+                'give read_lag_seconds, report_delay_seconds and/or page_items: {"report_delay_seconds": 90}',
+            )
         for name, value in document.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_KNOB_SECONDS:
+            if name == "page_items":
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MAX_ITEMS:
+                    raise HookError(400, f"page_items must be a whole number from 0 to {MAX_MAX_ITEMS}, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_KNOB_SECONDS:
                 raise HookError(400, f"{name} must be a number of seconds from 0 to {MAX_KNOB_SECONDS}, got {value!r}")
         self.read_lag = float(document.get("read_lag_seconds", self.read_lag))
         self.report_delay = float(document.get("report_delay_seconds", self.report_delay))
+        self.page_items = int(document.get("page_items", self.page_items))
         return self.settings()
+
+    def page_limit(self, max_items: int) -> int:
+        """How many items the page answered to `max_items` holds at most."""
+        return min(max_items, self.page_items) if self.page_items else max_items
 
     def forget_report(self) -> None:
         """Drops the credential report, as in an account that never generated one."""
@@ -332,7 +353,7 @@ class IamStrict:
         ) -> Callable[[iam_responses.IamResponse], ActionResult]:
             def page(self: iam_responses.IamResponse) -> ActionResult:
                 """moto's listing, one page of it, with IsTruncated and Marker."""
-                limit = max_items(self._get_param("MaxItems"))
+                limit = strict.page_limit(max_items(self._get_param("MaxItems")))
                 result = original(self)
                 content = result.result
                 if not isinstance(content, dict):
