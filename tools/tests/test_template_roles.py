@@ -43,7 +43,7 @@ def test_the_roles_resolve_to_the_local_stacks_resources() -> None:
     assert allowed("keyward-notify", "sns:Publish") == ["arn:aws:sns:us-east-1:123456789012:keyward"]
     assert allowed("keyward-notify", "dynamodb:PutItem") == [TABLE]
     # Each table by its own name: the decisions table is not the approvals table.
-    assert allowed("keyward-approval", "dynamodb:PutItem") == [DECISIONS]
+    assert allowed("keyward-approval", "dynamodb:PutItem") == [TABLE, DECISIONS]
     assert allowed("keyward-notify", "dynamodb:GetItem") == [DECISIONS]
     assert allowed("keyward-state-machine", "lambda:InvokeFunction") == [
         [

@@ -4,7 +4,9 @@
 //! - a body of at most [`MAX_BODY_BYTES`] (413);
 //! - a POST other than Slack's comes from the approval page itself (403): its `Sec-Fetch-Site` is
 //!   `same-origin` (or the browser sends no fetch metadata at all), and its `Origin`, when there is
-//!   one, is the approval function's own. A page on another site can then not make an approver's
+//!   one, is the approval function's own — or `null` from a browser whose `Sec-Fetch-Site` said
+//!   `same-origin`: the pages' `Referrer-Policy: no-referrer` makes a browser send `Origin: null`
+//!   with a form post (Fetch standard, "append a request `Origin` header"). A page on another site can then not make an approver's
 //!   browser post a decision (cross-site request forgery), whatever the form carries. Slack's
 //!   `POST /slack/actions` comes from Slack's servers, not a browser, and carries its own proof (the
 //!   signature), so it is exempt.
@@ -53,10 +55,15 @@ pub(crate) fn refuse(request: &Request, approval_base_url: Option<&str>) -> Opti
 /// Whether a POST comes from a page of this function, as the browser tells: `Err` names why not.
 fn same_origin(headers: &HeaderMap, approval_base_url: Option<&str>) -> Result<(), &'static str> {
     let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default());
-    if FETCH_METADATA.iter().any(|name| headers.contains_key(*name)) && text("sec-fetch-site") != Some("same-origin") {
+    let fetch_metadata = FETCH_METADATA.iter().any(|name| headers.contains_key(*name));
+    let same_site = text("sec-fetch-site") == Some("same-origin");
+    if fetch_metadata && !same_site {
         return Err("the browser says this request comes from another site (Sec-Fetch-Site)");
     }
     let Some(origin) = text(header::ORIGIN.as_str()) else { return Ok(()) };
+    if origin == "null" && same_site {
+        return Ok(());
+    }
     let own = match approval_base_url {
         Some(base) => origin_of(base),
         None => text(header::HOST.as_str()).map(|host| format!("https://{host}")),

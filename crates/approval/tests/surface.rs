@@ -77,7 +77,7 @@ fn post_with(headers: &[(&str, &str)], body: &str) -> Request {
 
 #[tokio::test]
 async fn a_post_from_another_site_is_refused_before_anything_is_read() {
-    let refused: [&[(&str, &str)]; 6] = [
+    let refused: [&[(&str, &str)]; 7] = [
         &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")],
         // A sibling subdomain of the Function URL's domain is same-site, not same-origin.
         &[("sec-fetch-site", "same-site"), ("origin", "https://attacker.lambda-url.us-east-1.on.aws")],
@@ -86,7 +86,9 @@ async fn a_post_from_another_site_is_refused_before_anything_is_read() {
         &[("sec-fetch-mode", "navigate")],
         // An old browser without fetch metadata still names the page's origin.
         &[("origin", "https://evil.example")],
+        // An opaque origin from a browser that does not say the site (a sandboxed frame, a data: page).
         &[("origin", "null")],
+        &[("sec-fetch-site", "cross-site"), ("origin", "null")],
     ];
     for headers in refused {
         let world = World::new();
@@ -101,8 +103,11 @@ async fn a_post_from_another_site_is_refused_before_anything_is_read() {
 
 #[tokio::test]
 async fn a_post_from_the_approval_page_itself_decides() {
-    let accepted: [&[(&str, &str)]; 4] = [
+    let accepted: [&[(&str, &str)]; 5] = [
         &[("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "navigate"), ("origin", OWN_ORIGIN)],
+        // What chromium sends from the confirm page: its `Referrer-Policy: no-referrer` makes the
+        // form post's Origin `null`, and Sec-Fetch-Site still says same-origin.
+        &[("sec-fetch-site", "same-origin"), ("sec-fetch-mode", "navigate"), ("origin", "null")],
         &[("sec-fetch-site", "same-origin")],
         // Not a browser (or a very old one): no fetch metadata, no Origin.
         &[],
