@@ -70,7 +70,7 @@ def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deact
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            console_errors.append(message.text)
+            console_errors.append(f"{message.text} ({message.location.get('url')})")
 
     page.on("console", on_console)
 

@@ -219,6 +219,9 @@ provider.use(async (ctx, next) => {
     const route = /^\/interaction\/([\w-]+)(?:\/(login))?$/.exec(ctx.path);
     if (ctx.path === '/_keyward/oidc-faults') {
       await faultHook(ctx);
+    } else if (ctx.path === '/favicon.ico') {
+      // A browser asks every origin for its icon; a 404 would be an error in the browser test's console.
+      ctx.status = 204;
     } else if (route) {
       await interaction(ctx, route[1], route[2]);
     } else {
