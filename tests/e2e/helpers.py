@@ -6,6 +6,7 @@ import them from here."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import subprocess
 import time
 import uuid
@@ -272,6 +273,14 @@ class Sweep:
         """Waits for the end of the run and asserts it SUCCEEDED."""
         status = self.finish(seconds)
         assert status == "SUCCEEDED", f"the run ended {status}\n{self.diagnosis()}"
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on now, for a receiver a module's stack settings name."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def assert_still_waiting(stack: LocalStack, sweep: Sweep, key_owner: str, key_id: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 import urllib.parse
@@ -21,25 +20,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import APPROVE_SETTINGS, LocalStack, decision
+from helpers import APPROVE_SETTINGS, LocalStack, decision, free_port
 from keyward_local import browser
 from keyward_local.client import Seeder
 from keyward_local.console import LocalStackError, wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
 
 #: Not a real secret: the signing secret of this module's stack, which the test uses to play Slack.
 SIGNING_SECRET = "e2e-slack-signing-secret"
 APPROVER = "U0E2EAPPROVER"
 TEAM = "T0E2ETEAM"
 #: The port of the slow response_url; chosen when the module loads, since the stack's settings name it.
-RESPONSE_PORT = _free_port()
+RESPONSE_PORT = free_port()
 SETTINGS = {
     **APPROVE_SETTINGS,
     "SLACK_SIGNING_SECRET": SIGNING_SECRET,

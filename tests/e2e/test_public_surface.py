@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 import urllib.parse
@@ -19,25 +18,17 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import APPROVE_SETTINGS, LocalStack, Sweep, decision
+from helpers import APPROVE_SETTINGS, LocalStack, assert_still_waiting, decision, free_port
 from keyward_local import browser
 from keyward_local.browser import Answer
 from keyward_local.client import Seeder
 from keyward_local.console import LocalStackError, wait_until
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 #: Not a real secret: the signing secret of this module's stack, which the test uses to play Slack.
 SIGNING_SECRET = "e2e-surface-signing-secret"
 APPROVER = "U0E2ESURFACE"
 TEAM = "T0E2ESURFACE"
-RESPONSE_PORT = _free_port()
+RESPONSE_PORT = free_port()
 SETTINGS = {
     **APPROVE_SETTINGS,
     # The sign-in is not what this module tests: the link decides, as before it.
@@ -69,14 +60,6 @@ def assert_hardened(answer: Answer) -> None:
     permissions = answer.headers.get("permissions-policy", "")
     assert "camera=()" in permissions and all(p.endswith("=()") for p in permissions.split(", ")), permissions
     assert answer.headers.get("content-security-policy", "").startswith("default-src 'none'"), answer.headers
-
-
-def assert_still_waiting(stack: LocalStack, sweep: Sweep, owner: str, key: str) -> None:
-    """Nothing was decided: the run waits, the record is pending, the key is Active."""
-    assert sweep.status() == "RUNNING"
-    assert stack.approval_record(sweep.name)["state"]["S"] == "pending"
-    assert sweep.report().get("decision") is None
-    assert stack.key_status(owner, key) == "Active"
 
 
 def own_origin(link: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from helpers import APPROVE_SETTINGS, LocalStack
+from helpers import APPROVE_SETTINGS, LocalStack, free_port
 from keyward_local import oidc
 from keyward_local.client import Seeder
 from keyward_local.console import HTTP
@@ -28,15 +27,7 @@ from keyward_local.paths import CONFIG_FILE, ENV_FILE, STATE_DIR
 from keyward_local.processes import read_record
 from keyward_local.provision import APPROVER_EMAIL, subscribe_confirmed
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-WEBHOOK_PORT = _free_port()
+WEBHOOK_PORT = free_port()
 WEBHOOK = f"http://127.0.0.1:{WEBHOOK_PORT}/services/T0/B0/e2e-webhook-secret"
 SIGNING_SECRET = "e2e-signing-secret-8f742231b10e"
 SETTINGS = {**APPROVE_SETTINGS, "SLACK_WEBHOOK_URL": WEBHOOK, "SLACK_SIGNING_SECRET": SIGNING_SECRET}

@@ -15,6 +15,7 @@ use std::fmt;
 use std::io;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use keyward_aws::error_chain;
 use keyward_aws::oidc::ProviderFuture;
 use keyward_core::config::{ApproverEntry, OidcSettings, Secret};
 use openidconnect::core::{
@@ -255,15 +256,4 @@ fn token_error(err: &RequestTokenError<io::Error, StandardErrorResponse<CoreErro
         RequestTokenError::Parse(e, _) => format!("the token response is not valid at {}", e.path()),
         RequestTokenError::Other(reason) => reason.clone(),
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

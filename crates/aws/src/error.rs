@@ -81,7 +81,7 @@ where
 }
 
 /// An error and its causes, one after the other (`dispatch failure: io error: …`).
-pub(crate) fn error_chain(err: &dyn StdError) -> String {
+pub fn error_chain(err: &dyn StdError) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

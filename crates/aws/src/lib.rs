@@ -31,3 +31,5 @@ pub mod sns;
 #[cfg(feature = "moto")]
 pub mod testing;
 pub mod tokens;
+
+pub use error::error_chain;
