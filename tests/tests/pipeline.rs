@@ -81,6 +81,9 @@ impl Iam for Shared<'_, FakeIam> {
     ) -> Result<Option<User>, PortError> {
         self.0.read_user_with_report(name, reported, generated_at).await
     }
+    async fn read_key_status(&self, user_name: &str, access_key_id: &str) -> Result<Option<KeyStatus>, PortError> {
+        self.0.read_key_status(user_name, access_key_id).await
+    }
     async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), PortError> {
         self.0.deactivate_key(user_name, access_key_id).await
     }

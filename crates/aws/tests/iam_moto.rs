@@ -160,6 +160,14 @@ async fn adapter_reads_lists_reports_and_deactivates_against_moto() {
     let status = |id: &str| alice.access_keys.iter().find(|k| k.id == id).map(|k| k.status);
     assert_eq!(status(target), Some(KeyStatus::Inactive));
     assert_eq!(status(other), Some(KeyStatus::Active));
+    // The read-back reads the key's status alone: one ListAccessKeys each.
+    let before = iam.api_calls();
+    assert_eq!(iam.read_key_status("alice", target).await.unwrap(), Some(KeyStatus::Inactive));
+    assert_eq!(iam.read_key_status("alice", other).await.unwrap(), Some(KeyStatus::Active));
+    assert_eq!(iam.read_key_status("alice", "AKIADOESNOTEXIST0000").await.unwrap(), None, "no such key");
+    assert_eq!(iam.read_key_status("nobody", target).await.unwrap(), None, "no such user");
+    let spent = keyward_core::run_report::calls_since(&before, &iam.api_calls());
+    assert_eq!(spent, BTreeMap::from([("iam:ListAccessKeys".to_owned(), 4)]));
     let raw = Client::new(&sdk).list_access_keys().user_name("alice").send().await.unwrap();
     assert_eq!(raw.access_key_metadata.len(), 2, "deactivation never deletes");
     assert!(

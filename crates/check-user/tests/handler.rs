@@ -18,7 +18,7 @@ use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::{FakeIam, FakeStore};
 use keyward_core::fixtures::*;
 use keyward_core::model::User;
-use keyward_core::model::{KeyUse, Provenance};
+use keyward_core::model::{KeyStatus, KeyUse, Provenance};
 use keyward_core::ports::{CredentialReport, Iam, PortError, UserSummary};
 use keyward_core::run_store::RunStore;
 use serde_json::{Value, json};
@@ -257,6 +257,9 @@ impl Iam for SlowIam {
         tokio::time::sleep(Duration::from_millis(pause)).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.inner.read_user(name).await
+    }
+    async fn read_key_status(&self, user_name: &str, access_key_id: &str) -> Result<Option<KeyStatus>, PortError> {
+        self.inner.read_key_status(user_name, access_key_id).await
     }
     async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), PortError> {
         self.inner.deactivate_key(user_name, access_key_id).await

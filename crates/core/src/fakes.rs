@@ -122,6 +122,17 @@ impl Iam for FakeIam {
         Ok(live.map(|user| crate::credential_report::facts::with_report_facts(user, reported, generated_at)))
     }
 
+    /// The key's status as [`FakeIam::read_user`] would show it (a lagging read included), counted
+    /// as the one ListAccessKeys it is.
+    async fn read_key_status(&self, user_name: &str, access_key_id: &str) -> Result<Option<KeyStatus>, PortError> {
+        self.count("ListAccessKeys");
+        let user = self.users.lock().unwrap().get(user_name).cloned();
+        Ok(user
+            .map(|u| self.as_read(u))
+            .and_then(|u| u.access_keys.into_iter().find(|k| k.id == access_key_id))
+            .map(|k| k.status))
+    }
+
     async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), PortError> {
         self.count("UpdateAccessKey");
         self.deactivations.lock().unwrap().push((user_name.to_owned(), access_key_id.to_owned()));

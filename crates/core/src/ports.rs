@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::credential_report::facts::ReportedUser;
 use crate::decision::Decision;
 use crate::errors::{self, NamedError};
-use crate::model::User;
+use crate::model::{KeyStatus, User};
 
 /// A user as ListUsers returns it (no per-user detail).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +85,14 @@ pub trait Iam: Send + Sync {
         reported: &ReportedUser,
         generated_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<User>, PortError>> + Send;
+    /// The status of one key of one user, read live with ListAccessKeys alone: what deactivate's
+    /// read-back after `UpdateAccessKey` needs, one call where [`Iam::read_user`] makes up to seven.
+    /// `None` if the user or the key no longer exists.
+    fn read_key_status(
+        &self,
+        user_name: &str,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<Option<KeyStatus>, PortError>> + Send;
     /// Sets one key of one user to `Inactive`. Never deletes.
     fn deactivate_key(
         &self,

@@ -1,7 +1,7 @@
 //! Acting on the claimed keys, each journaled before and after its one IAM write. Per key, in claim
 //! order: the cap and [`InForce`] (mode now, deactivate's own key, a protected name) before any IAM
 //! call; the live read, [`InForce::allows_user`] and [`recheck`]; the intent entry;
-//! `UpdateAccessKey Inactive`; one read-back; the result entry. Keys IAM does not show `Inactive`
+//! `UpdateAccessKey Inactive`; one read-back of the key's status; the result entry. Keys IAM does not show `Inactive`
 //! yet are re-read with backoff once all are done ([`READ_BACK_DELAYS`]), and a changed outcome is
 //! journaled as `settled`.
 //!
@@ -117,12 +117,13 @@ async fn settle_read_backs(
     Ok(())
 }
 
-/// Reads `key` back after `UpdateAccessKey` succeeded: `Deactivated` when it reads `Inactive`,
-/// `DeactivatedNotYetVisible` while it reads `Active`. A read that fails, or that no longer shows
-/// the user or the key, is not IAM catching up and is `Failed`, as it always was.
+/// Reads `key` back after `UpdateAccessKey` succeeded, with the one call that shows its status
+/// ([`Iam::read_key_status`]): `Deactivated` when it reads `Inactive`, `DeactivatedNotYetVisible` while
+/// it reads `Active`. A read that fails, or that no longer shows the user or the key, is not IAM
+/// catching up and is `Failed`, as it always was.
 async fn read_back(iam: &impl Iam, user: &str, key: &str) -> ActionOutcome {
-    let status = match iam.read_user(user).await {
-        Ok(after) => after.and_then(|after| after.access_keys.into_iter().find(|k| k.id == key)).map(|k| k.status),
+    let status = match iam.read_key_status(user, key).await {
+        Ok(status) => status,
         Err(e) => {
             return ActionOutcome::Failed {
                 error: format!("UpdateAccessKey returned, but reading the key back failed: {e}"),

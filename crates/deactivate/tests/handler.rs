@@ -320,9 +320,10 @@ async fn report_is_written_back_with_decision_actions_and_api_calls() {
     assert_eq!(after.actions.len(), 2);
     assert!(after.actions.iter().all(|a| a.at == now() && a.outcome == ActionOutcome::Deactivated));
     assert_eq!(after.actions.iter().map(|a| a.key.access_key_id.as_str()).collect::<Vec<_>>(), [A1, C1]);
-    // Re-check and read-back per key, one UpdateAccessKey per key.
+    // Per key a full re-check, one UpdateAccessKey and a read-back of the key's status alone.
     assert_eq!(after.api_calls.get("iam:UpdateAccessKey"), Some(&2));
-    assert_eq!(after.api_calls.get("iam:GetUser"), Some(&4));
+    assert_eq!(after.api_calls.get("iam:GetUser"), Some(&2));
+    assert_eq!(after.api_calls.get("iam:ListAccessKeys"), Some(&2));
     // The rest of the audit record is kept as it was.
     assert_eq!(after.evaluation, before.evaluation);
     assert_eq!(after.config, before.config);
@@ -561,8 +562,10 @@ async fn a_key_visible_after_two_re_reads_is_deactivated() {
     assert_eq!(out, counts(1, 0, 0));
     assert_eq!(outcome_of(&stored_report(deps.runs.store()), C1), ActionOutcome::Deactivated);
     assert_eq!(waited_since(start), READ_BACK_DELAYS[0] + READ_BACK_DELAYS[1]);
-    // The live re-check, the read-back and two re-reads; UpdateAccessKey once.
-    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&4));
+    // The live re-check (a full read), then the read-back and two re-reads of the key's status
+    // alone; UpdateAccessKey once.
+    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&1));
+    assert_eq!(deps.iam.api_calls().get("iam:ListAccessKeys"), Some(&3));
     assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("carol".into(), C1.into())]);
 }
 
@@ -585,7 +588,8 @@ async fn a_key_not_visible_within_the_bound_is_deactivated_not_yet_visible_never
     let counted = after.action_counts();
     assert_eq!((counted.deactivated, counted.not_yet_visible, counted.failed), (0, 1, 0));
     assert_eq!(waited_since(start), READ_BACK_DELAYS.iter().sum::<StdDuration>());
-    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&(2 + READ_BACK_DELAYS.len() as u64)));
+    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&1));
+    assert_eq!(deps.iam.api_calls().get("iam:ListAccessKeys"), Some(&(1 + READ_BACK_DELAYS.len() as u64)));
     // Never retried blindly: one UpdateAccessKey, and the key really is Inactive.
     assert_eq!(deps.iam.deactivations.lock().unwrap().len(), 1);
     assert_eq!(status(&deps.iam, "carol", C1), Some(KeyStatus::Inactive));
@@ -612,9 +616,10 @@ async fn lagging_keys_share_the_runs_read_back_waits_instead_of_each_waiting_the
     for key in [B1, B2, C1] {
         assert_eq!(outcome_of(&after, key), ActionOutcome::DeactivatedNotYetVisible, "{key}");
     }
-    // Per key: the live re-check, the read-back and one re-read after each wait.
-    let reads_per_key = 2 + READ_BACK_DELAYS.len() as u64;
-    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&(3 * reads_per_key)));
+    // Per key: the live re-check, the read-back and one re-read of its status after each wait.
+    let status_reads_per_key = 1 + READ_BACK_DELAYS.len() as u64;
+    assert_eq!(deps.iam.api_calls().get("iam:GetUser"), Some(&3));
+    assert_eq!(deps.iam.api_calls().get("iam:ListAccessKeys"), Some(&(3 * status_reads_per_key)));
 }
 
 #[tokio::test(start_paused = true)]

@@ -198,13 +198,7 @@ impl IamAdapter {
     /// The user's keys, with the last use of each key that `read` reads live. A key whose last use
     /// is left to the report is `None` (never used) until [`with_report_facts`] sets it.
     async fn access_keys(&self, name: &str, read: Read<'_>) -> Result<Vec<AccessKey>, CallError> {
-        let request =
-            |marker| self.client.list_access_keys().user_name(name).max_items(PAGE_SIZE).set_marker(marker).send();
-        let split = |page: ListAccessKeysOutput| {
-            let items = page.access_key_metadata.iter().map(listed_key).collect::<Result<_, _>>()?;
-            Ok(Page { items, is_truncated: page.is_truncated, marker: page.marker })
-        };
-        let listed = self.all_pages("ListAccessKeys", request, split).await?;
+        let listed = self.listed_keys(name).await?;
         let mut keys = Vec::with_capacity(listed.len());
         for (id, status, created) in listed {
             if !read.reads_last_use(created) {
@@ -223,6 +217,17 @@ impl IamAdapter {
             }
         }
         Ok(keys)
+    }
+
+    /// (id, status, created) of each of the user's keys: ListAccessKeys, every page.
+    async fn listed_keys(&self, name: &str) -> Result<Vec<(String, KeyStatus, DateTime<Utc>)>, CallError> {
+        let request =
+            |marker| self.client.list_access_keys().user_name(name).max_items(PAGE_SIZE).set_marker(marker).send();
+        let split = |page: ListAccessKeysOutput| {
+            let items = page.access_key_metadata.iter().map(listed_key).collect::<Result<_, _>>()?;
+            Ok(Page { items, is_truncated: page.is_truncated, marker: page.marker })
+        };
+        self.all_pages("ListAccessKeys", request, split).await
     }
 
     async fn last_use(&self, access_key_id: &str) -> Result<Option<KeyUse>, CallError> {
@@ -282,6 +287,14 @@ impl Iam for IamAdapter {
     ) -> Result<Option<User>, PortError> {
         let live = self.read_user_or_none(name, Read::WithReport(reported)).await?;
         Ok(live.map(|user| with_report_facts(user, reported, generated_at)))
+    }
+
+    async fn read_key_status(&self, user_name: &str, access_key_id: &str) -> Result<Option<KeyStatus>, PortError> {
+        match self.listed_keys(user_name).await {
+            Ok(listed) => Ok(listed.into_iter().find(|(id, ..)| id == access_key_id).map(|(_, status, _)| status)),
+            Err(err) if err.has_code(NO_SUCH_ENTITY) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
     }
 
     async fn deactivate_key(&self, user_name: &str, access_key_id: &str) -> Result<(), PortError> {

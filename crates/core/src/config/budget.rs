@@ -40,8 +40,8 @@ pub const READ_BACK_DELAYS: [Duration; 5] = [
 /// The sum of [`READ_BACK_DELAYS`], in seconds.
 pub const READ_BACK_WAIT_SECONDS: f64 = 15.5;
 /// The most IAM requests deactivate makes for one key: the live re-check (a full read,
-/// [`IAM_CALLS_PER_USER`]), UpdateAccessKey, the read-back (a second full read) and one more
-/// full read after each of [`READ_BACK_DELAYS`].
+/// [`IAM_CALLS_PER_USER`]), UpdateAccessKey, the read-back of the key's status (one
+/// ListAccessKeys) and one more after each of [`READ_BACK_DELAYS`]: 14.
 ///
 /// The claim and the journal ([`crate::journal`]) are S3 calls, not IAM calls, and do not count
 /// here: per key at most three conditional PutObjects (intent, result, settled) and three
@@ -50,7 +50,7 @@ pub const READ_BACK_WAIT_SECONDS: f64 = 15.5;
 /// S3 does not share IAM's request rate, so they cost latency only, which this budget, made of the
 /// rate alone, leaves out as it leaves out IAM's: at a few tens of milliseconds each they add well
 /// under half a second a key, a few seconds for the default cap of 25, against a timeout of 900 s.
-pub const IAM_CALLS_PER_DEACTIVATION: u32 = (2 + READ_BACK_DELAYS.len() as u32) * IAM_CALLS_PER_USER + 1;
+pub const IAM_CALLS_PER_DEACTIVATION: u32 = IAM_CALLS_PER_USER + 1 + 1 + READ_BACK_DELAYS.len() as u32;
 
 impl Config {
     /// Each Map child's share of the account's IAM budget, in requests per second.

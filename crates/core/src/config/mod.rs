@@ -769,14 +769,14 @@ mod tests {
     fn the_defaults_fit_both_time_budgets() {
         let c = Config::default();
         assert_eq!(c.check_user_batch_seconds(), 175.0);
-        assert_eq!(c.deactivate_seconds(), 140.5);
+        assert_eq!(c.deactivate_seconds(), 50.5);
     }
 
     #[test]
     fn the_read_back_wait_is_the_sum_of_its_delays() {
         let sum: f64 = budget::READ_BACK_DELAYS.iter().map(std::time::Duration::as_secs_f64).sum();
         assert_eq!(sum, budget::READ_BACK_WAIT_SECONDS);
-        assert_eq!(budget::IAM_CALLS_PER_DEACTIVATION, 50);
+        assert_eq!(budget::IAM_CALLS_PER_DEACTIVATION, 14);
     }
 
     #[test]
@@ -797,22 +797,22 @@ mod tests {
 
     #[test]
     fn a_deactivation_cap_that_cannot_fit_deactivates_timeout_is_refused_with_the_arithmetic() {
-        // 176 keys × 50 calls at 10 calls/s is 880 s, plus 15.5 s of read-back waits: 895.5 s; 177
-        // keys take 900.5 s.
-        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "176")]).is_ok());
-        let err = from(&[("MAX_DEACTIVATIONS_PER_RUN", "177")]).unwrap_err().to_string();
+        // 631 keys × 14 calls at 10 calls/s is 883.4 s, plus 15.5 s of read-back waits: 898.9 s; 632
+        // keys take 900.3 s.
+        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "631")]).is_ok());
+        let err = from(&[("MAX_DEACTIVATIONS_PER_RUN", "632")]).unwrap_err().to_string();
         for part in [
             "deactivate",
-            "MAX_DEACTIVATIONS_PER_RUN=177",
-            "50 IAM calls",
+            "MAX_DEACTIVATIONS_PER_RUN=632",
+            "14 IAM calls",
             "IAM_MAX_RPS=10",
             "15.5 s of read-back waits",
-            "900.5 s",
+            "900.3 s",
             "900 s",
         ] {
             assert!(err.contains(part), "{part:?} missing from {err}");
         }
-        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "177"), ("IAM_MAX_RPS", "11")]).is_ok());
+        assert!(from(&[("MAX_DEACTIVATIONS_PER_RUN", "632"), ("IAM_MAX_RPS", "11")]).is_ok());
     }
 
     #[test]
