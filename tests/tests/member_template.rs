@@ -107,7 +107,7 @@ fn assert_trusts_only(
     assert_eq!(allowed, expected, "{role}: the trust statement allows exactly these STS actions");
 
     let condition = statement.get("Condition").and_then(Value::as_mapping).unwrap_or_else(|| {
-        panic!("{role}: the trust statement has no Condition: any account's role with that name could be trusted")
+        panic!("{role}: the trust statement has no Condition: aws:PrincipalOrgID must hold it to the organisation")
     });
     let written: BTreeMap<&str, BTreeMap<&str, String>> = condition
         .iter()
@@ -117,7 +117,11 @@ fn assert_trusts_only(
             (operator.as_str().unwrap(), keys)
         })
         .collect();
-    assert_eq!(&written, conditions, "{role}: the trust statement's Condition");
+    assert_eq!(
+        &written, conditions,
+        "{role}: the trust statement's Condition, exactly (aws:PrincipalOrgID = OrganizationId: only callers from \
+         inside the organisation; on the write role also Null sts:SourceIdentity = false: only with an approver)"
+    );
 }
 
 /// `aws:PrincipalOrgID` equal to the `OrganizationId` parameter: the caller's account must be in
