@@ -1,4 +1,5 @@
-//! `template.yaml` as data. CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!Sub`, …) stay
+//! `template.yaml` (and the workspace's other CloudFormation template, `member/keyward-member.yaml`)
+//! as data. CloudFormation's short-form tags (`!Ref`, `!GetAtt`, `!Sub`, …) stay
 //! tagged values in the parsed document; [`intrinsic`] reads the two the contract depends on, in
 //! short or long form. [`Constraint`] is a parameter's constraints, evaluated as CloudFormation
 //! evaluates them before it creates anything.
@@ -183,7 +184,15 @@ pub struct Template {
 impl Template {
     /// Reads and parses `template.yaml` of the workspace.
     pub fn load() -> Result<Template, String> {
-        Template::parse(&crate::read(PATH)?)
+        Template::load_path(PATH)
+    }
+
+    /// Reads and parses another CloudFormation template of the workspace, by its path relative to
+    /// the root (`member/keyward-member.yaml`).
+    pub fn load_path(relative: &str) -> Result<Template, String> {
+        let root =
+            serde_norway::from_str(&crate::read(relative)?).map_err(|e| format!("{relative} is not YAML: {e}"))?;
+        Ok(Template { root })
     }
 
     /// Parses a template's text.
@@ -310,9 +319,10 @@ impl Template {
     }
 
     /// The statements of a resource's role as written (a conditional one is its `!If`): its inline
-    /// `Policies` (SAM functions and state machines), and the `AWS::IAM::Policy` resources attached
-    /// to the role SAM generates for it (`<logical id>Role`), which is how a function's role can
-    /// name the function itself.
+    /// `Policies` (SAM functions and state machines: `- Statement: […]`; an `AWS::IAM::Role`:
+    /// `- PolicyName: …, PolicyDocument: {Statement: […]}`), and the `AWS::IAM::Policy` resources
+    /// attached to the role SAM generates for it (`<logical id>Role`), which is how a function's
+    /// role can name the function itself.
     pub fn raw_policy_statements(&self, logical_id: &str) -> Vec<&Value> {
         let inline = self
             .resource(logical_id)
@@ -334,6 +344,7 @@ impl Template {
             })
             .filter_map(|p| p.get("PolicyDocument"));
         inline
+            .map(|policy| policy.get("PolicyDocument").unwrap_or(policy))
             .chain(attached)
             .filter_map(|policy| policy.get("Statement").and_then(Value::as_sequence))
             .flatten()
