@@ -31,32 +31,22 @@ const MAX_USER_AGENT_CHARS: usize = 256;
 
 /// `GET|HEAD /approvals/{id}`: decides nothing. Under `oidc` without a session for this approval,
 /// the sign-in starts (a 302 to the provider), once the approval is known to be pending.
-pub(crate) async fn show<
-    S: ObjectStore,
-    A: ApprovalStore,
-    C,
-    K,
-    L,
-    T,
-    U: TokenStore,
-    R: Randomness,
-    H: ProviderClient,
->(
+pub(crate) async fn show<S: ObjectStore, A: ApprovalStore, C, K, L, T: TokenStore, R: Randomness, H: ProviderClient>(
     deps: &Deps<S, A, C, K, L, T>,
-    sign_in: &SignIn<U, R, H>,
+    sign_in: &SignIn<R, H>,
     now: DateTime<Utc>,
     id_text: &str,
     request: &Request,
 ) -> Response<Body> {
     let Ok(id) = ApprovalId::parse(id_text) else { return respond(Err(Refusal::UnknownLink)) };
-    let person = match session::signed_in(sign_in, now, request, &id).await {
+    let person = match session::signed_in(&deps.tokens, now, request, &id).await {
         Ok(person) => person,
         Err(refusal) => return respond(Err(refusal)),
     };
     if let (Some(provider), None) = (&sign_in.provider, &person) {
         let started = async {
             pending_record(&deps.approvals, &id, now).await?;
-            session::start(sign_in, provider, now, request, &id).await
+            session::start(&deps.tokens, sign_in, provider, now, request, &id).await
         }
         .await;
         if let Err(refusal) = &started {
@@ -102,13 +92,12 @@ pub(crate) async fn decide_by_form<
     C: TaskCallback,
     K,
     L,
-    T,
-    U: TokenStore,
+    T: TokenStore,
     R,
     H,
 >(
     deps: &Deps<S, A, C, K, L, T>,
-    sign_in: &SignIn<U, R, H>,
+    sign_in: &SignIn<R, H>,
     now: DateTime<Utc>,
     id_text: &str,
     request: &Request,
@@ -117,7 +106,7 @@ pub(crate) async fn decide_by_form<
     let result = async {
         let decided_by = match &sign_in.provider {
             None => link_holder(request),
-            Some(_) => match session::signed_in(sign_in, now, request, &id).await? {
+            Some(_) => match session::signed_in(&deps.tokens, now, request, &id).await? {
                 Some(person) => signed_in_approver(person, request),
                 None => return Err(Refusal::SignInRequired),
             },

@@ -95,7 +95,8 @@ pub struct Deps<S, A, C, K, L, T> {
     pub slack: K,
     /// The function's asynchronous invocation of itself, which decides a Slack click.
     pub self_invoke: L,
-    /// Single-use items beside the approvals: each Slack request accepted once.
+    /// Short-lived single-use items beside the approvals: each Slack request accepted once, its
+    /// follow-up's ticket, and the sign-in's states and sessions.
     pub tokens: T,
     /// What the configuration says.
     pub settings: Settings,
@@ -111,12 +112,11 @@ pub async fn handle<
     K: Slack,
     L: SelfInvoke,
     T: TokenStore,
-    U: TokenStore,
     R: Randomness,
     H: ProviderClient,
 >(
     deps: &Deps<S, A, C, K, L, T>,
-    sign_in: &SignIn<U, R, H>,
+    sign_in: &SignIn<R, H>,
     now: DateTime<Utc>,
     request: Request,
 ) -> Response<Body> {
@@ -132,7 +132,7 @@ pub async fn handle<
             respond(decide_by_form(deps, sign_in, now, id_text, &request).await)
         }
         Route::Approval(_) => method_not_allowed("GET, HEAD, POST"),
-        Route::OidcCallback if method == Method::GET => callback(sign_in, now, &request).await,
+        Route::OidcCallback if method == Method::GET => callback(&deps.tokens, sign_in, now, &request).await,
         Route::OidcCallback => method_not_allowed("GET"),
         Route::SlackActions if method == Method::POST => slack_action(deps, now, &request).await,
         Route::SlackActions => method_not_allowed("POST"),

@@ -31,12 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
         _ => None,
     };
-    let sign_in = SignIn {
-        tokens: DynamoTokens::new(&sdk, settings.approvals_table.clone()),
-        random: OsRandom,
-        provider,
-        base_url: sign_in_settings.base_url,
-    };
+    let sign_in = SignIn { random: OsRandom, provider, base_url: sign_in_settings.base_url };
     // The decisions table only this function writes (docs/architecture.md, "Approval").
     let decisions_table =
         Config::require(&config.decisions_table, vars::DECISIONS_TABLE).map_err(runtime::init_error)?;

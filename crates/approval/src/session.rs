@@ -82,9 +82,7 @@ impl SignInSettings {
 }
 
 /// The sign-in's ports, built once per instance in main.rs; tests pass fakes and a fake provider.
-pub struct SignIn<T, R, H> {
-    /// Sign-in states and sessions, beside the approvals.
-    pub tokens: T,
+pub struct SignIn<R, H> {
     /// Where states, nonces, verifiers and cookie values come from.
     pub random: R,
     /// The provider under `oidc`; `None` under `link` (whoever holds the link decides).
@@ -129,7 +127,7 @@ struct Base {
 }
 
 impl Base {
-    fn of<T, R, H>(sign_in: &SignIn<T, R, H>, request: &Request) -> Option<Base> {
+    fn of<R, H>(sign_in: &SignIn<R, H>, request: &Request) -> Option<Base> {
         let url = match &sign_in.base_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => match request.request_context_ref() {
@@ -159,14 +157,14 @@ impl Base {
 }
 
 /// The person whose live session for approval `id` this request carries, if any.
-pub(crate) async fn signed_in<T: TokenStore, R, H>(
-    sign_in: &SignIn<T, R, H>,
+pub(crate) async fn signed_in(
+    tokens: &impl TokenStore,
     now: DateTime<Utc>,
     request: &Request,
     id: &ApprovalId,
 ) -> Result<Option<Person>, Refusal> {
     let Some(cookie) = cookie(request, SESSION_COOKIE) else { return Ok(None) };
-    let Some(value) = sign_in.tokens.get_live(&key(SESSION_KIND, &cookie), now).await? else { return Ok(None) };
+    let Some(value) = tokens.get_live(&key(SESSION_KIND, &cookie), now).await? else { return Ok(None) };
     let Ok(session) = serde_json::from_str::<SessionRecord>(&value) else { return Ok(None) };
     if session.approval != id.key_hash() {
         return Ok(None);
@@ -175,8 +173,9 @@ pub(crate) async fn signed_in<T: TokenStore, R, H>(
 }
 
 /// Starts a sign-in for approval `id`: stores the state and sends the browser to the provider.
-pub(crate) async fn start<T: TokenStore, R: Randomness, H: ProviderClient>(
-    sign_in: &SignIn<T, R, H>,
+pub(crate) async fn start<R: Randomness, H: ProviderClient>(
+    tokens: &impl TokenStore,
+    sign_in: &SignIn<R, H>,
     provider: &Provider<H>,
     now: DateTime<Utc>,
     request: &Request,
@@ -191,7 +190,7 @@ pub(crate) async fn start<T: TokenStore, R: Randomness, H: ProviderClient>(
     let pending = PendingSignIn { nonce, verifier, approval: id.key_hash(), login: sha256(&login) };
     let value =
         serde_json::to_string(&pending).map_err(|_| Refusal::SignInFailed("the sign-in could not be stored"))?;
-    match sign_in.tokens.put_new(&key(STATE_KIND, &state), &value, now, now + LOGIN_TTL).await? {
+    match tokens.put_new(&key(STATE_KIND, &state), &value, now, now + LOGIN_TTL).await? {
         Creation::Created => {}
         Creation::AlreadyExists => return Err(Refusal::SignInFailed("a fresh state was already in use")),
     }
@@ -201,8 +200,9 @@ pub(crate) async fn start<T: TokenStore, R: Randomness, H: ProviderClient>(
 }
 
 /// `GET /oidc/callback`: finishes a sign-in. Never fails: every outcome is a response.
-pub async fn callback<T: TokenStore, R: Randomness, H: ProviderClient>(
-    sign_in: &SignIn<T, R, H>,
+pub async fn callback<R: Randomness, H: ProviderClient>(
+    tokens: &impl TokenStore,
+    sign_in: &SignIn<R, H>,
     now: DateTime<Utc>,
     request: &Request,
 ) -> Response<Body> {
@@ -210,7 +210,7 @@ pub async fn callback<T: TokenStore, R: Randomness, H: ProviderClient>(
     let id = login.as_deref().and_then(|v| v.split_once('.')).and_then(|(_, id)| ApprovalId::parse(id).ok());
     let id_hash = id.as_ref().map(ApprovalId::key_hash);
     let id_hash = prefix(id_hash.as_deref().unwrap_or_default());
-    match finish(sign_in, now, request, login.as_deref(), id.as_ref()).await {
+    match finish(tokens, sign_in, now, request, login.as_deref(), id.as_ref()).await {
         Ok(response) => {
             tracing::info!(id_hash, action = "sign-in", outcome = "session opened");
             response
@@ -228,8 +228,9 @@ pub async fn callback<T: TokenStore, R: Randomness, H: ProviderClient>(
     }
 }
 
-async fn finish<T: TokenStore, R: Randomness, H: ProviderClient>(
-    sign_in: &SignIn<T, R, H>,
+async fn finish<R: Randomness, H: ProviderClient>(
+    tokens: &impl TokenStore,
+    sign_in: &SignIn<R, H>,
     now: DateTime<Utc>,
     request: &Request,
     login: Option<&str>,
@@ -245,7 +246,7 @@ async fn finish<T: TokenStore, R: Randomness, H: ProviderClient>(
         return Err(Refusal::SignInFailed("the callback must carry one code and one state"));
     };
     // Taken before anything else is judged: whatever follows, this state cannot be used again.
-    let pending = sign_in.tokens.take(&key(STATE_KIND, state), now).await?;
+    let pending = tokens.take(&key(STATE_KIND, state), now).await?;
     let pending = pending
         .and_then(|value| serde_json::from_str::<PendingSignIn>(&value).ok())
         .ok_or(Refusal::SignInFailed("the sign-in is unknown, already used or expired"))?;
@@ -272,7 +273,7 @@ async fn finish<T: TokenStore, R: Randomness, H: ProviderClient>(
     };
     let value =
         serde_json::to_string(&session).map_err(|_| Refusal::SignInFailed("the session could not be stored"))?;
-    match sign_in.tokens.put_new(&key(SESSION_KIND, &cookie_value), &value, now, now + SESSION_TTL).await? {
+    match tokens.put_new(&key(SESSION_KIND, &cookie_value), &value, now, now + SESSION_TTL).await? {
         Creation::Created => {}
         Creation::AlreadyExists => return Err(Refusal::SignInFailed("a fresh session was already in use")),
     }

@@ -42,6 +42,23 @@ fn execute_state_machines(moto: &MotoServer) {
     assert!(answer.starts_with("HTTP/1.1 201") || answer.starts_with("HTTP/1.0 201"), "{answer}");
 }
 
+/// The approval function's ports over moto: S3, DynamoDB and Step Functions real, Slack and the
+/// self-invocation fakes.
+async fn moto_deps(
+    moto: &MotoServer,
+) -> Deps<S3Store, DynamoApprovals, SfnCallbacks, FakeSlack, FakeSelfInvoke, DynamoTokens> {
+    let sdk = moto.sdk_config().await;
+    Deps {
+        runs: RunStore::new(S3Store::new(&sdk), BUCKET),
+        approvals: DynamoApprovals::new(&sdk, TABLE, DECISIONS_TABLE),
+        callbacks: SfnCallbacks::new(&sdk),
+        slack: FakeSlack::default(),
+        self_invoke: FakeSelfInvoke::default(),
+        tokens: DynamoTokens::new(&sdk, TABLE),
+        settings: settings(),
+    }
+}
+
 #[tokio::test]
 async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
     let moto = MotoServer::start();
@@ -51,15 +68,7 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
     moto.create_approvals_table(TABLE).await;
     moto.create_decisions_table(DECISIONS_TABLE).await;
     moto.create_report_bucket(BUCKET).await;
-    let deps = Deps {
-        runs: RunStore::new(S3Store::new(&sdk), BUCKET),
-        approvals: DynamoApprovals::new(&sdk, TABLE, DECISIONS_TABLE),
-        callbacks: SfnCallbacks::new(&sdk),
-        slack: FakeSlack::default(),
-        self_invoke: FakeSelfInvoke::default(),
-        tokens: DynamoTokens::new(&sdk, TABLE),
-        settings: settings(),
-    };
+    let deps = moto_deps(&moto).await;
     let sign_in = link_sign_in();
     deps.approvals.put_pending(&pending_record()).await.unwrap();
     let report_as_notify_left_it = serde_json::to_vec_pretty(&report()).unwrap();
@@ -130,19 +139,10 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
 #[tokio::test]
 async fn a_slack_request_is_accepted_once_in_dynamodb() {
     let moto = MotoServer::start();
-    let sdk = moto.sdk_config().await;
     moto.create_approvals_table(TABLE).await;
     moto.create_decisions_table(DECISIONS_TABLE).await;
     moto.create_report_bucket(BUCKET).await;
-    let deps = Deps {
-        runs: RunStore::new(S3Store::new(&sdk), BUCKET),
-        approvals: DynamoApprovals::new(&sdk, TABLE, DECISIONS_TABLE),
-        callbacks: SfnCallbacks::new(&sdk),
-        slack: FakeSlack::default(),
-        self_invoke: FakeSelfInvoke::default(),
-        tokens: DynamoTokens::new(&sdk, TABLE),
-        settings: settings(),
-    };
+    let deps = moto_deps(&moto).await;
     let sign_in = link_sign_in();
     let body = slack_payload(APPROVER, keyward_core::slack::ACTION_REVIEW, ID, RESPONSE_URL);
     let click = || slack_request(&body, SIGNING_SECRET, now().timestamp());

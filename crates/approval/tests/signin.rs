@@ -83,7 +83,7 @@ async fn the_redirect_carries_every_parameter_and_never_the_approval_id() {
     // The approval id, and its hash, go nowhere near the provider; the store keeps only its hash.
     let id_hash = id_hash();
     assert!(!started.location.contains(ID) && !started.location.contains(&id_hash), "{}", started.location);
-    let stored: Vec<String> = w.sign_in.tokens.items.lock().unwrap().values().map(|(v, _)| v.clone()).collect();
+    let stored: Vec<String> = w.deps.tokens.items.lock().unwrap().values().map(|(v, _)| v.clone()).collect();
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].contains(ID) && stored[0].contains(&id_hash), "{}", stored[0]);
     assert!(w.tokens()[0].starts_with("oidc-state#") && !w.tokens()[0].contains(&query["state"]));

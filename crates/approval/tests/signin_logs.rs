@@ -41,7 +41,7 @@ async fn no_code_state_nonce_verifier_cookie_token_or_secret_is_logged() {
     sign_in(&w, &fake, Login::new("00u-mallory", "mallory@example.com"), Forgery::None).await;
     let started = start(&w, &approval_path()).await;
     let query = provider::query_of(&started.location);
-    let pending: Vec<String> = w.sign_in.tokens.items.lock().unwrap().values().map(|(v, _)| v.clone()).collect();
+    let pending: Vec<String> = w.deps.tokens.items.lock().unwrap().values().map(|(v, _)| v.clone()).collect();
     let verifier = pending
         .iter()
         .map(|v| serde_json::from_str::<serde_json::Value>(v).unwrap())

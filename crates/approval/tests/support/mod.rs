@@ -275,15 +275,15 @@ pub fn settings() -> Settings {
 pub const BASE_URL: &str = "https://approve.example.com/keyward";
 
 /// The sign-in under `APPROVER_AUTH=link`: no provider, nothing stored.
-pub fn link_sign_in() -> SignIn<FakeTokens, CountingRandom, provider::SharedProvider> {
-    SignIn { tokens: FakeTokens::default(), random: CountingRandom::default(), provider: None, base_url: None }
+pub fn link_sign_in() -> SignIn<CountingRandom, provider::SharedProvider> {
+    SignIn { random: CountingRandom::default(), provider: None, base_url: None }
 }
 
 /// One pending approval with its run report, and the ports around it.
 pub struct World {
     pub deps: Deps<CountingStore, CountingApprovals, ScriptedCallback, FakeSlack, FakeSelfInvoke, FakeTokens>,
     /// Under `link` (`World::new`) no provider; under `oidc` (`World::oidc`) the fake one.
-    pub sign_in: SignIn<FakeTokens, CountingRandom, provider::SharedProvider>,
+    pub sign_in: SignIn<CountingRandom, provider::SharedProvider>,
 }
 
 impl World {
@@ -319,9 +319,9 @@ impl World {
         world
     }
 
-    /// The sign-in items stored (states and sessions), by key.
+    /// The single-use items stored (here: the sign-in's states and sessions), by key.
     pub fn tokens(&self) -> Vec<String> {
-        self.sign_in.tokens.items.lock().unwrap().keys().cloned().collect()
+        self.deps.tokens.items.lock().unwrap().keys().cloned().collect()
     }
 
     pub fn set_record(&self, record: ApprovalRecord) {
