@@ -6,10 +6,16 @@ import them from here."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 import subprocess
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -281,6 +287,62 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+@dataclass
+class ResponseUrl:
+    """Slack's response_url, played on 127.0.0.1 (SLACK_RESPONSE_URL_PREFIX, which only the local stack
+    sets): every post is kept, and answered after `delay` seconds."""
+
+    port: int
+    team: str
+    delay: float = 0.0
+    posts: list[dict[str, object]] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        """A response_url of this server, as Slack would send one (`/actions/<team>/<id>/<secret>`)."""
+        return f"http://127.0.0.1:{self.port}/actions/{self.team}/{path}"
+
+    def received(self, path: str) -> list[dict[str, object]]:
+        """The payloads posted to `path` so far, oldest first."""
+        return [p for p in list(self.posts) if p["path"] == f"/actions/{self.team}/{path}"]
+
+    def wait_for(self, path: str, seconds: float) -> dict[str, object]:
+        """The first payload posted to `path`, waiting at most `seconds` for it."""
+        try:
+            return wait_until(
+                f"a post to the response_url {path}", lambda: next(iter(self.received(path)), None), seconds
+            )
+        except LocalStackError as error:
+            pytest.fail(str(error))
+
+
+@contextmanager
+def serve_response_url(port: int, team: str, delay: float = 0.0) -> Iterator[ResponseUrl]:
+    """A response_url server on 127.0.0.1:`port`, stopped on leaving."""
+    state = ResponseUrl(port, team, delay)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            payload = json.loads(self.rfile.read(length) or b"null")
+            time.sleep(state.delay)
+            state.posts.append({"path": self.path, "payload": payload, "at": time.monotonic()})
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: pytest shows what the assertions say."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, name="response-url", daemon=True).start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def assert_still_waiting(stack: LocalStack, sweep: Sweep, key_owner: str, key_id: str) -> None:

@@ -12,18 +12,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 
 import pytest
-from helpers import APPROVE_SETTINGS, LocalStack, decision, free_port
+from helpers import APPROVE_SETTINGS, LocalStack, ResponseUrl, decision, free_port, serve_response_url
 from keyward_local import browser
 from keyward_local.client import Seeder
-from keyward_local.console import LocalStackError, wait_until
 
 #: Not a real secret: the signing secret of this module's stack, which the test uses to play Slack.
 SIGNING_SECRET = "e2e-slack-signing-secret"
@@ -47,56 +44,11 @@ RESPONSE_URL_DELAY_SECONDS = 5.0
 FOLLOW_UP_SECONDS = 60.0
 
 
-@dataclass
-class SlowResponseUrl:
-    """Slack's response_url, played on 127.0.0.1: every post is kept, and answered only after a delay."""
-
-    port: int
-    posts: list[dict[str, object]] = field(default_factory=list)
-
-    def url(self, path: str) -> str:
-        """A response_url of this server, as Slack would send one (`/actions/<team>/<id>/<secret>`)."""
-        return f"http://127.0.0.1:{self.port}/actions/T0E2E/{path}"
-
-    def received(self, path: str) -> list[dict[str, object]]:
-        """The payloads posted to `path` so far, oldest first."""
-        return [p for p in list(self.posts) if p["path"] == f"/actions/T0E2E/{path}"]
-
-    def wait_for(self, path: str) -> dict[str, object]:
-        """The first payload posted to `path`, waiting at most FOLLOW_UP_SECONDS for it."""
-        try:
-            return wait_until(
-                f"a post to the response_url {path}", lambda: next(iter(self.received(path)), None), FOLLOW_UP_SECONDS
-            )
-        except LocalStackError as error:
-            pytest.fail(str(error))
-
-
 @pytest.fixture(scope="module")
-def response_url() -> Iterator[SlowResponseUrl]:
+def response_url() -> Iterator[ResponseUrl]:
     """The slow response_url server, for the module's stack."""
-    server_state = SlowResponseUrl(RESPONSE_PORT)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            payload = json.loads(self.rfile.read(length) or b"null")
-            time.sleep(RESPONSE_URL_DELAY_SECONDS)
-            server_state.posts.append({"path": self.path, "payload": payload, "at": time.monotonic()})
-            self.send_response(200)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet: pytest shows what the assertions say."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", RESPONSE_PORT), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="slow-response-url", daemon=True)
-    thread.start()
-    yield server_state
-    server.shutdown()
-    server.server_close()
+    with serve_response_url(RESPONSE_PORT, "T0E2E", RESPONSE_URL_DELAY_SECONDS) as server:
+        yield server
 
 
 @dataclass
@@ -133,7 +85,7 @@ def click(link: str, user: str, action_id: str, response_url: str) -> Click:
 
 
 def test_a_click_is_answered_within_three_seconds_and_decided_after_it(
-    stack: LocalStack, account: Seeder, response_url: SlowResponseUrl
+    stack: LocalStack, account: Seeder, response_url: ResponseUrl
 ) -> None:
     s = account
     owner = s.user("old")
@@ -149,7 +101,7 @@ def test_a_click_is_answered_within_three_seconds_and_decided_after_it(
     assert pressed.body == "", "Slack's acknowledgement is an empty 200"
     assert pressed.seconds < SLACK_DEADLINE_SECONDS, f"answered in {pressed.seconds:.2f} s"
     # The message update comes after the answer, from the follow-up.
-    update = response_url.wait_for("approve")
+    update = response_url.wait_for("approve", FOLLOW_UP_SECONDS)
     payload = update["payload"]
     assert isinstance(payload, dict)
     assert payload["replace_original"] is True
@@ -162,7 +114,7 @@ def test_a_click_is_answered_within_three_seconds_and_decided_after_it(
 
 
 def test_a_strangers_click_is_answered_in_time_told_privately_and_decides_nothing(
-    stack: LocalStack, account: Seeder, response_url: SlowResponseUrl
+    stack: LocalStack, account: Seeder, response_url: ResponseUrl
 ) -> None:
     s = account
     owner = s.user("old")
@@ -175,7 +127,7 @@ def test_a_strangers_click_is_answered_in_time_told_privately_and_decides_nothin
 
     assert pressed.status == 200, pressed.body[:500]
     assert pressed.seconds < SLACK_DEADLINE_SECONDS, f"answered in {pressed.seconds:.2f} s"
-    reply = response_url.wait_for("stranger")["payload"]
+    reply = response_url.wait_for("stranger", FOLLOW_UP_SECONDS)["payload"]
     assert isinstance(reply, dict)
     assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False, reply
     assert "approver list" in reply["text"], reply
@@ -186,7 +138,7 @@ def test_a_strangers_click_is_answered_in_time_told_privately_and_decides_nothin
     # The approver then rejects: in time as well, and the run ends with the key untouched.
     pressed = click(link, APPROVER, "keyward_reject_all", response_url.url("reject"))
     assert pressed.status == 200 and pressed.seconds < SLACK_DEADLINE_SECONDS, pressed
-    rejected = response_url.wait_for("reject")["payload"]
+    rejected = response_url.wait_for("reject", FOLLOW_UP_SECONDS)["payload"]
     assert isinstance(rejected, dict)
     assert rejected["text"].startswith(f"Rejected by <@{APPROVER}>"), rejected
     sweep.succeeds()

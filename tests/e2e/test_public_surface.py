@@ -11,14 +11,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import APPROVE_SETTINGS, LocalStack, assert_still_waiting, decision, free_port
+from helpers import (
+    APPROVE_SETTINGS,
+    LocalStack,
+    ResponseUrl,
+    assert_still_waiting,
+    decision,
+    free_port,
+    serve_response_url,
+)
 from keyward_local import browser
 from keyward_local.browser import Answer
 from keyward_local.client import Seeder
@@ -110,43 +116,11 @@ def test_the_page_is_hardened_and_only_its_own_posts_decide(stack: LocalStack, a
     assert stack.key_status(owner, key) == "Inactive"
 
 
-class ResponseUrl:
-    """Slack's response_url, played on 127.0.0.1: every post is kept."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, object]] = []
-
-    def url(self, path: str) -> str:
-        """A response_url of this server, as Slack would send one."""
-        return f"http://127.0.0.1:{RESPONSE_PORT}/actions/{TEAM}/{path}"
-
-    def received(self, path: str) -> list[dict[str, object]]:
-        """The payloads posted to `path` so far."""
-        return [p for p in list(self.posts) if p["path"] == f"/actions/{TEAM}/{path}"]
-
-
 @pytest.fixture(scope="module")
 def response_url() -> Iterator[ResponseUrl]:
     """The response_url server, for the module's stack."""
-    state = ResponseUrl()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            state.posts.append({"path": self.path, "payload": json.loads(self.rfile.read(length) or b"null")})
-            self.send_response(200)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet: pytest shows what the assertions say."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", RESPONSE_PORT), Handler)
-    threading.Thread(target=server.serve_forever, name="response-url", daemon=True).start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve_response_url(RESPONSE_PORT, TEAM) as server:
+        yield server
 
 
 def test_a_replayed_slack_request_is_refused_while_the_first_decides(

@@ -3,8 +3,10 @@ aws-lambda-builders of the lock, so a SAM upgrade that changes the command is se
 
 from __future__ import annotations
 
+import pytest
 from aws_lambda_builders.architecture import ARM64  # type: ignore[import-untyped]
-from keyward_local.build import build_commands, sam_command
+from keyward_local.build import build_commands, one_invocation, sam_command
+from keyward_local.console import LocalStackError
 from keyward_local.template import Template
 
 
@@ -37,3 +39,21 @@ def test_without_the_arm64_target_only_the_instruction_set_changes() -> None:
     for binary, command in x86_64.items():
         assert command == ["--x86-64" if part == "--arm64" else part for part in arm64[binary]]
         assert "--arm64" not in command
+
+
+def test_the_six_commands_run_as_one_invocation_with_every_bin() -> None:
+    commands = build_commands(Template.load(), arm64_available=True)
+    merged = one_invocation(commands)
+    assert merged[:5] == ["cargo", "lambda", "build", "--release", "--arm64"]
+    assert merged[5:] == [part for binary in commands for part in ("--bin", binary)]
+
+
+def test_commands_that_differ_beyond_their_bin_are_not_merged() -> None:
+    commands = {
+        "approval": ["cargo", "lambda", "build", "--release", "--arm64", "--bin", "approval"],
+        "notify": ["cargo", "lambda", "build", "--arm64", "--bin", "notify"],
+    }
+    with pytest.raises(LocalStackError, match="differ beyond --bin"):
+        one_invocation(commands)
+    with pytest.raises(LocalStackError, match="has no --bin notify"):
+        one_invocation({"notify": ["cargo", "lambda", "build", "--bin", "approval"]})
