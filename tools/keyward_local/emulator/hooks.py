@@ -1,8 +1,8 @@
 """The test hooks under /_keyward/ (local stack only): health, key dates on moto's own key objects,
 the SNS messages moto recorded, the pending SNS subscriptions' confirmation tokens (`sns_confirm`),
 the IAM call counts and throttle, the IAM strictness knobs and the credential report, the injected
-faults, the callers of the requests moto authorised (`iam_auth`), and the events of the last
-Function URL requests."""
+faults, the callers of the requests moto authorised (`iam_auth`), the state of an organisation's
+account (`org_strict`), and the events of the last Function URL requests."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from keyward_local.emulator.faults import FAULTS, HookError
 from keyward_local.emulator.function_url import REQUESTS
 from keyward_local.emulator.iam_auth import PRINCIPALS
 from keyward_local.emulator.iam_strict import IamStrict
+from keyward_local.emulator.org_strict import set_account_state
 from keyward_local.emulator.sns_confirm import pending_confirmations
 from keyward_local.emulator.throttle import IamGate
 from keyward_local.paths import ACCOUNT_ID, REGION
@@ -201,6 +202,10 @@ class Hooks:
             if method == "PUT":
                 return 200, self.strict.configure(read_json(environ))
             raise HookError(405, "use GET or PUT /_keyward/iam-strict")
+        if path == "/_keyward/org-account-state":
+            if method != "PUT":
+                raise HookError(405, "use PUT /_keyward/org-account-state")
+            return 200, set_account_state(read_json(environ))
         if path == "/_keyward/credential-report" and method == "DELETE":
             self.strict.forget_report()
             return 200, {}
