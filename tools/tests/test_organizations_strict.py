@@ -158,3 +158,19 @@ def test_a_policy_scoped_to_the_root_or_an_account_is_authorised_against_that_ar
         "AccessDeniedException",
         400,
     )
+
+
+def test_the_key_dates_hook_reaches_a_member_account(org: Organisation) -> None:
+    member = org.members[0]
+    sts = org.em.client("sts")
+    admin = sts.assume_role(RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="seed")
+    iam = org.em.client("iam", admin["Credentials"])
+    iam.create_user(UserName="old-key")
+    key = iam.create_access_key(UserName="old-key")["AccessKey"]["AccessKeyId"]
+    dates = {"user": "old-key", "access_key_id": key, "created": "2025-01-31T09:00:00Z"}
+    assert org.em.hook("POST", "/_keyward/keys", dates)[0] == 404  # not in the management account
+    status, answer = org.em.hook("POST", "/_keyward/keys", {**dates, "account_id": member})
+    assert (status, answer["created"]) == (200, "2025-01-31T09:00:00Z")
+    listed = iam.list_access_keys(UserName="old-key")["AccessKeyMetadata"][0]
+    assert listed["CreateDate"].isoformat() == "2025-01-31T09:00:00+00:00"
+    assert org.em.hook("POST", "/_keyward/keys", {**dates, "account_id": "12345"})[0] == 400

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from typing import TypedDict
 from urllib.parse import parse_qs
 from wsgiref.types import WSGIEnvironment
@@ -30,7 +31,8 @@ LOG = logging.getLogger("keyward.local-stack")
 #: moto's partition key for IAM backends.
 PARTITION = "aws"
 
-KEY_FIELDS = {"user", "access_key_id", "created", "last_used", "last_used_service", "last_used_region"}
+KEY_FIELDS = {"account_id", "user", "access_key_id", "created", "last_used", "last_used_service", "last_used_region"}
+_ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 class SnsMessage(TypedDict):
@@ -60,7 +62,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def set_key_dates(document: object) -> dict[str, str | None]:
-    """POST /_keyward/keys: sets creation and last use of one access key on moto's own key object."""
+    """POST /_keyward/keys: sets creation and last use of one access key on moto's own key object, in
+    the stack's account or the `account_id` given (a member account of the emulated organisation)."""
     if not isinstance(document, dict):
         raise HookError(400, "the body must be a JSON object with user, access_key_id, created, last_used, ...")
     unknown = sorted(set(document) - KEY_FIELDS)
@@ -69,6 +72,9 @@ def set_key_dates(document: object) -> dict[str, str | None]:
     for field in ("user", "access_key_id"):
         if not isinstance(document.get(field), str) or not document[field]:
             raise HookError(400, f"{field} is required (a non-empty string)")
+    account_id = document.get("account_id", ACCOUNT_ID)
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
+        raise HookError(400, f"account_id must be an account id of 12 digits, got {account_id!r}")
     for field in ("last_used_service", "last_used_region"):
         if field in document and (not isinstance(document[field], str) or not document[field]):
             raise HookError(400, f"{field} must be a non-empty string")
@@ -83,10 +89,10 @@ def set_key_dates(document: object) -> dict[str, str | None]:
     elif last_used_given and ("last_used_service" in document or "last_used_region" in document):
         raise HookError(400, "last_used is null: a key never used has no last_used_service or last_used_region")
 
-    backend = iam_backends[ACCOUNT_ID][PARTITION]
+    backend = iam_backends[account_id][PARTITION]
     user = backend.users.get(document["user"])
     if user is None:
-        raise HookError(404, f"no IAM user named {document['user']!r}")
+        raise HookError(404, f"no IAM user named {document['user']!r} in account {account_id}")
     key = next((k for k in user.access_keys if k.access_key_id == document["access_key_id"]), None)
     if key is None:
         raise HookError(404, f"user {document['user']!r} has no access key {document['access_key_id']!r}")

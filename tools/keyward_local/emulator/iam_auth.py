@@ -1,7 +1,7 @@
 """IAM policy evaluation in the emulator: every request to moto is authenticated (SigV4 with a key moto
 knows) and authorised against the caller's identity policies, as AWS does, instead of moto's default
 of allowing anything. This is moto's own access control (`INITIAL_NO_AUTH_ACTION_COUNT`, here 0:
-from the first request on), with three corrections that make it usable and faithful:
+from the first request on), with these corrections that make it usable and faithful:
 
 - **The account's root user.** The stack's own tooling (`up`, the demo, the tests, the bench) signs
   with the access key of `target/local-stack/env` (`test`), which stands for the account's root user:
@@ -24,11 +24,18 @@ from the first request on), with three corrections that make it usable and faith
   services' clients cannot parse (boto3 sees the error code `403`, the Rust SDK an unhandled error).
   DynamoDB, Step Functions and Secrets Manager answer as AWS does: HTTP 400, a JSON
   `AccessDeniedException` with the same message.
-- **Who called what.** Each authorised or refused request is recorded with the caller's ARN, so the
-  end-to-end tests can prove every function called AWS as its own role (`GET /_keyward/principals`).
+- **Who called what.** Each authorised or refused request is recorded with the caller's ARN and its
+  session's source identity, so the end-to-end tests can prove every function called AWS as its own
+  role, and that a member account's changes name their approver as its CloudTrail would
+  (`GET /_keyward/principals`).
+- **AssumeRole.** moto checks a trust policy only for a role of the caller's own account, and wrongly
+  (see `sts_strict`); here every AssumeRole is authorised by `sts_strict`: the role exists, its trust
+  allows the caller, and the caller's identity policies allow it where AWS requires them to.
+- **Organizations.** Its listings of a parent are authorised against the parent's ARN and
+  DescribeAccount against the account's (`org_strict.resource`); a refusal is JSON, as AWS answers it.
 
-What moto does not evaluate is listed in docs/local-stack.md (resource-based policies, conditions,
-Lambda's own API)."""
+What moto does not evaluate is listed in docs/local-stack.md (resource-based policies other than a
+role's trust, conditions of identity policies, Lambda's own API)."""
 
 from __future__ import annotations
 
