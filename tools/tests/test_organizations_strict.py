@@ -122,6 +122,9 @@ def test_only_the_management_account_lists_and_a_created_accounts_access_role_is
     assert [u["UserName"] for u in org.em.client("iam", credentials).list_users()["Users"]] == ["seeded"]
     from_member = org.em.client("organizations", credentials)
     assert error_of(from_member.list_accounts) == ("AccessDeniedException", 400)
+    assert error_of(from_member.list_roots) == ("AccessDeniedException", 400)
+    assert error_of(lambda: from_member.list_parents(ChildId=member)) == ("AccessDeniedException", 400)
+    assert from_member.describe_organization()["Organization"]["Id"] == org.id
 
 
 def test_a_policy_scoped_to_the_root_or_an_account_is_authorised_against_that_arn(org: Organisation) -> None:

@@ -10,7 +10,8 @@
   never more than 20 whatever is asked (the API's `MaxResults` is 1 to 20; 20 when not given), with a
   `NextToken` while more remain; a token the emulator did not hand out for that listing is
   `InvalidInputException`. moto pages ListAccounts by 100 and ListChildren not at all.
-- **Only the management account lists the organisation.** From any other account these calls are
+- **Only the management account lists the organisation.** From any other account these calls (and
+  ListRoots, ListOrganizationalUnitsForParent, ListParents, DescribeOrganizationalUnit) are
   `AccessDeniedException` (inside an organisation; the API Reference: "This operation can be called
   only from the organization's management account or by a member account that is a delegated
   administrator", and the emulator does not model delegated administrators) or
@@ -27,7 +28,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
@@ -148,6 +149,24 @@ def describe_account(self: OrganizationsResponse) -> str:
     return json.dumps({"Account": account_view(account)})
 
 
+#: moto's other reads of the organisation's tree, which AWS answers only to the management account.
+_MANAGEMENT_ONLY = (
+    "list_roots",
+    "list_organizational_units_for_parent",
+    "list_parents",
+    "describe_organizational_unit",
+)
+
+
+def _management_only(read: Callable[[OrganizationsResponse], str]) -> Callable[[OrganizationsResponse], str]:
+    def answer(self: OrganizationsResponse) -> str:
+        """moto's read, from the management account only."""
+        _management(self)
+        return read(self)
+
+    return answer
+
+
 def resource(self: OrganizationsResponse) -> str:
     """The ARN an Organizations request is authorised against (`*` when it names none, or none known)."""
     backend = self.organizations_backend
@@ -189,6 +208,8 @@ def install() -> None:
     OrganizationsResponse.list_accounts_for_parent = list_accounts_for_parent  # type: ignore[method-assign]
     OrganizationsResponse.list_children = list_children  # type: ignore[method-assign]
     OrganizationsResponse.describe_account = describe_account  # type: ignore[method-assign]
+    for name in _MANAGEMENT_ONLY:
+        setattr(OrganizationsResponse, name, _management_only(getattr(OrganizationsResponse, name)))
     create_account = org_models.OrganizationsBackend.create_account
 
     def administered_create_account(self: org_models.OrganizationsBackend, **kwargs: Any) -> dict[str, Any]:
