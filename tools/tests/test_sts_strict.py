@@ -273,6 +273,43 @@ def test_a_source_identity_outside_the_apis_constraint_is_a_validation_error(
     assert constraint in message
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"RoleSessionName": "run:1"}, "at 'roleSessionName' failed to satisfy constraint"),
+        ({"RoleSessionName": "r"}, "Member must have length greater than or equal to 2"),
+        ({"DurationSeconds": "899"}, "Member must have value greater than or equal to 900"),
+        ({"DurationSeconds": "7200"}, "exceeds the MaxSessionDuration set for this role"),
+    ],
+)
+def test_a_session_name_or_duration_aws_refuses_is_a_validation_error(
+    em: EmulatorProcess, extra: dict[str, Any], message: str
+) -> None:
+    plain = role(em, "plain", trust(allow({"AWS": ROOT})))
+    request: dict[str, Any] = {"RoleArn": plain, "RoleSessionName": "run", **extra}
+    with pytest.raises(ClientError) as raised:
+        em.client("sts", validate=False).assume_role(**request)
+    error = raised.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ValidationError", 400)
+    assert message in error["Error"]["Message"]
+    assert assume(em, plain, DurationSeconds="3600")["AssumedRoleUser"]["Arn"].endswith("/plain/run")
+
+
+def test_a_chained_session_lasts_at_most_an_hour(em: EmulatorProcess) -> None:
+    long_lived = {"RoleName": "first", "MaxSessionDuration": 43200}
+    iam = em.client("iam")
+    iam.create_role(**long_lived, AssumeRolePolicyDocument=trust(allow({"AWS": ROOT})))
+    iam.put_role_policy(RoleName="first", PolicyName="p", PolicyDocument=json.dumps(ALLOW_ALL_ASSUME))
+    first = f"arn:aws:iam::{MANAGEMENT}:role/first"
+    session = assume(em, first, DurationSeconds="7200")["Credentials"]
+    iam.create_role(RoleName="second", MaxSessionDuration=43200, AssumeRolePolicyDocument=trust(allow({"AWS": first})))
+    second = f"arn:aws:iam::{MANAGEMENT}:role/second"
+    code, status, message = refusal(em, second, session, DurationSeconds="7200")
+    assert (code, status) == ("ValidationError", 400)
+    assert "1 hour session limit for roles assumed by role chaining" in message
+    assert assume(em, second, session, DurationSeconds="3600")["AssumedRoleUser"]["Arn"].endswith("/second/run")
+
+
 def test_a_source_identity_persists_through_role_chaining_and_cannot_change(em: EmulatorProcess) -> None:
     first = role(em, "first", write_role_trust(), policy=ALLOW_ALL_ASSUME)
     session = assume(em, first, SourceIdentity="alice")["Credentials"]

@@ -33,8 +33,12 @@ perform: sts:AssumeRole on resource: <role>`; STS API Reference, AssumeRole, and
   `sts:SetSourceIdentity` on the next role too), and a different one is refused (`AccessDenied`:
   the guide says the value cannot be changed without naming the error).
 
-A `SourceIdentity` that breaks the API's constraint (2 to 64 characters of `[\\w+=,.@-]`; STS API
-Reference, AssumeRole) is a `ValidationError` (HTTP 400) before any of that.
+A `SourceIdentity` or `RoleSessionName` that breaks the API's constraint (2 to 64 characters of
+`[\\w+=,.@-]`; STS API Reference, AssumeRole) is a `ValidationError` (HTTP 400) before any of that
+(moto checks only the session name's length), and so, once the caller is allowed, is a
+`DurationSeconds` below 900, above the role's MaxSessionDuration, or above one hour when a role
+session assumes the role ("Role chaining limits your ... role session to a maximum of one hour",
+AssumeRole's DurationSeconds): the Rust SDK sends all three unchecked.
 
 One deliberate difference: AWS never lets the root user assume a role. The local stack's tooling
 signs as the account's root (`iam_auth.RootAccessKey`) and assumes the functions' roles and each
@@ -63,13 +67,16 @@ LOG = logging.getLogger("keyward.local-stack")
 #: moto's partition key for IAM and Organizations backends.
 PARTITION = "aws"
 
-SOURCE_IDENTITY_MIN, SOURCE_IDENTITY_MAX = 2, 64
-_SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]*", re.ASCII)
+#: The length bounds of SourceIdentity and RoleSessionName.
+NAME_MIN, NAME_MAX = 2, 64
+#: DurationSeconds' floor, and the ceiling of a session assumed by a role session (role chaining).
+MIN_DURATION_SECONDS, CHAINED_MAX_SECONDS = 900, 3600
+_NAME = re.compile(r"[\w+=,.@-]*", re.ASCII)
 _ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)", re.ASCII)
 _ACCOUNT_ROOT = re.compile(r"arn:aws:iam::(\d{12}):root")
 
 ASSUME_ROLE = "sts:AssumeRole"
-SET_SOURCE_IDENTITY = "sts:SetSourceIdentity"
+SET_NAME = "sts:SetSourceIdentity"
 
 #: The condition operators and keys the trust evaluation knows (lower case: keys are case-insensitive).
 OPERATORS = {"StringEquals", "StringLike", "Null"}
@@ -158,23 +165,42 @@ def organization_of(account: str) -> str | None:
     return str(org.id) if org is not None else None
 
 
-def check_source_identity(value: str) -> None:
-    """Raises StsValidationError when `value` breaks AssumeRole's SourceIdentity constraint."""
-    if not SOURCE_IDENTITY_MIN <= len(value) <= SOURCE_IDENTITY_MAX:
-        bound = (
-            f"greater than or equal to {SOURCE_IDENTITY_MIN}"
-            if len(value) < SOURCE_IDENTITY_MIN
-            else f"less than or equal to {SOURCE_IDENTITY_MAX}"
-        )
+def check_name(field: str, value: str) -> None:
+    """Raises StsValidationError when `value` breaks the constraint AssumeRole's SourceIdentity and
+    RoleSessionName share (2 to 64 characters of `[\\w+=,.@-]`); `field` names it as AWS does."""
+    if not NAME_MIN <= len(value) <= NAME_MAX:
+        bound = f"greater than or equal to {NAME_MIN}" if len(value) < NAME_MIN else f"less than or equal to {NAME_MAX}"
         raise StsValidationError(
-            f"1 validation error detected: Value '{value}' at 'sourceIdentity' failed to satisfy constraint: "
+            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
             f"Member must have length {bound}"
         )
-    if not _SOURCE_IDENTITY.fullmatch(value):
+    if not _NAME.fullmatch(value):
         raise StsValidationError(
-            f"1 validation error detected: Value '{value}' at 'sourceIdentity' failed to satisfy constraint: "
+            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: "
             r"Member must satisfy regular expression pattern: [\w+=,.@-]*"
         )
+
+
+def check_duration(value: str | None, role_maximum: int, chained: bool) -> None:
+    """Raises StsValidationError for a DurationSeconds AWS refuses: below 900, above the role's
+    MaxSessionDuration, or above one hour for a session assumed by a role session (role chaining)."""
+    if value is None:
+        return
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise StsValidationError(f"DurationSeconds must be a whole number of seconds, got '{value}'") from None
+    if seconds < MIN_DURATION_SECONDS:
+        raise StsValidationError(
+            f"1 validation error detected: Value '{seconds}' at 'durationSeconds' failed to satisfy constraint: "
+            f"Member must have value greater than or equal to {MIN_DURATION_SECONDS}"
+        )
+    if chained and seconds > CHAINED_MAX_SECONDS:
+        raise StsValidationError(
+            "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+        )
+    if seconds > role_maximum:
+        raise StsValidationError("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
 
 
 def _listed(value: object) -> list[str]:
@@ -322,9 +348,10 @@ def assume_role_refusal(access_key: Any, account: str, data: Mapping[str, Any]) 
     """Why an AssumeRole request (its form `data`, signed by `access_key` of `account`) is refused, as
     (role ARN, reason), or None when AWS would allow it. Raises StsValidationError for bad input."""
     role_arn = _param(data, "RoleArn") or ""
+    check_name("roleSessionName", _param(data, "RoleSessionName") or "")
     requested = _param(data, "SourceIdentity")
     if requested is not None:
-        check_source_identity(requested)
+        check_name("sourceIdentity", requested)
     inherited = SESSIONS.source_identity(getattr(access_key, "_access_key_id", None))
     if requested is not None and inherited is not None and requested != inherited:
         return role_arn, f"the session's source identity {inherited!r} cannot change to {requested!r}"
@@ -345,7 +372,7 @@ def assume_role_refusal(access_key: Any, account: str, data: Mapping[str, Any]) 
 
     same_account = match.group(1) == caller.account
     policies = access_key.collect_policies()
-    for action in (ASSUME_ROLE, SET_SOURCE_IDENTITY) if source_identity is not None else (ASSUME_ROLE,):
+    for action in (ASSUME_ROLE, SET_NAME) if source_identity is not None else (ASSUME_ROLE,):
         try:
             trust = evaluate_trust(role.assume_role_policy_document, action, caller, context)
         except Unevaluated as error:
@@ -359,6 +386,8 @@ def assume_role_refusal(access_key: Any, account: str, data: Mapping[str, Any]) 
             return role_arn, f"its trust policy does not allow {action} to the caller"
         if identity != "allow" and not (same_account and trust.allowed_by == "caller"):
             return role_arn, f"the caller's policies do not allow {action} on it"
+    chained = caller.role_arn is not None
+    check_duration(_param(data, "DurationSeconds"), int(role.max_session_duration or 3600), chained)
     return None
 
 
