@@ -286,13 +286,16 @@ def test_a_session_name_or_duration_aws_refuses_is_a_validation_error(
     em: EmulatorProcess, extra: dict[str, Any], message: str
 ) -> None:
     plain = role(em, "plain", trust(allow({"AWS": ROOT})))
+    alice = user(em, "alice", ALLOW_ALL_ASSUME)
     request: dict[str, Any] = {"RoleArn": plain, "RoleSessionName": "run", **extra}
     with pytest.raises(ClientError) as raised:
-        em.client("sts", validate=False).assume_role(**request)
+        em.client("sts", alice, validate=False).assume_role(**request)
     error = raised.value.response
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ValidationError", 400)
     assert message in error["Error"]["Message"]
-    assert assume(em, plain, DurationSeconds="3600")["AssumedRoleUser"]["Arn"].endswith("/plain/run")
+    assert assume(em, plain, alice, DurationSeconds="3600")["AssumedRoleUser"]["Arn"].endswith("/plain/run")
+    # The tooling's root user is held to the API's 12 hours only (it cannot assume a role on AWS at all).
+    assert assume(em, plain, DurationSeconds="43200")["AssumedRoleUser"]["Arn"].endswith("/plain/run")
 
 
 def test_a_chained_session_lasts_at_most_an_hour(em: EmulatorProcess) -> None:

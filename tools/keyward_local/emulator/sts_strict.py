@@ -43,7 +43,8 @@ AssumeRole's DurationSeconds): the Rust SDK sends all three unchecked.
 One deliberate difference: AWS never lets the root user assume a role. The local stack's tooling
 signs as the account's root (`iam_auth.RootAccessKey`) and assumes the functions' roles and each
 member account's `OrganizationAccountAccessRole` that way, so the emulator lets the root user assume
-a role, but only one whose trust allows it."""
+a role, but only one whose trust allows it, and for as long as the API allows (12 hours) whatever the
+role's MaxSessionDuration."""
 
 from __future__ import annotations
 
@@ -69,8 +70,9 @@ PARTITION = "aws"
 
 #: The length bounds of SourceIdentity and RoleSessionName.
 NAME_MIN, NAME_MAX = 2, 64
-#: DurationSeconds' floor, and the ceiling of a session assumed by a role session (role chaining).
-MIN_DURATION_SECONDS, CHAINED_MAX_SECONDS = 900, 3600
+#: DurationSeconds' floor, the ceiling of a session assumed by a role session (role chaining), and
+#: the API's own ceiling.
+MIN_DURATION_SECONDS, CHAINED_MAX_SECONDS, MAX_DURATION_SECONDS = 900, 3600, 43200
 _NAME = re.compile(r"[\w+=,.@-]*", re.ASCII)
 _ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/(?:.*/)?([\w+=,.@-]+)", re.ASCII)
 _ACCOUNT_ROOT = re.compile(r"arn:aws:iam::(\d{12}):root")
@@ -386,8 +388,10 @@ def assume_role_refusal(access_key: Any, account: str, data: Mapping[str, Any]) 
             return role_arn, f"its trust policy does not allow {action} to the caller"
         if identity != "allow" and not (same_account and trust.allowed_by == "caller"):
             return role_arn, f"the caller's policies do not allow {action} on it"
-    chained = caller.role_arn is not None
-    check_duration(_param(data, "DurationSeconds"), int(role.max_session_duration or 3600), chained)
+    # The root user cannot assume a role on AWS at all, so no ceiling of AWS's applies to it: the
+    # tooling's sessions (`up` asks 12 hours for each function's role) keep their length.
+    ceiling = MAX_DURATION_SECONDS if caller.arn.endswith(":root") else int(role.max_session_duration or 3600)
+    check_duration(_param(data, "DurationSeconds"), ceiling, chained=caller.role_arn is not None)
     return None
 
 
