@@ -1,5 +1,5 @@
 """The local stack's AWS emulator: moto's server (IAM, S3, SNS, DynamoDB, Step Functions) on 127.0.0.1,
-with six additions. Started and stopped by scripts/local-stack (docs/local-stack.md).
+with these additions. Started and stopped by scripts/local-stack (docs/local-stack.md).
 
 1. Lambda invoke goes to `cargo lambda watch` (`forward`). moto cannot run Rust functions, so its
    Lambda backend's invoke is replaced by an HTTP forward to cargo lambda's Invoke API
@@ -26,6 +26,11 @@ with six additions. Started and stopped by scripts/local-stack (docs/local-stack
 7. IAM as strict as AWS (`iam_strict`): tag rules, paging, a read lag after UpdateAccessKey
    (--iam-read-lag-seconds) and a credential report that takes time (--credential-report-delay-seconds);
    GET/PUT /_keyward/iam-strict changes the two, DELETE /_keyward/credential-report forgets the report.
+8. STS AssumeRole as strict as AWS (`sts_strict`): the role must exist and its trust policy allow the
+   caller (principals, conditions, source identity), with the caller's identity policy where AWS
+   requires it; a session keeps its source identity, and GET /_keyward/principals records it.
+9. Organizations as AWS answers (`org_strict`): `State` without the retired `Status`, pages of at
+   most 20, and PUT /_keyward/org-account-state to set an account's state.
 Also GET /_keyward/sns-messages (every message published, e.g. the approval link) and
 GET /_keyward/health (who is listening). All of /_keyward/ exists only in the local stack.
 

@@ -34,6 +34,7 @@ from keyward_local.emulator.hooks import Hooks
 from keyward_local.emulator.iam_auth import enforce_policies, remember_form_body
 from keyward_local.emulator.iam_strict import IamStrict
 from keyward_local.emulator.moto_patches import patch_credential_report, patch_moto_lambda
+from keyward_local.emulator.org_strict import install as install_organizations
 from keyward_local.emulator.sns_confirm import patch_sns_confirmation
 from keyward_local.emulator.throttle import IamGate
 
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     patch_sns_confirmation()
     strict = IamStrict(args.iam_read_lag_seconds, args.credential_report_delay_seconds, args.iam_page_items)
     strict.install()
+    install_organizations()
 
     gate = IamGate(args.iam_throttle_rps)
     info: dict[str, object] = {

@@ -1,14 +1,15 @@
 """The test hooks under /_keyward/ (local stack only): health, key dates on moto's own key objects,
 the SNS messages moto recorded, the pending SNS subscriptions' confirmation tokens (`sns_confirm`),
 the IAM call counts and throttle, the IAM strictness knobs and the credential report, the injected
-faults, the callers of the requests moto authorised (`iam_auth`), and the events of the last
-Function URL requests."""
+faults, the callers of the requests moto authorised (`iam_auth`), the state of an organisation's
+account (`org_strict`), and the events of the last Function URL requests."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import re
 from typing import TypedDict
 from urllib.parse import parse_qs
 from wsgiref.types import WSGIEnvironment
@@ -20,6 +21,7 @@ from keyward_local.emulator.faults import FAULTS, HookError
 from keyward_local.emulator.function_url import REQUESTS
 from keyward_local.emulator.iam_auth import PRINCIPALS
 from keyward_local.emulator.iam_strict import IamStrict
+from keyward_local.emulator.org_strict import set_account_state
 from keyward_local.emulator.sns_confirm import pending_confirmations
 from keyward_local.emulator.throttle import IamGate
 from keyward_local.paths import ACCOUNT_ID, REGION
@@ -29,7 +31,8 @@ LOG = logging.getLogger("keyward.local-stack")
 #: moto's partition key for IAM backends.
 PARTITION = "aws"
 
-KEY_FIELDS = {"user", "access_key_id", "created", "last_used", "last_used_service", "last_used_region"}
+KEY_FIELDS = {"account_id", "user", "access_key_id", "created", "last_used", "last_used_service", "last_used_region"}
+_ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 class SnsMessage(TypedDict):
@@ -59,7 +62,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def set_key_dates(document: object) -> dict[str, str | None]:
-    """POST /_keyward/keys: sets creation and last use of one access key on moto's own key object."""
+    """POST /_keyward/keys: sets creation and last use of one access key on moto's own key object, in
+    the stack's account or the `account_id` given (a member account of the emulated organisation)."""
     if not isinstance(document, dict):
         raise HookError(400, "the body must be a JSON object with user, access_key_id, created, last_used, ...")
     unknown = sorted(set(document) - KEY_FIELDS)
@@ -68,6 +72,9 @@ def set_key_dates(document: object) -> dict[str, str | None]:
     for field in ("user", "access_key_id"):
         if not isinstance(document.get(field), str) or not document[field]:
             raise HookError(400, f"{field} is required (a non-empty string)")
+    account_id = document.get("account_id", ACCOUNT_ID)
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
+        raise HookError(400, f"account_id must be an account id of 12 digits, got {account_id!r}")
     for field in ("last_used_service", "last_used_region"):
         if field in document and (not isinstance(document[field], str) or not document[field]):
             raise HookError(400, f"{field} must be a non-empty string")
@@ -82,10 +89,10 @@ def set_key_dates(document: object) -> dict[str, str | None]:
     elif last_used_given and ("last_used_service" in document or "last_used_region" in document):
         raise HookError(400, "last_used is null: a key never used has no last_used_service or last_used_region")
 
-    backend = iam_backends[ACCOUNT_ID][PARTITION]
+    backend = iam_backends[account_id][PARTITION]
     user = backend.users.get(document["user"])
     if user is None:
-        raise HookError(404, f"no IAM user named {document['user']!r}")
+        raise HookError(404, f"no IAM user named {document['user']!r} in account {account_id}")
     key = next((k for k in user.access_keys if k.access_key_id == document["access_key_id"]), None)
     if key is None:
         raise HookError(404, f"user {document['user']!r} has no access key {document['access_key_id']!r}")
@@ -201,6 +208,10 @@ class Hooks:
             if method == "PUT":
                 return 200, self.strict.configure(read_json(environ))
             raise HookError(405, "use GET or PUT /_keyward/iam-strict")
+        if path == "/_keyward/org-account-state":
+            if method != "PUT":
+                raise HookError(405, "use PUT /_keyward/org-account-state")
+            return 200, set_account_state(read_json(environ))
         if path == "/_keyward/credential-report" and method == "DELETE":
             self.strict.forget_report()
             return 200, {}

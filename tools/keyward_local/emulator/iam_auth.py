@@ -1,7 +1,7 @@
 """IAM policy evaluation in the emulator: every request to moto is authenticated (SigV4 with a key moto
 knows) and authorised against the caller's identity policies, as AWS does, instead of moto's default
 of allowing anything. This is moto's own access control (`INITIAL_NO_AUTH_ACTION_COUNT`, here 0:
-from the first request on), with three corrections that make it usable and faithful:
+from the first request on), with these corrections that make it usable and faithful:
 
 - **The account's root user.** The stack's own tooling (`up`, the demo, the tests, the bench) signs
   with the access key of `target/local-stack/env` (`test`), which stands for the account's root user:
@@ -24,11 +24,18 @@ from the first request on), with three corrections that make it usable and faith
   services' clients cannot parse (boto3 sees the error code `403`, the Rust SDK an unhandled error).
   DynamoDB, Step Functions and Secrets Manager answer as AWS does: HTTP 400, a JSON
   `AccessDeniedException` with the same message.
-- **Who called what.** Each authorised or refused request is recorded with the caller's ARN, so the
-  end-to-end tests can prove every function called AWS as its own role (`GET /_keyward/principals`).
+- **Who called what.** Each authorised or refused request is recorded with the caller's ARN and its
+  session's source identity, so the end-to-end tests can prove every function called AWS as its own
+  role, and that a member account's changes name their approver as its CloudTrail would
+  (`GET /_keyward/principals`).
+- **AssumeRole.** moto checks a trust policy only for a role of the caller's own account, and wrongly
+  (see `sts_strict`); here every AssumeRole is authorised by `sts_strict`: the role exists, its trust
+  allows the caller, and the caller's identity policies allow it where AWS requires them to.
+- **Organizations.** Its listings of a parent are authorised against the parent's ARN and
+  DescribeAccount against the account's (`org_strict.resource`); a refusal is JSON, as AWS answers it.
 
-What moto does not evaluate is listed in docs/local-stack.md (resource-based policies, conditions,
-Lambda's own API)."""
+What moto does not evaluate is listed in docs/local-stack.md (resource-based policies other than a
+role's trust, conditions of identity policies, Lambda's own API)."""
 
 from __future__ import annotations
 
@@ -48,10 +55,13 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.iam import access_control
 from moto.iam.models import iam_backends
 from moto.iam.responses import IamResponse
+from moto.organizations.responses import OrganizationsResponse
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.sns.responses import SNSResponse
 from moto.stepfunctions.responses import StepFunctionResponse
+
+from keyward_local.emulator import org_strict, sts_strict
 
 LOG = logging.getLogger("keyward.local-stack")
 
@@ -114,21 +124,29 @@ class EngineAccessKey(access_control.AssumedRoleAccessKey):
 
 
 class Principals:
-    """(caller ARN, action, allowed) of every request the emulator authorised or refused."""
+    """(caller ARN, action, allowed, source identity) of every request the emulator authorised or
+    refused: the source identity of the caller's role session, as CloudTrail records it with each
+    request the session makes (`sts_strict`), or None."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._calls: Counter[tuple[str, str, bool]] = Counter()
+        self._calls: Counter[tuple[str, str, bool, str]] = Counter()
 
-    def record(self, principal: str, action: str, allowed: bool) -> None:
+    def record(self, principal: str, action: str, allowed: bool, source_identity: str | None = None) -> None:
         with self._lock:
-            self._calls[(principal, action, allowed)] += 1
+            self._calls[(principal, action, allowed, source_identity or "")] += 1
 
     def snapshot(self) -> list[dict[str, object]]:
         with self._lock:
             return [
-                {"principal": principal, "action": action, "allowed": allowed, "count": count}
-                for (principal, action, allowed), count in sorted(self._calls.items())
+                {
+                    "principal": principal,
+                    "action": action,
+                    "allowed": allowed,
+                    "source_identity": source_identity or None,
+                    "count": count,
+                }
+                for (principal, action, allowed, source_identity), count in sorted(self._calls.items())
             ]
 
     def clear(self) -> None:
@@ -156,6 +174,11 @@ def _json_param(response: BaseResponse, name: str) -> str | None:
             return None
     value = body.get(name) if isinstance(body, dict) else None
     return value if isinstance(value, str) else None
+
+
+def _source_identity(request: access_control.IAMRequestBase) -> str | None:
+    """The source identity of the role session that signed `request`, if any."""
+    return sts_strict.SESSIONS.source_identity(getattr(request._access_key, "_access_key_id", None))
 
 
 def _key_ids(keys: list[Any]) -> set[str]:
@@ -261,7 +284,7 @@ def _lambda_resource(self: LambdaResponse) -> str:
 
 #: The services of the JSON protocol (awsJson1_0/1_1, by their signing name), whose refusal is a JSON
 #: `AccessDeniedException` (HTTP 400) in AWS.
-_JSON_SERVICES = {"dynamodb", "states", "secretsmanager"}
+_JSON_SERVICES = {"dynamodb", "states", "secretsmanager", "organizations"}
 
 
 class JsonAccessDenied(JsonRESTError):
@@ -303,7 +326,7 @@ def enforce_policies() -> None:
             moto_check_signature(self)
         except Exception:
             LOG.warning("refused %s from %s: the signature does not match", self._action, self._access_key.arn)
-            PRINCIPALS.record(str(self._access_key.arn), self._action, False)
+            PRINCIPALS.record(str(self._access_key.arn), self._action, False, _source_identity(self))
             raise
 
     access_control.IAMRequestBase.check_signature = check_signature  # type: ignore[method-assign]
@@ -314,14 +337,36 @@ def enforce_policies() -> None:
             moto_check(self, resource)
         except Exception as refusal:
             LOG.warning("refused %s on %s to %s: not allowed by its policies", self._action, resource, principal)
-            PRINCIPALS.record(principal, self._action, False)
+            PRINCIPALS.record(principal, self._action, False, _source_identity(self))
             if isinstance(refusal, AccessDeniedError) and self._service in _JSON_SERVICES:
                 raise JsonAccessDenied(refusal.message) from refusal
             raise
-        PRINCIPALS.record(principal, self._action, True)
+        PRINCIPALS.record(principal, self._action, True, _source_identity(self))
+
+    def check_assume_role(self: access_control.IAMRequestBase) -> None:
+        """AssumeRole as AWS authorises it (`sts_strict`), in place of moto's same-account trust check."""
+        principal, source_identity = str(self._access_key.arn), _source_identity(self)
+        try:
+            refusal = sts_strict.assume_role_refusal(self._access_key, self.account_id, self._data)
+        except sts_strict.StsValidationError as invalid:
+            LOG.warning("refused sts:AssumeRole to %s: %s", principal, invalid.message)
+            PRINCIPALS.record(principal, self._action, False, source_identity)
+            raise
+        if refusal is not None:
+            role_arn, reason = refusal
+            LOG.warning("refused sts:AssumeRole of %s to %s: %s", role_arn, principal, reason)
+            PRINCIPALS.record(principal, self._action, False, source_identity)
+            raise sts_strict.AssumeRoleDenied(principal, role_arn)
+        PRINCIPALS.record(principal, self._action, True, source_identity)
+
+    # moto's own trust check (a role in the caller's account only) gives way to check_assume_role.
+    access_control.IAMRequestBase._is_assuming_role_operation = lambda self, resource_arn: False  # type: ignore[method-assign]
 
     def check_action_permitted(self: access_control.IAMRequestBase, resource: str) -> None:
         self._action = _IAM_ACTION.get(self._action, self._action)
+        if self._action == sts_strict.ASSUME_ROLE:
+            check_assume_role(self)
+            return
         items = transaction_items(self._action, self._body, self._region, self.account_id)
         if items is None:
             check_one(self, resource)
@@ -342,3 +387,5 @@ def enforce_policies() -> None:
     StepFunctionResponse._determine_resource = _sfn_resource  # type: ignore[attr-defined]
     SecretsManagerResponse._determine_resource = _secretsmanager_resource  # type: ignore[attr-defined]
     LambdaResponse._determine_resource = _lambda_resource  # type: ignore[attr-defined]
+    OrganizationsResponse._determine_resource = org_strict.resource  # type: ignore[attr-defined]
+    sts_strict.install()
