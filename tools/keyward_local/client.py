@@ -27,7 +27,7 @@ from mypy_boto3_stepfunctions import SFNClient
 from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 from keyward_local.console import LocalStackError, http_json, wait_until
-from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ROOT, STRICT_VARS, THROTTLE_VAR
+from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ORG_VARS, ROOT, STRICT_VARS, THROTTLE_VAR
 from keyward_local.run_report import RunReport
 
 #: How long the seeder waits for IAM to show a key it made inactive.
@@ -63,8 +63,8 @@ def local_stack(
 ) -> subprocess.CompletedProcess[str]:
     """Runs `scripts/local-stack <command>` and returns the CompletedProcess (output in .stdout). For
     `up`, `settings` is the whole configuration: variables of the caller's environment that `up`
-    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS, IAM_READ_LAG_SECONDS, ...) are not passed on."""
-    ignored = {*CONFIG_VARS, THROTTLE_VAR, *STRICT_VARS}
+    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS, IAM_READ_LAG_SECONDS, KEYWARD_SCOPE, ...) are not passed on."""
+    ignored = {*CONFIG_VARS, THROTTLE_VAR, *STRICT_VARS, *ORG_VARS}
     env = {k: v for k, v in os.environ.items() if k not in ignored}
     env.update(settings or {})
     return subprocess.run(
