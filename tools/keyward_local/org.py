@@ -28,7 +28,7 @@ from keyward_local.console import LocalStackError, wait_until
 from keyward_local.member_roles import MemberRole, load_member_template, member_parameters, member_roles
 from keyward_local.paths import ACCOUNT_ID, ORG_ACCOUNTS_VAR, REGION
 from keyward_local.roles import role_name
-from keyward_local.settings import CREDENTIALS, StackConfig
+from keyward_local.settings import CREDENTIALS, Organization, StackConfig
 
 #: The role Organizations creates in every account it creates (CreateAccount's RoleName default).
 ACCESS_ROLE = "OrganizationAccountAccessRole"
@@ -99,6 +99,21 @@ def _bound_session(endpoint: str, key_id: str, secret: str, token: str | None = 
     )
 
 
+def stack_set_parameters(
+    organization: Organization, organization_id: str, role_arns: Mapping[str, str]
+) -> dict[str, str]:
+    """The member template's parameters for this stack: the organisation, the roles (`role_arns`, by
+    role name) of list-users and check-user as the readers and of deactivate as the writer, and the
+    member roles' names MEMBER_READ_ROLE and MEMBER_WRITE_ROLE."""
+    return member_parameters(
+        organization_id=organization_id,
+        read_principals=[role_arns[role_name(function)] for function in READ_FUNCTIONS],
+        write_principal=role_arns[role_name(WRITE_FUNCTION)],
+        read_role=organization["read_role"],
+        write_role=organization["write_role"],
+    )
+
+
 def create_organization(config: StackConfig, role_arns: Mapping[str, str]) -> tuple[str, list[str]]:
     """Creates the organisation `config` asks for, its members and their roles, trusting the function
     roles `role_arns` (by role name); returns the organisation's id and the members' ids."""
@@ -112,13 +127,7 @@ def create_organization(config: StackConfig, role_arns: Mapping[str, str]) -> tu
         raise LocalStackError(
             f"the organisation's management account is {created['MasterAccountId']}, not {ACCOUNT_ID}"
         )
-    parameters = member_parameters(
-        organization_id=created["Id"],
-        read_principals=[role_arns[role_name(function)] for function in READ_FUNCTIONS],
-        write_principal=role_arns[role_name(WRITE_FUNCTION)],
-        read_role=organization["read_role"],
-        write_role=organization["write_role"],
-    )
+    parameters = stack_set_parameters(organization, created["Id"], role_arns)
     template = load_member_template()
     indexes = range(1, organization["members"] + 1)
     with concurrent.futures.ThreadPoolExecutor(max_workers=MEMBER_WORKERS, thread_name_prefix="member") as pool:
