@@ -67,7 +67,7 @@ def test_each_member_has_the_access_role_and_the_member_template_s_roles_as_reso
         write_role="keyward-deactivate",
     )
     for member in members:
-        iam = org.member_session(member, stack.env).client("iam")
+        iam = org.member_session(member, stack.endpoint).client("iam")
         access = iam.get_role(RoleName="OrganizationAccountAccessRole")["Role"]
         trust = document(access["AssumeRolePolicyDocument"])
         assert [s["Principal"] for s in trust["Statement"]] == [{"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}]
@@ -98,7 +98,7 @@ def test_each_member_has_the_access_role_and_the_member_template_s_roles_as_reso
 @pytest.fixture
 def seeded(members: list[str], stack: LocalStack) -> Iterator[str]:
     """A user created in member 1 through OrganizationAccountAccessRole, deleted after."""
-    iam = org.member_session(members[0], stack.env).client("iam")
+    iam = org.member_session(members[0], stack.endpoint).client("iam")
     name = f"seeded-{uuid.uuid4().hex[:8]}"
     iam.create_user(UserName=name)
     yield name
@@ -107,7 +107,7 @@ def seeded(members: list[str], stack: LocalStack) -> Iterator[str]:
 
 def test_a_user_seeded_in_member_1_is_in_member_1_only(stack: LocalStack, members: list[str], seeded: str) -> None:
     def users(account: str | None) -> set[str]:
-        iam = stack.iam if account is None else org.member_session(account, stack.env).client("iam")
+        iam = stack.iam if account is None else org.member_session(account, stack.endpoint).client("iam")
         return {u["UserName"] for page in iam.get_paginator("list_users").paginate() for u in page["Users"]}
 
     assert seeded in users(members[0])

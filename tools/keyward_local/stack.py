@@ -13,8 +13,6 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -53,11 +51,13 @@ from keyward_local.processes import (
     PROCESSES,
     STOP_SECONDS,
     is_alive,
+    port_in_use,
     read_record,
     spawn,
     state_lock,
     stop_all,
     stop_record,
+    who_listens,
 )
 from keyward_local.provision import create_function_roles, create_secret, provision, update_state_machine_if_changed
 from keyward_local.roles import check_profiles, role_name
@@ -159,29 +159,6 @@ def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> floa
         log=STATE_DIR / "lambda.log",
     )
     return time.monotonic() - started
-
-
-def port_in_use(port: int) -> bool:
-    """Whether something listens on 127.0.0.1:`port`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
-def who_listens(port: int) -> str:
-    """The processes listening on `port` ("name (pid n)"), as far as ss can tell."""
-    try:
-        out = subprocess.run(
-            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    found = re.findall(r'users:\(\("([^"]+)",pid=(\d+)', out)
-    return ", ".join(f"{name} (pid {pid})" for name, pid in found)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -377,7 +354,7 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
             " state machine), beside the next steps"
         )
         resources = beside.submit(provision, config, template, role_arns, definition.result)
-        organization = config["organization"]
+        organization, members = config["organization"], None
         if organization is not None:
             say(f"creating the organisation: {organization['members']} member accounts with their roles, beside")
             members = beside.submit(create_organization, config, role_arns)
@@ -400,7 +377,7 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         except Exception as error:  # boto errors: say which call failed
             raise LocalStackError(f"creating the resources failed: {type(error).__name__}: {error}") from None
         try:
-            organization_id, org_accounts = members.result() if organization is not None else (None, [])
+            organization_id, org_accounts = members.result() if members is not None else (None, [])
         except LocalStackError:
             raise
         except Exception as error:  # boto errors: say which call failed
