@@ -64,18 +64,24 @@ def local_stack(
     """Runs `scripts/local-stack <command>` and returns the CompletedProcess (output in .stdout). For
     `up`, `settings` is the whole configuration: variables of the caller's environment that `up`
     reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS, IAM_READ_LAG_SECONDS, KEYWARD_SCOPE, ...) are not passed on."""
-    ignored = {*CONFIG_VARS, THROTTLE_VAR, *STRICT_VARS, *ORG_VARS}
-    env = {k: v for k, v in os.environ.items() if k not in ignored}
-    env.update(settings or {})
     return subprocess.run(
         [str(ROOT / "scripts" / "local-stack"), command],
         cwd=ROOT,
-        env=env,
+        env=local_stack_env(settings or {}),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         timeout=timeout,
     )
+
+
+def local_stack_env(settings: dict[str, str]) -> dict[str, str]:
+    """The environment `local_stack` runs scripts/local-stack in: the caller's, without any variable
+    `up` reads, plus `settings`."""
+    ignored = {*CONFIG_VARS, THROTTLE_VAR, *STRICT_VARS, *ORG_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
+    env.update(settings)
+    return env
 
 
 def load_env(export: bool = True) -> dict[str, str]:

@@ -6,6 +6,7 @@ them in the functions' environment)."""
 from __future__ import annotations
 
 import pytest
+from keyward_local.client import local_stack_env
 from keyward_local.console import LocalStackError
 from keyward_local.paths import CONFIG_VARS, ORG_VARS
 from keyward_local.settings import differences, function_env, stack_env, wanted_config
@@ -125,3 +126,12 @@ def test_the_functions_get_none_of_the_organisation_s_variables_yet(monkeypatch:
     monkeypatch.setenv("MEMBER_READ_ROLE", "sec-read")
     env = function_env(wanted_config(), None)
     assert not (set(ORG_VARS) | set(ORG_ENV)) & set(env)
+
+
+def test_a_module_s_stack_takes_the_scope_from_its_settings_never_from_the_caller_s_shell(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ORG_VARS:
+        monkeypatch.setenv(name, "from-the-shell")
+    assert not set(ORG_VARS) & set(local_stack_env({"KEYWARD_MODE": "auto"}))
+    assert local_stack_env({"KEYWARD_SCOPE": "organization"})["KEYWARD_SCOPE"] == "organization"
