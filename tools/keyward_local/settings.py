@@ -166,7 +166,7 @@ def wanted_config() -> StackConfig:
     }
 
 
-#: The most member accounts `up` creates: each is a few seconds of `up` on the local stack.
+#: The most member accounts `up` creates (each adds about half a second to `up`).
 MAX_MEMBER_ACCOUNTS = 20
 DEFAULT_MEMBER_ACCOUNTS = 3
 #: An IAM role name (IAM's own rule; the member template's ReadRoleName/WriteRoleName AllowedPattern).
