@@ -118,12 +118,21 @@ def rfc3339(at: dt.datetime) -> str:
 
 class Seeder:
     """Creates users and keys in the emulator, with key ages and last uses set through the test hook
-    (`POST /_keyward/keys`), relative to `now`."""
+    (`POST /_keyward/keys`), relative to `now`: in the stack's account, or in the member account
+    `account_id` with `iam` a client in it (keyward_local.org.member_seeder)."""
 
-    def __init__(self, iam: IAMClient, endpoint: str, prefix: str, now: dt.datetime | None = None):
+    def __init__(
+        self,
+        iam: IAMClient,
+        endpoint: str,
+        prefix: str,
+        now: dt.datetime | None = None,
+        account_id: str | None = None,
+    ):
         self.iam = iam
         self.endpoint = endpoint
         self.prefix = prefix
+        self.account_id = account_id
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.users: list[tuple[str, str]] = []  # (user name, what it shows)
 
@@ -171,6 +180,8 @@ class Seeder:
         document = {"user": user, "access_key_id": key_id, "created": rfc3339(created), "last_used": last_used}
         if last_used:  # a key never used has no last service or region
             document.update({"last_used_service": "s3", "last_used_region": "us-east-1"})
+        if self.account_id is not None:
+            document["account_id"] = self.account_id
         http_json("POST", f"{self.endpoint}/_keyward/keys", document)
 
     def mfa(self, user: str) -> None:

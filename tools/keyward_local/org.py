@@ -8,8 +8,8 @@ trusting the management account), and then, through that role as a StackSet inst
 the roles of member/keyward-member.yaml (keyward_local.member_roles).
 
 The tests, the demo and the bench reach a member account as an administrator does, through
-OrganizationAccountAccessRole (`member_session`), and read the member accounts from
-target/local-stack/env (`member_accounts`)."""
+OrganizationAccountAccessRole (`member_session`, and `member_seeder` to seed users and aged keys
+there), and read the member accounts from target/local-stack/env (`member_accounts`)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from mypy_boto3_iam import IAMClient
 
-from keyward_local.client import load_env
+from keyward_local.client import Seeder, load_env
 from keyward_local.console import LocalStackError, wait_until
 from keyward_local.member_roles import MemberRole, load_member_template, member_parameters, member_roles
 from keyward_local.paths import ACCOUNT_ID, ORG_ACCOUNTS_VAR, REGION
@@ -69,6 +69,14 @@ def member_session(account_id: str, endpoint: str | None = None) -> boto3.sessio
     return _bound_session(
         endpoint, credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
     )
+
+
+def member_seeder(account_id: str, prefix: str, endpoint: str | None = None) -> Seeder:
+    """A Seeder of users `<prefix>-<who>` in the member account `account_id`, through
+    OrganizationAccountAccessRole (`member_session`); its keys are aged in that account."""
+    endpoint = endpoint or load_env(export=False)["AWS_ENDPOINT_URL"]
+    iam = member_session(account_id, endpoint).client("iam", config=_CLIENT_CONFIG)
+    return Seeder(iam, endpoint, prefix, account_id=account_id)
 
 
 def member_accounts(env: Mapping[str, str] | None = None) -> list[str]:
