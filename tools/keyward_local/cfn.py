@@ -1,5 +1,6 @@
 """CloudFormation's intrinsic functions, resolved against the local stack, for the parts of
-template.yaml the local stack must read as a deployment would: the roles' policy statements.
+template.yaml the local stack must read as a deployment would (the roles' policy statements), and of
+member/keyward-member.yaml (the member roles, keyward_local.org).
 
 Exactly what the template uses is supported (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::If`, the
 conditions' `Fn::Equals`/`Fn::Not`/`Fn::And`/`Fn::Or`, `AWS::NoValue` and the pseudo parameters);
@@ -28,11 +29,15 @@ class Resolver:
 
     def __init__(
         self,
-        parameters: Mapping[str, str],
+        parameters: Mapping[str, object],
         resources: Mapping[str, LocalResource],
         conditions: Mapping[str, object],
         pseudo: Mapping[str, str],
+        source: str = "template.yaml",
     ):
+        """`parameters` by name (a CommaDelimitedList's value is a list, as `Ref` gives it);
+        `source` names the template in errors."""
+        self.source = source
         self.parameters = parameters
         self.resources = resources
         self.conditions = conditions
@@ -56,7 +61,7 @@ class Resolver:
             if key == "Fn::If":
                 return self.if_(argument)
             if key.startswith("Fn::") or key == "Condition":
-                raise LocalStackError(f"template.yaml: the local stack cannot resolve {key} in a role's policy")
+                raise LocalStackError(f"{self.source}: the local stack cannot resolve {key} in a role's policy")
         resolved = {str(k): self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
@@ -69,15 +74,15 @@ class Resolver:
             return self.parameters[name]
         if name in self.resources:
             return self.resources[name][0]
-        raise LocalStackError(f"template.yaml: Ref {name} names nothing the local stack has")
+        raise LocalStackError(f"{self.source}: Ref {name} names nothing the local stack has")
 
     def get_att(self, argument: object) -> str:
         if not (isinstance(argument, list) and len(argument) == 2):
-            raise LocalStackError(f"template.yaml: Fn::GetAtt {argument!r} is not [resource, attribute]")
+            raise LocalStackError(f"{self.source}: Fn::GetAtt {argument!r} is not [resource, attribute]")
         name, attribute = str(argument[0]), str(argument[1])
         value = self.resources.get(name, ("", {}))[1].get(attribute)
         if value is None:
-            raise LocalStackError(f"template.yaml: the local stack has no {name}.{attribute}")
+            raise LocalStackError(f"{self.source}: the local stack has no {name}.{attribute}")
         return value
 
     def sub(self, argument: object) -> str:
@@ -86,7 +91,7 @@ class Resolver:
         elif isinstance(argument, str):
             text, variables = argument, {}
         else:
-            raise LocalStackError(f"template.yaml: Fn::Sub {argument!r} is neither a string nor [string, variables]")
+            raise LocalStackError(f"{self.source}: Fn::Sub {argument!r} is neither a string nor [string, variables]")
 
         def one(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -100,12 +105,12 @@ class Resolver:
 
     def if_(self, argument: object) -> object:
         if not (isinstance(argument, list) and len(argument) == 3):
-            raise LocalStackError(f"template.yaml: Fn::If {argument!r} is not [condition, then, else]")
+            raise LocalStackError(f"{self.source}: Fn::If {argument!r} is not [condition, then, else]")
         return self.resolve(argument[1] if self.condition(str(argument[0])) else argument[2])
 
     def condition(self, name: str) -> bool:
         if name not in self.conditions:
-            raise LocalStackError(f"template.yaml: no condition {name}")
+            raise LocalStackError(f"{self.source}: no condition {name}")
         return self._truth(self.conditions[name])
 
     def _truth(self, value: object) -> bool:
@@ -122,4 +127,4 @@ class Resolver:
                 return any(self._truth(item) for item in arguments)
             if key == "Condition":
                 return self.condition(str(argument))
-        raise LocalStackError(f"template.yaml: the local stack cannot evaluate the condition {value!r}")
+        raise LocalStackError(f"{self.source}: the local stack cannot evaluate the condition {value!r}")

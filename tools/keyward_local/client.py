@@ -27,7 +27,7 @@ from mypy_boto3_stepfunctions import SFNClient
 from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 from keyward_local.console import LocalStackError, http_json, wait_until
-from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ROOT, STRICT_VARS, THROTTLE_VAR
+from keyward_local.paths import CONFIG_FILE, CONFIG_VARS, ENV_FILE, ORG_VARS, ROOT, STRICT_VARS, THROTTLE_VAR
 from keyward_local.run_report import RunReport
 
 #: How long the seeder waits for IAM to show a key it made inactive.
@@ -63,19 +63,25 @@ def local_stack(
 ) -> subprocess.CompletedProcess[str]:
     """Runs `scripts/local-stack <command>` and returns the CompletedProcess (output in .stdout). For
     `up`, `settings` is the whole configuration: variables of the caller's environment that `up`
-    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS, IAM_READ_LAG_SECONDS, ...) are not passed on."""
-    ignored = {*CONFIG_VARS, THROTTLE_VAR, *STRICT_VARS}
-    env = {k: v for k, v in os.environ.items() if k not in ignored}
-    env.update(settings or {})
+    reads (KEYWARD_MODE=..., IAM_THROTTLE_RPS, IAM_READ_LAG_SECONDS, KEYWARD_SCOPE, ...) are not passed on."""
     return subprocess.run(
         [str(ROOT / "scripts" / "local-stack"), command],
         cwd=ROOT,
-        env=env,
+        env=local_stack_env(settings or {}),
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         timeout=timeout,
     )
+
+
+def local_stack_env(settings: dict[str, str]) -> dict[str, str]:
+    """The environment `local_stack` runs scripts/local-stack in: the caller's, without any variable
+    `up` reads, plus `settings`."""
+    ignored = {*CONFIG_VARS, THROTTLE_VAR, *STRICT_VARS, *ORG_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in ignored}
+    env.update(settings)
+    return env
 
 
 def load_env(export: bool = True) -> dict[str, str]:
@@ -112,12 +118,21 @@ def rfc3339(at: dt.datetime) -> str:
 
 class Seeder:
     """Creates users and keys in the emulator, with key ages and last uses set through the test hook
-    (`POST /_keyward/keys`), relative to `now`."""
+    (`POST /_keyward/keys`), relative to `now`: in the stack's account, or in the member account
+    `account_id` with `iam` a client in it (keyward_local.org.member_seeder)."""
 
-    def __init__(self, iam: IAMClient, endpoint: str, prefix: str, now: dt.datetime | None = None):
+    def __init__(
+        self,
+        iam: IAMClient,
+        endpoint: str,
+        prefix: str,
+        now: dt.datetime | None = None,
+        account_id: str | None = None,
+    ):
         self.iam = iam
         self.endpoint = endpoint
         self.prefix = prefix
+        self.account_id = account_id
         self.now = now or dt.datetime.now(dt.timezone.utc)
         self.users: list[tuple[str, str]] = []  # (user name, what it shows)
 
@@ -165,6 +180,8 @@ class Seeder:
         document = {"user": user, "access_key_id": key_id, "created": rfc3339(created), "last_used": last_used}
         if last_used:  # a key never used has no last service or region
             document.update({"last_used_service": "s3", "last_used_region": "us-east-1"})
+        if self.account_id is not None:
+            document["account_id"] = self.account_id
         http_json("POST", f"{self.endpoint}/_keyward/keys", document)
 
     def mfa(self, user: str) -> None:

@@ -71,3 +71,21 @@ PAGE_ITEMS_VAR = "IAM_PAGE_ITEMS"
 #: The emulator's knobs `up` reads besides the throttle, with their defaults (seconds; items for
 #: PAGE_ITEMS_VAR).
 STRICT_VARS = {READ_LAG_VAR: "2", REPORT_DELAY_VAR: "5", PAGE_ITEMS_VAR: "100"}
+
+#: member/keyward-member.yaml: the roles a StackSet deploys into each member account (keyward_local.org).
+MEMBER_TEMPLATE_FILE = ROOT / "member" / "keyward-member.yaml"
+#: Whether `up` emulates one account (`account`) or an organisation around it (`organization`).
+SCOPE_VAR = "KEYWARD_SCOPE"
+SCOPES = ("account", "organization")
+#: Under `organization`: how many member accounts `up` creates.
+ORG_MEMBERS_VAR = "ORG_MEMBER_ACCOUNTS"
+#: The names of the member roles `up` creates in each member account (the member template's
+#: ReadRoleName and WriteRoleName), with their defaults.
+MEMBER_READ_ROLE_VAR = "MEMBER_READ_ROLE"
+MEMBER_WRITE_ROLE_VAR = "MEMBER_WRITE_ROLE"
+MEMBER_ROLE_DEFAULTS = {MEMBER_READ_ROLE_VAR: "keyward-read", MEMBER_WRITE_ROLE_VAR: "keyward-deactivate"}
+#: The variables that shape the emulated organisation (keyward_local.settings says why they are not
+#: in CONFIG_VARS).
+ORG_VARS = (SCOPE_VAR, ORG_MEMBERS_VAR, MEMBER_READ_ROLE_VAR, MEMBER_WRITE_ROLE_VAR)
+#: The environment variable of target/local-stack/env listing the member accounts' ids.
+ORG_ACCOUNTS_VAR = "KEYWARD_ORG_ACCOUNTS"

@@ -1,6 +1,7 @@
 """The local stack's servers as processes: starting one in a session of its own, recording it, and
 stopping exactly what was recorded (its process group and any descendant that left it), never anything
-by name; plus the lock that keeps one `up`/`down` at a time. Standard library only.
+by name; whether a port is taken and by whom; plus the lock that keeps one `up`/`down` at a time.
+Standard library only.
 
 target/local-stack/<name>.pid holds the pid (as usual), <name>.json the pid, its start time and
 command line: a pid alone could name another process after a reuse."""
@@ -12,7 +13,9 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -251,3 +254,26 @@ def state_lock() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:`port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def who_listens(port: int) -> str:
+    """The processes listening on `port` ("name (pid n)"), as far as ss can tell."""
+    try:
+        out = subprocess.run(
+            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    found = re.findall(r'users:\(\("([^"]+)",pid=(\d+)', out)
+    return ", ".join(f"{name} (pid {pid})" for name, pid in found)

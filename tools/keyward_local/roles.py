@@ -129,17 +129,26 @@ def role_policies(template: Template, overrides: Mapping[str, str]) -> dict[str,
             document = resolve.resolve({"Version": "2012-10-17", "Statement": policy["Statement"]})
             if not isinstance(document, dict):
                 raise LocalStackError(f"template.yaml: {logical_id}'s policy did not resolve to a document")
-            for statement in document["Statement"]:
-                unevaluated = sorted(set(statement) & _NOT_EVALUATED)
-                if unevaluated:
-                    raise LocalStackError(
-                        f"template.yaml: {logical_id}'s statement {statement.get('Sid', '')} uses {unevaluated}, "
-                        "which moto's policy evaluation gets wrong (docs/local-stack.md): the local stack would "
-                        "not enforce the role as AWS does"
-                    )
+            check_evaluated(document, f"template.yaml: {logical_id}")
             documents.append(document)
         roles[role] = documents
     return roles
+
+
+def check_evaluated(document: Mapping[str, object], owner: str) -> None:
+    """Refuses an identity policy with a statement moto's policy evaluation gets wrong (_NOT_EVALUATED):
+    the local stack would not enforce the role as AWS does. `owner` names the role in the error."""
+    statements = document.get("Statement")
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict):
+            continue
+        unevaluated = sorted(set(statement) & _NOT_EVALUATED)
+        if unevaluated:
+            raise LocalStackError(
+                f"{owner}'s statement {statement.get('Sid', '')} uses {unevaluated}, which moto's policy"
+                " evaluation gets wrong (docs/local-stack.md): the local stack would not enforce the role as"
+                " AWS does"
+            )
 
 
 def _attached_policies(template: Template, role: str) -> list[object]:

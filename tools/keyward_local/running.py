@@ -73,6 +73,11 @@ def status() -> int:
         if oidc_port is not None:
             print(f"{'OpenID issuer':20} {local_issuer(oidc_port)} (accounts {', '.join(ACCOUNTS)})")
         print(f"{'state machine':20} {recorded.get('state_machine_arn')}")
+        members = recorded.get("org_accounts") or []
+        scope = f"{recorded.get('scope')}" + (
+            f" ({recorded.get('organization_id')}: members {', '.join(members)})" if members else ""
+        )
+        print(f"{'scope':20} {scope}")
         print(f"{'environment':20} {ENV_FILE.relative_to(ROOT)}")
         return 0 if healthy else 1
     if not any(records.values()):

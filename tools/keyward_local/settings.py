@@ -3,12 +3,21 @@ and strictness knobs, keyward's own variables), how it is recorded and compared 
 stack's, and the environment it gives to the functions and writes to target/local-stack/env. The
 secrets given at `up` (Slack's, the OpenID client's) are in neither environment: `up` writes them into
 keyward's secret (provision.create_secret) and the functions get its ARN, KEYWARD_SECRET_ARN. The
-sign-in settings get the local stack's defaults (keyward_local.oidc). Standard library only."""
+sign-in settings get the local stack's defaults (keyward_local.oidc).
+
+KEYWARD_SCOPE, ORG_MEMBER_ACCOUNTS, MEMBER_READ_ROLE and MEMBER_WRITE_ROLE (paths.ORG_VARS) shape the
+stack: under KEYWARD_SCOPE=organization `up` emulates an organisation around the local account
+(keyward_local.org), and target/local-stack/env names its member accounts and roles. They are not
+function configuration yet: the functions do not sweep member accounts yet, so these variables are
+kept out of the functions' environment and out of CONFIG_VARS (which tools/tests/test_config_vars.py
+pins against template.yaml's parameters) until they do. Standard library only."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+from collections.abc import Sequence
 from typing import TypedDict
 
 from keyward_local.console import LocalStackError
@@ -25,8 +34,16 @@ from keyward_local.paths import (
     ACCOUNT_ID,
     CONFIG_VARS,
     CREDENTIALS_FILE,
+    MEMBER_READ_ROLE_VAR,
+    MEMBER_ROLE_DEFAULTS,
+    MEMBER_WRITE_ROLE_VAR,
+    ORG_ACCOUNTS_VAR,
+    ORG_MEMBERS_VAR,
+    ORG_VARS,
     PAGE_ITEMS_VAR,
     REGION,
+    SCOPE_VAR,
+    SCOPES,
     SECRET_VARS,
     STRICT_VARS,
     THROTTLE_VAR,
@@ -49,6 +66,15 @@ TABLES = {"ApprovalsTable": TABLE, "DecisionsTable": DECISIONS_TABLE}
 STATE_MACHINE = "keyward"
 
 
+class Organization(TypedDict):
+    """The emulated organisation `up` was asked for (KEYWARD_SCOPE=organization): how many member
+    accounts, and the names of the member roles in each."""
+
+    members: int
+    read_role: str
+    write_role: str
+
+
 class StackConfig(TypedDict):
     """What `up` was asked for: ports, the IAM throttle, the emulator's strictness knobs (by variable
     name: seconds, items for the IAM page bound), and keyward's variables that were set."""
@@ -60,6 +86,10 @@ class StackConfig(TypedDict):
     iam_throttle_rps: str | None
     strict: dict[str, str]
     settings: dict[str, str]
+    #: KEYWARD_SCOPE: `account` or `organization`.
+    scope: str
+    #: Under `organization`, what the organisation is made of (None under `account`).
+    organization: Organization | None
 
 
 class Recorded(StackConfig):
@@ -72,6 +102,10 @@ class Recorded(StackConfig):
     asl_sha256: str
     binaries: dict[str, float]
     max_concurrency: int
+    #: The emulated organisation's id and its member accounts' ids, in the order `up` created them
+    #: (None and [] under KEYWARD_SCOPE=account).
+    organization_id: str | None
+    org_accounts: list[str]
 
 
 def _port(variable: str, default: int) -> int:
@@ -128,6 +162,62 @@ def wanted_config() -> StackConfig:
             for name, default in STRICT_VARS.items()
         },
         "settings": settings,
+        **_organization(),
+    }
+
+
+#: The most member accounts `up` creates (each adds about half a second to `up`).
+MAX_MEMBER_ACCOUNTS = 20
+DEFAULT_MEMBER_ACCOUNTS = 3
+#: An IAM role name (IAM's own rule; the member template's ReadRoleName/WriteRoleName AllowedPattern).
+_ROLE_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
+
+
+class _Shape(TypedDict):
+    scope: str
+    organization: Organization | None
+
+
+def _organization() -> _Shape:
+    """KEYWARD_SCOPE and, under `organization`, the organisation's shape; every variable is checked
+    whatever the scope, and a member count under `account` is refused (it would be ignored)."""
+    scope = os.environ.get(SCOPE_VAR, "").strip() or SCOPES[0]
+    if scope not in SCOPES:
+        raise LocalStackError(f"{SCOPE_VAR}={scope!r} is not valid: expected one of {', '.join(SCOPES)}")
+    raw = os.environ.get(ORG_MEMBERS_VAR, "").strip()
+    if raw and scope != "organization":
+        raise LocalStackError(
+            f"{ORG_MEMBERS_VAR}={raw} asks for member accounts, but {SCOPE_VAR} is {scope}:"
+            f" set {SCOPE_VAR}=organization, or unset {ORG_MEMBERS_VAR}"
+        )
+    raw = raw or str(DEFAULT_MEMBER_ACCOUNTS)
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_MEMBER_ACCOUNTS:
+        raise LocalStackError(
+            f"{ORG_MEMBERS_VAR}={raw!r} is not valid: expected a whole number of member accounts"
+            f" from 1 to {MAX_MEMBER_ACCOUNTS}"
+        )
+    roles = {}
+    for variable, default in MEMBER_ROLE_DEFAULTS.items():
+        name = os.environ.get(variable, "").strip() or default
+        if not _ROLE_NAME.fullmatch(name):
+            raise LocalStackError(
+                f"{variable}={name!r} is not valid: expected an IAM role name (1 to 64 letters, digits and +=,.@_-)"
+            )
+        roles[variable] = name
+    if roles[MEMBER_READ_ROLE_VAR] == roles[MEMBER_WRITE_ROLE_VAR]:
+        raise LocalStackError(
+            f"{MEMBER_READ_ROLE_VAR} and {MEMBER_WRITE_ROLE_VAR} are both {roles[MEMBER_READ_ROLE_VAR]!r}:"
+            " the member template creates two roles, give them two names"
+        )
+    if scope != "organization":
+        return {"scope": scope, "organization": None}
+    return {
+        "scope": scope,
+        "organization": {
+            "members": int(raw),
+            "read_role": roles[MEMBER_READ_ROLE_VAR],
+            "write_role": roles[MEMBER_WRITE_ROLE_VAR],
+        },
     }
 
 
@@ -180,9 +270,12 @@ def differences(old: StackConfig, new: StackConfig) -> list[str]:
             ("lambda_port", "LAMBDA_PORT"),
             ("oidc_port", PORT_VAR),
             ("iam_throttle_rps", THROTTLE_VAR),
+            ("scope", SCOPE_VAR),
         )
         if old.get(key) != new.get(key)
     ]
+    if old.get("organization") != new.get("organization"):
+        found.append(f"the organisation {_described(old.get('organization'))} → {_described(new.get('organization'))}")
     old_strict, new_strict = old.get("strict", {}), new.get("strict", {})
     found += [
         f"{name} {old_strict.get(name)} → {new_strict.get(name)}"
@@ -199,6 +292,15 @@ def differences(old: StackConfig, new: StackConfig) -> list[str]:
     return found
 
 
+def _described(organization: Organization | None) -> str:
+    if organization is None:
+        return "(none)"
+    return (
+        f"{organization['members']} member accounts with roles {organization['read_role']},"
+        f" {organization['write_role']}"
+    )
+
+
 def no_proxy() -> dict[str, str]:
     """NO_PROXY (both spellings) with 127.0.0.1 and localhost added: the stack talks to itself."""
     current = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
@@ -206,9 +308,15 @@ def no_proxy() -> dict[str, str]:
     return {"NO_PROXY": value, "no_proxy": value}
 
 
-def stack_env(config: StackConfig, include_ports: bool = True, state_machine_arn: str | None = None) -> dict[str, str]:
+def stack_env(
+    config: StackConfig,
+    include_ports: bool = True,
+    state_machine_arn: str | None = None,
+    org_accounts: Sequence[str] = (),
+) -> dict[str, str]:
     """The variables of target/local-stack/env: moto's endpoint, test credentials and the stack's
-    resources (and, with `include_ports`, the ports)."""
+    resources (and, with `include_ports`, the ports, the sign-in settings and the scope: under
+    `organization`, the member accounts `org_accounts` and the member roles' names)."""
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{config['moto_port']}",
         "AWS_REGION": REGION,
@@ -234,6 +342,12 @@ def stack_env(config: StackConfig, include_ports: bool = True, state_machine_arn
         env.update({k: v for k, v in config["settings"].items() if k in SIGN_IN_VARS})
         if config["oidc_port"] is not None:
             env[PORT_VAR] = str(config["oidc_port"])
+        env[SCOPE_VAR] = config["scope"]
+        organization = config["organization"]
+        if organization is not None:
+            env[ORG_ACCOUNTS_VAR] = ",".join(org_accounts)
+            env[MEMBER_READ_ROLE_VAR] = organization["read_role"]
+            env[MEMBER_WRITE_ROLE_VAR] = organization["write_role"]
     return env
 
 
@@ -244,7 +358,7 @@ def function_env(config: StackConfig, secret_arn: str | None) -> dict[str, str]:
     KEYWARD_SECRET_ARN, keyward's secret, when there is one. No static key: with one, the SDK would
     never read the profile. AWS_* variables of the caller's shell (profiles, real credentials) are
     dropped."""
-    dropped = set(CONFIG_VARS) | {THROTTLE_VAR, PORT_VAR} | set(STRICT_VARS)
+    dropped = set(CONFIG_VARS) | {THROTTLE_VAR, PORT_VAR} | set(STRICT_VARS) | set(ORG_VARS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in dropped}
     env.update(stack_env(config, include_ports=False))
     for variable in CREDENTIALS:

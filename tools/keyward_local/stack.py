@@ -2,7 +2,8 @@
 starts, on 127.0.0.1 only, the emulator (`keyward_local.emulator`) on MOTO_PORT with the Function URL
 front on LAMBDA_PORT, `cargo lambda watch` behind it on LAMBDA_PORT+1 and, under APPROVER_AUTH=oidc,
 the local OpenID provider on OIDC_PORT (`keyward_local.oidc`), creates the stack's
-resources in moto as template.yaml declares them, and writes target/local-stack/env. Idempotent: a
+resources in moto as template.yaml declares them (under KEYWARD_SCOPE=organization, an organisation
+around them: `keyward_local.org`), and writes target/local-stack/env. Idempotent: a
 stack already up with the same configuration is kept (cargo lambda watch restarted when the functions
 were rebuilt, the state machine updated when its definition changed). Every wait is bounded."""
 
@@ -12,8 +13,6 @@ import concurrent.futures
 import hashlib
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,9 @@ from keyward_local.oidc import (
     start_provider,
     wait_for_provider,
 )
+from keyward_local.org import create_organization
 from keyward_local.paths import (
+    ACCOUNT_ID,
     ASL_FILE,
     BINARY_DIR,
     CONFIG_FILE,
@@ -41,6 +42,7 @@ from keyward_local.paths import (
     READ_LAG_VAR,
     REPORT_DELAY_VAR,
     ROOT,
+    SCOPE_VAR,
     SECRET_VARS,
     STATE_DIR,
     VENV_BIN,
@@ -49,11 +51,13 @@ from keyward_local.processes import (
     PROCESSES,
     STOP_SECONDS,
     is_alive,
+    port_in_use,
     read_record,
     spawn,
     state_lock,
     stop_all,
     stop_record,
+    who_listens,
 )
 from keyward_local.provision import create_function_roles, create_secret, provision, update_state_machine_if_changed
 from keyward_local.roles import check_profiles, role_name
@@ -157,29 +161,6 @@ def _wait_for_watch(config: StackConfig, watch: subprocess.Popen[bytes]) -> floa
     return time.monotonic() - started
 
 
-def port_in_use(port: int) -> bool:
-    """Whether something listens on 127.0.0.1:`port`."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
-def who_listens(port: int) -> str:
-    """The processes listening on `port` ("name (pid n)"), as far as ss can tell."""
-    try:
-        out = subprocess.run(
-            ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    found = re.findall(r'users:\(\("([^"]+)",pid=(\d+)', out)
-    return ", ".join(f"{name} (pid {pid})" for name, pid in found)
-
-
 # --------------------------------------------------------------------------------------------------
 # What `up` records
 
@@ -197,9 +178,9 @@ def binaries_stamp(template: Template) -> dict[str, float]:
     return {f: (BINARY_DIR / f).stat().st_mtime if (BINARY_DIR / f).exists() else 0.0 for f in template.functions}
 
 
-def write_env(config: StackConfig, state_machine_arn: str) -> None:
+def write_env(config: StackConfig, state_machine_arn: str, org_accounts: list[str]) -> None:
     """Writes target/local-stack/env at once (a reader never sees half of it)."""
-    env = stack_env(config, state_machine_arn=state_machine_arn)
+    env = stack_env(config, state_machine_arn=state_machine_arn, org_accounts=org_accounts)
     text = "".join(f"{key}={value}\n" for key, value in env.items())
     temporary = ENV_FILE.with_suffix(".tmp")
     temporary.write_text(text)
@@ -337,9 +318,10 @@ def start_provider_of(config: StackConfig) -> tuple[str, subprocess.Popen[bytes]
 def start_stack(config: StackConfig, template: Template, concurrency: int, started: float) -> int:
     """Starts the servers, creates the resources, records them and writes the environment. What does
     not depend on another step runs beside it: the state machine's substitution from the start, the
-    OpenID provider's start-up with the emulator's, the resources in moto with the functions' check and
-    cargo lambda watch's start-up; each is still waited for (bounded) before what needs it."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="up") as beside:
+    OpenID provider's start-up with the emulator's, the resources in moto and the organisation with the
+    functions' check and cargo lambda watch's start-up; each is still waited for (bounded) before what
+    needs it."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_name_prefix="up") as beside:
         definition = beside.submit(template.state_machine_definition)
         say(
             f"starting the emulator (moto + Lambda forward) on 127.0.0.1:{config['moto_port']},"
@@ -372,6 +354,10 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
             " state machine), beside the next steps"
         )
         resources = beside.submit(provision, config, template, role_arns, definition.result)
+        organization, members = config["organization"], None
+        if organization is not None:
+            say(f"creating the organisation: {organization['members']} member accounts with their roles, beside")
+            members = beside.submit(create_organization, config, role_arns)
         if provider is not None:
             # keyward's approval function reads the provider's discovery document at start-up.
             _, process, issuer = provider
@@ -390,6 +376,12 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
             raise
         except Exception as error:  # boto errors: say which call failed
             raise LocalStackError(f"creating the resources failed: {type(error).__name__}: {error}") from None
+        try:
+            organization_id, org_accounts = members.result() if members is not None else (None, [])
+        except LocalStackError:
+            raise
+        except Exception as error:  # boto errors: say which call failed
+            raise LocalStackError(f"creating the organisation failed: {type(error).__name__}: {error}") from None
     _reset_iam_counts(config)
     recorded: Recorded = {
         **fingerprint(config),
@@ -399,10 +391,12 @@ def start_stack(config: StackConfig, template: Template, concurrency: int, start
         "asl_sha256": asl_sha256,
         "binaries": binaries_stamp(template),
         "max_concurrency": concurrency,
+        "organization_id": organization_id,
+        "org_accounts": org_accounts,
     }
     CONFIG_FILE.write_text(json.dumps(recorded, indent=2) + "\n")
-    write_env(config, state_machine_arn)
-    summary(config, state_machine_arn, time.monotonic() - started, fresh=True)
+    write_env(config, state_machine_arn, org_accounts)
+    summary(config, state_machine_arn, time.monotonic() - started, fresh=True, org_accounts=org_accounts)
     return 0
 
 
@@ -442,12 +436,13 @@ def already_up(config: StackConfig, recorded: Recorded, template: Template, star
     if asl_now:
         recorded["asl_sha256"] = asl_now
     CONFIG_FILE.write_text(json.dumps(recorded, indent=2) + "\n")
-    write_env(config, recorded["state_machine_arn"])
-    summary(config, recorded["state_machine_arn"], time.monotonic() - started, fresh=False)
+    org_accounts = recorded.get("org_accounts", [])
+    write_env(config, recorded["state_machine_arn"], org_accounts)
+    summary(config, recorded["state_machine_arn"], time.monotonic() - started, fresh=False, org_accounts=org_accounts)
     return 0
 
 
-def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: bool) -> None:
+def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: bool, org_accounts: list[str]) -> None:
     """What is running where, and how to use it."""
     settings = config["settings"]
     shown = (
@@ -466,6 +461,8 @@ def summary(config: StackConfig, state_machine_arn: str, seconds: float, fresh: 
         print(f"    accounts            {', '.join(ACCOUNTS)} (sign in by name, any password)")
     print(f"    approver sign-in    {APPROVER_AUTH_VAR}={settings[APPROVER_AUTH_VAR]}")
     print(f"    state machine       {state_machine_arn}")
+    members = f": members {', '.join(org_accounts)} (management account {ACCOUNT_ID})" if org_accounts else ""
+    print(f"    scope               {SCOPE_VAR}={config['scope']}{members}")
     print(f"    approval pages      http://127.0.0.1:{config['lambda_port']}/lambda-url/approval/approvals/<id>")
     print(f"    configuration       {shown}")
     if config["iam_throttle_rps"]:

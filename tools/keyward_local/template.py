@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import NamedTuple
 
 import yaml
@@ -43,6 +44,18 @@ def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str,
 
 
 _CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def read_document(path: Path) -> dict[str, object]:
+    """A CloudFormation template (template.yaml, the member template) as a mapping, its short-form
+    tags in their long form."""
+    try:
+        document = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+    except OSError as error:
+        raise LocalStackError(f"cannot read {path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise LocalStackError(f"{path} is not valid YAML: {error}") from None
+    return _mapping(document)
 
 
 def _mapping(value: object) -> dict[str, object]:
@@ -105,13 +118,7 @@ class Template:
     @classmethod
     def load(cls) -> Template:
         """Reads template.yaml."""
-        try:
-            document = yaml.load(TEMPLATE_FILE.read_text(), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
-        except OSError as error:
-            raise LocalStackError(f"cannot read {TEMPLATE_FILE}: {error}") from None
-        except yaml.YAMLError as error:
-            raise LocalStackError(f"{TEMPLATE_FILE} is not valid YAML: {error}") from None
-        return cls(_mapping(document))
+        return cls(read_document(TEMPLATE_FILE))
 
     @property
     def functions(self) -> list[str]:

@@ -3,7 +3,7 @@ name (the configuration names are one contract: the Lambdas, template.yaml's par
 
 from __future__ import annotations
 
-from keyward_local.paths import CONFIG_VARS, SECRET_VARS
+from keyward_local.paths import CONFIG_VARS, ORG_VARS, SECRET_VARS
 from keyward_local.template import Template
 
 #: Set by the local stack itself (to the secret it creates), never given at `up`.
@@ -11,6 +11,9 @@ STACK_SET = {"KEYWARD_SECRET_ARN"}
 #: Read at `up` though no template parameter sets them: the secret's values, and where a Slack
 #: button's response may go (Slack's host in AWS).
 LOCAL_ONLY = set(SECRET_VARS) | {"SLACK_RESPONSE_URL_PREFIX"}
+#: Read at `up` as the shape of the stack (the emulated organisation), not given to the functions yet
+#: (keyward_local.settings says why), whether or not a template parameter sets them.
+STACK_SHAPE = set(ORG_VARS)
 
 
 def parameter_variables(template: Template) -> set[str]:
@@ -26,6 +29,10 @@ def parameter_variables(template: Template) -> set[str]:
 
 
 def test_up_reads_every_setting_the_template_can_give_and_nothing_else() -> None:
-    wanted = parameter_variables(Template.load()) - STACK_SET
+    wanted = parameter_variables(Template.load()) - STACK_SET - STACK_SHAPE
     assert set(CONFIG_VARS) == wanted | LOCAL_ONLY
     assert len(CONFIG_VARS) == len(set(CONFIG_VARS))
+
+
+def test_the_organisation_s_shape_is_not_function_configuration() -> None:
+    assert not STACK_SHAPE & set(CONFIG_VARS)
