@@ -177,6 +177,24 @@ async fn a_session_in_a_member_account_reads_that_accounts_iam_only() {
     assert!(again.api_calls().is_empty());
     assert_eq!(access.api_calls(), BTreeMap::from([("sts:AssumeRole".to_owned(), 2)]));
 
+    // A session in another member account reads that account, not the one opened before it (the
+    // credentials of one session never serve another).
+    let other = create_account(&org, "other").await;
+    let other_admin = admin_iam(&sdk, &other).await;
+    other_admin
+        .create_role()
+        .role_name("keyward-read")
+        .assume_role_policy_document(TRUST_ANYONE_IN_MOTO)
+        .send()
+        .await
+        .unwrap();
+    other_admin.create_user().user_name("other-user").send().await.unwrap();
+    let other_iam = access.iam_in(&AccountSession { account: id(&other), ..session.clone() }).await.unwrap();
+    let users: Vec<String> = other_iam.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(users, ["other-user"]);
+    let users: Vec<String> = iam.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(users, ["member-user"], "the first session still reads its own account");
+
     // Plain moto does not refuse AssumeRole into a role that is missing or does not trust the
     // caller, so the refusal (PortError::MemberRoleRefused) is proven against aws-smithy-mocks in
     // sts_mocks.rs, and against the strict emulator of the local stack by the organisation e2e

@@ -64,7 +64,7 @@ pub enum PortError {
     /// STS refused AssumeRole into a member account's role: the role is not there, or it does not
     /// trust this function. `message` is STS's code and message (ARNs, never a credential).
     #[error(
-        "cannot assume role {role} in account {account} ({message}): role {role} missing or not trusting this function: the StackSet of member/keyward-member.yaml does not cover account {account} (the management account needs its own stack of it)"
+        "cannot assume role {role} in account {account} ({message}): role {role} missing or not trusting this function: the StackSet of member/keyward-member.yaml does not cover account {account} (the management account needs its own stack of it), or this function's own role may not assume it"
     )]
     MemberRoleRefused { account: AccountId, role: String, message: String },
 }
