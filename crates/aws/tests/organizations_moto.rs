@@ -13,14 +13,14 @@ use keyward_aws::iam::IamAdapter;
 use keyward_aws::organizations::OrganizationsAdapter;
 use keyward_aws::sts::MemberAccounts;
 use keyward_aws::testing::MotoServer;
-use keyward_core::decision::Approver;
-use keyward_core::identity::{SessionName, SourceIdentity};
+use keyward_core::identity::SessionName;
 use keyward_core::org::{AccountFilter, AccountId, AccountState, NotSwept, OuId, select};
 use keyward_core::ports::{AccountAccess, AccountSession, Iam, Organization};
 
 /// moto's default account, which creates the organisation: its management account.
 const MANAGEMENT: &str = "123456789012";
-const TRUST_ANYONE_IN_MOTO: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["sts:AssumeRole","sts:SetSourceIdentity"]}]}"#;
+/// keyward-read's trust as the member template writes it, less the organisation condition.
+const READ_ROLE_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#;
 
 async fn create_account(org: &aws_sdk_organizations::Client, name: &str) -> String {
     let status = org
@@ -150,7 +150,7 @@ async fn a_session_in_a_member_account_reads_that_accounts_iam_only() {
     member_admin
         .create_role()
         .role_name("keyward-read")
-        .assume_role_policy_document(TRUST_ANYONE_IN_MOTO)
+        .assume_role_policy_document(READ_ROLE_TRUST)
         .send()
         .await
         .unwrap();
@@ -162,7 +162,8 @@ async fn a_session_in_a_member_account_reads_that_accounts_iam_only() {
         account: id(&member),
         role: "keyward-read".to_owned(),
         name: SessionName::new("list-users", "keyward-2026-12-01T06-00"),
-        source_identity: Some(SourceIdentity::of(&Approver::Automatic)),
+        // A read session: keyward-read's trust does not allow sts:SetSourceIdentity.
+        source_identity: None,
     };
     assert_eq!(access.role_arn(&session), format!("arn:aws:iam::{member}:role/keyward-read"));
     let iam: IamAdapter = access.iam_in(&session).await.unwrap();
@@ -184,7 +185,7 @@ async fn a_session_in_a_member_account_reads_that_accounts_iam_only() {
     other_admin
         .create_role()
         .role_name("keyward-read")
-        .assume_role_policy_document(TRUST_ANYONE_IN_MOTO)
+        .assume_role_policy_document(READ_ROLE_TRUST)
         .send()
         .await
         .unwrap();

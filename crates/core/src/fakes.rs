@@ -413,14 +413,18 @@ impl Organization for FakeOrganization {
     }
 }
 
-/// Fake member accounts: one [`FakeIam`] per account that has keyward's roles. A session into an
-/// account without one, or with a role it does not have, is refused as STS would refuse it.
+/// Fake member accounts: one [`FakeIam`] per account that has keyward's roles. A session is refused
+/// as STS would refuse it under `member/keyward-member.yaml`: into an account without one, with a
+/// role it does not have, into a write role without a source identity, or into another role with
+/// one (the read role's trust does not allow `sts:SetSourceIdentity`).
 #[derive(Default)]
 pub struct FakeAccountAccess {
     /// Each member account's IAM, shared with the test that seeds and inspects it.
     pub accounts: Mutex<BTreeMap<AccountId, Arc<FakeIam>>>,
     /// The role names every member account has (e.g. `keyward-read`, `keyward-deactivate`).
     pub roles: Mutex<Vec<String>>,
+    /// The roles whose sessions must carry a source identity (e.g. `keyward-deactivate`).
+    pub write_roles: Mutex<Vec<String>>,
     /// Every session asked for, in order, refused ones too.
     pub sessions: Mutex<Vec<AccountSession>>,
 }
@@ -447,8 +451,10 @@ impl AccountAccess for FakeAccountAccess {
     async fn iam_in(&self, session: &AccountSession) -> Result<Arc<FakeIam>, PortError> {
         self.sessions.lock().unwrap().push(session.clone());
         let has_role = self.roles.lock().unwrap().contains(&session.role);
+        let writes = self.write_roles.lock().unwrap().contains(&session.role);
+        let trusted = has_role && writes == session.source_identity.is_some();
         match self.accounts.lock().unwrap().get(&session.account) {
-            Some(iam) if has_role => Ok(Arc::clone(iam)),
+            Some(iam) if trusted => Ok(Arc::clone(iam)),
             _ => Err(PortError::MemberRoleRefused {
                 account: session.account.clone(),
                 role: session.role.clone(),

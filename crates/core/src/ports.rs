@@ -162,7 +162,9 @@ pub struct AccountSession {
     pub role: String,
     /// Which function of which run holds the session.
     pub name: SessionName,
-    /// Who approved, for a session that acts on a decision (the write role requires it).
+    /// Who approved, for a session that acts on a decision: the write role requires it, and the
+    /// read role's trust policy does not allow `sts:SetSourceIdentity`, so a read session carries
+    /// none (`member/keyward-member.yaml`).
     pub source_identity: Option<SourceIdentity>,
 }
 

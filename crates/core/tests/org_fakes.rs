@@ -32,7 +32,7 @@ fn session(account: &AccountId) -> AccountSession {
         account: account.clone(),
         role: "keyward-read".into(),
         name: SessionName::new("list-users", "exec-1"),
-        source_identity: Some(SourceIdentity::of(&Approver::Automatic)),
+        source_identity: None,
     }
 }
 
@@ -60,4 +60,20 @@ fn each_swept_account_is_read_through_its_own_session_and_a_missing_role_is_refu
     assert_eq!(err.error_name(), errors::MEMBER_ROLE_REFUSED);
     assert!(err.to_string().contains("account 222222222222"), "{err}");
     assert_eq!(access.sessions.lock().unwrap().len(), 2, "both sessions were asked for");
+}
+
+#[test]
+fn the_write_role_needs_a_source_identity_and_the_read_role_takes_none() {
+    let member = AccountId::parse("111111111111").unwrap();
+    let access = FakeAccountAccess::with_accounts(&["keyward-read", "keyward-deactivate"], [(member.clone(), vec![])]);
+    *access.write_roles.lock().unwrap() = vec!["keyward-deactivate".into()];
+    let approved = Some(SourceIdentity::of(&Approver::Automatic));
+    let write =
+        |source_identity| AccountSession { role: "keyward-deactivate".into(), source_identity, ..session(&member) };
+    let read = |source_identity| AccountSession { source_identity, ..session(&member) };
+
+    assert!(ready(access.iam_in(&write(approved.clone()))).is_ok());
+    assert!(ready(access.iam_in(&read(None))).is_ok());
+    assert!(matches!(ready(access.iam_in(&write(None))), Err(PortError::MemberRoleRefused { .. })));
+    assert!(matches!(ready(access.iam_in(&read(approved))), Err(PortError::MemberRoleRefused { .. })));
 }
