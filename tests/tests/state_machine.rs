@@ -24,8 +24,9 @@ const LAMBDA_RUNTIME_ERRORS: [&str; 2] = ["Sandbox.Timedout", "Lambda.Unknown"];
 
 /// Errors that a retry cannot fix: retrying them only repeats the failure (or, for the approval
 /// endings, would ask again).
-const NEVER_RETRIED: [&str; 7] = [
+const NEVER_RETRIED: [&str; 8] = [
     errors::INVALID_INPUT,
+    errors::MEMBER_ROLE_REFUSED,
     errors::DEACTIVATION_INCOMPLETE,
     errors::INVALID_CONFIG,
     errors::RUN_STATE_INVALID,

@@ -1,8 +1,9 @@
 //! What every adapter makes of a failed SDK call: which codes mean "throttled", and how the failure
 //! is described ([`describe`]: the service's code and message, never the request). The S3, SNS, SFN
-//! and DynamoDB adapters map it to [`PortError`] with [`sdk_error`]; IAM's `iam::call_error` keeps
-//! the code a little longer (NoSuchEntity and the credential-report states steer the adapter) and
-//! describes the failure with the same [`describe`].
+//! and DynamoDB adapters map it to [`PortError`] with [`sdk_error`], and so do the Organizations
+//! and STS adapters once they have picked out access denied (which names what is missing); IAM's
+//! `iam::call_error` keeps the code a little longer (NoSuchEntity and the credential-report states
+//! steer the adapter) and describes the failure with the same [`describe`].
 
 use std::error::Error as StdError;
 
@@ -37,7 +38,7 @@ pub(crate) fn is_throttling_code(code: &str) -> bool {
     THROTTLING_CODES.contains(&code)
 }
 
-/// Maps an S3/SNS/SFN/DynamoDB SDK error to [`PortError`]: a throttling code (or, when no service
+/// Maps an S3/SNS/SFN/DynamoDB/Organizations/STS SDK error to [`PortError`]: a throttling code (or, when no service
 /// error could be read, HTTP 429) becomes [`PortError::AwsThrottled`]; anything else
 /// [`PortError::Failed`] with the [`describe`]d failure. (IAM's `CallError` classifies with the
 /// same codes and describes with the same function.)

@@ -8,7 +8,9 @@
 //!   single-use items beside the approvals), [`lambda`] (the approval
 //!   function's asynchronous invocation of itself), [`secrets`] (keyward's secret in Secrets
 //!   Manager, read at init), [`slack`] (the incoming webhook), [`oidc`] (the OpenID provider's
-//!   endpoints, for the approval function's sign-in) and [`os_random`] (approval ids).
+//!   endpoints, for the approval function's sign-in), [`os_random`] (approval ids),
+//!   [`organizations`] (an organisation's accounts and where each sits) and [`sts`] (sessions in
+//!   member accounts, each with an `IamAdapter` of its own).
 //! - Shared: [`sdk`] (the one `SdkConfig`: retries, timeouts), [`rate_limit`] (the token bucket
 //!   the IAM adapter spaces its requests with), `error` (how a failed SDK call becomes a
 //!   `PortError`) and [`runtime`] (the Lambda runtime glue).
@@ -19,6 +21,7 @@ mod error;
 pub mod iam;
 pub mod lambda;
 pub mod oidc;
+pub mod organizations;
 pub mod os_random;
 pub mod rate_limit;
 pub mod runtime;
@@ -28,6 +31,7 @@ pub mod secrets;
 pub mod sfn;
 pub mod slack;
 pub mod sns;
+pub mod sts;
 #[cfg(feature = "moto")]
 pub mod testing;
 pub mod tokens;

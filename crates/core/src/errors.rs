@@ -34,6 +34,10 @@ pub const RUN_ALREADY_RECORDED: &str = "RunAlreadyRecorded";
 /// journal tells which keys were changed. Never retried; caught: Notify Deactivation Failed.
 pub const DEACTIVATION_INCOMPLETE: &str = "DeactivationIncomplete";
 
+/// STS refused AssumeRole into a member account's role (missing there, or not trusting the
+/// function): the error names the account, the role and the fix. Retrying cannot help.
+pub const MEMBER_ROLE_REFUSED: &str = "MemberRoleRefused";
+
 /// Every name above, for contract tests that check the ASL only catches names that exist.
 pub const ALL: &[&str] = &[
     APPROVAL_REJECTED,
@@ -49,6 +53,7 @@ pub const ALL: &[&str] = &[
     RUN_STATE_INVALID,
     RUN_ALREADY_RECORDED,
     DEACTIVATION_INCOMPLETE,
+    MEMBER_ROLE_REFUSED,
 ];
 
 /// An error with a stable name that Step Functions can catch.

@@ -5,17 +5,18 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
 use crate::contracts::RunRef;
 use crate::credential_report::facts::ReportedUser;
 use crate::model::{KeyStatus, User};
+use crate::org::{AccountId, OrgAccount};
 use crate::ports::{
-    ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport, DecideError, DecisionStore, Iam,
-    ObjectStore, PortError, Randomness, RecordedDecision, SelfInvoke, Slack, TaskCallback, TokenStore, Topic,
-    UserSummary,
+    AccountAccess, AccountSession, ApprovalRecord, ApprovalState, ApprovalStore, Creation, CredentialReport,
+    DecideError, DecisionStore, Iam, ObjectStore, Organization, PortError, Randomness, RecordedDecision, SelfInvoke,
+    Slack, TaskCallback, TokenStore, Topic, UserSummary,
 };
 
 /// A fake IAM account.
@@ -387,5 +388,89 @@ impl Randomness for CountingRandom {
         let mut n = self.0.lock().unwrap();
         *n = n.wrapping_add(1);
         Ok([*n; 32])
+    }
+}
+
+/// A fake organisation: the accounts discovery returns, or a failure.
+#[derive(Default)]
+pub struct FakeOrganization {
+    /// The accounts, in the order discovery returns them.
+    pub accounts: Mutex<Vec<OrgAccount>>,
+    /// When set, `accounts` fails with this error.
+    pub failure: Mutex<Option<PortError>>,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+impl FakeOrganization {
+    /// An organisation of these accounts.
+    pub fn with_accounts(accounts: impl IntoIterator<Item = OrgAccount>) -> Self {
+        let fake = FakeOrganization::default();
+        *fake.accounts.lock().unwrap() = accounts.into_iter().collect();
+        fake
+    }
+}
+
+impl Organization for FakeOrganization {
+    async fn accounts(&self) -> Result<Vec<OrgAccount>, PortError> {
+        *self.calls.lock().unwrap().entry("organizations:ListAccounts".to_owned()).or_default() += 1;
+        match self.failure.lock().unwrap().clone() {
+            Some(err) => Err(err),
+            None => Ok(self.accounts.lock().unwrap().clone()),
+        }
+    }
+
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+/// Fake member accounts: one [`FakeIam`] per account that has keyward's roles. A session is refused
+/// as STS would refuse it under `member/keyward-member.yaml`: into an account without one, with a
+/// role it does not have, into a write role without a source identity, or into another role with
+/// one (the read role's trust does not allow `sts:SetSourceIdentity`).
+#[derive(Default)]
+pub struct FakeAccountAccess {
+    /// Each member account's IAM, shared with the test that seeds and inspects it.
+    pub accounts: Mutex<BTreeMap<AccountId, Arc<FakeIam>>>,
+    /// The role names every member account has (e.g. `keyward-read`, `keyward-deactivate`).
+    pub roles: Mutex<Vec<String>>,
+    /// The roles whose sessions must carry a source identity (e.g. `keyward-deactivate`).
+    pub write_roles: Mutex<Vec<String>>,
+    /// Every session asked for, in order, refused ones too.
+    pub sessions: Mutex<Vec<AccountSession>>,
+}
+
+impl FakeAccountAccess {
+    /// Member accounts with these roles, each holding its own users.
+    pub fn with_accounts(roles: &[&str], accounts: impl IntoIterator<Item = (AccountId, Vec<User>)>) -> Self {
+        let fake = FakeAccountAccess::default();
+        *fake.roles.lock().unwrap() = roles.iter().map(|r| (*r).to_owned()).collect();
+        *fake.accounts.lock().unwrap() =
+            accounts.into_iter().map(|(id, users)| (id, Arc::new(FakeIam::with_users(users)))).collect();
+        fake
+    }
+
+    /// The IAM of `account`, to seed or inspect.
+    pub fn iam(&self, account: &AccountId) -> Option<Arc<FakeIam>> {
+        self.accounts.lock().unwrap().get(account).cloned()
+    }
+}
+
+impl AccountAccess for FakeAccountAccess {
+    type Iam = Arc<FakeIam>;
+
+    async fn iam_in(&self, session: &AccountSession) -> Result<Arc<FakeIam>, PortError> {
+        self.sessions.lock().unwrap().push(session.clone());
+        let has_role = self.roles.lock().unwrap().contains(&session.role);
+        let writes = self.write_roles.lock().unwrap().contains(&session.role);
+        let trusted = has_role && writes == session.source_identity.is_some();
+        match self.accounts.lock().unwrap().get(&session.account) {
+            Some(iam) if trusted => Ok(Arc::clone(iam)),
+            _ => Err(PortError::MemberRoleRefused {
+                account: session.account.clone(),
+                role: session.role.clone(),
+                message: "AccessDenied: not authorized to perform sts:AssumeRole".to_owned(),
+            }),
+        }
     }
 }

@@ -3,13 +3,15 @@
 //! above it; docs/architecture.md, "Core module map", draws the graph):
 //!
 //! - [`model`]: the IAM facts (users, keys, their last use and where a fact came from) and
-//!   [`model::KeyRef`], the one identity of a key; [`config`]: the typed configuration; [`errors`]:
+//!   [`model::KeyRef`], the one identity of a key; [`org`]: an AWS Organization's accounts, the
+//!   `ORG_INCLUDE` / `ORG_EXCLUDE` filters and which accounts a run sweeps; [`config`]: the typed configuration; [`errors`]:
 //!   the error names the state machine sees; [`secrets`]: keyward's secret (Slack's webhook and
 //!   signing secret), read from Secrets Manager at init.
 //! - [`exemption`]: who is exempt and why; [`policy`]: the policy as a pure function of users,
 //!   configuration and evaluation time (findings, warnings, the plan and its cap);
 //!   [`decision`]: the approver's decision and the keys it lets deactivate act on; [`recheck`]: the
-//!   live re-check before a deactivation.
+//!   live re-check before a deactivation; [`identity`]: the source identity (who approved) and
+//!   the session name a session in a member account carries.
 //! - [`credential_report`]: the credential-report parser and the facts from it handed to
 //!   check-user; [`contracts`]: the payloads between Step Functions states; [`screening`]: which
 //!   users to check live, and the items of `batches.json`; [`run_report`]: the audit record of a
@@ -35,9 +37,11 @@ pub mod fakes;
 #[cfg(feature = "fakes")]
 pub mod fixtures;
 pub mod form;
+pub mod identity;
 pub mod journal;
 pub mod message;
 pub mod model;
+pub mod org;
 pub mod policy;
 pub mod ports;
 pub mod recheck;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::credential_report::facts::ReportedUser;
 use crate::decision::Decision;
 use crate::errors::{self, NamedError};
+use crate::identity::{SessionName, SourceIdentity};
 use crate::model::{KeyStatus, User};
+use crate::org::{AccountId, OrgAccount};
 
 /// A user as ListUsers returns it (no per-user detail).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +55,18 @@ pub enum PortError {
     /// Any other failure after the SDK's retries (access denied, network, service error).
     #[error("{operation} failed: {message}")]
     Failed { operation: &'static str, message: String },
+    /// Organizations refused to list the organisation: this account may not read it. `message`
+    /// is the service's code and message.
+    #[error(
+        "{operation} was denied ({message}): keyward reads the organisation with organizations:ListAccounts, organizations:ListRoots, organizations:ListChildren and organizations:ListParents, from the management account or from an account that the organisation's delegated administrator policy allows them to"
+    )]
+    OrganizationsDenied { operation: &'static str, message: String },
+    /// STS refused AssumeRole into a member account's role: the role is not there, or it does not
+    /// trust this function. `message` is STS's code and message (ARNs, never a credential).
+    #[error(
+        "cannot assume role {role} in account {account} ({message}): role {role} missing or not trusting this function: the StackSet of member/keyward-member.yaml does not cover account {account} (the management account needs its own stack of it), or this function's own role may not assume it"
+    )]
+    MemberRoleRefused { account: AccountId, role: String, message: String },
 }
 
 impl NamedError for PortError {
@@ -60,7 +75,10 @@ impl NamedError for PortError {
             PortError::IamThrottled { .. } => errors::IAM_THROTTLED,
             PortError::AwsThrottled { .. } => errors::AWS_THROTTLED,
             PortError::ReportUnavailable { .. } => errors::CREDENTIAL_REPORT_UNAVAILABLE,
-            PortError::TaskGone { .. } | PortError::Failed { .. } => errors::AWS_CALL_FAILED,
+            PortError::TaskGone { .. } | PortError::Failed { .. } | PortError::OrganizationsDenied { .. } => {
+                errors::AWS_CALL_FAILED
+            }
+            PortError::MemberRoleRefused { .. } => errors::MEMBER_ROLE_REFUSED,
         }
     }
 }
@@ -101,6 +119,80 @@ pub trait Iam: Send + Sync {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Calls made so far through this instance, by `iam:Operation`.
     fn api_calls(&self) -> BTreeMap<String, u64>;
+}
+
+/// A shared IAM port is the port: a handler may hold one account's [`Iam`] behind an [`Arc`].
+impl<T: Iam> Iam for Arc<T> {
+    fn list_users(&self) -> impl Future<Output = Result<Vec<UserSummary>, PortError>> + Send {
+        T::list_users(self)
+    }
+    fn credential_report(&self) -> impl Future<Output = Result<CredentialReport, PortError>> + Send {
+        T::credential_report(self)
+    }
+    fn read_user(&self, name: &str) -> impl Future<Output = Result<Option<User>, PortError>> + Send {
+        T::read_user(self, name)
+    }
+    fn read_user_with_report(
+        &self,
+        name: &str,
+        reported: &ReportedUser,
+        generated_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<User>, PortError>> + Send {
+        T::read_user_with_report(self, name, reported, generated_at)
+    }
+    fn read_key_status(
+        &self,
+        user_name: &str,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<Option<KeyStatus>, PortError>> + Send {
+        T::read_key_status(self, user_name, access_key_id)
+    }
+    fn deactivate_key(
+        &self,
+        user_name: &str,
+        access_key_id: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        T::deactivate_key(self, user_name, access_key_id)
+    }
+    fn api_calls(&self) -> BTreeMap<String, u64> {
+        T::api_calls(self)
+    }
+}
+
+/// AWS Organizations, read from the management account or a delegated administrator.
+pub trait Organization: Send + Sync {
+    /// Every account of the organisation (all pages), each with its `State` and the OUs it is
+    /// under; [`crate::org::select`] decides which are swept.
+    fn accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>, PortError>> + Send;
+    /// Calls made so far through this instance, by `organizations:Operation`.
+    fn api_calls(&self) -> BTreeMap<String, u64>;
+}
+
+/// Which session to open in a member account ([`AccountAccess::iam_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSession {
+    /// The member account.
+    pub account: AccountId,
+    /// The role's name there (`MEMBER_READ_ROLE` or `MEMBER_WRITE_ROLE`).
+    pub role: String,
+    /// Which function of which run holds the session.
+    pub name: SessionName,
+    /// Who approved, for a session that acts on a decision: the write role requires it, and the
+    /// read role's trust policy does not allow `sts:SetSourceIdentity`, so a read session carries
+    /// none (`member/keyward-member.yaml`).
+    pub source_identity: Option<SourceIdentity>,
+}
+
+/// Short-lived credentials in member accounts: one session per account and step.
+pub trait AccountAccess: Send + Sync {
+    /// IAM in a member account, with its own rate limiter and call counts (IAM's rate is per
+    /// account).
+    type Iam: Iam;
+    /// Opens `session` (STS AssumeRole) and returns IAM acting through it. A refusal is
+    /// [`PortError::MemberRoleRefused`]. Call it once per invocation, when the invocation starts
+    /// the account's work: the credentials are made to last until the invocation's timeout, no
+    /// longer.
+    fn iam_in(&self, session: &AccountSession) -> impl Future<Output = Result<Self::Iam, PortError>> + Send;
 }
 
 /// Whether a write that must not overwrite created its item.
