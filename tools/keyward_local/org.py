@@ -19,7 +19,6 @@ from typing import Any
 
 import boto3
 import botocore.session
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from mypy_boto3_iam import IAMClient
 
@@ -35,8 +34,6 @@ ACCESS_ROLE = "OrganizationAccountAccessRole"
 #: What Organizations attaches to it: the managed policy AdministratorAccess, whose document this is.
 #: moto loads no AWS managed policy unless told to (MOTO_IAM_LOAD_MANAGED_POLICIES, a second of start-up
 #: per account), so the role gets the same statement inline, under the same name.
-ADMINISTRATOR_ACCESS = "AdministratorAccess"
-ADMINISTRATOR_DOCUMENT = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 #: The functions whose roles the member roles trust: the sweep's readers, and the deactivation.
 READ_FUNCTIONS = ("list-users", "check-user")
 WRITE_FUNCTION = "deactivate"
@@ -160,31 +157,11 @@ def _create_member(orgs: Any, index: int) -> str:
 
 
 def _set_up_member(endpoint: str, account_id: str, roles: list[MemberRole]) -> None:
-    """OrganizationAccountAccessRole as Organizations leaves it, then the member roles through it."""
-    _grant_access_role(endpoint, account_id)
+    """The member roles, through the OrganizationAccountAccessRole Organizations left (the emulator
+    gives it AdministratorAccess inline as CreateAccount creates it: emulator/org_strict.py)."""
     iam = member_session(account_id, endpoint).client("iam", config=_CLIENT_CONFIG)
     for role in roles:
         _create_role(iam, role)
-
-
-def _grant_access_role(endpoint: str, account_id: str) -> None:
-    """Gives the member's OrganizationAccountAccessRole AdministratorAccess (inline), as Organizations
-    does when it creates an account. moto's CreateAccount creates the role, trusting the management
-    account, but gives it no policy; what Organizations writes into a new account only Organizations
-    can, so `up` stands in for it as the member account's root user (the root key, with moto's
-    x-moto-account-id header naming the account)."""
-    iam = root_session(endpoint).client("iam", config=_CLIENT_CONFIG)
-
-    def in_member(request: AWSRequest, **_: object) -> None:
-        request.headers["x-moto-account-id"] = account_id
-
-    iam.meta.events.register("before-sign.iam.*", in_member)
-    try:
-        iam.put_role_policy(
-            RoleName=ACCESS_ROLE, PolicyName=ADMINISTRATOR_ACCESS, PolicyDocument=json.dumps(ADMINISTRATOR_DOCUMENT)
-        )
-    except iam.exceptions.NoSuchEntityException:
-        raise LocalStackError(f"CreateAccount made no {ACCESS_ROLE} in {account_id}, as Organizations does") from None
 
 
 def _create_role(iam: IAMClient, role: MemberRole) -> None:
