@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: demo test tools lock node-tools browser lint fmt unit contract build e2e deploy bench
+.PHONY: demo test tools lock node-tools browser lint fmt unit contract contract-checks build e2e deploy bench
 
 ## demo: a sweep on the local stack (emulated AWS), ending with the approval link and the outcome.
 demo:
@@ -13,7 +13,7 @@ demo:
 ## handler (in-memory fakes) and integration tests against a real moto server on 127.0.0.1, the
 ## contract checks of the state machine and template.yaml, the release build of the six functions,
 ## and the end-to-end tests on the local stack (with the browser test in Debian's headless chromium).
-test: tools lint unit contract build e2e
+test: tools lint unit contract-checks build e2e
 
 ## tools: the project-local Python environment (.venv/: moto, the tools, the package tools/keyward_local
 ## installed editable), every version pinned with its hash in requirements.lock.
@@ -51,11 +51,16 @@ fmt: tools
 unit:
 	$(CARGO) test --workspace --all-features --locked
 
-## contract: the ASL through asl-validator and moto's parser, template.yaml through cfn-lint and
-## sam validate (--lint), then the Rust contract tests (crate keyward-tests; they also run in `unit`).
-contract: tools node-tools
-	scripts/contract-checks
+## contract: the ASL through asl-validator and moto's parser, template.yaml (and the member template)
+## through cfn-lint and sam validate (--lint), then the Rust contract tests (crate keyward-tests).
+## `make test` runs only the first part (contract-checks): `unit` has run the Rust contract tests
+## already, and `-p keyward-tests` alone resolves the dependencies' features differently, so cargo
+## would build them again (3 minutes of CI) to run the same tests twice.
+contract: contract-checks
 	$(CARGO) test -p keyward-tests --all-features --locked
+
+contract-checks: tools node-tools
+	scripts/contract-checks
 
 ## The six functions: template.yaml's, as keyward_local.template reads them (expanded when a recipe
 ## runs, after `tools` has installed .venv/).
