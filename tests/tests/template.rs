@@ -837,6 +837,23 @@ fn the_public_function_has_reserved_concurrency_and_the_token_stores_actions() {
 }
 
 #[test]
+fn a_dropped_slack_follow_up_is_recorded_in_an_encrypted_queue_not_lost() {
+    let template = Template::load().unwrap();
+    let approval = template.function_by_binary("approval").unwrap();
+    let on_failure = &approval.property("EventInvokeConfig").unwrap()["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"].as_str(), Some("SQS"), "{on_failure:?}");
+    assert_eq!(
+        intrinsic(&on_failure["Destination"]),
+        Some(Intrinsic::GetAtt { resource: "ApprovalFollowUpFailures".into(), attribute: "Arn".into() }),
+        "a follow-up Lambda drops goes to ApprovalFollowUpFailures"
+    );
+    assert_eq!(template.resource_type("ApprovalFollowUpFailures"), Some("AWS::SQS::Queue"));
+    let queue = &template.resource("ApprovalFollowUpFailures").unwrap()["Properties"];
+    assert_eq!(queue["SqsManagedSseEnabled"].as_bool(), Some(true), "the records hold Slack's requests: encrypted");
+    assert_eq!(queue["MessageRetentionPeriod"].as_u64(), Some(14 * 24 * 3600), "kept 14 days, SQS's longest");
+}
+
+#[test]
 fn every_function_role_denies_creating_deleting_and_granting() {
     let template = Template::load().unwrap();
     let required = ["iam:DeleteAccessKey", "iam:CreateAccessKey", "iam:Delete*", "iam:Put*", "iam:Attach*"];
