@@ -35,6 +35,25 @@ def free_port() -> int:
         return port
 
 
+def hook(endpoint: str, method: str, path: str, document: object = None) -> tuple[int, Any]:
+    """One request to an emulator's own endpoints (`/_keyward/…`, `/moto-api/…`) at `endpoint`:
+    (status, JSON or None), an error status included; 0 when nothing answers."""
+    data = json.dumps(document).encode() if document is not None else None
+    request = urllib.request.Request(endpoint + path, data=data, method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            body, status = response.read(), response.status
+    except urllib.error.HTTPError as error:
+        body, status = error.read(), error.code
+    except OSError:
+        return 0, None
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, None
+
+
 class EmulatorProcess:
     """One emulator child process; its log is kept to be read by the tests."""
 
@@ -75,20 +94,7 @@ class EmulatorProcess:
 
     def hook(self, method: str, path: str, document: object = None) -> tuple[int, Any]:
         """One request to the emulator's own endpoints: (status, JSON or None); 0 when unreachable."""
-        data = json.dumps(document).encode() if document is not None else None
-        request = urllib.request.Request(self.endpoint + path, data=data, method=method)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=10) as response:
-                body, status = response.read(), response.status
-        except urllib.error.HTTPError as error:
-            body, status = error.read(), error.code
-        except OSError:
-            return 0, None
-        try:
-            return status, json.loads(body)
-        except ValueError:
-            return status, None
+        return hook(self.endpoint, method, path, document)
 
     def reset(self) -> None:
         """Every backend empty, no principal recorded."""

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import emulator_process
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -65,19 +63,7 @@ class Emulator:
 
     def hook(self, method: str, path: str, document: object = None) -> tuple[int, Any]:
         """One request to the emulator's own endpoints; (status, JSON or None)."""
-        data = json.dumps(document).encode() if document is not None else None
-        request = urllib.request.Request(self.endpoint + path, data=data, method=method)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=10) as response:
-                body = response.read()
-                status = response.status
-        except urllib.error.HTTPError as error:
-            body, status = error.read(), error.code
-        try:
-            return status, json.loads(body)
-        except ValueError:
-            return status, None
+        return emulator_process.hook(self.endpoint, method, path, document)
 
     def iam(self, validate: bool = True) -> IAMClient:
         """A boto3 IAM client of the emulator (validate=False: bad input reaches the server)."""

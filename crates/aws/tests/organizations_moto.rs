@@ -66,6 +66,16 @@ async fn admin_iam(sdk: &SdkConfig, account: &str) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(&admin.build())
 }
 
+/// A new member account `name` with keyward-read, as the StackSet would deploy it, and one user,
+/// `<name>-user`.
+async fn member_with_read_role(org: &aws_sdk_organizations::Client, sdk: &SdkConfig, name: &str) -> String {
+    let account = create_account(org, name).await;
+    let admin = admin_iam(sdk, &account).await;
+    admin.create_role().role_name("keyward-read").assume_role_policy_document(READ_ROLE_TRUST).send().await.unwrap();
+    admin.create_user().user_name(format!("{name}-user")).send().await.unwrap();
+    account
+}
+
 fn id(text: &str) -> AccountId {
     AccountId::parse(text).unwrap()
 }
@@ -143,18 +153,9 @@ async fn a_session_in_a_member_account_reads_that_accounts_iam_only() {
     let sdk = moto.sdk_config().await;
     let org = aws_sdk_organizations::Client::new(&sdk);
     org.create_organization().feature_set(OrganizationFeatureSet::All).send().await.unwrap();
-    let member = create_account(&org, "member").await;
     // The member account holds keyward-read (as the StackSet would deploy it) and one user; the
     // management account a user of its own, which the session must not see.
-    let member_admin = admin_iam(&sdk, &member).await;
-    member_admin
-        .create_role()
-        .role_name("keyward-read")
-        .assume_role_policy_document(READ_ROLE_TRUST)
-        .send()
-        .await
-        .unwrap();
-    member_admin.create_user().user_name("member-user").send().await.unwrap();
+    let member = member_with_read_role(&org, &sdk, "member").await;
     aws_sdk_iam::Client::new(&sdk).create_user().user_name("management-user").send().await.unwrap();
 
     let access = MemberAccounts::new(&sdk, 50.0);
@@ -180,16 +181,7 @@ async fn a_session_in_a_member_account_reads_that_accounts_iam_only() {
 
     // A session in another member account reads that account, not the one opened before it (the
     // credentials of one session never serve another).
-    let other = create_account(&org, "other").await;
-    let other_admin = admin_iam(&sdk, &other).await;
-    other_admin
-        .create_role()
-        .role_name("keyward-read")
-        .assume_role_policy_document(READ_ROLE_TRUST)
-        .send()
-        .await
-        .unwrap();
-    other_admin.create_user().user_name("other-user").send().await.unwrap();
+    let other = member_with_read_role(&org, &sdk, "other").await;
     let other_iam = access.iam_in(&AccountSession { account: id(&other), ..session.clone() }).await.unwrap();
     let users: Vec<String> = other_iam.list_users().await.unwrap().into_iter().map(|u| u.name).collect();
     assert_eq!(users, ["other-user"]);
