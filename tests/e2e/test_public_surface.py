@@ -55,7 +55,7 @@ EVERY_RESPONSE = {
     "referrer-policy": "no-referrer",
 }
 #: guard::MAX_BODY_BYTES.
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = 512 * 1024
 #: Bound on a click's follow-up: queued, decided, posted.
 FOLLOW_UP_SECONDS = 60.0
 

@@ -142,6 +142,9 @@ impl Refusal {
 fn not_in_plan(err: &DecisionError) -> String {
     match err {
         DecisionError::NotInPlan { entry } => format!("key {entry}, which is not in this run's plan"),
+        DecisionError::OtherAccount { entry, planned_in } => {
+            format!("key {entry}, whose key id this run planned in account {planned_in}, not the one named")
+        }
         DecisionError::Malformed { entry } => {
             format!("{entry:?}, which does not name a key as <12-digit account id>:<access key id>")
         }

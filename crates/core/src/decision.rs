@@ -61,10 +61,13 @@ pub struct Decision {
 /// Why a decision cannot be accepted. Each names the entry as the approver's selection wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecisionError {
-    /// A key that the plan does not hold in that account: forged, stale, or a key id paired with
-    /// another account than the one it was planned in. Nothing is decided.
+    /// A key that the plan does not hold: forged or stale. Nothing is decided.
     #[error("key {entry} is not in this run's plan")]
     NotInPlan { entry: String },
+    /// A planned key id named with another account than the one it was planned in. Nothing is
+    /// decided.
+    #[error("key {entry} names another account: the plan holds that key id in account {planned_in}")]
+    OtherAccount { entry: String, planned_in: AccountId },
     /// An entry that is not `<account_id>:<access_key_id>` (a bare key id, say). Nothing is decided.
     #[error("{entry:?} does not name a key as <12-digit account id>:<access key id>")]
     Malformed { entry: String },
@@ -96,12 +99,17 @@ impl Decision {
             if !seen.insert((account.clone(), key_id)) {
                 return Err(DecisionError::Duplicate(entry.clone()));
             }
-            let planned = plan
-                .keys
-                .iter()
-                .find(|k| k.key.account_id == account && k.key.access_key_id == key_id)
-                .ok_or_else(|| DecisionError::NotInPlan { entry: entry.clone() })?;
-            approved.push(planned.key.clone());
+            let planned = plan.keys.iter().find(|k| k.key.access_key_id == key_id).map(|k| &k.key);
+            match planned {
+                Some(key) if key.account_id == account => approved.push(key.clone()),
+                Some(key) => {
+                    return Err(DecisionError::OtherAccount {
+                        entry: entry.clone(),
+                        planned_in: key.account_id.clone(),
+                    });
+                }
+                None => return Err(DecisionError::NotInPlan { entry: entry.clone() }),
+            }
         }
         approved.sort();
         Ok(Decision { approved, decided_by, decided_at })

@@ -62,7 +62,13 @@ fn a_planned_key_id_named_with_another_account_is_refused_whole() {
     let plan = plan_of_three();
     let entries = [selected("AKIAALICE1"), "999999999999:AKIABOB1".to_owned()];
     let err = Decision::from_approved_ids(&plan, &entries, link_holder(), now()).unwrap_err();
-    assert_eq!(err, DecisionError::NotInPlan { entry: "999999999999:AKIABOB1".into() });
+    assert_eq!(
+        err,
+        DecisionError::OtherAccount {
+            entry: "999999999999:AKIABOB1".into(),
+            planned_in: keyward_core::fixtures::account()
+        }
+    );
     assert!(err.to_string().contains("999999999999:AKIABOB1"), "{err}");
 }
 
@@ -90,10 +96,8 @@ fn a_key_id_planned_in_one_account_is_approved_only_under_that_account() {
     let d = Decision::from_approved_ids(&plan, &["210987654321:AKIAOTHER1".into()], link_holder(), now()).unwrap();
     assert_eq!(d.approved[0].account_id.as_str(), "210987654321");
     let swapped = ["123456789012:AKIAOTHER1".to_owned()];
-    assert!(matches!(
-        Decision::from_approved_ids(&plan, &swapped, link_holder(), now()),
-        Err(DecisionError::NotInPlan { .. })
-    ));
+    let err = Decision::from_approved_ids(&plan, &swapped, link_holder(), now()).unwrap_err();
+    assert!(matches!(&err, DecisionError::OtherAccount { planned_in, .. } if planned_in.as_str() == "210987654321"));
 }
 
 #[test]

@@ -265,9 +265,13 @@ fn digest_subject_names_the_account_state() {
 #[test]
 fn every_message_of_a_run_names_the_account_when_it_is_known() {
     let report = RunReport { account_id: Some(keyward_core::fixtures::account()), ..account_report() };
-    for message in [digest(&report, LOCATION), outcome(&report, LOCATION), rejected(&report, LOCATION)] {
+    let request =
+        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(24), ApproverAuth::Link);
+    for message in [digest(&report, LOCATION), request, outcome(&report, LOCATION), rejected(&report, LOCATION)] {
         assert!(message.text.contains("Account 123456789012, run keyward-2026-11-21"), "{}", message.text);
         assert!(slack_text(&message).contains("123456789012"), "{}", message.subject);
+        // Once, in the run's facts: every key of a single-account run is in it, so no line repeats it.
+        assert_eq!(message.text.matches("123456789012").count(), 1, "{}", message.text);
     }
     // Without it (an account with no user, or a test), the run alone.
     assert!(digest(&account_report(), LOCATION).text.contains("Run keyward-2026-11-21"));
