@@ -8,6 +8,7 @@ from helpers import (
     APPROVE_SETTINGS,
     LocalStack,
     actions,
+    assert_still_waiting,
     decision,
     findings,
     plan_keys,
@@ -16,6 +17,7 @@ from helpers import (
 )
 from keyward_local import browser, client
 from keyward_local.client import Seeder
+from keyward_local.paths import ACCOUNT_ID
 
 SETTINGS = APPROVE_SETTINGS
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) keyward-e2e"
@@ -67,6 +69,7 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
 
     report = sweep.report()
     assert {k["access_key_id"] for k in decision(report)["approved"]} == set(approved)
+    assert {k["account_id"] for k in decision(report)["approved"]} == {ACCOUNT_ID}
     assert decision(report)["decided_by"] == {
         "kind": "oidc",
         "issuer": stack.issuer,
@@ -86,6 +89,38 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
     again = browser.approver_browser(link).fetch(link, user_agent=BROWSER)
     assert again.status == 409, again.text[:500]
     assert "already decided" in again.text
+
+
+def test_a_planned_key_named_with_another_account_is_refused_whole(stack: LocalStack, account: Seeder) -> None:
+    s = account
+    keys = seed_three_violations(s)
+    before = client.key_statuses(stack.iam, s.names)
+    sweep = stack.sweep("account")
+    link = sweep.approval_link()
+    page = browser.open_page(link, BROWSER)
+    assert page.accounts == {ACCOUNT_ID}, page.text[:2000]
+    owner = f"{s.prefix}-old"
+
+    # A decision naming a planned key id with another account, beside a genuine one, decides nothing.
+    approver = browser.approver_browser(link)
+    forged = f"999999999999:{keys['unused']}"
+    form = [("token", page.token), ("key", browser.selection(keys["no-mfa"])), ("key", forged)]
+    refused = approver.fetch(link, "POST", BROWSER, [*form, ("decision", "approve")])
+    assert refused.status == 400, refused.text[:500]
+    assert forged in refused.text, refused.text[:500]
+    assert_still_waiting(stack, sweep, owner, keys["too-old"])
+    assert client.key_statuses(stack.iam, s.names) == before
+
+    # The real decision then works, and exactly those keys change.
+    approved = [keys["no-mfa"], keys["unused"]]
+    answer = browser.decide(link, page.token, approved, "approve", BROWSER)
+    assert answer.status == 200, answer.text[:1000]
+    sweep.succeeds()
+    after = client.key_statuses(stack.iam, s.names)
+    assert {k for k in after if after[k][1] != before[k][1]} == set(approved)
+    assert {(a["account_id"], a["access_key_id"]) for a in sweep.report()["actions"]} == {
+        (ACCOUNT_ID, k) for k in approved
+    }
 
 
 def test_rejecting_changes_nothing(stack: LocalStack, account: Seeder) -> None:

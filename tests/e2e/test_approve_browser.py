@@ -19,7 +19,7 @@ import pytest
 from helpers import APPROVE_SETTINGS, LocalStack, actions, decision, seed_three_violations
 from keyward_local import client, oidc
 from keyward_local.client import Seeder
-from keyward_local.paths import ROOT
+from keyward_local.paths import ACCOUNT_ID, ROOT
 from playwright.sync_api import Browser, ConsoleMessage, sync_playwright
 
 SETTINGS = APPROVE_SETTINGS
@@ -98,14 +98,15 @@ def test_a_person_unticks_one_key_in_chromium_and_only_the_ticked_keys_are_deact
 
     boxes = page.locator('input[type="checkbox"][name="key"]')
     offered = sorted(boxes.nth(i).get_attribute("value") or "" for i in range(boxes.count()))
-    assert offered == sorted([keys["no-mfa"], keys["too-old"], keys["unused"]])
+    # Each names its key with the account (shown once above, in the run's facts).
+    assert offered == sorted(f"{ACCOUNT_ID}:{keys[k]}" for k in ("no-mfa", "too-old", "unused"))
     assert all(boxes.nth(i).is_checked() for i in range(boxes.count())), "every planned key starts ticked"
     # Each checkbox is labelled with its user, so a screen reader announces whose key it is.
     for short in ("console", "old", "idle"):
         assert page.get_by_label(f"{s.prefix}-{short}", exact=True).is_checked()
     page.screenshot(path=str(SCREENSHOTS / "approval-page.png"), full_page=True)
 
-    page.locator(f'input[name="key"][value="{keys["too-old"]}"]').uncheck()
+    page.locator(f'input[name="key"][value="{ACCOUNT_ID}:{keys["too-old"]}"]').uncheck()
     with page.expect_navigation():
         page.get_by_role("button", name="Deactivate selected").click()
     result = page.locator("body").inner_text()

@@ -9,6 +9,7 @@ import secrets
 
 from helpers import LINK_SETTINGS, LocalStack, assert_still_waiting
 from keyward_local import browser
+from keyward_local.browser import selection
 from keyward_local.client import Seeder
 
 #: The bearer link (APPROVER_AUTH=link): what holding the link alone can and cannot do
@@ -73,19 +74,21 @@ def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack: Lo
     page = browser.open_page(link)
     assert page.keys == [key]
 
+    planned = selection(key)
     refusals = {
-        "a key id outside the plan": [("token", page.token), ("key", outsider), ("decision", "approve")],
+        "a key id outside the plan": [("token", page.token), ("key", selection(outsider)), ("decision", "approve")],
         "a planned key with one outside the plan": [
             ("token", page.token),
-            ("key", key),
-            ("key", outsider),
+            ("key", planned),
+            ("key", selection(outsider)),
             ("decision", "approve"),
         ],
-        "a made-up key id": [("token", page.token), ("key", "AKIA" + "X" * 16), ("decision", "approve")],
-        "no form token (cross-site post)": [("key", key), ("decision", "approve")],
-        "a wrong form token": [("token", secrets.token_urlsafe(32)), ("key", key), ("decision", "approve")],
-        "no decision": [("token", page.token), ("key", key)],
-        "an unknown decision": [("token", page.token), ("key", key), ("decision", "approve-all")],
+        "a made-up key id": [("token", page.token), ("key", selection("AKIA" + "X" * 16)), ("decision", "approve")],
+        "a planned key id without its account": [("token", page.token), ("key", key), ("decision", "approve")],
+        "no form token (cross-site post)": [("key", planned), ("decision", "approve")],
+        "a wrong form token": [("token", secrets.token_urlsafe(32)), ("key", planned), ("decision", "approve")],
+        "no decision": [("token", page.token), ("key", planned)],
+        "an unknown decision": [("token", page.token), ("key", planned), ("decision", "approve-all")],
     }
     for what, form in refusals.items():
         answer = browser.fetch(link, "POST", form=form)
@@ -97,7 +100,7 @@ def test_forged_and_malformed_decisions_are_refused_and_decide_nothing(stack: Lo
     base = link.rsplit("/", 1)[0]
     for unknown in (f"{base}/{secrets.token_urlsafe(32)}", link[:-4]):
         assert browser.fetch(unknown).status == 404
-        answer = browser.fetch(unknown, "POST", form=[("token", page.token), ("key", key), ("decision", "approve")])
+        answer = browser.fetch(unknown, "POST", form=[("token", page.token), ("key", planned), ("decision", "approve")])
         assert answer.status == 404, answer.text[:300]
     assert_still_waiting(stack, sweep, owner, key)
 

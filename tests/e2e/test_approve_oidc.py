@@ -12,7 +12,7 @@ import urllib.parse
 
 from helpers import APPROVE_SETTINGS, LocalStack, Sweep, assert_still_waiting, decision
 from keyward_local import oidc
-from keyward_local.browser import Answer, Browser, callback_prefix, fetch
+from keyward_local.browser import Answer, Browser, callback_prefix, fetch, selection
 from keyward_local.client import Seeder, local_stack
 from keyward_local.paths import ENV_FILE
 from keyward_local.processes import is_alive, read_record
@@ -97,7 +97,7 @@ def test_an_approver_signs_in_and_the_decision_names_the_verified_person(stack: 
     assert page.keys == [key]
 
     # The same form posted without the session decides nothing.
-    form = [("token", page.token), ("key", key), ("decision", "approve")]
+    form = [("token", page.token), ("key", selection(key)), ("decision", "approve")]
     assert_refused(fetch(link, "POST", USER_AGENT, form), "a form posted without a session")
     assert_still_waiting(stack, sweep, owner, key)
 

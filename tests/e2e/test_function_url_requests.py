@@ -78,7 +78,7 @@ def test_a_doubled_slash_link_reaches_the_function_as_typed_and_its_form_post_ar
     assert all(name == name.lower() for name in headers)
     assert post["isBase64Encoded"] is True
     form = urllib.parse.parse_qs(base64.b64decode(str(post["body"])).decode())
-    assert form["key"] == [key] and form["decision"] == ["approve"] and form["token"] == [page.token]
+    assert form["key"] == [browser.selection(key)] and form["decision"] == ["approve"] and form["token"] == [page.token]
     assert "body" not in seen[0] and seen[0]["isBase64Encoded"] is False
 
 

@@ -154,7 +154,9 @@ impl<'a> Stack<'a> {
 /// without a result, as the Map leaves it when it tolerates the failure.
 async fn run(iam: &FakeIam, store: &FakeStore, config: &Config) -> (ListUsersOutput, ValidateKeysOutput) {
     let stack = Stack::new(iam, store, config);
-    let started = json!({"execution_name": EXEC, "evaluated_at": now()});
+    // As the state machine starts it: with the execution's ARN, which names the run's account.
+    let execution_id = format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{EXEC}");
+    let started = json!({"execution_name": EXEC, "execution_id": execution_id, "evaluated_at": now()});
     let listed = stack.list_users(started).await.unwrap();
     let batches: Vec<BatchItem> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();
     for batch in batches {
@@ -301,7 +303,9 @@ async fn user_deleted_between_listing_and_check_is_reported_as_gone() {
     let store = FakeStore::default();
     let config = config(Mode::Approve);
     let stack = Stack::new(&iam, &store, &config);
-    let started = json!({"execution_name": EXEC, "evaluated_at": now()});
+    // As the state machine starts it: with the execution's ARN, which names the run's account.
+    let execution_id = format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{EXEC}");
+    let started = json!({"execution_name": EXEC, "execution_id": execution_id, "evaluated_at": now()});
     let listed = stack.list_users(started).await.unwrap();
     iam.users.lock().unwrap().remove("old-key");
     let batches: Vec<BatchItem> = serde_json::from_value(store.json(&listed.batches_key).unwrap()).unwrap();

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from keyward_local import oidc
 from keyward_local.console import LocalStackError
+from keyward_local.paths import ACCOUNT_ID
 
 
 @dataclass
@@ -102,12 +103,20 @@ def fetch(
     return _request(_COOKIELESS, url, method, user_agent, form, headers)
 
 
+def selection(key_id: str, account: str = ACCOUNT_ID) -> str:
+    """How the confirm page's checkbox names a key: `<account_id>:<access_key_id>` (the local stack's
+    account unless told), the value keyward matches against the plan by account and key id."""
+    return f"{account}:{key_id}"
+
+
 @dataclass
 class ConfirmPage:
-    """The confirm page as a browser shows it: its form token and the key ids it offers."""
+    """The confirm page as a browser shows it: its form token, the key ids it offers, and the
+    accounts its checkboxes name them in."""
 
     token: str
     keys: list[str]
+    accounts: set[str]
     text: str
 
 
@@ -118,8 +127,13 @@ def confirm_page(link: str, answer: Answer) -> ConfirmPage:
         raise LocalStackError(
             f"the confirm page at {link} answered HTTP {answer.status} without a form:\n{answer.text[:1500]}"
         )
-    keys = [html.unescape(k) for k in re.findall(r'<input[^>]*name="key" value="([^"]+)"', answer.body)]
-    return ConfirmPage(html.unescape(token.group(1)), keys, answer.text)
+    values = [html.unescape(v) for v in re.findall(r'<input[^>]*name="key" value="([^"]+)"', answer.body)]
+    named = [v.partition(":") for v in values]
+    if any(not sep for _, sep, _ in named):
+        raise LocalStackError(f"the confirm page at {link} names a key without its account: {values}")
+    return ConfirmPage(
+        html.unescape(token.group(1)), [key for _, _, key in named], {a for a, _, _ in named}, answer.text
+    )
 
 
 #: The local OpenID provider's login form (tools/oidc-provider/server.mjs).
@@ -207,8 +221,9 @@ class Browser:
         user_agent: str = "keyward-local-stack",
     ) -> Answer:
         """POSTs the confirm page's form with this browser's session: `decision` is "approve" (the
-        ticked `keys`) or "reject"."""
-        form = [("token", token)] + [("key", k) for k in keys] + [("decision", decision)]
+        ticked `keys`, key ids of the local stack's account, named as the page names them) or
+        "reject"."""
+        form = [("token", token)] + [("key", selection(k)) for k in keys] + [("decision", decision)]
         return self.fetch(link, "POST", user_agent, form)
 
 
@@ -232,5 +247,5 @@ def decide(
     link: str, token: str, keys: list[str], decision: str = "approve", user_agent: str = "keyward-local-stack"
 ) -> Answer:
     """POST the confirm page's form from the approver's browser: `decision` is "approve" (the ticked
-    `keys`) or "reject"."""
+    `keys`, key ids of the local stack's account) or "reject"."""
     return approver_browser(link).decide(link, token, keys, decision, user_agent)

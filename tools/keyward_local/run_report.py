@@ -8,8 +8,10 @@ from typing import NotRequired, TypedDict
 
 
 class KeyRef(TypedDict):
-    """One access key of one user (keyward_core::model::KeyRef)."""
+    """One access key of one user in one account (keyward_core::model::KeyRef)."""
 
+    #: The 12-digit account the user is in (since schema version 2).
+    account_id: str
     user_name: str
     access_key_id: str
 
@@ -18,6 +20,7 @@ class Finding(TypedDict):
     """One finding (keyward_core::policy::Finding)."""
 
     rule: str
+    account_id: str
     user_name: str
     #: None for a finding about the user (no-mfa).
     access_key_id: str | None
@@ -108,6 +111,7 @@ class Outcome(TypedDict):
 class Action(TypedDict):
     """What the run did with one planned key."""
 
+    account_id: str
     user_name: str
     access_key_id: str
     outcome: Outcome
@@ -116,7 +120,11 @@ class Action(TypedDict):
 class RunReport(TypedDict):
     """runs/<execution>/report.json."""
 
+    #: 2 since every key carries its account_id (keyward_core::run_report::REPORT_SCHEMA_VERSION).
+    schema_version: int
     execution_name: str
+    #: The account swept (from the execution's ARN); absent when list-users was invoked by hand.
+    account_id: NotRequired[str]
     #: The policy configuration of the run (mode, mfa_scope, …).
     config: dict[str, object]
     users_listed: int

@@ -70,7 +70,7 @@ async fn confirm_page<S: ObjectStore, A: ApprovalStore, C, K, L, T>(
         let token = approval_id::form_token(id, &record.form_nonce);
         let location = record.run.report_location();
         Ok(page::confirm(&Confirm {
-            account_id: report.account_id.as_deref(),
+            account_id: report.account_id.as_ref().map(|a| a.as_str()),
             execution_name: &record.run.execution_name,
             report_location: &location,
             evaluated_at: report.evaluated_at(),

@@ -21,11 +21,12 @@ use lambda_http::{Body, Request, Response};
 use crate::response::plain;
 
 /// The largest body accepted. The biggest legitimate one is the confirm page's form approving every
-/// key of the largest plan: `MAX_DEACTIVATIONS_PER_RUN` allows 10,000 keys, each `key=` and a
-/// 20-character access key id and a `&` (25 bytes), 250,000 bytes with the token and the decision.
-/// A Slack click is smaller: its payload carries keyward's own message, whose lists stop at 25
-/// lines (`keyward_core::message::SLACK_LIST_LINES`), a few tens of KiB once URL-encoded.
-pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
+/// key of the largest plan: `MAX_DEACTIVATIONS_PER_RUN` allows 10,000 keys, each `key=`, the
+/// 12-digit account, `%3A` (the `:` a browser encodes), a 20-character access key id and a `&`
+/// (40 bytes), 400,000 bytes with the token and the decision. A Slack click is smaller: its payload
+/// carries keyward's own message, whose lists stop at 25 lines
+/// (`keyward_core::message::SLACK_LIST_LINES`), a few tens of KiB once URL-encoded.
+pub(crate) const MAX_BODY_BYTES: usize = 512 * 1024;
 
 /// The path Slack posts its buttons to, after the leading run of `/` (see `handler`).
 const SLACK_ACTIONS: &str = "slack/actions";

@@ -141,10 +141,13 @@ fn definition(body: &mut String, term: &str, value_html: &str) {
 
 fn row(index: usize, key: &PlannedDeactivation) -> String {
     let id = escape(&key.key.access_key_id);
+    // The value names the account too, so the decision is matched to the plan by (account, key id);
+    // the account is shown once, in the run's facts above the table.
+    let value = escape(&key.key.selection());
     let rules: Vec<&str> = key.rules.iter().copied().map(Rule::as_str).collect();
     let age = key.evidence.key_age_days.map_or_else(|| "–".to_owned(), |d| d.to_string());
     format!(
-        "<tr><td><input type=\"checkbox\" id=\"key-{index}\" name=\"{FIELD_KEY}\" value=\"{id}\" checked></td>\
+        "<tr><td><input type=\"checkbox\" id=\"key-{index}\" name=\"{FIELD_KEY}\" value=\"{value}\" checked></td>\
          <td><label for=\"key-{index}\">{user}</label></td><td><code>{id}</code></td><td>{rules}</td>\
          <td>{age}</td><td>{last_used}</td><td>{summary}</td></tr>\n",
         user = escape(&key.key.user_name),
@@ -229,7 +232,11 @@ mod tests {
 
     fn planned(user: &str, key: &str, last: Option<KeyUse>) -> PlannedDeactivation {
         PlannedDeactivation {
-            key: KeyRef { user_name: user.into(), access_key_id: key.into() },
+            key: KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: user.into(),
+                access_key_id: key.into(),
+            },
             rules: vec![Rule::KeyTooOld, Rule::KeyUnused],
             evidence: Evidence {
                 key_age_days: Some(120),
@@ -274,8 +281,8 @@ mod tests {
             decider: Decider::LinkHolder,
         });
         assert!(html.contains("<dt>Account</dt><dd><code>123456789012</code></dd>"), "{html}");
-        assert!(html.contains(r#"name="key" value="AKIAONE" checked"#), "{html}");
-        assert!(html.contains(r#"name="key" value="AKIATWO" checked"#), "{html}");
+        assert!(html.contains(r#"name="key" value="123456789012:AKIAONE" checked"#), "{html}");
+        assert!(html.contains(r#"name="key" value="123456789012:AKIATWO" checked"#), "{html}");
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
         assert!(html.contains("(limit 90) &lt;b&gt;"), "{html}");
@@ -321,7 +328,11 @@ mod tests {
             &["c&d".into()],
             &[KeyList {
                 caption: "Approved",
-                keys: vec![KeyRef { user_name: "<u>".into(), access_key_id: "AKIA\"".into() }],
+                keys: vec![KeyRef {
+                    account_id: keyward_core::fixtures::account(),
+                    user_name: "<u>".into(),
+                    access_key_id: "AKIA\"".into(),
+                }],
             }],
         );
         assert!(html.contains("<h1>a&lt;b</h1>"));

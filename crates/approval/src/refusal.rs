@@ -141,8 +141,14 @@ impl Refusal {
 
 fn not_in_plan(err: &DecisionError) -> String {
     match err {
-        DecisionError::NotInPlan { access_key_id } => format!("key {access_key_id}, which is not in this run's plan"),
-        DecisionError::Duplicate(access_key_id) => format!("key {access_key_id} more than once"),
+        DecisionError::NotInPlan { entry } => format!("key {entry}, which is not in this run's plan"),
+        DecisionError::OtherAccount { entry, planned_in } => {
+            format!("key {entry}, whose key id this run planned in account {planned_in}, not the one named")
+        }
+        DecisionError::Malformed { entry } => {
+            format!("{entry:?}, which does not name a key as <12-digit account id>:<access key id>")
+        }
+        DecisionError::Duplicate(entry) => format!("key {entry} more than once"),
     }
 }
 

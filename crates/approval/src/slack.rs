@@ -302,8 +302,7 @@ async fn decide_by_slack<S: ObjectStore, A: ApprovalStore + DecisionStore, C: Ta
     let decided_by = Approver::Slack { user_id: interaction.user_id.clone(), team_id: interaction.team_id.clone() };
     let choice = match interaction.action.kind {
         SlackActionKind::ApproveAll => {
-            let every_key: Vec<String> =
-                report.evaluation.plan.keys.iter().map(|k| k.key.access_key_id.clone()).collect();
+            let every_key: Vec<String> = report.evaluation.plan.keys.iter().map(|k| k.key.selection()).collect();
             if every_key.is_empty() {
                 return Err(Refusal::NoKeyTicked);
             }

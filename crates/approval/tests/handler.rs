@@ -15,7 +15,7 @@ use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 use support::*;
 
 fn key(user: &str, id: &str) -> KeyRef {
-    KeyRef { user_name: user.into(), access_key_id: id.into() }
+    KeyRef { account_id: keyward_core::fixtures::account(), user_name: user.into(), access_key_id: id.into() }
 }
 
 /// The Decision SendTaskSuccess carried.
@@ -40,7 +40,8 @@ async fn get_renders_every_planned_key_with_a_ticked_checkbox() {
     assert_html_headers(&response);
     let html = text(&response);
     for key in [ALICE_KEY, BOB_KEY, CAROL_KEY] {
-        assert!(html.contains(&format!(r#"name="key" value="{key}" checked"#)), "{key} has no ticked checkbox");
+        let value = format!(r#"name="key" value="{ACCOUNT}:{key}" checked"#);
+        assert!(html.contains(&value), "{key} has no ticked checkbox naming its account");
     }
     assert_eq!(html.matches(r#"type="checkbox""#).count(), 3);
     assert!(html.contains(&format!(r#"name="token" value="{}""#, good_token())));
@@ -48,6 +49,9 @@ async fn get_renders_every_planned_key_with_a_ticked_checkbox() {
     assert!(html.contains(r#"name="decision" value="approve">Deactivate selected</button>"#));
     assert!(html.contains(r#"name="decision" value="reject">Reject all</button>"#));
     assert!(html.contains(EXECUTION));
+    let account = format!("<dt>Account</dt><dd><code>{ACCOUNT}</code></dd>");
+    assert_eq!(html.matches(&account).count(), 1, "the account once, in the run's facts: {html}");
+    assert_eq!(html.matches(&format!("<code>{ACCOUNT}</code>")).count(), 1, "and not on each line: {html}");
     assert!(html.contains("2026-11-21 07:00 UTC"), "evaluation time");
     assert!(html.contains("2026-11-22 07:05 UTC"), "expiry");
     assert!(html.contains("2026-05-05 · s3 · eu-west-1"), "alice's last use");
@@ -392,6 +396,32 @@ async fn post_with_forged_key_is_400_names_the_key_and_decides_nothing() {
     assert!(text(&response).contains("AKIAFORGED0000000099"));
     world.assert_nothing_decided();
     assert_eq!(world.send(get(&approval_path())).await.status(), 200, "the link still works");
+}
+
+#[tokio::test]
+async fn post_naming_a_planned_key_in_another_account_is_400_and_decides_nothing() {
+    // GIVEN bob's key is planned in the run's account; WHEN a form names it with another account
+    let world = World::new();
+    let forged = format!("999999999999:{BOB_KEY}");
+    let body = form_naming(&good_token(), "approve", &[&format!("{ACCOUNT}:{ALICE_KEY}"), &forged]);
+    let response = world.send(post_form(&body)).await;
+    // THEN the whole decision is refused, naming the entry; nothing is recorded or sent
+    assert_eq!(response.status(), 400);
+    assert!(text(&response).contains(&forged), "{}", text(&response));
+    world.assert_nothing_decided();
+    // and the real decision still works
+    assert_eq!(world.send(post_form(&form(&good_token(), "approve", &[BOB_KEY]))).await.status(), 200);
+    assert_eq!(only_success(&world).approved, vec![key("bob", BOB_KEY)]);
+}
+
+#[tokio::test]
+async fn post_naming_a_bare_key_id_is_400_and_decides_nothing() {
+    let world = World::new();
+    let body = form_naming(&good_token(), "approve", &[&format!("{ACCOUNT}:{ALICE_KEY}"), BOB_KEY]);
+    let response = world.send(post_form(&body)).await;
+    assert_eq!(response.status(), 400);
+    assert!(text(&response).contains(BOB_KEY), "{}", text(&response));
+    world.assert_nothing_decided();
 }
 
 #[tokio::test]

@@ -119,8 +119,16 @@ async fn form_decision_against_dynamodb_and_s3_is_recorded_and_single_use() {
     assert_eq!(
         approved,
         vec![
-            KeyRef { user_name: "alice".into(), access_key_id: ALICE_KEY.into() },
-            KeyRef { user_name: CAROL.into(), access_key_id: CAROL_KEY.into() },
+            KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: "alice".into(),
+                access_key_id: ALICE_KEY.into()
+            },
+            KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: CAROL.into(),
+                access_key_id: CAROL_KEY.into()
+            },
         ]
     );
     assert_eq!(recorded.approval_id_hash, id_hash());

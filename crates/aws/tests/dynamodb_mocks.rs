@@ -75,7 +75,11 @@ fn recorded() -> RecordedDecision {
         approval_id_hash: pending_record().id_hash,
         outcome: DecisionOutcome::Approved,
         decision: Decision {
-            approved: vec![KeyRef { user_name: "alice".into(), access_key_id: "AKIAALICE1OLDKEY0001".into() }],
+            approved: vec![KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: "alice".into(),
+                access_key_id: "AKIAALICE1OLDKEY0001".into(),
+            }],
             decided_by: Approver::Slack { user_id: "U012APPROVER".into(), team_id: "T0001EXAMPLE".into() },
             decided_at: at(10),
         },

@@ -54,7 +54,11 @@ async fn approvals_store_keeps_a_pending_request_once() {
 
 fn decision(id_hash: &str, outcome: DecisionOutcome, hour: u32) -> RecordedDecision {
     let approved = match outcome {
-        DecisionOutcome::Approved => vec![KeyRef { user_name: "alice".into(), access_key_id: "AKIAALICE1".into() }],
+        DecisionOutcome::Approved => vec![KeyRef {
+            account_id: keyward_core::fixtures::account(),
+            user_name: "alice".into(),
+            access_key_id: "AKIAALICE1".into(),
+        }],
         DecisionOutcome::Rejected => vec![],
     };
     RecordedDecision {

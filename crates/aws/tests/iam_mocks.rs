@@ -349,6 +349,26 @@ async fn a_throttled_key_listing_fails_the_read_instead_of_reporting_no_keys() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_user_whose_arn_names_no_account_is_an_error_before_any_other_read() {
+    // GIVEN GetUser answers with an ARN keyward cannot take an account from
+    for arn in ["arn:aws:iam:::user/alice", "arn:aws:iam::aws:user/alice", "alice"] {
+        let mut odd = iam_user("alice", "/");
+        odd.arn = arn.to_owned();
+        let rules = with_quiet_alice(vec![
+            mock!(Client::get_user).then_output(move || GetUserOutput::builder().user(odd.clone()).build()),
+        ]);
+        let iam = adapter(&refs(&rules));
+        // WHEN the user is read THEN it is an error naming the ARN, and nothing else was asked
+        let err = iam.read_user("alice").await.unwrap_err();
+        assert!(
+            matches!(&err, PortError::Failed { operation: "GetUser", message } if message.contains(arn) && message.contains("account")),
+            "{arn}: {err:?}"
+        );
+        assert_eq!(iam.api_calls(), calls(&[("iam:GetUser", 1)]), "{arn}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn access_denied_is_a_failure_carrying_the_code_and_message() {
     let rule = mock!(Client::get_user).then_error(|| {
         GetUserError::generic(meta("AccessDenied", "User: arn:aws:sts::1:assumed-role/x is not authorized"))
@@ -423,7 +443,7 @@ async fn read_user_assembles_every_detail() {
     let user = iam.read_user("alice").await.unwrap().unwrap();
 
     assert_eq!(user.name, "alice");
-    assert_eq!(user.arn, "arn:aws:iam::123456789012:user/eng/alice");
+    assert_eq!(user.arn.as_str(), "arn:aws:iam::123456789012:user/eng/alice");
     assert_eq!(user.path, "/eng/");
     assert_eq!(user.created, utc(CREATED));
     assert!(user.has_console_password);

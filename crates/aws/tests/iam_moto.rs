@@ -85,7 +85,7 @@ async fn adapter_reads_lists_reports_and_deactivates_against_moto() {
 
     // alice: password, no MFA, two active never-used keys, both tags.
     let alice = iam.read_user("alice").await.unwrap().expect("alice exists");
-    assert!(alice.arn.ends_with(":user/alice"), "{}", alice.arn);
+    assert!(alice.arn.as_str().ends_with(":user/alice"), "{}", alice.arn);
     assert_eq!(alice.path, "/");
     assert!(alice.has_console_password);
     assert!(alice.mfa_devices.is_empty());
@@ -101,7 +101,7 @@ async fn adapter_reads_lists_reports_and_deactivates_against_moto() {
 
     // bob: the enabled MFA device, no password, one key, the /eng/ path.
     let bob = iam.read_user("bob").await.unwrap().expect("bob exists");
-    assert!(bob.arn.ends_with(":user/eng/bob"), "{}", bob.arn);
+    assert!(bob.arn.as_str().ends_with(":user/eng/bob"), "{}", bob.arn);
     assert_eq!(bob.path, "/eng/");
     assert!(!bob.has_console_password);
     assert_eq!(bob.mfa_devices, std::slice::from_ref(&account.bob_mfa));

@@ -87,13 +87,6 @@ pub struct ListUsersOutput {
     pub has_candidates: bool,
 }
 
-/// The account id in an ARN (`arn:aws:states:us-east-1:123456789012:execution:keyward:x`), when the
-/// ARN has one: the fifth field, twelve digits.
-pub fn account_of_arn(arn: &str) -> Option<String> {
-    let account = arn.split(':').nth(4)?;
-    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then(|| account.to_owned())
-}
-
 /// Why a user needs a live check (what [`crate::screening`] found in the credential report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -132,9 +125,9 @@ pub struct Candidate {
 /// What list-users found, kept at [`RunRef::listing_key`] for validate-keys and the audit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
-    /// The AWS account swept (from the list-users function's own ARN), when known.
+    /// The AWS account swept (from the execution's ARN), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    pub account_id: Option<crate::org::AccountId>,
     /// Users ListUsers returned.
     pub users_listed: usize,
     /// How users were screened.
@@ -498,19 +491,8 @@ pub fn decode<T: Contract>(event: serde_json::Value) -> Result<T, InvalidEvent> 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{Listing, ScreenReason, account_of_arn};
+    use super::{Listing, ScreenReason};
     use crate::credential_report::UnreadableRow;
-
-    #[test]
-    fn the_account_is_the_fifth_field_of_an_arn_when_it_is_twelve_digits() {
-        let arn = "arn:aws:lambda:us-east-1:123456789012:function:list-users";
-        assert_eq!(account_of_arn(arn).as_deref(), Some("123456789012"));
-        assert_eq!(account_of_arn("arn:aws:iam::123456789012:user/alice").as_deref(), Some("123456789012"));
-        for not_one in ["", "arn:aws:lambda:us-east-1", "arn:aws:lambda:us-east-1:anonymous:function:x", "a:b:c:d:1234"]
-        {
-            assert_eq!(account_of_arn(not_one), None, "{not_one:?}");
-        }
-    }
 
     #[test]
     fn reasons_serialize_in_kebab_case() {

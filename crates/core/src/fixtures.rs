@@ -3,7 +3,8 @@
 //! generate for those users, so the report and the live reads agree.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::model::{AccessKey, KeyStatus, KeyUse, Provenance, User};
+use crate::model::{AccessKey, KeyRef, KeyStatus, KeyUse, Provenance, User, UserArn};
+use crate::org::AccountId;
 use chrono::{DateTime, Duration, Utc};
 
 /// The evaluation instant of every test (the `evaluated_at` of the sample events).
@@ -16,11 +17,29 @@ pub fn days_ago(days: i64) -> DateTime<Utc> {
     now() - Duration::days(days)
 }
 
+/// The account every fixture user is in (the account of the sample events).
+pub const ACCOUNT: &str = "123456789012";
+
+/// [`ACCOUNT`] as an id.
+pub fn account() -> AccountId {
+    AccountId::parse(ACCOUNT).expect("a 12-digit account id")
+}
+
+/// The ARN of user `name` in [`ACCOUNT`].
+pub fn user_arn(name: &str) -> UserArn {
+    UserArn::parse(&format!("arn:aws:iam::{ACCOUNT}:user/{name}")).expect("a user ARN")
+}
+
+/// Key `key_id` of user `user_name` in [`ACCOUNT`].
+pub fn key_ref(user_name: &str, key_id: &str) -> KeyRef {
+    KeyRef { account_id: account(), user_name: user_name.into(), access_key_id: key_id.into() }
+}
+
 /// A user with MFA and no console password and no keys: compliant.
 pub fn user(name: &str) -> User {
     User {
         name: name.into(),
-        arn: format!("arn:aws:iam::123456789012:user/{name}"),
+        arn: user_arn(name),
         path: "/".into(),
         created: days_ago(400),
         has_console_password: false,
@@ -84,7 +103,7 @@ pub fn credential_report(users: &[User]) -> String {
     for u in users {
         let mut fields = vec![
             u.name.clone(),
-            u.arn.clone(),
+            u.arn.to_string(),
             ts(u.created),
             u.has_console_password.to_string(),
             "N/A".into(),

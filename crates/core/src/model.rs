@@ -1,21 +1,24 @@
 //! The IAM facts keyward reasons about (users, their MFA devices, console passwords, tags and access
-//! keys) and the identity of a key ([`KeyRef`]). The facts are plain data, filled by the IAM adapter
-//! (live) or the credential-report parser, and read by the policy. Every record that names exactly
-//! one key of one user embeds a [`KeyRef`] (with `#[serde(flatten)]`, so its JSON keeps the two
-//! fields `user_name` and `access_key_id` at the top level).
+//! keys) and the identity of a key ([`KeyRef`]: account, user, key id). The facts are plain data,
+//! filled by the IAM adapter (live) or the credential-report parser, and read by the policy. Every
+//! record that names exactly one key of one user embeds a [`KeyRef`] (with `#[serde(flatten)]`, so
+//! its JSON keeps the three fields `account_id`, `user_name` and `access_key_id` at the top level).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::org::AccountId;
 
 /// An IAM user as keyward sees it at one instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// The user name (unique in the account).
     pub name: String,
-    /// The user's ARN.
-    pub arn: String,
+    /// The user's ARN, which names the account the user is in.
+    pub arn: UserArn,
     /// The IAM path, `/` by default, e.g. `/breakglass/`.
     pub path: String,
     /// When the user was created.
@@ -47,10 +50,66 @@ impl User {
     }
 }
 
-/// Exactly one access key of exactly one user: the identity of a key wherever keyward names one (a
-/// planned deactivation, a warning, an inactive key, an approval, an action).
+/// An IAM user's ARN, `arn:<partition>:iam::<account>:user/<path><name>`: checked where it is read,
+/// so every [`User`] knows its account and [`KeyRef::of`] cannot lack one. Serialised as the ARN's
+/// text; a text that is not a user ARN with an account id is refused.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserArn {
+    text: String,
+    account: AccountId,
+}
+
+impl UserArn {
+    /// The ARN, if `text` is an IAM user ARN whose account field is a 12-digit account id.
+    pub fn parse(text: &str) -> Option<UserArn> {
+        let mut fields = text.splitn(6, ':');
+        let (arn, _partition, service, region, account, resource) =
+            (fields.next()?, fields.next()?, fields.next()?, fields.next()?, fields.next()?, fields.next()?);
+        let account = AccountId::parse(account)?;
+        (arn == "arn" && service == "iam" && region.is_empty() && resource.starts_with("user/"))
+            .then(|| UserArn { text: text.to_owned(), account })
+    }
+
+    /// The account the user is in.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// The ARN as IAM writes it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl TryFrom<String> for UserArn {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        UserArn::parse(&text).ok_or_else(|| {
+            format!("{text:?} is not an IAM user ARN (arn:<partition>:iam::<12-digit account>:user/...)")
+        })
+    }
+}
+
+impl From<UserArn> for String {
+    fn from(arn: UserArn) -> String {
+        arn.text
+    }
+}
+
+impl fmt::Display for UserArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Exactly one access key of exactly one user in exactly one account: the identity of a key
+/// wherever keyward names one (a planned deactivation, a warning, an inactive key, an approval, an
+/// action). Ordered by account, then user, then key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct KeyRef {
+    /// The account the user is in.
+    pub account_id: AccountId,
     /// The user the key belongs to.
     pub user_name: String,
     /// The key's `AccessKeyId`.
@@ -58,9 +117,15 @@ pub struct KeyRef {
 }
 
 impl KeyRef {
-    /// The identity of `key`, one of `user`'s access keys.
+    /// The identity of `key`, one of `user`'s access keys, in the account of `user`'s ARN.
     pub fn of(user: &User, key: &AccessKey) -> KeyRef {
-        KeyRef { user_name: user.name.clone(), access_key_id: key.id.clone() }
+        KeyRef { account_id: user.arn.account().clone(), user_name: user.name.clone(), access_key_id: key.id.clone() }
+    }
+
+    /// `<account_id>:<access_key_id>`: how the approver's selection names the key (a checkbox's
+    /// value), read back by [`crate::decision::Decision::from_approved_ids`].
+    pub fn selection(&self) -> String {
+        format!("{}:{}", self.account_id, self.access_key_id)
     }
 }
 
@@ -145,4 +210,35 @@ pub struct KeyUse {
 /// Whole days from `from` to `to`, rounding down; negative when `from` is in the future.
 pub fn whole_days(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_days()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::UserArn;
+
+    #[test]
+    fn a_user_arn_names_its_account() {
+        let arn = UserArn::parse("arn:aws-us-gov:iam::123456789012:user/eng/alice").unwrap();
+        assert_eq!(arn.account().as_str(), "123456789012");
+        assert_eq!(arn.as_str(), "arn:aws-us-gov:iam::123456789012:user/eng/alice");
+    }
+
+    #[test]
+    fn a_text_that_is_not_a_user_arn_with_an_account_is_refused() {
+        for bad in [
+            "",
+            "alice",
+            "arn:aws:iam:::user/alice",
+            "arn:aws:iam::aws:user/alice",
+            "arn:aws:iam::12345678901:user/alice",
+            "arn:aws:iam::123456789012:role/alice",
+            "arn:aws:iam::123456789012:root",
+            "arn:aws:s3::123456789012:user/alice",
+            "arn:aws:iam:us-east-1:123456789012:user/alice",
+        ] {
+            assert_eq!(UserArn::parse(bad), None, "{bad:?}");
+            assert!(serde_json::from_value::<UserArn>(serde_json::json!(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -23,6 +23,13 @@ impl AccountId {
         (text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())).then(|| AccountId(text.to_owned()))
     }
 
+    /// The account in an ARN (`arn:aws:states:us-east-1:123456789012:execution:keyward:x`,
+    /// `arn:aws:iam::123456789012:user/alice`), when the ARN has one: its fifth field, if that is
+    /// an account id.
+    pub fn of_arn(arn: &str) -> Option<AccountId> {
+        AccountId::parse(arn.split(':').nth(4)?)
+    }
+
     /// The 12 digits.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -383,6 +390,17 @@ mod tests {
         for bad in ["11112222333", "1111222233334", "11112222333a", " 111122223333", "１１１１２２２２３３３３", ""]
         {
             assert_eq!(AccountId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_account_of_an_arn_is_its_fifth_field_when_it_is_twelve_digits() {
+        let arn = "arn:aws:lambda:us-east-1:123456789012:function:list-users";
+        assert_eq!(AccountId::of_arn(arn).unwrap().as_str(), "123456789012");
+        assert_eq!(AccountId::of_arn("arn:aws:iam::123456789012:user/alice").unwrap().as_str(), "123456789012");
+        for not_one in ["", "arn:aws:lambda:us-east-1", "arn:aws:lambda:us-east-1:anonymous:function:x", "a:b:c:d:1234"]
+        {
+            assert_eq!(AccountId::of_arn(not_one), None, "{not_one:?}");
         }
     }
 

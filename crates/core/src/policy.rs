@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{MfaScope, Mode, NoMfaAction, PolicyConfig};
 use crate::exemption::{ExemptionProblem, ExemptionSource, exemption_for};
 use crate::model::{AccessKey, KeyRef, KeyStatus, KeyUse, Provenance, User, whole_days};
+use crate::org::AccountId;
 
 /// A rule of the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -53,6 +54,8 @@ pub enum Proposal {
 pub struct Finding {
     /// The rule.
     pub rule: Rule,
+    /// The account the user is in.
+    pub account_id: AccountId,
     /// The user.
     pub user_name: String,
     /// The key, for key rules; `None` for `no-mfa`.
@@ -294,6 +297,7 @@ fn judge_user(user: &User, config: &PolicyConfig, now: DateTime<Utc>) -> Judged 
         let scope = format!("{scope}{}", user.console_password_source.as_of_suffix());
         judged.findings.push(Finding {
             rule: Rule::NoMfa,
+            account_id: user.arn.account().clone(),
             user_name: user.name.clone(),
             access_key_id: None,
             proposal,
@@ -328,6 +332,7 @@ fn judge_user(user: &User, config: &PolicyConfig, now: DateTime<Utc>) -> Judged 
             if days > limit {
                 judged.findings.push(Finding {
                     rule,
+                    account_id: user.arn.account().clone(),
                     user_name: user.name.clone(),
                     access_key_id: Some(key.id.clone()),
                     proposal: Proposal::Deactivate,

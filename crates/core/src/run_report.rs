@@ -11,6 +11,7 @@ use crate::config::{PolicyConfig, Screening};
 use crate::credential_report::UnreadableRow;
 use crate::decision::Decision;
 use crate::model::KeyRef;
+use crate::org::AccountId;
 use crate::policy::Evaluation;
 use crate::recheck::SkipReason;
 
@@ -18,7 +19,29 @@ use crate::recheck::SkipReason;
 /// default and left out when empty (`unreadable_report_rows`, `report_unavailable`) is not one: reports written before it
 /// read as before, and a keyward built before it reads a report holding it and ignores the field
 /// (the report does not deny unknown fields).
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2 names every key by account, user and key id: each record that names a key (the plan,
+/// warnings, inactive keys, the decision's `approved`, `actions`) has `account_id` beside
+/// `user_name` and `access_key_id`. Version 1 had the last two only.
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
+
+/// What changed since each older version, for the error refusing a report of that version.
+fn changed_since(version: u32) -> &'static str {
+    match version {
+        1 => {
+            "; version 2 names every key by account_id, user_name and access_key_id (version 1 had no \
+             account_id), so a run started before the upgrade cannot be finished by this version: start a new run"
+        }
+        _ => "",
+    }
+}
+
+/// The one field read before the rest, so that an older report is refused for its version and not
+/// for a field it lacks.
+#[derive(Deserialize)]
+struct Version {
+    schema_version: u32,
+}
 
 /// The audit record of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,9 +50,10 @@ pub struct RunReport {
     pub schema_version: u32,
     /// The Step Functions execution name.
     pub execution_name: String,
-    /// The AWS account swept (from the list-users function's own ARN), when known.
+    /// The AWS account swept (from the execution's ARN), when known: absent when list-users was
+    /// invoked without an execution ARN (by hand).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     /// The policy settings in force.
     pub config: PolicyConfig,
     /// How users were screened.
@@ -66,7 +90,7 @@ pub struct RunReport {
 /// What happened to one approved key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionRecord {
-    /// The key (and its user).
+    /// The key (and its user and account).
     #[serde(flatten)]
     pub key: KeyRef,
     /// When.
@@ -94,15 +118,18 @@ pub enum ActionOutcome {
 
 impl RunReport {
     /// Parses the stored report of execution `execution_name`, refusing another schema version or
-    /// another execution's report. The error says what is wrong (for `RunStateInvalid`).
+    /// another execution's report. The error says what is wrong (for `RunStateInvalid`), and for
+    /// an older version what changed since.
     pub fn parse_for(bytes: &[u8], execution_name: &str) -> Result<RunReport, String> {
-        let report: RunReport = serde_json::from_slice(bytes).map_err(|e| format!("is not a run report: {e}"))?;
-        if report.schema_version != REPORT_SCHEMA_VERSION {
+        let not_a_report = |e: serde_json::Error| format!("is not a run report: {e}");
+        let Version { schema_version } = serde_json::from_slice(bytes).map_err(not_a_report)?;
+        if schema_version != REPORT_SCHEMA_VERSION {
             return Err(format!(
-                "has schema version {}, this version of keyward reads {REPORT_SCHEMA_VERSION}",
-                report.schema_version
+                "has schema version {schema_version}, this version of keyward reads {REPORT_SCHEMA_VERSION}{}",
+                changed_since(schema_version)
             ));
         }
+        let report: RunReport = serde_json::from_slice(bytes).map_err(not_a_report)?;
         if report.execution_name != execution_name {
             return Err(format!("belongs to execution {:?}", report.execution_name));
         }
@@ -172,6 +199,18 @@ pub fn calls_since(before: &ApiCalls, after: &ApiCalls) -> ApiCalls {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_version_1_report_is_refused_saying_what_version_2_changed() {
+        // A version 1 plan key has no account_id: refused for its version, not for the missing field.
+        let v1 = br#"{"schema_version":1,"execution_name":"x","evaluation":{"plan":{"keys":[{"user_name":"alice","access_key_id":"AKIA1"}]}}}"#;
+        let err = RunReport::parse_for(v1, "x").unwrap_err();
+        assert!(err.starts_with("has schema version 1, this version of keyward reads 2"), "{err}");
+        assert!(err.contains("account_id") && err.contains("start a new run"), "{err}");
+        let v3 = br#"{"schema_version":3,"execution_name":"x"}"#;
+        assert_eq!(RunReport::parse_for(v3, "x").unwrap_err(), "has schema version 3, this version of keyward reads 2");
+        assert!(RunReport::parse_for(b"[]", "x").unwrap_err().starts_with("is not a run report"));
+    }
 
     #[test]
     fn not_yet_visible_is_its_own_kebab_case_kind() {

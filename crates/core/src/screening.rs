@@ -489,7 +489,7 @@ mod tests {
     fn live_user(row: &CredentialReportRow, jitter: Duration) -> User {
         User {
             name: row.user.clone(),
-            arn: row.arn.clone(),
+            arn: crate::model::UserArn::parse(&row.arn).unwrap(),
             path: "/".into(),
             created: row.user_creation_time,
             has_console_password: row.password_enabled,

@@ -264,10 +264,14 @@ fn digest_subject_names_the_account_state() {
 
 #[test]
 fn every_message_of_a_run_names_the_account_when_it_is_known() {
-    let report = RunReport { account_id: Some("123456789012".into()), ..account_report() };
-    for message in [digest(&report, LOCATION), outcome(&report, LOCATION), rejected(&report, LOCATION)] {
+    let report = RunReport { account_id: Some(keyward_core::fixtures::account()), ..account_report() };
+    let request =
+        approval_request(&report, LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(24), ApproverAuth::Link);
+    for message in [digest(&report, LOCATION), request, outcome(&report, LOCATION), rejected(&report, LOCATION)] {
         assert!(message.text.contains("Account 123456789012, run keyward-2026-11-21"), "{}", message.text);
         assert!(slack_text(&message).contains("123456789012"), "{}", message.subject);
+        // Once, in the run's facts: every key of a single-account run is in it, so no line repeats it.
+        assert_eq!(message.text.matches("123456789012").count(), 1, "{}", message.text);
     }
     // Without it (an account with no user, or a test), the run alone.
     assert!(digest(&account_report(), LOCATION).text.contains("Run keyward-2026-11-21"));
@@ -591,7 +595,14 @@ fn an_unsafe_link_is_not_embedded_as_a_slack_link() {
 
 fn decided(report: &mut RunReport, approved: &[(&str, &str)], by: Approver) {
     report.decision = Some(Decision {
-        approved: approved.iter().map(|(u, k)| KeyRef { user_name: (*u).into(), access_key_id: (*k).into() }).collect(),
+        approved: approved
+            .iter()
+            .map(|(u, k)| KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: (*u).into(),
+                access_key_id: (*k).into(),
+            })
+            .collect(),
         decided_by: by,
         decided_at: now() + Duration::minutes(42),
     });
@@ -652,19 +663,31 @@ fn outcome_lists_deactivated_skipped_and_failed_keys() {
     let at = now() + Duration::minutes(50);
     report.actions = vec![
         ActionRecord {
-            key: KeyRef { user_name: "alice".into(), access_key_id: "AKIAALICEOLD".into() },
+            key: KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: "alice".into(),
+                access_key_id: "AKIAALICEOLD".into(),
+            },
             at,
             outcome: ActionOutcome::Deactivated,
         },
         ActionRecord {
-            key: KeyRef { user_name: "bob".into(), access_key_id: "AKIABOBNEVER".into() },
+            key: KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: "bob".into(),
+                access_key_id: "AKIABOBNEVER".into(),
+            },
             at,
             outcome: ActionOutcome::Skipped {
                 reason: SkipReason::NoLongerViolates { detail: "the user has MFA now".into() },
             },
         },
         ActionRecord {
-            key: KeyRef { user_name: "erin".into(), access_key_id: "AKIAERIN".into() },
+            key: KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: "erin".into(),
+                access_key_id: "AKIAERIN".into(),
+            },
             at,
             outcome: ActionOutcome::Failed { error: "IamThrottled: Rate exceeded".into() },
         },
@@ -704,12 +727,20 @@ fn outcome_says_in_plain_words_that_a_key_not_yet_visible_was_deactivated_and_co
     let at = now() + Duration::minutes(50);
     report.actions = vec![
         ActionRecord {
-            key: KeyRef { user_name: "alice".into(), access_key_id: "AKIAALICEOLD".into() },
+            key: KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: "alice".into(),
+                access_key_id: "AKIAALICEOLD".into(),
+            },
             at,
             outcome: ActionOutcome::DeactivatedNotYetVisible,
         },
         ActionRecord {
-            key: KeyRef { user_name: "bob".into(), access_key_id: "AKIABOBNEVER".into() },
+            key: KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: "bob".into(),
+                access_key_id: "AKIABOBNEVER".into(),
+            },
             at,
             outcome: ActionOutcome::Deactivated,
         },
@@ -740,7 +771,11 @@ fn outcome_in_auto_mode_says_no_human_decided() {
     let config = PolicyConfig { mode: Mode::Auto, ..account_config() };
     let mut report = report_of(&account(), config);
     report.actions = vec![ActionRecord {
-        key: KeyRef { user_name: "alice".into(), access_key_id: "AKIAALICEOLD".into() },
+        key: KeyRef {
+            account_id: keyward_core::fixtures::account(),
+            user_name: "alice".into(),
+            access_key_id: "AKIAALICEOLD".into(),
+        },
         at: now(),
         outcome: ActionOutcome::Skipped { reason: SkipReason::KeyDeleted },
     }];

@@ -41,7 +41,8 @@ fn arb_user(i: usize) -> impl Strategy<Value = User> {
             let keys: Vec<_> = (0..slots.len()).map(|s| arb_key(i, s)).collect();
             keys.prop_map(move |access_keys| User {
                 name: format!("user{i:04}"),
-                arn: format!("arn:aws:iam::123456789012:user{path}user{i:04}"),
+                arn: keyward_core::model::UserArn::parse(&format!("arn:aws:iam::123456789012:user{path}user{i:04}"))
+                    .unwrap(),
                 path: path.to_owned(),
                 created: now() - Duration::days(500),
                 has_console_password: console,

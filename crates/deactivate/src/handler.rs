@@ -2,7 +2,8 @@
 //! approved — by the decision the approval function recorded in the decisions table with outcome
 //! approved (the event's decision, if any, must be that one, so an invoker cannot bring its own),
 //! or by `auto` mode for a plan whose status is `automatic`; any other combination acts on nothing
-//! and is an `InvalidInput` error. Only runs in the configured report bucket are accepted
+//! and is an `InvalidInput` error, as is a plan or decision naming a key in another account than
+//! the run's ([`in_run_account`]). Only runs in the configured report bucket are accepted
 //! ([`RunStore`]).
 //!
 //! A run is deactivated once: before any IAM write the invocation claims the run
@@ -126,6 +127,7 @@ pub async fn handle<I: Iam, S: ObjectStore, D: DecisionStore>(
     let calls_before = iam.api_calls();
     let mut report = runs.read_report(&run).await?;
     let (approved, decision) = approved_keys(&report, input.decision, decisions, &run, now).await?;
+    in_run_account(&report, &decision)?;
 
     let keys = approved.iter().map(|p| p.key.clone()).collect();
     let claim = Claim { keys, decided_by: decision.decided_by.clone(), claimed_at: now, request_id };
@@ -247,6 +249,29 @@ async fn approved_keys(
             Ok((approved, Decision { approved: keys, decided_by: Approver::Automatic, decided_at: now }))
         }
         (None, status) => Err(DeactivateError::NotActionable(format!("the plan {}", describe(status)))),
+    }
+}
+
+/// Refuses, before the claim, a run whose plan or decision names a key in another account than the
+/// run's (the account of its execution ARN, in the run report): IAM would act in whichever account
+/// the credentials are for, so a key planned elsewhere must never reach it. A report without the
+/// run's account (list-users invoked by hand, without an execution ARN) is refused too: there is
+/// nothing to hold the keys to, and guessing it from the keys would trust what is being checked.
+fn in_run_account(report: &RunReport, decision: &Decision) -> Result<(), DeactivateError> {
+    let Some(account) = &report.account_id else {
+        return Err(DeactivateError::NotActionable(
+            "the run report does not name the run's account (account_id, from the execution ARN), so no key can be \
+             held to it"
+                .to_owned(),
+        ));
+    };
+    let planned = report.evaluation.plan.keys.iter().map(|p| &p.key);
+    match planned.chain(&decision.approved).find(|key| key.account_id != *account) {
+        Some(key) => Err(DeactivateError::NotActionable(format!(
+            "key {} of user {} is in account {}, not the run's account {account}",
+            key.access_key_id, key.user_name, key.account_id
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -20,6 +20,7 @@ use keyward_core::fakes::{FakeApprovals, FakeIam, FakeStore};
 use keyward_core::fixtures::{days_ago, key, now as evaluated_at};
 use keyward_core::journal::{Journal, KeyState, claim_key, done_key};
 use keyward_core::model::{AccessKey, KeyRef, KeyStatus, KeyUse, User};
+use keyward_core::org::AccountId;
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::ports::{DecisionOutcome, Iam, RecordedDecision};
 use keyward_core::recheck::SkipReason;
@@ -49,7 +50,7 @@ fn now() -> DateTime<Utc> {
 fn user(name: &str, mfa: bool, console: bool, keys: Vec<AccessKey>) -> User {
     User {
         name: name.into(),
-        arn: format!("arn:aws:iam::123456789012:user/{name}"),
+        arn: keyward_core::fixtures::user_arn(name),
         path: "/".into(),
         created: days_ago(800),
         has_console_password: console,
@@ -80,7 +81,7 @@ fn report(mode: Mode) -> RunReport {
     RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: EXECUTION.into(),
-        account_id: None,
+        account_id: Some(keyward_core::fixtures::account()),
         config,
         screening: Screening::CredentialReport,
         users_listed: 3,
@@ -145,7 +146,14 @@ fn stored_report(store: &FakeStore) -> RunReport {
 
 fn decision(keys: &[(&str, &str)]) -> Decision {
     Decision {
-        approved: keys.iter().map(|(u, k)| KeyRef { user_name: (*u).into(), access_key_id: (*k).into() }).collect(),
+        approved: keys
+            .iter()
+            .map(|(u, k)| KeyRef {
+                account_id: keyward_core::fixtures::account(),
+                user_name: (*u).into(),
+                access_key_id: (*k).into(),
+            })
+            .collect(),
         decided_by: Approver::LinkHolder { source_ip: Some("203.0.113.7".into()), user_agent: None },
         decided_at: evaluated_at() + Duration::hours(2),
     }
@@ -263,6 +271,51 @@ async fn a_recorded_rejection_acts_on_nothing() {
     assert_eq!(err.error_name(), INVALID_INPUT);
     assert!(err.to_string().contains("rejected"), "{err}");
     assert_nothing_touched(&deps.iam);
+}
+
+/// `report` with the plan's key `key_id` moved to account `account`, as a report naming a key of
+/// another account than the run's would read.
+fn with_planned_key_in(mut report: RunReport, key_id: &str, account: &str) -> RunReport {
+    let planned = report.evaluation.plan.keys.iter_mut().find(|k| k.key.access_key_id == key_id).unwrap();
+    planned.key.account_id = AccountId::parse(account).unwrap();
+    report
+}
+
+#[tokio::test]
+async fn a_planned_key_of_another_account_is_refused_before_the_claim_and_calls_no_iam() {
+    for mode in [Mode::Approve, Mode::Auto] {
+        // GIVEN a run of account 123456789012 whose plan names carol's key in account 999999999999,
+        // and (approve mode) a recorded decision approving exactly that key
+        let moved = with_planned_key_in(report(mode), C1, "999999999999");
+        let deps = deps(FakeIam::with_users(users()), store_with(&moved));
+        if mode == Mode::Approve {
+            let mut d = decision(&[("alice", A1), ("carol", C1)]);
+            d.approved[1].account_id = AccountId::parse("999999999999").unwrap();
+            record(&deps, &d);
+        }
+        // WHEN deactivate runs
+        let err = invoke(&deps, now(), event(None)).await.unwrap_err();
+        // THEN it is refused naming the key and both accounts, before the claim and any IAM call
+        assert_eq!(err.error_name(), INVALID_INPUT, "{mode:?}");
+        let text = err.to_string();
+        assert!(text.contains(C1) && text.contains("999999999999") && text.contains("123456789012"), "{text}");
+        assert!(deps.runs.store().json(&claim_key(&run_ref())).is_none(), "{mode:?}: claimed");
+        assert!(deps.iam.api_calls().is_empty(), "{mode:?}: {:?}", deps.iam.api_calls());
+        assert_nothing_touched(&deps.iam);
+    }
+}
+
+#[tokio::test]
+async fn a_run_report_without_the_runs_account_is_refused_rather_than_guessed() {
+    // GIVEN a run started by hand, without an execution ARN: the report names no account
+    let unknown = RunReport { account_id: None, ..report(Mode::Auto) };
+    let deps = deps(FakeIam::with_users(users()), store_with(&unknown));
+    // WHEN deactivate runs THEN it refuses, claims nothing and touches nothing
+    let err = invoke(&deps, now(), event(None)).await.unwrap_err();
+    assert_eq!(err.error_name(), INVALID_INPUT);
+    assert!(err.to_string().contains("does not name the run's account"), "{err}");
+    assert!(deps.runs.store().json(&claim_key(&run_ref())).is_none());
+    assert!(deps.iam.api_calls().is_empty());
 }
 
 #[tokio::test]

@@ -53,7 +53,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
     };
     let mirrored = User {
         name: "dora".into(),
-        arn: created.arn,
+        arn: keyward_core::model::UserArn::parse(&created.arn).unwrap(),
         path: created.path,
         created: evaluated_at - Duration::days(400),
         has_console_password: false,
@@ -77,7 +77,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
     let report = RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: EXECUTION.into(),
-        account_id: None,
+        account_id: Some(keyward_core::fixtures::account()),
         config,
         screening: Screening::CredentialReport,
         users_listed: 1,
@@ -94,7 +94,11 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
     // AND a decision approving only the first key, recorded in the decisions table as the approval
     // function records it before it calls back
     let decision = Decision {
-        approved: vec![KeyRef { user_name: "dora".into(), access_key_id: approved.clone() }],
+        approved: vec![KeyRef {
+            account_id: keyward_core::fixtures::account(),
+            user_name: "dora".into(),
+            access_key_id: approved.clone(),
+        }],
         decided_by: Approver::LinkHolder { source_ip: Some("127.0.0.1".into()), user_agent: None },
         decided_at: Utc::now(),
     };

@@ -5,11 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, PolicyConfig, Screening, vars};
-use keyward_core::contracts::{
-    BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, UserBatch, account_of_arn, decode,
-};
+use keyward_core::contracts::{BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, UserBatch, decode};
 use keyward_core::credential_report::{CredentialReportError, ParsedReport};
 use keyward_core::errors::NamedError;
+use keyward_core::org::AccountId;
 use keyward_core::ports::{Iam, ObjectStore, PortError};
 use keyward_core::run_report::calls_since;
 use keyward_core::run_store::{RunStore, RunStoreError};
@@ -140,7 +139,7 @@ pub async fn handle<I: Iam, S: ObjectStore>(
         );
     }
     let listing = Listing {
-        account_id: input.execution_id.as_deref().and_then(account_of_arn),
+        account_id: input.execution_id.as_deref().and_then(AccountId::of_arn),
         users_listed: names.len(),
         screening: settings.screening,
         candidates: screened.candidates,

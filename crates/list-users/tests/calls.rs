@@ -31,7 +31,7 @@ fn page(users: &[User], next: Option<&str>) -> ListUsersOutput {
             aws_sdk_iam::types::User::builder()
                 .user_name(&u.name)
                 .user_id(format!("AIDA{}", u.name.len()))
-                .arn(&u.arn)
+                .arn(u.arn.as_str())
                 .path(&u.path)
                 .create_date(aws_smithy_types::DateTime::from_secs(u.created.timestamp()))
                 .build()

@@ -410,5 +410,5 @@ async fn the_account_swept_is_recorded_in_the_listing() {
     handle(&deps, now(), event).await.unwrap();
 
     // THEN the listing names it, for the run report, the messages and the approval page
-    assert_eq!(listing(deps.runs.store()).account_id.as_deref(), Some("123456789012"));
+    assert_eq!(listing(deps.runs.store()).account_id.map(String::from).as_deref(), Some("123456789012"));
 }

@@ -51,7 +51,7 @@ fn evaluated_at() -> DateTime<Utc> {
 fn user(name: &str, mfa: bool, key_age_days: i64) -> User {
     User {
         name: name.into(),
-        arn: format!("arn:aws:iam::123456789012:user/{name}"),
+        arn: keyward_core::fixtures::user_arn(name),
         path: "/".into(),
         created: evaluated_at() - Duration::days(800),
         has_console_password: true,
@@ -642,7 +642,11 @@ async fn a_deactivation_failed_part_way_lists_what_its_journal_says_was_and_was_
     // GIVEN a journal: alice's key changed, bob's called without a result, carol's never reached
     let ports = ports_without_slack();
     let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
-    let key = |u: &str| KeyRef { user_name: u.into(), access_key_id: format!("AKIA{}KEY00000001", u.to_uppercase()) };
+    let key = |u: &str| KeyRef {
+        account_id: keyward_core::fixtures::account(),
+        user_name: u.into(),
+        access_key_id: format!("AKIA{}KEY00000001", u.to_uppercase()),
+    };
     let claim = Claim {
         keys: vec![key("alice"), key("bob"), key("carol")],
         decided_by: keyward_core::decision::Approver::Automatic,

@@ -38,7 +38,7 @@ fn report() -> RunReport {
     let config = PolicyConfig::default();
     let user = User {
         name: "erin".into(),
-        arn: "arn:aws:iam::123456789012:user/erin".into(),
+        arn: keyward_core::fixtures::user_arn("erin"),
         path: "/".into(),
         created: evaluated_at - Duration::days(500),
         has_console_password: false,

@@ -49,6 +49,7 @@ pub const RESPONSE_URL: &str = "https://hooks.slack.com/actions/T0001EXAMPLE/179
 pub const SOURCE_IP: &str = "203.0.113.7";
 pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0";
 
+pub use keyward_core::fixtures::ACCOUNT;
 pub const ALICE_KEY: &str = "AKIAALICE1OLDKEY0001";
 pub const BOB_KEY: &str = "AKIABOB0NEVERUSED002";
 pub const CAROL_KEY: &str = "AKIACAROL0IDLEKEY003";
@@ -106,7 +107,11 @@ fn planned(
     summary: &str,
 ) -> PlannedDeactivation {
     PlannedDeactivation {
-        key: KeyRef { user_name: user.into(), access_key_id: key.into() },
+        key: KeyRef {
+            account_id: keyward_core::fixtures::account(),
+            user_name: user.into(),
+            access_key_id: key.into(),
+        },
         rules,
         evidence: Evidence {
             key_age_days: Some(age),
@@ -147,7 +152,7 @@ pub fn report() -> RunReport {
     RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         execution_name: EXECUTION.into(),
-        account_id: None,
+        account_id: Some(keyward_core::fixtures::account()),
         config: PolicyConfig::default(),
         screening: Screening::CredentialReport,
         users_listed: 40,
@@ -509,10 +514,17 @@ pub fn post_form(body: &str) -> Request {
     )
 }
 
-/// The form body the confirm page sends.
+/// The form body the confirm page sends, ticking these key ids of the run's account (the page names
+/// each key `<account_id>:<access_key_id>`).
 pub fn form(token: &str, decision: &str, keys: &[&str]) -> String {
+    let entries: Vec<String> = keys.iter().map(|k| format!("{ACCOUNT}:{k}")).collect();
+    form_naming(token, decision, &entries.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// A form body whose `key` fields are exactly `entries`, as a forger would write them.
+pub fn form_naming(token: &str, decision: &str, entries: &[&str]) -> String {
     let mut fields = vec![format!("token={}", form::encode_form_component(token))];
-    fields.extend(keys.iter().map(|k| format!("key={}", form::encode_form_component(k))));
+    fields.extend(entries.iter().map(|k| format!("key={}", form::encode_form_component(k))));
     fields.push(format!("decision={}", form::encode_form_component(decision)));
     fields.join("&")
 }

@@ -38,7 +38,7 @@ use aws_sdk_iam::operation::list_users::ListUsersOutput;
 use aws_sdk_iam::types::{AccessKeyMetadata, StatusType};
 use chrono::{DateTime, Utc};
 use keyward_core::credential_report::facts::{ReportedUser, with_report_facts};
-use keyward_core::model::{AccessKey, KeyStatus, KeyUse, Provenance, User};
+use keyward_core::model::{AccessKey, KeyStatus, KeyUse, Provenance, User, UserArn};
 use keyward_core::ports::{CredentialReport, Iam, PortError, UserSummary};
 
 use crate::rate_limit::RateLimiter;
@@ -134,6 +134,11 @@ impl IamAdapter {
         let Some(user) = output.user else {
             return Err(CallError::invalid(OP, "the response has no User"));
         };
+        // The account of every key keyward names comes from here: a user whose ARN names none is a
+        // response keyward cannot read, refused before any further call.
+        let arn = UserArn::parse(&user.arn).ok_or_else(|| {
+            CallError::invalid(OP, format!("the user's Arn {:?} is not an IAM user ARN with an account id", user.arn))
+        })?;
         let created = timestamp(OP, "CreateDate", &user.create_date)?;
         // GetUser returns the user's tags (`User.Tags`; ListUsers is the call that leaves them out,
         // https://docs.aws.amazon.com/IAM/latest/APIReference/API_ListUsers.html: "To view all of
@@ -154,7 +159,7 @@ impl IamAdapter {
         let access_keys = self.access_keys(name, read).await?;
         Ok(User {
             name: user.user_name,
-            arn: user.arn,
+            arn,
             path: user.path,
             created,
             has_console_password,

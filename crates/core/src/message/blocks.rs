@@ -27,7 +27,7 @@ pub(super) fn run_of(report: &RunReport) -> Rich {
     match &report.account_id {
         Some(account) => Rich::new()
             .text("Account ")
-            .code(account, NAME_CHARS)
+            .code(account.as_str(), NAME_CHARS)
             .text(", run ")
             .code(&report.execution_name, NAME_CHARS),
         None => Rich::new().text("Run ").code(&report.execution_name, NAME_CHARS),
