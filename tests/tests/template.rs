@@ -17,7 +17,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, co
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 28] = [
+const ALL_VARS: [&str; 29] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -28,6 +28,7 @@ const ALL_VARS: [&str; 28] = [
     vars::PROTECTED_USERS,
     vars::MAX_EXEMPTION_DAYS,
     vars::MAX_DEACTIVATIONS_PER_RUN,
+    vars::MAX_DEACTIVATIONS_PER_ACCOUNT,
     vars::APPROVAL_TIMEOUT_SECONDS,
     vars::SCREENING,
     vars::BATCH_SIZE,

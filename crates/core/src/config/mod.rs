@@ -127,6 +127,10 @@ pub struct PolicyConfig {
     pub max_exemption_days: u32,
     /// `MAX_DEACTIVATIONS_PER_RUN`: a larger plan deactivates nothing.
     pub max_deactivations_per_run: u32,
+    /// `MAX_DEACTIVATIONS_PER_ACCOUNT`: a plan with more keys than this in any one account
+    /// deactivates nothing. Absent from reports written before it (read as the default, 25).
+    #[serde(default = "default_max_deactivations_per_account")]
+    pub max_deactivations_per_account: u32,
     /// `PROTECTED_USERS`: names or path prefixes (entries starting with `/`) whose keys are never
     /// planned and never deactivated, whatever a plan says. Absent from reports written before it
     /// (read as none) and left out when empty.
@@ -146,9 +150,16 @@ impl Default for PolicyConfig {
             exempt_users: Vec::new(),
             max_exemption_days: 90,
             max_deactivations_per_run: 25,
+            max_deactivations_per_account: default_max_deactivations_per_account(),
             protected_users: Vec::new(),
         }
     }
+}
+
+/// The per-run cap's default: one account's cap is the whole run's, so a single account sees no
+/// change unless it is set.
+fn default_max_deactivations_per_account() -> u32 {
+    25
 }
 
 /// How the confirm page knows who decides (`APPROVER_AUTH`).
@@ -281,6 +292,7 @@ pub mod vars {
     pub const EXEMPT_USERS: &str = "EXEMPT_USERS";
     pub const MAX_EXEMPTION_DAYS: &str = "MAX_EXEMPTION_DAYS";
     pub const MAX_DEACTIVATIONS_PER_RUN: &str = "MAX_DEACTIVATIONS_PER_RUN";
+    pub const MAX_DEACTIVATIONS_PER_ACCOUNT: &str = "MAX_DEACTIVATIONS_PER_ACCOUNT";
     pub const APPROVAL_TIMEOUT_SECONDS: &str = "APPROVAL_TIMEOUT_SECONDS";
     pub const SCREENING: &str = "SCREENING";
     pub const BATCH_SIZE: &str = "BATCH_SIZE";
@@ -374,6 +386,12 @@ impl Config {
                 vars::MAX_DEACTIVATIONS_PER_RUN,
                 p.max_deactivations_per_run,
                 &ranges::MAX_DEACTIVATIONS_PER_RUN,
+            )?,
+            max_deactivations_per_account: number(
+                &get,
+                vars::MAX_DEACTIVATIONS_PER_ACCOUNT,
+                p.max_deactivations_per_account,
+                &ranges::MAX_DEACTIVATIONS_PER_ACCOUNT,
             )?,
             protected_users: user_entries(vars::PROTECTED_USERS, get(vars::PROTECTED_USERS))?,
         };
@@ -485,6 +503,7 @@ mod tests {
             WARN_DAYS,
             MAX_EXEMPTION_DAYS,
             MAX_DEACTIVATIONS_PER_RUN,
+            MAX_DEACTIVATIONS_PER_ACCOUNT,
             APPROVAL_TIMEOUT_SECONDS,
             BATCH_SIZE,
             MAX_CONCURRENCY,
@@ -592,6 +611,20 @@ mod tests {
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             assert!(matches!(err, ConfigError::Invalid { variable, .. } if variable == var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn max_deactivations_per_account_is_0_to_10000_and_defaults_to_the_run_cap() {
+        assert_eq!(from(&[]).unwrap().policy.max_deactivations_per_account, 25);
+        for (value, cap) in [("0", 0), ("7", 7), ("10000", 10_000)] {
+            let c = from(&[("MAX_DEACTIVATIONS_PER_ACCOUNT", value), ("MAX_DEACTIVATIONS_PER_RUN", "10")]).unwrap();
+            assert_eq!(c.policy.max_deactivations_per_account, cap, "{value}");
+        }
+        for value in ["10001", "-1", "07", "1.5", "many"] {
+            let err = from(&[("MAX_DEACTIVATIONS_PER_ACCOUNT", value)]).unwrap_err().to_string();
+            assert!(err.contains("MAX_DEACTIVATIONS_PER_ACCOUNT"), "{err}");
+            assert!(err.contains("from 0 to 10000"), "{err}");
         }
     }
 

@@ -52,6 +52,8 @@ pub(in crate::config) mod ranges {
         Range { min: 1, max: 365, expected: "a whole number of days from 1 to 365" };
     pub(in crate::config) const MAX_DEACTIVATIONS_PER_RUN: Range =
         Range { min: 0, max: 10_000, expected: "a whole number from 0 to 10000" };
+    pub(in crate::config) const MAX_DEACTIVATIONS_PER_ACCOUNT: Range =
+        Range { min: 0, max: 10_000, expected: "a whole number from 0 to 10000" };
     pub(in crate::config) const APPROVAL_TIMEOUT_SECONDS: Range =
         Range { min: 60, max: 604_800, expected: "a whole number of seconds from 60 to 604800 (7 days)" };
     pub(in crate::config) const BATCH_SIZE: Range =

@@ -104,7 +104,7 @@ pub(super) fn run_facts(report: &RunReport) -> Vec<Rich> {
 }
 
 /// What happens next, from the plan's status.
-pub(super) fn next_step(status: PlanStatus, planned: usize) -> Rich {
+pub(super) fn next_step(status: &PlanStatus, planned: usize) -> Rich {
     let keys = plural(planned, "key", "keys");
     match status {
         PlanStatus::AwaitingApproval => Rich::new()
@@ -119,6 +119,11 @@ pub(super) fn next_step(status: PlanStatus, planned: usize) -> Rich {
         PlanStatus::CapExceeded { planned, cap } => Rich::new().bold("CAP EXCEEDED:").text(format!(
             " {planned} keys planned, over the cap of {cap}: nothing will be deactivated in this run. Review the plan, \
              deactivate keys by hand or raise MAX_DEACTIVATIONS_PER_RUN."
+        )),
+        PlanStatus::AccountCapExceeded { account_id, planned, cap } => Rich::new().bold("ACCOUNT CAP EXCEEDED:").text(format!(
+            " {planned} keys planned in account {account_id}, over the cap of {cap} per account: nothing will be \
+             deactivated in this run, in any account. Review the plan, deactivate keys by hand or raise \
+             MAX_DEACTIVATIONS_PER_ACCOUNT."
         )),
         PlanStatus::Empty => Rich::new().bold("Nothing to do:").text(" no key is proposed for deactivation."),
     }
