@@ -458,6 +458,21 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
                 "é",
                 "alice\t,bob",
                 "alice,/x",
+                "123456789012:alice",
+                "123456789012:/breakglass/",
+                "bob, 123456789012:svc-ci ,/ops/",
+                "12345678901:alice",
+                "1234567890123:alice",
+                "12345678901a:alice",
+                ":alice",
+                "123456789012:",
+                "123456789012:123456789012:alice",
+                "123456789012 :alice",
+                "123456789012: alice",
+                "123456789012:/breakglass",
+                "123456789012:/a:b/",
+                "/a:b/",
+                "a:b",
             ]));
             let name64 = long('a', 64);
             values.extend([name64.clone(), format!("{name64}a"), format!("x,{name64}")]);

@@ -127,7 +127,7 @@ impl InForce<'_> {
             return Err(SkipReason::OwnKey);
         }
         // The path is not known before the live read; `allows_user` checks path prefixes.
-        match protected_by(&key.user_name, "", self.config) {
+        match protected_by(&key.account_id, &key.user_name, "", self.config) {
             Some(entry) => Err(SkipReason::Protected { entry }),
             None => Ok(()),
         }
@@ -137,7 +137,7 @@ impl InForce<'_> {
     /// path prefix, or exempt now (`EXEMPT_USERS`, or a tag within the current
     /// `MAX_EXEMPTION_DAYS`).
     pub fn allows_user(&self, user: &User, now: DateTime<Utc>) -> Result<(), SkipReason> {
-        if let Some(entry) = protected_by(&user.name, &user.path, self.config) {
+        if let Some(entry) = protected_by(user.arn.account(), &user.name, &user.path, self.config) {
             return Err(SkipReason::Protected { entry });
         }
         match exemption_for(user, self.config, now).0 {

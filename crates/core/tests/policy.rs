@@ -181,10 +181,54 @@ fn exempt_by_name_and_path_prefix_are_listed_and_untouched() {
     assert_eq!(planned_of(&e), vec![pair("zed", "AKIAZED")]);
     assert_eq!(e.exemptions.len(), 2);
     assert_eq!(e.exemptions[0].user_name, "breakglass-1");
-    assert_eq!(e.exemptions[0].source, ExemptionSource::ConfigPath { prefix: "/breakglass/".into() });
+    assert_eq!(e.exemptions[0].source, ExemptionSource::ConfigPath { prefix: "/breakglass/".into(), account_id: None });
     assert_eq!(e.exemptions[0].suppressed, vec![Rule::NoMfa, Rule::KeyTooOld, Rule::KeyUnused]);
-    assert_eq!(e.exemptions[1].source, ExemptionSource::ConfigName { name: "svc-ci".into() });
+    assert_eq!(e.exemptions[1].source, ExemptionSource::ConfigName { name: "svc-ci".into(), account_id: None });
     assert!(e.findings.iter().all(|f| f.user_name == "zed"));
+}
+
+#[test]
+fn an_exemption_or_protection_of_one_account_applies_in_that_account_only() {
+    // GIVEN svc-ci and ops-1 (path /ops/) in two accounts, svc-ci exempt in OTHER only and /ops/
+    // protected in the run's account only, and alice exempt everywhere
+    let home = keyward_core::fixtures::ACCOUNT;
+    let ops = |account: &str, key_id: &str| {
+        let mut u = stale_user_in(account, "ops-1", key_id);
+        u.path = "/ops/".into();
+        u
+    };
+    let users = [
+        stale_user_in(OTHER, "svc-ci", "AKIACIOTHER"),
+        stale_user_in(home, "svc-ci", "AKIACIHOME"),
+        ops(OTHER, "AKIAOPSOTHER"),
+        ops(home, "AKIAOPSHOME"),
+        stale_user_in(OTHER, "alice", "AKIAALICEOTHER"),
+        stale_user_in(home, "alice", "AKIAALICEHOME"),
+    ];
+    let other = AccountId::parse(OTHER).unwrap();
+    let config = PolicyConfig {
+        exempt_users: vec![
+            ExemptEntry::AccountName { account_id: other.clone(), name: "svc-ci".into() },
+            ExemptEntry::Name("alice".into()),
+        ],
+        protected_users: vec![ExemptEntry::AccountPathPrefix { account_id: account(), prefix: "/ops/".into() }],
+        ..Default::default()
+    };
+
+    let e = evaluate(&users, &config, now());
+
+    // THEN only svc-ci of the run's account and ops-1 of OTHER are planned
+    let mut planned: Vec<(String, String)> =
+        e.plan.keys.iter().map(|k| (k.key.account_id.to_string(), k.key.access_key_id.clone())).collect();
+    planned.sort();
+    assert_eq!(
+        planned,
+        vec![(home.to_owned(), "AKIACIHOME".to_owned()), (OTHER.to_owned(), "AKIAOPSOTHER".to_owned())]
+    );
+    let sources: Vec<&ExemptionSource> = e.exemptions.iter().map(|x| &x.source).collect();
+    assert!(sources.contains(&&ExemptionSource::ConfigName { name: "svc-ci".into(), account_id: Some(other) }));
+    assert!(sources.contains(&&ExemptionSource::Protected { entry: format!("{home}:/ops/") }));
+    assert_eq!(e.exemptions.len(), 4, "svc-ci of OTHER, ops-1 of the run's account, alice in both");
 }
 
 #[test]

@@ -1090,6 +1090,33 @@ async fn a_user_exempted_in_the_current_configuration_is_skipped() {
 }
 
 #[tokio::test]
+async fn a_protection_of_this_account_holds_a_key_back_and_one_of_another_account_does_not() {
+    // GIVEN bob protected in the run's account and carol (path /ops/) protected in another account only
+    use keyward_core::config::ExemptEntry;
+    let iam = FakeIam::with_users(users());
+    iam.users.lock().unwrap().get_mut("carol").unwrap().path = "/ops/".into();
+    let elsewhere = AccountId::parse("210987654321").unwrap();
+    let now_config = PolicyConfig {
+        protected_users: vec![
+            ExemptEntry::AccountName { account_id: keyward_core::fixtures::account(), name: "bob".into() },
+            ExemptEntry::AccountPathPrefix { account_id: elsewhere, prefix: "/ops/".into() },
+        ],
+        ..policy(Mode::Auto)
+    };
+    let deps = deps_in_force(iam, store_with(&report(Mode::Auto)), now_config, None);
+
+    let out = invoke(&deps, now(), event(None)).await.unwrap();
+
+    // THEN bob's keys are skipped as protected, and alice's and carol's are deactivated
+    assert_eq!(out, counts(2, 2, 0));
+    let report = stored_report(deps.runs.store());
+    let protected = ActionOutcome::Skipped { reason: SkipReason::Protected { entry: "123456789012:bob".into() } };
+    assert_eq!(outcome_of(&report, B1), protected);
+    assert_eq!(outcome_of(&report, B2), protected);
+    assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("alice".into(), A1.into()), ("carol".into(), C1.into())]);
+}
+
+#[tokio::test]
 async fn protected_users_are_never_deactivated_whatever_the_plan_says() {
     // GIVEN bob protected by name and carol by her path, both in the plan
     let iam = FakeIam::with_users(users());

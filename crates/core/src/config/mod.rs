@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::org::AccountId;
+
 /// A configuration value that was present but not acceptable, or a required one that was missing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -76,7 +78,8 @@ pub enum Screening {
     Live,
 }
 
-/// One entry of `EXEMPT_USERS` or `PROTECTED_USERS`.
+/// One entry of `EXEMPT_USERS` or `PROTECTED_USERS`: a plain entry applies in every account of the
+/// organisation, an entry written `<account id>:<entry>` in that account only.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
 pub enum ExemptEntry {
@@ -84,23 +87,44 @@ pub enum ExemptEntry {
     Name(String),
     /// An IAM path prefix such as `/breakglass/`, matched against the user's path.
     PathPrefix(String),
+    /// `123456789012:alice`: a user name, matched exactly, in that account only.
+    AccountName { account_id: AccountId, name: String },
+    /// `123456789012:/breakglass/`: a path prefix, in that account only.
+    AccountPathPrefix { account_id: AccountId, prefix: String },
 }
 
 impl ExemptEntry {
-    /// Whether this entry exempts the user with this name and path.
-    pub fn matches(&self, name: &str, path: &str) -> bool {
+    /// Whether this entry exempts the user with this name and path in `account`.
+    pub fn matches(&self, account: &AccountId, name: &str, path: &str) -> bool {
         match self {
             ExemptEntry::Name(n) => n == name,
             ExemptEntry::PathPrefix(p) => path.starts_with(p.as_str()),
+            ExemptEntry::AccountName { account_id, name: n } => account_id == account && n == name,
+            ExemptEntry::AccountPathPrefix { account_id, prefix } => {
+                account_id == account && path.starts_with(prefix.as_str())
+            }
+        }
+    }
+
+    /// The account the entry is limited to; `None` for an entry of every account.
+    pub fn account(&self) -> Option<&AccountId> {
+        match self {
+            ExemptEntry::Name(_) | ExemptEntry::PathPrefix(_) => None,
+            ExemptEntry::AccountName { account_id, .. } | ExemptEntry::AccountPathPrefix { account_id, .. } => {
+                Some(account_id)
+            }
         }
     }
 }
 
+/// As written in the variable.
 impl fmt::Display for ExemptEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExemptEntry::Name(n) => f.write_str(n),
             ExemptEntry::PathPrefix(p) => f.write_str(p),
+            ExemptEntry::AccountName { account_id, name } => write!(f, "{account_id}:{name}"),
+            ExemptEntry::AccountPathPrefix { account_id, prefix } => write!(f, "{account_id}:{prefix}"),
         }
     }
 }
@@ -647,6 +671,56 @@ mod tests {
         assert!(from(&[]).unwrap().policy.protected_users.is_empty());
         let err = from(&[("PROTECTED_USERS", "/breakglass")]).unwrap_err().to_string();
         assert!(err.starts_with("PROTECTED_USERS="), "{err}");
+    }
+
+    #[test]
+    fn an_entry_after_an_account_id_applies_to_that_account_only() {
+        let account = AccountId::parse("123456789012").unwrap();
+        for var in ["EXEMPT_USERS", "PROTECTED_USERS"] {
+            let c = from(&[(var, "alice, 123456789012:svc-ci, 123456789012:/breakglass/")]).unwrap();
+            let entries = if var == "EXEMPT_USERS" { c.policy.exempt_users } else { c.policy.protected_users };
+            assert_eq!(
+                entries,
+                vec![
+                    ExemptEntry::Name("alice".into()),
+                    ExemptEntry::AccountName { account_id: account.clone(), name: "svc-ci".into() },
+                    ExemptEntry::AccountPathPrefix { account_id: account.clone(), prefix: "/breakglass/".into() },
+                ],
+                "{var}"
+            );
+            assert_eq!(entries[1].to_string(), "123456789012:svc-ci", "written back as in the variable");
+        }
+        let other = AccountId::parse("210987654321").unwrap();
+        let entry = ExemptEntry::AccountName { account_id: account.clone(), name: "svc-ci".into() };
+        assert!(entry.matches(&account, "svc-ci", "/"));
+        assert!(!entry.matches(&other, "svc-ci", "/"));
+        let prefix = ExemptEntry::AccountPathPrefix { account_id: account.clone(), prefix: "/breakglass/".into() };
+        assert!(prefix.matches(&account, "x", "/breakglass/ops/"));
+        assert!(!prefix.matches(&other, "x", "/breakglass/ops/"));
+        assert!(ExemptEntry::Name("alice".into()).matches(&other, "alice", "/"), "a plain entry: every account");
+    }
+
+    #[test]
+    fn a_malformed_account_part_is_refused_naming_the_entry() {
+        for (var, entry) in [
+            ("EXEMPT_USERS", "12345678901:alice"),
+            ("EXEMPT_USERS", "1234567890123:alice"),
+            ("PROTECTED_USERS", "12345678901a:/breakglass/"),
+            ("PROTECTED_USERS", ":alice"),
+            ("EXEMPT_USERS", "123456789012:"),
+            ("EXEMPT_USERS", "123456789012:/breakglass"),
+            ("EXEMPT_USERS", "123456789012:bad name"),
+            ("EXEMPT_USERS", "123456789012:123456789012:alice"),
+        ] {
+            let err = from(&[(var, &format!("bob, {entry}"))]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { variable, value, .. } if *variable == var && value == entry),
+                "{entry}: {err}"
+            );
+            assert!(err.to_string().contains(entry), "{err}");
+        }
+        let err = from(&[("EXEMPT_USERS", "12345:alice")]).unwrap_err().to_string();
+        assert!(err.contains("account id of 12 digits"), "{err}");
     }
 
     #[test]

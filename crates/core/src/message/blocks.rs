@@ -12,6 +12,7 @@ use crate::config::{MfaScope, Mode, NoMfaAction, Screening};
 use crate::decision::{Approver, Decision};
 use crate::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG, ExemptionProblemKind, ExemptionSource};
 use crate::model::{KeyRef, KeyUse};
+use crate::org::AccountId;
 use crate::policy::{Evidence, PlanStatus, PlannedDeactivation, Rule};
 use crate::run_report::RunReport;
 use crate::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
@@ -197,16 +198,25 @@ fn key_use(u: &KeyUse) -> Rich {
     out
 }
 
+/// The words an `EXEMPT_USERS` entry of one account adds: nothing for an entry of every account.
+fn for_account(account_id: Option<&AccountId>) -> String {
+    account_id.map(|a| format!(" for account {a}")).unwrap_or_default()
+}
+
 /// Why a user is exempt, in words.
 pub(super) fn exemption_source(source: &ExemptionSource) -> Rich {
     match source {
         ExemptionSource::Protected { entry } => {
             Rich::new().text("protected: PROTECTED_USERS lists ").code(entry, NAME_CHARS).text(", never deactivated")
         }
-        ExemptionSource::ConfigName { .. } => Rich::new().text("listed by name in EXEMPT_USERS"),
-        ExemptionSource::ConfigPath { prefix } => {
-            Rich::new().text("path prefix ").code(prefix, NAME_CHARS).text(" in EXEMPT_USERS")
+        ExemptionSource::ConfigName { account_id, .. } => {
+            Rich::new().text("listed by name in EXEMPT_USERS").text(for_account(account_id.as_ref()))
         }
+        ExemptionSource::ConfigPath { prefix, account_id } => Rich::new()
+            .text("path prefix ")
+            .code(prefix, NAME_CHARS)
+            .text(" in EXEMPT_USERS")
+            .text(for_account(account_id.as_ref())),
         ExemptionSource::Tag { until, reason } => {
             let line = Rich::new().text(format!("tag {EXEMPT_UNTIL_TAG} = {until}"));
             match reason {
