@@ -1,6 +1,6 @@
 //! Acting on the claimed keys, each journaled before and after its one IAM write. Per key, in claim
-//! order: both caps (the run's and those in force) and [`InForce`] (mode now, deactivate's own key, a protected name) before any IAM
-//! call; the live read, [`InForce::allows_user`] and [`recheck`]; the intent entry;
+//! order: both caps, the run's and those in force (`over_a_cap`), and [`InForce`] (mode now,
+//! deactivate's own key, a protected name) before any IAM call; the live read, [`InForce::allows_user`] and [`recheck`]; the intent entry;
 //! `UpdateAccessKey Inactive`; one read-back of the key's status; the result entry. Keys IAM does not show `Inactive`
 //! yet are re-read with backoff once all are done ([`READ_BACK_DELAYS`]), and a changed outcome is
 //! journaled as `settled`.
