@@ -17,7 +17,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, co
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 28] = [
+const ALL_VARS: [&str; 29] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -28,6 +28,7 @@ const ALL_VARS: [&str; 28] = [
     vars::PROTECTED_USERS,
     vars::MAX_EXEMPTION_DAYS,
     vars::MAX_DEACTIVATIONS_PER_RUN,
+    vars::MAX_DEACTIVATIONS_PER_ACCOUNT,
     vars::APPROVAL_TIMEOUT_SECONDS,
     vars::SCREENING,
     vars::BATCH_SIZE,
@@ -457,6 +458,21 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
                 "é",
                 "alice\t,bob",
                 "alice,/x",
+                "123456789012:alice",
+                "123456789012:/breakglass/",
+                "bob, 123456789012:svc-ci ,/ops/",
+                "12345678901:alice",
+                "1234567890123:alice",
+                "12345678901a:alice",
+                ":alice",
+                "123456789012:",
+                "123456789012:123456789012:alice",
+                "123456789012 :alice",
+                "123456789012: alice",
+                "123456789012:/breakglass",
+                "123456789012:/a:b/",
+                "/a:b/",
+                "a:b",
             ]));
             let name64 = long('a', 64);
             values.extend([name64.clone(), format!("{name64}a"), format!("x,{name64}")]);

@@ -27,7 +27,7 @@ class Finding(TypedDict):
 
 
 class PlanStatus(TypedDict):
-    """The plan's status: {"kind": "awaiting-approval" | "automatic" | "cap-exceeded" | ...}."""
+    """The plan's status: {"kind": "awaiting-approval" | "automatic" | "cap-exceeded" | "account-cap-exceeded" | …}."""
 
     kind: str
 

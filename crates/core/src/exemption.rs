@@ -4,6 +4,9 @@
 //! `keyward:exempt-reason` says why. Two tags, because IAM tag values take only
 //! `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`: no `;` to join a date and a reason in one value.
 //!
+//! Either list's entry applies in every account of the organisation, or, written
+//! `<account id>:<entry>`, in that account only: matched against the account of the user's ARN.
+//!
 //! `PROTECTED_USERS` (names and path prefixes) goes further than an exemption: it comes first, and
 //! deactivate checks it again, with the configuration in force when it acts, before every key.
 //!
@@ -21,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ExemptEntry, PolicyConfig};
 use crate::model::User;
+use crate::org::AccountId;
 
 /// The tag whose value, `YYYY-MM-DD`, exempts the user through that day (inclusive, UTC).
 pub const EXEMPT_UNTIL_TAG: &str = "keyward:exempt-until";
@@ -37,10 +41,19 @@ pub enum ExemptionSource {
     /// `PROTECTED_USERS` names the user or a path prefix of theirs (`entry`): their keys are never
     /// planned, and deactivate never touches them whatever a plan says.
     Protected { entry: String },
-    /// `EXEMPT_USERS` lists the user by name.
-    ConfigName { name: String },
-    /// `EXEMPT_USERS` lists a path prefix of the user.
-    ConfigPath { prefix: String },
+    /// `EXEMPT_USERS` lists the user by name; `account_id` when the entry is for that account only.
+    ConfigName {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account_id: Option<AccountId>,
+    },
+    /// `EXEMPT_USERS` lists a path prefix of the user; `account_id` when the entry is for that
+    /// account only.
+    ConfigPath {
+        prefix: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account_id: Option<AccountId>,
+    },
     /// The `keyward:exempt-until` tag, valid through `until` (inclusive, UTC), and the
     /// `keyward:exempt-reason` tag when there is one.
     Tag { until: NaiveDate, reason: Option<String> },
@@ -118,22 +131,29 @@ pub fn exemption_for(
     if user.tags.contains_key(OLD_EXEMPT_TAG) {
         problems.push(problem(OLD_EXEMPT_TAG, ExemptionProblemKind::OldFormat));
     }
-    let from_config = config.exempt_users.iter().find(|e| e.matches(&user.name, &user.path)).map(|e| match e {
-        ExemptEntry::Name(name) => ExemptionSource::ConfigName { name: name.clone() },
-        ExemptEntry::PathPrefix(prefix) => ExemptionSource::ConfigPath { prefix: prefix.clone() },
-    });
+    let account = user.arn.account();
+    let from_config =
+        config.exempt_users.iter().find(|e| e.matches(account, &user.name, &user.path)).map(|e| match e {
+            ExemptEntry::Name(name) | ExemptEntry::AccountName { name, .. } => {
+                ExemptionSource::ConfigName { name: name.clone(), account_id: e.account().cloned() }
+            }
+            ExemptEntry::PathPrefix(prefix) | ExemptEntry::AccountPathPrefix { prefix, .. } => {
+                ExemptionSource::ConfigPath { prefix: prefix.clone(), account_id: e.account().cloned() }
+            }
+        });
     (protection(user, config).or(from_config).or(from_tag), problems)
 }
 
 /// The `PROTECTED_USERS` entry that protects `user` under `config`, if any: it comes before any
 /// exemption, since nothing (a tag, a plan, an approval) can lift it.
 pub fn protection(user: &User, config: &PolicyConfig) -> Option<ExemptionSource> {
-    protected_by(&user.name, &user.path, config).map(|entry| ExemptionSource::Protected { entry })
+    protected_by(user.arn.account(), &user.name, &user.path, config).map(|entry| ExemptionSource::Protected { entry })
 }
 
-/// The `PROTECTED_USERS` entry matching the user `name` at `path`, as written in the variable.
-pub fn protected_by(name: &str, path: &str, config: &PolicyConfig) -> Option<String> {
-    config.protected_users.iter().find(|e| e.matches(name, path)).map(ToString::to_string)
+/// The `PROTECTED_USERS` entry matching the user `name` at `path` in `account`, as written in the
+/// variable.
+pub fn protected_by(account: &AccountId, name: &str, path: &str, config: &PolicyConfig) -> Option<String> {
+    config.protected_users.iter().find(|e| e.matches(account, name, path)).map(ToString::to_string)
 }
 
 /// The day a `keyward:exempt-until` value exempts through, if it exempts at `now`: from today to

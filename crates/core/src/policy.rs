@@ -141,7 +141,7 @@ pub struct PlannedDeactivation {
 }
 
 /// Whether the plan may act, and if not, why not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum PlanStatus {
     /// Nothing to deactivate.
@@ -150,6 +150,9 @@ pub enum PlanStatus {
     ReportOnly,
     /// The plan holds more keys than `MAX_DEACTIVATIONS_PER_RUN`: nothing acts in this run.
     CapExceeded { planned: usize, cap: u32 },
+    /// The plan holds more keys in one account (`account_id`, the first such account in order)
+    /// than `MAX_DEACTIVATIONS_PER_ACCOUNT`: nothing acts in this run, in any account.
+    AccountCapExceeded { account_id: AccountId, planned: usize, cap: u32 },
     /// `KEYWARD_MODE=approve`: acts only on the keys a human approves.
     AwaitingApproval,
     /// `KEYWARD_MODE=auto`: acts without approval (still re-checked live).
@@ -170,7 +173,10 @@ impl Plan {
     pub fn actionable(&self) -> &[PlannedDeactivation] {
         match self.status {
             PlanStatus::AwaitingApproval | PlanStatus::Automatic => &self.keys,
-            PlanStatus::Empty | PlanStatus::ReportOnly | PlanStatus::CapExceeded { .. } => &[],
+            PlanStatus::Empty
+            | PlanStatus::ReportOnly
+            | PlanStatus::CapExceeded { .. }
+            | PlanStatus::AccountCapExceeded { .. } => &[],
         }
     }
 
@@ -256,11 +262,12 @@ pub fn evaluate(users: &[User], config: &PolicyConfig, now: DateTime<Utc>) -> Ev
         key.rules.dedup();
         key.evidence.summary = key.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
     }
-    eval.plan = Plan { status: plan_status(keys.len(), config), keys };
+    eval.plan = Plan { status: plan_status(&keys, config), keys };
     eval
 }
 
-fn plan_status(planned: usize, config: &PolicyConfig) -> PlanStatus {
+fn plan_status(keys: &[PlannedDeactivation], config: &PolicyConfig) -> PlanStatus {
+    let planned = keys.len();
     let cap = config.max_deactivations_per_run;
     if planned == 0 {
         PlanStatus::Empty
@@ -268,11 +275,28 @@ fn plan_status(planned: usize, config: &PolicyConfig) -> PlanStatus {
         PlanStatus::ReportOnly
     } else if planned > cap as usize {
         PlanStatus::CapExceeded { planned, cap }
+    } else if let Some((account_id, planned)) = over_account_cap(keys.iter().map(|k| &k.key), config) {
+        PlanStatus::AccountCapExceeded { account_id, planned, cap: config.max_deactivations_per_account }
     } else if config.mode == Mode::Auto {
         PlanStatus::Automatic
     } else {
         PlanStatus::AwaitingApproval
     }
+}
+
+/// The first account, in account order, in which `keys` hold more than
+/// `MAX_DEACTIVATIONS_PER_ACCOUNT`, with its count: the plan's status and deactivate's hold on an
+/// approved set both come from here, so the two can never count differently.
+pub fn over_account_cap<'k>(
+    keys: impl IntoIterator<Item = &'k KeyRef>,
+    config: &PolicyConfig,
+) -> Option<(AccountId, usize)> {
+    let mut per_account: BTreeMap<&AccountId, usize> = BTreeMap::new();
+    for key in keys {
+        *per_account.entry(&key.account_id).or_default() += 1;
+    }
+    let cap = config.max_deactivations_per_account as usize;
+    per_account.into_iter().find(|(_, n)| *n > cap).map(|(account, n)| (account.clone(), n))
 }
 
 /// The rules that fire on one user, regardless of exemptions.

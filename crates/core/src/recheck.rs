@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Mode, PolicyConfig};
 use crate::exemption::{exemption_for, protected_by};
 use crate::model::{KeyRef, KeyStatus, User};
+use crate::org::AccountId;
 use crate::policy::{PlanStatus, PlannedDeactivation, evaluate};
 
 /// Why an approved key was not deactivated.
@@ -30,6 +31,9 @@ pub enum SkipReason {
     NoLongerViolates { detail: String },
     /// More keys were approved than `MAX_DEACTIVATIONS_PER_RUN` allows: nothing was acted on.
     CapExceeded { approved: usize, cap: u32 },
+    /// More keys of one account (`account_id`) were approved than `MAX_DEACTIVATIONS_PER_ACCOUNT`
+    /// allows: nothing was acted on, in any account.
+    AccountCapExceeded { account_id: AccountId, approved: usize, cap: u32 },
     /// `KEYWARD_MODE` in force when deactivate acted no longer allows the run's plan (`report`, or
     /// `approve` for a plan made automatic): nothing was acted on.
     ModeChanged { mode: Mode },
@@ -49,8 +53,14 @@ impl SkipReason {
             SkipReason::Exempted => "the user is exempt now".to_owned(),
             SkipReason::NoLongerViolates { detail } => format!("no longer violates: {detail}"),
             SkipReason::CapExceeded { approved, cap } => {
-                format!("{approved} keys approved, over the cap of {cap}: nothing deactivated")
+                format!(
+                    "{approved} keys approved, over the cap of {cap} (MAX_DEACTIVATIONS_PER_RUN): nothing deactivated"
+                )
             }
+            SkipReason::AccountCapExceeded { account_id, approved, cap } => format!(
+                "{approved} keys approved in account {account_id}, over the cap of {cap} per account \
+                 (MAX_DEACTIVATIONS_PER_ACCOUNT): nothing deactivated"
+            ),
             SkipReason::ModeChanged { mode } => {
                 let mode = match mode {
                     Mode::ReportOnly => "report",
@@ -108,16 +118,16 @@ pub struct InForce<'a> {
 impl InForce<'_> {
     /// Checks before any IAM call whether `key` of a plan in `status` may be acted on at all:
     /// the mode now, deactivate's own key, and a protected user name.
-    pub fn allows(&self, key: &KeyRef, status: PlanStatus) -> Result<(), SkipReason> {
+    pub fn allows(&self, key: &KeyRef, status: &PlanStatus) -> Result<(), SkipReason> {
         let mode = self.config.mode;
-        if mode == Mode::ReportOnly || (status == PlanStatus::Automatic && mode != Mode::Auto) {
+        if mode == Mode::ReportOnly || (*status == PlanStatus::Automatic && mode != Mode::Auto) {
             return Err(SkipReason::ModeChanged { mode });
         }
         if self.own_access_key_id == Some(key.access_key_id.as_str()) {
             return Err(SkipReason::OwnKey);
         }
         // The path is not known before the live read; `allows_user` checks path prefixes.
-        match protected_by(&key.user_name, "", self.config) {
+        match protected_by(&key.account_id, &key.user_name, "", self.config) {
             Some(entry) => Err(SkipReason::Protected { entry }),
             None => Ok(()),
         }
@@ -127,7 +137,7 @@ impl InForce<'_> {
     /// path prefix, or exempt now (`EXEMPT_USERS`, or a tag within the current
     /// `MAX_EXEMPTION_DAYS`).
     pub fn allows_user(&self, user: &User, now: DateTime<Utc>) -> Result<(), SkipReason> {
-        if let Some(entry) = protected_by(&user.name, &user.path, self.config) {
+        if let Some(entry) = protected_by(user.arn.account(), &user.name, &user.path, self.config) {
             return Err(SkipReason::Protected { entry });
         }
         match exemption_for(user, self.config, now).0 {

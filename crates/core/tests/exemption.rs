@@ -175,11 +175,11 @@ fn the_old_tag_beside_the_new_ones_is_reported_and_the_new_ones_exempt() {
 fn exempt_users_comes_first_and_a_bad_tag_is_still_reported() {
     let config = PolicyConfig { exempt_users: vec![ExemptEntry::Name("t".into())], ..Default::default() };
     let (source, problems) = exemption(&until("2020-01-01"), &config);
-    assert_eq!(source, Some(ExemptionSource::ConfigName { name: "t".into() }));
+    assert_eq!(source, Some(ExemptionSource::ConfigName { name: "t".into(), account_id: None }));
     assert_eq!(problems, vec![ExemptionProblemKind::Expired { until: d("2020-01-01") }]);
     assert_eq!(
         exemption(&until("2026-12-31"), &config),
-        (Some(ExemptionSource::ConfigName { name: "t".into() }), vec![])
+        (Some(ExemptionSource::ConfigName { name: "t".into(), account_id: None }), vec![])
     );
 }
 

@@ -292,6 +292,22 @@ fn cap_exceeded_says_nothing_will_be_deactivated() {
 }
 
 #[test]
+fn account_cap_exceeded_names_the_account_and_its_cap() {
+    let config = PolicyConfig { max_deactivations_per_account: 3, ..account_config() };
+    let report = report_of(&account(), config);
+    assert!(matches!(report.evaluation.plan.status, PlanStatus::AccountCapExceeded { planned: 4, cap: 3, .. }));
+    let message = digest(&report, LOCATION);
+    assert_in_both(&message, "ACCOUNT CAP EXCEEDED");
+    assert_in_both(&message, "4 keys planned in account 123456789012, over the cap of 3 per account");
+    assert_in_both(&message, "MAX_DEACTIVATIONS_PER_ACCOUNT");
+    assert_in_both(&message, "None of these will be deactivated in this run.");
+    assert!(message.subject.contains("ACCOUNT CAP EXCEEDED") && message.subject.contains("123456789012"));
+    assert!(message.subject.contains("nothing deactivated"));
+    assert!(!message.text.contains("approval needed"));
+    assert_within_limits(&message);
+}
+
+#[test]
 fn report_mode_says_dry_run() {
     let config = PolicyConfig { mode: Mode::ReportOnly, ..account_config() };
     let message = digest(&report_of(&account(), config), LOCATION);

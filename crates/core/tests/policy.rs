@@ -4,8 +4,9 @@
 use chrono::Duration;
 use keyward_core::config::{ExemptEntry, MfaScope, Mode, NoMfaAction, PolicyConfig};
 use keyward_core::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG, ExemptionProblemKind, ExemptionSource};
-use keyward_core::fixtures::{key, no_mfa, now, user, with_keys};
-use keyward_core::model::{KeyStatus, User};
+use keyward_core::fixtures::{account, key, no_mfa, now, user, with_keys};
+use keyward_core::model::{KeyStatus, User, UserArn};
+use keyward_core::org::AccountId;
 use keyward_core::policy::{PlanStatus, Proposal, Rule, evaluate};
 
 fn planned(users: &[User], config: &PolicyConfig) -> Vec<(String, String)> {
@@ -180,10 +181,54 @@ fn exempt_by_name_and_path_prefix_are_listed_and_untouched() {
     assert_eq!(planned_of(&e), vec![pair("zed", "AKIAZED")]);
     assert_eq!(e.exemptions.len(), 2);
     assert_eq!(e.exemptions[0].user_name, "breakglass-1");
-    assert_eq!(e.exemptions[0].source, ExemptionSource::ConfigPath { prefix: "/breakglass/".into() });
+    assert_eq!(e.exemptions[0].source, ExemptionSource::ConfigPath { prefix: "/breakglass/".into(), account_id: None });
     assert_eq!(e.exemptions[0].suppressed, vec![Rule::NoMfa, Rule::KeyTooOld, Rule::KeyUnused]);
-    assert_eq!(e.exemptions[1].source, ExemptionSource::ConfigName { name: "svc-ci".into() });
+    assert_eq!(e.exemptions[1].source, ExemptionSource::ConfigName { name: "svc-ci".into(), account_id: None });
     assert!(e.findings.iter().all(|f| f.user_name == "zed"));
+}
+
+#[test]
+fn an_exemption_or_protection_of_one_account_applies_in_that_account_only() {
+    // GIVEN svc-ci and ops-1 (path /ops/) in two accounts, svc-ci exempt in OTHER only and /ops/
+    // protected in the run's account only, and alice exempt everywhere
+    let home = keyward_core::fixtures::ACCOUNT;
+    let ops = |account: &str, key_id: &str| {
+        let mut u = stale_user_in(account, "ops-1", key_id);
+        u.path = "/ops/".into();
+        u
+    };
+    let users = [
+        stale_user_in(OTHER, "svc-ci", "AKIACIOTHER"),
+        stale_user_in(home, "svc-ci", "AKIACIHOME"),
+        ops(OTHER, "AKIAOPSOTHER"),
+        ops(home, "AKIAOPSHOME"),
+        stale_user_in(OTHER, "alice", "AKIAALICEOTHER"),
+        stale_user_in(home, "alice", "AKIAALICEHOME"),
+    ];
+    let other = AccountId::parse(OTHER).unwrap();
+    let config = PolicyConfig {
+        exempt_users: vec![
+            ExemptEntry::AccountName { account_id: other.clone(), name: "svc-ci".into() },
+            ExemptEntry::Name("alice".into()),
+        ],
+        protected_users: vec![ExemptEntry::AccountPathPrefix { account_id: account(), prefix: "/ops/".into() }],
+        ..Default::default()
+    };
+
+    let e = evaluate(&users, &config, now());
+
+    // THEN only svc-ci of the run's account and ops-1 of OTHER are planned
+    let mut planned: Vec<(String, String)> =
+        e.plan.keys.iter().map(|k| (k.key.account_id.to_string(), k.key.access_key_id.clone())).collect();
+    planned.sort();
+    assert_eq!(
+        planned,
+        vec![(home.to_owned(), "AKIACIHOME".to_owned()), (OTHER.to_owned(), "AKIAOPSOTHER".to_owned())]
+    );
+    let sources: Vec<&ExemptionSource> = e.exemptions.iter().map(|x| &x.source).collect();
+    assert!(sources.contains(&&ExemptionSource::ConfigName { name: "svc-ci".into(), account_id: Some(other) }));
+    assert!(sources.contains(&&ExemptionSource::Protected { entry: format!("{home}:/ops/") }));
+    assert_eq!(e.exemptions.len(), 4, "svc-ci of OTHER, ops-1 of the run's account, alice in both");
 }
 
 #[test]
@@ -277,6 +322,88 @@ fn plan_over_the_cap_acts_on_nothing() {
     assert_eq!(over.plan.status, PlanStatus::CapExceeded { planned: 4, cap: 3 });
     assert_eq!(over.plan.keys.len(), 4, "the full plan is still reported");
     assert!(over.plan.actionable().is_empty());
+}
+
+/// A user `name` in account `account`, with one key of `key_id` 200 days old and never used.
+fn stale_user_in(account: &str, name: &str, key_id: &str) -> User {
+    let mut u = with_keys(user(name), vec![key(key_id, 200, None)]);
+    u.arn = UserArn::parse(&format!("arn:aws:iam::{account}:user/{name}")).unwrap();
+    u
+}
+
+const OTHER: &str = "210987654321";
+
+#[test]
+fn plan_within_the_run_cap_but_over_an_account_cap_acts_on_nothing_and_names_the_account() {
+    // GIVEN three stale keys in one account and one in another, a run cap of 10 and an account cap of 2
+    let users = [
+        stale_user_in(OTHER, "a", "AKIA1"),
+        stale_user_in(OTHER, "b", "AKIA2"),
+        stale_user_in(OTHER, "c", "AKIA3"),
+        stale_user_in(keyward_core::fixtures::ACCOUNT, "d", "AKIA4"),
+    ];
+    let config = PolicyConfig {
+        max_deactivations_per_run: 10,
+        max_deactivations_per_account: 2,
+        mode: Mode::Auto,
+        ..Default::default()
+    };
+
+    let e = evaluate(&users, &config, now());
+
+    // THEN the whole plan is held, even the account within its cap, and the status names the account
+    let other = AccountId::parse(OTHER).unwrap();
+    assert_eq!(e.plan.status, PlanStatus::AccountCapExceeded { account_id: other, planned: 3, cap: 2 });
+    assert_eq!(e.plan.keys.len(), 4, "the full plan is still reported");
+    assert!(e.plan.actionable().is_empty());
+    assert_eq!(
+        serde_json::to_value(&e.plan.status).unwrap(),
+        serde_json::json!({"kind": "account-cap-exceeded", "account_id": OTHER, "planned": 3, "cap": 2})
+    );
+}
+
+#[test]
+fn a_plan_at_each_account_cap_may_act() {
+    let users = [
+        stale_user_in(OTHER, "a", "AKIA1"),
+        stale_user_in(OTHER, "b", "AKIA2"),
+        stale_user_in(keyward_core::fixtures::ACCOUNT, "c", "AKIA3"),
+        stale_user_in(keyward_core::fixtures::ACCOUNT, "d", "AKIA4"),
+    ];
+    let config = PolicyConfig { max_deactivations_per_account: 2, ..Default::default() };
+    let e = evaluate(&users, &config, now());
+    assert_eq!(e.plan.status, PlanStatus::AwaitingApproval);
+    assert_eq!(e.plan.actionable().len(), 4);
+}
+
+#[test]
+fn the_run_cap_still_applies_to_the_whole_plan_and_keeps_its_shape() {
+    // GIVEN two accounts of two keys each: within an account cap of 2, over a run cap of 3
+    let users = [
+        stale_user_in(OTHER, "a", "AKIA1"),
+        stale_user_in(OTHER, "b", "AKIA2"),
+        stale_user_in(keyward_core::fixtures::ACCOUNT, "c", "AKIA3"),
+        stale_user_in(keyward_core::fixtures::ACCOUNT, "d", "AKIA4"),
+    ];
+    let config = PolicyConfig { max_deactivations_per_run: 3, max_deactivations_per_account: 2, ..Default::default() };
+    let e = evaluate(&users, &config, now());
+    assert_eq!(e.plan.status, PlanStatus::CapExceeded { planned: 4, cap: 3 });
+    assert_eq!(
+        serde_json::to_value(&e.plan.status).unwrap(),
+        serde_json::json!({"kind": "cap-exceeded", "planned": 4, "cap": 3})
+    );
+    // Over both: the run cap is the one reported.
+    let both = PolicyConfig { max_deactivations_per_account: 1, ..config };
+    assert_eq!(evaluate(&users, &both, now()).plan.status, PlanStatus::CapExceeded { planned: 4, cap: 3 });
+}
+
+#[test]
+fn account_cap_defaults_to_the_run_cap_so_a_single_account_sees_no_change() {
+    let users: Vec<User> =
+        (0..25).map(|i| with_keys(user(&format!("u{i}")), vec![key(&format!("AKIA{i}"), 200, None)])).collect();
+    let e = evaluate(&users, &PolicyConfig::default(), now());
+    assert_eq!(e.plan.status, PlanStatus::AwaitingApproval);
+    assert!(e.plan.keys.iter().all(|k| k.key.account_id == account()));
 }
 
 #[test]

@@ -69,22 +69,26 @@ fn arb_config() -> impl Strategy<Value = PolicyConfig> {
         any::<bool>(),
         1u32..=365,
         0u32..40,
+        0u32..40,
     )
-        .prop_map(|(mode, age, unused, warn, scope, action, exempt_path, exemption_days, cap)| PolicyConfig {
-            mode,
-            max_key_age_days: age,
-            unused_key_days: unused,
-            warn_days: warn,
-            mfa_scope: scope,
-            no_mfa_action: action,
-            exempt_users: if exempt_path {
-                vec![ExemptEntry::PathPrefix("/breakglass/".into()), ExemptEntry::Name("user0003".into())]
-            } else {
-                vec![]
-            },
-            max_exemption_days: exemption_days,
-            max_deactivations_per_run: cap,
-            protected_users: if exempt_path { vec![ExemptEntry::Name("user0005".into())] } else { vec![] },
+        .prop_map(|(mode, age, unused, warn, scope, action, exempt_path, exemption_days, cap, account_cap)| {
+            PolicyConfig {
+                mode,
+                max_key_age_days: age,
+                unused_key_days: unused,
+                warn_days: warn,
+                mfa_scope: scope,
+                no_mfa_action: action,
+                exempt_users: if exempt_path {
+                    vec![ExemptEntry::PathPrefix("/breakglass/".into()), ExemptEntry::Name("user0003".into())]
+                } else {
+                    vec![]
+                },
+                max_exemption_days: exemption_days,
+                max_deactivations_per_run: cap,
+                max_deactivations_per_account: account_cap,
+                protected_users: if exempt_path { vec![ExemptEntry::Name("user0005".into())] } else { vec![] },
+            }
         })
 }
 
@@ -115,6 +119,16 @@ proptest! {
             prop_assert!(e.plan.actionable().is_empty());
         }
         prop_assert!(e.plan.actionable().len() <= config.max_deactivations_per_run as usize);
+    }
+
+    #[test]
+    fn plan_over_an_account_cap_never_yields_actions(users in arb_users(), config in arb_config()) {
+        let e = evaluate(&users, &config, now());
+        let mut per_account = std::collections::BTreeMap::new();
+        for planned in e.plan.actionable() {
+            *per_account.entry(&planned.key.account_id).or_insert(0usize) += 1;
+        }
+        prop_assert!(per_account.values().all(|n| *n <= config.max_deactivations_per_account as usize));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Acting on the claimed keys, each journaled before and after its one IAM write. Per key, in claim
-//! order: the cap and [`InForce`] (mode now, deactivate's own key, a protected name) before any IAM
-//! call; the live read, [`InForce::allows_user`] and [`recheck`]; the intent entry;
+//! order: both caps, the run's and those in force (`over_a_cap`), and [`InForce`] (mode now,
+//! deactivate's own key, a protected name) before any IAM call; the live read, [`InForce::allows_user`] and [`recheck`]; the intent entry;
 //! `UpdateAccessKey Inactive`; one read-back of the key's status; the result entry. Keys IAM does not show `Inactive`
 //! yet are re-read with backoff once all are done ([`READ_BACK_DELAYS`]), and a changed outcome is
 //! journaled as `settled`.
@@ -15,7 +15,7 @@ use keyward_core::config::budget::READ_BACK_DELAYS;
 use keyward_core::contracts::RunRef;
 use keyward_core::journal::{Entry, entry_key};
 use keyward_core::model::KeyStatus;
-use keyward_core::policy::PlannedDeactivation;
+use keyward_core::policy::{PlannedDeactivation, over_account_cap};
 use keyward_core::ports::{Creation, Iam, ObjectStore};
 use keyward_core::recheck::{InForce, SkipReason, recheck};
 use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport};
@@ -34,13 +34,12 @@ pub(crate) async fn act_on_all(
     now: DateTime<Utc>,
 ) -> Result<(), DeactivateError> {
     let journal = JournalWriter { runs, run };
-    let cap = report.config.max_deactivations_per_run;
+    let over_cap = over_a_cap(approved, &report.config).or_else(|| over_a_cap(approved, in_force.config));
     let mut actions = Vec::with_capacity(approved.len());
     for (index, planned) in approved.iter().enumerate() {
-        let held_back = if approved.len() > cap as usize {
-            Err(SkipReason::CapExceeded { approved: approved.len(), cap })
-        } else {
-            in_force.allows(&planned.key, report.evaluation.plan.status)
+        let held_back = match &over_cap {
+            Some(reason) => Err(reason.clone()),
+            None => in_force.allows(&planned.key, &report.evaluation.plan.status),
         };
         let outcome = match held_back {
             Err(reason) => ActionOutcome::Skipped { reason },
@@ -51,6 +50,20 @@ pub(crate) async fn act_on_all(
         actions.push(record);
     }
     settle_read_backs(iam, &journal, &mut actions).await
+}
+
+/// Why the whole approved set is held back under `config`'s caps, if it is: more keys than
+/// `MAX_DEACTIVATIONS_PER_RUN`, or more in one account than `MAX_DEACTIVATIONS_PER_ACCOUNT`.
+/// Checked against the run's configuration and the one in force, so lowering a cap after the plan
+/// was made holds back a set the new cap would not allow.
+fn over_a_cap(approved: &[PlannedDeactivation], config: &PolicyConfig) -> Option<SkipReason> {
+    let cap = config.max_deactivations_per_run;
+    if approved.len() > cap as usize {
+        return Some(SkipReason::CapExceeded { approved: approved.len(), cap });
+    }
+    over_account_cap(approved.iter().map(|k| &k.key), config).map(|(account_id, approved)| {
+        SkipReason::AccountCapExceeded { account_id, approved, cap: config.max_deactivations_per_account }
+    })
 }
 
 /// Re-checks one key live and, if it is still to be deactivated, journals the intent, deactivates

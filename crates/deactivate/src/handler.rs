@@ -216,7 +216,7 @@ async fn approved_keys(
     now: DateTime<Utc>,
 ) -> Result<(Vec<PlannedDeactivation>, Decision), DeactivateError> {
     let plan = &report.evaluation.plan;
-    match (given, plan.status) {
+    match (given, &plan.status) {
         (given, PlanStatus::AwaitingApproval) => {
             let recorded = decisions.recorded(run).await.map_err(DeactivateError::Decisions)?.ok_or_else(|| {
                 DeactivateError::NotActionable(
@@ -275,13 +275,17 @@ fn in_run_account(report: &RunReport, decision: &Decision) -> Result<(), Deactiv
     }
 }
 
-fn describe(status: PlanStatus) -> String {
+fn describe(status: &PlanStatus) -> String {
     match status {
         PlanStatus::Empty => "is empty".to_owned(),
         PlanStatus::ReportOnly => "is report-only (KEYWARD_MODE=report)".to_owned(),
         PlanStatus::CapExceeded { planned, cap } => {
             format!("holds {planned} keys, over the cap of {cap} (MAX_DEACTIVATIONS_PER_RUN)")
         }
+        PlanStatus::AccountCapExceeded { account_id, planned, cap } => format!(
+            "holds {planned} keys in account {account_id}, over the cap of {cap} per account \
+             (MAX_DEACTIVATIONS_PER_ACCOUNT)"
+        ),
         PlanStatus::AwaitingApproval => "awaits approval".to_owned(),
         PlanStatus::Automatic => "is automatic (KEYWARD_MODE=auto) and takes no decision".to_owned(),
     }

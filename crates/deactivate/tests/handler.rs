@@ -552,6 +552,59 @@ async fn approvals_over_the_cap_at_deactivate_time_touch_nothing() {
 }
 
 #[tokio::test]
+async fn approvals_over_the_account_cap_touch_nothing_and_name_the_account() {
+    // GIVEN a run whose per-run cap allows both approved keys but whose per-account cap allows one
+    let iam = FakeIam::with_users(users());
+    let mut r = report(Mode::Approve);
+    r.config.max_deactivations_per_account = 1;
+    let store = store_with(&r);
+
+    let deps = deps(iam, store);
+    let out = handle(&deps, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+
+    // THEN every key is skipped with the account cap's reason, and IAM is not called at all
+    assert_eq!(out, counts(0, 2, 0));
+    let after = stored_report(deps.runs.store());
+    let reason = SkipReason::AccountCapExceeded { account_id: keyward_core::fixtures::account(), approved: 2, cap: 1 };
+    for k in [A1, C1] {
+        assert_eq!(outcome_of(&after, k), ActionOutcome::Skipped { reason: reason.clone() });
+    }
+    assert!(reason.describe().contains("account 123456789012"), "{}", reason.describe());
+    assert!(reason.describe().contains("MAX_DEACTIVATIONS_PER_ACCOUNT"), "{}", reason.describe());
+    assert_nothing_touched(&deps.iam);
+    assert!(deps.iam.api_calls().is_empty(), "not even a live read");
+}
+
+#[tokio::test]
+async fn a_cap_lowered_since_the_plan_holds_the_approved_set_back() {
+    // GIVEN a run planned under the default caps, and caps in force now that allow one key
+    for now_config in [
+        PolicyConfig { max_deactivations_per_run: 1, ..policy(Mode::Approve) },
+        PolicyConfig { max_deactivations_per_account: 1, ..policy(Mode::Approve) },
+    ] {
+        let deps = deps_in_force(FakeIam::with_users(users()), store_with(&report(Mode::Approve)), now_config, None);
+
+        let out = handle(&deps, now(), event(Some(&decision(&[("alice", A1), ("carol", C1)])))).await.unwrap();
+
+        assert_eq!(out, counts(0, 2, 0));
+        assert_nothing_touched(&deps.iam);
+        let after = stored_report(deps.runs.store());
+        for action in &after.actions {
+            assert!(
+                matches!(
+                    action.outcome,
+                    ActionOutcome::Skipped {
+                        reason: SkipReason::CapExceeded { .. } | SkipReason::AccountCapExceeded { .. }
+                    }
+                ),
+                "{:?}",
+                action.outcome
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn one_failed_deactivation_does_not_stop_the_others() {
     let iam = FakeIam::with_users(users());
     iam.failing_keys.lock().unwrap().push(A1.into());
@@ -1034,6 +1087,33 @@ async fn a_user_exempted_in_the_current_configuration_is_skipped() {
         assert_eq!(outcome_of(&report, key), ActionOutcome::Skipped { reason: SkipReason::Exempted }, "{key}");
     }
     assert_eq!(status(&deps.iam, "alice", A1), Some(KeyStatus::Inactive));
+}
+
+#[tokio::test]
+async fn a_protection_of_this_account_holds_a_key_back_and_one_of_another_account_does_not() {
+    // GIVEN bob protected in the run's account and carol (path /ops/) protected in another account only
+    use keyward_core::config::ExemptEntry;
+    let iam = FakeIam::with_users(users());
+    iam.users.lock().unwrap().get_mut("carol").unwrap().path = "/ops/".into();
+    let elsewhere = AccountId::parse("210987654321").unwrap();
+    let now_config = PolicyConfig {
+        protected_users: vec![
+            ExemptEntry::AccountName { account_id: keyward_core::fixtures::account(), name: "bob".into() },
+            ExemptEntry::AccountPathPrefix { account_id: elsewhere, prefix: "/ops/".into() },
+        ],
+        ..policy(Mode::Auto)
+    };
+    let deps = deps_in_force(iam, store_with(&report(Mode::Auto)), now_config, None);
+
+    let out = invoke(&deps, now(), event(None)).await.unwrap();
+
+    // THEN bob's keys are skipped as protected, and alice's and carol's are deactivated
+    assert_eq!(out, counts(2, 2, 0));
+    let report = stored_report(deps.runs.store());
+    let protected = ActionOutcome::Skipped { reason: SkipReason::Protected { entry: "123456789012:bob".into() } };
+    assert_eq!(outcome_of(&report, B1), protected);
+    assert_eq!(outcome_of(&report, B2), protected);
+    assert_eq!(*deps.iam.deactivations.lock().unwrap(), vec![("alice".into(), A1.into()), ("carol".into(), C1.into())]);
 }
 
 #[tokio::test]

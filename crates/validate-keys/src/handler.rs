@@ -102,11 +102,11 @@ pub async fn handle<S: ObjectStore>(
     })?;
 
     let evaluation = &report.evaluation;
-    let status = evaluation.plan.status;
+    let status = evaluation.plan.status.clone();
     let output = ValidateKeysOutput {
         report_key,
+        next: next_step(&status),
         status,
-        next: next_step(status),
         findings: evaluation.findings.len(),
         warnings: evaluation.warnings.len(),
         planned: evaluation.plan.keys.len(),
@@ -129,11 +129,14 @@ pub async fn handle<S: ObjectStore>(
 }
 
 /// What the state machine does for a plan status.
-pub fn next_step(status: PlanStatus) -> NextStep {
+pub fn next_step(status: &PlanStatus) -> NextStep {
     match status {
         PlanStatus::AwaitingApproval => NextStep::RequestApproval,
         PlanStatus::Automatic => NextStep::Deactivate,
-        PlanStatus::Empty | PlanStatus::ReportOnly | PlanStatus::CapExceeded { .. } => NextStep::Done,
+        PlanStatus::Empty
+        | PlanStatus::ReportOnly
+        | PlanStatus::CapExceeded { .. }
+        | PlanStatus::AccountCapExceeded { .. } => NextStep::Done,
     }
 }
 

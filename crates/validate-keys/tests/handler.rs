@@ -11,6 +11,7 @@ use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::FakeStore;
 use keyward_core::fixtures::*;
 use keyward_core::model::User;
+use keyward_core::org::AccountId;
 use keyward_core::policy::PlanStatus;
 use keyward_core::run_report::RunReport;
 use keyward_core::run_store::RunStore;
@@ -286,11 +287,14 @@ async fn unreadable_bucket_is_aws_call_failed() {
 
 #[test]
 fn next_step_follows_the_plan_status() {
-    assert_eq!(next_step(PlanStatus::AwaitingApproval), NextStep::RequestApproval);
-    assert_eq!(next_step(PlanStatus::Automatic), NextStep::Deactivate);
-    assert_eq!(next_step(PlanStatus::Empty), NextStep::Done);
-    assert_eq!(next_step(PlanStatus::ReportOnly), NextStep::Done);
-    assert_eq!(next_step(PlanStatus::CapExceeded { planned: 30, cap: 25 }), NextStep::Done);
+    assert_eq!(next_step(&PlanStatus::AwaitingApproval), NextStep::RequestApproval);
+    assert_eq!(next_step(&PlanStatus::Automatic), NextStep::Deactivate);
+    assert_eq!(next_step(&PlanStatus::Empty), NextStep::Done);
+    assert_eq!(next_step(&PlanStatus::ReportOnly), NextStep::Done);
+    assert_eq!(next_step(&PlanStatus::CapExceeded { planned: 30, cap: 25 }), NextStep::Done);
+    let account_cap =
+        PlanStatus::AccountCapExceeded { account_id: AccountId::parse("123456789012").unwrap(), planned: 3, cap: 2 };
+    assert_eq!(next_step(&account_cap), NextStep::Done);
 }
 
 #[tokio::test]

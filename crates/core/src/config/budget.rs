@@ -68,6 +68,9 @@ impl Config {
     /// ([`IAM_CALLS_PER_DEACTIVATION`] each) and the run's read-back waits
     /// ([`READ_BACK_WAIT_SECONDS`]).
     pub fn deactivate_seconds(&self) -> f64 {
+        // Only the per-run cap bounds one deactivate invocation: `MAX_DEACTIVATIONS_PER_ACCOUNT`
+        // limits each account's share of the same run, never the run's total, so a per-account cap
+        // above the per-run one acts on no more keys and needs no budget of its own.
         f64::from(self.policy.max_deactivations_per_run) * f64::from(IAM_CALLS_PER_DEACTIVATION) / self.iam_max_rps
             + READ_BACK_WAIT_SECONDS
     }

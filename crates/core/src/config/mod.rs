@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::org::AccountId;
+
 /// A configuration value that was present but not acceptable, or a required one that was missing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -76,7 +78,8 @@ pub enum Screening {
     Live,
 }
 
-/// One entry of `EXEMPT_USERS` or `PROTECTED_USERS`.
+/// One entry of `EXEMPT_USERS` or `PROTECTED_USERS`: a plain entry applies in every account of the
+/// organisation, an entry written `<account id>:<entry>` in that account only.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
 pub enum ExemptEntry {
@@ -84,23 +87,44 @@ pub enum ExemptEntry {
     Name(String),
     /// An IAM path prefix such as `/breakglass/`, matched against the user's path.
     PathPrefix(String),
+    /// `123456789012:alice`: a user name, matched exactly, in that account only.
+    AccountName { account_id: AccountId, name: String },
+    /// `123456789012:/breakglass/`: a path prefix, in that account only.
+    AccountPathPrefix { account_id: AccountId, prefix: String },
 }
 
 impl ExemptEntry {
-    /// Whether this entry exempts the user with this name and path.
-    pub fn matches(&self, name: &str, path: &str) -> bool {
+    /// Whether this entry exempts the user with this name and path in `account`.
+    pub fn matches(&self, account: &AccountId, name: &str, path: &str) -> bool {
         match self {
             ExemptEntry::Name(n) => n == name,
             ExemptEntry::PathPrefix(p) => path.starts_with(p.as_str()),
+            ExemptEntry::AccountName { account_id, name: n } => account_id == account && n == name,
+            ExemptEntry::AccountPathPrefix { account_id, prefix } => {
+                account_id == account && path.starts_with(prefix.as_str())
+            }
+        }
+    }
+
+    /// The account the entry is limited to; `None` for an entry of every account.
+    pub fn account(&self) -> Option<&AccountId> {
+        match self {
+            ExemptEntry::Name(_) | ExemptEntry::PathPrefix(_) => None,
+            ExemptEntry::AccountName { account_id, .. } | ExemptEntry::AccountPathPrefix { account_id, .. } => {
+                Some(account_id)
+            }
         }
     }
 }
 
+/// As written in the variable.
 impl fmt::Display for ExemptEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExemptEntry::Name(n) => f.write_str(n),
             ExemptEntry::PathPrefix(p) => f.write_str(p),
+            ExemptEntry::AccountName { account_id, name } => write!(f, "{account_id}:{name}"),
+            ExemptEntry::AccountPathPrefix { account_id, prefix } => write!(f, "{account_id}:{prefix}"),
         }
     }
 }
@@ -127,6 +151,10 @@ pub struct PolicyConfig {
     pub max_exemption_days: u32,
     /// `MAX_DEACTIVATIONS_PER_RUN`: a larger plan deactivates nothing.
     pub max_deactivations_per_run: u32,
+    /// `MAX_DEACTIVATIONS_PER_ACCOUNT`: a plan with more keys than this in any one account
+    /// deactivates nothing. Absent from reports written before it (read as the default, 25).
+    #[serde(default = "default_max_deactivations_per_account")]
+    pub max_deactivations_per_account: u32,
     /// `PROTECTED_USERS`: names or path prefixes (entries starting with `/`) whose keys are never
     /// planned and never deactivated, whatever a plan says. Absent from reports written before it
     /// (read as none) and left out when empty.
@@ -146,9 +174,16 @@ impl Default for PolicyConfig {
             exempt_users: Vec::new(),
             max_exemption_days: 90,
             max_deactivations_per_run: 25,
+            max_deactivations_per_account: default_max_deactivations_per_account(),
             protected_users: Vec::new(),
         }
     }
+}
+
+/// The per-run cap's default: one account's cap is the whole run's, so a single account sees no
+/// change unless it is set.
+fn default_max_deactivations_per_account() -> u32 {
+    25
 }
 
 /// How the confirm page knows who decides (`APPROVER_AUTH`).
@@ -281,6 +316,7 @@ pub mod vars {
     pub const EXEMPT_USERS: &str = "EXEMPT_USERS";
     pub const MAX_EXEMPTION_DAYS: &str = "MAX_EXEMPTION_DAYS";
     pub const MAX_DEACTIVATIONS_PER_RUN: &str = "MAX_DEACTIVATIONS_PER_RUN";
+    pub const MAX_DEACTIVATIONS_PER_ACCOUNT: &str = "MAX_DEACTIVATIONS_PER_ACCOUNT";
     pub const APPROVAL_TIMEOUT_SECONDS: &str = "APPROVAL_TIMEOUT_SECONDS";
     pub const SCREENING: &str = "SCREENING";
     pub const BATCH_SIZE: &str = "BATCH_SIZE";
@@ -374,6 +410,12 @@ impl Config {
                 vars::MAX_DEACTIVATIONS_PER_RUN,
                 p.max_deactivations_per_run,
                 &ranges::MAX_DEACTIVATIONS_PER_RUN,
+            )?,
+            max_deactivations_per_account: number(
+                &get,
+                vars::MAX_DEACTIVATIONS_PER_ACCOUNT,
+                p.max_deactivations_per_account,
+                &ranges::MAX_DEACTIVATIONS_PER_ACCOUNT,
             )?,
             protected_users: user_entries(vars::PROTECTED_USERS, get(vars::PROTECTED_USERS))?,
         };
@@ -485,6 +527,7 @@ mod tests {
             WARN_DAYS,
             MAX_EXEMPTION_DAYS,
             MAX_DEACTIVATIONS_PER_RUN,
+            MAX_DEACTIVATIONS_PER_ACCOUNT,
             APPROVAL_TIMEOUT_SECONDS,
             BATCH_SIZE,
             MAX_CONCURRENCY,
@@ -596,6 +639,20 @@ mod tests {
     }
 
     #[test]
+    fn max_deactivations_per_account_is_0_to_10000_and_defaults_to_the_run_cap() {
+        assert_eq!(from(&[]).unwrap().policy.max_deactivations_per_account, 25);
+        for (value, cap) in [("0", 0), ("7", 7), ("10000", 10_000)] {
+            let c = from(&[("MAX_DEACTIVATIONS_PER_ACCOUNT", value), ("MAX_DEACTIVATIONS_PER_RUN", "10")]).unwrap();
+            assert_eq!(c.policy.max_deactivations_per_account, cap, "{value}");
+        }
+        for value in ["10001", "-1", "07", "1.5", "many"] {
+            let err = from(&[("MAX_DEACTIVATIONS_PER_ACCOUNT", value)]).unwrap_err().to_string();
+            assert!(err.contains("MAX_DEACTIVATIONS_PER_ACCOUNT"), "{err}");
+            assert!(err.contains("from 0 to 10000"), "{err}");
+        }
+    }
+
+    #[test]
     fn max_exemption_days_is_one_day_to_a_year() {
         for (value, days) in [("1", 1), ("90", 90), ("365", 365)] {
             assert_eq!(from(&[("MAX_EXEMPTION_DAYS", value)]).unwrap().policy.max_exemption_days, days);
@@ -614,6 +671,56 @@ mod tests {
         assert!(from(&[]).unwrap().policy.protected_users.is_empty());
         let err = from(&[("PROTECTED_USERS", "/breakglass")]).unwrap_err().to_string();
         assert!(err.starts_with("PROTECTED_USERS="), "{err}");
+    }
+
+    #[test]
+    fn an_entry_after_an_account_id_applies_to_that_account_only() {
+        let account = AccountId::parse("123456789012").unwrap();
+        for var in ["EXEMPT_USERS", "PROTECTED_USERS"] {
+            let c = from(&[(var, "alice, 123456789012:svc-ci, 123456789012:/breakglass/")]).unwrap();
+            let entries = if var == "EXEMPT_USERS" { c.policy.exempt_users } else { c.policy.protected_users };
+            assert_eq!(
+                entries,
+                vec![
+                    ExemptEntry::Name("alice".into()),
+                    ExemptEntry::AccountName { account_id: account.clone(), name: "svc-ci".into() },
+                    ExemptEntry::AccountPathPrefix { account_id: account.clone(), prefix: "/breakglass/".into() },
+                ],
+                "{var}"
+            );
+            assert_eq!(entries[1].to_string(), "123456789012:svc-ci", "written back as in the variable");
+        }
+        let other = AccountId::parse("210987654321").unwrap();
+        let entry = ExemptEntry::AccountName { account_id: account.clone(), name: "svc-ci".into() };
+        assert!(entry.matches(&account, "svc-ci", "/"));
+        assert!(!entry.matches(&other, "svc-ci", "/"));
+        let prefix = ExemptEntry::AccountPathPrefix { account_id: account.clone(), prefix: "/breakglass/".into() };
+        assert!(prefix.matches(&account, "x", "/breakglass/ops/"));
+        assert!(!prefix.matches(&other, "x", "/breakglass/ops/"));
+        assert!(ExemptEntry::Name("alice".into()).matches(&other, "alice", "/"), "a plain entry: every account");
+    }
+
+    #[test]
+    fn a_malformed_account_part_is_refused_naming_the_entry() {
+        for (var, entry) in [
+            ("EXEMPT_USERS", "12345678901:alice"),
+            ("EXEMPT_USERS", "1234567890123:alice"),
+            ("PROTECTED_USERS", "12345678901a:/breakglass/"),
+            ("PROTECTED_USERS", ":alice"),
+            ("EXEMPT_USERS", "123456789012:"),
+            ("EXEMPT_USERS", "123456789012:/breakglass"),
+            ("EXEMPT_USERS", "123456789012:bad name"),
+            ("EXEMPT_USERS", "123456789012:123456789012:alice"),
+        ] {
+            let err = from(&[(var, &format!("bob, {entry}"))]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { variable, value, .. } if *variable == var && value == entry),
+                "{entry}: {err}"
+            );
+            assert!(err.to_string().contains(entry), "{err}");
+        }
+        let err = from(&[("EXEMPT_USERS", "12345:alice")]).unwrap_err().to_string();
+        assert!(err.contains("account id of 12 digits"), "{err}");
     }
 
     #[test]

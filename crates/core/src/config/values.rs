@@ -2,6 +2,7 @@
 //! next to the words its error uses, and the error for a value a variable does not accept.
 
 use super::{ApproverEntry, ConfigError, ExemptEntry, vars};
+use crate::org::AccountId;
 
 pub(in crate::config) fn choice<T: Copy>(
     get: &impl Fn(&str) -> Option<String>,
@@ -51,6 +52,8 @@ pub(in crate::config) mod ranges {
     pub(in crate::config) const MAX_EXEMPTION_DAYS: Range =
         Range { min: 1, max: 365, expected: "a whole number of days from 1 to 365" };
     pub(in crate::config) const MAX_DEACTIVATIONS_PER_RUN: Range =
+        Range { min: 0, max: 10_000, expected: "a whole number from 0 to 10000" };
+    pub(in crate::config) const MAX_DEACTIVATIONS_PER_ACCOUNT: Range =
         Range { min: 0, max: 10_000, expected: "a whole number from 0 to 10000" };
     pub(in crate::config) const APPROVAL_TIMEOUT_SECONDS: Range =
         Range { min: 60, max: 604_800, expected: "a whole number of seconds from 60 to 604800 (7 days)" };
@@ -127,27 +130,49 @@ pub(in crate::config) fn user_entries(
     let Some(raw) = raw else { return Ok(Vec::new()) };
     let mut entries = Vec::new();
     for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let entry = if item.starts_with('/') {
-            if !is_exempt_path_prefix(item) {
-                return Err(ConfigError::Invalid {
-                    variable,
-                    value: raw.clone(),
-                    expected: "comma-separated user names or IAM path prefixes that start and end with '/' (at most 512 printable characters, no space), e.g. alice,/breakglass/",
-                });
-            }
-            ExemptEntry::PathPrefix(item.to_owned())
-        } else if is_iam_user_name(item) {
-            ExemptEntry::Name(item.to_owned())
-        } else {
-            return Err(ConfigError::Invalid {
-                variable,
-                value: raw.clone(),
-                expected: "comma-separated user names (letters, digits and +=.@_-) or path prefixes such as /breakglass/",
-            });
-        };
-        entries.push(entry);
+        entries.push(user_entry(item).map_err(|expected| ConfigError::Invalid {
+            variable,
+            value: item.to_owned(),
+            expected,
+        })?);
     }
     Ok(entries)
+}
+
+/// One entry: `<user name>`, `</path/>`, or either after `<12-digit account id>:` for that account
+/// only. A user name cannot hold `:`, and a path prefix starts with `/`, so an entry with a `:`
+/// before any `/` names an account. The error is the words for the entry's mistake.
+fn user_entry(item: &str) -> Result<ExemptEntry, &'static str> {
+    let account = match item.split_once(':') {
+        Some((account, rest)) if !account.contains('/') => {
+            let account = AccountId::parse(account)
+                .ok_or("an account id of 12 digits before ':', e.g. 123456789012:alice or 123456789012:/breakglass/")?;
+            Some((account, rest))
+        }
+        _ => None,
+    };
+    let (account, who) = match account {
+        Some((account, rest)) => (Some(account), rest),
+        None => (None, item),
+    };
+    let is_path = who.starts_with('/');
+    if is_path && !is_exempt_path_prefix(who) {
+        return Err(
+            "comma-separated user names or IAM path prefixes that start and end with '/' (at most 512 printable characters, no space), e.g. alice,/breakglass/",
+        );
+    }
+    if !is_path && !is_iam_user_name(who) {
+        return Err(
+            "comma-separated user names (letters, digits and +=.@_-) or path prefixes such as /breakglass/, each optionally after a 12-digit account id and ':'",
+        );
+    }
+    let who = who.to_owned();
+    Ok(match (account, is_path) {
+        (None, false) => ExemptEntry::Name(who),
+        (None, true) => ExemptEntry::PathPrefix(who),
+        (Some(account_id), false) => ExemptEntry::AccountName { account_id, name: who },
+        (Some(account_id), true) => ExemptEntry::AccountPathPrefix { account_id, prefix: who },
+    })
 }
 
 /// Whether `item` is an IAM path (`/` + 1–510 of `!`–`~` + `/`, IAM's own pattern and length) other

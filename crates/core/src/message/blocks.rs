@@ -12,6 +12,7 @@ use crate::config::{MfaScope, Mode, NoMfaAction, Screening};
 use crate::decision::{Approver, Decision};
 use crate::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG, ExemptionProblemKind, ExemptionSource};
 use crate::model::{KeyRef, KeyUse};
+use crate::org::AccountId;
 use crate::policy::{Evidence, PlanStatus, PlannedDeactivation, Rule};
 use crate::run_report::RunReport;
 use crate::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
@@ -104,7 +105,7 @@ pub(super) fn run_facts(report: &RunReport) -> Vec<Rich> {
 }
 
 /// What happens next, from the plan's status.
-pub(super) fn next_step(status: PlanStatus, planned: usize) -> Rich {
+pub(super) fn next_step(status: &PlanStatus, planned: usize) -> Rich {
     let keys = plural(planned, "key", "keys");
     match status {
         PlanStatus::AwaitingApproval => Rich::new()
@@ -119,6 +120,11 @@ pub(super) fn next_step(status: PlanStatus, planned: usize) -> Rich {
         PlanStatus::CapExceeded { planned, cap } => Rich::new().bold("CAP EXCEEDED:").text(format!(
             " {planned} keys planned, over the cap of {cap}: nothing will be deactivated in this run. Review the plan, \
              deactivate keys by hand or raise MAX_DEACTIVATIONS_PER_RUN."
+        )),
+        PlanStatus::AccountCapExceeded { account_id, planned, cap } => Rich::new().bold("ACCOUNT CAP EXCEEDED:").text(format!(
+            " {planned} keys planned in account {account_id}, over the cap of {cap} per account: nothing will be \
+             deactivated in this run, in any account. Review the plan, deactivate keys by hand or raise \
+             MAX_DEACTIVATIONS_PER_ACCOUNT."
         )),
         PlanStatus::Empty => Rich::new().bold("Nothing to do:").text(" no key is proposed for deactivation."),
     }
@@ -192,16 +198,25 @@ fn key_use(u: &KeyUse) -> Rich {
     out
 }
 
+/// The words an `EXEMPT_USERS` entry of one account adds: nothing for an entry of every account.
+fn for_account(account_id: Option<&AccountId>) -> String {
+    account_id.map(|a| format!(" for account {a}")).unwrap_or_default()
+}
+
 /// Why a user is exempt, in words.
 pub(super) fn exemption_source(source: &ExemptionSource) -> Rich {
     match source {
         ExemptionSource::Protected { entry } => {
             Rich::new().text("protected: PROTECTED_USERS lists ").code(entry, NAME_CHARS).text(", never deactivated")
         }
-        ExemptionSource::ConfigName { .. } => Rich::new().text("listed by name in EXEMPT_USERS"),
-        ExemptionSource::ConfigPath { prefix } => {
-            Rich::new().text("path prefix ").code(prefix, NAME_CHARS).text(" in EXEMPT_USERS")
+        ExemptionSource::ConfigName { account_id, .. } => {
+            Rich::new().text("listed by name in EXEMPT_USERS").text(for_account(account_id.as_ref()))
         }
+        ExemptionSource::ConfigPath { prefix, account_id } => Rich::new()
+            .text("path prefix ")
+            .code(prefix, NAME_CHARS)
+            .text(" in EXEMPT_USERS")
+            .text(for_account(account_id.as_ref())),
         ExemptionSource::Tag { until, reason } => {
             let line = Rich::new().text(format!("tag {EXEMPT_UNTIL_TAG} = {until}"));
             match reason {

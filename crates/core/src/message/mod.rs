@@ -98,9 +98,9 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
     let subject = digest_subject(report, no_mfa.len());
 
     let mut parts =
-        vec![Part::Para(run_facts(report)), Part::Para(vec![next_step(plan.status, plan.keys.len())]), Part::Divider];
+        vec![Part::Para(run_facts(report)), Part::Para(vec![next_step(&plan.status, plan.keys.len())]), Part::Divider];
     let note = match plan.status {
-        PlanStatus::ReportOnly | PlanStatus::CapExceeded { .. } => {
+        PlanStatus::ReportOnly | PlanStatus::CapExceeded { .. } | PlanStatus::AccountCapExceeded { .. } => {
             Some(Rich::new().text("None of these will be deactivated in this run."))
         }
         _ => None,
@@ -152,7 +152,7 @@ fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
     let eval = &report.evaluation;
     let plan = &eval.plan;
     let mut head = vec![plural(plan.keys.len(), "key", "keys") + " to deactivate"];
-    let tail = match plan.status {
+    let tail = match &plan.status {
         PlanStatus::Empty => {
             head[0] = "nothing to deactivate".to_owned();
             None
@@ -160,6 +160,10 @@ fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
         PlanStatus::ReportOnly => Some("dry run, nothing deactivated".to_owned()),
         PlanStatus::CapExceeded { planned, cap } => {
             head[0] = format!("CAP EXCEEDED: {planned} keys planned, cap {cap}");
+            Some("nothing deactivated".to_owned())
+        }
+        PlanStatus::AccountCapExceeded { account_id, planned, cap } => {
+            head[0] = format!("ACCOUNT CAP EXCEEDED: {planned} keys in {account_id}, cap {cap}");
             Some("nothing deactivated".to_owned())
         }
         PlanStatus::AwaitingApproval => Some("approval needed".to_owned()),
