@@ -31,7 +31,7 @@ const TASK_TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAcontractTaskToken";
 const MAX_STATE_BYTES: usize = 4096;
 
 fn run_ref() -> RunRef {
-    RunRef { bucket: "keyward-reports-123456789012".to_owned(), execution_name: EXECUTION.to_owned() }
+    RunRef::new("keyward-reports-123456789012", EXECUTION)
 }
 
 fn sample_batch() -> UserBatch {

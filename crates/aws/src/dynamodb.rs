@@ -141,7 +141,7 @@ pub fn record_from_item(item: &HashMap<String, AttributeValue>) -> Result<Approv
     Ok(ApprovalRecord {
         id_hash: text(ID_HASH)?,
         task_token: text(TASK_TOKEN)?,
-        run: RunRef { bucket: text(BUCKET)?, execution_name: text(EXECUTION_NAME)? },
+        run: RunRef::new(text(BUCKET)?, text(EXECUTION_NAME)?),
         form_nonce: text(FORM_NONCE)?,
         created_at: when(CREATED_AT)?,
         expires_at: when(EXPIRES_AT)?,
@@ -202,7 +202,7 @@ pub fn decision_from_item(item: &HashMap<String, AttributeValue>) -> Result<Reco
     let decision: Decision = serde_json::from_str(text(DECISION)?)
         .map_err(|e| format!("malformed decision item: attribute `{DECISION}` is not a decision: {e}"))?;
     Ok(RecordedDecision {
-        run: RunRef { bucket: text(BUCKET)?.to_owned(), execution_name: text(EXECUTION_NAME)?.to_owned() },
+        run: RunRef::new(text(BUCKET)?.to_owned(), text(EXECUTION_NAME)?.to_owned()),
         approval_id_hash: text(APPROVAL_ID_HASH)?.to_owned(),
         outcome,
         decision,

@@ -35,7 +35,7 @@ fn pending_record() -> ApprovalRecord {
     ApprovalRecord {
         id_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
         task_token: TOKEN.into(),
-        run: RunRef { bucket: "keyward-reports".into(), execution_name: "run-2026-03-02".into() },
+        run: RunRef::new("keyward-reports", "run-2026-03-02"),
         form_nonce: "nonce-1".into(),
         created_at: at(9),
         expires_at: at(21),

@@ -30,7 +30,7 @@ fn record(id_hash: &str) -> ApprovalRecord {
     ApprovalRecord {
         id_hash: id_hash.into(),
         task_token: "AQCEAAAAKgAAAAMAAAAAAAAAAXtoken".into(),
-        run: RunRef { bucket: BUCKET.into(), execution_name: "exec-1".into() },
+        run: RunRef::new(BUCKET, "exec-1"),
         form_nonce: "nonce".into(),
         created_at: at(9),
         expires_at: at(21),

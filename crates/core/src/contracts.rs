@@ -13,7 +13,8 @@ use crate::credential_report::facts::ReportFacts;
 use crate::decision::Decision;
 use crate::policy::PlanStatus;
 
-/// Where a run keeps its state: `s3://{bucket}/runs/{execution_name}/`.
+/// Where a run keeps its state: `s3://{bucket}/runs/{execution_name}/`; in organisation scope, one
+/// account's part of it (its listing, batches and batch results) under `accounts/<id>/` there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunRef {
@@ -21,12 +22,36 @@ pub struct RunRef {
     pub bucket: String,
     /// The Step Functions execution name (unique per state machine).
     pub execution_name: String,
+    /// The member account this part of an organisation run sweeps (`KEYWARD_SCOPE=organization`);
+    /// absent for the run as a whole and for every run in account scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<crate::org::AccountId>,
 }
 
 impl RunRef {
-    /// The key prefix of this run, `runs/<execution-name>/`.
-    pub fn prefix(&self) -> String {
+    /// The run `execution_name` in `bucket`, as a whole.
+    pub fn new(bucket: impl Into<String>, execution_name: impl Into<String>) -> RunRef {
+        RunRef { bucket: bucket.into(), execution_name: execution_name.into(), account_id: None }
+    }
+    /// The same run's part for `account` (organisation scope).
+    pub fn in_account(&self, account: crate::org::AccountId) -> RunRef {
+        RunRef { account_id: Some(account), ..self.whole() }
+    }
+    /// The run as a whole (no account): where its accounts, report and deactivation are.
+    pub fn whole(&self) -> RunRef {
+        RunRef { bucket: self.bucket.clone(), execution_name: self.execution_name.clone(), account_id: None }
+    }
+    /// The key prefix of the run as a whole, `runs/<execution-name>/`, whatever the account.
+    pub fn run_prefix(&self) -> String {
         format!("runs/{}/", self.execution_name)
+    }
+    /// The key prefix of this run's sweep: `runs/<execution-name>/`, or
+    /// `runs/<execution-name>/accounts/<account id>/` for one account of an organisation run.
+    pub fn prefix(&self) -> String {
+        match &self.account_id {
+            None => self.run_prefix(),
+            Some(account) => format!("{}accounts/{account}/", self.run_prefix()),
+        }
     }
     /// The key of what list-users found ([`Listing`]).
     pub fn listing_key(&self) -> String {
@@ -40,14 +65,56 @@ impl RunRef {
     pub fn batch_result_key(&self, index: u32) -> String {
         format!("{}results/batch-{index:05}.json", self.prefix())
     }
-    /// The key of the run report.
+    /// The key of an account's record of why it was not swept ([`crate::org::AccountFailure`]),
+    /// written when its sweep failed: `runs/<exec>/accounts/<id>/failure.json`.
+    pub fn account_failure_key(&self) -> String {
+        format!("{}failure.json", self.prefix())
+    }
+    /// The key of the S3 JSON array of [`AccountItem`]s the Map over accounts reads (organisation
+    /// scope): `runs/<exec>/accounts.json`.
+    pub fn accounts_key(&self) -> String {
+        format!("{}accounts.json", self.run_prefix())
+    }
+    /// The key of what discovery found ([`crate::org::Selection`]: every account, swept or not and
+    /// why): `runs/<exec>/discovery.json`.
+    pub fn discovery_key(&self) -> String {
+        format!("{}discovery.json", self.run_prefix())
+    }
+    /// The key of the run report (one per run, whatever the account).
     pub fn report_key(&self) -> String {
-        format!("{}report.json", self.prefix())
+        format!("{}report.json", self.run_prefix())
     }
     /// Where the run report is, for people: `s3://bucket/runs/<exec>/report.json`.
     pub fn report_location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.report_key())
     }
+}
+
+/// One item of [`RunRef::accounts_key`]: an account the organisation run sweeps, as the Map over
+/// accounts hands it to its child.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountItem {
+    /// The run's part for this account ([`RunRef::in_account`]).
+    pub run: RunRef,
+    /// The account's name in the organisation.
+    pub account_name: String,
+}
+
+/// Output of list-users' discovery (`{"phase": "discover", …}`, organisation scope).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverOutput {
+    /// The run as a whole.
+    pub run: RunRef,
+    /// The S3 key of the accounts array (the Map over accounts' ItemReader reads it).
+    pub accounts_key: String,
+    /// Accounts Organizations listed.
+    pub accounts_discovered: usize,
+    /// Accounts to sweep (ACTIVE, selected by `ORG_INCLUDE` / `ORG_EXCLUDE`).
+    pub accounts_selected: usize,
+    /// `accounts_selected > 0`.
+    pub has_accounts: bool,
 }
 
 /// Whether `name` is acceptable as an execution name in a key: Step Functions allows 1–80 of
@@ -491,8 +558,35 @@ pub fn decode<T: Contract>(event: serde_json::Value) -> Result<T, InvalidEvent> 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{Listing, ScreenReason};
+    use super::{Listing, RunRef, ScreenReason};
     use crate::credential_report::UnreadableRow;
+    use crate::org::AccountId;
+
+    #[test]
+    fn an_accounts_part_of_a_run_keeps_its_sweep_under_its_id_and_shares_the_runs_report() {
+        let run = RunRef::new("reports", "exec-1");
+        let member = run.in_account(AccountId::parse("111122223333").unwrap());
+        assert_eq!(member.listing_key(), "runs/exec-1/accounts/111122223333/listing.json");
+        assert_eq!(member.batches_key(), "runs/exec-1/accounts/111122223333/batches.json");
+        assert_eq!(member.batch_result_key(3), "runs/exec-1/accounts/111122223333/results/batch-00003.json");
+        assert_eq!(member.account_failure_key(), "runs/exec-1/accounts/111122223333/failure.json");
+        for key in [member.report_key(), run.report_key()] {
+            assert_eq!(key, "runs/exec-1/report.json");
+        }
+        assert_eq!((member.accounts_key(), member.discovery_key()), (run.accounts_key(), run.discovery_key()));
+        assert_eq!(run.listing_key(), "runs/exec-1/listing.json");
+        assert_eq!(member.whole(), run);
+        // The run as a whole has the shape it had before accounts existed.
+        assert_eq!(
+            serde_json::to_value(&run).unwrap(),
+            serde_json::json!({"bucket": "reports", "execution_name": "exec-1"})
+        );
+        let json = serde_json::to_value(&member).unwrap();
+        assert_eq!(json["account_id"], "111122223333");
+        assert_eq!(serde_json::from_value::<RunRef>(json).unwrap(), member);
+        let bad = serde_json::json!({"bucket": "b", "execution_name": "e", "account_id": "../../x"});
+        assert!(serde_json::from_value::<RunRef>(bad).is_err());
+    }
 
     #[test]
     fn reasons_serialize_in_kebab_case() {

@@ -108,18 +108,18 @@ pub struct Journal {
 
 /// The key of `run`'s claim.
 pub fn claim_key(run: &RunRef) -> String {
-    format!("{}deactivation/claim.json", run.prefix())
+    format!("{}deactivation/claim.json", run.run_prefix())
 }
 
 /// The key of `run`'s completion marker.
 pub fn done_key(run: &RunRef) -> String {
-    format!("{}deactivation/done.json", run.prefix())
+    format!("{}deactivation/done.json", run.run_prefix())
 }
 
 /// The key of the journal entry `kind` (`intent`, `result`, `settled`) of the `index`-th claimed
 /// key.
 pub fn entry_key(run: &RunRef, index: usize, key: &KeyRef, kind: &str) -> String {
-    format!("{}deactivation/journal/{index:04}-{}-{kind}.json", run.prefix(), key.access_key_id)
+    format!("{}deactivation/journal/{index:04}-{}-{kind}.json", run.run_prefix(), key.access_key_id)
 }
 
 impl Journal {

@@ -363,6 +363,77 @@ pub fn select(discovered: Vec<OrgAccount>, include: &AccountFilter, exclude: &Ac
     Selection { swept, not_swept, unmatched }
 }
 
+/// Why an account selected for the sweep was not swept: written to
+/// `runs/<exec>/accounts/<id>/failure.json` by the Map over accounts' catch (from Step Functions'
+/// `Error` and `Cause`), read into the run report's coverage. `reason` says what failed, `fix` what
+/// an operator does about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountFailure {
+    /// The account.
+    pub account_id: AccountId,
+    /// The error name (`MemberRoleRefused`, `IamThrottled`, `States.Timeout`, …).
+    pub error: String,
+    /// What failed: the function's error message, or Step Functions' cause.
+    pub reason: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+/// The error name of a sweep that left neither a listing nor a failure record.
+pub const NOT_RECORDED: &str = "NotRecorded";
+
+/// At most this many characters of a cause are kept (Step Functions' own limit is 32,768).
+const REASON_CHARS: usize = 1_000;
+
+impl AccountFailure {
+    /// The failure of `account`'s sweep from Step Functions' `error` and `cause` (a Lambda
+    /// function's cause is `{"errorMessage": …, "errorType": …}`: its message is the reason).
+    pub fn new(account_id: AccountId, error: &str, cause: &str, read_role: &str) -> AccountFailure {
+        let message = serde_json::from_str::<serde_json::Value>(cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| cause.to_owned());
+        let reason = if message.trim().is_empty() { format!("{error} (no cause given)") } else { message };
+        let fix = fix_for(&account_id, error, read_role);
+        AccountFailure { account_id, error: error.to_owned(), reason: reason.chars().take(REASON_CHARS).collect(), fix }
+    }
+
+    /// The account whose sweep ended without saying why (its catch could not record it).
+    pub fn not_recorded(account_id: AccountId) -> AccountFailure {
+        AccountFailure {
+            fix: "look up the account's child execution in the run's Map Run (Step Functions console), fix what it \
+                  names, and run again"
+                .to_owned(),
+            reason: "the sweep of this account left neither a listing nor a failure record".to_owned(),
+            error: NOT_RECORDED.to_owned(),
+            account_id,
+        }
+    }
+}
+
+fn fix_for(account: &AccountId, error: &str, read_role: &str) -> String {
+    match error {
+        "MemberRoleRefused" => format!(
+            "role {read_role} missing or not trusting keyward: the StackSet of member/keyward-member.yaml does not \
+             cover account {account} (add its OU, or deploy the plain stack in the management account)"
+        ),
+        "IamThrottled" | "AwsThrottled" => {
+            "IAM throttled the sweep past its retries: lower IAM_MAX_RPS or MAX_CONCURRENCY, or move the schedule away \
+             from other IAM-heavy tools"
+                .to_owned()
+        }
+        "AwsCallFailed" => format!(
+            "an AWS call failed (AccessDenied: the role {read_role} in account {account} may have drifted from \
+             member/keyward-member.yaml: update the StackSet instance)"
+        ),
+        "CredentialReportInvalid" => {
+            "IAM's credential report could not be read: see the reason, and report it if AWS changed its format"
+                .to_owned()
+        }
+        _ => "see the reason and the account's child execution in the run's Map Run, then run again".to_owned(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -535,5 +606,21 @@ mod tests {
         assert_eq!(json["not_swept"][0]["account"]["id"], "111111111111");
         let back: Selection = serde_json::from_value(json).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn a_failure_keeps_a_functions_message_and_says_what_to_fix() {
+        let id = AccountId::parse("222233334444").unwrap();
+        let cause = r#"{"errorType":"MemberRoleRefused","errorMessage":"cannot assume role keyward-read in account 222233334444 (AccessDenied)"}"#;
+        let f = AccountFailure::new(id.clone(), "MemberRoleRefused", cause, "keyward-read");
+        assert_eq!(f.reason, "cannot assume role keyward-read in account 222233334444 (AccessDenied)");
+        assert!(f.fix.contains("role keyward-read missing") && f.fix.contains("222233334444"), "{}", f.fix);
+
+        let f = AccountFailure::new(id.clone(), "States.Timeout", "", "keyward-read");
+        assert_eq!(f.reason, "States.Timeout (no cause given)");
+        let f = AccountFailure::new(id.clone(), "IamThrottled", &"x".repeat(5_000), "keyward-read");
+        assert_eq!(f.reason.len(), 1_000);
+        assert!(f.fix.contains("IAM_MAX_RPS"));
+        assert_eq!(AccountFailure::not_recorded(id).error, NOT_RECORDED);
     }
 }

@@ -11,7 +11,7 @@ use crate::config::{PolicyConfig, Screening};
 use crate::credential_report::UnreadableRow;
 use crate::decision::Decision;
 use crate::model::KeyRef;
-use crate::org::AccountId;
+use crate::org::{AccountFailure, AccountId, UnmatchedEntry, Unswept};
 use crate::policy::Evaluation;
 use crate::recheck::SkipReason;
 
@@ -85,6 +85,73 @@ pub struct RunReport {
     /// AWS API calls made by this run, by `service:Operation`.
     #[serde(default)]
     pub api_calls: BTreeMap<String, u64>,
+    /// Which accounts of the organisation the run swept, skipped and failed to sweep
+    /// (`KEYWARD_SCOPE=organization`); absent in account scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// Which of the organisation's accounts a run covered: every discovered account is in exactly one
+/// of `swept`, `skipped` and `failed`, so the report is never silently partial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Accounts Organizations listed.
+    pub discovered: usize,
+    /// Accounts swept, by id.
+    pub swept: Vec<SweptAccount>,
+    /// Accounts not swept by configuration or state (`ORG_EXCLUDE`, `ORG_INCLUDE`, not `ACTIVE`).
+    pub skipped: Vec<Unswept>,
+    /// Accounts selected whose sweep failed, each with the reason and the fix: the run ends
+    /// `AccountsNotSwept` when there is any.
+    pub failed: Vec<FailedAccount>,
+    /// `ORG_INCLUDE` / `ORG_EXCLUDE` entries that named no discovered account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmatched: Vec<UnmatchedEntry>,
+}
+
+impl Coverage {
+    /// Whether every selected account was swept.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+    /// Whether `account` was swept this run.
+    pub fn swept(&self, account: &AccountId) -> bool {
+        self.swept.iter().any(|a| &a.account_id == account)
+    }
+    /// The name of `account` as discovery found it, if it was discovered.
+    pub fn name_of(&self, account: &AccountId) -> Option<&str> {
+        self.swept
+            .iter()
+            .map(|a| (&a.account_id, a.name.as_str()))
+            .chain(self.failed.iter().map(|a| (&a.failure.account_id, a.name.as_str())))
+            .chain(self.skipped.iter().map(|a| (&a.account.id, a.account.name.as_str())))
+            .find(|(id, _)| *id == account)
+            .map(|(_, name)| name)
+    }
+}
+
+/// An account the run swept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweptAccount {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its name in the organisation.
+    pub name: String,
+    /// Users listed there.
+    pub users_listed: usize,
+    /// Users checked live there.
+    pub users_checked: usize,
+    /// Candidates there that could not be evaluated (a batch that kept failing).
+    pub users_not_evaluated: usize,
+}
+
+/// An account selected for the sweep whose sweep failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedAccount {
+    /// Its name in the organisation.
+    pub name: String,
+    /// What failed and what to do.
+    pub failure: AccountFailure,
 }
 
 /// What happened to one approved key.

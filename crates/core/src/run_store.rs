@@ -84,7 +84,7 @@ impl<S: ObjectStore> RunStore<S> {
 
     /// The run `execution_name` in this bucket: where a new run's state goes.
     pub fn run(&self, execution_name: String) -> RunRef {
-        RunRef { bucket: self.bucket.clone(), execution_name }
+        RunRef::new(self.bucket.clone(), execution_name)
     }
 
     /// Refuses a run outside this stack's report bucket ([`RunStoreError::WrongBucket`]). Every
@@ -219,7 +219,7 @@ mod tests {
     }
 
     fn elsewhere() -> RunRef {
-        RunRef { bucket: "attacker-bucket".into(), execution_name: EXEC.into() }
+        RunRef::new("attacker-bucket", EXEC)
     }
 
     fn report(execution_name: &str) -> RunReport {
@@ -239,6 +239,7 @@ mod tests {
             decision: None,
             actions: vec![],
             api_calls: BTreeMap::new(),
+            coverage: None,
         }
     }
 

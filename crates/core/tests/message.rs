@@ -64,6 +64,7 @@ fn report_of(users: &[User], config: PolicyConfig) -> RunReport {
         decision: None,
         actions: vec![],
         api_calls: BTreeMap::new(),
+        coverage: None,
     }
 }
 

@@ -94,6 +94,7 @@ fn report(mode: Mode) -> RunReport {
         decision: None,
         actions: vec![],
         api_calls: Default::default(),
+        coverage: None,
     }
 }
 
@@ -121,7 +122,7 @@ fn deps_in_force(iam: FakeIam, store: FakeStore, policy: PolicyConfig, own_key: 
 }
 
 fn run_ref() -> keyward_core::contracts::RunRef {
-    keyward_core::contracts::RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() }
+    keyward_core::contracts::RunRef::new(BUCKET, EXECUTION)
 }
 
 /// Records `decision` in the decisions table as the approval function does (outcome approved).

@@ -90,6 +90,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         decision: None,
         actions: vec![],
         api_calls: Default::default(),
+        coverage: None,
     };
     // AND a decision approving only the first key, recorded in the decisions table as the approval
     // function records it before it calls back
@@ -102,7 +103,7 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         decided_by: Approver::LinkHolder { source_ip: Some("127.0.0.1".into()), user_agent: None },
         decided_at: Utc::now(),
     };
-    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    let run = RunRef::new(BUCKET, EXECUTION);
     s3_client
         .put_object()
         .bucket(BUCKET)

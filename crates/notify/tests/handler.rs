@@ -88,6 +88,7 @@ fn report() -> RunReport {
         decision: None,
         actions: vec![],
         api_calls: Default::default(),
+        coverage: None,
     }
 }
 
@@ -411,7 +412,7 @@ async fn approval_request_stores_exactly_one_pending_record_keyed_by_the_links_i
     assert_eq!(key, &hash);
     assert_eq!(record.id_hash, hash);
     assert_eq!(record.task_token, TOKEN);
-    assert_eq!(record.run, RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() });
+    assert_eq!(record.run, RunRef::new(BUCKET, EXECUTION));
     assert_eq!(record.created_at, now());
     assert_eq!(record.expires_at, now() + Duration::seconds(i64::from(TIMEOUT_SECONDS)));
     assert_eq!(record.state, ApprovalState::Pending);
@@ -512,7 +513,7 @@ fn recorded(outcome: DecisionOutcome) -> RecordedDecision {
         DecisionOutcome::Rejected => vec![],
     };
     RecordedDecision {
-        run: RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() },
+        run: RunRef::new(BUCKET, EXECUTION),
         approval_id_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
         outcome,
         decision: Decision {
@@ -641,7 +642,7 @@ async fn a_deactivation_failed_part_way_lists_what_its_journal_says_was_and_was_
     use keyward_core::run_report::{ActionOutcome, ActionRecord};
     // GIVEN a journal: alice's key changed, bob's called without a result, carol's never reached
     let ports = ports_without_slack();
-    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    let run = RunRef::new(BUCKET, EXECUTION);
     let key = |u: &str| KeyRef {
         account_id: keyward_core::fixtures::account(),
         user_name: u.into(),

@@ -69,6 +69,7 @@ fn report() -> RunReport {
         decision: None,
         actions: vec![],
         api_calls: Default::default(),
+        coverage: None,
     }
 }
 
@@ -93,7 +94,7 @@ async fn approval_request_stores_a_record_in_dynamodb_and_publishes_to_sns_in_mo
 
     // GIVEN a bucket holding the run report, a topic with a subscriber and the approvals table
     let s3 = moto.create_report_bucket(BUCKET).await;
-    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    let run = RunRef::new(BUCKET, EXECUTION);
     s3.put_object()
         .bucket(BUCKET)
         .key(run.report_key())
@@ -162,7 +163,7 @@ async fn rejected_copies_the_rejection_recorded_in_dynamodb_into_the_run_report_
 
     // GIVEN the run report in S3 and a rejection recorded as the approval function records it
     let s3 = moto.create_report_bucket(BUCKET).await;
-    let run = RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() };
+    let run = RunRef::new(BUCKET, EXECUTION);
     let store = S3Store::new(&sdk);
     let original = report();
     store.put(BUCKET, &run.report_key(), serde_json::to_vec(&original).unwrap()).await.unwrap();

@@ -196,5 +196,6 @@ fn build_report(
         decision: None,
         actions: Vec::new(),
         api_calls,
+        coverage: None,
     }
 }

@@ -83,7 +83,7 @@ pub fn good_token() -> String {
 }
 
 pub fn run() -> RunRef {
-    RunRef { bucket: BUCKET.into(), execution_name: EXECUTION.into() }
+    RunRef::new(BUCKET, EXECUTION)
 }
 
 pub fn pending_record() -> ApprovalRecord {
@@ -173,6 +173,7 @@ pub fn report() -> RunReport {
         decision: None,
         actions: vec![],
         api_calls: BTreeMap::new(),
+        coverage: None,
     }
 }
 

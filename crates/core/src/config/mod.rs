@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::org::AccountId;
+use crate::org::{AccountFilter, AccountId};
 
 /// A configuration value that was present but not acceptable, or a required one that was missing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +76,18 @@ pub enum Screening {
     CredentialReport,
     /// Check every user live (per-user freshness; the benchmark baseline).
     Live,
+}
+
+/// Which accounts a run sweeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// The account keyward is deployed in (the default; no Organizations call at all).
+    #[default]
+    Account,
+    /// Every account of the AWS Organization `ORG_INCLUDE` / `ORG_EXCLUDE` select, each through
+    /// the member roles (`MEMBER_READ_ROLE`, `MEMBER_WRITE_ROLE`).
+    Organization,
 }
 
 /// One entry of `EXEMPT_USERS` or `PROTECTED_USERS`: a plain entry applies in every account of the
@@ -293,6 +305,21 @@ pub struct Config {
     pub oidc_client_id: Option<String>,
     /// `APPROVERS`: who may decide on the confirm page under `oidc`.
     pub approvers: Vec<ApproverEntry>,
+    /// `KEYWARD_SCOPE`: `account` (default) or `organization`.
+    pub scope: Scope,
+    /// `ORG_INCLUDE`: the accounts and OUs swept in organisation scope (empty: every account).
+    pub org_include: AccountFilter,
+    /// `ORG_EXCLUDE`: the accounts and OUs never swept (exclusion wins over inclusion).
+    pub org_exclude: AccountFilter,
+    /// `MEMBER_READ_ROLE`: the role list-users and check-user assume in each member account
+    /// (default `keyward-read`, member/keyward-member.yaml).
+    pub member_read_role: String,
+    /// `MEMBER_WRITE_ROLE`: the role deactivate assumes, naming the approver as its source
+    /// identity (default `keyward-deactivate`).
+    pub member_write_role: String,
+    /// `MAX_ACCOUNT_CONCURRENCY`: accounts swept at once in organisation scope (default 5); each
+    /// has its own `MAX_CONCURRENCY` children and its own `IAM_MAX_RPS`, since IAM's rate is per account.
+    pub max_account_concurrency: u32,
     /// `KEYWARD_REPORT_BUCKET`.
     pub report_bucket: Option<String>,
     /// `KEYWARD_TOPIC_ARN`.
@@ -330,6 +357,12 @@ pub mod vars {
     pub const OIDC_ISSUER: &str = "OIDC_ISSUER";
     pub const OIDC_CLIENT_ID: &str = "OIDC_CLIENT_ID";
     pub const APPROVERS: &str = "APPROVERS";
+    pub const SCOPE: &str = "KEYWARD_SCOPE";
+    pub const ORG_INCLUDE: &str = "ORG_INCLUDE";
+    pub const ORG_EXCLUDE: &str = "ORG_EXCLUDE";
+    pub const MEMBER_READ_ROLE: &str = "MEMBER_READ_ROLE";
+    pub const MEMBER_WRITE_ROLE: &str = "MEMBER_WRITE_ROLE";
+    pub const MAX_ACCOUNT_CONCURRENCY: &str = "MAX_ACCOUNT_CONCURRENCY";
     pub const REPORT_BUCKET: &str = "KEYWARD_REPORT_BUCKET";
     pub const TOPIC_ARN: &str = "KEYWARD_TOPIC_ARN";
     pub const APPROVALS_TABLE: &str = "KEYWARD_APPROVALS_TABLE";
@@ -360,9 +393,20 @@ impl Default for Config {
             approvals_table: None,
             decisions_table: None,
             approval_base_url: None,
+            scope: Scope::Account,
+            org_include: AccountFilter::none(vars::ORG_INCLUDE),
+            org_exclude: AccountFilter::none(vars::ORG_EXCLUDE),
+            member_read_role: DEFAULT_MEMBER_READ_ROLE.to_owned(),
+            member_write_role: DEFAULT_MEMBER_WRITE_ROLE.to_owned(),
+            max_account_concurrency: 5,
         }
     }
 }
+
+/// `MEMBER_READ_ROLE`'s default: the read role of member/keyward-member.yaml.
+pub const DEFAULT_MEMBER_READ_ROLE: &str = "keyward-read";
+/// `MEMBER_WRITE_ROLE`'s default: the write role of member/keyward-member.yaml.
+pub const DEFAULT_MEMBER_WRITE_ROLE: &str = "keyward-deactivate";
 
 impl Config {
     /// Reads the process environment.
@@ -451,6 +495,22 @@ impl Config {
             oidc_issuer,
             oidc_client_id: oidc_client_id(get(vars::OIDC_CLIENT_ID))?,
             approvers: approvers(get(vars::APPROVERS))?,
+            scope: choice(
+                &get,
+                vars::SCOPE,
+                d.scope,
+                &[("account", Scope::Account), ("organization", Scope::Organization)],
+            )?,
+            org_include: org_filter(vars::ORG_INCLUDE, get(vars::ORG_INCLUDE))?,
+            org_exclude: org_filter(vars::ORG_EXCLUDE, get(vars::ORG_EXCLUDE))?,
+            member_read_role: role_name(vars::MEMBER_READ_ROLE, get(vars::MEMBER_READ_ROLE), &d.member_read_role)?,
+            member_write_role: role_name(vars::MEMBER_WRITE_ROLE, get(vars::MEMBER_WRITE_ROLE), &d.member_write_role)?,
+            max_account_concurrency: number(
+                &get,
+                vars::MAX_ACCOUNT_CONCURRENCY,
+                d.max_account_concurrency,
+                &ranges::MAX_ACCOUNT_CONCURRENCY,
+            )?,
             report_bucket: get(vars::REPORT_BUCKET),
             topic_arn: get(vars::TOPIC_ARN),
             approvals_table: get(vars::APPROVALS_TABLE),
@@ -508,8 +568,8 @@ pub mod budget;
 mod values;
 
 use values::{
-    approval_base_url, approvers, choice, number, oidc_client_id, oidc_issuer, ranges, rate, secret_arn, slack_ids,
-    slack_response_url_prefix, slack_team_id, user_entries,
+    approval_base_url, approvers, choice, number, oidc_client_id, oidc_issuer, org_filter, ranges, rate, role_name,
+    secret_arn, slack_ids, slack_response_url_prefix, slack_team_id, user_entries,
 };
 pub use values::{is_iam_user_name, is_loopback_http};
 
@@ -531,6 +591,7 @@ mod tests {
             APPROVAL_TIMEOUT_SECONDS,
             BATCH_SIZE,
             MAX_CONCURRENCY,
+            MAX_ACCOUNT_CONCURRENCY,
         ] {
             let bounds = format!("from {} to {}", range.min, range.max);
             assert!(range.expected.contains(&bounds), "{:?} should say {bounds:?}", range.expected);
@@ -608,6 +669,46 @@ mod tests {
             Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:keyward-Ab12Cd")
         );
         assert_eq!(c.approval_base_url.as_deref(), Some("https://x.lambda-url.us-east-1.on.aws"));
+    }
+
+    #[test]
+    fn organisation_settings_default_to_one_account_and_the_member_templates_roles() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.scope, Scope::Account);
+        assert!(c.org_include.is_empty() && c.org_exclude.is_empty());
+        assert_eq!((c.member_read_role.as_str(), c.member_write_role.as_str()), ("keyward-read", "keyward-deactivate"));
+        assert_eq!(c.max_account_concurrency, 5);
+
+        let c = from(&[
+            ("KEYWARD_SCOPE", "organization"),
+            ("ORG_INCLUDE", "ou-ab12-prod0001, 111122223333"),
+            ("ORG_EXCLUDE", "444455556666"),
+            ("MEMBER_READ_ROLE", "audit-read"),
+            ("MEMBER_WRITE_ROLE", "audit.write@x"),
+            ("MAX_ACCOUNT_CONCURRENCY", "100"),
+        ])
+        .unwrap();
+        assert_eq!(c.scope, Scope::Organization);
+        assert_eq!(c.org_include.entries().count(), 2);
+        assert_eq!(c.org_exclude.variable(), "ORG_EXCLUDE");
+        assert_eq!((c.member_read_role.as_str(), c.member_write_role.as_str()), ("audit-read", "audit.write@x"));
+        assert_eq!(c.max_account_concurrency, 100);
+    }
+
+    #[test]
+    fn bad_organisation_settings_name_the_variable_and_the_entry() {
+        for (var, value, expected) in [
+            ("KEYWARD_SCOPE", "org", "account, organization"),
+            ("ORG_INCLUDE", "111122223333,prod", "\"prod\""),
+            ("ORG_EXCLUDE", "ou-AB12-prod0001", "\"ou-AB12-prod0001\""),
+            ("MEMBER_READ_ROLE", "arn:aws:iam::111122223333:role/keyward-read", "role name"),
+            ("MEMBER_WRITE_ROLE", &"r".repeat(65), "1 to 64"),
+            ("MAX_ACCOUNT_CONCURRENCY", "0", "from 1 to 100"),
+            ("MAX_ACCOUNT_CONCURRENCY", "101", "from 1 to 100"),
+        ] {
+            let err = from(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var) && err.contains(expected), "{var}={value}: {err}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! next to the words its error uses, and the error for a value a variable does not accept.
 
 use super::{ApproverEntry, ConfigError, ExemptEntry, vars};
-use crate::org::AccountId;
+use crate::org::{AccountFilter, AccountId};
 
 pub(in crate::config) fn choice<T: Copy>(
     get: &impl Fn(&str) -> Option<String>,
@@ -24,6 +24,7 @@ fn expected_choice(variable: &str) -> &'static str {
         vars::MFA_SCOPE => "one of console, all",
         vars::NO_MFA_ACTION => "one of warn, deactivate-keys",
         vars::SCREENING => "one of report, live",
+        vars::SCOPE => "one of account, organization",
         vars::APPROVER_AUTH => "one of oidc, link (empty: oidc when OIDC_ISSUER is set, else link)",
         _ => "one of the documented values",
     }
@@ -61,6 +62,36 @@ pub(in crate::config) mod ranges {
         Range { min: 1, max: 500, expected: "a whole number of users from 1 to 500" };
     pub(in crate::config) const MAX_CONCURRENCY: Range =
         Range { min: 1, max: 1000, expected: "a whole number from 1 to 1000" };
+    /// `MAX_ACCOUNT_CONCURRENCY`: each account swept at once runs up to `MAX_CONCURRENCY` check-user
+    /// functions of its own, so the Lambda concurrency a run needs is the product of the two.
+    pub(in crate::config) const MAX_ACCOUNT_CONCURRENCY: Range =
+        Range { min: 1, max: 100, expected: "a whole number from 1 to 100" };
+}
+
+/// `ORG_INCLUDE` / `ORG_EXCLUDE` ([`AccountFilter::parse`]); a bad entry is `Invalid` naming it.
+pub(in crate::config) fn org_filter(variable: &'static str, raw: Option<String>) -> Result<AccountFilter, ConfigError> {
+    AccountFilter::parse(variable, raw).map_err(|e| ConfigError::Invalid {
+        variable: e.variable,
+        value: e.entry,
+        expected: e.expected,
+    })
+}
+
+/// What an IAM role name may be: 1–64 of letters, digits and `+=,.@_-` (IAM's CreateRole).
+pub(in crate::config) const ROLE_NAME_EXPECTED: &str =
+    "an IAM role name: 1 to 64 letters, digits and +=,.@_- (the role's name, not its ARN)";
+
+/// `MEMBER_READ_ROLE` / `MEMBER_WRITE_ROLE`: a role name, `default` when unset.
+pub(in crate::config) fn role_name(
+    variable: &'static str,
+    raw: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
+    match raw {
+        None => Ok(default.to_owned()),
+        Some(name) if is_iam_user_name(&name) => Ok(name),
+        Some(value) => Err(ConfigError::Invalid { variable, value, expected: ROLE_NAME_EXPECTED }),
+    }
 }
 
 pub(in crate::config) fn number(
