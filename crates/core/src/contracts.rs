@@ -101,6 +101,17 @@ pub struct AccountItem {
     pub account_name: String,
 }
 
+/// What list-users' discovery wrote to [`RunRef::discovery_key`]: every account Organizations
+/// listed, swept or not and why, and the Organizations calls it took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discovery {
+    /// Which accounts the run sweeps (the same, in the same order, as the accounts array).
+    pub selection: crate::org::Selection,
+    /// Calls made, by `organizations:Operation`.
+    #[serde(default)]
+    pub api_calls: std::collections::BTreeMap<String, u64>,
+}
+
 /// Output of list-users' discovery (`{"phase": "discover", …}`, organisation scope).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
