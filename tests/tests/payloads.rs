@@ -92,15 +92,22 @@ fn call(binary: &str, payload: Value, seen: &mut Seen, state: &str, waits: bool)
         }
         "validate-keys" => {
             let input: ValidateKeysInput = contracts::decode(payload).map_err(|e| e.to_string())?;
+            let run = match (input.listed, input.discovered) {
+                (Some(listed), _) => listed.run,
+                (None, Some(discovered)) => discovered.run,
+                (None, None) => return Err("validate-keys got neither listed nor discovered".to_owned()),
+            };
             serde_json::to_value(ValidateKeysOutput {
-                report_key: input.listed.run.report_key(),
-                run: input.listed.run,
+                report_key: run.report_key(),
+                run,
                 status: PlanStatus::AwaitingApproval,
                 next: NextStep::RequestApproval,
                 findings: 2,
                 warnings: 1,
                 planned: 2,
                 users_not_evaluated: 0,
+                coverage_complete: true,
+                accounts_failed: 0,
             })
         }
         "notify" => {

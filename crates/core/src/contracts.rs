@@ -165,6 +165,90 @@ pub struct ListUsersOutput {
     pub has_candidates: bool,
 }
 
+/// One step of an organisation run asked of list-users (`KEYWARD_SCOPE=organization`), tagged by
+/// `phase`: discover the accounts, list one account's users, or record why an account was not swept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "phase", deny_unknown_fields)]
+pub enum OrgListUsersInput {
+    /// `{"phase": "discover", "execution_name", "execution_id"?, "evaluated_at"}`: list the
+    /// organisation's accounts, select them, write discovery.json and accounts.json
+    /// ([`DiscoverOutput`]).
+    Discover {
+        /// The execution name.
+        execution_name: String,
+        /// The execution's ARN.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        execution_id: Option<String>,
+        /// The execution's start time.
+        evaluated_at: DateTime<Utc>,
+    },
+    /// `{"phase": "account", "run": {…, "account_id"}, "evaluated_at"}`: the sweep of one account
+    /// through its read role ([`ListUsersOutput`], its run naming the account).
+    Account {
+        /// The run's part for the account.
+        run: RunRef,
+        /// The execution's start time.
+        evaluated_at: DateTime<Utc>,
+    },
+    /// `{"phase": "account-failed", "run": {…, "account_id"}, "error", "cause"?}`: the Map over
+    /// accounts caught a failure of the account's sweep; write its failure.json
+    /// ([`AccountFailedOutput`]).
+    AccountFailed {
+        /// The run's part for the account.
+        run: RunRef,
+        /// Step Functions' `Error`.
+        error: String,
+        /// Step Functions' `Cause` (may be absent).
+        #[serde(default)]
+        cause: String,
+    },
+}
+
+impl OrgListUsersInput {
+    /// The run's account part an `account` or `account-failed` step names; `None` for discovery.
+    pub fn account_run(&self) -> Option<&RunRef> {
+        match self {
+            OrgListUsersInput::Discover { .. } => None,
+            OrgListUsersInput::Account { run, .. } | OrgListUsersInput::AccountFailed { run, .. } => Some(run),
+        }
+    }
+}
+
+/// Output of list-users' `account-failed` step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountFailedOutput {
+    /// The run's part for the account.
+    pub run: RunRef,
+    /// The account.
+    pub account_id: crate::org::AccountId,
+    /// The failure was written to the account's failure.json.
+    pub recorded: bool,
+}
+
+/// What list-users is asked: an event with `phase` is a step of an organisation run
+/// ([`OrgListUsersInput`]), one without is the account-scope sweep ([`ListUsersInput`]), so each
+/// is judged against its own shape and its errors name its own fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ListUsersEvent {
+    /// The sweep of the account keyward runs in.
+    Account(ListUsersInput),
+    /// A step of an organisation run.
+    Organization(OrgListUsersInput),
+}
+
+impl<'de> Deserialize<'de> for ListUsersEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        if value.get("phase").is_some() {
+            serde_json::from_value(value).map(ListUsersEvent::Organization).map_err(D::Error::custom)
+        } else {
+            serde_json::from_value(value).map(ListUsersEvent::Account).map_err(D::Error::custom)
+        }
+    }
+}
+
 /// Why a user needs a live check (what [`crate::screening`] found in the credential report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -328,8 +412,13 @@ pub struct BatchResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateKeysInput {
-    /// `list-users`' output.
-    pub listed: ListUsersOutput,
+    /// `list-users`' output: the run of one account (account scope).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed: Option<ListUsersOutput>,
+    /// Discovery's output: the run of an organisation (`KEYWARD_SCOPE=organization`). Exactly one
+    /// of `listed` and `discovered` is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovered: Option<DiscoverOutput>,
     /// The execution's start time.
     pub evaluated_at: DateTime<Utc>,
 }
@@ -365,6 +454,11 @@ pub struct ValidateKeysOutput {
     pub planned: usize,
     /// Candidates that could not be evaluated.
     pub users_not_evaluated: usize,
+    /// Every selected account was swept (always true in account scope); the state machine ends
+    /// `AccountsNotSwept` when not.
+    pub coverage_complete: bool,
+    /// Selected accounts whose sweep failed (0 in account scope).
+    pub accounts_failed: usize,
 }
 
 /// Input of `notify`: which message to send about which run. `Debug` hides the task token.
@@ -534,7 +628,42 @@ impl Contract for CheckUserInput {
 impl Contract for ValidateKeysInput {
     const NAME: &'static str = "ValidateKeysInput";
     fn validate(&self) -> Result<(), String> {
-        check_run(&self.listed.run)
+        match (&self.listed, &self.discovered) {
+            (Some(listed), None) => check_run(&listed.run),
+            (None, Some(discovered)) if discovered.run.account_id.is_some() => {
+                Err("discovered.run names an account: discovery is of the run as a whole".to_owned())
+            }
+            (None, Some(discovered)) => check_run(&discovered.run),
+            (None, None) => {
+                Err("neither listed (account scope) nor discovered (organization scope) is present".to_owned())
+            }
+            (Some(_), Some(_)) => Err("both listed and discovered are present: a run is of one scope".to_owned()),
+        }
+    }
+}
+
+impl Contract for ListUsersEvent {
+    const NAME: &'static str = "ListUsersEvent";
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            ListUsersEvent::Account(input) => input.validate(),
+            ListUsersEvent::Organization(OrgListUsersInput::Discover { execution_name, .. }) => {
+                if is_valid_execution_name(execution_name) {
+                    Ok(())
+                } else {
+                    Err(format!("execution_name {execution_name:?} is not a Step Functions execution name"))
+                }
+            }
+            ListUsersEvent::Organization(step) => {
+                let run = step.account_run().ok_or("an account step names no run")?;
+                check_run(run)?;
+                if run.account_id.is_none() {
+                    return Err("run.account_id is missing: an account step of an organisation run names its account"
+                        .to_owned());
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -572,6 +701,56 @@ mod tests {
     use super::{Listing, RunRef, ScreenReason};
     use crate::credential_report::UnreadableRow;
     use crate::org::AccountId;
+
+    #[test]
+    fn a_list_users_event_with_a_phase_is_an_organisation_step_judged_by_its_own_shape() {
+        use super::{ListUsersEvent, OrgListUsersInput, decode};
+        let account = serde_json::json!({"execution_name": "e-1", "evaluated_at": "2026-11-21T06:00:00Z"});
+        assert!(matches!(decode::<ListUsersEvent>(account).unwrap(), ListUsersEvent::Account(_)));
+        let step = serde_json::json!({
+            "phase": "account-failed",
+            "run": {"bucket": "b", "execution_name": "e-1", "account_id": "111122223333"},
+            "error": "MemberRoleRefused"
+        });
+        match decode::<ListUsersEvent>(step).unwrap() {
+            ListUsersEvent::Organization(OrgListUsersInput::AccountFailed { cause, .. }) => assert_eq!(cause, ""),
+            other => panic!("{other:?}"),
+        }
+        for (bad, says) in [
+            (serde_json::json!({"phase": "sweep", "execution_name": "e"}), "sweep"),
+            (
+                serde_json::json!({"phase": "account", "run": {"bucket": "b", "execution_name": "e"}, "evaluated_at": "2026-11-21T06:00:00Z"}),
+                "run.account_id is missing",
+            ),
+            (
+                serde_json::json!({"phase": "discover", "execution_name": "e", "evaluated_at": "2026-11-21T06:00:00Z", "extra": 1}),
+                "extra",
+            ),
+            (serde_json::json!({"execution_name": "e", "evaluated_at": "2026-11-21T06:00:00Z", "run": {}}), "run"),
+        ] {
+            let err = decode::<ListUsersEvent>(bad.clone()).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn validate_keys_is_given_exactly_one_scopes_run() {
+        use super::{ValidateKeysInput, decode};
+        let listed = serde_json::json!({"run": {"bucket": "b", "execution_name": "e"}, "users_listed": 1, "candidates": 0,
+            "batches": 0, "batches_key": "k", "has_candidates": false});
+        let discovered = serde_json::json!({"run": {"bucket": "b", "execution_name": "e"}, "accounts_key": "k",
+            "accounts_discovered": 2, "accounts_selected": 1, "has_accounts": true});
+        let at = "2026-11-21T06:00:00Z";
+        assert!(decode::<ValidateKeysInput>(serde_json::json!({"listed": listed, "evaluated_at": at})).is_ok());
+        assert!(decode::<ValidateKeysInput>(serde_json::json!({"discovered": discovered, "evaluated_at": at})).is_ok());
+        for (bad, says) in [
+            (serde_json::json!({"evaluated_at": at}), "neither"),
+            (serde_json::json!({"listed": listed, "discovered": discovered, "evaluated_at": at}), "both"),
+        ] {
+            let err = decode::<ValidateKeysInput>(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
+    }
 
     #[test]
     fn an_accounts_part_of_a_run_keeps_its_sweep_under_its_id_and_shares_the_runs_report() {

@@ -86,7 +86,16 @@ pub async fn handle<S: ObjectStore>(
 ) -> Result<ValidateKeysOutput, ValidateKeysError> {
     let Deps { runs, settings } = deps;
     let input: ValidateKeysInput = decode(event)?;
-    let run = input.listed.run;
+    // The organisation run (`discovered`) is built by the organisation sweep; until then this
+    // function refuses it, before any read.
+    let Some(listed) = input.listed else {
+        return Err(InvalidEvent {
+            contract: "ValidateKeysInput",
+            message: "discovered (an organization run) is not supported by this build of validate-keys".to_owned(),
+        }
+        .into());
+    };
+    let run = listed.run;
     runs.check(&run)?;
 
     let batches: Vec<BatchItem> = runs.get_json(&run, &run.batches_key()).await?;
@@ -111,6 +120,8 @@ pub async fn handle<S: ObjectStore>(
         warnings: evaluation.warnings.len(),
         planned: evaluation.plan.keys.len(),
         users_not_evaluated: report.users_not_evaluated.len(),
+        coverage_complete: true,
+        accounts_failed: 0,
         run,
     };
     tracing::info!(
