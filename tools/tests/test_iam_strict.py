@@ -318,6 +318,41 @@ def test_the_credential_report_takes_the_delay_and_is_a_snapshot_reused_for_four
     assert set(report_rows(iam)) == {"before", "after"}
 
 
+class OneAccount:
+    """The part of moto's IAMBackend the report uses: an account id and its users' CSV."""
+
+    def __init__(self, account_id: str, users: list[str]):
+        self.account_id, self.users = account_id, users
+
+    def generate_report(self) -> None:
+        pass
+
+    def get_credential_report(self) -> str:
+        return "user\n" + "".join(f"{u}\n" for u in self.users)
+
+
+def test_each_account_has_its_own_credential_report() -> None:
+    clock = Clock()
+    strict = IamStrict(read_lag=0, report_delay=5.0, clock=clock)
+    management, member = OneAccount("123456789012", ["admin"]), OneAccount("111122223333", ["alice"])
+    assert strict.generate_report(management)["State"] == "STARTED"  # type: ignore[arg-type]
+    clock.now += 3
+    # A member that never generated one has none, and starts its own, not the management account's.
+    with pytest.raises(Exception, match="not present"):
+        strict.read_report(member.account_id)
+    assert strict.generate_report(member)["State"] == "STARTED"  # type: ignore[arg-type]
+    clock.now += 2
+    assert strict.read_report(management.account_id)["Content"] == "user\nadmin\n"
+    with pytest.raises(Exception, match="still being generated"):
+        strict.read_report(member.account_id)
+    clock.now += 3
+    assert strict.read_report(member.account_id)["Content"] == "user\nalice\n"
+    strict.forget_report()
+    for account in (management, member):
+        with pytest.raises(Exception, match="not present"):
+            strict.read_report(account.account_id)
+
+
 # --------------------------------------------------------------------------------------------------
 # The hooks
 

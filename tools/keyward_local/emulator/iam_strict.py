@@ -15,7 +15,8 @@
    STARTED, then INPROGRESS, then COMPLETE; GetCredentialReport fails with ReportNotPresent before any
    generation, ReportInProgress (HTTP 404) during one, ReportExpired once the report is four hours
    old. The report is a snapshot of the account when its generation started, and a report younger
-   than four hours is reused, not regenerated.
+   than four hours is reused, not regenerated. Each account has its own report, as in IAM, where the
+   credential report is of the account the caller is in (an organisation's members never share one).
 
 `IamStrict.install` patches moto's IamResponse (and User.to_csv) at the emulator's start, never on
 disk; each `# type: ignore[method-assign]` marks one such replaced method."""
@@ -253,7 +254,8 @@ class IamStrict:
         self.pager = Pager()
         self.history = StatusHistory()
         self.lock = threading.Lock()
-        self.report: Report | None = None
+        #: Each account's credential report, by account id.
+        self.reports: dict[str, Report] = {}
 
     def settings(self) -> dict[str, float]:
         """The knobs, as GET /_keyward/iam-strict shows them."""
@@ -286,9 +288,9 @@ class IamStrict:
         return min(max_items, self.page_items) if self.page_items else max_items
 
     def forget_report(self) -> None:
-        """Drops the credential report, as in an account that never generated one."""
+        """Drops every account's credential report, as in accounts that never generated one."""
         with self.lock:
-            self.report = None
+            self.reports.clear()
 
     def visible_status(self, key: iam_models.AccessKey) -> str:
         """The status of `key` a read sees now."""
@@ -299,19 +301,20 @@ class IamStrict:
         four hours."""
         now = self.clock()
         with self.lock:
-            if self.report is None or now - self.report.started >= REPORT_LIFETIME_SECONDS:
+            report = self.reports.get(backend.account_id)
+            if report is None or now - report.started >= REPORT_LIFETIME_SECONDS:
                 backend.generate_report()
-                self.report = Report(now, backend.get_credential_report())
+                self.reports[backend.account_id] = Report(now, backend.get_credential_report())
                 return {"State": "STARTED", "Description": "No report exists. Starting a new report generation task"}
-            if now - self.report.started < self.report_delay:
+            if now - report.started < self.report_delay:
                 return {"State": "INPROGRESS", "Description": "Report generation in progress"}
             return {"State": "COMPLETE"}
 
-    def read_report(self) -> dict[str, str]:
-        """GetCredentialReport's answer, or its error."""
+    def read_report(self, account_id: str) -> dict[str, str]:
+        """GetCredentialReport's answer in `account_id`, or its error."""
         now = self.clock()
         with self.lock:
-            report = self.report
+            report = self.reports.get(account_id)
         if report is None:
             raise ReportNotPresentException("Credential report not present. Use GenerateCredentialReport first")
         if now - report.started < self.report_delay:
@@ -407,7 +410,7 @@ class IamStrict:
 
         def get(self: iam_responses.IamResponse) -> ActionResult:
             """GetCredentialReport: the snapshot, once generated."""
-            return ActionResult(strict.read_report())
+            return ActionResult(strict.read_report(self.backend.account_id))
 
         responses.create_user = checked_create_user  # type: ignore[method-assign]
         responses.tag_user = checked_tag_user  # type: ignore[method-assign]
