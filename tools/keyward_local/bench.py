@@ -1,5 +1,6 @@
-"""make bench (scripts/bench: `python -m keyward_local.bench`): sweeps of generated accounts on the local
-stack, measured from outside.
+"""make bench's single-account sweeps of generated accounts on the local stack, measured from outside,
+and what its organisation sweeps (keyward_local.bench_org) share with them: the generated account,
+its seeding, a fresh stack, and how a sweep is measured. keyward_local.bench_run runs both.
 
 For each account size (BENCH_SIZES, default "1000,5000") it brings the local stack up fresh, seeds the
 account (BENCH_SEED, default 7: the same seed gives the same account), runs one sweep in report mode
@@ -8,18 +9,16 @@ size also a SCREENING=report sweep under an injected IAM throttle (BENCH_THROTTL
 
 Measured per sweep: IAM calls per operation (counted by the emulator, not by keyward), Step Functions
 child executions, wall time, peak RSS of the Lambda processes, largest state payload, and a digest of
-the sorted findings (so sweeps of one account can be compared). Prints a table, writes
-target/bench/results.json, and exits 0 only if every budget of the IAM call budget holds
-(docs/architecture.md, "The IAM call budget"):
+the sorted findings (so sweeps of one account can be compared). The budgets (docs/architecture.md,
+"The IAM call budget"):
 
   - report screening: IAM calls <= 3 + ceil(N/1000) + 4*V (V = candidates);
   - report screening makes at least 10x fewer IAM calls than live screening (smallest size);
   - no state input or output above 64 KiB;
   - every sweep succeeds, evaluates every user, and finds the same as the other sweeps of its account.
 
-The stack is left down at the end (scripts/local-stack down). The emulator's IAM page bound is off
-(BASE_SETTINGS): ListUsers answers pages of MaxItems, as IAM does in practice, so the budget's
-ceil(N/1000) counts what AWS would.
+The emulator's IAM page bound is off (BASE_SETTINGS): ListUsers answers pages of MaxItems, as IAM does
+in practice, so the budget's ceil(N/1000) counts what AWS would.
 """
 
 from __future__ import annotations
@@ -32,25 +31,25 @@ import math
 import os
 import random
 import re
-import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import NotRequired, TypedDict
 
 import boto3
 from botocore.config import Config
+from mypy_boto3_iam import IAMClient
 from mypy_boto3_stepfunctions import SFNClient
 from mypy_boto3_stepfunctions.type_defs import HistoryEventTypeDef
 
 from keyward_local.client import PASSWORD, Seeder, exemption_tags, load_env, local_stack, read_report
-from keyward_local.console import LocalStackError, http_json, say
-from keyward_local.paths import BINARY_DIR, PAGE_ITEMS_VAR, ROOT, STATE_DIR
+from keyward_local.console import http_json, say
+from keyward_local.paths import BINARY_DIR, PAGE_ITEMS_VAR, STATE_DIR
 from keyward_local.run_report import RunReport
 from keyward_local.template import Template
 
-RESULTS = ROOT / "target" / "bench" / "results.json"
 PAYLOAD_LIMIT = 64 * 1024
 SWEEP_BOUND_SECONDS = 3600
 #: The bench's stack: report mode, and the rate keyward would use in AWS unless said otherwise.
@@ -59,6 +58,8 @@ SWEEP_BOUND_SECONDS = 3600
 #: keep on to prove keyward follows a page shorter than MaxItems, would count ten pages for each one.
 BASE_SETTINGS = {"KEYWARD_MODE": "report", PAGE_ITEMS_VAR: "0"}
 SEED_WORKERS = 8
+#: The seeding's IAM clients: retried, with a connection for each of its workers and more.
+SEED_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
 
 
 class BenchError(Exception):
@@ -78,6 +79,8 @@ class PlannedUser(TypedDict):
 class SweepResult(TypedDict):
     """One sweep's measurements (a row of target/bench/results.json)."""
 
+    #: "account" (an organisation sweep's row is keyward_local.bench_org.OrgSweepResult).
+    scope: str
     users: int
     screening: str
     throttle_rps: float | None
@@ -145,15 +148,14 @@ def plan_account(users: int, seed: int) -> list[PlannedUser]:
     return account
 
 
-def seed_account(stack_env: dict[str, str], account: list[PlannedUser]) -> dict[str, str]:
-    """Creates the account in the emulator; returns key id -> stable label (user#n), so findings of
-    two seedings of the same account compare equal."""
-    session = boto3.session.Session()
-    iam = session.client(
-        "iam", config=Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
-    )
+def seed_account(
+    iam: IAMClient, endpoint: str, account: list[PlannedUser], account_id: str | None = None, label: str = ""
+) -> dict[str, str]:
+    """Creates the account's users with `iam` (a client in the stack's account, or in the member
+    account `account_id`); returns key id -> stable label (`<label>user#n`), so findings of two seedings
+    of the same account compare equal."""
     now = dt.datetime.now(dt.timezone.utc)
-    seeder = Seeder(iam, stack_env["AWS_ENDPOINT_URL"], "", now)
+    seeder = Seeder(iam, endpoint, "", now, account_id=account_id)
     labels: dict[str, str] = {}
     lock = threading.Lock()
 
@@ -171,7 +173,7 @@ def seed_account(stack_env: dict[str, str], account: list[PlannedUser]) -> dict[
         for n, (age, used) in enumerate(user["keys"]):
             key_id = seeder.key(name, age_days=age, used_days_ago=used)
             with lock:
-                labels[key_id] = f"{name}#{n}"
+                labels[key_id] = f"{label}{name}#{n}"
 
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(SEED_WORKERS) as pool:
@@ -331,6 +333,7 @@ def sweep(
         batches = s3.get_object(Bucket=env["KEYWARD_REPORT_BUCKET"], Key=f"runs/{name}/batches.json")["Body"].read()
         children = len(json.loads(batches or b"[]"))
     result: SweepResult = {
+        "scope": "account",
         "users": users,
         "screening": screening,
         "throttle_rps": throttle,
@@ -456,45 +459,21 @@ def table(results: list[SweepResult]) -> str:
     return "\n".join(lines + calls)
 
 
-def main() -> int:
-    """The sweeps, the table, the budgets: 0 when every budget holds."""
-    sizes = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,5000").split(",") if s.strip()]
-    seed = int(os.environ.get("BENCH_SEED", "7"))
-    throttle = float(os.environ.get("BENCH_THROTTLE_RPS", "5"))
-    results: list[SweepResult] = []
-    started = time.monotonic()
-    try:
-        for users in sizes:
-            account = plan_account(users, seed)
-            runs: list[tuple[str, float | None]] = [("report", None), ("live", None)]
-            if users == min(sizes) and throttle > 0:
-                runs.append(("report", throttle))
-            for screening, rps in runs:
-                env = stack_up({**BASE_SETTINGS, "SCREENING": screening, "IAM_MAX_RPS": "1000" if not rps else "10"})
-                say(f"seeding {users} users (seed {seed})")
-                labels = seed_account(env, account)
-                # The throttle starts after the seeding (IAM_THROTTLE_RPS at `up` would throttle that too).
-                http_json("PUT", f"{env['AWS_ENDPOINT_URL']}/_keyward/iam-throttle", {"rps": rps})
-                label = f"{users}-{screening}" + ("-throttled" if rps else "")
-                results.append(sweep(env, label, users, screening, rps, labels))
-    except (BenchError, LocalStackError) as error:
-        print(f"bench FAILED: {error}", file=sys.stderr)
-        return 1
-    finally:
-        local_stack("down")
-    problems = budget_failures(results)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(table(results))
-    print(f"\nresults: {RESULTS.relative_to(ROOT)}; bench took {time.monotonic() - started:.0f} s")
-    if problems:
-        for problem in problems:
-            print(f"bench: budget FAILED: {problem}", file=sys.stderr)
-        return 1
-    say("bench OK: every budget holds")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def account_sweeps(sizes: list[int], seed: int, throttle: float) -> Iterator[SweepResult]:
+    """The single-account sweeps, one result at a time (each on a stack brought up fresh): for each
+    size a report and a live sweep, and for the smallest one more under the IAM throttle `throttle`
+    (0: none)."""
+    for users in sizes:
+        account = plan_account(users, seed)
+        runs: list[tuple[str, float | None]] = [("report", None), ("live", None)]
+        if users == min(sizes) and throttle > 0:
+            runs.append(("report", throttle))
+        for screening, rps in runs:
+            env = stack_up({**BASE_SETTINGS, "SCREENING": screening, "IAM_MAX_RPS": "1000" if not rps else "10"})
+            say(f"seeding {users} users (seed {seed})")
+            iam = boto3.session.Session().client("iam", config=SEED_CLIENT_CONFIG)
+            labels = seed_account(iam, env["AWS_ENDPOINT_URL"], account)
+            # The throttle starts after the seeding (IAM_THROTTLE_RPS at `up` would throttle that too).
+            http_json("PUT", f"{env['AWS_ENDPOINT_URL']}/_keyward/iam-throttle", {"rps": rps})
+            label = f"{users}-{screening}" + ("-throttled" if rps else "")
+            yield sweep(env, label, users, screening, rps, labels)

@@ -1,0 +1,574 @@
+"""make bench's organisation sweeps (keyward_local.bench_run runs them after the single-account ones):
+one sweep of an emulated organisation per entry of BENCH_ORG (default "10x1000,3x5000": member
+accounts x users in each), measured from outside.
+
+For each entry the local stack comes up fresh with KEYWARD_SCOPE=organization, ORG_MEMBER_ACCOUNTS=<n>,
+KEYWARD_MODE=report (nothing acts) and the emulator's IAM page bound off, as the single-account sweeps
+have it (bench.BASE_SETTINGS). Member i (from 1) is seeded with the single-account generator
+(bench.plan_account) and the seed BENCH_SEED * 1000 + i, so the members differ from each other and
+from one run of the bench to the next do not; the management account is left without users. Then
+one sweep, measured:
+
+- per account, the IAM calls by operation and by the role that made them, from the emulator's record
+  of every authorised request (`GET /_keyward/principals`), grouped by the account in the caller's ARN
+  (arn:aws:sts::<account>:assumed-role/keyward-read/<session>); the STS and Organizations calls on
+  lines of their own (the management account's function roles make them: AssumeRole into each
+  account, the discovery), outside the IAM budget;
+- the wall time of the whole sweep, and when each account was being swept: from its first IAM call to
+  its last, as a poll of the record every second sees them (moto 5.2.5 runs a Distributed Map's child
+  executions but does not list them: ListExecutions ignores mapRunArn); from these windows, the most
+  accounts swept at one moment;
+- the largest state payload (bench.payload_sizes), the Lambda seconds and peak RSS, the findings.
+
+The budgets (docs/benchmarks.md, "Organisations"):
+
+- the sweep SUCCEEDED and its coverage is complete: every member and the management account swept,
+  every user of each member listed and every candidate evaluated;
+- each account's IAM calls within 3 + ceil(N/1000) + 4*V (N users listed, V candidates: the report's
+  coverage), every one of them made through MEMBER_READ_ROLE;
+- no state input or output above 64 KiB;
+- more than one account swept at the same moment, when there is more than one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, TypedDict
+
+import boto3
+
+from keyward_local.bench import (
+    BASE_SETTINGS,
+    PAYLOAD_LIMIT,
+    SEED_CLIENT_CONFIG,
+    SWEEP_BOUND_SECONDS,
+    BenchError,
+    RssSampler,
+    counts,
+    history,
+    lambda_seconds,
+    payload_sizes,
+    plan_account,
+    seed_account,
+    stack_up,
+)
+from keyward_local.console import http_json, say
+from keyward_local.org import member_accounts, member_name, member_session
+from keyward_local.paths import (
+    ACCOUNT_ID,
+    MEMBER_READ_ROLE_VAR,
+    MEMBER_ROLE_DEFAULTS,
+    ORG_MEMBERS_VAR,
+    SCOPE_VAR,
+    STATE_DIR,
+)
+from keyward_local.settings import MAX_MEMBER_ACCOUNTS
+
+#: BENCH_ORG when unset: ten members of 1,000 users, then three of 5,000.
+DEFAULT_ORGS = "10x1000,3x5000"
+#: keyward's MAX_ACCOUNT_CONCURRENCY default (keyward_core::config), which the bench's stack keeps.
+ACCOUNT_CONCURRENCY = 5
+#: The management account's name in the bench's tables and digests (members are member-<i>).
+MANAGEMENT = "management"
+#: How often the sweep's callers are read while it runs: the resolution of each account's window.
+POLL_SECONDS = 1.0
+#: The services whose calls are counted per account: IAM's against the budget, the others beside it.
+COUNTED_SERVICES = ("iam", "sts", "organizations")
+_ORG_ENTRY = re.compile(r"(\d+)x(\d+)")
+
+
+class OrgSize(NamedTuple):
+    """One entry of BENCH_ORG: how many member accounts, and how many users in each."""
+
+    accounts: int
+    users: int
+
+
+class AccountCalls(TypedDict):
+    """The requests made as callers of one account."""
+
+    #: Calls by service (`iam`, `sts`, `organizations`), then by operation.
+    operations: dict[str, dict[str, int]]
+    #: IAM calls by the role (or `root`) that made them.
+    iam_by_role: dict[str, int]
+    refused: int
+
+
+class OrgAccountResult(TypedDict):
+    """One account of an organisation sweep."""
+
+    account_id: str
+    #: MANAGEMENT or member-<i>.
+    name: str
+    users_seeded: int
+    swept: bool
+    users_listed: int | None
+    candidates: int | None
+    users_not_evaluated: int | None
+    iam_calls_total: int
+    iam_calls: dict[str, int]
+    iam_calls_by_role: dict[str, int]
+    iam_call_budget: int | None
+    #: Seconds from the sweep's start to its first and its last IAM call (None: it made none).
+    first_call_seconds: float | None
+    last_call_seconds: float | None
+
+
+class OrgSweepResult(TypedDict):
+    """One organisation sweep's measurements (a row of target/bench/results.json)."""
+
+    scope: str
+    #: Member accounts (the management account comes on top).
+    members: int
+    users_per_member: int
+    seed: int
+    status: str
+    coverage_discovered: int | None
+    coverage_swept: int | None
+    #: "<account id>: <error>: <reason>" of each account whose sweep failed.
+    coverage_failed: list[str]
+    coverage_complete: bool
+    accounts: list[OrgAccountResult]
+    iam_calls_total: int
+    #: The IAM calls the emulator's IAM gate counted (all accounts): the per-account sum cross-checked.
+    iam_calls_counted: int
+    sts_calls: dict[str, int]
+    sts_calls_by_role: dict[str, int]
+    organizations_calls: dict[str, int]
+    refused_calls: int
+    wall_seconds: float
+    max_concurrent_accounts: int
+    max_account_concurrency: int
+    max_payload_bytes: int
+    lambda_seconds: float
+    lambda_seconds_by_function: dict[str, float]
+    peak_rss_mb: float
+    findings: int
+    findings_digest: str | None
+    execution: str
+
+
+# --------------------------------------------------------------------------------------------------
+# What to sweep
+
+
+def parse_orgs(text: str) -> list[OrgSize]:
+    """BENCH_ORG: comma-separated `<members>x<users>` entries ("10x1000,3x5000"); empty: none."""
+    sizes = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        match = _ORG_ENTRY.fullmatch(entry)
+        if match is None:
+            raise BenchError(f"BENCH_ORG entry {entry!r} is not <member accounts>x<users>, e.g. 10x1000")
+        accounts, users = int(match[1]), int(match[2])
+        if not 1 <= accounts <= MAX_MEMBER_ACCOUNTS:
+            raise BenchError(
+                f"BENCH_ORG entry {entry!r}: {accounts} member accounts, the local stack makes 1 to "
+                f"{MAX_MEMBER_ACCOUNTS}"
+            )
+        if users < 1:
+            raise BenchError(f"BENCH_ORG entry {entry!r}: a member needs at least one user")
+        sizes.append(OrgSize(accounts, users))
+    return sizes
+
+
+def member_seed(seed: int, index: int) -> int:
+    """The generator's seed for member `index` (from 1): its own, the same in every run of the bench."""
+    return seed * 1000 + index
+
+
+# --------------------------------------------------------------------------------------------------
+# Who called what
+
+
+def caller_account(principal: str) -> str | None:
+    """The account of a caller's ARN (arn:aws:sts::<account>:assumed-role/…, arn:aws:iam::<account>:…)."""
+    parts = principal.split(":", 5)
+    return parts[4] if len(parts) == 6 and parts[4].isdigit() else None
+
+
+def caller_role(principal: str) -> str:
+    """The role of an assumed-role caller's ARN; else what the ARN names (`root`, `user/<name>`)."""
+    resource = principal.split(":", 5)[-1]
+    if resource.startswith("assumed-role/"):
+        return resource.split("/")[1]
+    return resource
+
+
+def calls_by_account(snapshot: object) -> dict[str, AccountCalls]:
+    """The emulator's record of requests (`GET /_keyward/principals`) by the account of each caller:
+    IAM, STS and Organizations operations (other services are the functions' run state, not counted),
+    and how many of them were refused."""
+    if not isinstance(snapshot, list):
+        raise BenchError(f"GET /_keyward/principals answered {snapshot!r}, not a list of callers")
+    grouped: dict[str, AccountCalls] = {}
+    for row in snapshot:
+        principal, action, count = str(row["principal"]), str(row["action"]), int(row["count"])
+        service, _, operation = action.partition(":")
+        account = caller_account(principal)
+        if account is None or service not in COUNTED_SERVICES:
+            continue
+        calls = grouped.setdefault(account, {"operations": {}, "iam_by_role": {}, "refused": 0})
+        by_operation = calls["operations"].setdefault(service, {})
+        by_operation[operation] = by_operation.get(operation, 0) + count
+        if service == "iam":
+            role = caller_role(principal)
+            calls["iam_by_role"][role] = calls["iam_by_role"].get(role, 0) + count
+        if not row["allowed"]:
+            calls["refused"] += count
+    return grouped
+
+
+def sts_by_role(snapshot: list[dict[str, Any]]) -> dict[str, int]:
+    """STS calls by the role (or `root`) that made them."""
+    roles: Counter[str] = Counter()
+    for row in snapshot:
+        if str(row["action"]).startswith("sts:"):
+            roles[caller_role(str(row["principal"]))] += int(row["count"])
+    return dict(sorted(roles.items()))
+
+
+# --------------------------------------------------------------------------------------------------
+# When each account was swept
+
+
+class ActivityWatch:
+    """When each account made its IAM calls, from polls of their counts: an account's window runs from
+    the first poll that sees a call of it to the poll that sees its last."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.seen: dict[str, int] = {}
+
+    def observe(self, at: float, iam_calls: Mapping[str, int]) -> None:
+        """The IAM calls counted so far, by account, at `at` seconds."""
+        for account, total in iam_calls.items():
+            if total > self.seen.get(account, 0):
+                self.first.setdefault(account, at)
+                self.last[account] = at
+                self.seen[account] = total
+
+    def windows(self) -> dict[str, tuple[float, float]]:
+        """(first, last) seconds of each account that made an IAM call."""
+        return {account: (self.first[account], self.last[account]) for account in self.first}
+
+
+def max_concurrent(windows: Mapping[str, tuple[float, float]]) -> int:
+    """The most accounts swept at one moment: at a moment t, those whose window began at or before t and
+    ends after it (one that ends as another begins was not beside it; one seen by a single poll counts
+    beside nothing)."""
+    return max(
+        (sum(1 for begin, end in windows.values() if begin <= t < end) for t, _ in windows.values()),
+        default=0,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# A sweep
+
+
+def account_budget(users_listed: int, candidates: int) -> int:
+    """The IAM call budget of one account's part of the sweep (docs/architecture.md, "The IAM call
+    budget"): 3 + ceil(N/1000) + 4*V."""
+    return 3 + math.ceil(users_listed / 1000) + 4 * candidates
+
+
+def iam_totals(snapshot: object) -> dict[str, int]:
+    """IAM calls so far by the caller's account."""
+    return {
+        account: sum(calls["operations"].get("iam", {}).values())
+        for account, calls in calls_by_account(snapshot).items()
+    }
+
+
+def findings_digest(report: Mapping[str, Any], names: Mapping[str, str], labels: Mapping[str, str]) -> str:
+    """A digest of the sorted findings, accounts by their bench names and keys by their stable labels:
+    equal for equal findings in organisations seeded alike (member ids differ from stack to stack)."""
+    lines = sorted(
+        f"{f['rule']} {names.get(f['account_id'], f['account_id'])} {f['user_name']} "
+        f"{labels.get(f['access_key_id'] or '', f['access_key_id'] or '-')}"
+        for f in report["evaluation"]["findings"]
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def seed_members(env: Mapping[str, str], size: OrgSize, seed: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Each member seeded with its own generated account, as an administrator of the organisation
+    (OrganizationAccountAccessRole); returns (account id -> bench name, key id -> stable label)."""
+    endpoint = env["AWS_ENDPOINT_URL"]
+    members = member_accounts(env)
+    if len(members) != size.accounts:
+        raise BenchError(f"the stack has {len(members)} member accounts, not the {size.accounts} asked for")
+    names = {ACCOUNT_ID: MANAGEMENT}
+    labels: dict[str, str] = {}
+    for index, account_id in enumerate(members, 1):
+        name = member_name(index)
+        names[account_id] = name
+        say(f"seeding {size.users} users in {name} ({account_id}, seed {member_seed(seed, index)})")
+        iam = member_session(account_id, endpoint).client("iam", config=SEED_CLIENT_CONFIG)
+        labels |= seed_account(
+            iam, endpoint, plan_account(size.users, member_seed(seed, index)), account_id, f"{name}/"
+        )
+    return names, labels
+
+
+def read_run_report(s3: Any, bucket: str, execution: str) -> dict[str, Any] | None:
+    """runs/<execution>/report.json as JSON (its coverage is not in run_report.RunReport), or None."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"runs/{execution}/report.json")["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    report: dict[str, Any] = json.loads(body)
+    return report
+
+
+def sweep_org(
+    env: Mapping[str, str], size: OrgSize, seed: int, names: Mapping[str, str], labels: Mapping[str, str]
+) -> OrgSweepResult:
+    """One sweep of the seeded organisation, measured."""
+    session = boto3.session.Session()
+    sfn, s3 = session.client("stepfunctions"), session.client("s3")
+    endpoint = env["AWS_ENDPOINT_URL"]
+    principals_url = f"{endpoint}/_keyward/principals"
+    # What seeding called is not the sweep's.
+    http_json("DELETE", principals_url)
+    http_json("DELETE", f"{endpoint}/_keyward/iam-calls")
+    name = f"bench-org-{size.accounts}x{size.users}-{int(time.time())}"
+    say(f"sweep {name}: {size.accounts} members x {size.users} users and the management account")
+    log = STATE_DIR / "moto.log"
+    log_offset = log.stat().st_size if log.exists() else 0
+    watch = ActivityWatch()
+    with RssSampler() as rss:
+        started = time.monotonic()
+        arn = sfn.start_execution(stateMachineArn=env["KEYWARD_STATE_MACHINE_ARN"], name=name, input="{}")[
+            "executionArn"
+        ]
+        last_print = started
+        while True:
+            status = sfn.describe_execution(executionArn=arn)["status"]
+            now = time.monotonic() - started
+            totals = iam_totals(http_json("GET", principals_url))
+            watch.observe(now, totals)
+            if status != "RUNNING":
+                break
+            if now > SWEEP_BOUND_SECONDS:
+                raise BenchError(f"{name} still running after {SWEEP_BOUND_SECONDS} s")
+            if time.monotonic() - last_print >= 15:
+                print(
+                    f"    {now:6.0f} s  running; {sum(totals.values())} IAM calls so far in {len(totals)} accounts",
+                    flush=True,
+                )
+                last_print = time.monotonic()
+            time.sleep(POLL_SECONDS)
+        wall = time.monotonic() - started
+    snapshot = http_json("GET", principals_url)
+    if not isinstance(snapshot, list):
+        raise BenchError(f"GET {principals_url} answered {snapshot!r}, not a list of callers")
+    grouped = calls_by_account(snapshot)
+    with log.open("rb") as handle:
+        handle.seek(log_offset)
+        invoked = lambda_seconds(handle.read().decode("utf-8", "replace"))
+    report = read_run_report(s3, env["KEYWARD_REPORT_BUCKET"], name)
+    coverage = (report or {}).get("coverage") or {}
+    swept = {str(a["account_id"]): a for a in coverage.get("swept", [])}
+    failed = [
+        f"{f['failure']['account_id']}: {f['failure']['error']}: {f['failure']['reason']}"
+        for f in coverage.get("failed", [])
+    ]
+    windows = watch.windows()
+    accounts = [
+        account_result(
+            account_id,
+            bench_name,
+            0 if account_id == ACCOUNT_ID else size.users,
+            grouped.get(account_id),
+            swept.get(account_id),
+            windows.get(account_id),
+        )
+        for account_id, bench_name in names.items()
+    ]
+    result: OrgSweepResult = {
+        "scope": "organization",
+        "members": size.accounts,
+        "users_per_member": size.users,
+        "seed": seed,
+        "status": status,
+        "coverage_discovered": coverage.get("discovered"),
+        "coverage_swept": len(swept) if coverage else None,
+        "coverage_failed": failed,
+        "coverage_complete": bool(coverage) and not failed,
+        "accounts": accounts,
+        "iam_calls_total": sum(a["iam_calls_total"] for a in accounts),
+        "iam_calls_counted": sum(counts(f"{endpoint}/_keyward/iam-calls").values()),
+        "sts_calls": _sum_service(grouped, "sts"),
+        "sts_calls_by_role": sts_by_role(snapshot),
+        "organizations_calls": _sum_service(grouped, "organizations"),
+        "refused_calls": sum(c["refused"] for c in grouped.values()),
+        "wall_seconds": round(wall, 1),
+        "max_concurrent_accounts": max_concurrent(windows),
+        "max_account_concurrency": ACCOUNT_CONCURRENCY,
+        "max_payload_bytes": payload_sizes(history(sfn, arn)),
+        "lambda_seconds": round(sum(invoked.values()), 1),
+        "lambda_seconds_by_function": invoked,
+        "peak_rss_mb": round(max(rss.peak_kib.values(), default=0) / 1024, 1),
+        "findings": len(report["evaluation"]["findings"]) if report else 0,
+        "findings_digest": findings_digest(report, names, labels) if report else None,
+        "execution": name,
+    }
+    print(
+        f"    {status} in {wall:.1f} s: {result['coverage_swept']} of {len(names)} accounts swept, "
+        f"{result['iam_calls_total']} IAM calls, at most {result['max_concurrent_accounts']} accounts at once, "
+        f"largest payload {result['max_payload_bytes']} bytes",
+        flush=True,
+    )
+    return result
+
+
+def _sum_service(grouped: Mapping[str, AccountCalls], service: str) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for calls in grouped.values():
+        total.update(calls["operations"].get(service, {}))
+    return dict(sorted(total.items()))
+
+
+def account_result(
+    account_id: str,
+    name: str,
+    users_seeded: int,
+    calls: AccountCalls | None,
+    swept: Mapping[str, Any] | None,
+    window: tuple[float, float] | None,
+) -> OrgAccountResult:
+    """One account's row: its IAM calls, its part of the coverage and its budget, its window."""
+    iam = dict(sorted(calls["operations"].get("iam", {}).items())) if calls else {}
+    listed = int(swept["users_listed"]) if swept else None
+    candidates = int(swept["users_checked"]) if swept else None
+    return {
+        "account_id": account_id,
+        "name": name,
+        "users_seeded": users_seeded,
+        "swept": swept is not None,
+        "users_listed": listed,
+        "candidates": candidates,
+        "users_not_evaluated": int(swept["users_not_evaluated"]) if swept else None,
+        "iam_calls_total": sum(iam.values()),
+        "iam_calls": iam,
+        "iam_calls_by_role": dict(sorted(calls["iam_by_role"].items())) if calls else {},
+        "iam_call_budget": account_budget(listed, candidates)
+        if listed is not None and candidates is not None
+        else None,
+        "first_call_seconds": round(window[0], 1) if window else None,
+        "last_call_seconds": round(window[1], 1) if window else None,
+    }
+
+
+def org_sweeps(sizes: list[OrgSize], seed: int) -> Iterator[OrgSweepResult]:
+    """The organisation sweeps, one result at a time, each on a stack brought up fresh."""
+    for size in sizes:
+        env = stack_up(
+            {
+                **BASE_SETTINGS,
+                "SCREENING": "report",
+                "IAM_MAX_RPS": "1000",
+                SCOPE_VAR: "organization",
+                ORG_MEMBERS_VAR: str(size.accounts),
+            }
+        )
+        names, labels = seed_members(env, size, seed)
+        yield sweep_org(env, size, seed, names, labels)
+
+
+# --------------------------------------------------------------------------------------------------
+# Budgets and the table
+
+
+def org_budget_failures(results: list[OrgSweepResult]) -> list[str]:
+    """Every budget an organisation sweep broke (empty: all hold)."""
+    read_role = MEMBER_ROLE_DEFAULTS[MEMBER_READ_ROLE_VAR]
+    problems = []
+    for r in results:
+        what = f"organisation {r['members']}x{r['users_per_member']}"
+        if r["status"] != "SUCCEEDED":
+            problems.append(f"{what}: the sweep ended {r['status']}")
+        if not r["coverage_complete"]:
+            problems.append(f"{what}: coverage not complete: {'; '.join(r['coverage_failed']) or 'no coverage'}")
+        if r["max_payload_bytes"] > PAYLOAD_LIMIT:
+            problems.append(f"{what}: a state payload of {r['max_payload_bytes']} bytes (limit {PAYLOAD_LIMIT})")
+        if len(r["accounts"]) > 1 and r["max_concurrent_accounts"] <= 1:
+            problems.append(
+                f"{what}: at most {r['max_concurrent_accounts']} account swept at a time: the accounts did not "
+                "run in parallel"
+            )
+        for a in r["accounts"]:
+            account = f"{what}, {a['name']} ({a['account_id']})"
+            if not a["swept"]:
+                problems.append(f"{account}: not swept")
+                continue
+            if a["name"] != MANAGEMENT and a["users_listed"] != a["users_seeded"]:
+                problems.append(f"{account}: {a['users_listed']} users listed of {a['users_seeded']} seeded")
+            if a["users_not_evaluated"]:
+                problems.append(f"{account}: {a['users_not_evaluated']} users not evaluated")
+            budget = a["iam_call_budget"]
+            if budget is not None and a["iam_calls_total"] > budget:
+                problems.append(
+                    f"{account}: {a['iam_calls_total']} IAM calls, over the budget 3 + ceil(N/1000) + 4V = {budget}"
+                )
+            others = {role: n for role, n in a["iam_calls_by_role"].items() if role != read_role}
+            if others:
+                problems.append(f"{account}: IAM calls not made through {read_role}: {others}")
+    return problems
+
+
+def org_table(results: list[OrgSweepResult]) -> str:
+    """Each organisation sweep: a summary line, a row per account, the calls outside the IAM budget."""
+    lines = []
+    for r in results:
+        lines += [
+            "",
+            f"organisation {r['members']} x {r['users_per_member']} users: {r['status']} in {r['wall_seconds']:.0f} s, "
+            f"{r['coverage_swept']} of {len(r['accounts'])} accounts swept, at most {r['max_concurrent_accounts']} "
+            f"accounts at once (MAX_ACCOUNT_CONCURRENCY {r['max_account_concurrency']}), largest payload "
+            f"{r['max_payload_bytes']} B, {r['iam_calls_total']} IAM calls ({r['iam_calls_counted']} counted by the "
+            f"emulator's gate), Lambda {r['lambda_seconds']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+            f"findings {r['findings']} ({r['findings_digest']})",
+        ]
+        head = ["account", "name", "users", "candidates", "IAM calls", "budget", "swept from s", "to s", "s"]
+        rows = [head]
+        for a in r["accounts"]:
+            first, last = a["first_call_seconds"], a["last_call_seconds"]
+            rows.append(
+                [
+                    a["account_id"],
+                    a["name"],
+                    str(a["users_listed"]),
+                    str(a["candidates"]),
+                    str(a["iam_calls_total"]),
+                    str(a["iam_call_budget"]),
+                    "-" if first is None else f"{first:.0f}",
+                    "-" if last is None else f"{last:.0f}",
+                    "-" if first is None or last is None else f"{last - first:.0f}",
+                ]
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        lines += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+        ops = ", ".join(f"{op} {n}" for op, n in r["sts_calls"].items()) or "none"
+        roles = ", ".join(f"{role} {n}" for role, n in r["sts_calls_by_role"].items())
+        lines.append(f"  STS (outside the IAM budget): {ops}" + (f" (by {roles})" if roles else ""))
+        ops = ", ".join(f"{op} {n}" for op, n in r["organizations_calls"].items()) or "none"
+        lines.append(f"  Organizations (outside the IAM budget): {ops}")
+        if r["refused_calls"]:
+            lines.append(f"  refused requests: {r['refused_calls']}")
+        lines.append("  IAM calls per operation:")
+        for a in r["accounts"]:
+            ops = ", ".join(f"{op} {n}" for op, n in a["iam_calls"].items()) or "none"
+            lines.append(f"    {a['name']}: {ops}")
+    return "\n".join(lines)
