@@ -1,6 +1,5 @@
 """The organisation bench's own logic (keyward_local.bench_org), without a stack: what BENCH_ORG asks
-for, how the emulator's record of callers becomes calls per account, when accounts count as swept side
-by side, and which results break a budget."""
+for, the members' generated accounts, each account's budget, and which results break a budget."""
 
 from __future__ import annotations
 
@@ -10,17 +9,13 @@ import pytest
 from keyward_local.bench import BenchError, plan_account
 from keyward_local.bench_org import (
     MANAGEMENT,
-    ActivityWatch,
     OrgAccountResult,
     OrgSize,
     OrgSweepResult,
     account_budget,
     account_result,
-    caller_account,
-    caller_role,
-    calls_by_account,
+    budget_problem,
     findings_digest,
-    max_concurrent,
     member_seed,
     org_budget_failures,
     parse_orgs,
@@ -61,78 +56,21 @@ def test_each_member_has_its_own_account_the_same_in_every_run() -> None:
     assert plan_account(200, member_seed(7, 1)) == first
 
 
-def test_a_caller_arn_names_its_account_and_role() -> None:
-    read = f"arn:aws:sts::{MEMBER}:assumed-role/keyward-read/check-user-bench-org-1"
-    assert caller_account(read) == MEMBER
-    assert caller_role(read) == "keyward-read"
-    assert caller_account(f"arn:aws:iam::{MANAGEMENT_ID}:root") == MANAGEMENT_ID
-    assert caller_role(f"arn:aws:iam::{MANAGEMENT_ID}:root") == "root"
-    assert caller_account("anonymous") is None
-
-
-def row(principal: str, action: str, count: int, allowed: bool = True) -> dict[str, object]:
-    return {"principal": principal, "action": action, "allowed": allowed, "source_identity": None, "count": count}
-
-
-def test_calls_are_grouped_by_the_account_in_the_callers_arn_with_sts_and_organizations_apart() -> None:
-    read_list = f"arn:aws:sts::{MEMBER}:assumed-role/keyward-read/list-users-x"
-    read_check = f"arn:aws:sts::{MEMBER}:assumed-role/keyward-read/check-user-x"
-    lister = f"arn:aws:sts::{MANAGEMENT_ID}:assumed-role/keyward-list-users/list-users"
-    snapshot = [
-        row(read_list, "iam:GenerateCredentialReport", 4),
-        row(read_list, "iam:ListUsers", 1),
-        row(read_check, "iam:GetUser", 10),
-        row(read_check, "iam:GetUser", 1, allowed=False),
-        row(lister, "organizations:ListAccounts", 1),
-        row(lister, "sts:AssumeRole", 2),
-        row(lister, "s3:PutObject", 7),
-        row(f"arn:aws:sts::{MANAGEMENT_ID}:assumed-role/keyward-read/list-users-x", "iam:ListUsers", 1),
-    ]
-    grouped = calls_by_account(snapshot)
-    assert grouped[MEMBER] == {
-        "operations": {"iam": {"GenerateCredentialReport": 4, "ListUsers": 1, "GetUser": 11}},
-        "iam_by_role": {"keyward-read": 16},
-        "refused": 1,
-    }
-    # The function roles' own calls are the management account's: STS and Organizations, no S3 counted.
-    assert grouped[MANAGEMENT_ID]["operations"] == {
-        "organizations": {"ListAccounts": 1},
-        "sts": {"AssumeRole": 2},
-        "iam": {"ListUsers": 1},
-    }
-    with pytest.raises(BenchError, match="not a list of callers"):
-        calls_by_account({"error": "no"})
-
-
-def test_an_accounts_window_runs_from_the_poll_that_sees_its_first_call_to_the_one_that_sees_its_last() -> None:
-    watch = ActivityWatch()
-    watch.observe(1.0, {})
-    watch.observe(2.0, {MEMBER: 3})
-    watch.observe(3.0, {MEMBER: 9, OTHER: 1})
-    watch.observe(4.0, {MEMBER: 9, OTHER: 5})
-    watch.observe(5.0, {MEMBER: 9, OTHER: 5})
-    assert watch.windows() == {MEMBER: (2.0, 3.0), OTHER: (3.0, 4.0)}
-
-
-def test_accounts_count_as_side_by_side_only_while_both_are_being_swept() -> None:
-    assert max_concurrent({}) == 0
-    assert max_concurrent({"a": (0.0, 10.0)}) == 1
-    # One that ends as another begins ran after it, not beside it.
-    assert max_concurrent({"a": (0.0, 10.0), "b": (10.0, 20.0), "c": (20.0, 30.0)}) == 1
-    assert max_concurrent({"a": (0.0, 10.0), "b": (2.0, 12.0), "c": (4.0, 6.0), "d": (11.0, 13.0)}) == 3
-    # Seen by a single poll: beside nothing, itself included.
-    assert max_concurrent({"a": (5.0, 5.0), "b": (0.0, 9.0)}) == 1
-    assert max_concurrent({"a": (5.0, 5.0)}) == 0
-
-
 def test_the_per_account_budget_is_the_single_accounts() -> None:
     assert account_budget(1000, 172) == 3 + 1 + 4 * 172
-    assert account_budget(5000, 0) == 3 + 5
     assert account_budget(1001, 1) == 3 + 2 + 4
+    assert account_budget(5000, 0) is None
 
 
-def account(name: str, account_id: str, calls: int, listed: int = 1000, candidates: int = 150) -> OrgAccountResult:
-    calls_of = {"operations": {"iam": {"GetUser": calls}}, "iam_by_role": {"keyward-read": calls}, "refused": 0}
+SCREENING = {"GenerateCredentialReport": 4, "GetCredentialReport": 1, "ListUsers": 1}
+
+
+def account(
+    name: str, account_id: str, calls: int | dict[str, int], listed: int = 1000, candidates: int = 150
+) -> OrgAccountResult:
+    iam = calls if isinstance(calls, dict) else {"GetUser": calls}
+    total = sum(iam.values())
+    calls_of = {"operations": {"iam": iam}, "iam_by_role": {"keyward-read": total}, "refused": 0}
     swept = {"users_listed": listed, "users_checked": candidates, "users_not_evaluated": 0}
     seeded = 0 if name == MANAGEMENT else listed
     return account_result(account_id, name, seeded, calls_of, swept, (1.0, 20.0))  # type: ignore[arg-type]
@@ -173,7 +111,7 @@ def sweep(accounts: list[OrgAccountResult], **fields: object) -> OrgSweepResult:
 
 def good() -> OrgSweepResult:
     return sweep(
-        [account(MANAGEMENT, MANAGEMENT_ID, 3, listed=0, candidates=0), account("member-1", MEMBER, 500)]
+        [account(MANAGEMENT, MANAGEMENT_ID, SCREENING, listed=0, candidates=0), account("member-1", MEMBER, 500)]
         + [account(f"member-{i}", f"{i:012d}", 600) for i in range(2, 4)]
     )
 
@@ -184,7 +122,8 @@ def test_a_sweep_within_every_budget_breaks_none() -> None:
 
 def test_an_account_over_its_own_budget_fails_even_when_the_organisation_as_a_whole_is_under() -> None:
     r = good()
-    budget = account_budget(1000, 150)
+    budget = 3 + 1 + 4 * 150
+    assert account_budget(1000, 150) == budget
     r["accounts"][1] = account("member-1", MEMBER, budget + 1)
     r["accounts"][2] = account("member-2", "000000000002", 3)
     assert sum(a["iam_calls_total"] for a in r["accounts"]) < sum(a["iam_call_budget"] or 0 for a in r["accounts"])
@@ -194,11 +133,26 @@ def test_an_account_over_its_own_budget_fails_even_when_the_organisation_as_a_wh
     ]
 
 
+def test_an_account_without_candidates_may_cost_screening_alone() -> None:
+    # 3 + ceil(0/1000) + 0 = 3 cannot hold for an empty account: ListUsers answers one page even then,
+    # and the report's generation costs its polls (4 here); what must hold is that nothing else is called.
+    assert budget_problem(account(MANAGEMENT, MANAGEMENT_ID, SCREENING, listed=0, candidates=0)) is None
+    assert budget_problem(account("member-1", MEMBER, {**SCREENING, "ListUsers": 2}, listed=1500, candidates=0)) is None
+    assert (
+        budget_problem(account(MANAGEMENT, MANAGEMENT_ID, {**SCREENING, "GetUser": 1}, listed=0, candidates=0))
+        == "no candidate, but IAM calls beyond screening: GetUser"
+    )
+    assert (
+        budget_problem(account(MANAGEMENT, MANAGEMENT_ID, {**SCREENING, "ListUsers": 2}, listed=0, candidates=0))
+        == "no candidate, but ListUsers 2 times (pages: 1) and GetCredentialReport 1 times (once)"
+    )
+
+
 def test_accounts_one_after_another_fail_the_parallel_budget() -> None:
     assert org_budget_failures([sweep(good()["accounts"], max_concurrent_accounts=1)]) == [
         "organisation 3x1000: at most 1 account swept at a time: the accounts did not run in parallel"
     ]
-    alone = sweep([account(MANAGEMENT, MANAGEMENT_ID, 3, listed=0, candidates=0)], max_concurrent_accounts=1)
+    alone = sweep([account(MANAGEMENT, MANAGEMENT_ID, SCREENING, listed=0, candidates=0)], max_concurrent_accounts=1)
     assert org_budget_failures([alone]) == []
 
 
