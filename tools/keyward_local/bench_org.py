@@ -146,7 +146,10 @@ class OrgSweepResult(TypedDict):
     wall_seconds: float
     max_concurrent_accounts: int
     max_account_concurrency: int
+    #: The largest state input or output in the execution's own history.
     max_payload_bytes: int
+    #: The largest item of its Distributed Maps (`largest_map_item`): the children's inputs.
+    max_map_item_bytes: int
     lambda_seconds: float
     lambda_seconds_by_function: dict[str, float]
     peak_rss_mb: float
@@ -264,6 +267,23 @@ def read_run_report(s3: Any, bucket: str, execution: str) -> dict[str, Any] | No
     return report
 
 
+def largest_map_item(s3: Any, bucket: str, execution: str, accounts: list[str]) -> int:
+    """The largest item of the run's Distributed Maps, in bytes: an account of accounts.json (the input of
+    an account's child execution) or a batch of an account's batches.json (a check-user child's). moto
+    keeps a Distributed Map child's history to itself, so these are what its states pass, read where the
+    Map reads them."""
+    keys = [f"runs/{execution}/accounts.json"] + [f"runs/{execution}/accounts/{a}/batches.json" for a in accounts]
+    largest = 0
+    for key in keys:
+        try:
+            items = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read() or b"[]")
+        except s3.exceptions.NoSuchKey:
+            continue  # an account without candidates has no batches
+        for item in items:
+            largest = max(largest, len(json.dumps(item, separators=(",", ":")).encode()))
+    return largest
+
+
 def sweep_org(
     env: Mapping[str, str], size: OrgSize, seed: int, names: Mapping[str, str], labels: Mapping[str, str]
 ) -> OrgSweepResult:
@@ -350,6 +370,7 @@ def sweep_org(
         "max_concurrent_accounts": max_concurrent(windows),
         "max_account_concurrency": ACCOUNT_CONCURRENCY,
         "max_payload_bytes": payload_sizes(history(sfn, arn)),
+        "max_map_item_bytes": largest_map_item(s3, env["KEYWARD_REPORT_BUCKET"], name, list(names)),
         "lambda_seconds": round(sum(invoked.values()), 1),
         "lambda_seconds_by_function": invoked,
         "peak_rss_mb": round(max(rss.peak_kib.values(), default=0) / 1024, 1),
@@ -360,7 +381,8 @@ def sweep_org(
     print(
         f"    {status} in {wall:.1f} s: {result['coverage_swept']} of {len(names)} accounts swept, "
         f"{result['iam_calls_total']} IAM calls, at most {result['max_concurrent_accounts']} accounts at once, "
-        f"largest payload {result['max_payload_bytes']} bytes",
+        f"largest payload {result['max_payload_bytes']} bytes "
+        f"(Map item {result['max_map_item_bytes']})",
         flush=True,
     )
     return result
@@ -425,8 +447,9 @@ def org_budget_failures(results: list[OrgSweepResult]) -> list[str]:
             problems.append(f"{what}: the sweep ended {r['status']}")
         if not r["coverage_complete"]:
             problems.append(f"{what}: coverage not complete: {'; '.join(r['coverage_failed']) or 'no coverage'}")
-        if r["max_payload_bytes"] > PAYLOAD_LIMIT:
-            problems.append(f"{what}: a state payload of {r['max_payload_bytes']} bytes (limit {PAYLOAD_LIMIT})")
+        for where, size in (("a state payload", r["max_payload_bytes"]), ("a Map item", r["max_map_item_bytes"])):
+            if size > PAYLOAD_LIMIT:
+                problems.append(f"{what}: {where} of {size} bytes (limit {PAYLOAD_LIMIT})")
         if len(r["accounts"]) > 1 and r["max_concurrent_accounts"] <= 1:
             problems.append(
                 f"{what}: at most {r['max_concurrent_accounts']} account swept at a time: the accounts did not "
@@ -456,12 +479,13 @@ def org_table(results: list[OrgSweepResult]) -> str:
     for r in results:
         lines += [
             "",
-            f"organisation {r['members']} x {r['users_per_member']} users: {r['status']} in {r['wall_seconds']:.0f} s, "
-            f"{r['coverage_swept']} of {len(r['accounts'])} accounts swept, at most {r['max_concurrent_accounts']} "
-            f"accounts at once (MAX_ACCOUNT_CONCURRENCY {r['max_account_concurrency']}), largest payload "
-            f"{r['max_payload_bytes']} B, {r['iam_calls_total']} IAM calls ({r['iam_calls_counted']} counted by the "
-            f"emulator's gate), Lambda {r['lambda_seconds']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
-            f"findings {r['findings']} ({r['findings_digest']})",
+            f"organisation {r['members']} x {r['users_per_member']} users: {r['status']} in {r['wall_seconds']:.0f} s,"
+            f" {r['coverage_swept']} of {len(r['accounts'])} accounts swept, at most {r['max_concurrent_accounts']}"
+            f" accounts at once (MAX_ACCOUNT_CONCURRENCY {r['max_account_concurrency']})",
+            f"  largest payload {r['max_payload_bytes']} B (Map item {r['max_map_item_bytes']} B),"
+            f" {r['iam_calls_total']} IAM calls ({r['iam_calls_counted']} counted by the emulator's gate),"
+            f" Lambda {r['lambda_seconds']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB,"
+            f" findings {r['findings']} ({r['findings_digest']})",
         ]
         head = ["account", "name", "users", "candidates", "IAM calls", "budget", "swept from s", "to s", "s"]
         rows = [head]

@@ -18,6 +18,7 @@ from keyward_local.bench_org import (
     findings_digest,
     member_seed,
     org_budget_failures,
+    org_table,
     parse_orgs,
 )
 
@@ -98,6 +99,7 @@ def sweep(accounts: list[OrgAccountResult], **fields: object) -> OrgSweepResult:
         "max_concurrent_accounts": 5,
         "max_account_concurrency": 5,
         "max_payload_bytes": 900,
+        "max_map_item_bytes": 3000,
         "lambda_seconds": 50.0,
         "lambda_seconds_by_function": {},
         "peak_rss_mb": 30.0,
@@ -177,11 +179,13 @@ def test_a_run_not_green_incomplete_or_with_a_large_payload_fails() -> None:
         coverage_complete=False,
         coverage_failed=[f"{OTHER}: MemberRoleRefused: role keyward-read missing"],
         max_payload_bytes=64 * 1024 + 1,
+        max_map_item_bytes=64 * 1024 + 2,
     )
     assert org_budget_failures([r]) == [
         "organisation 3x1000: the sweep ended FAILED",
         f"organisation 3x1000: coverage not complete: {OTHER}: MemberRoleRefused: role keyward-read missing",
         "organisation 3x1000: a state payload of 65537 bytes (limit 65536)",
+        "organisation 3x1000: a Map item of 65538 bytes (limit 65536)",
     ]
 
 
@@ -194,3 +198,15 @@ def test_the_findings_digest_names_accounts_as_the_bench_does_so_two_stacks_comp
     two = findings_digest(report(OTHER, "AKIATWO"), {OTHER: "member-1"}, {"AKIATWO": "member-1/bench-00001#0"})
     other = findings_digest(report(OTHER, "AKIATWO"), {OTHER: "member-2"}, {"AKIATWO": "member-2/bench-00001#0"})
     assert one == two != other
+
+
+def test_the_table_has_a_row_per_account_and_the_calls_outside_the_iam_budget() -> None:
+    r = good()
+    r["accounts"][3]["swept"] = False
+    r["accounts"][3]["first_call_seconds"] = None
+    shown = org_table([r])
+    assert "organisation 3 x 1000 users: SUCCEEDED in 100 s, 4 of 4 accounts swept, at most 5 accounts" in shown
+    assert f"{MANAGEMENT_ID}  management" in shown and "screening" in shown
+    assert "STS (outside the IAM budget): AssumeRole 30 (by keyward-check-user 20, keyward-list-users 10)" in shown
+    assert "Organizations (outside the IAM budget): ListAccounts 1" in shown
+    assert "    member-1: GetUser 500" in shown
