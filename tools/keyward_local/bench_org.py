@@ -39,6 +39,7 @@ import json
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, TypedDict
 
@@ -116,6 +117,7 @@ class OrgAccountResult(TypedDict):
     iam_calls: dict[str, int]
     iam_calls_by_role: dict[str, int]
     iam_call_budget: int | None
+    findings: int
     #: Seconds from the sweep's start to its first and its last IAM call (None: it made none).
     first_call_seconds: float | None
     last_call_seconds: float | None
@@ -338,11 +340,13 @@ def sweep_org(
         for f in coverage.get("failed", [])
     ]
     windows = watch.windows()
+    found = Counter(str(f["account_id"]) for f in (report or {}).get("evaluation", {}).get("findings", []))
     accounts = [
         account_result(
             account_id,
             bench_name,
             0 if account_id == ACCOUNT_ID else size.users,
+            found[account_id],
             grouped.get(account_id),
             swept.get(account_id),
             windows.get(account_id),
@@ -392,6 +396,7 @@ def account_result(
     account_id: str,
     name: str,
     users_seeded: int,
+    findings: int,
     calls: AccountCalls | None,
     swept: Mapping[str, Any] | None,
     window: tuple[float, float] | None,
@@ -412,6 +417,7 @@ def account_result(
         "iam_calls": iam,
         "iam_calls_by_role": dict(sorted(calls["iam_by_role"].items())) if calls else {},
         "iam_call_budget": account_budget(listed, candidates) if listed is not None and candidates else None,
+        "findings": findings,
         "first_call_seconds": round(window[0], 1) if window else None,
         "last_call_seconds": round(window[1], 1) if window else None,
     }
@@ -487,7 +493,18 @@ def org_table(results: list[OrgSweepResult]) -> str:
             f" Lambda {r['lambda_seconds']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB,"
             f" findings {r['findings']} ({r['findings_digest']})",
         ]
-        head = ["account", "name", "users", "candidates", "IAM calls", "budget", "swept from s", "to s", "s"]
+        head = [
+            "account",
+            "name",
+            "users",
+            "candidates",
+            "findings",
+            "IAM calls",
+            "budget",
+            "swept from s",
+            "to s",
+            "s",
+        ]
         rows = [head]
         for a in r["accounts"]:
             first, last = a["first_call_seconds"], a["last_call_seconds"]
@@ -497,6 +514,7 @@ def org_table(results: list[OrgSweepResult]) -> str:
                     a["name"],
                     str(a["users_listed"]),
                     str(a["candidates"]),
+                    str(a["findings"]),
                     str(a["iam_calls_total"]),
                     str(a["iam_call_budget"] or "screening"),
                     "-" if first is None else f"{first:.0f}",

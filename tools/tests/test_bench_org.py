@@ -74,7 +74,7 @@ def account(
     calls_of = {"operations": {"iam": iam}, "iam_by_role": {"keyward-read": total}, "refused": 0}
     swept = {"users_listed": listed, "users_checked": candidates, "users_not_evaluated": 0}
     seeded = 0 if name == MANAGEMENT else listed
-    return account_result(account_id, name, seeded, calls_of, swept, (1.0, 20.0))  # type: ignore[arg-type]
+    return account_result(account_id, name, seeded, 0, calls_of, swept, (1.0, 20.0))  # type: ignore[arg-type]
 
 
 def sweep(accounts: list[OrgAccountResult], **fields: object) -> OrgSweepResult:
