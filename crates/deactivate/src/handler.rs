@@ -172,6 +172,7 @@ pub async fn handle<I: Iam, S: ObjectStore, D: DecisionStore, A: AccountAccess>(
     for action in &actions {
         tracing::info!(
             execution_name = run.execution_name,
+            account_id = %action.key.account_id,
             user_name = action.key.user_name,
             access_key_id = action.key.access_key_id,
             outcome = ?action.outcome,
