@@ -1170,6 +1170,42 @@ fn an_organisation_digest_opens_with_coverage_then_groups_findings_by_account() 
 }
 
 #[test]
+fn an_organisation_digest_subject_says_first_how_many_accounts_were_not_swept() {
+    let mut report = org_report();
+    assert_eq!(
+        digest(&report, LOCATION).subject,
+        "keyward: 3 keys to deactivate, 1 account NOT SWEPT, 1 user without MFA - approval needed"
+    );
+    report.coverage.as_mut().unwrap().failed.clear();
+    assert!(!digest(&report, LOCATION).subject.contains("NOT SWEPT"));
+}
+
+#[test]
+fn users_without_mfa_count_their_keys_in_their_own_account() {
+    // GIVEN a bob without MFA in prod (one key) and another bob without MFA in dev (two keys)
+    let mut users = vec![
+        in_account(with_keys(no_mfa(user("bob"), true), vec![key("AKIAPRODBOB", 10, Some(1))]), PROD),
+        in_account(
+            with_keys(
+                no_mfa(user("bob"), true),
+                vec![key("AKIADEVBOB1", 10, Some(1)), key("AKIADEVBOB2", 10, Some(1))],
+            ),
+            DEV,
+        ),
+    ];
+    users.push(in_account(user("carol"), DEV));
+    let mut report = report_of(&users, PolicyConfig::default());
+    report.coverage = org_report().coverage;
+    // THEN each bob's line counts only the keys of his account
+    let text = digest(&report, LOCATION).text;
+    let no_mfa = position(&text, "Users without MFA (2)", 0);
+    let prod = position(&text, "111111111111 (prod)", no_mfa);
+    let dev = position(&text, "222222222222 (dev)", prod);
+    assert!(text[prod..dev].contains("no MFA device; 1 active key proposed"), "{text}");
+    assert!(text[dev..].contains("no MFA device; 2 active keys proposed"), "{text}");
+}
+
+#[test]
 fn every_organisation_message_names_the_coverage_and_groups_its_keys_by_account() {
     for message in every_message(&org_report()) {
         assert_in_both(&message, "Coverage: 2 of 4 accounts swept");

@@ -169,8 +169,8 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
     message(subject, parts, Some(report_location))
 }
 
-/// The digest's subject: how many keys to deactivate (or why none), then the other counts that fit,
-/// then what the plan's status means.
+/// The digest's subject: how many keys to deactivate (or why none), then the other counts that fit
+/// (first the accounts of an organisation not swept), then what the plan's status means.
 fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
     let eval = &report.evaluation;
     let plan = &eval.plan;
@@ -192,6 +192,9 @@ fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
         PlanStatus::AwaitingApproval => Some("approval needed".to_owned()),
         PlanStatus::Automatic => Some("deactivating (auto mode)".to_owned()),
     };
+    if let Some(coverage) = report.coverage.as_ref().filter(|c| !c.is_complete()) {
+        head.push(plural(coverage.failed.len(), "account", "accounts") + " NOT SWEPT");
+    }
     if no_mfa > 0 {
         head.push(plural(no_mfa, "user", "users") + " without MFA");
     }
