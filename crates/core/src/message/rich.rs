@@ -129,6 +129,7 @@ impl Rich {
 /// organisation's coverage lists, which are smaller) this keeps the text under 256 KiB whatever
 /// the accounts hold, and under 200 KiB in an account's messages.
 pub(super) const TEXT_LIST_BYTES: usize = 24 * 1024;
+
 /// A titled list of items; empty lists are left out of messages.
 pub(super) struct List {
     pub(super) title: String,
@@ -187,10 +188,9 @@ pub(super) fn push_bounded(
     max_text_bytes: usize,
 ) {
     let groups: Vec<Group> = groups.into_iter().filter(|g| !g.items.is_empty()).collect();
-    let list = List { title: String::new(), note, groups, max_text_bytes };
-    let n = list.len();
+    let n: usize = groups.iter().map(|g| g.items.len()).sum();
     if n > 0 {
-        parts.push(Part::List(List { title: format!("{title} ({n})"), ..list }));
+        parts.push(Part::List(List { title: format!("{title} ({n})"), note, groups, max_text_bytes }));
     }
 }
 
