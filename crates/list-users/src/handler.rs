@@ -4,8 +4,6 @@
 //! one account's sweep through its read role, or the record of an account not swept (module
 //! `account`). Plain async functions over keyward-core's ports.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use keyward_core::config::{Config, ConfigError, PolicyConfig, Scope, Screening, vars};
 use keyward_core::contracts::{
@@ -110,7 +108,7 @@ pub enum ListUsersError {
     InvalidEvent(#[from] InvalidEvent),
     /// The event is a step of the other scope than this deployment's: `InvalidInput`. Nothing was
     /// read or written.
-    #[error("invalid event: {}", WrongScope(*deployed))]
+    #[error("invalid event: {}", wrong_scope(*deployed))]
     WrongScope {
         /// This deployment's scope.
         deployed: Scope,
@@ -158,21 +156,17 @@ impl NamedError for ListUsersError {
 }
 
 /// Why an event of the other scope is refused, as the error message says it.
-struct WrongScope(Scope);
-
-impl fmt::Display for WrongScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Scope::Account => f.write_str(
-                "a step of an organisation run (\"phase\"), but this deployment sweeps its own account \
-                 (KEYWARD_SCOPE=account) and never assumes a role in another; nothing was read or written",
-            ),
-            Scope::Organization => f.write_str(
-                "the sweep of the deployment's own account (no \"phase\"), but this deployment sweeps an organisation \
-                 (KEYWARD_SCOPE=organization): every account, this one included, is read through MEMBER_READ_ROLE, \
-                 never with the function's own credentials (start the run with {\"phase\": \"discover\", …}); \
-                 nothing was read or written",
-            ),
+fn wrong_scope(deployed: Scope) -> &'static str {
+    match deployed {
+        Scope::Account => {
+            "a step of an organisation run (\"phase\"), but this deployment sweeps its own account \
+             (KEYWARD_SCOPE=account) and never assumes a role in another; nothing was read or written"
+        }
+        Scope::Organization => {
+            "the sweep of the deployment's own account (no \"phase\"), but this deployment sweeps an organisation \
+             (KEYWARD_SCOPE=organization): every account, this one included, is read through MEMBER_READ_ROLE, \
+             never with the function's own credentials (start the run with {\"phase\": \"discover\", …}); \
+             nothing was read or written"
         }
     }
 }
