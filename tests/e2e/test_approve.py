@@ -44,7 +44,9 @@ def test_no_candidates_ends_clean_and_touches_nothing(stack: LocalStack, account
     assert sweep.subjects() == ["keyward: all 3 IAM users compliant, nothing to do"]
 
 
-def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, account: Seeder) -> None:
+def test_approving_a_subset_changes_exactly_it_and_a_key_named_in_another_account_decides_nothing(
+    stack: LocalStack, account: Seeder
+) -> None:
     s = account
     keys = seed_three_violations(s)
     before = client.key_statuses(stack.iam, s.names)
@@ -53,7 +55,18 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
     link = sweep.approval_link()
     page = browser.open_page(link, BROWSER)
     assert set(page.keys) == {keys["no-mfa"], keys["too-old"], keys["unused"]}, page.text[:2000]
+    assert page.accounts == {ACCOUNT_ID}, page.text[:2000]
 
+    # A decision naming a planned key id with another account, beside a genuine one, decides nothing.
+    forged = f"999999999999:{keys['unused']}"
+    form = [("token", page.token), ("key", browser.selection(keys["no-mfa"])), ("key", forged)]
+    refused = browser.approver_browser(link).fetch(link, "POST", BROWSER, [*form, ("decision", "approve")])
+    assert refused.status == 400, refused.text[:500]
+    assert forged in refused.text, refused.text[:500]
+    assert_still_waiting(stack, sweep, f"{s.prefix}-old", keys["too-old"])
+    assert client.key_statuses(stack.iam, s.names) == before
+
+    # The real decision then works.
     approved = [keys["no-mfa"], keys["unused"]]  # the too-old key is unticked on purpose
     answer = browser.decide(link, page.token, approved, "approve", BROWSER)
     assert answer.status == 200, answer.text[:1000]
@@ -79,6 +92,7 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
         "user_agent": BROWSER,
     }
     assert {k: o["kind"] for k, o in actions(report).items()} == {k: "deactivated" for k in approved}
+    assert {a["account_id"] for a in report["actions"]} == {ACCOUNT_ID}
     exempt = {e["user_name"] for e in report["evaluation"]["exemptions"]}
     assert exempt == {f"{s.prefix}-glass", f"{s.prefix}-tagged"}
     assert [w["access_key_id"] for w in report["evaluation"]["warnings"]] == [keys["warned"]]
@@ -89,38 +103,6 @@ def test_approving_a_subset_deactivates_exactly_that_subset(stack: LocalStack, a
     again = browser.approver_browser(link).fetch(link, user_agent=BROWSER)
     assert again.status == 409, again.text[:500]
     assert "already decided" in again.text
-
-
-def test_a_planned_key_named_with_another_account_is_refused_whole(stack: LocalStack, account: Seeder) -> None:
-    s = account
-    keys = seed_three_violations(s)
-    before = client.key_statuses(stack.iam, s.names)
-    sweep = stack.sweep("account")
-    link = sweep.approval_link()
-    page = browser.open_page(link, BROWSER)
-    assert page.accounts == {ACCOUNT_ID}, page.text[:2000]
-    owner = f"{s.prefix}-old"
-
-    # A decision naming a planned key id with another account, beside a genuine one, decides nothing.
-    approver = browser.approver_browser(link)
-    forged = f"999999999999:{keys['unused']}"
-    form = [("token", page.token), ("key", browser.selection(keys["no-mfa"])), ("key", forged)]
-    refused = approver.fetch(link, "POST", BROWSER, [*form, ("decision", "approve")])
-    assert refused.status == 400, refused.text[:500]
-    assert forged in refused.text, refused.text[:500]
-    assert_still_waiting(stack, sweep, owner, keys["too-old"])
-    assert client.key_statuses(stack.iam, s.names) == before
-
-    # The real decision then works, and exactly those keys change.
-    approved = [keys["no-mfa"], keys["unused"]]
-    answer = browser.decide(link, page.token, approved, "approve", BROWSER)
-    assert answer.status == 200, answer.text[:1000]
-    sweep.succeeds()
-    after = client.key_statuses(stack.iam, s.names)
-    assert {k for k in after if after[k][1] != before[k][1]} == set(approved)
-    assert {(a["account_id"], a["access_key_id"]) for a in sweep.report()["actions"]} == {
-        (ACCOUNT_ID, k) for k in approved
-    }
 
 
 def test_rejecting_changes_nothing(stack: LocalStack, account: Seeder) -> None:

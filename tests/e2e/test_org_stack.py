@@ -17,6 +17,7 @@ from helpers import LocalStack
 from keyward_local import org
 from keyward_local.member_roles import load_member_template, member_parameters, member_roles
 from keyward_local.paths import ACCOUNT_ID
+from keyward_local.roles import iam_role_name
 
 SETTINGS = {"KEYWARD_SCOPE": "organization", "ORG_MEMBER_ACCOUNTS": "3"}
 
@@ -58,11 +59,11 @@ def test_each_member_has_the_access_role_and_the_member_template_s_roles_as_reso
 ) -> None:
     orgs = org.root_session(stack.endpoint).client("organizations")
     organization_id = orgs.describe_organization()["Organization"]["Id"]
-    arn = {name: stack.iam.get_role(RoleName=f"keyward-{name}")["Role"]["Arn"] for name in org.READ_FUNCTIONS}
+    arn = {name: stack.iam.get_role(RoleName=iam_role_name(name))["Role"]["Arn"] for name in org.READ_FUNCTIONS}
     parameters = member_parameters(
         organization_id=organization_id,
         read_principals=[arn["list-users"], arn["check-user"]],
-        write_principal=stack.iam.get_role(RoleName="keyward-deactivate")["Role"]["Arn"],
+        write_principal=stack.iam.get_role(RoleName=iam_role_name("deactivate"))["Role"]["Arn"],
         read_role="keyward-read",
         write_role="keyward-deactivate",
     )

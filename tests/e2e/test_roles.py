@@ -21,6 +21,7 @@ from helpers import LocalStack
 from keyward_local.client import Seeder
 from keyward_local.console import http_json
 from keyward_local.paths import CREDENTIALS_FILE, REGION
+from keyward_local.roles import iam_role_name
 
 SETTINGS = {"KEYWARD_MODE": "auto", "MFA_SCOPE": "all", "IAM_MAX_RPS": "200"}
 
@@ -59,7 +60,7 @@ def denied(call: Callable[[], object]) -> bool:
 @pytest.fixture
 def forgotten_permission(stack: LocalStack) -> Iterator[None]:
     """list-users' role without its S3 write (as if the template had forgotten it), restored after."""
-    role = "keyward-list-users"
+    role = iam_role_name("list-users")
     names = stack.iam.list_role_policies(RoleName=role)["PolicyNames"]
     saved: dict[str, Any] = {
         name: stack.iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"] for name in names
@@ -94,15 +95,15 @@ def test_every_function_calls_aws_as_its_own_role_and_nothing_is_refused(stack: 
             continue  # the test itself, seeding and reading
         assert ":assumed-role/keyward-" in principal, principal
         by_role.setdefault(principal.split("/")[1], set()).add(str(call["action"]))
-    assert {"iam:ListUsers", "iam:GetCredentialReport", "s3:PutObject"} <= by_role["keyward-list-users"]
-    assert {"iam:ListAccessKeys", "iam:ListMFADevices"} <= by_role["keyward-check-user"]
-    assert "s3:GetObject" in by_role["keyward-validate-keys"]
-    assert "sns:Publish" in by_role["keyward-notify"]
-    assert "iam:UpdateAccessKey" in by_role["keyward-deactivate"]
+    assert {"iam:ListUsers", "iam:GetCredentialReport", "s3:PutObject"} <= by_role[iam_role_name("list-users")]
+    assert {"iam:ListAccessKeys", "iam:ListMFADevices"} <= by_role[iam_role_name("check-user")]
+    assert "s3:GetObject" in by_role[iam_role_name("validate-keys")]
+    assert "sns:Publish" in by_role[iam_role_name("notify")]
+    assert "iam:UpdateAccessKey" in by_role[iam_role_name("deactivate")]
     # moto's Step Functions engine reads the Map's items and invokes the functions as the state
     # machine's role.
     assert {"lambda:InvokeFunction", "s3:GetObject"} <= by_role["keyward-state-machine"]
-    assert set(by_role) == {f"keyward-{f}" for f in FUNCTIONS} | {"keyward-state-machine"}
+    assert set(by_role) == {iam_role_name(f) for f in FUNCTIONS} | {"keyward-state-machine"}
 
 
 def test_the_explicit_denies_deny_and_change_nothing(stack: LocalStack, account: Seeder) -> None:

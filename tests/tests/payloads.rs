@@ -3,9 +3,11 @@
 //! `ResultSelector` reads fields that the function's output type really has.
 //!
 //! The walk starts from the execution input `{}` and follows every branch (choices are not
-//! evaluated: each of their targets is visited). Each Lambda task is answered with a sample of its
-//! output type, the approval task with a sample `Decision`, each catcher with an error; the Map
-//! runs its `ItemProcessor` once on a sample batch.
+//! evaluated: each of their targets is visited), so both scopes' branches are walked. Each Lambda
+//! task is answered with a sample of its output type, the approval task with a sample `Decision`,
+//! each catcher with an error; each Map runs its `ItemProcessor` once on a sample item (a batch, or
+//! an account of accounts.json). A Map's child runs with the context of an execution of its own, as
+//! on AWS: a child that read `$$.Execution` instead of its item would name another run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,10 +15,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use keyward_core::contracts::{
-    self, CheckUserInput, CheckUserOutput, DeactivateInput, DeactivateOutput, ListUsersInput, ListUsersOutput,
-    NextStep, NotifyEvent, NotifyOutput, RunRef, UserBatch, ValidateKeysInput, ValidateKeysOutput,
+    self, AccountFailedOutput, AccountItem, CheckUserInput, CheckUserOutput, DeactivateInput, DeactivateOutput,
+    DiscoverOutput, ListUsersEvent, ListUsersOutput, NextStep, NotifyEvent, NotifyOutput, OrgListUsersInput, RunRef,
+    UserBatch, ValidateKeysInput, ValidateKeysOutput,
 };
 use keyward_core::decision::Decision;
+use keyward_core::org::AccountId;
 use keyward_core::policy::PlanStatus;
 use keyward_tests::asl::{self, Level};
 use keyward_tests::template::Template;
@@ -26,12 +30,25 @@ const EXECUTION: &str = "keyward-contract-run";
 /// `$$.Execution.StartTime` as Step Functions writes it. Also a sentinel: it must never be kept in
 /// state output (moto's DescribeExecution fails on timestamps held in state).
 const START_TIME: &str = "2026-11-21T06:00:00.123Z";
+/// A Map child's own `$$.Execution.Name` and `StartTime` on AWS (moto gives the parent's).
+const CHILD_EXECUTION: &str = "a1b2c3d4-map-run-child";
+const CHILD_START_TIME: &str = "2026-11-21T06:00:42.000Z";
+/// The account of the sample item of accounts.json.
+const MEMBER_ACCOUNT: &str = "111122223333";
 const TASK_TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAcontractTaskToken";
 /// State output stays far below Step Functions' 256 KiB: pointers and counts only.
 const MAX_STATE_BYTES: usize = 4096;
 
 fn run_ref() -> RunRef {
     RunRef::new("keyward-reports-123456789012", EXECUTION)
+}
+
+fn member_account() -> AccountId {
+    AccountId::parse(MEMBER_ACCOUNT).unwrap()
+}
+
+fn sample_account() -> AccountItem {
+    AccountItem { run: run_ref().in_account(member_account()), account_name: "Production".to_owned() }
 }
 
 fn sample_batch() -> UserBatch {
@@ -54,6 +71,10 @@ struct Seen {
     notify_kinds: BTreeSet<(String, bool)>,
     /// Whether deactivate was called with and without a decision.
     deactivate_with_decision: BTreeSet<bool>,
+    /// The list-users steps called (`account scope`, or the organisation run's phase).
+    list_users_steps: BTreeSet<&'static str>,
+    /// What validate-keys was given: `listed` or `discovered`.
+    validate_keys_inputs: BTreeSet<&'static str>,
     /// States entered.
     entered: BTreeSet<String>,
     /// Problems found.
@@ -62,22 +83,8 @@ struct Seen {
 
 /// Decodes a payload with the contract of the function `binary` and answers with a sample output.
 fn call(binary: &str, payload: Value, seen: &mut Seen, state: &str, waits: bool) -> Result<Value, String> {
-    let run = run_ref();
     let output = match binary {
-        "list-users" => {
-            let input: ListUsersInput = contracts::decode(payload).map_err(|e| e.to_string())?;
-            if input.evaluated_at != start_time() {
-                return Err(format!("evaluated_at is not $$.Execution.StartTime: {}", input.evaluated_at));
-            }
-            serde_json::to_value(ListUsersOutput {
-                run: RunRef { execution_name: input.execution_name, ..run.clone() },
-                users_listed: 12,
-                candidates: 2,
-                batches: 1,
-                batches_key: run.batches_key(),
-                has_candidates: true,
-            })
-        }
+        "list-users" => Ok(list_users(contracts::decode(payload).map_err(|e| e.to_string())?, seen)?),
         "check-user" => {
             let input: CheckUserInput = contracts::decode(payload).map_err(|e| e.to_string())?;
             if input.batch != sample_batch() {
@@ -93,10 +100,19 @@ fn call(binary: &str, payload: Value, seen: &mut Seen, state: &str, waits: bool)
         "validate-keys" => {
             let input: ValidateKeysInput = contracts::decode(payload).map_err(|e| e.to_string())?;
             let run = match (input.listed, input.discovered) {
-                (Some(listed), _) => listed.run,
-                (None, Some(discovered)) => discovered.run,
-                (None, None) => return Err("validate-keys got neither listed nor discovered".to_owned()),
+                (Some(listed), None) => {
+                    seen.validate_keys_inputs.insert("listed");
+                    listed.run
+                }
+                (None, Some(discovered)) => {
+                    seen.validate_keys_inputs.insert("discovered");
+                    discovered.run
+                }
+                _ => return Err("validate-keys must get exactly one of listed and discovered".to_owned()),
             };
+            if run.account_id.is_some() || input.evaluated_at != start_time() {
+                return Err(format!("validate-keys must get the whole run at the run's time: {run:?}"));
+            }
             serde_json::to_value(ValidateKeysOutput {
                 report_key: run.report_key(),
                 run,
@@ -150,16 +166,75 @@ fn call(binary: &str, payload: Value, seen: &mut Seen, state: &str, waits: bool)
     Ok(output)
 }
 
+/// list-users' answer to one of its steps: account scope's listing, or the organisation run's
+/// discovery, an account's listing (under the account's part of the run) and an account's failure.
+fn list_users(event: ListUsersEvent, seen: &mut Seen) -> Result<Value, String> {
+    let run = run_ref();
+    let at_run_start = |evaluated_at: DateTime<Utc>| {
+        (evaluated_at == start_time())
+            .then_some(())
+            .ok_or(format!("evaluated_at is not the run's $$.Execution.StartTime: {evaluated_at}"))
+    };
+    let listing = |run: RunRef| ListUsersOutput {
+        batches_key: run.batches_key(),
+        run,
+        users_listed: 12,
+        candidates: 2,
+        batches: 1,
+        has_candidates: true,
+    };
+    let output = match event {
+        ListUsersEvent::Account(input) => {
+            seen.list_users_steps.insert("account scope");
+            at_run_start(input.evaluated_at)?;
+            serde_json::to_value(listing(RunRef { execution_name: input.execution_name, ..run }))
+        }
+        ListUsersEvent::Organization(OrgListUsersInput::Discover { execution_name, evaluated_at, .. }) => {
+            seen.list_users_steps.insert("discover");
+            at_run_start(evaluated_at)?;
+            let run = RunRef { execution_name, ..run };
+            serde_json::to_value(DiscoverOutput {
+                accounts_key: run.accounts_key(),
+                run,
+                accounts_discovered: 3,
+                accounts_selected: 2,
+                has_accounts: true,
+            })
+        }
+        ListUsersEvent::Organization(OrgListUsersInput::Account { run: account_run, evaluated_at }) => {
+            seen.list_users_steps.insert("account");
+            at_run_start(evaluated_at)?;
+            if account_run != sample_account().run {
+                return Err(format!("the account step's run is not the item's: {account_run:?}"));
+            }
+            serde_json::to_value(listing(account_run))
+        }
+        ListUsersEvent::Organization(OrgListUsersInput::AccountFailed { run: account_run, error, .. }) => {
+            seen.list_users_steps.insert("account-failed");
+            if account_run != sample_account().run || error.is_empty() {
+                return Err(format!(
+                    "account-failed must name the item's run and the error: {account_run:?} {error:?}"
+                ));
+            }
+            serde_json::to_value(AccountFailedOutput { run: account_run, account_id: member_account(), recorded: true })
+        }
+    };
+    output.map_err(|e| e.to_string())
+}
+
 fn start_time() -> DateTime<Utc> {
     START_TIME.parse().unwrap()
 }
 
-fn context(map_item: Option<&Value>) -> Value {
+/// The context object of a state: the run's execution at the top level, a child execution of its
+/// own inside a Map's `ItemProcessor` (`in_child`).
+fn context(map_item: Option<&Value>, in_child: bool) -> Value {
+    let (name, start) = if in_child { (CHILD_EXECUTION, CHILD_START_TIME) } else { (EXECUTION, START_TIME) };
     json!({
         "Execution": {
-            "Id": format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{EXECUTION}"),
-            "Name": EXECUTION,
-            "StartTime": START_TIME,
+            "Id": format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{name}"),
+            "Name": name,
+            "StartTime": start,
             "Input": {}
         },
         "StateMachine": {"Id": "arn:aws:states:us-east-1:123456789012:stateMachine:keyward", "Name": "keyward"},
@@ -193,14 +268,22 @@ impl Walker<'_> {
         if text.len() > MAX_STATE_BYTES {
             self.problem(&key, format!("state input is {} bytes", text.len()));
         }
-        if text.contains(START_TIME) {
+        // A child's item carries the run's time as evaluated_at (its ItemSelector is evaluated in the
+        // run); nowhere else may state hold it.
+        let mut held = input.clone();
+        if !scope.is_empty()
+            && let Some(fields) = held.as_object_mut()
+        {
+            fields.remove("evaluated_at");
+        }
+        if held.to_string().contains(START_TIME) {
             self.problem(&key, "state input holds $$.Execution.StartTime (moto's DescribeExecution fails on it)");
         }
         let Some(state) = self.level(scope).states.get(name).cloned() else {
             self.problem(&key, "no such state");
             return;
         };
-        let ctx = context(map_item);
+        let ctx = context(map_item, !scope.is_empty());
         match state["Type"].as_str().unwrap_or_default() {
             "Task" => self.task(scope, &key, &state, input, map_item, &ctx, depth),
             "Choice" => {
@@ -218,10 +301,11 @@ impl Walker<'_> {
             }
             "Map" => self.map(scope, &key, &state, input, map_item, &ctx, depth),
             "Pass" => {
-                // Parameters (or the input itself) placed by ResultPath; a Pass state calls nothing.
-                let result = match state.get("Parameters") {
-                    Some(parameters) => asl::build(parameters, &input, &ctx),
-                    None => Ok(input.clone()),
+                // Result, Parameters or the input itself, placed by ResultPath; a Pass calls nothing.
+                let result = match (state.get("Result"), state.get("Parameters")) {
+                    (Some(result), _) => Ok(result.clone()),
+                    (None, Some(parameters)) => asl::build(parameters, &input, &ctx),
+                    (None, None) => Ok(input.clone()),
                 };
                 self.proceed(scope, &key, &state, &input, result, map_item, depth);
             }
@@ -259,10 +343,15 @@ impl Walker<'_> {
             None => Ok(result),
         };
         self.proceed(scope, key, state, &input, selected, item, depth);
+        self.catch(scope, key, state, &input, item, depth);
+    }
+
+    /// Walks each of a state's catchers with its error placed by the catcher's ResultPath.
+    fn catch(&mut self, scope: &str, key: &str, state: &Value, input: &Value, item: Option<&Value>, depth: usize) {
         for catcher in state["Catch"].as_array().into_iter().flatten() {
             for error in catcher["ErrorEquals"].as_array().into_iter().flatten() {
                 let error_output = json!({"Error": error, "Cause": "simulated"});
-                match asl::apply_result_path(&input, catcher.get("ResultPath"), error_output) {
+                match asl::apply_result_path(input, catcher.get("ResultPath"), error_output) {
                     Ok(after) => self.walk(scope, catcher["Next"].as_str().unwrap_or("?"), after, item, depth + 1),
                     Err(e) => self.problem(key, e),
                 }
@@ -282,25 +371,37 @@ impl Walker<'_> {
         depth: usize,
     ) {
         let name = key.rsplit(" / ").next().unwrap_or(key).to_owned();
+        // The Map over accounts reads the discovery's accounts.json, a Map over batches the listing's
+        // batches.json (the run's, or the account's part of it).
+        let (expected, child_item) = match serde_json::from_value::<DiscoverOutput>(input["discovered"].clone()) {
+            Ok(discovered) if input.get("listed").is_none() => (
+                json!({"Bucket": discovered.run.bucket, "Key": discovered.run.accounts_key()}),
+                serde_json::to_value(sample_account()).unwrap(),
+            ),
+            _ => match serde_json::from_value::<ListUsersOutput>(input["listed"].clone()) {
+                Ok(listed) => (
+                    json!({"Bucket": listed.run.bucket, "Key": listed.run.batches_key()}),
+                    serde_json::to_value(sample_batch()).unwrap(),
+                ),
+                Err(e) => return self.problem(key, format!("a Map with neither a discovery nor a listing: {e}")),
+            },
+        };
         match asl::build(&state["ItemReader"]["Parameters"], &input, ctx) {
-            Ok(reader) => {
-                let listed: ListUsersOutput = serde_json::from_value(input["listed"].clone()).unwrap();
-                if reader != json!({"Bucket": listed.run.bucket, "Key": listed.run.batches_key()}) {
-                    self.problem(key, format!("the ItemReader does not read the run's batches.json: {reader}"));
-                }
-            }
+            Ok(reader) if reader == expected => {}
+            Ok(reader) => self.problem(key, format!("the ItemReader reads {reader}, not {expected}")),
             Err(e) => self.problem(key, e),
         }
-        let batch = serde_json::to_value(sample_batch()).unwrap();
-        let child_ctx = context(Some(&batch));
-        match asl::build(&state["ItemSelector"], &input, &child_ctx) {
+        // The ItemSelector is evaluated in the execution that runs the Map, with the item.
+        let selector_ctx = context(Some(&child_item), !scope.is_empty());
+        match asl::build(&state["ItemSelector"], &input, &selector_ctx) {
             Ok(child_input) => {
                 let start = self.level(&name).start_at.clone();
-                self.walk(&name, &start, child_input, Some(&batch), depth + 1);
+                self.walk(&name, &start, child_input, Some(&child_item), depth + 1);
             }
             Err(e) => self.problem(key, e),
         }
         self.proceed(scope, key, state, &input, Ok(json!([{"index": 0}])), item, depth);
+        self.catch(scope, key, state, &input, item, depth);
     }
 
     /// Places a state's `result` into its `input` by the state's ResultPath and walks on to its
@@ -381,4 +482,11 @@ fn every_notify_kind_is_sent_and_only_the_approval_request_waits() {
 fn deactivate_gets_the_decision_after_approval_and_none_in_auto_mode() {
     let seen = walk_every_path();
     assert_eq!(seen.deactivate_with_decision, BTreeSet::from([false, true]));
+}
+
+#[test]
+fn both_scopes_are_walked_through_every_list_users_step_and_both_validate_inputs() {
+    let seen = walk_every_path();
+    assert_eq!(seen.list_users_steps, BTreeSet::from(["account scope", "discover", "account", "account-failed"]));
+    assert_eq!(seen.validate_keys_inputs, BTreeSet::from(["listed", "discovered"]));
 }

@@ -145,7 +145,8 @@ impl<'a> Stack<'a> {
         let settings = deactivate::handler::Settings::from_config(&self.config, None).unwrap();
         // Auto mode only in these runs: no decision is ever read.
         let decisions = FakeApprovals::default();
-        let deps = deactivate::handler::Deps { iam: Shared(self.iam), runs: self.runs(), decisions, settings };
+        let members = None::<keyward_core::fakes::FakeAccountAccess>;
+        let deps = deactivate::handler::Deps { iam: Shared(self.iam), members, runs: self.runs(), decisions, settings };
         deactivate::handler::handle(&deps, now(), "pipeline".to_owned(), event).await
     }
 }

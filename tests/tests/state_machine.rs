@@ -1,7 +1,9 @@
 //! The state machine's shape: placeholders and substitutions agree with template.yaml, every
 //! transition lands on a state, every state is reachable, every Lambda task retries the Lambda
 //! service errors with backoff, every error name exists, the approval step times out and catches
-//! both endings, and the definition stays within what the local stack's engine (moto) runs.
+//! both endings, the organisation branch sweeps each account in a Distributed child that catches
+//! everything and never reads `$$.Execution`, a run that did not sweep every account ends failed,
+//! and the definition stays within what the local stack's engine (moto) runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -63,6 +65,7 @@ fn numbers_are_substituted_unquoted() {
         ("MaxConcurrency", "MaxConcurrency"),
         ("ToleratedFailurePercentage", "ToleratedFailurePercentage"),
         ("TimeoutSeconds", "ApprovalTimeoutSeconds"),
+        ("MaxConcurrency", "MaxAccountConcurrency"),
     ] {
         let written = format!("\"{key}\": ${{{placeholder}}}");
         assert!(raw.contains(&written), "expected {written} in {}", asl::PATH);
@@ -235,7 +238,14 @@ fn tasks_that_call_aws_retry_throttling_by_name() {
     let definition = definition();
     let levels = asl::levels(&definition).unwrap();
     // Which service a function calls decides which throttling names it can raise.
-    let calls_iam = ["List Users", "Check User", "Deactivate", "Deactivate Approved Keys"];
+    let calls_iam = [
+        "List Users",
+        "Check User",
+        "List Account Users",
+        "Check Account User Batch",
+        "Deactivate",
+        "Deactivate Approved Keys",
+    ];
     for (_, name, state) in asl::lambda_tasks(&levels) {
         let (retried, _) = asl::error_names(state);
         assert!(retried.iter().any(|e| e == errors::AWS_THROTTLED), "{name:?} does not retry AwsThrottled");
@@ -274,22 +284,32 @@ fn the_approval_step_waits_for_the_token_times_out_and_catches_both_endings() {
         let path = catcher["ResultPath"].as_str().unwrap_or("$");
         assert!(path.starts_with("$.") && !path.starts_with("$.validated"), "a catcher must keep $.validated: {path}");
     }
-    // Two other kinds of state catch: a Map child whose batch still fails after its retries ends in
+    // Other states that catch: a Map child whose batch still fails after its retries ends in
     // "Batch Not Evaluated" (Validate Keys then names its users as not evaluated and nothing acts on
-    // them), and the deactivate tasks (below). A failure anywhere else fails the run loudly.
+    // them), an account's sweep that fails is recorded as the account's failure (and a record that
+    // fails ends the child with none: Validate Organization names the account not recorded), and
+    // the deactivate tasks (below). A failure anywhere else fails the run loudly.
     for level in &levels {
         for (name, state) in level.states {
-            match name.as_str() {
-                "Request Approval" | "Deactivate" | "Deactivate Approved Keys" => {}
-                "Check User" => {
-                    let catchers = state["Catch"].as_array().unwrap();
-                    assert_eq!(catchers.len(), 1);
-                    assert_eq!(catchers[0]["Next"], "Batch Not Evaluated");
-                    let fallback = &level.states["Batch Not Evaluated"];
-                    assert_eq!(fallback["Type"], "Pass");
-                    assert_eq!(fallback["End"], true);
+            let fallback = match name.as_str() {
+                "Request Approval" | "Deactivate" | "Deactivate Approved Keys" => continue,
+                "Check User" => "Batch Not Evaluated",
+                "Check Account User Batch" => "Account Batch Not Evaluated",
+                "List Account Users" | "Check Account Users" => "Record Account Not Swept",
+                "Record Account Not Swept" => "Account Not Recorded",
+                _ => {
+                    assert!(state.get("Catch").is_none(), "{name:?} catches errors");
+                    continue;
                 }
-                _ => assert!(state.get("Catch").is_none(), "{name:?} catches errors"),
+            };
+            let catchers = state["Catch"].as_array().unwrap();
+            assert_eq!(catchers.len(), 1, "{name:?}");
+            assert_eq!(catchers[0]["ErrorEquals"], serde_json::json!(["States.ALL"]), "{name:?}");
+            assert_eq!(catchers[0]["Next"], fallback, "{name:?}");
+            if fallback != "Record Account Not Swept" {
+                let fallback = &level.states[fallback];
+                assert_eq!(fallback["Type"], "Pass");
+                assert_eq!(fallback["End"], true);
             }
         }
     }
@@ -347,14 +367,139 @@ fn the_definition_stays_within_what_moto_runs() {
         assert!(!used.contains(absent), "{} uses {absent}, which the local stack (moto 5.2.5) cannot run", asl::PATH);
     }
     let levels = asl::levels(&definition).unwrap();
-    let map = state(&levels, "Check Users");
+    for name in ["Check Users", "Sweep Accounts", "Check Account Users"] {
+        let map = state(&levels, name);
+        assert_eq!(
+            map["ItemProcessor"]["ProcessorConfig"],
+            serde_json::json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}),
+            "{name}"
+        );
+        assert_eq!(map["ItemReader"]["Resource"], "arn:aws:states:::s3:getObject", "{name}");
+        assert_eq!(map["ItemReader"]["ReaderConfig"]["InputType"], "JSON", "{name}");
+        assert_eq!(map["ResultPath"], Value::Null, "{name}: the Map's results are read from S3, not kept in state");
+        assert!(map["ToleratedFailurePercentage"].is_f64(), "{name}: moto only accepts a decimal");
+    }
+}
+
+/// The levels that run as a Distributed Map's child executions.
+fn distributed_children<'a>(levels: &'a [Level<'a>]) -> Vec<&'a Level<'a>> {
+    levels
+        .iter()
+        .filter(|l| {
+            !l.scope.is_empty() && state(levels, &l.scope)["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+        })
+        .collect()
+}
+
+#[test]
+fn every_task_and_map_of_a_distributed_child_catches_everything() {
+    // An uncaught failure fails the child, and the Map over accounts tolerates it (100 %): the
+    // account would then be reported only as not recorded. Every child records what it can.
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    let children = distributed_children(&levels);
+    assert_eq!(children.len(), 3, "Check Users, Sweep Accounts, Check Account Users");
+    for level in children {
+        for (name, state) in level.states {
+            if matches!(state["Type"].as_str(), Some("Task" | "Map")) {
+                let caught = state["Catch"].as_array().into_iter().flatten().flat_map(|c| c["ErrorEquals"].as_array());
+                assert!(
+                    caught.flatten().any(|e| e == "States.ALL"),
+                    "{name:?} in {:?} does not catch States.ALL",
+                    level.scope
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn no_distributed_child_reads_the_execution_context() {
+    // On AWS a Distributed Map child's $$.Execution is the child's own; on moto it is the parent's.
+    // The run and its time come with the item (an ItemSelector is evaluated in the parent).
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    for level in distributed_children(&levels) {
+        for (name, state) in level.states {
+            let mut own = state.clone();
+            if let Some(fields) = own.as_object_mut() {
+                fields.remove("ItemProcessor");
+            }
+            assert!(!own.to_string().contains("$$.Execution"), "{name:?} in {:?} reads $$.Execution", level.scope);
+        }
+    }
+    let sweep = state(&levels, "Sweep Accounts");
     assert_eq!(
-        map["ItemProcessor"]["ProcessorConfig"],
-        serde_json::json!({"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"})
+        sweep["ItemSelector"],
+        serde_json::json!({
+            "run.$": "$$.Map.Item.Value.run",
+            "account_name.$": "$$.Map.Item.Value.account_name",
+            "evaluated_at.$": "$$.Execution.StartTime"
+        })
     );
-    assert_eq!(map["ItemReader"]["Resource"], "arn:aws:states:::s3:getObject");
-    assert_eq!(map["ItemReader"]["ReaderConfig"]["InputType"], "JSON");
-    assert_eq!(map["ResultPath"], Value::Null, "the Map's results are read from S3, not kept in state");
+}
+
+#[test]
+fn the_scope_picks_the_branch_and_the_organization_sweep_is_bounded_and_tolerant() {
+    let template = Template::load().unwrap();
+    let scopes = template.constraint("KeywardScope").unwrap().allowed_values.unwrap();
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    assert_eq!(levels[0].start_at, "Settings");
+    let settings = state(&levels, "Settings");
+    assert_eq!(settings["Result"]["scope"], template.parameter_default("KeywardScope").unwrap());
+    assert!(raw().contains(r#""scope": "${KeywardScope}""#));
+    let choice = state(&levels, "Scope?");
+    assert!(choice.get("Default").is_none(), "an unknown scope fails the run");
+    let branches: BTreeMap<String, String> = choice["Choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["Variable"], "$.settings.scope");
+            (c["StringEquals"].as_str().unwrap().to_owned(), c["Next"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(branches.keys().cloned().collect::<Vec<_>>(), scopes, "one branch per KeywardScope value");
+    assert_eq!(branches["account"], "List Users");
+    assert_eq!(branches["organization"], "Discover Accounts");
+    let sweep = state(&levels, "Sweep Accounts");
+    let defaults = template.default_substitutions().unwrap();
+    assert_eq!(sweep["MaxConcurrency"].to_string(), defaults["MaxAccountConcurrency"]);
+    assert_eq!(sweep["ToleratedFailurePercentage"].as_f64(), Some(100.0));
+    let inner = state(&levels, "Check Account Users");
+    assert_eq!(inner["MaxConcurrency"].to_string(), defaults["MaxConcurrency"]);
+    assert_eq!(inner["ToleratedFailurePercentage"].to_string(), defaults["ToleratedFailurePercentage"]);
+}
+
+#[test]
+fn a_run_that_did_not_sweep_every_account_ends_failed_accounts_not_swept() {
+    let definition = definition();
+    let levels = asl::levels(&definition).unwrap();
+    for validate in ["Validate Keys", "Validate Organization"] {
+        assert_eq!(
+            state(&levels, validate)["ResultSelector"]["coverage_complete.$"],
+            "$.Payload.coverage_complete",
+            "{validate}"
+        );
+    }
+    let coverage = state(&levels, "Coverage Complete?");
+    assert_eq!(coverage["Choices"].as_array().unwrap().len(), 1);
+    assert_eq!(coverage["Choices"][0]["Variable"], "$.validated.coverage_complete");
+    assert_eq!(coverage["Choices"][0]["BooleanEquals"], true);
+    assert_eq!(coverage["Choices"][0]["Next"], "Done");
+    let fail = state(&levels, coverage["Default"].as_str().unwrap());
+    assert_eq!(fail["Type"], "Fail");
+    assert_eq!(fail["Error"], "AccountsNotSwept");
+    // Only the clean report (account scope, nothing validated) and the coverage check reach Done.
+    let top = &levels[0];
+    let into_done: BTreeSet<&str> = top
+        .states
+        .iter()
+        .filter(|(_, s)| asl::transitions(s).iter().any(|n| n == "Done"))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(into_done, BTreeSet::from(["Report Clean", "Coverage Complete?"]));
 }
 
 #[test]
@@ -373,7 +518,7 @@ fn choices_compare_with_the_values_the_contracts_serialize() {
         })
         .collect();
     let expected: BTreeMap<String, String> = [
-        (NextStep::Done, "Done"),
+        (NextStep::Done, "Coverage Complete?"),
         (NextStep::Deactivate, "Deactivate"),
         (NextStep::RequestApproval, "Request Approval"),
     ]

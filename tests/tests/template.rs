@@ -17,7 +17,7 @@ use keyward_tests::template::{Constraint, Intrinsic, ParameterType, Template, co
 use serde_norway::Value;
 
 /// Every variable of `keyward_core::config::vars`.
-const ALL_VARS: [&str; 29] = [
+const ALL_VARS: [&str; 35] = [
     vars::MODE,
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
@@ -42,6 +42,12 @@ const ALL_VARS: [&str; 29] = [
     vars::OIDC_ISSUER,
     vars::OIDC_CLIENT_ID,
     vars::APPROVERS,
+    vars::SCOPE,
+    vars::ORG_INCLUDE,
+    vars::ORG_EXCLUDE,
+    vars::MEMBER_READ_ROLE,
+    vars::MEMBER_WRITE_ROLE,
+    vars::MAX_ACCOUNT_CONCURRENCY,
     vars::REPORT_BUCKET,
     vars::TOPIC_ARN,
     vars::APPROVALS_TABLE,
@@ -83,10 +89,29 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
     BTreeMap::from([
         (
             "list-users",
-            [&[vars::REPORT_BUCKET, vars::SCREENING, vars::BATCH_SIZE, vars::IAM_MAX_RPS][..], &policy].concat(),
+            [
+                &[
+                    vars::REPORT_BUCKET,
+                    vars::SCREENING,
+                    vars::BATCH_SIZE,
+                    vars::IAM_MAX_RPS,
+                    vars::SCOPE,
+                    vars::ORG_INCLUDE,
+                    vars::ORG_EXCLUDE,
+                    vars::MEMBER_READ_ROLE,
+                ][..],
+                &policy,
+            ]
+            .concat(),
         ),
-        ("check-user", vec![vars::REPORT_BUCKET, vars::IAM_MAX_RPS, vars::MAX_CONCURRENCY]),
-        ("validate-keys", [&[vars::REPORT_BUCKET, vars::MODE, vars::MAX_DEACTIVATIONS_PER_RUN][..], &policy].concat()),
+        (
+            "check-user",
+            vec![vars::REPORT_BUCKET, vars::IAM_MAX_RPS, vars::MAX_CONCURRENCY, vars::SCOPE, vars::MEMBER_READ_ROLE],
+        ),
+        (
+            "validate-keys",
+            [&[vars::REPORT_BUCKET, vars::MODE, vars::MAX_DEACTIVATIONS_PER_RUN, vars::SCOPE][..], &policy].concat(),
+        ),
         (
             "notify",
             vec![
@@ -113,6 +138,8 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
                 vars::PROTECTED_USERS,
                 vars::EXEMPT_USERS,
                 vars::MAX_EXEMPTION_DAYS,
+                vars::SCOPE,
+                vars::MEMBER_WRITE_ROLE,
             ],
         ),
         (
@@ -133,10 +160,14 @@ fn reads() -> BTreeMap<&'static str, Vec<&'static str>> {
 }
 
 /// The parameter that feeds a setting: `KEYWARD_MODE` → `Mode`, `MAX_KEY_AGE_DAYS` → `MaxKeyAgeDays`;
-/// `KEYWARD_SECRET_ARN` → `KeywardSecretArn` (the secret is keyward's, not a generic "SecretArn").
+/// `KEYWARD_SECRET_ARN` → `KeywardSecretArn` (the secret is keyward's, not a generic "SecretArn"),
+/// `KEYWARD_SCOPE` → `KeywardScope` (beside `MfaScope`, a bare "Scope" would not say which).
 fn parameter_of(var: &str) -> String {
     if var == vars::SECRET_ARN {
         return "KeywardSecretArn".to_owned();
+    }
+    if var == vars::SCOPE {
+        return "KeywardScope".to_owned();
     }
     var.trim_start_matches("KEYWARD_")
         .split('_')
@@ -390,7 +421,7 @@ const EVERY_PARAMETER: [&str; 16] =
     ["", " ", "0", "1", "-1", "+5", "07", "1.5", "1.0", "1e3", ".5", "5.", "abc", "NaN", "inf", "yolo"];
 
 /// The variables that take a whole number.
-const WHOLE_NUMBERS: [&str; 8] = [
+const WHOLE_NUMBERS: [&str; 9] = [
     vars::MAX_KEY_AGE_DAYS,
     vars::UNUSED_KEY_DAYS,
     vars::WARN_DAYS,
@@ -399,6 +430,7 @@ const WHOLE_NUMBERS: [&str; 8] = [
     vars::APPROVAL_TIMEOUT_SECONDS,
     vars::BATCH_SIZE,
     vars::MAX_CONCURRENCY,
+    vars::MAX_ACCOUNT_CONCURRENCY,
 ];
 
 fn owned(values: &[&str]) -> Vec<String> {
@@ -477,6 +509,50 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
             let name64 = long('a', 64);
             values.extend([name64.clone(), format!("{name64}a"), format!("x,{name64}")]);
             values.extend([format!("/{}/", long('p', 510)), format!("/{}/", long('p', 511))]);
+        }
+        vars::ORG_INCLUDE | vars::ORG_EXCLUDE => {
+            values.extend(owned(&[
+                "111122223333",
+                "111122223333,ou-ab12-cd34ef56",
+                " 111122223333 ,, ou-ab12-cd34ef56 ",
+                ",111122223333,",
+                "111122223333;444455556666",
+                "111122223333 444455556666",
+                "11112222333",
+                "1111222233334",
+                "11112222333a",
+                "ou-ab12-cd34ef56",
+                "ou-0000-00000000",
+                "ou-abc-cd34ef56",
+                "ou-ab12-cd34ef5",
+                "OU-ab12-cd34ef56",
+                "ou-AB12-cd34ef56",
+                "ou-ab12-cd34ef56-x",
+                "ou-ab12_cd34ef56",
+                "ou-ab12-",
+                "ou-",
+                "r-ab12",
+                "111122223333\t,ou-ab12-cd34ef56",
+                "１１１１２２２２３３３３",
+            ]));
+            values.extend([
+                format!("ou-{}-{}", long('a', 32), long('9', 32)),
+                format!("ou-{}-cd34ef56", long('a', 33)),
+                format!("ou-ab12-{}", long('a', 33)),
+            ]);
+        }
+        vars::MEMBER_READ_ROLE | vars::MEMBER_WRITE_ROLE => {
+            values.extend(owned(&[
+                "keyward-read",
+                "keyward-deactivate",
+                "a+=,.@_-z",
+                "role/keyward-read",
+                "arn:aws:iam::111122223333:role/keyward-read",
+                "keyward read",
+                "kéyward",
+                "a\tb",
+            ]));
+            values.extend([long('r', 64), long('r', 65)]);
         }
         vars::SLACK_TEAM_ID => {
             values.extend(owned(&["T012ABCDEF", "T", "T1", "t012", "U012", "T01,T02", "T01 ", " T01", "T-1", "TÉ1"]))
@@ -606,9 +682,15 @@ fn values_for(var: &str, constraint: &Constraint) -> Vec<String> {
 /// function die; each is named here so that any other disagreement fails.
 fn code_is_lenient(var: &str, constraint: &Constraint, value: &str) -> bool {
     let choice_in_another_case = constraint.allowed_values.iter().flatten().any(|a| a.eq_ignore_ascii_case(value));
-    let tab_between_entries =
-        matches!(var, vars::EXEMPT_USERS | vars::PROTECTED_USERS | vars::SLACK_APPROVER_IDS | vars::APPROVERS)
-            && value.contains('\t');
+    let tab_between_entries = matches!(
+        var,
+        vars::EXEMPT_USERS
+            | vars::PROTECTED_USERS
+            | vars::SLACK_APPROVER_IDS
+            | vars::APPROVERS
+            | vars::ORG_INCLUDE
+            | vars::ORG_EXCLUDE
+    ) && value.contains('\t');
     value.trim().is_empty() || value != value.trim() || choice_in_another_case || tab_between_entries
 }
 
@@ -765,9 +847,12 @@ fn every_value_the_template_allows_for_a_budget_setting_can_be_met() {
 fn the_map_and_the_functions_share_their_settings() {
     let template = Template::load().unwrap();
     let subs = template.definition_substitutions().unwrap();
-    for (substitution, var) in
-        [("MaxConcurrency", vars::MAX_CONCURRENCY), ("ApprovalTimeoutSeconds", vars::APPROVAL_TIMEOUT_SECONDS)]
-    {
+    for (substitution, var) in [
+        ("MaxConcurrency", vars::MAX_CONCURRENCY),
+        ("ApprovalTimeoutSeconds", vars::APPROVAL_TIMEOUT_SECONDS),
+        ("KeywardScope", vars::SCOPE),
+        ("MaxAccountConcurrency", vars::MAX_ACCOUNT_CONCURRENCY),
+    ] {
         assert_eq!(intrinsic(&subs[substitution]), Some(Intrinsic::Ref(parameter_of(var))), "{substitution} and {var}");
     }
     let tolerated = template.parameter_default("ToleratedFailurePercentage").unwrap();
@@ -925,7 +1010,8 @@ fn run_objects(objects: &[&str]) -> BTreeSet<String> {
 fn each_function_may_write_exactly_the_run_objects_it_writes_and_approval_none() {
     let template = Template::load().unwrap();
     let writes: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
-        ("list-users", vec!["listing.json", "batches.json"]),
+        // An account's objects are under runs/<execution>/accounts/<id>/, which runs/*/ covers.
+        ("list-users", vec!["listing.json", "batches.json", "discovery.json", "accounts.json", "failure.json"]),
         ("check-user", vec!["results/*"]),
         ("validate-keys", vec!["report.json"]),
         ("notify", vec!["report.json"]),
@@ -933,9 +1019,13 @@ fn each_function_may_write_exactly_the_run_objects_it_writes_and_approval_none()
         ("approval", vec![]),
     ]);
     let reads: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
-        ("list-users", vec![]),
+        // Whether an account is one of the run's.
+        ("list-users", vec!["accounts.json"]),
         ("check-user", vec![]),
-        ("validate-keys", vec!["listing.json", "batches.json", "results/*", "report.json"]),
+        (
+            "validate-keys",
+            vec!["listing.json", "batches.json", "results/*", "report.json", "discovery.json", "failure.json"],
+        ),
         // "Deactivation failed part-way" reads the run's journal.
         ("notify", vec!["report.json", "deactivation/*"]),
         ("deactivate", vec!["report.json", "deactivation/*"]),
@@ -1055,4 +1145,68 @@ fn a_parameter_value_given_replaces_its_default_in_the_substitutions_and_an_unkn
     let unknown = BTreeMap::from([("NoSuchParameter".to_owned(), "1".to_owned())]);
     let err = template.substitutions(&unknown).unwrap_err();
     assert!(err.contains("NoSuchParameter is not a parameter of template.yaml"), "{err}");
+}
+
+/// The Organizations and STS grants of `logical_id`'s role: (its condition, "" when it has none;
+/// the action; the resource as written, a `!Sub`'s string).
+fn organization_grants(template: &Template, logical_id: &str) -> BTreeSet<(String, String, String)> {
+    let mut grants = BTreeSet::new();
+    for statement in template.raw_policy_statements(logical_id) {
+        let (condition, branches) = conditional(statement).unwrap_or_default();
+        let branches = if condition.is_empty() { vec![statement] } else { branches };
+        for branch in branches {
+            let resource = match branch.get("Resource") {
+                Some(Value::Tagged(tagged)) => scalar(&tagged.value).unwrap_or_default(),
+                Some(other) => scalar(other).unwrap_or_default(),
+                None => String::new(),
+            };
+            for action in strings(branch.get("Action")) {
+                if action.starts_with("sts:") || action.starts_with("organizations:") {
+                    assert_eq!(branch["Effect"].as_str(), Some("Allow"), "{logical_id}: {action}");
+                    grants.insert((condition.clone(), action, resource.clone()));
+                }
+            }
+        }
+    }
+    grants
+}
+
+#[test]
+fn only_an_organization_deployment_may_discover_accounts_or_assume_a_member_role() {
+    // In account scope no function calls STS or Organizations (org-contracts, "every account is
+    // reached through the member roles"); in organization scope exactly what the adapters call.
+    let template = Template::load().unwrap();
+    assert_eq!(
+        serde_norway::to_string(&template.root()["Conditions"]["IsOrganization"]).unwrap().trim(),
+        "!Equals\n- !Ref KeywardScope\n- organization",
+        "IsOrganization must be: KeywardScope is organization"
+    );
+    let read_role = "arn:${AWS::Partition}:iam::*:role/${MemberReadRole}";
+    let write_role = "arn:${AWS::Partition}:iam::*:role/${MemberWriteRole}";
+    let grant = |action: &str, resource: &str| ("IsOrganization".to_owned(), action.to_owned(), resource.to_owned());
+    let expected: BTreeMap<&str, BTreeSet<(String, String, String)>> = BTreeMap::from([
+        (
+            "list-users",
+            BTreeSet::from([
+                // keyward_aws::organizations: the listing actions take "*" only.
+                grant("organizations:ListAccounts", "*"),
+                grant("organizations:ListRoots", "*"),
+                grant("organizations:ListChildren", "*"),
+                grant("organizations:ListParents", "*"),
+                grant("sts:AssumeRole", read_role),
+            ]),
+        ),
+        ("check-user", BTreeSet::from([grant("sts:AssumeRole", read_role)])),
+        (
+            "deactivate",
+            BTreeSet::from([grant("sts:AssumeRole", write_role), grant("sts:SetSourceIdentity", write_role)]),
+        ),
+    ]);
+    for function in template.functions() {
+        let binary = function.binary.as_deref().unwrap();
+        let grants = organization_grants(&template, &function.logical_id);
+        assert_eq!(grants, expected.get(binary).cloned().unwrap_or_default(), "{binary}");
+    }
+    let machine = template.state_machine().unwrap();
+    assert!(organization_grants(&template, &machine).is_empty(), "the state machine calls neither");
 }

@@ -5,7 +5,9 @@ organisation"): what `up` creates, and how tools reach it afterwards.
 member accounts through CreateAccount (asynchronous in AWS: its status is polled, bounded), in each
 member `OrganizationAccountAccessRole` as Organizations makes it (AdministratorAccess's statement,
 trusting the management account), and then, through that role as a StackSet instance is deployed,
-the roles of member/keyward-member.yaml (keyward_local.member_roles).
+the roles of member/keyward-member.yaml (keyward_local.member_roles). The management account gets the
+same roles directly, as the README's plain stack for it (a service-managed StackSet never deploys
+there): Organizations lists it too, and every account is swept through its member roles.
 
 The tests, the demo and the bench reach a member account as an administrator does, through
 OrganizationAccountAccessRole (`member_session`, and `member_seeder` to seed users and aged keys
@@ -26,7 +28,7 @@ from keyward_local.client import Seeder, load_env
 from keyward_local.console import LocalStackError, wait_until
 from keyward_local.member_roles import MemberRole, load_member_template, member_parameters, member_roles
 from keyward_local.paths import ACCOUNT_ID, ORG_ACCOUNTS_VAR, REGION
-from keyward_local.roles import role_name
+from keyward_local.roles import iam_role_name
 from keyward_local.settings import CREDENTIALS, Organization, StackConfig
 
 #: The role Organizations creates in every account it creates (CreateAccount's RoleName default).
@@ -105,12 +107,12 @@ def stack_set_parameters(
     organization: Organization, organization_id: str, role_arns: Mapping[str, str]
 ) -> dict[str, str]:
     """The member template's parameters for this stack: the organisation, the roles (`role_arns`, by
-    role name) of list-users and check-user as the readers and of deactivate as the writer, and the
+    IAM role name) of list-users and check-user as the readers and of deactivate as the writer, and the
     member roles' names MEMBER_READ_ROLE and MEMBER_WRITE_ROLE."""
     return member_parameters(
         organization_id=organization_id,
-        read_principals=[role_arns[role_name(function)] for function in READ_FUNCTIONS],
-        write_principal=role_arns[role_name(WRITE_FUNCTION)],
+        read_principals=[role_arns[iam_role_name(function)] for function in READ_FUNCTIONS],
+        write_principal=role_arns[iam_role_name(WRITE_FUNCTION)],
         read_role=organization["read_role"],
         write_role=organization["write_role"],
     )
@@ -131,6 +133,9 @@ def create_organization(config: StackConfig, role_arns: Mapping[str, str]) -> tu
         )
     parameters = stack_set_parameters(organization, created["Id"], role_arns)
     template = load_member_template()
+    management = root_session(endpoint).client("iam", config=_CLIENT_CONFIG)
+    for role in member_roles(template, ACCOUNT_ID, parameters):
+        _create_role(management, role)
     members = []
     # One after another: the emulator is one Python process, and members set up side by side took
     # no less time (measured: 10 members in 4-6 s either way). `up` runs this step beside its others.

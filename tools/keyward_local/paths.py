@@ -57,6 +57,13 @@ CONFIG_VARS = (
     "OIDC_CLIENT_ID",
     "OIDC_CLIENT_SECRET",
     "APPROVERS",
+    # The organisation run: also read by `up` for the emulated organisation's shape (settings._organization).
+    "KEYWARD_SCOPE",
+    "ORG_INCLUDE",
+    "ORG_EXCLUDE",
+    "MEMBER_READ_ROLE",
+    "MEMBER_WRITE_ROLE",
+    "MAX_ACCOUNT_CONCURRENCY",
 )
 #: The variables `up` writes into keyward's secret (provision.SECRET_KEYS), never into an environment.
 SECRET_VARS = ("SLACK_WEBHOOK_URL", "SLACK_SIGNING_SECRET", "OIDC_CLIENT_SECRET")
@@ -85,8 +92,9 @@ ORG_MEMBERS_VAR = "ORG_MEMBER_ACCOUNTS"
 MEMBER_READ_ROLE_VAR = "MEMBER_READ_ROLE"
 MEMBER_WRITE_ROLE_VAR = "MEMBER_WRITE_ROLE"
 MEMBER_ROLE_DEFAULTS = {MEMBER_READ_ROLE_VAR: "keyward-read", MEMBER_WRITE_ROLE_VAR: "keyward-deactivate"}
-#: The variables that shape the emulated organisation (keyward_local.settings says why they are not
-#: in CONFIG_VARS).
-ORG_VARS = (SCOPE_VAR, ORG_MEMBERS_VAR, MEMBER_READ_ROLE_VAR, MEMBER_WRITE_ROLE_VAR)
+#: The variables that shape the emulated organisation without being function configuration: the
+#: member accounts are the local stack's own (KEYWARD_SCOPE and the member roles' names, which shape
+#: it too, are in CONFIG_VARS: the functions read them).
+ORG_VARS = (ORG_MEMBERS_VAR,)
 #: The environment variable of target/local-stack/env listing the member accounts' ids.
 ORG_ACCOUNTS_VAR = "KEYWARD_ORG_ACCOUNTS"

@@ -22,7 +22,7 @@ from mypy_boto3_stepfunctions import SFNClient
 from keyward_local.console import LocalStackError, http_json, say
 from keyward_local.emulator.iam_auth import STATE_MACHINE_ROLE
 from keyward_local.paths import ASL_FILE, REGION, ROOT
-from keyward_local.roles import create_roles, role_name, role_policies
+from keyward_local.roles import create_roles, iam_role_name, role_name, role_policies
 from keyward_local.settings import BUCKET, STATE_MACHINE, TABLES, TOPIC, StackConfig, stack_env
 from keyward_local.template import Template
 
@@ -90,7 +90,8 @@ def create_function_roles(config: StackConfig, template: Template, secret_arn: s
     session, endpoint = _session(), _endpoint(config)
     iam = session.client("iam", endpoint_url=endpoint, config=_CLIENT_CONFIG)
     sts = session.client("sts", endpoint_url=endpoint, config=_CLIENT_CONFIG)
-    return create_roles(iam, sts, role_policies(template, {"KeywardSecretArn": secret_arn or ""}))
+    profiles = {iam_role_name(function): role_name(function) for function in template.functions}
+    return create_roles(iam, sts, role_policies(template, {"KeywardSecretArn": secret_arn or ""}), profiles)
 
 
 def provision(
@@ -135,7 +136,7 @@ def provision(
         created = lam.create_function(
             FunctionName=function,
             Runtime="provided.al2023",
-            Role=role_arns[role_name(function)],
+            Role=role_arns[iam_role_name(function)],
             Handler="bootstrap",
             Code={"ZipFile": archive.getvalue()},
             Timeout=template.timeouts.get(function, template.default_timeout),

@@ -3,12 +3,15 @@
 
 `up` reads every function's and the state machine's `Policies` from template.yaml, resolves them
 against the local stack (keyward_local.cfn), creates one IAM role per function and one for the state
-machine with exactly those statements, and assumes each function's role through STS. The temporary
-credentials go to `target/local-stack/credentials` (mode 0600), one profile per function named after
-its role; the workspace Cargo.toml gives each binary `AWS_PROFILE` = that name for `cargo lambda
-watch` only (`[workspace.metadata.lambda.bin.<binary>.env]`), and the functions' environment has no
-static key, so the SDK's default chain reads the profile: a function can only do what its template
-role allows, and a permission the template forgot fails the end-to-end tests."""
+machine with exactly those statements, and assumes each function's role through STS. A function's role
+is named as SAM names the one it generates (`<stack>-<Function>Role`, without SAM's random suffix), so
+it is never one of the member roles the management account also holds under KEYWARD_SCOPE=organization
+(`keyward-read`, `keyward-deactivate`). The temporary credentials go to `target/local-stack/credentials`
+(mode 0600), one profile per function (`role_name`); the workspace Cargo.toml gives each binary
+`AWS_PROFILE` = that profile for `cargo lambda watch` only
+(`[workspace.metadata.lambda.bin.<binary>.env]`), and the functions' environment has no static key,
+so the SDK's default chain reads the profile: a function can only do what its template role allows,
+and a permission the template forgot fails the end-to-end tests."""
 
 from __future__ import annotations
 
@@ -52,8 +55,15 @@ _NOT_EVALUATED = {"Condition", "NotResource", "NotPrincipal"}
 
 
 def role_name(binary: str) -> str:
-    """The role of a function, and the profile its credentials are under."""
+    """The profile a function's role credentials are under (Cargo.toml's AWS_PROFILE)."""
     return f"keyward-{binary}"
+
+
+def iam_role_name(binary: str) -> str:
+    """A function's IAM role in the local stack: `keyward-ListUsersFunctionRole` for list-users, as SAM
+    names the role of `ListUsersFunction` in a stack named keyward."""
+    pascal = "".join(part.capitalize() for part in binary.split("-"))
+    return f"{STATE_MACHINE}-{pascal}FunctionRole"
 
 
 def function_arn(binary: str) -> str:
@@ -104,9 +114,10 @@ def resolver(template: Template, overrides: Mapping[str, str]) -> Resolver:
 
 
 def role_policies(template: Template, overrides: Mapping[str, str]) -> dict[str, list[dict[str, object]]]:
-    """Each role's inline policy documents, resolved: the functions' roles and the state machine's."""
+    """Each role's inline policy documents, resolved, by IAM role name: the functions' roles and the
+    state machine's."""
     resolve = resolver(template, overrides)
-    owners = {logical_id: role_name(binary) for binary, logical_id in template.function_resources.items()}
+    owners = {logical_id: iam_role_name(binary) for binary, logical_id in template.function_resources.items()}
     owners.update(
         {
             name: STATE_MACHINE_ROLE
@@ -164,19 +175,22 @@ def _attached_policies(template: Template, role: str) -> list[object]:
     return found
 
 
-def create_roles(iam: IAMClient, sts: STSClient, roles: Mapping[str, list[dict[str, object]]]) -> dict[str, str]:
-    """Creates the roles in moto, assumes each function's role and writes CREDENTIALS_FILE; returns
-    each role's ARN."""
+def create_roles(
+    iam: IAMClient, sts: STSClient, roles: Mapping[str, list[dict[str, object]]], profiles: Mapping[str, str]
+) -> dict[str, str]:
+    """Creates the roles in moto, assumes each role `profiles` names (the functions': IAM role name →
+    profile) and writes their credentials to CREDENTIALS_FILE under those profiles; returns each
+    role's ARN by IAM role name."""
     arns: dict[str, str] = {}
-    profiles = configparser.ConfigParser(interpolation=None)
+    written = configparser.ConfigParser(interpolation=None)
     for role, documents in roles.items():
         arns[role] = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(_TRUST))["Role"]["Arn"]
         for index, document in enumerate(documents):
             iam.put_role_policy(RoleName=role, PolicyName=f"template-{index}", PolicyDocument=json.dumps(document))
-        if role == STATE_MACHINE_ROLE:
+        if role not in profiles:
             continue
         credentials = sts.assume_role(RoleArn=arns[role], RoleSessionName=role, DurationSeconds=43200)["Credentials"]
-        profiles[role] = {
+        written[profiles[role]] = {
             "aws_access_key_id": credentials["AccessKeyId"],
             "aws_secret_access_key": credentials["SecretAccessKey"],
             "aws_session_token": credentials["SessionToken"],
@@ -184,7 +198,7 @@ def create_roles(iam: IAMClient, sts: STSClient, roles: Mapping[str, list[dict[s
     CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(CREDENTIALS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as out:
-        profiles.write(out)
+        written.write(out)
     return arns
 
 

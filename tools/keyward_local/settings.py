@@ -5,12 +5,12 @@ secrets given at `up` (Slack's, the OpenID client's) are in neither environment:
 keyward's secret (provision.create_secret) and the functions get its ARN, KEYWARD_SECRET_ARN. The
 sign-in settings get the local stack's defaults (keyward_local.oidc).
 
-KEYWARD_SCOPE, ORG_MEMBER_ACCOUNTS, MEMBER_READ_ROLE and MEMBER_WRITE_ROLE (paths.ORG_VARS) shape the
-stack: under KEYWARD_SCOPE=organization `up` emulates an organisation around the local account
-(keyward_local.org), and target/local-stack/env names its member accounts and roles. They are not
-function configuration yet: the functions do not sweep member accounts yet, so these variables are
-kept out of the functions' environment and out of CONFIG_VARS (which tools/tests/test_config_vars.py
-pins against template.yaml's parameters) until they do. Standard library only."""
+KEYWARD_SCOPE, MEMBER_READ_ROLE and MEMBER_WRITE_ROLE are function configuration (CONFIG_VARS, as the
+template gives them to the functions) and also shape the stack, with ORG_MEMBER_ACCOUNTS
+(paths.ORG_VARS, the local stack's own): under KEYWARD_SCOPE=organization `up` emulates an organisation
+around the local account (keyward_local.org), and target/local-stack/env names its member accounts and
+roles. The functions always get KEYWARD_SCOPE as the stack was shaped (the template always passes
+it), so a function never sweeps in another scope than the stack's. Standard library only."""
 
 from __future__ import annotations
 
@@ -283,7 +283,8 @@ def differences(old: StackConfig, new: StackConfig) -> list[str]:
         if old_strict.get(name) != new_strict.get(name)
     ]
     old_settings, new_settings = old.get("settings", {}), new.get("settings", {})
-    for name in sorted(set(old_settings) | set(new_settings)):
+    # KEYWARD_SCOPE is the stack's scope, said above once.
+    for name in sorted((set(old_settings) | set(new_settings)) - {SCOPE_VAR}):
         if old_settings.get(name) != new_settings.get(name):
             if name in SECRET_VARS:
                 found.append(f"{name} changed")
@@ -372,6 +373,7 @@ def function_env(config: StackConfig, secret_arn: str | None) -> dict[str, str]:
         }
     )
     env.update({k: v for k, v in config["settings"].items() if k not in SECRET_VARS})
+    env[SCOPE_VAR] = config["scope"]
     if secret_arn:
         env["KEYWARD_SECRET_ARN"] = secret_arn
     env.update(no_proxy())

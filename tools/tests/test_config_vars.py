@@ -11,9 +11,19 @@ STACK_SET = {"KEYWARD_SECRET_ARN"}
 #: Read at `up` though no template parameter sets them: the secret's values, and where a Slack
 #: button's response may go (Slack's host in AWS).
 LOCAL_ONLY = set(SECRET_VARS) | {"SLACK_RESPONSE_URL_PREFIX"}
-#: Read at `up` as the shape of the stack (the emulated organisation), not given to the functions yet
-#: (keyward_local.settings says why), whether or not a template parameter sets them.
+#: Read at `up` as the shape of the stack (the emulated organisation's member accounts), never given
+#: to the functions, whether or not a template parameter sets them.
 STACK_SHAPE = set(ORG_VARS)
+#: The organisation run's settings: function configuration (the template gives them to the
+#: functions), which `up` also reads for the emulated organisation's shape.
+ORGANISATION_RUN = {
+    "KEYWARD_SCOPE",
+    "ORG_INCLUDE",
+    "ORG_EXCLUDE",
+    "MEMBER_READ_ROLE",
+    "MEMBER_WRITE_ROLE",
+    "MAX_ACCOUNT_CONCURRENCY",
+}
 
 
 def parameter_variables(template: Template) -> set[str]:
@@ -34,5 +44,8 @@ def test_up_reads_every_setting_the_template_can_give_and_nothing_else() -> None
     assert len(CONFIG_VARS) == len(set(CONFIG_VARS))
 
 
-def test_the_organisation_s_shape_is_not_function_configuration() -> None:
+def test_the_organisation_run_s_settings_are_function_configuration_and_the_member_count_is_not() -> None:
+    assert ORGANISATION_RUN <= set(CONFIG_VARS)
+    assert ORGANISATION_RUN <= parameter_variables(Template.load())
+    assert STACK_SHAPE == {"ORG_MEMBER_ACCOUNTS"}
     assert not STACK_SHAPE & set(CONFIG_VARS)

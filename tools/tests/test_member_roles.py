@@ -13,12 +13,13 @@ import pytest
 from keyward_local.console import LocalStackError
 from keyward_local.member_roles import load_member_template, member_roles
 from keyward_local.org import stack_set_parameters
+from keyward_local.roles import iam_role_name
 from keyward_local.settings import Organization
 
 MEMBER = "210987654321"
 ORG_ID = "o-abcdefghij"
 ROLE_ARNS = {
-    f"keyward-{name}": f"arn:aws:iam::123456789012:role/keyward-{name}"
+    iam_role_name(name): f"arn:aws:iam::123456789012:role/{iam_role_name(name)}"
     for name in ("list-users", "check-user", "validate-keys", "notify", "deactivate", "approval")
 }
 ORGANIZATION: Organization = {"members": 3, "read_role": "sec-read", "write_role": "sec-write"}
@@ -36,8 +37,8 @@ def resolved(document: dict[str, object] | None = None) -> dict[str, Any]:
 def test_the_parameters_name_the_readers_the_writer_the_organisation_and_the_role_names() -> None:
     assert parameters() == {
         "OrganizationId": ORG_ID,
-        "ReadPrincipalArns": ROLE_ARNS["keyward-list-users"] + "," + ROLE_ARNS["keyward-check-user"],
-        "WritePrincipalArn": ROLE_ARNS["keyward-deactivate"],
+        "ReadPrincipalArns": ROLE_ARNS[iam_role_name("list-users")] + "," + ROLE_ARNS[iam_role_name("check-user")],
+        "WritePrincipalArn": ROLE_ARNS[iam_role_name("deactivate")],
         "ReadRoleName": "sec-read",
         "WriteRoleName": "sec-write",
     }
@@ -47,7 +48,9 @@ def test_the_read_role_trusts_list_users_and_check_user_from_inside_the_organisa
     read = resolved()["ReadRole"]
     assert read.name == "sec-read"
     (statement,) = read.trust["Statement"]
-    assert statement["Principal"] == {"AWS": [ROLE_ARNS["keyward-list-users"], ROLE_ARNS["keyward-check-user"]]}
+    assert statement["Principal"] == {
+        "AWS": [ROLE_ARNS[iam_role_name("list-users")], ROLE_ARNS[iam_role_name("check-user")]]
+    }
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": ORG_ID}}
 
 
@@ -55,7 +58,7 @@ def test_the_write_role_trusts_deactivate_only_with_a_source_identity() -> None:
     write = resolved()["WriteRole"]
     assert write.name == "sec-write"
     (statement,) = write.trust["Statement"]
-    assert statement["Principal"] == {"AWS": ROLE_ARNS["keyward-deactivate"]}
+    assert statement["Principal"] == {"AWS": ROLE_ARNS[iam_role_name("deactivate")]}
     assert statement["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
     assert statement["Condition"]["Null"] == {"sts:SourceIdentity": "false"}
 

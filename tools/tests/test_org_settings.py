@@ -1,7 +1,7 @@
 """What `up` reads for the emulated organisation (keyward_local.settings): KEYWARD_SCOPE,
 ORG_MEMBER_ACCOUNTS, MEMBER_READ_ROLE and MEMBER_WRITE_ROLE, their defaults and validation, a running
-stack refusing another shape, and target/local-stack/env's variables under each scope (and none of
-them in the functions' environment)."""
+stack refusing another shape, target/local-stack/env's variables under each scope, and the functions'
+environment: the scope and the member roles' names as the stack was shaped, never the member count."""
 
 from __future__ import annotations
 
@@ -120,12 +120,27 @@ def test_the_env_file_under_organization_names_the_members_and_the_roles(monkeyp
     assert env["MEMBER_WRITE_ROLE"] == "keyward-deactivate"
 
 
-def test_the_functions_get_none_of_the_organisation_s_variables_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_functions_get_the_organisation_run_s_settings_but_not_the_member_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("KEYWARD_SCOPE", "organization")
     monkeypatch.setenv("ORG_MEMBER_ACCOUNTS", "2")
     monkeypatch.setenv("MEMBER_READ_ROLE", "sec-read")
+    monkeypatch.setenv("ORG_EXCLUDE", "ou-ab12-cd34ef56")
+    monkeypatch.setenv("MAX_ACCOUNT_CONCURRENCY", "2")
     env = function_env(wanted_config(), None)
-    assert not (set(ORG_VARS) | set(ORG_ENV)) & set(env)
+    assert env["KEYWARD_SCOPE"] == "organization"
+    assert env["MEMBER_READ_ROLE"] == "sec-read"
+    assert env["ORG_EXCLUDE"] == "ou-ab12-cd34ef56"
+    assert env["MAX_ACCOUNT_CONCURRENCY"] == "2"
+    assert "ORG_MEMBER_ACCOUNTS" not in env and "KEYWARD_ORG_ACCOUNTS" not in env
+
+
+def test_the_functions_always_get_the_stack_s_scope(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The template always passes KEYWARD_SCOPE: a function never takes another scope than the stack's.
+    assert function_env(wanted_config(), None)["KEYWARD_SCOPE"] == "account"
+    monkeypatch.setenv("KEYWARD_SCOPE", " organization ")
+    assert function_env(wanted_config(), None)["KEYWARD_SCOPE"] == "organization"
 
 
 def test_a_module_s_stack_takes_the_scope_from_its_settings_never_from_the_caller_s_shell(

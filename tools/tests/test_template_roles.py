@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from keyward_local.cfn import Resolver
 from keyward_local.console import LocalStackError
-from keyward_local.roles import check_profiles, role_policies
+from keyward_local.roles import check_profiles, iam_role_name, role_policies
 from keyward_local.template import Template
 
 USERS = "arn:aws:iam::123456789012:user/*"
@@ -33,34 +33,42 @@ def allowed(role: str, action: str) -> list[object]:
 
 def test_every_function_and_the_state_machine_has_its_own_role() -> None:
     roles = role_policies(Template.load(), {})
-    assert set(roles) == {f"keyward-{f}" for f in Template.load().functions} | {"keyward-state-machine"}
+    assert set(roles) == {iam_role_name(f) for f in Template.load().functions} | {"keyward-state-machine"}
 
 
 def test_the_roles_resolve_to_the_local_stacks_resources() -> None:
-    assert allowed("keyward-deactivate", "iam:UpdateAccessKey") == [USERS]
-    assert allowed("keyward-list-users", "s3:PutObject") == [[f"{RUNS}/listing.json", f"{RUNS}/batches.json"]]
-    assert allowed("keyward-approval", "s3:PutObject") == []
-    assert allowed("keyward-notify", "sns:Publish") == ["arn:aws:sns:us-east-1:123456789012:keyward"]
-    assert allowed("keyward-notify", "dynamodb:PutItem") == [TABLE]
+    assert allowed(iam_role_name("deactivate"), "iam:UpdateAccessKey") == [USERS]
+    assert allowed(iam_role_name("list-users"), "s3:PutObject") == [
+        [
+            f"{RUNS}/listing.json",
+            f"{RUNS}/batches.json",
+            f"{RUNS}/discovery.json",
+            f"{RUNS}/accounts.json",
+            f"{RUNS}/failure.json",
+        ]
+    ]
+    assert allowed(iam_role_name("approval"), "s3:PutObject") == []
+    assert allowed(iam_role_name("notify"), "sns:Publish") == ["arn:aws:sns:us-east-1:123456789012:keyward"]
+    assert allowed(iam_role_name("notify"), "dynamodb:PutItem") == [TABLE]
     # Each table by its own name: the decisions table is not the approvals table.
-    assert allowed("keyward-approval", "dynamodb:PutItem") == [TABLE, DECISIONS]
-    assert allowed("keyward-notify", "dynamodb:GetItem") == [DECISIONS]
+    assert allowed(iam_role_name("approval"), "dynamodb:PutItem") == [TABLE, DECISIONS]
+    assert allowed(iam_role_name("notify"), "dynamodb:GetItem") == [DECISIONS]
     assert allowed("keyward-state-machine", "lambda:InvokeFunction") == [
         [
             f"arn:aws:lambda:us-east-1:123456789012:function:{f}"
             for f in ("list-users", "check-user", "validate-keys", "notify", "deactivate")
         ]
     ]
-    assert allowed("keyward-approval", "iam:UpdateAccessKey") == []
+    assert allowed(iam_role_name("approval"), "iam:UpdateAccessKey") == []
     # From the AWS::IAM::Policy attached to the role SAM generates for the function.
-    assert allowed("keyward-approval", "lambda:InvokeFunction") == [
+    assert allowed(iam_role_name("approval"), "lambda:InvokeFunction") == [
         "arn:aws:lambda:us-east-1:123456789012:function:approval"
     ]
 
 
 def test_every_function_role_denies_deleting_and_creating_keys() -> None:
     for function in Template.load().functions:
-        denies = [s for s in statements(f"keyward-{function}") if s["Effect"] == "Deny"]
+        denies = [s for s in statements(iam_role_name(function)) if s["Effect"] == "Deny"]
         actions = {a for s in denies for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
         assert {"iam:DeleteAccessKey", "iam:CreateAccessKey"} <= actions, function
 
@@ -107,3 +115,12 @@ def test_a_statement_moto_would_evaluate_wrongly_stops_up() -> None:
     statement["Condition"] = {"Bool": {"aws:SecureTransport": "true"}}
     with pytest.raises(LocalStackError, match="Condition"):
         role_policies(template, {})
+
+
+def test_a_function_role_is_named_as_sam_names_it_never_as_a_member_role() -> None:
+    # The management account holds the member roles too (KEYWARD_SCOPE=organization): keyward-deactivate
+    # is the write role's default name there, so it cannot also be deactivate's own role.
+    assert iam_role_name("list-users") == "keyward-ListUsersFunctionRole"
+    assert iam_role_name("deactivate") == "keyward-DeactivateFunctionRole"
+    names = {iam_role_name(f) for f in Template.load().functions}
+    assert not names & {"keyward-read", "keyward-deactivate"}

@@ -76,6 +76,7 @@ async fn confirm_page<S: ObjectStore, A: ApprovalStore, C, K, L, T>(
             evaluated_at: report.evaluated_at(),
             expires_at: record.expires_at,
             plan: &report.evaluation.plan,
+            coverage: report.coverage.as_ref(),
             form_token: &token,
             decider: shown.as_deref().map_or(Decider::LinkHolder, Decider::SignedIn),
         }))

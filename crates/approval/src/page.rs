@@ -5,9 +5,13 @@
 //! no script and load nothing: one inline stylesheet (allowed by the CSP `response` sends), a form
 //! that posts back to the page's own URL, and plain buttons, so they work without JavaScript.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use keyward_core::model::{KeyRef, KeyUse};
+use keyward_core::org::AccountId;
 use keyward_core::policy::{Plan, PlannedDeactivation, Rule};
+use keyward_core::run_report::Coverage;
 
 /// Name of the form field carrying the form token.
 pub const FIELD_TOKEN: &str = "token";
@@ -64,6 +68,9 @@ pub struct Confirm<'a> {
     pub expires_at: DateTime<Utc>,
     /// The plan; one row and one checkbox per key.
     pub plan: &'a Plan,
+    /// Which accounts of the organisation the run covered (`KEYWARD_SCOPE=organization`): the keys
+    /// are then grouped by account, each group headed `<account id> (<name>)`.
+    pub coverage: Option<&'a Coverage>,
     /// The hidden form token (`approval::form_token`).
     pub form_token: &'a str,
     /// Who decides with this page.
@@ -78,8 +85,8 @@ pub enum Decider<'a> {
     SignedIn(&'a str),
 }
 
-/// The confirm page: run, evaluation time, expiry, one row per planned key with a ticked checkbox,
-/// and the two buttons. The form has no `action`, so it posts to the URL the page was served from.
+/// The confirm page: run, evaluation time, expiry, one row per planned key with a ticked checkbox
+/// (in an organisation's run, one table per account), and the two buttons. The form has no `action`, so it posts to the URL the page was served from.
 pub fn confirm(view: &Confirm<'_>) -> String {
     let count = view.plan.keys.len();
     let mut body = String::new();
@@ -111,14 +118,10 @@ pub fn confirm(view: &Confirm<'_>) -> String {
     ));
     body.push_str("<form method=\"post\">\n");
     body.push_str(&format!("<input type=\"hidden\" name=\"{FIELD_TOKEN}\" value=\"{}\">\n", escape(view.form_token)));
-    body.push_str(
-        "<table>\n<thead><tr><th>Deactivate</th><th>User</th><th>Access key</th><th>Rules</th><th>Age (days)</th>\
-         <th>Last used</th><th>Evidence</th></tr></thead>\n<tbody>\n",
-    );
-    for (index, key) in view.plan.keys.iter().enumerate() {
-        body.push_str(&row(index, key));
+    match view.coverage {
+        None => table(&mut body, view.plan.keys.iter().enumerate()),
+        Some(coverage) => by_account(&mut body, coverage, view.plan),
     }
-    body.push_str("</tbody>\n</table>\n");
     body.push_str(&format!(
         // Reject comes first: it is the form's default button, so Enter, or a tool that submits the
         // form without choosing, rejects rather than approves.
@@ -135,6 +138,41 @@ pub fn confirm(view: &Confirm<'_>) -> String {
     document("keyward: approve key deactivation", &body)
 }
 
+/// One table of keys, each row numbered by its place in the plan (so ids stay unique across tables).
+fn table<'a>(body: &mut String, keys: impl Iterator<Item = (usize, &'a PlannedDeactivation)>) {
+    body.push_str(
+        "<table>\n<thead><tr><th>Deactivate</th><th>User</th><th>Access key</th><th>Rules</th><th>Age (days)</th>\
+         <th>Last used</th><th>Evidence</th></tr></thead>\n<tbody>\n",
+    );
+    for (index, key) in keys {
+        body.push_str(&row(index, key));
+    }
+    body.push_str("</tbody>\n</table>\n");
+}
+
+/// The plan's keys in one fieldset per account, in account order, each headed `<account id>
+/// (<name>)`; a line first when some selected account was not swept.
+fn by_account(body: &mut String, coverage: &Coverage, plan: &Plan) {
+    if !coverage.is_complete() {
+        body.push_str(&format!(
+            "<p><strong>{} of {} swept.</strong> The plan holds keys of the swept accounts only; the digest and \
+             the run report name the accounts not swept and why.</p>\n",
+            coverage.swept.len(),
+            escape(&plural(coverage.discovered, "account", "accounts"))
+        ));
+    }
+    let mut accounts: BTreeMap<&AccountId, Vec<(usize, &PlannedDeactivation)>> = BTreeMap::new();
+    for (index, key) in plan.keys.iter().enumerate() {
+        accounts.entry(&key.key.account_id).or_default().push((index, key));
+    }
+    for (account, keys) in accounts {
+        let name = coverage.name_of(account).map_or_else(|| "name unknown".to_owned(), escape);
+        body.push_str(&format!("<fieldset>\n<legend><code>{}</code> ({name})</legend>\n", escape(account.as_str())));
+        table(body, keys.into_iter());
+        body.push_str("</fieldset>\n");
+    }
+}
+
 fn definition(body: &mut String, term: &str, value_html: &str) {
     body.push_str(&format!("<dt>{}</dt><dd>{value_html}</dd>\n", escape(term)));
 }
@@ -142,7 +180,8 @@ fn definition(body: &mut String, term: &str, value_html: &str) {
 fn row(index: usize, key: &PlannedDeactivation) -> String {
     let id = escape(&key.key.access_key_id);
     // The value names the account too, so the decision is matched to the plan by (account, key id);
-    // the account is shown once, in the run's facts above the table.
+    // the account is shown once, in the run's facts above the table (in an organisation's run, in
+    // the heading of its table).
     let value = escape(&key.key.selection());
     let rules: Vec<&str> = key.rules.iter().copied().map(Rule::as_str).collect();
     let age = key.evidence.key_age_days.map_or_else(|| "–".to_owned(), |d| d.to_string());
@@ -277,6 +316,7 @@ mod tests {
             evaluated_at: at(7),
             expires_at: at(9),
             plan: &plan,
+            coverage: None,
             form_token: "tok\"en",
             decider: Decider::LinkHolder,
         });
@@ -314,6 +354,7 @@ mod tests {
             evaluated_at: at(7),
             expires_at: at(9),
             plan: &plan,
+            coverage: None,
             form_token: "t",
             decider: Decider::SignedIn("alice<@example.com"),
         });

@@ -10,7 +10,9 @@ use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::APPROVAL_REJECTED;
 use keyward_core::fakes::Callback;
 use keyward_core::model::KeyRef;
+use keyward_core::org::{AccountFailure, AccountId};
 use keyward_core::ports::{ApprovalState, DecisionOutcome, DecisionStore, PortError, RecordedDecision};
+use keyward_core::run_report::{Coverage, FailedAccount, RunReport, SweptAccount};
 use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 use support::*;
 
@@ -296,6 +298,64 @@ async fn missing_run_report_is_500_and_decides_nothing() {
     assert_eq!(response.status(), 500);
     assert_eq!(world.record().state, ApprovalState::Pending);
     assert!(world.callbacks().is_empty());
+}
+
+/// bob's key in a second account, `dev`; the run's report names no account but its coverage:
+/// `prod` (the fixture account) and `dev` swept, a third account failed.
+const DEV: &str = "222222222222";
+
+fn organisation_report() -> RunReport {
+    let mut report = report();
+    report.account_id = None;
+    report.evaluation.plan.keys[1].key.account_id = AccountId::parse(DEV).unwrap();
+    let swept = |id: &str, name: &str| SweptAccount {
+        account_id: AccountId::parse(id).unwrap(),
+        name: name.into(),
+        users_listed: 20,
+        users_checked: 2,
+        users_not_evaluated: 0,
+    };
+    let failed = AccountId::parse("333333333333").unwrap();
+    report.coverage = Some(Coverage {
+        discovered: 3,
+        swept: vec![swept(ACCOUNT, "prod <main>"), swept(DEV, "dev")],
+        skipped: vec![],
+        failed: vec![FailedAccount {
+            name: "sandbox".into(),
+            failure: AccountFailure::new(failed, "MemberRoleRefused", "", "keyward-read"),
+        }],
+        unmatched: vec![],
+    });
+    report
+}
+
+#[tokio::test]
+async fn an_organisation_page_groups_the_keys_by_account_and_its_values_decide() {
+    // GIVEN an organisation's run with keys in two accounts
+    let world = World::new();
+    world.put_report(&organisation_report());
+    // WHEN the page is shown
+    let html = text(&world.send(get(&approval_path())).await);
+    // THEN one fieldset per account, in account order, each headed `<account id> (<name>)` and
+    // holding exactly its keys, whose values still name the account
+    let prod = html.find(&format!("<legend><code>{ACCOUNT}</code> (prod &lt;main&gt;)</legend>")).expect(&html);
+    let dev = html.find(&format!("<legend><code>{DEV}</code> (dev)</legend>")).expect(&html);
+    assert!(prod < dev, "{html}");
+    assert_eq!(html.matches("<fieldset>").count(), 2, "{html}");
+    for (key, account, inside) in
+        [(ALICE_KEY, ACCOUNT, prod..dev), (CAROL_KEY, ACCOUNT, prod..dev), (BOB_KEY, DEV, dev..html.len())]
+    {
+        let at = html.find(&format!(r#"name="key" value="{account}:{key}" checked"#)).expect(&html);
+        assert!(inside.contains(&at), "{key} outside its account's fieldset: {html}");
+    }
+    assert!(html.contains("2 of 3 accounts swept."), "{html}");
+    assert!(!html.contains("<dt>Account</dt>"), "{html}");
+    // WHEN the form posts the page's own values for alice and bob
+    let body = form_naming(&good_token(), "approve", &[&format!("{ACCOUNT}:{ALICE_KEY}"), &format!("{DEV}:{BOB_KEY}")]);
+    assert_eq!(world.send(post_form(&body)).await.status(), 200);
+    // THEN exactly those keys, each in its own account, are approved
+    let bob = KeyRef { account_id: AccountId::parse(DEV).unwrap(), ..key("bob", BOB_KEY) };
+    assert_eq!(only_success(&world).approved, vec![key("alice", ALICE_KEY), bob]);
 }
 
 // ---- POST (the form) ----------------------------------------------------------------------------

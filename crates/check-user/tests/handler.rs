@@ -9,17 +9,19 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use check_user::handler::{Deps, MAX_READS_IN_FLIGHT, Settings, handle};
+use check_user::handler::{Access, Deps, MAX_READS_IN_FLIGHT, Settings, handle};
 use chrono::{DateTime, Duration as Days, Utc};
 use keyward_core::config::{Config, ConfigError};
 use keyward_core::contracts::BatchResult;
 use keyward_core::credential_report::facts::{ReportFacts, ReportedKey, ReportedUser};
 use keyward_core::errors::{self, NamedError};
-use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::fakes::{FakeAccountAccess, FakeIam, FakeStore};
 use keyward_core::fixtures::*;
+use keyward_core::identity::SessionName;
 use keyward_core::model::User;
 use keyward_core::model::{KeyStatus, KeyUse, Provenance};
-use keyward_core::ports::{CredentialReport, Iam, PortError, UserSummary};
+use keyward_core::org::AccountId;
+use keyward_core::ports::{AccountSession, CredentialReport, Iam, PortError, UserSummary};
 use keyward_core::run_store::RunStore;
 use serde_json::{Value, json};
 
@@ -38,9 +40,21 @@ fn result(store: &FakeStore, index: u32) -> Option<BatchResult> {
     store.json(&format!("runs/{EXEC}/results/batch-{index:05}.json")).map(|v| serde_json::from_value(v).unwrap())
 }
 
-/// check-user over `iam` and an empty report bucket.
-fn deps<I: Iam>(iam: I) -> Deps<I, FakeStore> {
-    Deps { iam, runs: RunStore::new(FakeStore::default(), BUCKET), settings: Settings::from_config(&config()).unwrap() }
+/// check-user deployed in account scope over `iam` and an empty report bucket.
+fn deps<I: Iam>(iam: I) -> Deps<I, FakeStore, FakeAccountAccess> {
+    Deps {
+        access: Access::Own(iam),
+        runs: RunStore::new(FakeStore::default(), BUCKET),
+        settings: Settings::from_config(&config()).unwrap(),
+    }
+}
+
+/// The deployment's own IAM.
+fn own<I>(deps: &Deps<I, FakeStore, FakeAccountAccess>) -> &I {
+    match &deps.access {
+        Access::Own(iam) => iam,
+        Access::Members(_) => panic!("an account-scope deployment"),
+    }
 }
 
 fn account() -> FakeIam {
@@ -59,7 +73,7 @@ async fn reads_every_user_of_the_batch_and_writes_the_batch_result() {
     let out = handle(&deps, now(), event(0, &["alice", "bob", "svc-ci"])).await.unwrap();
 
     let written = result(deps.runs.store(), 0).expect("result written");
-    let expected: Vec<User> = ["alice", "bob", "svc-ci"].map(|n| deps.iam.users.lock().unwrap()[n].clone()).to_vec();
+    let expected: Vec<User> = ["alice", "bob", "svc-ci"].map(|n| own(&deps).users.lock().unwrap()[n].clone()).to_vec();
     assert_eq!(written.users, expected, "the users as read live, in batch order");
     assert_eq!(written.index, 0);
     assert!(written.gone.is_empty());
@@ -112,7 +126,7 @@ async fn batch_for_another_bucket_is_refused_before_any_read() {
     assert_eq!(err.error_name(), errors::INVALID_INPUT);
     assert!(err.to_string().contains("attacker-bucket"), "{err}");
     assert!(deps.runs.store().objects.lock().unwrap().is_empty());
-    assert!(deps.iam.api_calls().is_empty());
+    assert!(own(&deps).api_calls().is_empty());
 }
 
 #[tokio::test]
@@ -188,7 +202,7 @@ async fn users_the_report_describes_are_read_with_its_facts_the_others_fully_liv
     handle(&deps, now(), item).await.unwrap();
 
     // THEN alice and svc-ci were read with the facts, bob fully live
-    assert_eq!(*deps.iam.reads_with_report.lock().unwrap(), vec!["alice".to_owned(), "svc-ci".to_owned()]);
+    assert_eq!(*own(&deps).reads_with_report.lock().unwrap(), vec!["alice".to_owned(), "svc-ci".to_owned()]);
     let written = result(deps.runs.store(), 0).unwrap();
     let from_report = Provenance::CredentialReport { generated_at: now() - Days::hours(3) };
     let [alice, bob, svc] = written.users.as_slice() else { panic!("{:?}", written.users) };
@@ -196,7 +210,7 @@ async fn users_the_report_describes_are_read_with_its_facts_the_others_fully_liv
     assert_eq!(alice.access_keys[0].last_used.as_ref().map(|u| u.at), Some(days_ago(40)));
     assert_eq!(alice.access_keys[0].last_used_source, from_report);
     assert_eq!(alice.mfa_devices, Vec::<String>::new(), "MFA stays live");
-    assert_eq!(bob, &deps.iam.users.lock().unwrap()["bob"]);
+    assert_eq!(bob, &own(&deps).users.lock().unwrap()["bob"]);
     assert!(svc.access_keys.iter().all(|k| k.last_used.is_none() && k.last_used_source == from_report));
 }
 
@@ -210,7 +224,7 @@ async fn report_facts_about_a_user_outside_the_batch_are_invalid_input_and_nothi
 
     assert_eq!(err.error_name(), errors::INVALID_INPUT);
     assert!(err.to_string().contains("\"svc-ci\", which is not in batch.users"), "{err}");
-    assert!(deps.iam.api_calls().is_empty() && deps.runs.store().objects.lock().unwrap().is_empty());
+    assert!(own(&deps).api_calls().is_empty() && deps.runs.store().objects.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -223,7 +237,7 @@ async fn malformed_report_facts_are_invalid_input_not_a_fully_live_read() {
     let err = handle(&deps, now(), item).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::INVALID_INPUT);
-    assert!(deps.iam.api_calls().is_empty());
+    assert!(own(&deps).api_calls().is_empty());
 }
 
 /// IAM whose reads take longer for earlier users, recording how many were in flight at once.
@@ -288,7 +302,7 @@ async fn reads_run_concurrently_but_never_more_than_four_and_keep_batch_order() 
     let deps = deps(iam);
     handle(&deps, now(), event(0, &refs)).await.unwrap();
 
-    let most = deps.iam.most_in_flight.load(Ordering::SeqCst);
+    let most = own(&deps).most_in_flight.load(Ordering::SeqCst);
     assert!(most > 1 && most <= MAX_READS_IN_FLIGHT, "at most {MAX_READS_IN_FLIGHT} in flight, saw {most}");
     assert_eq!(MAX_READS_IN_FLIGHT, 4);
     let written = result(deps.runs.store(), 0).unwrap();
@@ -345,4 +359,108 @@ async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
         }
     }
     assert!(seen.0 >= 1 && seen.1 >= 1, "{seen:?}");
+}
+
+const MEMBER: &str = "111122223333";
+
+fn member_id() -> AccountId {
+    AccountId::parse(MEMBER).unwrap()
+}
+
+/// check-user deployed in organisation scope: MEMBER has keyward's read role (`audit-read`) and
+/// the users of [`account`].
+fn org_deps() -> Deps<FakeIam, FakeStore, FakeAccountAccess> {
+    let accounts = FakeAccountAccess::with_accounts(&["audit-read"], [(member_id(), Vec::new())]);
+    *accounts.iam(&member_id()).unwrap().users.lock().unwrap() = account().users.lock().unwrap().clone();
+    let config = Config { member_read_role: "audit-read".into(), ..config() };
+    Deps {
+        access: Access::Members(accounts),
+        runs: RunStore::new(FakeStore::default(), BUCKET),
+        settings: Settings::from_config(&config).unwrap(),
+    }
+}
+
+fn members(deps: &Deps<FakeIam, FakeStore, FakeAccountAccess>) -> &FakeAccountAccess {
+    match &deps.access {
+        Access::Members(accounts) => accounts,
+        Access::Own(_) => panic!("an organisation deployment"),
+    }
+}
+
+/// A batch of MEMBER's part of the run.
+fn member_event(index: u32, users: &[&str]) -> Value {
+    let mut event = event(index, users);
+    event["run"]["account_id"] = json!(MEMBER);
+    event
+}
+
+#[tokio::test]
+async fn a_member_accounts_batch_is_read_through_one_read_session_and_lands_under_its_prefix() {
+    // GIVEN check-user deployed in organisation scope
+    let deps = org_deps();
+
+    // WHEN it checks a batch of MEMBER's part of the run
+    let out = handle(&deps, now(), member_event(2, &["alice", "bob", "gone"])).await.unwrap();
+
+    // THEN one read session was opened in MEMBER for the whole batch, named after the function and run
+    assert_eq!(
+        *members(&deps).sessions.lock().unwrap(),
+        vec![AccountSession {
+            account: member_id(),
+            role: "audit-read".into(),
+            name: SessionName::new("check-user", EXEC),
+            source_identity: None,
+        }]
+    );
+    // AND the users were read through it, and the result is under the account's prefix
+    assert_eq!(out.result_key, format!("runs/{EXEC}/accounts/{MEMBER}/results/batch-00002.json"));
+    let written: BatchResult = serde_json::from_value(deps.runs.store().json(&out.result_key).unwrap()).unwrap();
+    assert_eq!(written.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+    assert_eq!(written.gone, ["gone"]);
+    assert_eq!(written.api_calls, BTreeMap::from([("iam:GetUser".to_owned(), 3)]));
+    assert_eq!(members(&deps).iam(&member_id()).unwrap().api_calls(), written.api_calls);
+}
+
+#[tokio::test]
+async fn a_refused_read_session_fails_the_batch_as_member_role_refused() {
+    // GIVEN a member account without keyward's read role
+    let deps = org_deps();
+    members(&deps).roles.lock().unwrap().clear();
+
+    // WHEN its batch is checked
+    let err = handle(&deps, now(), member_event(0, &["alice"])).await.unwrap_err();
+
+    // THEN the batch fails by name and nothing is written
+    assert_eq!(err.error_name(), errors::MEMBER_ROLE_REFUSED);
+    assert!(err.to_string().contains(MEMBER), "{err}");
+    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_batch_of_the_other_scope_is_refused_before_any_call() {
+    // GIVEN an account-scope deployment, a batch naming a member account, is refused
+    let own_deps = deps(account());
+    let err = handle(&own_deps, now(), member_event(0, &["alice"])).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::INVALID_INPUT);
+    assert!(err.to_string().contains("KEYWARD_SCOPE=account"), "{err}");
+    assert!(own(&own_deps).api_calls().is_empty());
+    assert!(own_deps.runs.store().objects.lock().unwrap().is_empty());
+
+    // AND an organisation deployment, a batch naming no account, is refused without a session
+    let org = org_deps();
+    let err = handle(&org, now(), event(0, &["alice"])).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::INVALID_INPUT);
+    assert!(err.to_string().contains("KEYWARD_SCOPE=organization"), "{err}");
+    assert!(members(&org).sessions.lock().unwrap().is_empty());
+    assert!(org.runs.store().objects.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_member_batch_for_another_bucket_is_refused_before_any_session() {
+    let deps = org_deps();
+    let mut elsewhere = member_event(0, &["alice"]);
+    elsewhere["run"]["bucket"] = json!("attacker-bucket");
+    let err = handle(&deps, now(), elsewhere).await.unwrap_err();
+    assert_eq!(err.error_name(), errors::INVALID_INPUT);
+    assert!(members(&deps).sessions.lock().unwrap().is_empty());
 }

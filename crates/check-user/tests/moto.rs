@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use aws_sdk_iam::types::{StatusType, Tag};
-use check_user::handler::{Deps, Settings, handle};
+use check_user::handler::{Access, Deps, Settings, handle};
 use chrono::Utc;
 use keyward_aws::iam::IamAdapter;
 use keyward_aws::s3::S3Store;
+use keyward_aws::sts::MemberAccounts;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::Config;
 use keyward_core::contracts::BatchResult;
@@ -24,9 +25,9 @@ const BUCKET: &str = "keyward-reports-moto";
 const EXEC: &str = "keyward-moto-check";
 
 /// check-user over moto, with a fresh IAM adapter (its call counts start at zero).
-fn deps(sdk: &aws_config::SdkConfig) -> Deps<IamAdapter, S3Store> {
+fn deps(sdk: &aws_config::SdkConfig) -> Deps<IamAdapter, S3Store, MemberAccounts> {
     let settings = Settings::from_config(&Config { report_bucket: Some(BUCKET.into()), ..Config::default() }).unwrap();
-    Deps { iam: IamAdapter::new(sdk, 50.0), runs: RunStore::new(S3Store::new(sdk), BUCKET), settings }
+    Deps { access: Access::Own(IamAdapter::new(sdk, 50.0)), runs: RunStore::new(S3Store::new(sdk), BUCKET), settings }
 }
 
 #[tokio::test]

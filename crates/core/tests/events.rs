@@ -47,7 +47,7 @@ fn check_user_events() {
 
 #[test]
 fn validate_keys_events() {
-    assert_eq!(check::<ValidateKeysInput>("validate-keys"), (1, 1));
+    assert_eq!(check::<ValidateKeysInput>("validate-keys"), (2, 1));
 }
 
 #[test]

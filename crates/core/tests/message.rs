@@ -11,14 +11,20 @@ use keyward_core::credential_report::UnreadableRow;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG, OLD_EXEMPT_TAG};
 use keyward_core::fixtures::{key, now, user};
+use keyward_core::journal::{Claim, Journal, KeyJournal};
 use keyward_core::message::{
     DECISION_BLOCK_ID, MAX_SUBJECT_CHARS, Message, SLACK_LIST_LINES, SLACK_MAX_BLOCKS, SLACK_MAX_TEXT_CHARS,
-    TEXT_LIST_LINES, approval_request, clean, digest, expired, outcome, rejected,
+    TEXT_LIST_LINES, approval_request, clean, deactivation_failed, digest, expired, outcome, rejected,
 };
-use keyward_core::model::{AccessKey, KeyRef, KeyStatus, User};
+use keyward_core::model::{AccessKey, KeyRef, KeyStatus, User, UserArn};
+use keyward_core::org::{
+    AccountFailure, AccountId, AccountState, FilterEntry, NotSwept, OrgAccount, OuId, UnmatchedEntry, Unswept,
+};
 use keyward_core::policy::{PlanStatus, evaluate};
 use keyward_core::recheck::SkipReason;
-use keyward_core::run_report::{ActionOutcome, ActionRecord, REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::{
+    ActionOutcome, ActionRecord, Coverage, FailedAccount, REPORT_SCHEMA_VERSION, RunReport, SweptAccount,
+};
 use keyward_core::slack::{ACTION_APPROVE_ALL, ACTION_REJECT_ALL, ACTION_REVIEW};
 use serde_json::Value;
 
@@ -1000,4 +1006,385 @@ fn digest_says_when_the_credential_report_was_not_ready_and_every_user_was_read_
     let screened = digest(&report_of(&[], PolicyConfig::default()), LOCATION);
     assert!(screened.text.contains("screened with the credential report"), "{}", screened.text);
     assert!(!screened.text.contains("not ready"), "{}", screened.text);
+}
+
+// ---- an organisation's messages ----
+
+const PROD: &str = "111111111111";
+const DEV: &str = "222222222222";
+const SANDBOX: &str = "333333333333";
+const LEGACY: &str = "444444444444";
+
+fn account_id(id: &str) -> AccountId {
+    AccountId::parse(id).unwrap()
+}
+
+/// `u` as a user of account `account`.
+fn in_account(mut u: User, account: &str) -> User {
+    u.arn = UserArn::parse(&format!("arn:aws:iam::{account}:user/{}", u.name)).unwrap();
+    u
+}
+
+fn org_account(id: &str, name: &str) -> OrgAccount {
+    OrgAccount { id: account_id(id), name: name.into(), state: AccountState::Active, ous: vec![] }
+}
+
+fn swept(id: &str, name: &str, users_listed: usize) -> SweptAccount {
+    SweptAccount {
+        account_id: account_id(id),
+        name: name.into(),
+        users_listed,
+        users_checked: 2,
+        users_not_evaluated: 0,
+    }
+}
+
+/// An account whose read role refused keyward, as list-users' catch records it.
+fn refused(id: &str, name: &str, reason: &str) -> FailedAccount {
+    let cause = serde_json::json!({ "errorMessage": reason, "errorType": "MemberRoleRefused" }).to_string();
+    FailedAccount {
+        name: name.into(),
+        failure: AccountFailure::new(account_id(id), "MemberRoleRefused", &cause, "keyward-read"),
+    }
+}
+
+/// An organisation of four accounts: `prod` and `dev` swept (each with an alice holding an old key;
+/// bob in prod without MFA), `sandbox` failed (its read role refused), `legacy` excluded, and an
+/// `ORG_EXCLUDE` OU that names no account.
+fn org_report() -> RunReport {
+    let users = [
+        in_account(with_keys(user("alice"), vec![key("AKIAPRODALICE", 300, Some(200))]), PROD),
+        in_account(with_keys(no_mfa(user("bob"), true), vec![key("AKIAPRODBOB", 10, Some(1))]), PROD),
+        in_account(with_keys(user("alice"), vec![key("AKIADEVALICE", 400, None)]), DEV),
+    ];
+    let config = PolicyConfig { mfa_scope: MfaScope::All, ..Default::default() };
+    let mut report = report_of(&users, config);
+    report.users_listed = 30;
+    report.users_not_evaluated = vec![format!("{DEV}:gina")];
+    report.users_gone = vec![format!("{PROD}:hank")];
+    report.coverage = Some(Coverage {
+        discovered: 4,
+        swept: vec![swept(PROD, "prod", 20), swept(DEV, "dev", 10)],
+        skipped: vec![Unswept {
+            account: org_account(LEGACY, "legacy"),
+            why: NotSwept::Excluded { by: FilterEntry::Account(account_id(LEGACY)) },
+        }],
+        failed: vec![refused(SANDBOX, "sandbox", "AssumeRole of keyward-read in 333333333333 refused: AccessDenied")],
+        unmatched: vec![UnmatchedEntry {
+            variable: "ORG_EXCLUDE".into(),
+            entry: FilterEntry::Ou(OuId::parse("ou-ab12-cd34ef56").unwrap()),
+        }],
+    });
+    report
+}
+
+/// Every message of a run of `report`: the digest, the approval request, rejected, expired, the
+/// outcome and deactivation-failed (the last two after a decision approving the whole plan, and
+/// one action per key).
+fn every_message(report: &RunReport) -> Vec<Message> {
+    let mut decided = report.clone();
+    let approved: Vec<KeyRef> = decided.evaluation.plan.keys.iter().map(|k| k.key.clone()).collect();
+    decided.actions = approved
+        .iter()
+        .map(|k| ActionRecord { key: k.clone(), at: now(), outcome: ActionOutcome::Deactivated })
+        .collect();
+    decided.decision = Some(Decision { approved, decided_by: slack_user(), decided_at: now() });
+    vec![
+        digest(report, LOCATION),
+        approval_request(report, LOCATION, LINK, APPROVAL_ID, now() + Duration::hours(24), ApproverAuth::Link),
+        rejected(&decided, LOCATION),
+        expired(report, LOCATION),
+        outcome(&decided, LOCATION),
+        deactivation_failed(&decided, Some(&journal_of(&decided)), "IamThrottled", LOCATION, JOURNAL),
+    ]
+}
+
+const JOURNAL: &str = "s3://keyward-reports/runs/keyward-2026-11-21/deactivation/";
+
+/// The journal of a deactivation of `report`'s approved keys that stopped after the first one.
+fn journal_of(report: &RunReport) -> Journal {
+    let keys: Vec<KeyRef> = report.decision.as_ref().unwrap().approved.clone();
+    Journal {
+        claim: Claim { keys: keys.clone(), decided_by: slack_user(), claimed_at: now(), request_id: "r-1".into() },
+        keys: keys
+            .iter()
+            .zip(&report.actions)
+            .enumerate()
+            .map(|(i, (key, action))| KeyJournal {
+                key: key.clone(),
+                intent_at: (i == 0).then(now),
+                result: (i == 0).then(|| action.clone()),
+            })
+            .collect(),
+        done: None,
+    }
+}
+
+/// Where `needle` first is in `haystack`, at or after `from`.
+#[track_caller]
+fn position(haystack: &str, needle: &str, from: usize) -> usize {
+    from + haystack[from..].find(needle).unwrap_or_else(|| panic!("{needle:?} not after {from} in:\n{haystack}"))
+}
+
+#[test]
+fn an_organisation_digest_opens_with_coverage_then_groups_findings_by_account() {
+    let message = digest(&org_report(), LOCATION);
+    for fact in [
+        "Coverage: 2 of 4 accounts swept (1 failed, 1 skipped).",
+        "Accounts not swept (1)",
+        "333333333333 (sandbox): AssumeRole of keyward-read in 333333333333 refused: AccessDenied — Fix: role keyward-read \
+         missing or not trusting keyward",
+        "Accounts skipped (1)",
+        "444444444444 (legacy) — excluded (ORG_EXCLUDE names 444444444444)",
+        "ou-ab12-cd34ef56 in ORG_EXCLUDE names no account",
+        "111111111111 (prod) — 20 listed, 2 checked live",
+        "the run ends AccountsNotSwept",
+    ] {
+        assert_in_both(&message, fact);
+    }
+    // The coverage section comes first, then the findings, each list grouped under its accounts in
+    // account order: the two alices stay apart.
+    for text in [message.text.clone(), slack_read(&message)] {
+        let coverage = position(&text, "Coverage:", 0);
+        let keys = position(&text, "Keys proposed for deactivation (3)", coverage);
+        let prod = position(&text, "111111111111 (prod)", keys);
+        let prod_alice = position(&text, "alice AKIAPRODALICE", prod);
+        let prod_bob = position(&text, "bob AKIAPRODBOB", prod);
+        let dev = position(&text, "222222222222 (dev)", prod_alice.max(prod_bob));
+        position(&text, "alice AKIADEVALICE", dev);
+        let no_mfa = position(&text, "Users without MFA (1)", dev);
+        let bob = position(
+            &text,
+            "bob — console password, no MFA device; 1 active key proposed",
+            position(&text, "111111111111 (prod)", no_mfa),
+        );
+        let not_evaluated = position(&text, "Users not evaluated (1)", bob);
+        position(&text, "gina", position(&text, "222222222222 (dev)", not_evaluated));
+        let gone = position(&text, "Users gone (1)", not_evaluated);
+        position(&text, "hank", position(&text, "111111111111 (prod)", gone));
+    }
+    // Users are shown by name under their account, not as `<account>:<user>`.
+    assert!(!message.text.contains("222222222222:gina"), "{}", message.text);
+    assert!(message.text.contains("  111111111111 (prod):\n    - alice AKIAPRODALICE"), "{}", message.text);
+    assert_within_limits(&message);
+}
+
+#[test]
+fn an_organisation_digest_subject_says_first_how_many_accounts_were_not_swept() {
+    let mut report = org_report();
+    assert_eq!(
+        digest(&report, LOCATION).subject,
+        "keyward: 3 keys to deactivate, 1 account NOT SWEPT, 1 user without MFA - approval needed"
+    );
+    report.coverage.as_mut().unwrap().failed.clear();
+    assert!(!digest(&report, LOCATION).subject.contains("NOT SWEPT"));
+}
+
+#[test]
+fn users_without_mfa_count_their_keys_in_their_own_account() {
+    // GIVEN a bob without MFA in prod (one key) and another bob without MFA in dev (two keys)
+    let mut users = vec![
+        in_account(with_keys(no_mfa(user("bob"), true), vec![key("AKIAPRODBOB", 10, Some(1))]), PROD),
+        in_account(
+            with_keys(
+                no_mfa(user("bob"), true),
+                vec![key("AKIADEVBOB1", 10, Some(1)), key("AKIADEVBOB2", 10, Some(1))],
+            ),
+            DEV,
+        ),
+    ];
+    users.push(in_account(user("carol"), DEV));
+    let mut report = report_of(&users, PolicyConfig::default());
+    report.coverage = org_report().coverage;
+    // THEN each bob's line counts only the keys of his account
+    let text = digest(&report, LOCATION).text;
+    let no_mfa = position(&text, "Users without MFA (2)", 0);
+    let prod = position(&text, "111111111111 (prod)", no_mfa);
+    let dev = position(&text, "222222222222 (dev)", prod);
+    assert!(text[prod..dev].contains("no MFA device; 1 active key proposed"), "{text}");
+    assert!(text[dev..].contains("no MFA device; 2 active keys proposed"), "{text}");
+}
+
+#[test]
+fn every_organisation_message_names_the_coverage_and_groups_its_keys_by_account() {
+    for message in every_message(&org_report()) {
+        assert_in_both(&message, "Coverage: 2 of 4 accounts swept");
+        assert_in_both(&message, "333333333333 (sandbox)");
+        let text = &message.text;
+        let dev =
+            position(text, "222222222222 (dev)", position(text, "111111111111 (prod)", position(text, "Coverage:", 0)));
+        assert!(text[dev..].contains("AKIADEVALICE"), "{text}");
+        assert_within_limits(&message);
+    }
+}
+
+#[test]
+fn the_run_is_said_to_end_accounts_not_swept_only_when_an_account_failed() {
+    let mut report = org_report();
+    for message in every_message(&report) {
+        assert_in_both(
+            &message,
+            "Not every selected account was swept: 1 account failed, so the run ends AccountsNotSwept",
+        );
+    }
+    let coverage = report.coverage.as_mut().unwrap();
+    coverage.failed.clear();
+    coverage.discovered = 3;
+    for message in every_message(&report) {
+        assert_in_both(&message, "Coverage: 2 of 3 accounts swept (0 failed, 1 skipped).");
+        assert!(!message.text.contains("AccountsNotSwept") && !slack_text(&message).contains("AccountsNotSwept"));
+        assert!(!message.text.contains("Accounts not swept"), "{}", message.text);
+    }
+}
+
+#[test]
+fn an_account_name_unknown_to_coverage_is_said_so() {
+    let mut report = org_report();
+    report.coverage.as_mut().unwrap().swept.retain(|a| a.account_id.as_str() != DEV);
+    assert_in_both(&digest(&report, LOCATION), "222222222222 (name unknown)");
+}
+
+#[test]
+fn account_names_and_failure_reasons_never_become_links_or_mentions() {
+    let mut report = org_report();
+    let coverage = report.coverage.as_mut().unwrap();
+    coverage.swept[0].name = "www.evil.example".into();
+    coverage.swept[1].name = "<!channel> @here".into();
+    coverage.skipped[0].account.name = "ops@evil.example".into();
+    coverage.failed[0] = refused(SANDBOX, "https://evil.example/x", "refused, see https://evil.example/help <!here>");
+    for message in every_message(&report) {
+        for needle in ["evil", "@here", "channel"] {
+            let mut found = Vec::new();
+            objects_holding(&message.slack, needle, &mut found);
+            assert!(!found.is_empty(), "{needle} not in slack");
+            for object in found {
+                assert_eq!(object.get("type").and_then(Value::as_str), Some("mrkdwn"), "{object:?}");
+                assert_eq!(object.get("verbatim"), Some(&Value::Bool(true)), "not verbatim: {object:?}");
+            }
+        }
+        for s in strings(&message.slack) {
+            assert!(!s.contains("<!channel>") && !s.contains("<!here>") && !s.contains("<https://evil"), "{s}");
+        }
+        for linkable in ["https://evil", "evil.example", "www.evil"] {
+            assert!(!message.text.contains(linkable), "{linkable} in:\n{}", message.text);
+        }
+        assert!(message.text.contains("111111111111 (www[.]evil[.]example)"), "{}", message.text);
+        assert!(message.text.contains("333333333333 (https[:]//evil[.]example/x)"), "{}", message.text);
+    }
+}
+
+/// `accounts` swept accounts of `users` users each (every user without MFA, an old never-used key
+/// and a key near its age limit, a malformed exemption tag), with as many users not evaluated and
+/// gone, plus 300 failed accounts with long reasons, 300 skipped and 100 unmatched filter entries.
+fn huge_org_report(mode: Mode, accounts: usize, users: usize) -> RunReport {
+    let ids: Vec<String> = (0..accounts).map(|a| format!("{:012}", 100_000_000_000 + a as u64)).collect();
+    let all: Vec<User> = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(a, account)| {
+            (0..users).map(move |i| {
+                let name = format!("user-{i:04}-{}", "x".repeat(54));
+                let u = with_keys(
+                    no_mfa(user(&name), true),
+                    vec![
+                        key(&format!("AKIA{a:04}{i:012}"), 400, None),
+                        key(&format!("AKIB{a:04}{i:012}"), 80, Some(1)),
+                    ],
+                );
+                in_account(tagged(u, &format!("someday {}", "r".repeat(230)), Some("scale")), account)
+            })
+        })
+        .collect();
+    let config = PolicyConfig {
+        mode,
+        max_deactivations_per_run: 100_000,
+        max_deactivations_per_account: 100_000,
+        ..Default::default()
+    };
+    let mut report = report_of(&all, config);
+    let per_account = |prefix: &str| -> Vec<String> {
+        ids.iter().flat_map(|a| (0..users).map(move |i| format!("{a}:{prefix}-{i:04}-{}", "y".repeat(56)))).collect()
+    };
+    report.users_not_evaluated = per_account("ne");
+    report.users_gone = per_account("gone");
+    let other = |n: u64| format!("{:012}", 900_000_000_000 + n);
+    report.coverage = Some(Coverage {
+        discovered: accounts + 600,
+        swept: ids.iter().map(|a| swept(a, &format!("account-{a}-{}", "n".repeat(40)), users)).collect(),
+        skipped: (0..300)
+            .map(|n| Unswept {
+                account: org_account(&other(n), &format!("skipped-{n}-{}", "s".repeat(40))),
+                why: NotSwept::NotIncluded,
+            })
+            .collect(),
+        failed: (300..600)
+            .map(|n| refused(&other(n), &format!("failed-{n}-{}", "f".repeat(40)), &"AccessDenied ".repeat(80)))
+            .collect(),
+        unmatched: (0..100)
+            .map(|n| UnmatchedEntry {
+                variable: "ORG_EXCLUDE".into(),
+                entry: FilterEntry::Account(account_id(&other(1000 + n))),
+            })
+            .collect(),
+    });
+    report
+}
+
+/// For the list titled `title`: the items shown, the hidden ones its last line counts, and the
+/// account headings shown (a group's own "… and N more in this account" lines are skipped).
+fn grouped_counts(lines: &[&str], title: &str, bullet: &str) -> (usize, usize, usize) {
+    let start = lines.iter().position(|l| l.contains(title)).expect("list title");
+    let (mut shown, mut headings) = (0, 0);
+    for line in &lines[start + 1..] {
+        let line = line.trim_start();
+        if line.starts_with(bullet) {
+            shown += 1;
+        } else if let Some(rest) = line.strip_prefix("… and ") {
+            if !rest.ends_with("more in this account") {
+                return (shown, rest.split(' ').next().unwrap().parse().unwrap(), headings);
+            }
+        } else if line.trim_start_matches('`').starts_with(|c: char| c.is_ascii_digit()) {
+            headings += 1;
+        } else if shown > 0 {
+            break;
+        }
+    }
+    (shown, 0, headings)
+}
+
+#[test]
+fn organisation_messages_stay_within_limits_at_10_accounts_of_500_users() {
+    for mode in [Mode::ReportOnly, Mode::Approve, Mode::Auto] {
+        let report = huge_org_report(mode, 10, 500);
+        assert_eq!(report.evaluation.plan.keys.len(), 10_000);
+        for message in every_message(&report) {
+            assert_within_limits(&message);
+            assert!(message.text.len() < 240 * 1024, "text is {} bytes", message.text.len());
+            assert_in_both(&message, "more — see the run report at");
+        }
+    }
+    let message = digest(&huge_org_report(Mode::Approve, 10, 500), LOCATION);
+    let text_lines: Vec<&str> = message.text.lines().collect();
+    let slack_lines: Vec<&str> =
+        blocks(&message).iter().filter_map(|b| b["text"]["text"].as_str()).flat_map(str::lines).collect();
+    for (title, total) in [
+        ("Keys proposed for deactivation (10000)", 10_000),
+        ("Users without MFA (5000)", 5000),
+        ("Warnings (5000)", 5000),
+        ("Users not evaluated (5000)", 5000),
+        ("Users gone (5000)", 5000),
+        ("Accounts not swept (300)", 300),
+        ("Accounts skipped (300)", 300),
+    ] {
+        let (shown, more, _) = grouped_counts(&text_lines, title, "- ");
+        assert!(shown > 0 && shown <= TEXT_LIST_LINES, "{title}: {shown} in text");
+        assert_eq!(shown + more, total, "{title} in text");
+        let (shown, more, _) = grouped_counts(&slack_lines, title, "• ");
+        assert!(shown > 0 && shown <= SLACK_LIST_LINES, "{title}: {shown} in slack");
+        assert_eq!(shown + more, total, "{title} in slack");
+    }
+    // Every account gets its share of what fits: all ten are headed in the plan, not just the first.
+    let (shown, _, headings) = grouped_counts(&text_lines, "Keys proposed for deactivation (10000)", "- ");
+    assert!(shown > 10 * 10, "{shown} keys shown");
+    assert_eq!(headings, 10, "{}", message.text);
 }

@@ -8,24 +8,127 @@
 //! A journal write that fails stops here with its error: an intent not written means the key is
 //! not touched, and a result not written leaves its intent, which says the key may have changed.
 //! Either way no key is ever changed without the journal saying so.
+//!
+//! Each key is acted on in its own account through [`Sessions`]: the function's own IAM in account
+//! scope, in organisation scope one write session per account, opened afresh when the account's
+//! first key is about to be acted on. A session refused fails that account's keys (never touched,
+//! journaled as failed) and the other accounts proceed.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map;
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use keyward_core::config::PolicyConfig;
 use keyward_core::config::budget::READ_BACK_DELAYS;
 use keyward_core::contracts::RunRef;
+use keyward_core::identity::{SessionName, SourceIdentity};
 use keyward_core::journal::{Entry, entry_key};
 use keyward_core::model::KeyStatus;
+use keyward_core::org::AccountId;
 use keyward_core::policy::{PlannedDeactivation, over_account_cap};
-use keyward_core::ports::{Creation, Iam, ObjectStore};
+use keyward_core::ports::{AccountAccess, AccountSession, Creation, Iam, ObjectStore, PortError};
 use keyward_core::recheck::{InForce, SkipReason, recheck};
-use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport};
+use keyward_core::run_report::{ActionOutcome, ActionRecord, ApiCalls, RunReport, add_calls, calls_since};
 use keyward_core::run_store::RunStore;
 
 use crate::handler::DeactivateError;
 
-/// Acts on `approved` (the claim's keys, in its order) of `report`'s run, journaling every step.
+/// Where each key's IAM is: the account a key is in is the one it is changed in.
+pub(crate) trait Sessions: Send {
+    /// The IAM of one account.
+    type Iam: Iam;
+    /// IAM in `account`, the session opened on first use and kept for the invocation; the
+    /// refusal, the same each time, when it could not be opened.
+    fn iam_in(&mut self, account: &AccountId) -> impl Future<Output = Result<&Self::Iam, PortError>> + Send;
+    /// The calls made through these sessions in this invocation.
+    fn api_calls(&self) -> ApiCalls;
+}
+
+/// Account scope: the function's own IAM, in the one account of the run (the handler has held
+/// every key to it).
+pub(crate) struct OwnAccount<'a, I> {
+    iam: &'a I,
+    /// The adapter lives across warm invocations: its counts before this one.
+    calls_before: ApiCalls,
+}
+
+impl<'a, I: Iam> OwnAccount<'a, I> {
+    /// `iam`, counting its calls from now.
+    pub(crate) fn new(iam: &'a I) -> OwnAccount<'a, I> {
+        OwnAccount { iam, calls_before: iam.api_calls() }
+    }
+}
+
+impl<I: Iam> Sessions for OwnAccount<'_, I> {
+    type Iam = I;
+    async fn iam_in(&mut self, _account: &AccountId) -> Result<&I, PortError> {
+        Ok(self.iam)
+    }
+    fn api_calls(&self) -> ApiCalls {
+        calls_since(&self.calls_before, &self.iam.api_calls())
+    }
+}
+
+/// Organisation scope: a session of the write role (`MEMBER_WRITE_ROLE`) in each account, carrying
+/// the approver as its `SourceIdentity` so that the account's CloudTrail names who decided.
+pub(crate) struct MemberAccounts<'a, A: AccountAccess> {
+    access: &'a A,
+    role: &'a str,
+    name: SessionName,
+    source_identity: SourceIdentity,
+    opened: BTreeMap<AccountId, Result<A::Iam, PortError>>,
+}
+
+impl<'a, A: AccountAccess> MemberAccounts<'a, A> {
+    /// Sessions of `role` through `access`, named `name`, on behalf of `source_identity`.
+    pub(crate) fn new(
+        access: &'a A,
+        role: &'a str,
+        name: SessionName,
+        source_identity: SourceIdentity,
+    ) -> MemberAccounts<'a, A> {
+        MemberAccounts { access, role, name, source_identity, opened: BTreeMap::new() }
+    }
+}
+
+impl<A: AccountAccess> Sessions for MemberAccounts<'_, A>
+where
+    A::Iam: Send,
+{
+    type Iam = A::Iam;
+    async fn iam_in(&mut self, account: &AccountId) -> Result<&A::Iam, PortError> {
+        let opened = match self.opened.entry(account.clone()) {
+            btree_map::Entry::Occupied(opened) => opened.into_mut(),
+            btree_map::Entry::Vacant(vacant) => {
+                let session = AccountSession {
+                    account: account.clone(),
+                    role: self.role.to_owned(),
+                    name: self.name.clone(),
+                    source_identity: Some(self.source_identity.clone()),
+                };
+                let opened = self.access.iam_in(&session).await;
+                if let Err(err) = &opened {
+                    tracing::error!(%account, error = %err, "write session refused: the account's keys are not touched");
+                }
+                vacant.insert(opened)
+            }
+        };
+        opened.as_ref().map_err(Clone::clone)
+    }
+    fn api_calls(&self) -> ApiCalls {
+        let mut calls = ApiCalls::new();
+        for iam in self.opened.values().flatten() {
+            add_calls(&mut calls, &iam.api_calls());
+        }
+        calls
+    }
+}
+
+/// Acts on `approved` (the claim's keys, in its order) of `report`'s run, journaling every step,
+/// each key in its account's IAM from `sessions`.
 pub(crate) async fn act_on_all(
-    iam: &impl Iam,
+    sessions: &mut impl Sessions,
     runs: &RunStore<impl ObjectStore>,
     run: &RunRef,
     approved: &[PlannedDeactivation],
@@ -43,13 +146,18 @@ pub(crate) async fn act_on_all(
         };
         let outcome = match held_back {
             Err(reason) => ActionOutcome::Skipped { reason },
-            Ok(()) => act_on(iam, &journal, index, planned, &report.config, in_force, now).await?,
+            Ok(()) => match sessions.iam_in(&planned.key.account_id).await {
+                Ok(iam) => act_on(iam, &journal, index, planned, &report.config, in_force, now).await?,
+                Err(refused) => ActionOutcome::Failed {
+                    error: format!("no session in account {}, key not touched: {refused}", planned.key.account_id),
+                },
+            },
         };
         let record = ActionRecord { key: planned.key.clone(), at: now, outcome };
         journal.write(index, "result", &Entry::Result(record.clone())).await?;
         actions.push(record);
     }
-    settle_read_backs(iam, &journal, &mut actions).await
+    settle_read_backs(sessions, &journal, &mut actions).await
 }
 
 /// Why the whole approved set is held back under `config`'s caps, if it is: more keys than
@@ -105,7 +213,7 @@ async fn act_on(
 /// after the last wait stays `DeactivatedNotYetVisible`; a key whose outcome changed is journaled
 /// (`settled`).
 async fn settle_read_backs(
-    iam: &impl Iam,
+    sessions: &mut impl Sessions,
     journal: &JournalWriter<'_, impl ObjectStore>,
     actions: &mut [ActionRecord],
 ) -> Result<(), DeactivateError> {
@@ -119,7 +227,11 @@ async fn settle_read_backs(
         }
         tokio::time::sleep(delay).await;
         for action in lagging {
-            action.outcome = read_back(iam, &action.key.user_name, &action.key.access_key_id).await;
+            // The key was deactivated through this account's session: it is open.
+            action.outcome = match sessions.iam_in(&action.key.account_id).await {
+                Ok(iam) => read_back(iam, &action.key.user_name, &action.key.access_key_id).await,
+                Err(e) => ActionOutcome::Failed { error: format!("reading the key back failed: {e}") },
+            };
         }
     }
     for index in lagged {

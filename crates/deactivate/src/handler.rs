@@ -3,8 +3,10 @@
 //! approved (the event's decision, if any, must be that one, so an invoker cannot bring its own),
 //! or by `auto` mode for a plan whose status is `automatic`; any other combination acts on nothing
 //! and is an `InvalidInput` error, as is a plan or decision naming a key in another account than
-//! the run's ([`in_run_account`]). Only runs in the configured report bucket are accepted
-//! ([`RunStore`]).
+//! the run's ([`in_run_account`]) or, in an organisation run, in an account the run did not sweep
+//! ([`in_swept_accounts`]). Only runs in the configured report bucket are accepted ([`RunStore`]),
+//! and only runs of this deployment's scope ([`of_this_scope`]): an account-scope deployment never
+//! assumes a role, an organisation one never acts with its own credentials.
 //!
 //! A run is deactivated once: before any IAM write the invocation claims the run
 //! (`runs/<exec>/deactivation/claim.json`, created only if absent, [`keyward_core::journal`]); an
@@ -14,20 +16,24 @@
 //! Inactive`, read back, journaled (result). One key's failure never stops the others, and a
 //! failed deactivation is never retried blindly; a journal write that fails stops the run, so no key
 //! is ever changed unrecorded. The decision and the actions, rebuilt from the journal, are written
-//! back to the run report.
+//! back to the run report. In organisation scope each account's keys are changed through a write
+//! session opened afresh in that account, carrying the approver as its `SourceIdentity`.
 
 use chrono::{DateTime, Utc};
-use keyward_core::config::{Config, ConfigError, PolicyConfig, vars};
+use keyward_core::config::{Config, ConfigError, PolicyConfig, Scope, vars};
 use keyward_core::contracts::{DeactivateInput, DeactivateOutput, InvalidEvent, RunRef, decode};
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{self, NamedError};
+use keyward_core::identity::{SessionName, SourceIdentity};
 use keyward_core::journal::{Claim, Done, Journal, claim_key, done_key};
 use keyward_core::policy::{PlanStatus, PlannedDeactivation};
-use keyward_core::ports::{Creation, DecisionOutcome, DecisionStore, Iam, ObjectStore, PortError};
+use keyward_core::ports::{AccountAccess, Creation, DecisionOutcome, DecisionStore, Iam, ObjectStore, PortError};
 use keyward_core::recheck::InForce;
-use keyward_core::run_report::{ActionOutcome, ActionRecord, RunReport, calls_since};
+use keyward_core::run_report::{ActionOutcome, ActionRecord, Coverage, RunReport};
 use keyward_core::run_store::{RunStore, RunStoreError};
 use serde_json::Value;
+
+use crate::act::{MemberAccounts, OwnAccount, Sessions, act_on_all};
 
 /// What deactivate reads from the configuration and its credentials, resolved once at init by
 /// [`Settings::from_config`].
@@ -41,6 +47,10 @@ pub struct Settings {
     pub policy: PolicyConfig,
     /// The access key id of deactivate's own credentials: never deactivated.
     pub own_access_key_id: Option<String>,
+    /// `KEYWARD_SCOPE`: which runs this deployment acts on (a run of the other scope is refused).
+    pub scope: Scope,
+    /// `MEMBER_WRITE_ROLE`: the role assumed in each member account (organisation scope).
+    pub member_write_role: String,
 }
 
 impl Settings {
@@ -51,14 +61,19 @@ impl Settings {
             report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
             policy: config.policy.clone(),
             own_access_key_id,
+            scope: config.scope,
+            member_write_role: config.member_write_role.clone(),
         })
     }
 }
 
 /// Ports and settings, built once per instance in `main.rs`.
-pub struct Deps<I, S, D> {
-    /// IAM (the live re-check, `UpdateAccessKey`, the read-back).
+pub struct Deps<I, S, D, A> {
+    /// IAM (the live re-check, `UpdateAccessKey`, the read-back) in this account: account scope.
     pub iam: I,
+    /// Sessions in the member accounts (organisation scope; `None` in account scope, which never
+    /// assumes a role).
+    pub members: Option<A>,
     /// The run report, the claim and the journal in the report bucket.
     pub runs: RunStore<S>,
     /// The decisions table, which only the approval function writes.
@@ -113,21 +128,23 @@ impl NamedError for DeactivateError {
 
 /// Handles one deactivate invocation (Lambda request `request_id`); `now` is the time of the live
 /// re-check.
-pub async fn handle<I: Iam, S: ObjectStore, D: DecisionStore>(
-    deps: &Deps<I, S, D>,
+pub async fn handle<I: Iam, S: ObjectStore, D: DecisionStore, A: AccountAccess>(
+    deps: &Deps<I, S, D, A>,
     now: DateTime<Utc>,
     request_id: String,
     event: Value,
 ) -> Result<DeactivateOutput, DeactivateError> {
-    let Deps { iam, runs, decisions, settings } = deps;
+    let Deps { iam, members, runs, decisions, settings } = deps;
     let input: DeactivateInput = decode(event)?;
     let run = input.run;
     runs.check(&run)?;
-    // The adapter may live across warm invocations: count only this invocation's calls.
-    let calls_before = iam.api_calls();
     let mut report = runs.read_report(&run).await?;
+    let members = of_this_scope(&report, settings.scope, members.as_ref())?;
     let (approved, decision) = approved_keys(&report, input.decision, decisions, &run, now).await?;
-    in_run_account(&report, &decision)?;
+    match &report.coverage {
+        None => in_run_account(&report, &decision)?,
+        Some(coverage) => in_swept_accounts(coverage, &report, &decision)?,
+    }
 
     let keys = approved.iter().map(|p| p.key.clone()).collect();
     let claim = Claim { keys, decided_by: decision.decided_by.clone(), claimed_at: now, request_id };
@@ -135,13 +152,27 @@ pub async fn handle<I: Iam, S: ObjectStore, D: DecisionStore>(
         return already_executed(runs, &run, report, decision).await;
     }
     let in_force = InForce { config: &settings.policy, own_access_key_id: settings.own_access_key_id.as_deref() };
-    crate::act::act_on_all(iam, runs, &run, &approved, &report, in_force, now).await?;
+    let api_calls = match members {
+        None => {
+            let mut own = OwnAccount::new(iam);
+            act_on_all(&mut own, runs, &run, &approved, &report, in_force, now).await?;
+            own.api_calls()
+        }
+        Some(access) => {
+            let name = SessionName::new("deactivate", &run.execution_name);
+            let approver = SourceIdentity::of(&decision.decided_by);
+            let mut sessions = MemberAccounts::new(access, &settings.member_write_role, name, approver);
+            act_on_all(&mut sessions, runs, &run, &approved, &report, in_force, now).await?;
+            sessions.api_calls()
+        }
+    };
     runs.create_json(&run, &done_key(&run), &Done { at: now }).await?;
 
     let actions = journal_actions(runs, &run).await?;
     for action in &actions {
         tracing::info!(
             execution_name = run.execution_name,
+            account_id = %action.key.account_id,
             user_name = action.key.user_name,
             access_key_id = action.key.access_key_id,
             outcome = ?action.outcome,
@@ -151,7 +182,7 @@ pub async fn handle<I: Iam, S: ObjectStore, D: DecisionStore>(
     let output = counts(&run, &actions, false);
     report.decision = Some(decision);
     report.actions = actions;
-    report.add_api_calls(&calls_since(&calls_before, &iam.api_calls()));
+    report.add_api_calls(&api_calls);
     runs.write_report(&run, &report).await?;
     tracing::info!(
         execution_name = run.execution_name,
@@ -269,6 +300,47 @@ fn in_run_account(report: &RunReport, decision: &Decision) -> Result<(), Deactiv
     match planned.chain(&decision.approved).find(|key| key.account_id != *account) {
         Some(key) => Err(DeactivateError::NotActionable(format!(
             "key {} of user {} is in account {}, not the run's account {account}",
+            key.access_key_id, key.user_name, key.account_id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The member accounts' access when `report` is of an organisation run (it has coverage) and this
+/// deployment is of that scope; `None` for a run of one account in an account-scope deployment.
+/// Any other combination is refused before anything is acted on: an account-scope deployment never
+/// assumes a role into another account, an organisation one never acts with its own credentials.
+fn of_this_scope<'a, A>(
+    report: &RunReport,
+    scope: Scope,
+    members: Option<&'a A>,
+) -> Result<Option<&'a A>, DeactivateError> {
+    let refused = |why: &str| Err(DeactivateError::NotActionable(why.to_owned()));
+    match (scope, &report.coverage, members) {
+        (Scope::Account, None, _) => Ok(None),
+        (Scope::Organization, Some(_), Some(members)) => Ok(Some(members)),
+        (Scope::Account, Some(_), _) => refused(
+            "the run report is of an organization run (it has coverage), and this deployment is \
+             KEYWARD_SCOPE=account: it never assumes a role into another account",
+        ),
+        (Scope::Organization, None, _) => refused(
+            "the run report is of one account's run (it has no coverage), and this deployment is \
+             KEYWARD_SCOPE=organization: it never acts with its own credentials",
+        ),
+        (Scope::Organization, Some(_), None) => {
+            refused("KEYWARD_SCOPE=organization, but this deactivate has no access to the member accounts")
+        }
+    }
+}
+
+/// Refuses, before the claim, an organisation run whose plan or decision names a key in an account
+/// the run did not sweep (skipped, failed, or never discovered): a key is changed only in an
+/// account whose users this run read, through that account's own write session.
+fn in_swept_accounts(coverage: &Coverage, report: &RunReport, decision: &Decision) -> Result<(), DeactivateError> {
+    let planned = report.evaluation.plan.keys.iter().map(|p| &p.key);
+    match planned.chain(&decision.approved).find(|key| !coverage.swept(&key.account_id)) {
+        Some(key) => Err(DeactivateError::NotActionable(format!(
+            "key {} of user {} is in account {}, which this run did not sweep",
             key.access_key_id, key.user_name, key.account_id
         ))),
         None => Ok(()),

@@ -1,10 +1,11 @@
 //! The deactivate Lambda: wiring only. Logging, configuration, the AWS clients (built once per
 //! instance), its own credentials' access key id (from the SDK's credentials provider, no API
-//! call) and the runtime loop; the work is in [`deactivate::handler`].
+//! call), in organisation scope the member accounts' sessions, and the runtime loop; the work is in
+//! [`deactivate::handler`].
 
 use deactivate::handler::{Deps, Settings, handle};
-use keyward_aws::{dynamodb::DynamoApprovals, iam::IamAdapter, runtime, s3::S3Store, sdk};
-use keyward_core::config::{Config, vars};
+use keyward_aws::{dynamodb::DynamoApprovals, iam::IamAdapter, runtime, s3::S3Store, sdk, sts::MemberAccounts};
+use keyward_core::config::{Config, Scope, vars};
 use keyward_core::run_store::RunStore;
 
 #[tokio::main]
@@ -20,6 +21,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         // deactivate runs alone (after the Map), so it may use the account's whole IAM budget.
         iam: IamAdapter::new(&sdk, config.iam_max_rps),
+        // Only an organisation deployment ever assumes a role; each account's session has that
+        // account's whole IAM budget.
+        members: (config.scope == Scope::Organization).then(|| MemberAccounts::new(&sdk, config.iam_max_rps)),
         runs: RunStore::new(S3Store::new(&sdk), settings.report_bucket.clone()),
         // The decisions table, which only the approval function writes: the decision acted on.
         decisions: DynamoApprovals::new(&sdk, approvals_table, decisions_table),

@@ -16,7 +16,7 @@ use keyward_core::contracts::DeactivateOutput;
 use keyward_core::decision::{Approver, Decision};
 use keyward_core::errors::{INVALID_INPUT, NamedError, RUN_STATE_INVALID};
 use keyward_core::exemption::{EXEMPT_REASON_TAG, EXEMPT_UNTIL_TAG};
-use keyward_core::fakes::{FakeApprovals, FakeIam, FakeStore};
+use keyward_core::fakes::{FakeAccountAccess, FakeApprovals, FakeIam, FakeStore};
 use keyward_core::fixtures::{days_ago, key, now as evaluated_at};
 use keyward_core::journal::{Journal, KeyState, claim_key, done_key};
 use keyward_core::model::{AccessKey, KeyRef, KeyStatus, KeyUse, User};
@@ -104,7 +104,7 @@ fn store_with(report: &RunReport) -> FakeStore {
     store
 }
 
-type TestDeps = Deps<FakeIam, FakeStore, FakeApprovals>;
+type TestDeps = Deps<FakeIam, FakeStore, FakeApprovals, FakeAccountAccess>;
 
 /// deactivate over `iam` and `store`, with the configuration unchanged since the run (the stored
 /// report's policy, when there is one) and credentials that are no IAM user's key.
@@ -118,7 +118,7 @@ fn deps(iam: FakeIam, store: FakeStore) -> TestDeps {
 fn deps_in_force(iam: FakeIam, store: FakeStore, policy: PolicyConfig, own_key: Option<&str>) -> TestDeps {
     let config = Config { report_bucket: Some(BUCKET.into()), policy, ..Config::default() };
     let settings = Settings::from_config(&config, own_key.map(str::to_owned)).unwrap();
-    Deps { iam, runs: RunStore::new(store, BUCKET), decisions: FakeApprovals::default(), settings }
+    Deps { iam, members: None, runs: RunStore::new(store, BUCKET), decisions: FakeApprovals::default(), settings }
 }
 
 fn run_ref() -> keyward_core::contracts::RunRef {

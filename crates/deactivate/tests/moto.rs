@@ -10,6 +10,7 @@ use chrono::{Duration, Utc};
 use deactivate::handler::{Deps, Settings, handle};
 use keyward_aws::iam::IamAdapter;
 use keyward_aws::s3::S3Store;
+use keyward_aws::sts::MemberAccounts;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{Config, MfaScope, Mode, NoMfaAction, PolicyConfig, Screening};
 use keyward_core::contracts::RunRef;
@@ -125,8 +126,13 @@ async fn approving_one_of_two_keys_deactivates_only_that_key_in_moto() {
         decision: decision.clone(),
     };
     decisions.decisions.lock().unwrap().insert(EXECUTION.into(), recorded);
-    let deps =
-        Deps { iam: IamAdapter::new(&sdk, 50.0), runs: RunStore::new(S3Store::new(&sdk), BUCKET), decisions, settings };
+    let deps = Deps {
+        iam: IamAdapter::new(&sdk, 50.0),
+        members: None::<MemberAccounts>,
+        runs: RunStore::new(S3Store::new(&sdk), BUCKET),
+        decisions,
+        settings,
+    };
     let out = handle(&deps, Utc::now(), "req-moto-1".into(), event.clone()).await.unwrap();
 
     // THEN exactly that key is Inactive in moto, the other still Active

@@ -1,19 +1,22 @@
-//! The list-users handler: ListUsers, screening, and the run's `batches.json` (each item carrying,
-//! under `SCREENING=report`, the report's facts about its users for check-user) and `listing.json`
-//! (which names the report rows that could not be read; their users are checked live).
-//! A plain async function over the [`Iam`] and [`ObjectStore`] ports.
+//! The list-users handler: decodes a [`ListUsersEvent`], refuses one of the other scope than this
+//! deployment's, and hands it to its step: the sweep of the deployment's own account (account
+//! scope, module `listing`), or one step of an organisation run: discovery (module `discover`),
+//! one account's sweep through its read role, or the record of an account not swept (module
+//! `account`). Plain async functions over keyward-core's ports.
 
 use chrono::{DateTime, Utc};
-use keyward_core::config::{Config, ConfigError, PolicyConfig, Screening, vars};
-use keyward_core::contracts::{BatchItem, InvalidEvent, ListUsersInput, ListUsersOutput, Listing, UserBatch, decode};
-use keyward_core::credential_report::{CredentialReportError, ParsedReport};
-use keyward_core::errors::NamedError;
-use keyward_core::org::AccountId;
-use keyward_core::ports::{Iam, ObjectStore, PortError};
-use keyward_core::run_report::calls_since;
+use keyward_core::config::{Config, ConfigError, PolicyConfig, Scope, Screening, vars};
+use keyward_core::contracts::{
+    AccountFailedOutput, DiscoverOutput, InvalidEvent, ListUsersEvent, ListUsersOutput, OrgListUsersInput, decode,
+};
+use keyward_core::credential_report::CredentialReportError;
+use keyward_core::errors::{self, NamedError};
+use keyward_core::org::{AccountFilter, AccountId};
+use keyward_core::ports::{AccountAccess, Iam, ObjectStore, Organization, PortError};
 use keyward_core::run_store::{RunStore, RunStoreError};
-use keyward_core::screening;
-use keyward_core::screening::batch_items;
+use serde::Serialize;
+
+use crate::{account, discover, listing};
 
 /// What list-users reads from the configuration, resolved once at init by [`Settings::from_config`].
 #[derive(Debug, Clone)]
@@ -26,6 +29,12 @@ pub struct Settings {
     pub policy: PolicyConfig,
     /// `BATCH_SIZE`: users per Map item, at least 1.
     pub batch_size: usize,
+    /// `ORG_INCLUDE`: the accounts and OUs discovery selects (empty: every account).
+    pub org_include: AccountFilter,
+    /// `ORG_EXCLUDE`: the accounts and OUs discovery leaves out.
+    pub org_exclude: AccountFilter,
+    /// `MEMBER_READ_ROLE`: the role each account is swept through in organisation scope.
+    pub member_read_role: String,
 }
 
 impl Settings {
@@ -36,35 +45,100 @@ impl Settings {
             screening: config.screening,
             policy: config.policy.clone(),
             batch_size: usize::try_from(config.batch_size).unwrap_or(usize::MAX).max(1),
+            org_include: config.org_include.clone(),
+            org_exclude: config.org_exclude.clone(),
+            member_read_role: config.member_read_role.clone(),
         })
     }
 }
 
+/// How this deployment reaches IAM, fixed by `KEYWARD_SCOPE` at init: its own account's IAM, or
+/// the organisation and its member accounts. Only one exists per deployment, so an account-scope
+/// deployment has no STS or Organizations client at all, and an organisation one has no IAM
+/// client with its own credentials to sweep with.
+pub enum Access<I, O, A> {
+    /// `KEYWARD_SCOPE=account`: the function's own IAM (ListUsers, the credential report).
+    Own(I),
+    /// `KEYWARD_SCOPE=organization`.
+    Members {
+        /// Organizations (discovery).
+        organization: O,
+        /// Sessions in the member accounts (each account's sweep).
+        accounts: A,
+    },
+}
+
+impl<I, O, A> Access<I, O, A> {
+    /// The scope this access is of.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Access::Own(_) => Scope::Account,
+            Access::Members { .. } => Scope::Organization,
+        }
+    }
+}
+
 /// Ports and settings, built once per instance in `main.rs`.
-pub struct Deps<I, S> {
-    /// IAM (ListUsers, the credential report).
-    pub iam: I,
+pub struct Deps<I, S, O, A> {
+    /// IAM, or the organisation's accounts (by `KEYWARD_SCOPE`).
+    pub access: Access<I, O, A>,
     /// The run's state in the report bucket.
     pub runs: RunStore<S>,
     /// What this function reads from the configuration.
     pub settings: Settings,
 }
 
+/// What list-users answers, by step: serialised as the step's own output, without a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    /// An account swept (account scope, or an organisation run's `account` step).
+    Listed(ListUsersOutput),
+    /// The organisation's accounts discovered (`discover`).
+    Discovered(DiscoverOutput),
+    /// An account's failure recorded (`account-failed`).
+    Recorded(AccountFailedOutput),
+}
+
 /// Why list-users failed. Each maps to a stable error name.
 #[derive(Debug, thiserror::Error)]
 pub enum ListUsersError {
-    /// The event does not match [`ListUsersInput`]: `InvalidInput`.
+    /// The event does not match [`ListUsersEvent`]: `InvalidInput`.
     #[error(transparent)]
     InvalidEvent(#[from] InvalidEvent),
-    /// An IAM or S3 call failed: `IamThrottled` or `AwsCallFailed`. (A credential report IAM did not
-    /// have ready is not an error: the run checks every user live.)
+    /// The event is a step of the other scope than this deployment's: `InvalidInput`. Nothing was
+    /// read or written.
+    #[error("invalid event: {}", wrong_scope(*deployed))]
+    WrongScope {
+        /// This deployment's scope.
+        deployed: Scope,
+    },
+    /// An account step names an account this run's discovery did not select: `InvalidInput`.
+    /// Nothing but the run's accounts array was read, and nothing was written.
+    #[error(
+        "invalid event: account {account} is not one this run sweeps (s3://{bucket}/{key} does not list it); no \
+         session was opened and nothing was written"
+    )]
+    NotInRun {
+        /// The account the event names.
+        account: AccountId,
+        /// The report bucket.
+        bucket: String,
+        /// The run's accounts array.
+        key: String,
+    },
+    /// An IAM, S3, Organizations or STS call failed: `IamThrottled`, `AwsThrottled`,
+    /// `AwsCallFailed` (Organizations refusing to list the organisation among them) or
+    /// `MemberRoleRefused`. (A credential report IAM did not have ready is not an error: the run
+    /// checks every user live.)
     #[error(transparent)]
     Aws(#[from] PortError),
     /// The credential report as a whole is unusable (no header, a required column missing):
     /// `CredentialReportInvalid`. A row that cannot be read is not an error.
     #[error(transparent)]
     CredentialReport(#[from] CredentialReportError),
-    /// A run-state object could not be written: `RunStateInvalid`, or the S3 call's name.
+    /// The event names a run outside the report bucket (`InvalidInput`), or a run-state object
+    /// could not be read or written (`RunStateInvalid`, or the S3 call's name).
     #[error(transparent)]
     Runs(#[from] RunStoreError),
 }
@@ -73,6 +147,7 @@ impl NamedError for ListUsersError {
     fn error_name(&self) -> &'static str {
         match self {
             ListUsersError::InvalidEvent(e) => e.error_name(),
+            ListUsersError::WrongScope { .. } | ListUsersError::NotInRun { .. } => errors::INVALID_INPUT,
             ListUsersError::Aws(e) => e.error_name(),
             ListUsersError::CredentialReport(e) => e.error_name(),
             ListUsersError::Runs(e) => e.error_name(),
@@ -80,103 +155,51 @@ impl NamedError for ListUsersError {
     }
 }
 
-/// Lists and screens the account's users and writes the run's batches and listing to the report
-/// bucket. Nothing is written when any IAM call fails or the report is unusable. `now` is unused: the
-/// screening is as of the execution's start (`evaluated_at`), the same instant for every state.
-pub async fn handle<I: Iam, S: ObjectStore>(
-    deps: &Deps<I, S>,
-    _now: DateTime<Utc>,
-    event: serde_json::Value,
-) -> Result<ListUsersOutput, ListUsersError> {
-    let Deps { iam, runs, settings } = deps;
-    let input: ListUsersInput = decode(event)?;
-    let run = runs.run(input.execution_name);
-    // The adapter lives across warm invocations: count only this invocation's calls.
-    let calls_before = iam.api_calls();
-
-    let names: Vec<String> = iam.list_users().await?.into_iter().map(|u| u.name).collect();
-    let mut report_unavailable = None;
-    let (screened, report) = match settings.screening {
-        Screening::CredentialReport => match iam.credential_report().await {
-            Ok(report) => {
-                let parsed = ParsedReport::from_bytes(&report.csv)?;
-                let screened =
-                    screening::screen(&parsed.rows, &parsed.unreadable, &names, &settings.policy, input.evaluated_at);
-                (screened, Some(ScreenedReport { parsed, generated_at: report.generated_at }))
-            }
-            // IAM did not finish the report within the adapter's bounded wait: failing would fail
-            // every run of an account whose report is slow, so this run checks every user live
-            // (more IAM calls, the same findings) and the listing says why.
-            Err(PortError::ReportUnavailable { reason }) => {
-                tracing::warn!(%reason, "credential report not ready within the wait; every user is checked live");
-                report_unavailable = Some(reason);
-                (screening::all_candidates(&names), None)
-            }
-            Err(e) => return Err(e.into()),
-        },
-        Screening::Live => (screening::all_candidates(&names), None),
-    };
-
-    let batches: Vec<UserBatch> = (0u32..)
-        .zip(screened.candidates.chunks(settings.batch_size))
-        .map(|(index, chunk)| UserBatch { index, users: chunk.iter().map(|c| c.user.clone()).collect() })
-        .collect();
-    // The report's facts about each batch's users, so check-user reads live only what must be fresh
-    // (keyward_core::credential_report::facts). Without the report's generation time they are not handed on: the
-    // users are then read fully live.
-    let report_generated_at = report.as_ref().and_then(|r| r.generated_at);
-    if report.is_some() && report_generated_at.is_none() {
-        tracing::warn!("IAM did not say when the credential report was generated; candidates are read fully live");
+/// Why an event of the other scope is refused, as the error message says it.
+fn wrong_scope(deployed: Scope) -> &'static str {
+    match deployed {
+        Scope::Account => {
+            "a step of an organisation run (\"phase\"), but this deployment sweeps its own account \
+             (KEYWARD_SCOPE=account) and never assumes a role in another; nothing was read or written"
+        }
+        Scope::Organization => {
+            "the sweep of the deployment's own account (no \"phase\"), but this deployment sweeps an organisation \
+             (KEYWARD_SCOPE=organization): every account, this one included, is read through MEMBER_READ_ROLE, \
+             never with the function's own credentials (start the run with {\"phase\": \"discover\", …}); \
+             nothing was read or written"
+        }
     }
-    let facts = report.as_ref().zip(report_generated_at).map(|(r, at)| (r.parsed.rows.as_slice(), at));
-    let items: Vec<BatchItem> = batch_items(batches, facts);
-    let unreadable_report_rows = report.map(|r| r.parsed.unreadable).unwrap_or_default();
-    if let Some(first) = unreadable_report_rows.first() {
-        tracing::warn!(
-            unreadable_rows = unreadable_report_rows.len(),
-            first = %first.reason,
-            "credential report rows could not be read; their users are checked live"
-        );
-    }
-    let listing = Listing {
-        account_id: input.execution_id.as_deref().and_then(AccountId::of_arn),
-        users_listed: names.len(),
-        screening: settings.screening,
-        candidates: screened.candidates,
-        deleted_since_report: screened.deleted_since_report,
-        unreadable_report_rows,
-        report_unavailable,
-        report_generated_at,
-        api_calls: calls_since(&calls_before, &iam.api_calls()),
-    };
-
-    runs.put_json(&run, &run.listing_key(), &listing).await?;
-    let batches_key = run.batches_key();
-    runs.put_json(&run, &batches_key, &items).await?;
-
-    tracing::info!(
-        execution = %run.execution_name,
-        screening = ?settings.screening,
-        users_listed = listing.users_listed,
-        candidates = listing.candidates.len(),
-        batches = items.len(),
-        deleted_since_report = listing.deleted_since_report,
-        unreadable_report_rows = listing.unreadable_report_rows.len(),
-        batches_with_report_facts = items.iter().filter(|i| i.report.is_some()).count(),
-        "listed and screened users"
-    );
-    Ok(ListUsersOutput {
-        users_listed: listing.users_listed,
-        candidates: listing.candidates.len(),
-        batches: items.len(),
-        batches_key,
-        has_candidates: !listing.candidates.is_empty(),
-        run,
-    })
 }
 
-/// The credential report as list-users screened with it.
-struct ScreenedReport {
-    parsed: ParsedReport,
-    generated_at: Option<DateTime<Utc>>,
+/// Runs the step the event asks for, if it is of this deployment's scope (else
+/// [`ListUsersError::WrongScope`] before any call). Nothing is written when an AWS call fails or
+/// the report is unusable. `now` is unused: the screening is as of the execution's start
+/// (`evaluated_at`), the same instant for every state.
+pub async fn handle<I: Iam, S: ObjectStore, O: Organization, A: AccountAccess>(
+    deps: &Deps<I, S, O, A>,
+    _now: DateTime<Utc>,
+    event: serde_json::Value,
+) -> Result<Output, ListUsersError> {
+    let Deps { access, runs, settings } = deps;
+    let event: ListUsersEvent = decode(event)?;
+    match (access, event) {
+        (Access::Own(iam), ListUsersEvent::Account(input)) => {
+            let run = runs.run(input.execution_name);
+            let account = input.execution_id.as_deref().and_then(AccountId::of_arn);
+            let listed = listing::list_and_screen(iam, runs, settings, run, account, input.evaluated_at).await?;
+            Ok(Output::Listed(listed))
+        }
+        (Access::Members { organization, accounts }, ListUsersEvent::Organization(step)) => match step {
+            OrgListUsersInput::Discover { execution_name, .. } => {
+                Ok(Output::Discovered(discover::discover(organization, runs, settings, execution_name).await?))
+            }
+            OrgListUsersInput::Account { run, evaluated_at } => {
+                Ok(Output::Listed(account::sweep(accounts, runs, settings, run, evaluated_at).await?))
+            }
+            OrgListUsersInput::AccountFailed { run, error, cause } => {
+                Ok(Output::Recorded(account::record_failure(runs, settings, run, &error, &cause).await?))
+            }
+        },
+        (access, _) => Err(ListUsersError::WrongScope { deployed: access.scope() }),
+    }
 }

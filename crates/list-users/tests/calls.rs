@@ -13,11 +13,11 @@ use aws_smithy_types::Blob;
 use keyward_aws::iam::IamAdapter;
 use keyward_core::config::Config;
 use keyward_core::contracts::Listing;
-use keyward_core::fakes::FakeStore;
+use keyward_core::fakes::{FakeAccountAccess, FakeOrganization, FakeStore};
 use keyward_core::fixtures::*;
 use keyward_core::model::User;
 use keyward_core::run_store::RunStore;
-use list_users::handler::{Deps, Settings, handle};
+use list_users::handler::{Access, Deps, Output, Settings, handle};
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-test";
@@ -89,10 +89,12 @@ async fn screening_2500_users_costs_at_most_three_calls_plus_one_per_thousand_us
     let iam = IamAdapter::from_client(client, 10.0);
     let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
     let settings = Settings::from_config(&config).unwrap();
-    let deps = Deps { iam, runs: RunStore::new(FakeStore::default(), BUCKET), settings };
+    let deps: Deps<_, _, FakeOrganization, FakeAccountAccess> =
+        Deps { access: Access::Own(iam), runs: RunStore::new(FakeStore::default(), BUCKET), settings };
 
     // WHEN list-users screens the account
     let out = handle(&deps, now(), json!({"execution_name": EXEC, "evaluated_at": now()})).await.unwrap();
+    let Output::Listed(out) = out else { panic!("not a listing: {out:?}") };
 
     // THEN 250 candidates cost 6 IAM calls: 3 ListUsers pages, 2 GenerateCredentialReport, 1
     // GetCredentialReport, within 3 + ⌈2500/1000⌉

@@ -5,15 +5,17 @@
 use std::path::PathBuf;
 
 use keyward_core::config::{Config, MfaScope, Screening};
+use keyward_core::contracts::ListUsersOutput;
 use keyward_core::contracts::Listing;
 use keyward_core::contracts::ScreenReason;
 use keyward_core::contracts::{BatchItem, UserBatch};
 use keyward_core::errors::{self, NamedError};
-use keyward_core::fakes::{FakeIam, FakeStore};
+use keyward_core::fakes::{FakeAccountAccess, FakeIam, FakeOrganization, FakeStore};
 use keyward_core::fixtures::*;
 use keyward_core::model::User;
+use keyward_core::ports::Iam;
 use keyward_core::run_store::RunStore;
-use list_users::handler::{Deps, Settings, handle};
+use list_users::handler::{Access, Deps, ListUsersError, Output, Settings, handle};
 use serde_json::{Value, json};
 
 const BUCKET: &str = "keyward-reports-test";
@@ -48,9 +50,27 @@ fn settings(config: &Config) -> Settings {
     Settings::from_config(&Config { report_bucket: Some(BUCKET.into()), ..config.clone() }).unwrap()
 }
 
-/// list-users over `iam` and an empty report bucket, configured by `config`.
-fn deps(iam: FakeIam, config: &Config) -> Deps<FakeIam, FakeStore> {
-    Deps { iam, runs: RunStore::new(FakeStore::default(), BUCKET), settings: settings(config) }
+type AccountDeps = Deps<FakeIam, FakeStore, FakeOrganization, FakeAccountAccess>;
+
+/// list-users deployed in account scope over `iam` and an empty report bucket, configured by `config`.
+fn deps(iam: FakeIam, config: &Config) -> AccountDeps {
+    Deps { access: Access::Own(iam), runs: RunStore::new(FakeStore::default(), BUCKET), settings: settings(config) }
+}
+
+/// The deployment's own IAM.
+fn own(deps: &AccountDeps) -> &FakeIam {
+    match &deps.access {
+        Access::Own(iam) => iam,
+        Access::Members { .. } => panic!("an account-scope deployment"),
+    }
+}
+
+/// list-users' answer to the sweep of its own account.
+async fn list(deps: &AccountDeps, event: Value) -> Result<ListUsersOutput, ListUsersError> {
+    handle(deps, now(), event).await.map(|out| match out {
+        Output::Listed(listed) => listed,
+        other => panic!("not a listing: {other:?}"),
+    })
 }
 
 fn live(batch_size: u32) -> Config {
@@ -70,7 +90,7 @@ async fn report_screening_checks_only_users_the_policy_could_report() {
 
     // WHEN list-users runs in the default (report) screening
     let deps = deps(iam, &Config::default());
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
 
     // THEN exactly the three users the policy could report are candidates, with their reasons
     let listing = listing(deps.runs.store());
@@ -113,7 +133,7 @@ async fn report_screening_hands_check_user_the_report_facts_in_each_batch_item()
 
     // WHEN list-users runs
     let deps = deps(iam, &config);
-    handle(&deps, now(), event()).await.unwrap();
+    list(&deps, event()).await.unwrap();
 
     // THEN each item carries the facts of its users that have a row, as the report had them
     let items = items(deps.runs.store());
@@ -135,14 +155,14 @@ async fn no_report_facts_without_the_report_generation_time_or_under_live_screen
     // IAM did not say when the report was generated: check-user reads everyone fully live
     let iam = account(vec![no_mfa_console.clone()], &[no_mfa_console]);
     let deps = deps(iam, &Config::default());
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
     assert_eq!(out.candidates, 1);
     assert_eq!(listing(deps.runs.store()).report_generated_at, None);
     assert!(items(deps.runs.store()).iter().all(|i| i.report.is_none()));
     // SCREENING=live never reads the report at all
-    *deps.iam.report_generated_at.lock().unwrap() = Some(now());
+    *own(&deps).report_generated_at.lock().unwrap() = Some(now());
     let deps = Deps { settings: settings(&live(50)), runs: RunStore::new(FakeStore::default(), BUCKET), ..deps };
-    handle(&deps, now(), event()).await.unwrap();
+    list(&deps, event()).await.unwrap();
     assert!(items(deps.runs.store()).iter().all(|i| i.report.is_none()));
 }
 
@@ -152,13 +172,13 @@ async fn mfa_scope_all_makes_programmatic_users_without_mfa_candidates() {
     let iam = account(vec![svc.clone()], &[svc]);
 
     let deps = deps(iam, &Config::default());
-    let console_only = handle(&deps, now(), event()).await.unwrap();
+    let console_only = list(&deps, event()).await.unwrap();
     assert_eq!(console_only.candidates, 0);
 
     let mut all = Config::default();
     all.policy.mfa_scope = MfaScope::All;
     let deps = Deps { settings: settings(&all), ..deps };
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
     assert_eq!(out.candidates, 1);
     assert_eq!(listing(deps.runs.store()).candidates[0].reasons, vec![ScreenReason::NoMfa]);
 }
@@ -169,7 +189,7 @@ async fn candidates_are_batched_by_batch_size_with_consecutive_indexes() {
     let iam = FakeIam::with_users(users);
 
     let deps = deps(iam, &live(3));
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
 
     let names = |ns: &[u32]| ns.iter().map(|n| format!("user-{n}")).collect::<Vec<_>>();
     assert_eq!(
@@ -187,7 +207,7 @@ async fn candidates_are_batched_by_batch_size_with_consecutive_indexes() {
 async fn a_batch_size_dividing_the_candidates_leaves_no_empty_batch() {
     let iam = FakeIam::with_users((1..=4).map(|n| user(&format!("u{n}"))));
     let deps = deps(iam, &live(2));
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
     assert_eq!(out.batches, 2);
     assert!(batches(deps.runs.store()).iter().all(|b| b.users.len() == 2));
 }
@@ -197,7 +217,7 @@ async fn empty_account_writes_an_empty_batches_array_and_has_no_candidates() {
     let iam = account(vec![], &[]);
 
     let deps = deps(iam, &Config::default());
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
 
     assert!(!out.has_candidates);
     assert_eq!((out.users_listed, out.candidates, out.batches), (0, 0, 0));
@@ -210,7 +230,7 @@ async fn compliant_account_has_no_candidates() {
     let alice = with_keys(user("alice"), vec![key("AKIAALICE", 3, Some(0))]);
     let iam = account(vec![alice.clone()], &[alice]);
     let deps = deps(iam, &Config::default());
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
     assert!(!out.has_candidates);
     assert_eq!(out.users_listed, 1);
     assert_eq!(batches(deps.runs.store()), vec![]);
@@ -222,7 +242,7 @@ async fn live_screening_checks_every_user_without_the_credential_report() {
     let iam = FakeIam::with_users([user("alice"), with_keys(user("bob"), vec![key("AKIABOB", 1, Some(0))])]);
 
     let deps = deps(iam, &live(50));
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
 
     let listing = listing(deps.runs.store());
     assert_eq!(out.candidates, 2);
@@ -238,7 +258,7 @@ async fn a_credential_report_not_ready_within_the_wait_screens_the_run_live_and_
 
     // WHEN list-users runs
     let deps = deps(iam, &Config::default());
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
 
     // THEN the run is not failed: every user is a candidate, read live, and the listing says why
     let listing = listing(deps.runs.store());
@@ -262,7 +282,7 @@ async fn unreadable_report_row_names_line_and_column_and_its_user_is_checked_liv
 
     // WHEN list-users runs
     let deps = deps(iam, &Config::default());
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
 
     // THEN the run goes on: the row is named in the listing, and alice is read live
     let listing = listing(deps.runs.store());
@@ -287,7 +307,7 @@ async fn a_comma_in_a_user_name_written_unquoted_costs_a_live_check_not_the_run(
 
     // WHEN list-users screens with the report
     let deps = deps(iam, &Config::default());
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
 
     // THEN the other rows screen as before, and smith,john is a candidate read fully live
     let listing = listing(deps.runs.store());
@@ -316,7 +336,7 @@ async fn a_report_header_without_a_required_column_still_fails_the_run() {
     *iam.report.lock().unwrap() = Some(report.into_bytes());
 
     let deps = deps(iam, &Config::default());
-    let err = handle(&deps, now(), event()).await.unwrap_err();
+    let err = list(&deps, event()).await.unwrap_err();
 
     assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_INVALID);
     assert_eq!(err.to_string(), "credential report line 1: required column mfa_active is missing from the header");
@@ -327,7 +347,7 @@ async fn a_report_header_without_a_required_column_still_fails_the_run() {
 async fn report_that_is_not_a_credential_report_is_invalid() {
     let iam = FakeIam::with_users([user("alice")]);
     *iam.report.lock().unwrap() = Some(b"<html>Service Unavailable</html>\n".to_vec());
-    let err = handle(&deps(iam, &Config::default()), now(), event()).await.unwrap_err();
+    let err = list(&deps(iam, &Config::default()), event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::CREDENTIAL_REPORT_INVALID);
     assert!(err.to_string().contains("line 1"), "{err}");
 }
@@ -337,7 +357,7 @@ async fn unwritable_bucket_is_aws_call_failed() {
     let iam = FakeIam::with_users([user("alice")]);
     let deps = deps(iam, &live(50));
     *deps.runs.store().broken.lock().unwrap() = true;
-    let err = handle(&deps, now(), event()).await.unwrap_err();
+    let err = list(&deps, event()).await.unwrap_err();
     assert_eq!(err.error_name(), errors::AWS_CALL_FAILED);
 }
 
@@ -345,7 +365,7 @@ async fn unwritable_bucket_is_aws_call_failed() {
 async fn run_points_at_the_configured_bucket_and_execution() {
     let iam = FakeIam::with_users([user("alice")]);
     let deps = deps(iam, &live(50));
-    let out = handle(&deps, now(), event()).await.unwrap();
+    let out = list(&deps, event()).await.unwrap();
     assert_eq!(out.run.bucket, BUCKET);
     assert_eq!(out.run.execution_name, EXEC);
     assert_eq!(out.batches_key, format!("runs/{EXEC}/batches.json"));
@@ -357,8 +377,8 @@ async fn run_points_at_the_configured_bucket_and_execution() {
 async fn api_calls_count_only_this_invocation_on_a_warm_adapter() {
     let iam = FakeIam::with_users([user("alice")]);
     let deps = deps(iam, &live(50));
-    handle(&deps, now(), event()).await.unwrap();
-    handle(&deps, now(), event()).await.unwrap();
+    list(&deps, event()).await.unwrap();
+    list(&deps, event()).await.unwrap();
     assert_eq!(listing(deps.runs.store()).api_calls.get("iam:ListUsers"), Some(&1));
 }
 
@@ -367,9 +387,9 @@ async fn malformed_event_is_invalid_input_not_a_type_name() {
     let iam = FakeIam::with_users([user("alice")]);
     let deps = deps(iam, &live(50));
     for bad in [json!({}), json!("scheduled"), json!({"execution_name": EXEC, "evaluated_at": "yesterday"})] {
-        let err = handle(&deps, now(), bad.clone()).await.unwrap_err();
+        let err = list(&deps, bad.clone()).await.unwrap_err();
         assert_eq!(err.error_name(), errors::INVALID_INPUT, "{bad}");
-        assert!(err.to_string().starts_with("invalid ListUsersInput event: "), "{err}");
+        assert!(err.to_string().starts_with("invalid ListUsersEvent event: "), "{err}");
     }
     assert!(deps.runs.store().objects.lock().unwrap().is_empty());
 }
@@ -377,25 +397,51 @@ async fn malformed_event_is_invalid_input_not_a_type_name() {
 #[tokio::test]
 async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/list-users");
-    let mut seen = (0, 0);
+    let mut seen = (0, 0, 0);
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let iam = account(vec![user("alice")], &[user("alice")]);
         let deps = deps(iam, &Config::default());
-        let result = handle(&deps, now(), event).await;
-        if name.starts_with("invalid-") {
-            assert_eq!(result.unwrap_err().error_name(), errors::INVALID_INPUT, "{name}");
+        let organisation_step = event.get("phase").is_some();
+        let result = list(&deps, event).await;
+        if name.starts_with("invalid-") || organisation_step {
+            // An organisation run's steps are refused here, in account scope (tests/organization.rs
+            // handles them in organisation scope)
+            let err = result.unwrap_err();
+            assert_eq!(err.error_name(), errors::INVALID_INPUT, "{name}");
             assert!(deps.runs.store().objects.lock().unwrap().is_empty(), "{name}");
-            seen.1 += 1;
+            assert!(own(&deps).api_calls().is_empty(), "{name}");
+            if organisation_step { seen.2 += 1 } else { seen.1 += 1 }
         } else {
             let out = result.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(out.users_listed, 1, "{name}");
             seen.0 += 1;
         }
     }
-    assert!(seen.0 >= 1 && seen.1 >= 1, "{seen:?}");
+    assert!(seen.0 >= 1 && seen.1 >= 1 && seen.2 == 3, "{seen:?}");
+}
+
+#[tokio::test]
+async fn an_organisation_step_is_refused_in_account_scope_before_any_call() {
+    // GIVEN list-users deployed in account scope (KEYWARD_SCOPE=account)
+    let deps = deps(account(vec![user("alice")], &[user("alice")]), &Config::default());
+    let run = json!({"bucket": BUCKET, "execution_name": EXEC, "account_id": "111122223333"});
+    for event in [
+        json!({"phase": "discover", "execution_name": EXEC, "evaluated_at": now()}),
+        json!({"phase": "account", "run": run, "evaluated_at": now()}),
+        json!({"phase": "account-failed", "run": run, "error": "MemberRoleRefused"}),
+    ] {
+        // WHEN it is asked a step of an organisation run
+        let err = list(&deps, event.clone()).await.unwrap_err();
+
+        // THEN it refuses by name, having read and written nothing
+        assert_eq!(err.error_name(), errors::INVALID_INPUT, "{event}");
+        assert!(err.to_string().contains("KEYWARD_SCOPE=account"), "{err}");
+    }
+    assert!(own(&deps).api_calls().is_empty());
+    assert!(deps.runs.store().objects.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -407,7 +453,7 @@ async fn the_account_swept_is_recorded_in_the_listing() {
 
     // WHEN list-users runs
     let deps = deps(iam, &Config::default());
-    handle(&deps, now(), event).await.unwrap();
+    list(&deps, event).await.unwrap();
 
     // THEN the listing names it, for the run report, the messages and the approval page
     assert_eq!(listing(deps.runs.store()).account_id.map(String::from).as_deref(), Some("123456789012"));

@@ -5,14 +5,16 @@
 
 use chrono::Utc;
 use keyward_aws::iam::IamAdapter;
+use keyward_aws::organizations::OrganizationsAdapter;
 use keyward_aws::s3::S3Store;
+use keyward_aws::sts::MemberAccounts;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::{Config, MfaScope, Screening};
-use keyward_core::contracts::Listing;
 use keyward_core::contracts::ScreenReason;
 use keyward_core::contracts::{BatchItem, UserBatch};
+use keyward_core::contracts::{ListUsersOutput, Listing};
 use keyward_core::run_store::RunStore;
-use list_users::handler::{Deps, Settings, handle};
+use list_users::handler::{Access, Deps, Output, Settings, handle};
 use serde_json::json;
 
 const BUCKET: &str = "keyward-reports-moto";
@@ -44,9 +46,20 @@ async fn object(s3: &aws_sdk_s3::Client, key: &str) -> serde_json::Value {
     serde_json::from_slice(&output.body.collect().await.unwrap().into_bytes()).unwrap()
 }
 
-fn deps(sdk: &aws_config::SdkConfig, config: &Config) -> Deps<IamAdapter, S3Store> {
+fn deps(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+) -> Deps<IamAdapter, S3Store, OrganizationsAdapter, MemberAccounts> {
     let settings = Settings::from_config(config).unwrap();
-    Deps { iam: IamAdapter::new(sdk, 50.0), runs: RunStore::new(S3Store::new(sdk), BUCKET), settings }
+    Deps { access: Access::Own(IamAdapter::new(sdk, 50.0)), runs: RunStore::new(S3Store::new(sdk), BUCKET), settings }
+}
+
+/// list-users' answer to the sweep of its own account.
+async fn list(deps: &Deps<IamAdapter, S3Store, OrganizationsAdapter, MemberAccounts>) -> ListUsersOutput {
+    match handle(deps, Utc::now(), event()).await.unwrap() {
+        Output::Listed(listed) => listed,
+        other => panic!("not a listing: {other:?}"),
+    }
 }
 
 fn event() -> serde_json::Value {
@@ -61,7 +74,7 @@ async fn report_screening_on_moto_batches_the_users_without_mfa() {
     let mut config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
     config.policy.mfa_scope = MfaScope::All;
 
-    let out = handle(&deps(&sdk, &config), Utc::now(), event()).await.unwrap();
+    let out = list(&deps(&sdk, &config)).await;
 
     let items: Vec<BatchItem> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
     assert_eq!(
@@ -90,7 +103,7 @@ async fn a_comma_user_in_motos_report_is_checked_live_and_the_others_screened() 
     let config = Config { report_bucket: Some(BUCKET.into()), ..Config::default() };
 
     // WHEN list-users screens with the report
-    let out = handle(&deps(&sdk, &config), Utc::now(), event()).await.unwrap();
+    let out = list(&deps(&sdk, &config)).await;
 
     // THEN the run goes on; smith,john is a candidate named in the listing, the others screened
     // (under MFA_SCOPE=console none of them is: moto's users have no console password)
@@ -113,7 +126,7 @@ async fn live_screening_on_moto_batches_every_user_without_the_report() {
     let config =
         Config { report_bucket: Some(BUCKET.into()), screening: Screening::Live, batch_size: 2, ..Config::default() };
 
-    let out = handle(&deps(&sdk, &config), Utc::now(), event()).await.unwrap();
+    let out = list(&deps(&sdk, &config)).await;
 
     let items: Vec<BatchItem> = serde_json::from_value(object(&s3, &out.batches_key).await).unwrap();
     assert!(items.iter().all(|i| i.report.is_none()), "no report, no facts");

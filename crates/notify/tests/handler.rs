@@ -18,9 +18,10 @@ use keyward_core::errors::{AWS_CALL_FAILED, INVALID_INPUT, NOTIFY_FAILED, NamedE
 use keyward_core::fakes::{CountingRandom, FakeApprovals, FakeSlack, FakeStore, FakeTopic};
 use keyward_core::message::{self, Message};
 use keyward_core::model::{AccessKey, KeyStatus, KeyUse, User};
+use keyward_core::org::{AccountFailure, AccountId};
 use keyward_core::policy::evaluate;
 use keyward_core::ports::{ApprovalState, DecisionOutcome, PortError, Randomness, RecordedDecision, Slack};
-use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::{Coverage, FailedAccount, REPORT_SCHEMA_VERSION, RunReport, SweptAccount};
 use keyward_core::run_store::RunStore;
 use keyward_core::secrets::{KeywardSecrets, WebhookUrl};
 use notify::handler::{Deps, Settings, handle};
@@ -260,6 +261,57 @@ async fn each_kind_publishes_its_subject_to_the_topic() {
         assert_eq!(out.sns_message_id.as_deref(), Some("msg-1"));
         assert!(!out.slack_sent);
     }
+}
+
+/// The fixture run as an organisation's: its account swept as `prod`, a second account failed.
+fn organisation_report() -> RunReport {
+    let failed = AccountId::parse("222222222222").unwrap();
+    RunReport {
+        coverage: Some(Coverage {
+            discovered: 2,
+            swept: vec![SweptAccount {
+                account_id: keyward_core::fixtures::account(),
+                name: "prod".into(),
+                users_listed: 3,
+                users_checked: 3,
+                users_not_evaluated: 0,
+            }],
+            skipped: vec![],
+            failed: vec![FailedAccount {
+                name: "sandbox".into(),
+                failure: AccountFailure::new(failed, "MemberRoleRefused", "", "keyward-read"),
+            }],
+            unmatched: vec![],
+        }),
+        ..report()
+    }
+}
+
+#[tokio::test]
+async fn an_organisation_digest_reaches_sns_and_slack_with_its_coverage_and_accounts() {
+    // GIVEN an organisation's run report in the bucket
+    let ports = ports();
+    let report = organisation_report();
+    ports
+        .runs
+        .store()
+        .objects
+        .lock()
+        .unwrap()
+        .insert((BUCKET.into(), REPORT_KEY.into()), serde_json::to_vec(&report).unwrap());
+    // WHEN its digest is sent
+    let out = handle(&ports, now(), event("digest")).await.unwrap();
+    // THEN SNS and Slack get the organisation's digest: coverage first, keys under their account
+    let expected = message::digest(&report, LOCATION);
+    let sent = published(&ports);
+    assert_eq!(sent.len(), 1);
+    assert_eq!((&sent[0].1, &sent[0].2), (&expected.subject, &expected.text));
+    assert!(out.slack_sent);
+    assert_eq!(*ports.slack.posted.lock().unwrap(), vec![(WEBHOOK.to_owned(), expected.slack)]);
+    let text = &sent[0].2;
+    let coverage = text.find("Coverage: 1 of 2 accounts swept").expect(text);
+    let account = text.find("123456789012 (prod):").expect(text);
+    assert!(coverage < account && text.contains("222222222222 (sandbox)"), "{text}");
 }
 
 #[tokio::test]

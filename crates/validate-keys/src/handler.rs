@@ -1,12 +1,13 @@
 //! The validate-keys handler: reads `batches.json`, `listing.json` and every batch result of the
 //! run, evaluates the policy, writes `report.json`, and returns counts and the next step. A batch
 //! whose result is missing (the Map tolerated its failure) is reported as not evaluated; nothing
-//! acts on its users.
+//! acts on its users. An organisation run (`KEYWARD_SCOPE=organization`) is read account by
+//! account in `org.rs`; each deployment refuses the other scope's event.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use keyward_core::config::{Config, ConfigError, PolicyConfig, vars};
+use keyward_core::config::{Config, ConfigError, PolicyConfig, Scope, Screening, vars};
 use keyward_core::contracts::{
     BatchItem, BatchResult, InvalidEvent, Listing, NextStep, RunRef, ValidateKeysInput, ValidateKeysOutput, decode,
 };
@@ -15,7 +16,7 @@ use keyward_core::model::User;
 use keyward_core::policy::{self, PlanStatus};
 use keyward_core::ports::ObjectStore;
 use keyward_core::run_report::add_calls;
-use keyward_core::run_report::{REPORT_SCHEMA_VERSION, RunReport};
+use keyward_core::run_report::{Coverage, REPORT_SCHEMA_VERSION, RunReport};
 use keyward_core::run_store::{RunStore, RunStoreError};
 
 /// What validate-keys reads from the configuration, resolved once at init by
@@ -26,6 +27,11 @@ pub struct Settings {
     pub report_bucket: String,
     /// The policy the run is evaluated against.
     pub policy: PolicyConfig,
+    /// `KEYWARD_SCOPE`: which run this deployment evaluates (the other scope's event is refused).
+    pub scope: Scope,
+    /// `SCREENING`: how the organisation run's accounts were screened (an account's listing says
+    /// so for a run of one account).
+    pub screening: Screening,
 }
 
 impl Settings {
@@ -34,6 +40,8 @@ impl Settings {
         Ok(Settings {
             report_bucket: Config::require(&config.report_bucket, vars::REPORT_BUCKET)?.to_owned(),
             policy: config.policy.clone(),
+            scope: config.scope,
+            screening: config.screening,
         })
     }
 }
@@ -70,11 +78,11 @@ impl NamedError for ValidateKeysError {
 
 /// What the Map's batches produced.
 #[derive(Default)]
-struct Checked {
-    users: Vec<User>,
-    gone: Vec<String>,
-    not_evaluated: Vec<String>,
-    api_calls: BTreeMap<String, u64>,
+pub(crate) struct Checked {
+    pub(crate) users: Vec<User>,
+    pub(crate) gone: Vec<String>,
+    pub(crate) not_evaluated: Vec<String>,
+    pub(crate) api_calls: BTreeMap<String, u64>,
 }
 
 /// Evaluates the run's live-checked users at the execution's start (`evaluated_at`, the one
@@ -86,23 +94,25 @@ pub async fn handle<S: ObjectStore>(
 ) -> Result<ValidateKeysOutput, ValidateKeysError> {
     let Deps { runs, settings } = deps;
     let input: ValidateKeysInput = decode(event)?;
-    // The organisation run (`discovered`) is built by the organisation sweep; until then this
-    // function refuses it, before any read.
-    let Some(listed) = input.listed else {
-        return Err(InvalidEvent {
-            contract: "ValidateKeysInput",
-            message: "discovered (an organization run) is not supported by this build of validate-keys".to_owned(),
+    // decode() lets exactly one of the two through; each deployment takes only its own scope's.
+    let (run, report) = match (settings.scope, input.listed, input.discovered) {
+        (Scope::Account, Some(listed), None) if listed.run.account_id.is_none() => {
+            let run = listed.run;
+            runs.check(&run)?;
+            let batches: Vec<BatchItem> = runs.get_json(&run, &run.batches_key()).await?;
+            let listing: Listing = runs.get_json(&run, &run.listing_key()).await?;
+            let checked = gather(runs, &run, &batches).await?;
+            let report = build_report(&run, &settings.policy, &listing, checked, input.evaluated_at);
+            (run, report)
         }
-        .into());
+        (Scope::Organization, None, Some(discovered)) => {
+            let run = discovered.run;
+            runs.check(&run)?;
+            let report = crate::org::organization_report(runs, settings, &run, input.evaluated_at).await?;
+            (run, report)
+        }
+        (scope, ..) => return Err(other_scope(scope).into()),
     };
-    let run = listed.run;
-    runs.check(&run)?;
-
-    let batches: Vec<BatchItem> = runs.get_json(&run, &run.batches_key()).await?;
-    let listing: Listing = runs.get_json(&run, &run.listing_key()).await?;
-    let checked = gather(runs, &run, &batches).await?;
-
-    let report = build_report(&run, &settings.policy, &listing, checked, input.evaluated_at);
     let report_key = run.report_key();
     // Created, never overwritten: a report already there is an earlier run's record (the same
     // execution name, allowed again 90 days on) or this run's before a redrive.
@@ -120,8 +130,8 @@ pub async fn handle<S: ObjectStore>(
         warnings: evaluation.warnings.len(),
         planned: evaluation.plan.keys.len(),
         users_not_evaluated: report.users_not_evaluated.len(),
-        coverage_complete: true,
-        accounts_failed: 0,
+        coverage_complete: report.coverage.as_ref().is_none_or(Coverage::is_complete),
+        accounts_failed: report.coverage.as_ref().map_or(0, |c| c.failed.len()),
         run,
     };
     tracing::info!(
@@ -129,6 +139,7 @@ pub async fn handle<S: ObjectStore>(
         users_checked = report.users_checked,
         users_gone = report.users_gone.len(),
         users_not_evaluated = output.users_not_evaluated,
+        accounts_failed = output.accounts_failed,
         findings = output.findings,
         warnings = output.warnings,
         planned = output.planned,
@@ -137,6 +148,23 @@ pub async fn handle<S: ObjectStore>(
         "evaluated the run"
     );
     Ok(output)
+}
+
+/// The refusal of an event of the other scope than this deployment's: an account-scope deployment
+/// never reads an organisation's accounts, an organisation one never evaluates a run of its own
+/// account. Nothing was read or written.
+fn other_scope(scope: Scope) -> InvalidEvent {
+    let message = match scope {
+        Scope::Account => {
+            "this deployment is KEYWARD_SCOPE=account: it takes `listed` (a run of its own account, naming no \
+             account), never `discovered` (an organization run) or an account's part of one"
+        }
+        Scope::Organization => {
+            "this deployment is KEYWARD_SCOPE=organization: it takes `discovered` (an organization run), never \
+             `listed` (a run of one account)"
+        }
+    };
+    InvalidEvent { contract: "ValidateKeysInput", message: message.to_owned() }
 }
 
 /// What the state machine does for a plan status.
@@ -152,8 +180,10 @@ pub fn next_step(status: &PlanStatus) -> NextStep {
 }
 
 /// Reads every batch's result. A missing result means the Map gave up on that batch: its users
-/// are not evaluated. A result that is there but unreadable, or for another batch, is an error.
-async fn gather<S: ObjectStore>(
+/// are not evaluated. A result that is there but unreadable, or for another batch, is an error; so
+/// is, in an account's part of an organisation run, a user of another account (a key is acted on in
+/// the account its ARN names, so it must be the one it was swept in).
+pub(crate) async fn gather<S: ObjectStore>(
     runs: &RunStore<S>,
     run: &RunRef,
     batches: &[BatchItem],
@@ -172,6 +202,10 @@ async fn gather<S: ObjectStore>(
         };
         if result.index != batch.index {
             let problem = format!("holds batch {} instead of batch {}", result.index, batch.index);
+            return Err(runs.invalid(&key, problem).into());
+        }
+        if let Some(stray) = run.account_id.as_ref().and_then(|a| result.users.iter().find(|u| u.arn.account() != a)) {
+            let problem = format!("holds user {} of account {}, not of this account", stray.name, stray.arn.account());
             return Err(runs.invalid(&key, problem).into());
         }
         checked.users.extend(result.users);

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use keyward_core::config::{Config, Screening};
+use keyward_core::config::{Config, Scope, Screening};
 use keyward_core::contracts::{BatchResult, NextStep, UserBatch};
 use keyward_core::errors::{self, NamedError};
 use keyward_core::fakes::FakeStore;
@@ -314,8 +314,13 @@ async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        // An empty bucket: a valid event decodes, then finds no run state.
-        let err = handle(&deps(FakeStore::default()), now(), event).await.unwrap_err();
+        // An empty bucket: a valid event decodes, then finds no run state (an organisation run's
+        // sample in a deployment of that scope).
+        let mut deps = deps(FakeStore::default());
+        if name.contains("-org-") {
+            deps.settings.scope = Scope::Organization;
+        }
+        let err = handle(&deps, now(), event).await.unwrap_err();
         if name.starts_with("invalid-") {
             assert_eq!(err.error_name(), errors::INVALID_INPUT, "{name}: {err}");
             seen.1 += 1;
@@ -324,5 +329,5 @@ async fn every_sample_event_is_handled_or_refused_as_invalid_input() {
             seen.0 += 1;
         }
     }
-    assert!(seen.0 >= 1 && seen.1 >= 1, "{seen:?}");
+    assert!(seen.0 >= 2 && seen.1 >= 1, "{seen:?}");
 }

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::coverage::{coverage_parts, keys_by_account};
 use super::render::plain_text;
-use super::rich::{Part, Rich, push_list};
+use super::rich::{Part, Rich, push_groups};
 use super::sanitize::{ERROR_CHARS, LOCATION_CHARS, NAME_CHARS, VALUE_CHARS, clip};
 use crate::config::{MfaScope, Mode, NoMfaAction, Screening};
 use crate::decision::{Approver, Decision};
@@ -146,8 +147,14 @@ pub(super) fn not_acted_parts(report: &RunReport, what_happened: Rich, report_lo
             when(report.evaluation.evaluated_at)
         )),
     ];
-    let mut parts = vec![Part::Para(facts), Part::Divider];
-    push_list(&mut parts, "Keys left active", None, plan.keys.iter().map(planned_key_line).collect());
+    let mut parts = coverage_parts(report);
+    parts.extend([Part::Para(facts), Part::Divider]);
+    push_groups(
+        &mut parts,
+        "Keys left active",
+        None,
+        keys_by_account(report, &plan.keys, |k| &k.key, planned_key_line),
+    );
     parts.push(footer(report_location));
     parts
 }

@@ -4,7 +4,8 @@
 //! to be checked in IAM), and not touched. The run ends failed.
 
 use super::blocks::{footer, key_line, plural, run_of, subject_line, when};
-use super::rich::{Part, Rich, push_list};
+use super::coverage::{coverage_parts, keys_by_account};
+use super::rich::{Group, Part, Rich, push_groups};
 use super::sanitize::{ERROR_CHARS, LOCATION_CHARS, clip};
 use super::{Message, message};
 use crate::journal::{Journal, KeyJournal, KeyState};
@@ -49,7 +50,8 @@ pub fn deactivation_failed(
         )),
         None => Rich::new().text("The run's deactivation was never claimed: no key was touched."),
     };
-    let mut parts = vec![
+    let mut parts = coverage_parts(report);
+    parts.extend([
         Part::Para(vec![
             Rich::new()
                 .bold("Deactivate failed")
@@ -60,31 +62,35 @@ pub fn deactivation_failed(
             what,
         ]),
         Part::Divider,
-    ];
-    push_list(&mut parts, "Changed (deactivated)", None, lines(&changed));
-    push_list(
+    ]);
+    push_groups(&mut parts, "Changed (deactivated)", None, lines(report, &changed));
+    push_groups(
         &mut parts,
         "Possibly changed",
         Some(
             Rich::new()
                 .text("UpdateAccessKey was called for these keys, but no result was recorded: check each key in IAM."),
         ),
-        lines(&possibly),
+        lines(report, &possibly),
     );
-    push_list(&mut parts, "Not touched", None, lines(&untouched));
+    push_groups(&mut parts, "Not touched", None, lines(report, &untouched));
     parts.push(Part::Context(vec![Rich::new().text("Journal: ").location(journal_location, LOCATION_CHARS)]));
     parts.push(footer(report_location));
     message(subject, parts, Some(report_location))
 }
 
-/// One line per key, with what its journal's result says when it has one.
-fn lines(keys: &[&KeyJournal]) -> Vec<Rich> {
-    keys.iter()
-        .map(|k| match &k.result {
+/// One line per key, with what its journal's result says when it has one, by account in an
+/// organisation's report.
+fn lines(report: &RunReport, keys: &[&KeyJournal]) -> Vec<Group> {
+    keys_by_account(
+        report,
+        keys.iter().copied(),
+        |k| &k.key,
+        |k| match &k.result {
             Some(r) => key_line(&k.key).text(format!(" — {}", outcome_words(r))),
             None => key_line(&k.key),
-        })
-        .collect()
+        },
+    )
 }
 
 /// A journaled result in words.

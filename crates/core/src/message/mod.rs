@@ -3,10 +3,13 @@
 //! parts (paragraphs, lists, buttons) made of spans, and both renderings come from those parts, so
 //! the e-mail and Slack cannot tell different stories.
 //!
-//! This module holds [`Message`] and the six builders, and `failure` the seventh ([`deactivation_failed`]).
+//! This module holds [`Message`] and five builders, `outcome` the sixth ([`outcome`]) and `failure`
+//! the seventh ([`deactivation_failed`]).
 //! The pieces they are made of live beside it:
-//! `blocks` (the lines and wordings the messages share), `rich` (the intermediate form), `render`
-//! (the two renderings) and `sanitize` (escaping and clipping of user-controlled strings).
+//! `blocks` (the lines and wordings the messages share), `coverage` (what an organisation's
+//! messages add: the coverage section first, and every list grouped by account), `rich` (the
+//! intermediate form), `render` (the two renderings) and `sanitize` (escaping and clipping of
+//! user-controlled strings).
 //!
 //! Pure functions: no clock reads (times are parameters or come from the report), no I/O.
 //!
@@ -17,41 +20,46 @@
 //! - in Slack a list shows at most [`SLACK_LIST_LINES`] lines, every text object stays within
 //!   [`SLACK_MAX_TEXT_CHARS`], and a message has far fewer than [`SLACK_MAX_BLOCKS`] blocks.
 //!
-//! A truncated list ends with "… and N more — see the run report at <location>".
+//! A truncated list ends with "… and N more — see the run report at <location>". A list grouped by
+//! account gives each account its share of those lines (a group cut short ends with "… and N more
+//! in this account"), so one large account cannot hide the others.
 //!
-//! User-controlled strings (user names, tag values and reasons, error texts) are stripped of control
+//! User-controlled strings (user names, account names, tag values and reasons, error texts) are stripped of control
 //! and bidirectional-override characters and clipped; in Slack mrkdwn `&`, `<` and `>` are escaped,
 //! so a user named `<!channel>` shows as text and pings nobody.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::config::{ApproverAuth, Mode};
+use crate::config::ApproverAuth;
 use crate::credential_report::UnreadableRow;
-use crate::decision::Decision;
 use crate::exemption::ExemptionProblem;
-use crate::model::KeyRef;
-use crate::policy::{Exemption, Finding, Plan, PlanStatus, PlannedDeactivation, Proposal, Rule, Warning};
-use crate::run_report::{ActionCounts, ActionOutcome, RunReport};
+use crate::org::AccountId;
+use crate::policy::{Exemption, Finding, Plan, PlanStatus, Proposal, Rule, Warning};
+use crate::run_report::RunReport;
 
 mod blocks;
+mod coverage;
 mod failure;
+mod outcome;
 mod render;
 mod rich;
 mod sanitize;
 
 use blocks::{
-    approver, days, decision_buttons, decision_line, exemption_problem, exemption_source, footer, key_facts, key_line,
-    mode_name, next_step, not_acted_parts, planned_key_line, plural, rule_list, run_facts, run_of, subject_line, when,
+    approver, days, decision_buttons, exemption_problem, exemption_source, footer, key_facts, key_line, mode_name,
+    next_step, not_acted_parts, planned_key_line, plural, rule_list, run_facts, run_of, subject_line, when,
 };
-use rich::{Part, Rich, push_list};
+use coverage::{by_account, coverage_parts, keys_by_account, users_by_account};
+use rich::{Part, Rich, push_groups, push_list};
 use sanitize::{ERROR_CHARS, NAME_CHARS, VALUE_CHARS, clip};
 
 pub use blocks::{DECISION_BLOCK_ID, MAX_SUBJECT_CHARS};
 pub use failure::deactivation_failed;
+pub use outcome::outcome;
 pub use render::{MAX_TEXT_BYTES, SLACK_LIST_LINES, SLACK_MAX_BLOCKS, SLACK_MAX_TEXT_CHARS, TEXT_LIST_LINES};
 
 /// One notification, in both renderings.
@@ -97,21 +105,36 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
     let no_mfa: Vec<&Finding> = eval.findings.iter().filter(|f| f.rule == Rule::NoMfa).collect();
     let subject = digest_subject(report, no_mfa.len());
 
-    let mut parts =
-        vec![Part::Para(run_facts(report)), Part::Para(vec![next_step(&plan.status, plan.keys.len())]), Part::Divider];
+    let mut parts = coverage_parts(report);
+    parts.extend([
+        Part::Para(run_facts(report)),
+        Part::Para(vec![next_step(&plan.status, plan.keys.len())]),
+        Part::Divider,
+    ]);
     let note = match plan.status {
         PlanStatus::ReportOnly | PlanStatus::CapExceeded { .. } | PlanStatus::AccountCapExceeded { .. } => {
             Some(Rich::new().text("None of these will be deactivated in this run."))
         }
         _ => None,
     };
-    push_list(&mut parts, "Keys proposed for deactivation", note, plan.keys.iter().map(planned_key_line).collect());
-    push_list(&mut parts, "Users without MFA", None, no_mfa_lines(plan, &no_mfa));
-    push_list(
+    push_groups(
+        &mut parts,
+        "Keys proposed for deactivation",
+        note,
+        keys_by_account(report, &plan.keys, |k| &k.key, planned_key_line),
+    );
+    let no_mfa_accounts = no_mfa.iter().map(|f| Some(&f.account_id));
+    push_groups(
+        &mut parts,
+        "Users without MFA",
+        None,
+        by_account(report, no_mfa_accounts.zip(no_mfa_lines(plan, &no_mfa)).collect()),
+    );
+    push_groups(
         &mut parts,
         "Warnings",
         Some(Rich::new().text("Close to a limit: reported, never acted on.")),
-        eval.warnings.iter().map(warning_line).collect(),
+        keys_by_account(report, &eval.warnings, |w| &w.key, warning_line),
     );
     push_list(&mut parts, "Exemptions honoured", None, eval.exemptions.iter().map(exemption_line).collect());
     push_list(
@@ -120,14 +143,14 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
         Some(Rich::new().text("These tags do not exempt anyone.")),
         eval.exemption_problems.iter().map(exemption_problem_line).collect(),
     );
-    push_list(
+    push_groups(
         &mut parts,
         "Users not evaluated",
         Some(
             Rich::new()
                 .text("Their live check failed: nothing acts on them in this run; the next run checks them again."),
         ),
-        report.users_not_evaluated.iter().map(|u| Rich::new().code(u, NAME_CHARS)).collect(),
+        users_by_account(report, &report.users_not_evaluated),
     );
     push_list(
         &mut parts,
@@ -135,19 +158,19 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
         Some(Rich::new().text("Their users were checked live instead of screened with the report.")),
         report.unreadable_report_rows.iter().map(unreadable_row_line).collect(),
     );
-    push_list(
+    push_groups(
         &mut parts,
         "Users gone",
         Some(Rich::new().text("Deleted between listing and the live check.")),
-        report.users_gone.iter().map(|u| Rich::new().code(u, NAME_CHARS)).collect(),
+        users_by_account(report, &report.users_gone),
     );
 
     parts.push(footer(report_location));
     message(subject, parts, Some(report_location))
 }
 
-/// The digest's subject: how many keys to deactivate (or why none), then the other counts that fit,
-/// then what the plan's status means.
+/// The digest's subject: how many keys to deactivate (or why none), then the other counts that fit
+/// (first the accounts of an organisation not swept), then what the plan's status means.
 fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
     let eval = &report.evaluation;
     let plan = &eval.plan;
@@ -169,6 +192,9 @@ fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
         PlanStatus::AwaitingApproval => Some("approval needed".to_owned()),
         PlanStatus::Automatic => Some("deactivating (auto mode)".to_owned()),
     };
+    if let Some(coverage) = report.coverage.as_ref().filter(|c| !c.is_complete()) {
+        head.push(plural(coverage.failed.len(), "account", "accounts") + " NOT SWEPT");
+    }
     if no_mfa > 0 {
         head.push(plural(no_mfa, "user", "users") + " without MFA");
     }
@@ -186,9 +212,10 @@ fn digest_subject(report: &RunReport, no_mfa: usize) -> String {
 
 /// One line per user without MFA: their access, and how many of their keys the plan proposes.
 fn no_mfa_lines(plan: &Plan, no_mfa: &[&Finding]) -> Vec<Rich> {
-    let mut no_mfa_keys: BTreeMap<&str, usize> = BTreeMap::new();
+    // By account and user: two accounts can each have a user of the same name.
+    let mut no_mfa_keys: BTreeMap<(&AccountId, &str), usize> = BTreeMap::new();
     for k in plan.keys.iter().filter(|k| k.rules.contains(&Rule::NoMfa)) {
-        *no_mfa_keys.entry(k.key.user_name.as_str()).or_default() += 1;
+        *no_mfa_keys.entry((&k.key.account_id, k.key.user_name.as_str())).or_default() += 1;
     }
     no_mfa
         .iter()
@@ -198,7 +225,7 @@ fn no_mfa_lines(plan: &Plan, no_mfa: &[&Finding]) -> Vec<Rich> {
             let line = Rich::new().code(&f.user_name, NAME_CHARS).text(format!(" — {access}{as_of}, no MFA device"));
             match f.proposal {
                 Proposal::Deactivate => {
-                    let keys = no_mfa_keys.get(f.user_name.as_str()).copied().unwrap_or(0);
+                    let keys = no_mfa_keys.get(&(&f.account_id, f.user_name.as_str())).copied().unwrap_or(0);
                     line.text(format!("; {} proposed for deactivation", plural(keys, "active key", "active keys")))
                 }
                 Proposal::Report => line.text("; reported only"),
@@ -308,8 +335,14 @@ pub fn approval_request(
              skipped. keyward deactivates, never deletes.",
         ),
     ];
-    let mut parts = vec![Part::Para(intro), Part::Para(how), Part::Divider];
-    push_list(&mut parts, "Keys to deactivate", None, plan.keys.iter().map(planned_key_line).collect());
+    let mut parts = coverage_parts(report);
+    parts.extend([Part::Para(intro), Part::Para(how), Part::Divider]);
+    push_groups(
+        &mut parts,
+        "Keys to deactivate",
+        None,
+        keys_by_account(report, &plan.keys, |k| &k.key, planned_key_line),
+    );
     parts.push(Part::Buttons(decision_buttons(n, link, approval_id)));
 
     let no_mfa = eval.findings.iter().filter(|f| f.rule == Rule::NoMfa).count();
@@ -351,147 +384,6 @@ pub fn expired(report: &RunReport, report_location: &str) -> Message {
     let who = Rich::new().text("Nobody decided before the approval request expired.");
     let parts = not_acted_parts(report, who, report_location);
     message(subject, parts, Some(report_location))
-}
-
-/// What deactivate did: who approved, how and when, and each action (deactivated, deactivated but
-/// not yet visible in IAM, skipped with the reason, failed with the error), with counts.
-pub fn outcome(report: &RunReport, report_location: &str) -> Message {
-    let plan = &report.evaluation.plan;
-    let counts = report.action_counts();
-    let subject = outcome_subject(&counts);
-
-    let mut parts = vec![Part::Para(outcome_facts(report, &counts)), Part::Divider];
-    push_list(
-        &mut parts,
-        "Failed",
-        Some(Rich::new().text(
-            "These keys may still be active: check the error, then deactivate by hand or wait for the next run.",
-        )),
-        action_lines(report, |o| match o {
-            ActionOutcome::Failed { error } => Some(Rich::new().text(" — FAILED: ").text(clip(error, ERROR_CHARS))),
-            _ => None,
-        }),
-    );
-    push_list(
-        &mut parts,
-        NOT_YET_VISIBLE_TITLE,
-        Some(Rich::new().text(
-            "UpdateAccessKey succeeded for these keys, but IAM had not shown them as Inactive yet when keyward last \
-             read them back: IAM takes a moment to show a change everywhere. Check each key in IAM in a minute; it \
-             should read Inactive. If it still reads Active, deactivate it by hand.",
-        )),
-        deactivated_lines(report, &ActionOutcome::DeactivatedNotYetVisible, "UpdateAccessKey succeeded at"),
-    );
-    push_list(
-        &mut parts,
-        "Deactivated",
-        None,
-        deactivated_lines(report, &ActionOutcome::Deactivated, "deactivated at"),
-    );
-    push_list(
-        &mut parts,
-        "Skipped",
-        None,
-        action_lines(report, |o| match o {
-            ActionOutcome::Skipped { reason } => Some(Rich::new().text(" — skipped: ").text(reason.describe())),
-            _ => None,
-        }),
-    );
-    if let Some(d) = &report.decision {
-        push_list(&mut parts, "Not approved (left active)", None, not_approved_lines(plan, d));
-    }
-    if counts.deactivated + counts.not_yet_visible > 0 {
-        parts.push(Part::Context(vec![Rich::new().text(
-            "A deactivated key can be re-activated in IAM (UpdateAccessKey --status Active); keyward never deletes keys.",
-        )]));
-    }
-    parts.push(footer(report_location));
-    message(subject, parts, Some(report_location))
-}
-
-/// The title of the outcome's list of keys IAM did not show Inactive yet.
-const NOT_YET_VISIBLE_TITLE: &str = "Deactivated, not yet visible in IAM";
-
-/// `keyward: 2 keys deactivated, 1 not yet visible in IAM, 1 skipped, 1 FAILED`, leaving out the
-/// counts that are zero.
-fn outcome_subject(counts: &ActionCounts) -> String {
-    let mut head = vec![format!("{} deactivated", plural(counts.deactivated, "key", "keys"))];
-    if counts.not_yet_visible > 0 {
-        head.push(format!("{} not yet visible in IAM", counts.not_yet_visible));
-    }
-    if counts.skipped > 0 {
-        head.push(format!("{} skipped", counts.skipped));
-    }
-    if counts.failed > 0 {
-        head.push(format!("{} FAILED", counts.failed));
-    }
-    subject_line(&head, None)
-}
-
-/// The facts at the top of an outcome: who decided, the run, the counts, and how many planned keys
-/// were not approved.
-fn outcome_facts(report: &RunReport, counts: &ActionCounts) -> Vec<Rich> {
-    let plan = &report.evaluation.plan;
-    let decided = match &report.decision {
-        Some(d) => decision_line(d, plan.keys.len()),
-        None if report.config.mode == Mode::Auto => Rich::new().text(format!(
-            "Approved automatically (KEYWARD_MODE=auto): {} planned.",
-            plural(plan.keys.len(), "key", "keys")
-        )),
-        None => Rich::new().text("No decision is recorded in the run report."),
-    };
-    let not_yet_visible = match counts.not_yet_visible {
-        0 => String::new(),
-        n => format!(" {n} deactivated but not yet visible in IAM,"),
-    };
-    let mut facts = vec![
-        decided,
-        run_of(report).text(format!(
-            ", evaluated at {}. Each approved key was re-checked live before acting.",
-            when(report.evaluation.evaluated_at)
-        )),
-        Rich::new().bold("Result:").text(format!(
-            " {} deactivated,{not_yet_visible} {} skipped, {} failed.",
-            counts.deactivated, counts.skipped, counts.failed
-        )),
-    ];
-    if let Some(d) = &report.decision {
-        let left = plan.keys.len().saturating_sub(d.approved.len());
-        if left > 0 {
-            facts.push(Rich::new().text(format!("Not approved, left active: {}.", plural(left, "key", "keys"))));
-        }
-    }
-    facts
-}
-
-/// One line per action whose outcome `pick` describes, in the order acted on.
-fn action_lines(report: &RunReport, pick: fn(&ActionOutcome) -> Option<Rich>) -> Vec<Rich> {
-    report.actions.iter().filter_map(|a| pick(&a.outcome).map(|what| key_line(&a.key).push(what))).collect()
-}
-
-/// One line per action whose outcome is `outcome` (a deactivation): `what` and when, and the rules
-/// and facts the plan held for the key.
-fn deactivated_lines(report: &RunReport, outcome: &ActionOutcome, what: &str) -> Vec<Rich> {
-    let planned: BTreeMap<&KeyRef, &PlannedDeactivation> =
-        report.evaluation.plan.keys.iter().map(|k| (&k.key, k)).collect();
-    report
-        .actions
-        .iter()
-        .filter(|a| a.outcome == *outcome)
-        .map(|a| {
-            let line = key_line(&a.key).text(format!(" — {what} {}", when(a.at)));
-            match planned.get(&a.key) {
-                Some(p) => line.text(format!(" — {}; ", rule_list(&p.rules))).push(key_facts(&p.evidence)),
-                None => line,
-            }
-        })
-        .collect()
-}
-
-/// The planned keys the decision left out, each with its evidence.
-fn not_approved_lines(plan: &Plan, d: &Decision) -> Vec<Rich> {
-    let approved: BTreeSet<&KeyRef> = d.approved.iter().collect();
-    plan.keys.iter().filter(|k| !approved.contains(&k.key)).map(planned_key_line).collect()
 }
 
 /// No candidates at all: every listed user is compliant, nothing to do.

@@ -125,10 +125,32 @@ impl Rich {
     }
 }
 
+/// Most bytes one list takes in the text; with at most eight such lists per message (and the
+/// organisation's coverage lists, which are smaller) this keeps the text under 256 KiB whatever
+/// the accounts hold, and under 200 KiB in an account's messages.
+pub(super) const TEXT_LIST_BYTES: usize = 24 * 1024;
+
 /// A titled list of items; empty lists are left out of messages.
 pub(super) struct List {
     pub(super) title: String,
     pub(super) note: Option<Rich>,
+    /// The items, in groups: one group without a heading in an account's messages, one per
+    /// account in an organisation's.
+    pub(super) groups: Vec<Group>,
+    /// Most bytes the list takes in the text.
+    pub(super) max_text_bytes: usize,
+}
+
+impl List {
+    /// How many items the list holds, in all its groups.
+    pub(super) fn len(&self) -> usize {
+        self.groups.iter().map(|g| g.items.len()).sum()
+    }
+}
+
+/// Items of a list under one heading (`<account id> (<name>)`), or under none.
+pub(super) struct Group {
+    pub(super) heading: Option<Rich>,
     pub(super) items: Vec<Rich>,
 }
 
@@ -148,8 +170,27 @@ pub(super) enum Part {
 
 /// Adds a list titled `title (n)` to `parts`, unless it has no items.
 pub(super) fn push_list(parts: &mut Vec<Part>, title: &str, note: Option<Rich>, items: Vec<Rich>) {
-    if !items.is_empty() {
-        parts.push(Part::List(List { title: format!("{title} ({})", items.len()), note, items }));
+    push_groups(parts, title, note, vec![Group { heading: None, items }]);
+}
+
+/// Adds a list of grouped items titled `title (n)` to `parts`, unless it has no items.
+pub(super) fn push_groups(parts: &mut Vec<Part>, title: &str, note: Option<Rich>, groups: Vec<Group>) {
+    push_bounded(parts, title, note, groups, TEXT_LIST_BYTES);
+}
+
+/// Adds a list titled `title (n)` that takes at most `max_text_bytes` in the text, unless it has
+/// no items.
+pub(super) fn push_bounded(
+    parts: &mut Vec<Part>,
+    title: &str,
+    note: Option<Rich>,
+    groups: Vec<Group>,
+    max_text_bytes: usize,
+) {
+    let groups: Vec<Group> = groups.into_iter().filter(|g| !g.items.is_empty()).collect();
+    let n: usize = groups.iter().map(|g| g.items.len()).sum();
+    if n > 0 {
+        parts.push(Part::List(List { title: format!("{title} ({n})"), note, groups, max_text_bytes }));
     }
 }
 
