@@ -1,35 +1,15 @@
 """make bench's organisation sweeps (keyward_local.bench_run runs them after the single-account ones):
 one sweep of an emulated organisation per entry of BENCH_ORG (default "10x1000,3x5000": member
-accounts x users in each), measured from outside.
+accounts x users in each), measured from outside; docs/benchmarks.md, "Organisations", says how and
+why.
 
-For each entry the local stack comes up fresh with KEYWARD_SCOPE=organization, ORG_MEMBER_ACCOUNTS=<n>,
-KEYWARD_MODE=report (nothing acts) and the emulator's IAM page bound off, as the single-account sweeps
-have it (bench.BASE_SETTINGS). Member i (from 1) is seeded with the single-account generator
-(bench.plan_account) and the seed BENCH_SEED * 1000 + i, so the members differ from each other and
-from one run of the bench to the next do not; the management account is left without users. Then
-one sweep, measured:
-
-- per account, the IAM calls by operation and by the role that made them, from the emulator's record
-  of every request (`GET /_keyward/principals`), grouped by the account in the caller's ARN
-  (keyward_local.bench_callers: arn:aws:sts::<account>:assumed-role/keyward-read/…); the STS and Organizations calls on
-  lines of their own (the management account's function roles make them: AssumeRole into each
-  account, the discovery), outside the IAM budget;
-- the wall time of the whole sweep, and when each account was being swept: from its first IAM call to
-  its last, as a poll of the record every second sees them (moto 5.2.5 runs a Distributed Map's child
-  executions but does not list them: ListExecutions ignores mapRunArn); from these windows, the most
-  accounts swept at one moment;
-- the largest state payload (bench.payload_sizes), the Lambda seconds and peak RSS, the findings.
-
-The budgets (docs/benchmarks.md, "Organisations"):
-
-- the sweep SUCCEEDED and its coverage is complete: every member and the management account swept,
-  every user of each member listed and every candidate evaluated;
-- each account's IAM calls within 3 + ceil(N/1000) + 4*V (N users listed, V candidates: the report's
-  coverage); an account without candidates (the management account: no user) held to screening's
-  calls alone (`budget_problem` says why the formula cannot hold there); every one of them made
-  through MEMBER_READ_ROLE;
-- no state input or output above 64 KiB;
-- more than one account swept at the same moment, when there is more than one.
+Each on a stack up fresh with KEYWARD_SCOPE=organization and ORG_MEMBER_ACCOUNTS, in report mode with
+the IAM page bound off (bench.BASE_SETTINGS); member i seeded with the single-account generator and the
+seed BENCH_SEED * 1000 + i, the management account without users. Measured: per account, its IAM calls
+by operation and role (keyward_local.bench_callers), its window of IAM calls and the most accounts
+swept at once; the STS and Organizations calls beside them; the largest payload and Map item. The
+budgets: SUCCEEDED with complete coverage, every account within its own budget and read through
+MEMBER_READ_ROLE, nothing above 64 KiB, more than one account at once.
 """
 
 from __future__ import annotations
