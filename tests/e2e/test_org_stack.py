@@ -3,7 +3,8 @@ with KEYWARD_SCOPE=organization creates an organisation around the local account
 accounts, OrganizationAccountAccessRole in each as Organizations makes it, and the roles of
 member/keyward-member.yaml in each, resolved from the template with keyward's function roles as
 their principals; target/local-stack/env names them; a user seeded through
-OrganizationAccountAccessRole lives in its member account only. One stack for the module."""
+OrganizationAccountAccessRole lives in its member account only. One stack for this module and
+test_org_run.py (helpers.ORG_SETTINGS)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import LocalStack
+from helpers import ORG_SETTINGS, LocalStack
 from keyward_local import org
 from keyward_local.member_roles import load_member_template, member_parameters, member_roles
 from keyward_local.paths import ACCOUNT_ID
 from keyward_local.roles import iam_role_name
 
-SETTINGS = {"KEYWARD_SCOPE": "organization", "ORG_MEMBER_ACCOUNTS": "3"}
+SETTINGS = ORG_SETTINGS
 
 
 def document(value: Any) -> Any:

@@ -15,7 +15,7 @@ use keyward_core::contracts::{
 };
 use keyward_core::credential_report::facts::ReportedUser;
 use keyward_core::errors::{self, NamedError};
-use keyward_core::fakes::{FakeApprovals, FakeIam, FakeStore};
+use keyward_core::fakes::{FakeAccountAccess, FakeApprovals, FakeIam, FakeOrganization, FakeStore};
 use keyward_core::fixtures::*;
 use keyward_core::model::{KeyStatus, KeyUse, Provenance, User};
 use keyward_core::policy::{PlanStatus, Rule};
@@ -122,13 +122,20 @@ impl<'a> Stack<'a> {
 
     async fn list_users(&self, event: Value) -> Result<ListUsersOutput, list_users::handler::ListUsersError> {
         let settings = list_users::handler::Settings::from_config(&self.config).unwrap();
-        let deps = list_users::handler::Deps { iam: Shared(self.iam), runs: self.runs(), settings };
-        list_users::handler::handle(&deps, now(), event).await
+        let access = list_users::handler::Access::Own(Shared(self.iam));
+        let deps: list_users::handler::Deps<_, _, FakeOrganization, FakeAccountAccess> =
+            list_users::handler::Deps { access, runs: self.runs(), settings };
+        match list_users::handler::handle(&deps, now(), event).await? {
+            list_users::handler::Output::Listed(listed) => Ok(listed),
+            other => panic!("not a listing: {other:?}"),
+        }
     }
 
     async fn check_user(&self, item: Value) -> Result<CheckUserOutput, check_user::handler::CheckUserError> {
         let settings = check_user::handler::Settings::from_config(&self.config).unwrap();
-        let deps = check_user::handler::Deps { iam: Shared(self.iam), runs: self.runs(), settings };
+        let access = check_user::handler::Access::Own(Shared(self.iam));
+        let deps: check_user::handler::Deps<_, _, FakeAccountAccess> =
+            check_user::handler::Deps { access, runs: self.runs(), settings };
         check_user::handler::handle(&deps, now(), item).await
     }
 
@@ -145,7 +152,7 @@ impl<'a> Stack<'a> {
         let settings = deactivate::handler::Settings::from_config(&self.config, None).unwrap();
         // Auto mode only in these runs: no decision is ever read.
         let decisions = FakeApprovals::default();
-        let members = None::<keyward_core::fakes::FakeAccountAccess>;
+        let members = None::<FakeAccountAccess>;
         let deps = deactivate::handler::Deps { iam: Shared(self.iam), members, runs: self.runs(), decisions, settings };
         deactivate::handler::handle(&deps, now(), "pipeline".to_owned(), event).await
     }

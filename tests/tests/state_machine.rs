@@ -490,7 +490,7 @@ fn a_run_that_did_not_sweep_every_account_ends_failed_accounts_not_swept() {
     assert_eq!(coverage["Choices"][0]["Next"], "Done");
     let fail = state(&levels, coverage["Default"].as_str().unwrap());
     assert_eq!(fail["Type"], "Fail");
-    assert_eq!(fail["Error"], "AccountsNotSwept");
+    assert_eq!(fail["Error"], keyward_core::errors::ACCOUNTS_NOT_SWEPT);
     // Only the clean report (account scope, nothing validated) and the coverage check reach Done.
     let top = &levels[0];
     let into_done: BTreeSet<&str> = top

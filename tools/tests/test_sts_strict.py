@@ -11,11 +11,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import yaml
 from botocore.exceptions import ClientError
 from emulator_process import MANAGEMENT, EmulatorProcess
+from keyward_local.emulator.sts_strict import AssumeRoleDenied, StsValidationError
 
 MEMBER_TEMPLATE = Path(__file__).resolve().parents[2] / "member" / "keyward-member.yaml"
 ALLOW_ALL_ASSUME = {
@@ -105,6 +107,22 @@ def test_a_role_that_does_not_exist_is_access_denied_as_aws_answers(em: Emulator
     other_account = "arn:aws:iam::210987654321:role/nobody"
     assert refusal(em, other_account) == denied_message(ROOT, other_account)
     assert "no such role" in em.log_text()
+
+
+def test_a_refusal_is_in_sts_own_error_shape_that_every_sdk_reads() -> None:
+    # ErrorResponse > Error > (Type, Code, Message), then RequestId (AWS STS API Reference, "Common
+    # Errors"). moto's `ErrorResponse > Errors > Error` is read by boto3 but not by the AWS SDK for Rust,
+    # whose error then has no code: keyward could not tell a missing role from another failure.
+    for error, code in [
+        (AssumeRoleDenied("arn:aws:iam::1:root", "arn:aws:iam::2:role/r"), "AccessDenied"),
+        (StsValidationError("bad"), "ValidationError"),
+    ]:
+        root = ElementTree.fromstring(error.get_body())
+        ns = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+        assert root.tag == f"{ns}ErrorResponse"
+        assert [child.tag for child in root] == [f"{ns}Error", f"{ns}RequestId"]
+        fields = {child.tag.removeprefix(ns): child.text for child in root.find(f"{ns}Error") or []}
+        assert fields["Type"] == "Sender" and fields["Code"] == code and fields["Message"], fields
 
 
 def test_the_trust_must_name_the_caller_and_a_statement_naming_someone_else_does_not_deny(em: EmulatorProcess) -> None:

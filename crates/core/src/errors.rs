@@ -38,7 +38,12 @@ pub const DEACTIVATION_INCOMPLETE: &str = "DeactivationIncomplete";
 /// function): the error names the account, the role and the fix. Retrying cannot help.
 pub const MEMBER_ROLE_REFUSED: &str = "MemberRoleRefused";
 
-/// Every name above, for contract tests that check the ASL only catches names that exist.
+/// Not a function's error: the state machine's end (its Fail state "Accounts Not Swept") when an
+/// organisation run could not sweep every selected account. The messages name it, so that whoever
+/// reads the digest knows which alarm fires.
+pub const ACCOUNTS_NOT_SWEPT: &str = "AccountsNotSwept";
+
+/// Every name above but [`ACCOUNTS_NOT_SWEPT`], for contract tests that check the ASL only catches names that exist.
 pub const ALL: &[&str] = &[
     APPROVAL_REJECTED,
     IAM_THROTTLED,

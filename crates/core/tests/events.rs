@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use keyward_core::contracts::{
-    CheckUserInput, Contract, DeactivateInput, InvalidEvent, ListUsersInput, NotifyEvent, ValidateKeysInput, decode,
+    CheckUserInput, Contract, DeactivateInput, InvalidEvent, ListUsersEvent, ListUsersInput, NotifyEvent,
+    ValidateKeysInput, decode,
 };
 use keyward_core::errors::{INVALID_INPUT, NamedError};
 
@@ -37,7 +38,7 @@ fn check<T: Contract>(function: &str) -> (usize, usize) {
 
 #[test]
 fn list_users_events() {
-    assert_eq!(check::<ListUsersInput>("list-users"), (1, 2));
+    assert_eq!(check::<ListUsersEvent>("list-users"), (4, 2));
 }
 
 #[test]

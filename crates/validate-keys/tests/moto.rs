@@ -7,7 +7,9 @@
 
 use chrono::Utc;
 use keyward_aws::iam::IamAdapter;
+use keyward_aws::organizations::OrganizationsAdapter;
 use keyward_aws::s3::S3Store;
+use keyward_aws::sts::MemberAccounts;
 use keyward_aws::testing::MotoServer;
 use keyward_core::config::Config;
 use keyward_core::contracts::{BatchItem, NextStep};
@@ -48,13 +50,13 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
     let config = Config { report_bucket: Some(BUCKET.into()), batch_size: 1, ..Config::default() };
     let evaluated_at = Utc::now();
     let runs = || RunStore::new(S3Store::new(&sdk), BUCKET);
-    let lister = list_users::handler::Deps {
-        iam: IamAdapter::new(&sdk, 50.0),
+    let lister: list_users::handler::Deps<_, _, OrganizationsAdapter, MemberAccounts> = list_users::handler::Deps {
+        access: list_users::handler::Access::Own(IamAdapter::new(&sdk, 50.0)),
         runs: runs(),
         settings: list_users::handler::Settings::from_config(&config).unwrap(),
     };
-    let checker = check_user::handler::Deps {
-        iam: IamAdapter::new(&sdk, 50.0),
+    let checker: check_user::handler::Deps<_, _, MemberAccounts> = check_user::handler::Deps {
+        access: check_user::handler::Access::Own(IamAdapter::new(&sdk, 50.0)),
         runs: runs(),
         settings: check_user::handler::Settings::from_config(&config).unwrap(),
     };
@@ -66,7 +68,11 @@ async fn run_on_moto_plans_the_key_of_the_console_user_without_mfa() {
     // WHEN the run goes list-users → check-user per batch → validate-keys
     let execution_id = format!("arn:aws:states:us-east-1:123456789012:execution:keyward:{EXEC}");
     let started = json!({"execution_name": EXEC, "execution_id": execution_id, "evaluated_at": evaluated_at});
-    let listed = list_users::handler::handle(&lister, Utc::now(), started).await.unwrap();
+    let list_users::handler::Output::Listed(listed) =
+        list_users::handler::handle(&lister, Utc::now(), started).await.unwrap()
+    else {
+        panic!("list-users did not list the account")
+    };
     let object = s3.get_object().bucket(BUCKET).key(&listed.batches_key).send().await.unwrap();
     let batches: Vec<BatchItem> = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
     for batch in batches {

@@ -52,9 +52,11 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import escape
 
 from moto.core.exceptions import _RESTError
 from moto.core.responses import ActionResult
@@ -85,7 +87,27 @@ OPERATORS = {"StringEquals", "StringLike", "Null"}
 CONDITION_KEYS = {"aws:principalorgid", "aws:principalarn", "aws:principalaccount", "sts:sourceidentity"}
 
 
-class AssumeRoleDenied(_RESTError):
+#: The namespace of STS's Query API responses, its errors' too.
+STS_XMLNS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+
+class StsError(_RESTError):
+    """An STS error in the shape STS answers it (the Query protocol's `ErrorResponse` with one
+    `Error` of `Type`, `Code`, `Message`, then `RequestId`; AWS STS API Reference, "Common Errors").
+    moto's own `_RESTError` wraps the error in an `Errors` element, which boto3 reads but the AWS
+    SDK for Rust does not: its error would have no code, and keyward could not tell a refused role
+    from any other failure."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(code, message)
+        self.description = (
+            f'<?xml version="1.0" encoding="utf-8"?><ErrorResponse xmlns="{STS_XMLNS}"><Error><Type>Sender</Type>'
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        )
+
+
+class AssumeRoleDenied(StsError):
     """STS's AccessDenied for an AssumeRole, with the message AWS gives."""
 
     code = 403
@@ -96,7 +118,7 @@ class AssumeRoleDenied(_RESTError):
         )
 
 
-class StsValidationError(_RESTError):
+class StsValidationError(StsError):
     """STS's ValidationError (HTTP 400)."""
 
     code = 400

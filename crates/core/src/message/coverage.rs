@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use super::blocks::plural;
 use super::rich::{Group, Part, Rich, push_bounded};
 use super::sanitize::{ERROR_CHARS, NAME_CHARS};
+use crate::errors::ACCOUNTS_NOT_SWEPT;
 use crate::model::KeyRef;
 use crate::org::AccountId;
 use crate::run_report::{Coverage, RunReport};
@@ -21,8 +22,6 @@ use crate::run_report::{Coverage, RunReport};
 const COVERAGE_LIST_BYTES: usize = 8 * 1024;
 /// Clip length of a failed account's fix, in characters (keyward's words around a role name).
 const FIX_CHARS: usize = 400;
-/// The error a run ends with when a selected account was not swept.
-const ACCOUNTS_NOT_SWEPT: &str = "AccountsNotSwept";
 
 /// `123456789012 (prod)`: an account and its name as discovery found it.
 pub(super) fn account_heading(coverage: &Coverage, account: &AccountId) -> Rich {
