@@ -102,7 +102,8 @@ deploy: tools
 	PATH="$$PWD/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
 ## bench: sweeps of generated 1,000- and 5,000-user accounts on the local stack (report and live
-## screening, and under an IAM throttle); prints the table, writes target/bench/results.json and
-## exits 0 only when every budget holds (tools/keyward_local/bench.py).
+## screening, and under an IAM throttle), then of emulated organisations (BENCH_ORG, default
+## 10x1000,3x5000); prints the tables, writes target/bench/results.json and exits 0 only when every
+## budget holds (tools/keyward_local/bench_run.py).
 bench:
 	scripts/bench
