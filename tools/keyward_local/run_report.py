@@ -53,6 +53,8 @@ class ExemptionSource(TypedDict):
 class Exemption(TypedDict):
     """An exemption honoured, and the rules it held back (keyward_core::policy::Exemption)."""
 
+    #: The account the user is in (absent in a report written before it was recorded).
+    account_id: NotRequired[str]
     user_name: str
     source: ExemptionSource
     suppressed: list[str]
@@ -72,6 +74,8 @@ class ExemptionProblemKind(TypedDict):
 class ExemptionProblem(TypedDict):
     """An exemption tag that does not exempt (keyward_core::exemption::ExemptionProblem)."""
 
+    #: The account the user is in (absent in a report written before it was recorded).
+    account_id: NotRequired[str]
     user_name: str
     #: The tag's key: keyward:exempt-until, keyward:exempt-reason or the old keyward:exempt.
     tag: str

@@ -62,6 +62,10 @@ pub enum ExemptionSource {
 /// An exemption tag that does not exempt, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExemptionProblem {
+    /// The account the user is in (from the user's ARN), so an organisation's digest names it.
+    /// Absent only in a report written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
     /// The tagged user.
     pub user_name: String,
     /// The tag's key: `keyward:exempt-until`, `keyward:exempt-reason` or `keyward:exempt`.
@@ -106,6 +110,7 @@ pub fn exemption_for(
     now: DateTime<Utc>,
 ) -> (Option<ExemptionSource>, Vec<ExemptionProblem>) {
     let problem = |tag: &str, problem: ExemptionProblemKind| ExemptionProblem {
+        account_id: Some(user.arn.account().clone()),
         user_name: user.name.clone(),
         tag: tag.to_owned(),
         tag_value: user.tags.get(tag).cloned().unwrap_or_default(),

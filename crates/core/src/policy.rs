@@ -110,6 +110,10 @@ pub struct Warning {
 /// held back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exemption {
+    /// The account the user is in (from the user's ARN), so an organisation's digest names it.
+    /// Absent only in a report written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
     /// The exempt user.
     pub user_name: String,
     /// Why they are exempt.
@@ -232,7 +236,12 @@ pub fn evaluate(users: &[User], config: &PolicyConfig, now: DateTime<Utc>) -> Ev
             let mut suppressed: Vec<Rule> = judged.findings.iter().map(|f| f.rule).collect();
             suppressed.sort();
             suppressed.dedup();
-            eval.exemptions.push(Exemption { user_name: user.name.clone(), source, suppressed });
+            eval.exemptions.push(Exemption {
+                account_id: Some(user.arn.account().clone()),
+                user_name: user.name.clone(),
+                source,
+                suppressed,
+            });
             continue;
         }
         for finding in &judged.findings {

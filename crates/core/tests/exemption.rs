@@ -62,6 +62,7 @@ fn yesterday_has_expired_and_is_reported() {
     assert_eq!(
         e.exemption_problems,
         vec![ExemptionProblem {
+            account_id: Some(keyward_core::fixtures::account()),
             user_name: "t".into(),
             tag: EXEMPT_UNTIL_TAG.into(),
             tag_value: "2026-11-20".into(),
@@ -131,6 +132,7 @@ fn a_reason_without_until_does_not_exempt_and_is_reported() {
     assert_eq!(
         e.exemption_problems,
         vec![ExemptionProblem {
+            account_id: Some(keyward_core::fixtures::account()),
             user_name: "t".into(),
             tag: EXEMPT_REASON_TAG.into(),
             tag_value: "break-glass".into(),
@@ -148,6 +150,7 @@ fn the_old_single_tag_no_longer_exempts_and_is_reported() {
     assert_eq!(
         e.exemption_problems,
         vec![ExemptionProblem {
+            account_id: Some(keyward_core::fixtures::account()),
             user_name: "t".into(),
             tag: OLD_EXEMPT_TAG.into(),
             tag_value: "until=2026-12-31;reason=INC-42".into(),
@@ -205,10 +208,21 @@ fn the_run_report_json_of_a_tag_exemption_and_of_each_problem() {
         (ExemptionProblemKind::OldFormat, json!({"kind": "old-format"})),
     ];
     for (problem, json) in cases {
-        let p =
-            ExemptionProblem { user_name: "t".into(), tag: EXEMPT_UNTIL_TAG.into(), tag_value: "v".into(), problem };
+        // A problem recorded before problems named their account reads as before.
+        let p = ExemptionProblem {
+            account_id: None,
+            user_name: "t".into(),
+            tag: EXEMPT_UNTIL_TAG.into(),
+            tag_value: "v".into(),
+            problem,
+        };
         let expected = json!({"user_name": "t", "tag": "keyward:exempt-until", "tag_value": "v", "problem": json});
         assert_eq!(serde_json::to_value(&p).unwrap(), expected);
-        assert_eq!(serde_json::from_value::<ExemptionProblem>(expected).unwrap(), p);
+        assert_eq!(serde_json::from_value::<ExemptionProblem>(expected.clone()).unwrap(), p);
+        let mut named = expected;
+        named["account_id"] = json!("123456789012");
+        let p = ExemptionProblem { account_id: keyward_core::org::AccountId::parse("123456789012"), ..p };
+        assert_eq!(serde_json::from_value::<ExemptionProblem>(named.clone()).unwrap(), p);
+        assert_eq!(serde_json::to_value(&p).unwrap(), named);
     }
 }

@@ -1388,3 +1388,25 @@ fn organisation_messages_stay_within_limits_at_10_accounts_of_500_users() {
     assert!(shown > 10 * 10, "{shown} keys shown");
     assert_eq!(headings, 10, "{}", message.text);
 }
+
+#[test]
+fn an_organisation_digest_names_the_account_of_each_exemption_and_exemption_problem() {
+    let mut tagged = with_keys(user("erin"), vec![key("AKIADEVERIN", 300, Some(1))]);
+    tagged.tags.insert(EXEMPT_UNTIL_TAG.into(), "2026-11-01".into());
+    let users =
+        [in_account(with_keys(user("carl"), vec![key("AKIAPRODCARL", 300, Some(1))]), PROD), in_account(tagged, DEV)];
+    let config = PolicyConfig {
+        exempt_users: vec![ExemptEntry::AccountName { account_id: account_id(PROD), name: "carl".into() }],
+        ..Default::default()
+    };
+    let mut report = report_of(&users, config);
+    report.coverage = org_report().coverage;
+    let message = digest(&report, LOCATION);
+    for text in [message.text.clone(), slack_read(&message)] {
+        let exemptions = position(&text, "Exemptions honoured (1)", 0);
+        position(&text, "carl", position(&text, "111111111111 (prod)", exemptions));
+        let problems = position(&text, "Exemption problems (1)", exemptions);
+        position(&text, "erin", position(&text, "222222222222 (dev)", problems));
+    }
+    assert_within_limits(&message);
+}

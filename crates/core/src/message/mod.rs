@@ -136,12 +136,20 @@ pub fn digest(report: &RunReport, report_location: &str) -> Message {
         Some(Rich::new().text("Close to a limit: reported, never acted on.")),
         keys_by_account(report, &eval.warnings, |w| &w.key, warning_line),
     );
-    push_list(&mut parts, "Exemptions honoured", None, eval.exemptions.iter().map(exemption_line).collect());
-    push_list(
+    push_groups(
+        &mut parts,
+        "Exemptions honoured",
+        None,
+        by_account(report, eval.exemptions.iter().map(|e| (e.account_id.as_ref(), exemption_line(e))).collect()),
+    );
+    push_groups(
         &mut parts,
         "Exemption problems",
         Some(Rich::new().text("These tags do not exempt anyone.")),
-        eval.exemption_problems.iter().map(exemption_problem_line).collect(),
+        by_account(
+            report,
+            eval.exemption_problems.iter().map(|p| (p.account_id.as_ref(), exemption_problem_line(p))).collect(),
+        ),
     );
     push_groups(
         &mut parts,
